@@ -1,0 +1,24 @@
+use thiserror::Error;
+
+/// Everything that can be wrong with bytes that came from a wire.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ProtoError {
+    #[error("username must be 3-32 characters of a-z, 0-9, '.', '_' or '-'")]
+    BadUsername,
+    #[error("bad base64 in field")]
+    BadBase64,
+    #[error("expected {expected} bytes, got {got}")]
+    BadLength { expected: usize, got: usize },
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("not a valid public key")]
+    BadKey,
+    #[error("unsupported protocol version {0}")]
+    BadVersion(u8),
+    #[error("message of {size} bytes is over the limit of {limit}")]
+    TooLarge { size: usize, limit: usize },
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    #[error("proof of work is insufficient or stale")]
+    BadProofOfWork,
+}

@@ -1,0 +1,158 @@
+//! What two devices say to each other. Every one of these travels only as Olm ciphertext: signaling
+//! ([`Signal`]) through the server's relay, chat ([`PeerFrame`]) on the WebRTC data channel.
+//!
+//! Plaintext layout: one version byte, then JSON. Parsing never copies chat text into a buffer that
+//! outlives the frame without being zeroized: text bodies are [`SecretText`].
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use zeroize::Zeroizing;
+
+use crate::{limits, Caps, DeviceCert, ProtoError};
+
+/// Chat content. Zeroized on drop; its `Debug` never shows the text.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct SecretText(pub Zeroizing<String>);
+
+impl SecretText {
+    pub fn new(s: String) -> Self {
+        Self(Zeroizing::new(s))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretText({} bytes)", self.0.len())
+    }
+}
+
+impl Serialize for SecretText {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(SecretText::new)
+    }
+}
+
+/// Signaling between the two devices of an answered ring, relayed by the server as opaque blobs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum Signal {
+    /// Caller → callee, the Olm pre-key message that opens the session.
+    Offer {
+        sdp: String,
+        caps: Caps,
+        cert: DeviceCert,
+    },
+    Answer { sdp: String, caps: Caps },
+    Candidate {
+        candidate: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sdp_mid: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sdp_mline_index: Option<u16>,
+    },
+    /// The sender gives up on this session (for example, the certificate did not verify).
+    Abort,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptKind {
+    Delivered,
+    Read,
+}
+
+/// Frames on the data channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum PeerFrame {
+    Hello { caps: Caps },
+    Text { id: u64, body: SecretText },
+    Receipt { id: u64, kind: ReceiptKind },
+    Typing,
+    Ping { n: u64 },
+    Pong { n: u64 },
+    Bye,
+}
+
+fn encode<T: Serialize>(v: &T) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(256));
+    out.push(crate::VERSION);
+    // Writing into a Vec cannot fail for these types (no maps with non-string keys).
+    if serde_json::to_writer(&mut *out, v).is_err() {
+        out.truncate(1);
+    }
+    out
+}
+
+fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8], limit: usize) -> Result<T, ProtoError> {
+    crate::wire::check_size(bytes.len(), limit)?;
+    let (&v, json) = bytes
+        .split_first()
+        .ok_or_else(|| ProtoError::Malformed("empty frame".into()))?;
+    if v != crate::VERSION {
+        return Err(ProtoError::BadVersion(v));
+    }
+    serde_json::from_slice(json).map_err(|e| ProtoError::Malformed(e.to_string()))
+}
+
+impl Signal {
+    pub fn encode(&self) -> Zeroizing<Vec<u8>> {
+        encode(self)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, ProtoError> {
+        decode(bytes, limits::MAX_RELAY_BLOB)
+    }
+}
+
+impl PeerFrame {
+    pub fn encode(&self) -> Zeroizing<Vec<u8>> {
+        encode(self)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, ProtoError> {
+        let frame: Self = decode(bytes, limits::MAX_PEER_FRAME)?;
+        if let PeerFrame::Text { body, .. } = &frame {
+            crate::wire::check_size(body.0.len(), limits::MAX_TEXT)?;
+        }
+        Ok(frame)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_hide_text_in_debug() {
+        let f = PeerFrame::Text {
+            id: 1,
+            body: SecretText::new("hunter2".into()),
+        };
+        let bytes = f.encode();
+        assert_eq!(bytes[0], 1);
+        assert_eq!(PeerFrame::decode(&bytes).unwrap(), f);
+        assert!(!format!("{f:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn rejects_bad_frames() {
+        assert!(PeerFrame::decode(b"").is_err());
+        assert!(matches!(PeerFrame::decode(b"\x02{}"), Err(ProtoError::BadVersion(2))));
+        assert!(PeerFrame::decode(b"\x01{\"t\":\"nope\"}").is_err());
+        let long = PeerFrame::Text {
+            id: 1,
+            body: SecretText::new("x".repeat(limits::MAX_TEXT + 1)),
+        };
+        assert!(matches!(PeerFrame::decode(&long.encode()), Err(ProtoError::TooLarge { .. })));
+    }
+}

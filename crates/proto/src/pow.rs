@@ -1,0 +1,98 @@
+//! Proof-of-work stamps (hashcash style): SHA-256 over the stamp's signing bytes must start with
+//! `bits` zero bits. A stamp names what it pays for (`resource`) and when it was made.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::signing::SigningBytes;
+use crate::ProtoError;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    pub bits: u8,
+    /// Unix seconds when the stamp was made.
+    pub ts: u64,
+    pub nonce: u64,
+}
+
+/// Oldest (and furthest in the future) a stamp may be, in seconds.
+pub const MAX_AGE_SECS: u64 = 300;
+
+/// What a registration pays for: the name and the account key it will be bound to.
+pub fn register_resource(username: &crate::Username, ak_pub: &crate::Key32) -> Vec<u8> {
+    SigningBytes::new("register")
+        .str(username.as_str())
+        .bytes(&ak_pub.0)
+        .finish()
+}
+
+impl Stamp {
+    fn digest(resource: &[u8], bits: u8, ts: u64, nonce: u64) -> [u8; 32] {
+        let bytes = SigningBytes::new("pow")
+            .bytes(resource)
+            .u64(u64::from(bits))
+            .u64(ts)
+            .u64(nonce)
+            .finish();
+        Sha256::digest(bytes).into()
+    }
+
+    /// Searches for a nonce. Expected work is 2^bits hashes.
+    pub fn mint(resource: &[u8], bits: u8, ts: u64) -> Self {
+        let mut nonce = 0u64;
+        loop {
+            if leading_zero_bits(&Self::digest(resource, bits, ts, nonce)) >= u32::from(bits) {
+                return Self { bits, ts, nonce };
+            }
+            nonce += 1;
+        }
+    }
+
+    /// The stamp's hash, which a server remembers to refuse the same stamp twice.
+    pub fn id(&self, resource: &[u8]) -> [u8; 32] {
+        Self::digest(resource, self.bits, self.ts, self.nonce)
+    }
+
+    pub fn check(&self, resource: &[u8], min_bits: u8, now: u64) -> Result<(), ProtoError> {
+        let fresh = self.ts.abs_diff(now) <= MAX_AGE_SECS;
+        let hard_enough = self.bits >= min_bits && self.bits <= 64;
+        let solved = leading_zero_bits(&self.id(resource)) >= u32::from(self.bits);
+        if fresh && hard_enough && solved {
+            Ok(())
+        } else {
+            Err(ProtoError::BadProofOfWork)
+        }
+    }
+}
+
+fn leading_zero_bits(h: &[u8; 32]) -> u32 {
+    let mut n = 0;
+    for b in h {
+        if *b == 0 {
+            n += 8;
+        } else {
+            return n + b.leading_zeros();
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mint_then_check() {
+        let s = Stamp::mint(b"r", 12, 1000);
+        assert!(s.check(b"r", 12, 1000).is_ok());
+        assert!(s.check(b"r", 12, 1000 + MAX_AGE_SECS + 1).is_err(), "stale");
+        assert!(s.check(b"other", 12, 1000).is_err(), "bound to resource");
+        assert!(s.check(b"r", 13, 1000).is_err(), "too easy for the server");
+        let mut forged = s.clone();
+        forged.nonce += 1;
+        // A neighbouring nonce almost never solves the puzzle too; check the hash says so.
+        if leading_zero_bits(&forged.id(b"r")) < 12 {
+            assert!(forged.check(b"r", 12, 1000).is_err());
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Canonical signing bytes. Every signature in AnonChat is over bytes built here, never over JSON.
+//!
+//! Layout: `"anonchat/v1" 0x00 purpose 0x00`, then each field in order: byte strings as a 4-byte
+//! big-endian length and the bytes, integers as 8-byte big-endian. The purpose separates domains so a
+//! signature made for one use can never be replayed as another.
+
+use ed25519_dalek::{Signature, VerifyingKey};
+
+use crate::{Key32, ProtoError, Sig64, Username};
+
+pub const DOMAIN: &[u8] = b"anonchat/v1";
+
+pub struct SigningBytes(Vec<u8>);
+
+impl SigningBytes {
+    pub fn new(purpose: &str) -> Self {
+        let mut v = Vec::with_capacity(128);
+        v.extend_from_slice(DOMAIN);
+        v.push(0);
+        v.extend_from_slice(purpose.as_bytes());
+        v.push(0);
+        Self(v)
+    }
+
+    pub fn bytes(mut self, b: &[u8]) -> Self {
+        // Fields are bounded by the message limits, far below u32::MAX.
+        self.0.extend_from_slice(&(b.len() as u32).to_be_bytes());
+        self.0.extend_from_slice(b);
+        self
+    }
+
+    pub fn str(self, s: &str) -> Self {
+        self.bytes(s.as_bytes())
+    }
+
+    pub fn u64(mut self, n: u64) -> Self {
+        self.0.extend_from_slice(&n.to_be_bytes());
+        self
+    }
+
+    pub fn finish(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+/// What a device signs with its Ed25519 key to authenticate a WebSocket: the server's fresh nonce and
+/// the origin the device believes it is talking to (so an answer cannot be relayed to another server).
+pub fn auth_bytes(nonce: &[u8; 32], origin: &str, username: &Username, device_id: &str) -> Vec<u8> {
+    SigningBytes::new("auth")
+        .bytes(nonce)
+        .str(origin)
+        .str(username.as_str())
+        .str(device_id)
+        .finish()
+}
+
+/// What a device signs for each one-time key it uploads.
+pub fn one_time_key_bytes(device_id: &str, key: &Key32) -> Vec<u8> {
+    SigningBytes::new("otk").str(device_id).bytes(&key.0).finish()
+}
+
+/// The friendship edge both account keys sign. Ordered by username so both sides sign the same bytes;
+/// each side's signature also commits to the other's account key.
+pub fn friend_bytes(a: &Username, ak_a: &Key32, b: &Username, ak_b: &Key32) -> Vec<u8> {
+    let ((u1, k1), (u2, k2)) = if a <= b {
+        ((a, ak_a), (b, ak_b))
+    } else {
+        ((b, ak_b), (a, ak_a))
+    };
+    SigningBytes::new("friend")
+        .str(u1.as_str())
+        .bytes(&k1.0)
+        .str(u2.as_str())
+        .bytes(&k2.0)
+        .finish()
+}
+
+/// Strict Ed25519 verification (rejects small-order keys and malleable signatures).
+pub fn verify(public: &Key32, msg: &[u8], sig: &Sig64) -> Result<(), ProtoError> {
+    let key = VerifyingKey::from_bytes(&public.0).map_err(|_| ProtoError::BadKey)?;
+    let sig = Signature::from_bytes(&sig.0);
+    key.verify_strict(msg, &sig)
+        .map_err(|_| ProtoError::BadSignature)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::{Signer, SigningKey};
+
+    #[test]
+    fn layout_is_length_prefixed() {
+        let b = SigningBytes::new("x").str("ab").u64(1).finish();
+        assert_eq!(b, b"anonchat/v1\0x\0\0\0\0\x02ab\0\0\0\0\0\0\0\x01");
+    }
+
+    #[test]
+    fn friend_bytes_are_symmetric() {
+        let a = Username::parse("alice").unwrap();
+        let b = Username::parse("bob").unwrap();
+        let (ka, kb) = (Key32([1; 32]), Key32([2; 32]));
+        assert_eq!(friend_bytes(&a, &ka, &b, &kb), friend_bytes(&b, &kb, &a, &ka));
+        assert_ne!(friend_bytes(&a, &ka, &b, &kb), friend_bytes(&a, &kb, &b, &ka));
+    }
+
+    #[test]
+    fn verify_rejects_other_message_and_key() {
+        let sk = SigningKey::generate(&mut rand::rngs::OsRng);
+        let pk = Key32(sk.verifying_key().to_bytes());
+        let sig = Sig64(sk.sign(b"m").to_bytes());
+        assert!(verify(&pk, b"m", &sig).is_ok());
+        assert_eq!(verify(&pk, b"n", &sig), Err(ProtoError::BadSignature));
+        let other = Key32(SigningKey::generate(&mut rand::rngs::OsRng).verifying_key().to_bytes());
+        assert_eq!(verify(&other, b"m", &sig), Err(ProtoError::BadSignature));
+    }
+}

@@ -1,0 +1,275 @@
+//! Client ↔ server messages: JSON text over one WebSocket per device (plus `POST /v1/register`).
+//!
+//! Every message is an object `{"v":1, "id"?: n, "t": "<type>", ...}`. A client request may carry an
+//! `id`; the server's direct answer carries it back as `re`. Unsolicited server events have no `re`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::bytes::Blob;
+use crate::pow::Stamp;
+use crate::{limits, DeviceCert, Key32, ProtoError, Sig64, Username};
+
+/// A one-time key, signed by the device's Ed25519 key over `signing::one_time_key_bytes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedOtk {
+    pub key: Key32,
+    pub sig: Sig64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientEnvelope {
+    pub v: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    #[serde(flatten)]
+    pub msg: ClientMsg,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// Answer to `challenge`: Ed25519 signature of the device over `signing::auth_bytes`.
+    Auth {
+        username: Username,
+        device_id: String,
+        sig: Sig64,
+    },
+    /// Adds one-time keys (kept in server RAM while this socket lives).
+    UploadOtks { keys: Vec<SignedOtk> },
+    /// Asks for an account key, to befriend. Gated like `ring`.
+    Lookup { username: Username },
+    /// `sig`: this account's AK over `signing::friend_bytes(me, my_ak, to, their_ak)`.
+    FriendRequest { to: Username, sig: Sig64 },
+    FriendAccept { from: Username, sig: Sig64 },
+    FriendDecline { from: Username },
+    Unfriend { username: Username },
+    ListFriends,
+    /// Starts a ring to every online device of `to`.
+    Ring { to: Username },
+    /// Callee device answers a ring.
+    Answer { ring_id: String, accept: bool },
+    /// Caller gives up ringing, or either side releases the relay route of an answered ring.
+    Hangup { ring_id: String },
+    /// An end-to-end encrypted blob for the other device of an answered ring.
+    Relay { ring_id: String, blob: Blob },
+    Ping,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerEnvelope {
+    pub v: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub re: Option<u64>,
+    #[serde(flatten)]
+    pub msg: ServerMsg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Malformed, oversized or out-of-place message. Nothing changed.
+    BadRequest,
+    /// The one answer for unknown, offline, or not reachable under the target's mode.
+    NotFound,
+    /// Authentication failed or is required first.
+    Unauthorized,
+    /// The name is taken (registration only).
+    Taken,
+    RateLimited,
+    Internal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RingEnd {
+    Declined,
+    Timeout,
+    AnsweredElsewhere,
+    Cancelled,
+    /// The callee has no one-time key left, or went away while ringing.
+    Unavailable,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FriendInfo {
+    pub username: Username,
+    pub ak_pub: Key32,
+    pub online: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// First message on every socket.
+    Challenge { nonce: Key32, origin: String },
+    AuthOk { otk_count: u32 },
+    Ok,
+    Error {
+        code: ErrorCode,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
+    /// The device should upload more one-time keys.
+    OtkLow { count: u32 },
+    User { username: Username, ak_pub: Key32 },
+    FriendRequestIn {
+        from: Username,
+        ak_pub: Key32,
+        sig: Sig64,
+    },
+    FriendAdded { username: Username, ak_pub: Key32 },
+    FriendRemoved { username: Username },
+    Friends { friends: Vec<FriendInfo> },
+    Presence { username: Username, online: bool },
+    Ringing { ring_id: String },
+    IncomingRing {
+        ring_id: String,
+        from: Username,
+        ak_pub: Key32,
+    },
+    /// To the caller: who answered, and one of that device's one-time keys (claimed, now gone).
+    RingAccepted {
+        ring_id: String,
+        peer: DeviceCert,
+        otk: SignedOtk,
+    },
+    /// To the answering device: who is calling, from which device.
+    RingConnected { ring_id: String, peer: DeviceCert },
+    RingEnded { ring_id: String, reason: RingEnd },
+    Relayed { ring_id: String, blob: Blob },
+    Pong,
+}
+
+impl ClientEnvelope {
+    pub fn new(id: Option<u64>, msg: ClientMsg) -> Self {
+        Self {
+            v: crate::VERSION,
+            id,
+            msg,
+        }
+    }
+
+    /// Parses a WebSocket text message, enforcing the size limit and version.
+    pub fn parse(text: &str) -> Result<Self, ProtoError> {
+        check_size(text.len(), limits::MAX_WS_MESSAGE)?;
+        let env: Self =
+            serde_json::from_str(text).map_err(|e| ProtoError::Malformed(e.to_string()))?;
+        if env.v != crate::VERSION {
+            return Err(ProtoError::BadVersion(env.v));
+        }
+        if let ClientMsg::Relay { blob, .. } = &env.msg {
+            check_size(blob.0.len(), limits::MAX_RELAY_BLOB)?;
+        }
+        if let ClientMsg::UploadOtks { keys } = &env.msg {
+            check_size(keys.len(), limits::MAX_ONE_TIME_KEYS)?;
+        }
+        Ok(env)
+    }
+}
+
+impl ServerEnvelope {
+    pub fn new(re: Option<u64>, msg: ServerMsg) -> Self {
+        Self {
+            v: crate::VERSION,
+            re,
+            msg,
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, ProtoError> {
+        check_size(text.len(), limits::MAX_WS_MESSAGE)?;
+        let env: Self =
+            serde_json::from_str(text).map_err(|e| ProtoError::Malformed(e.to_string()))?;
+        if env.v != crate::VERSION {
+            return Err(ProtoError::BadVersion(env.v));
+        }
+        Ok(env)
+    }
+
+    pub fn error(re: Option<u64>, code: ErrorCode, detail: Option<String>) -> Self {
+        Self::new(re, ServerMsg::Error { code, detail })
+    }
+}
+
+pub fn check_size(size: usize, limit: usize) -> Result<(), ProtoError> {
+    if size > limit {
+        Err(ProtoError::TooLarge { size, limit })
+    } else {
+        Ok(())
+    }
+}
+
+/// `POST /v1/register` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterRequest {
+    pub v: u8,
+    pub username: Username,
+    pub ak_pub: Key32,
+    pub device_cert: DeviceCert,
+    /// Over `pow::register_resource(username, ak_pub)`.
+    pub pow: Stamp,
+}
+
+/// `GET /v1/config` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerConfig {
+    pub v: u8,
+    /// Proof-of-work bits a registration must pay.
+    pub register_pow_bits: u8,
+    /// ICE servers for WebRTC (empty on the one-machine default: host candidates only).
+    pub ice_servers: Vec<IceServer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// Every HTTP error body: `{"v":1,"t":"error","code":…,"detail"?:…}`.
+pub type HttpError = ServerEnvelope;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_message_shape() {
+        let env = ClientEnvelope::new(
+            Some(3),
+            ClientMsg::Ring {
+                to: Username::parse("bob").unwrap(),
+            },
+        );
+        let s = serde_json::to_string(&env).unwrap();
+        assert_eq!(s, r#"{"v":1,"id":3,"t":"ring","to":"bob"}"#);
+        assert_eq!(ClientEnvelope::parse(&s).unwrap(), env);
+    }
+
+    #[test]
+    fn not_found_is_one_fixed_byte_string() {
+        let s = serde_json::to_string(&ServerEnvelope::error(None, ErrorCode::NotFound, None)).unwrap();
+        assert_eq!(s, r#"{"v":1,"t":"error","code":"not_found"}"#);
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        assert!(matches!(ClientEnvelope::parse("{"), Err(ProtoError::Malformed(_))));
+        assert!(matches!(
+            ClientEnvelope::parse(r#"{"v":2,"t":"ping"}"#),
+            Err(ProtoError::BadVersion(2))
+        ));
+        assert!(matches!(
+            ClientEnvelope::parse(r#"{"v":1,"t":"launch_missiles"}"#),
+            Err(ProtoError::Malformed(_))
+        ));
+        let big = format!(r#"{{"v":1,"t":"ping","x":"{}"}}"#, "a".repeat(limits::MAX_WS_MESSAGE));
+        assert!(matches!(ClientEnvelope::parse(&big), Err(ProtoError::TooLarge { .. })));
+        let blob = crate::bytes::encode_b64(&vec![0u8; limits::MAX_RELAY_BLOB + 1]);
+        let relay = format!(r#"{{"v":1,"t":"relay","ring_id":"r","blob":"{blob}"}}"#);
+        assert!(matches!(ClientEnvelope::parse(&relay), Err(ProtoError::TooLarge { .. })));
+    }
+}
