@@ -51,7 +51,10 @@ pub enum Signal {
         caps: Caps,
         cert: DeviceCert,
     },
-    Answer { sdp: String, caps: Caps },
+    Answer {
+        sdp: String,
+        caps: Caps,
+    },
     Candidate {
         candidate: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -147,12 +150,18 @@ mod tests {
     #[test]
     fn rejects_bad_frames() {
         assert!(PeerFrame::decode(b"").is_err());
-        assert!(matches!(PeerFrame::decode(b"\x02{}"), Err(ProtoError::BadVersion(2))));
+        assert!(matches!(
+            PeerFrame::decode(b"\x02{}"),
+            Err(ProtoError::BadVersion(2))
+        ));
         assert!(PeerFrame::decode(b"\x01{\"t\":\"nope\"}").is_err());
         let long = PeerFrame::Text {
             id: 1,
             body: SecretText::new("x".repeat(limits::MAX_TEXT + 1)),
         };
-        assert!(matches!(PeerFrame::decode(&long.encode()), Err(ProtoError::TooLarge { .. })));
+        assert!(matches!(
+            PeerFrame::decode(&long.encode()),
+            Err(ProtoError::TooLarge { .. })
+        ));
     }
 }

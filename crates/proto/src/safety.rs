@@ -89,7 +89,10 @@ mod tests {
 
     #[test]
     fn own_inputs_are_symmetric_and_key_bound() {
-        let (a, b) = (Username::parse("alice").unwrap(), Username::parse("bob").unwrap());
+        let (a, b) = (
+            Username::parse("alice").unwrap(),
+            Username::parse("bob").unwrap(),
+        );
         let (ka, kb) = (Key32([1; 32]), Key32([2; 32]));
         let n = safety_number(&a, &ka, &b, &kb);
         assert_eq!(n.len(), 60);

@@ -56,7 +56,10 @@ pub fn auth_bytes(nonce: &[u8; 32], origin: &str, username: &Username, device_id
 
 /// What a device signs for each one-time key it uploads.
 pub fn one_time_key_bytes(device_id: &str, key: &Key32) -> Vec<u8> {
-    SigningBytes::new("otk").str(device_id).bytes(&key.0).finish()
+    SigningBytes::new("otk")
+        .str(device_id)
+        .bytes(&key.0)
+        .finish()
 }
 
 /// The friendship edge both account keys sign. Ordered by username so both sides sign the same bytes;
@@ -99,8 +102,14 @@ mod tests {
         let a = Username::parse("alice").unwrap();
         let b = Username::parse("bob").unwrap();
         let (ka, kb) = (Key32([1; 32]), Key32([2; 32]));
-        assert_eq!(friend_bytes(&a, &ka, &b, &kb), friend_bytes(&b, &kb, &a, &ka));
-        assert_ne!(friend_bytes(&a, &ka, &b, &kb), friend_bytes(&a, &kb, &b, &ka));
+        assert_eq!(
+            friend_bytes(&a, &ka, &b, &kb),
+            friend_bytes(&b, &kb, &a, &ka)
+        );
+        assert_ne!(
+            friend_bytes(&a, &ka, &b, &kb),
+            friend_bytes(&a, &kb, &b, &ka)
+        );
     }
 
     #[test]
@@ -110,7 +119,11 @@ mod tests {
         let sig = Sig64(sk.sign(b"m").to_bytes());
         assert!(verify(&pk, b"m", &sig).is_ok());
         assert_eq!(verify(&pk, b"n", &sig), Err(ProtoError::BadSignature));
-        let other = Key32(SigningKey::generate(&mut rand::rngs::OsRng).verifying_key().to_bytes());
+        let other = Key32(
+            SigningKey::generate(&mut rand::rngs::OsRng)
+                .verifying_key()
+                .to_bytes(),
+        );
         assert_eq!(verify(&other, b"m", &sig), Err(ProtoError::BadSignature));
     }
 }

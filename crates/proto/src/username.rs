@@ -17,9 +17,9 @@ impl Username {
         // Lowercasing can leave non-NFKC text behind (rare); normalize once more to be canonical.
         let normalized: String = normalized.nfkc().collect();
         let ok_len = (3..=32).contains(&normalized.len());
-        let ok_chars = normalized
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
+        let ok_chars = normalized.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        });
         if ok_len && ok_chars {
             Ok(Self(normalized))
         } else {
@@ -56,7 +56,9 @@ impl<'de> Deserialize<'de> for Username {
         // On the wire a username must already be canonical: no silent rewriting of signed data.
         let u = Username::parse(&s).map_err(serde::de::Error::custom)?;
         if u.0 != s {
-            return Err(serde::de::Error::custom("username is not in canonical form"));
+            return Err(serde::de::Error::custom(
+                "username is not in canonical form",
+            ));
         }
         Ok(u)
     }
@@ -69,13 +71,28 @@ mod tests {
     #[test]
     fn normalizes_fullwidth_and_case() {
         assert_eq!(Username::parse("ＡＬＩＣＥ").unwrap().as_str(), "alice");
-        assert_eq!(Username::parse("  Bob_1.x-y ").unwrap().as_str(), "bob_1.x-y");
+        assert_eq!(
+            Username::parse("  Bob_1.x-y ").unwrap().as_str(),
+            "bob_1.x-y"
+        );
     }
 
     #[test]
     fn rejects_bad_names() {
-        for bad in ["ab", "", "a b c", "ålice", "x".repeat(33).as_str(), "bob!", "ﬁ\u{0}x"] {
-            assert_eq!(Username::parse(bad), Err(ProtoError::BadUsername), "{bad:?}");
+        for bad in [
+            "ab",
+            "",
+            "a b c",
+            "ålice",
+            "x".repeat(33).as_str(),
+            "bob!",
+            "ﬁ\u{0}x",
+        ] {
+            assert_eq!(
+                Username::parse(bad),
+                Err(ProtoError::BadUsername),
+                "{bad:?}"
+            );
         }
         assert!(Username::parse(&"x".repeat(32)).is_ok());
     }

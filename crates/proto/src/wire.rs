@@ -35,23 +35,47 @@ pub enum ClientMsg {
         sig: Sig64,
     },
     /// Adds one-time keys (kept in server RAM while this socket lives).
-    UploadOtks { keys: Vec<SignedOtk> },
+    UploadOtks {
+        keys: Vec<SignedOtk>,
+    },
     /// Asks for an account key, to befriend. Gated like `ring`.
-    Lookup { username: Username },
+    Lookup {
+        username: Username,
+    },
     /// `sig`: this account's AK over `signing::friend_bytes(me, my_ak, to, their_ak)`.
-    FriendRequest { to: Username, sig: Sig64 },
-    FriendAccept { from: Username, sig: Sig64 },
-    FriendDecline { from: Username },
-    Unfriend { username: Username },
+    FriendRequest {
+        to: Username,
+        sig: Sig64,
+    },
+    FriendAccept {
+        from: Username,
+        sig: Sig64,
+    },
+    FriendDecline {
+        from: Username,
+    },
+    Unfriend {
+        username: Username,
+    },
     ListFriends,
     /// Starts a ring to every online device of `to`.
-    Ring { to: Username },
+    Ring {
+        to: Username,
+    },
     /// Callee device answers a ring.
-    Answer { ring_id: String, accept: bool },
+    Answer {
+        ring_id: String,
+        accept: bool,
+    },
     /// Caller gives up ringing, or either side releases the relay route of an answered ring.
-    Hangup { ring_id: String },
+    Hangup {
+        ring_id: String,
+    },
     /// An end-to-end encrypted blob for the other device of an answered ring.
-    Relay { ring_id: String, blob: Blob },
+    Relay {
+        ring_id: String,
+        blob: Blob,
+    },
     Ping,
 }
 
@@ -101,8 +125,13 @@ pub struct FriendInfo {
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum ServerMsg {
     /// First message on every socket.
-    Challenge { nonce: Key32, origin: String },
-    AuthOk { otk_count: u32 },
+    Challenge {
+        nonce: Key32,
+        origin: String,
+    },
+    AuthOk {
+        otk_count: u32,
+    },
     Ok,
     Error {
         code: ErrorCode,
@@ -110,18 +139,35 @@ pub enum ServerMsg {
         detail: Option<String>,
     },
     /// The device should upload more one-time keys.
-    OtkLow { count: u32 },
-    User { username: Username, ak_pub: Key32 },
+    OtkLow {
+        count: u32,
+    },
+    User {
+        username: Username,
+        ak_pub: Key32,
+    },
     FriendRequestIn {
         from: Username,
         ak_pub: Key32,
         sig: Sig64,
     },
-    FriendAdded { username: Username, ak_pub: Key32 },
-    FriendRemoved { username: Username },
-    Friends { friends: Vec<FriendInfo> },
-    Presence { username: Username, online: bool },
-    Ringing { ring_id: String },
+    FriendAdded {
+        username: Username,
+        ak_pub: Key32,
+    },
+    FriendRemoved {
+        username: Username,
+    },
+    Friends {
+        friends: Vec<FriendInfo>,
+    },
+    Presence {
+        username: Username,
+        online: bool,
+    },
+    Ringing {
+        ring_id: String,
+    },
     IncomingRing {
         ring_id: String,
         from: Username,
@@ -134,9 +180,18 @@ pub enum ServerMsg {
         otk: SignedOtk,
     },
     /// To the answering device: who is calling, from which device.
-    RingConnected { ring_id: String, peer: DeviceCert },
-    RingEnded { ring_id: String, reason: RingEnd },
-    Relayed { ring_id: String, blob: Blob },
+    RingConnected {
+        ring_id: String,
+        peer: DeviceCert,
+    },
+    RingEnded {
+        ring_id: String,
+        reason: RingEnd,
+    },
+    Relayed {
+        ring_id: String,
+        blob: Blob,
+    },
     Pong,
 }
 
@@ -199,6 +254,19 @@ pub fn check_size(size: usize, limit: usize) -> Result<(), ProtoError> {
     }
 }
 
+/// The origin a device signs when it authenticates: `scheme://host[:port]`, lowercase, without a
+/// trailing slash or path.
+pub fn normalize_origin(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/').to_ascii_lowercase();
+    match url.find("://") {
+        Some(i) => match url[i + 3..].find('/') {
+            Some(j) => url[..i + 3 + j].to_string(),
+            None => url,
+        },
+        None => url,
+    }
+}
+
 /// `POST /v1/register` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegisterRequest {
@@ -250,14 +318,24 @@ mod tests {
     }
 
     #[test]
+    fn origin_is_normalized() {
+        assert_eq!(normalize_origin("HTTP://Host:8/v1/ws/"), "http://host:8");
+        assert_eq!(normalize_origin("https://h/"), "https://h");
+    }
+
+    #[test]
     fn not_found_is_one_fixed_byte_string() {
-        let s = serde_json::to_string(&ServerEnvelope::error(None, ErrorCode::NotFound, None)).unwrap();
+        let s =
+            serde_json::to_string(&ServerEnvelope::error(None, ErrorCode::NotFound, None)).unwrap();
         assert_eq!(s, r#"{"v":1,"t":"error","code":"not_found"}"#);
     }
 
     #[test]
     fn rejects_bad_input() {
-        assert!(matches!(ClientEnvelope::parse("{"), Err(ProtoError::Malformed(_))));
+        assert!(matches!(
+            ClientEnvelope::parse("{"),
+            Err(ProtoError::Malformed(_))
+        ));
         assert!(matches!(
             ClientEnvelope::parse(r#"{"v":2,"t":"ping"}"#),
             Err(ProtoError::BadVersion(2))
@@ -266,10 +344,19 @@ mod tests {
             ClientEnvelope::parse(r#"{"v":1,"t":"launch_missiles"}"#),
             Err(ProtoError::Malformed(_))
         ));
-        let big = format!(r#"{{"v":1,"t":"ping","x":"{}"}}"#, "a".repeat(limits::MAX_WS_MESSAGE));
-        assert!(matches!(ClientEnvelope::parse(&big), Err(ProtoError::TooLarge { .. })));
+        let big = format!(
+            r#"{{"v":1,"t":"ping","x":"{}"}}"#,
+            "a".repeat(limits::MAX_WS_MESSAGE)
+        );
+        assert!(matches!(
+            ClientEnvelope::parse(&big),
+            Err(ProtoError::TooLarge { .. })
+        ));
         let blob = crate::bytes::encode_b64(&vec![0u8; limits::MAX_RELAY_BLOB + 1]);
         let relay = format!(r#"{{"v":1,"t":"relay","ring_id":"r","blob":"{blob}"}}"#);
-        assert!(matches!(ClientEnvelope::parse(&relay), Err(ProtoError::TooLarge { .. })));
+        assert!(matches!(
+            ClientEnvelope::parse(&relay),
+            Err(ProtoError::TooLarge { .. })
+        ));
     }
 }

@@ -1,1 +1,115 @@
-fn main() {}
+//! `anonchat-server`: the directory and signaling server.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anonchat_server::http::{router, App};
+use anonchat_server::hub::Hub;
+use anonchat_server::limits::PerIp;
+use anonchat_server::store::Store;
+use anonchat_server::Config;
+use anyhow::Context;
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cfg = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&cfg.log))
+        .with_writer(std::io::stderr)
+        .init();
+
+    let store = Store::open(&cfg.database_url)
+        .await
+        .context("opening the database")?;
+    let shutdown = CancellationToken::new();
+    let app = Arc::new(App {
+        hub: Hub::new(store.clone()),
+        origin: cfg.origin(),
+        pow_bits: cfg.register_pow_bits,
+        per_ip: PerIp::new(cfg.max_connections_per_ip),
+        shutdown: shutdown.clone(),
+        spent: Mutex::new(HashMap::new()),
+    });
+
+    let ticker = {
+        let app = app.clone();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tokio::select! {
+                    _ = every.tick() => app.hub.tick(Instant::now()),
+                    _ = stop.cancelled() => break,
+                }
+            }
+        })
+    };
+
+    let handle = axum_server::Handle::new();
+    let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let server = {
+        let handle = handle.clone();
+        let cfg = cfg.clone();
+        tokio::spawn(async move {
+            match (&cfg.tls_cert, &cfg.tls_key) {
+                (Some(cert), Some(key)) => {
+                    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                        .await
+                        .context("loading the TLS certificate and key")?;
+                    axum_server::bind_rustls(cfg.listen, tls)
+                        .handle(handle)
+                        .serve(service)
+                        .await
+                        .context("serving")
+                }
+                _ => axum_server::bind(cfg.listen)
+                    .handle(handle)
+                    .serve(service)
+                    .await
+                    .context("serving"),
+            }
+        })
+    };
+    match handle.listening().await {
+        // Tests and scripts read this line to learn the port when listening on :0.
+        Some(addr) => println!(
+            "anonchat-server listening on {addr} (origin {})",
+            app.origin
+        ),
+        None => return server.await.context("server task")?,
+    }
+
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    handle.graceful_shutdown(Some(Duration::from_secs(5)));
+    let _ = ticker.await;
+    server.await.context("server task")??;
+    store.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,58 @@
+//! Server configuration: flags, each with an environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "anonchat-server",
+    version,
+    about = "AnonChat directory and signaling server"
+)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "ANONCHAT_LISTEN", default_value = "127.0.0.1:7878")]
+    pub listen: SocketAddr,
+    /// Database URL. SQLite is embedded: `sqlite://PATH` (created if missing).
+    #[arg(
+        long,
+        env = "ANONCHAT_DATABASE_URL",
+        default_value = "sqlite://anonchat-server.db"
+    )]
+    pub database_url: String,
+    /// The origin clients reach this server at (`http(s)://host:port`), which devices sign when they
+    /// authenticate. Defaults to the listen address. Set it when behind a proxy.
+    #[arg(long, env = "ANONCHAT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// PEM certificate chain: terminate TLS here (otherwise plain HTTP, e.g. behind a proxy).
+    #[arg(long, env = "ANONCHAT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `--tls-cert`.
+    #[arg(long, env = "ANONCHAT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Proof-of-work bits a registration must pay (each bit doubles the work).
+    #[arg(long, env = "ANONCHAT_REGISTER_POW_BITS", default_value_t = 18)]
+    pub register_pow_bits: u8,
+    /// Most simultaneous WebSocket connections from one IP address.
+    #[arg(long, env = "ANONCHAT_MAX_CONNECTIONS_PER_IP", default_value_t = 32)]
+    pub max_connections_per_ip: usize,
+    /// Log filter (tracing syntax). Logs never carry usernames, IPs or content.
+    #[arg(long, env = "ANONCHAT_LOG", default_value = "info")]
+    pub log: String,
+}
+
+impl Config {
+    pub fn origin(&self) -> String {
+        match &self.public_url {
+            Some(u) => anonchat_proto::wire::normalize_origin(u),
+            None => {
+                let scheme = if self.tls_cert.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://{}", self.listen)
+            }
+        }
+    }
+}

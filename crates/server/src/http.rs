@@ -1,0 +1,135 @@
+//! HTTP routes: registration, client configuration, health, and the WebSocket upgrade.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anonchat_proto::wire::{ErrorCode, RegisterRequest, ServerConfig, ServerEnvelope, ServerMsg};
+use anonchat_proto::{limits, pow};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::Hub;
+use crate::limits::PerIp;
+use crate::store::StoreError;
+
+pub struct App {
+    pub hub: Hub,
+    pub origin: String,
+    pub pow_bits: u8,
+    pub per_ip: PerIp,
+    pub shutdown: CancellationToken,
+    /// Registration stamps already spent, so one stamp pays once. RAM only, pruned by age.
+    pub spent: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/v1/config", get(config))
+        .route("/v1/register", post(register))
+        .route("/v1/ws", get(crate::ws::upgrade))
+        .layer(DefaultBodyLimit::max(limits::MAX_HTTP_BODY))
+        .with_state(app)
+}
+
+fn error(status: StatusCode, code: ErrorCode, detail: Option<String>) -> Response {
+    (status, Json(ServerEnvelope::error(None, code, detail))).into_response()
+}
+
+async fn config(State(app): State<Arc<App>>) -> Json<ServerConfig> {
+    Json(ServerConfig {
+        v: anonchat_proto::VERSION,
+        register_pow_bits: app.pow_bits,
+        ice_servers: Vec::new(),
+    })
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+async fn register(
+    State(app): State<Arc<App>>,
+    ConnectInfo(_peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Response {
+    let req: RegisterRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadRequest,
+                Some(e.to_string()),
+            )
+        }
+    };
+    if req.v != anonchat_proto::VERSION {
+        return error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+            Some("unsupported version".into()),
+        );
+    }
+    let resource = pow::register_resource(&req.username, &req.ak_pub);
+    if req.pow.check(&resource, app.pow_bits, unix_now()).is_err() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+            Some(format!("proof of work of {} bits required", app.pow_bits)),
+        );
+    }
+    if req.device_cert.username != req.username || req.device_cert.verify(&req.ak_pub).is_err() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+            Some("device certificate is not signed by the account key".into()),
+        );
+    }
+    {
+        let mut spent = app.spent.lock().unwrap_or_else(|p| p.into_inner());
+        let max_age = Duration::from_secs(2 * pow::MAX_AGE_SECS);
+        spent.retain(|_, at| at.elapsed() < max_age);
+        if spent
+            .insert(req.pow.id(&resource), Instant::now())
+            .is_some()
+        {
+            return error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadRequest,
+                Some("proof of work already spent".into()),
+            );
+        }
+    }
+    match app
+        .hub
+        .store()
+        .register(&req.username, &req.ak_pub, &req.device_cert)
+        .await
+    {
+        Ok(()) => {
+            tracing::info!("account registered");
+            (
+                StatusCode::OK,
+                Json(ServerEnvelope::new(None, ServerMsg::Ok)),
+            )
+                .into_response()
+        }
+        Err(StoreError::Taken) => error(StatusCode::CONFLICT, ErrorCode::Taken, None),
+        Err(e) => {
+            tracing::error!(error = %e, "registration failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, None)
+        }
+    }
+}

@@ -1,0 +1,529 @@
+//! Everything the server holds in RAM: who is connected, one-time keys, rings, pending friend
+//! requests. It answers each authenticated request and routes events to devices' send queues.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use anonchat_proto::signing::{friend_bytes, one_time_key_bytes, verify};
+use anonchat_proto::wire::{
+    ClientMsg, ErrorCode, FriendInfo, ServerEnvelope, ServerMsg, SignedOtk,
+};
+use anonchat_proto::{limits, DeviceCert, Key32, Sig64, Username};
+use rand::RngCore;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::ring::{Outcome, RingError, Rings};
+use crate::store::{Store, StoreError};
+
+/// Messages waiting for a device's socket. A device that lets this many pile up is too slow to
+/// serve and is disconnected, so memory per connection stays bounded.
+pub const SEND_QUEUE: usize = 128;
+/// When a device has fewer one-time keys than this, it is asked for more.
+pub const OTK_LOW: usize = 10;
+const FRIEND_REQUEST_TTL: Duration = Duration::from_secs(600);
+const MAX_PENDING_FRIEND_REQUESTS: usize = 10_000;
+
+/// An authenticated socket's identity, as the reader task holds it.
+#[derive(Clone)]
+pub struct Session {
+    pub device_id: String,
+    pub username: Username,
+    pub conn_id: u64,
+}
+
+struct Conn {
+    conn_id: u64,
+    cert: DeviceCert,
+    tx: mpsc::Sender<Arc<str>>,
+    kill: CancellationToken,
+    otks: Vec<SignedOtk>,
+}
+
+impl Conn {
+    fn push(&self, env: &ServerEnvelope) {
+        let Ok(text) = serde_json::to_string(env) else {
+            return;
+        };
+        if self.tx.try_send(Arc::from(text)).is_err() {
+            // Full (slow reader) or closed: either way this socket is done.
+            self.kill.cancel();
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    conns: HashMap<String, Conn>,
+    online: HashMap<Username, HashSet<String>>,
+    rings: Rings,
+    friend_requests: HashMap<(Username, Username), (Sig64, Instant)>,
+    next_conn: u64,
+}
+
+impl State {
+    fn send_user(&self, user: &Username, msg: &ServerMsg) {
+        let env = ServerEnvelope::new(None, msg.clone());
+        for d in self.online.get(user).into_iter().flatten() {
+            if let Some(c) = self.conns.get(d) {
+                c.push(&env);
+            }
+        }
+    }
+
+    fn send_device(&self, device: &str, msg: ServerMsg) {
+        if let Some(c) = self.conns.get(device) {
+            c.push(&ServerEnvelope::new(None, msg));
+        }
+    }
+
+    fn apply(&mut self, out: Outcome) {
+        for (ring_id, device, reason) in out.ended {
+            self.send_device(&device, ServerMsg::RingEnded { ring_id, reason });
+        }
+        if let Some((ring_id, caller, callee)) = out.answered {
+            self.introduce(&ring_id, &caller, &callee);
+        }
+    }
+
+    /// Hands the caller the callee device's certificate and one claimed one-time key, and the
+    /// callee the caller's certificate.
+    fn introduce(&mut self, ring_id: &str, caller: &str, callee: &str) {
+        let caller_cert = self.conns.get(caller).map(|c| c.cert.clone());
+        let claimed = self.conns.get_mut(callee).and_then(|c| {
+            let otk = c.otks.pop()?;
+            let low = c.otks.len() < OTK_LOW;
+            if low {
+                c.push(&ServerEnvelope::new(
+                    None,
+                    ServerMsg::OtkLow {
+                        count: c.otks.len() as u32,
+                    },
+                ));
+            }
+            Some((c.cert.clone(), otk))
+        });
+        match (caller_cert, claimed) {
+            (Some(caller_cert), Some((callee_cert, otk))) => {
+                self.send_device(
+                    caller,
+                    ServerMsg::RingAccepted {
+                        ring_id: ring_id.to_string(),
+                        peer: callee_cert,
+                        otk,
+                    },
+                );
+                self.send_device(
+                    callee,
+                    ServerMsg::RingConnected {
+                        ring_id: ring_id.to_string(),
+                        peer: caller_cert,
+                    },
+                );
+            }
+            _ => {
+                let out = self.rings.fail(ring_id);
+                self.apply(out);
+            }
+        }
+    }
+
+    fn is_online(&self, user: &Username) -> bool {
+        self.online.get(user).is_some_and(|s| !s.is_empty())
+    }
+}
+
+pub struct Hub {
+    store: Store,
+    state: Mutex<State>,
+}
+
+/// The outcome of authenticating a socket.
+pub struct Attached {
+    pub session: Session,
+    pub rx: mpsc::Receiver<Arc<str>>,
+    pub kill: CancellationToken,
+}
+
+type Reply = Result<ServerMsg, (ErrorCode, Option<String>)>;
+
+fn bad(detail: impl Into<String>) -> (ErrorCode, Option<String>) {
+    (ErrorCode::BadRequest, Some(detail.into()))
+}
+
+const NOT_FOUND: (ErrorCode, Option<String>) = (ErrorCode::NotFound, None);
+
+fn internal(e: StoreError) -> (ErrorCode, Option<String>) {
+    tracing::error!(error = %e, "store failure");
+    (ErrorCode::Internal, None)
+}
+
+fn ring_error(e: RingError) -> (ErrorCode, Option<String>) {
+    bad(e.to_string())
+}
+
+impl Hub {
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain maps behind, still consistent enough to serve.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A direct answer to a device, through its queue (so it keeps its place among events).
+    pub fn send_to_session(&self, s: &Session, env: &ServerEnvelope) {
+        let st = self.lock();
+        if let Some(c) = st
+            .conns
+            .get(&s.device_id)
+            .filter(|c| c.conn_id == s.conn_id)
+        {
+            c.push(env);
+        }
+    }
+
+    pub fn connections(&self) -> usize {
+        self.lock().conns.len()
+    }
+
+    /// Registers an authenticated socket. A second socket of the same device replaces the first.
+    pub async fn attach(
+        &self,
+        username: Username,
+        cert: DeviceCert,
+        parent: &CancellationToken,
+    ) -> Attached {
+        let (tx, rx) = mpsc::channel(SEND_QUEUE);
+        let kill = parent.child_token();
+        let device_id = cert.device_id.clone();
+        let (conn_id, first) = {
+            let mut st = self.lock();
+            st.next_conn += 1;
+            let conn_id = st.next_conn;
+            if let Some(old) = st.conns.remove(&device_id) {
+                old.kill.cancel();
+            }
+            st.conns.insert(
+                device_id.clone(),
+                Conn {
+                    conn_id,
+                    cert,
+                    tx,
+                    kill: kill.clone(),
+                    otks: Vec::new(),
+                },
+            );
+            let devices = st.online.entry(username.clone()).or_default();
+            let first = devices.is_empty();
+            devices.insert(device_id.clone());
+            (conn_id, first)
+        };
+        if first {
+            self.announce(&username, true).await;
+        }
+        Attached {
+            session: Session {
+                device_id,
+                username,
+                conn_id,
+            },
+            rx,
+            kill,
+        }
+    }
+
+    /// The socket closed: drop its keys and rings; tell friends if the account went offline.
+    pub async fn detach(&self, s: &Session) {
+        let last = {
+            let mut st = self.lock();
+            if st.conns.get(&s.device_id).map(|c| c.conn_id) != Some(s.conn_id) {
+                return; // Already replaced by a newer socket of the same device.
+            }
+            st.conns.remove(&s.device_id);
+            let gone = st.rings.device_gone(&s.device_id);
+            st.apply(gone);
+            let mut last = false;
+            if let Some(set) = st.online.get_mut(&s.username) {
+                set.remove(&s.device_id);
+                if set.is_empty() {
+                    st.online.remove(&s.username);
+                    last = true;
+                }
+            }
+            last
+        };
+        if last {
+            self.announce(&s.username, false).await;
+        }
+    }
+
+    async fn announce(&self, who: &Username, online: bool) {
+        let Ok(friends) = self.store.friends(who).await else {
+            return;
+        };
+        let st = self.lock();
+        let msg = ServerMsg::Presence {
+            username: who.clone(),
+            online,
+        };
+        for (f, _) in friends {
+            st.send_user(&f, &msg);
+        }
+    }
+
+    /// Rings that ran past their deadline. Called about once a second.
+    pub fn tick(&self, now: Instant) {
+        let mut st = self.lock();
+        let expired = st.rings.expire(now);
+        st.apply(expired);
+        st.friend_requests
+            .retain(|_, (_, at)| now.duration_since(*at) < FRIEND_REQUEST_TTL);
+    }
+
+    /// The gate of DEFAULT mode: the target exists and is online. Every failure is the same
+    /// `not_found`, and the store is asked on every path.
+    async fn gate(
+        &self,
+        me: &Username,
+        target: &Username,
+    ) -> Result<Key32, (ErrorCode, Option<String>)> {
+        let ak = self.store.account_key(target).await.map_err(internal)?;
+        let online = self.lock().is_online(target);
+        match ak {
+            Some(ak) if online && target != me => Ok(ak),
+            _ => Err(NOT_FOUND),
+        }
+    }
+
+    pub async fn handle(&self, s: &Session, msg: ClientMsg) -> Reply {
+        match msg {
+            ClientMsg::Auth { .. } => Err(bad("already authenticated")),
+            ClientMsg::Ping => Ok(ServerMsg::Pong),
+            ClientMsg::UploadOtks { keys } => self.upload_otks(s, keys),
+            ClientMsg::Lookup { username } => {
+                let ak = self.gate(&s.username, &username).await?;
+                Ok(ServerMsg::User {
+                    username,
+                    ak_pub: ak,
+                })
+            }
+            ClientMsg::FriendRequest { to, sig } => self.friend_request(s, to, sig).await,
+            ClientMsg::FriendAccept { from, sig } => self.friend_accept(s, from, sig).await,
+            ClientMsg::FriendDecline { from } => {
+                self.lock()
+                    .friend_requests
+                    .remove(&(from, s.username.clone()));
+                Ok(ServerMsg::Ok)
+            }
+            ClientMsg::Unfriend { username } => {
+                if self
+                    .store
+                    .remove_friendship(&s.username, &username)
+                    .await
+                    .map_err(internal)?
+                {
+                    let st = self.lock();
+                    st.send_user(
+                        &username,
+                        &ServerMsg::FriendRemoved {
+                            username: s.username.clone(),
+                        },
+                    );
+                    st.send_user(&s.username, &ServerMsg::FriendRemoved { username });
+                }
+                Ok(ServerMsg::Ok)
+            }
+            ClientMsg::ListFriends => {
+                let friends = self.store.friends(&s.username).await.map_err(internal)?;
+                let st = self.lock();
+                Ok(ServerMsg::Friends {
+                    friends: friends
+                        .into_iter()
+                        .map(|(username, ak_pub)| FriendInfo {
+                            online: st.is_online(&username),
+                            username,
+                            ak_pub,
+                        })
+                        .collect(),
+                })
+            }
+            ClientMsg::Ring { to } => self.ring(s, to).await,
+            ClientMsg::Answer { ring_id, accept } => {
+                let mut st = self.lock();
+                let out = st
+                    .rings
+                    .answer(&ring_id, &s.device_id, accept, Instant::now())
+                    .map_err(ring_error)?;
+                st.apply(out);
+                Ok(ServerMsg::Ok)
+            }
+            ClientMsg::Hangup { ring_id } => {
+                let mut st = self.lock();
+                let out = st
+                    .rings
+                    .hangup(&ring_id, &s.device_id)
+                    .map_err(ring_error)?;
+                st.apply(out);
+                Ok(ServerMsg::Ok)
+            }
+            ClientMsg::Relay { ring_id, blob } => {
+                let st = self.lock();
+                let to = st.rings.route(&ring_id, &s.device_id).map_err(ring_error)?;
+                st.send_device(to, ServerMsg::Relayed { ring_id, blob });
+                Ok(ServerMsg::Ok)
+            }
+        }
+    }
+
+    fn upload_otks(&self, s: &Session, keys: Vec<SignedOtk>) -> Reply {
+        let mut st = self.lock();
+        let conn = st.conns.get_mut(&s.device_id).ok_or(NOT_FOUND)?;
+        let dk = conn.cert.dk_ed25519;
+        for k in &keys {
+            verify(&dk, &one_time_key_bytes(&s.device_id, &k.key), &k.sig)
+                .map_err(|_| bad("one-time key signature does not verify"))?;
+        }
+        if conn.otks.len() + keys.len() > limits::MAX_ONE_TIME_KEYS {
+            return Err(bad(format!(
+                "at most {} one-time keys may be held",
+                limits::MAX_ONE_TIME_KEYS
+            )));
+        }
+        conn.otks.extend(keys);
+        Ok(ServerMsg::Ok)
+    }
+
+    async fn friend_request(&self, s: &Session, to: Username, sig: Sig64) -> Reply {
+        let their_ak = self.gate(&s.username, &to).await?;
+        let my_ak = self
+            .store
+            .account_key(&s.username)
+            .await
+            .map_err(internal)?
+            .ok_or(NOT_FOUND)?;
+        verify(
+            &my_ak,
+            &friend_bytes(&s.username, &my_ak, &to, &their_ak),
+            &sig,
+        )
+        .map_err(|_| bad("friend signature does not verify"))?;
+        let mut st = self.lock();
+        if st.friend_requests.len() >= MAX_PENDING_FRIEND_REQUESTS {
+            return Err((ErrorCode::RateLimited, None));
+        }
+        st.friend_requests
+            .insert((s.username.clone(), to.clone()), (sig, Instant::now()));
+        st.send_user(
+            &to,
+            &ServerMsg::FriendRequestIn {
+                from: s.username.clone(),
+                ak_pub: my_ak,
+                sig,
+            },
+        );
+        Ok(ServerMsg::Ok)
+    }
+
+    async fn friend_accept(&self, s: &Session, from: Username, sig: Sig64) -> Reply {
+        let key = (from.clone(), s.username.clone());
+        let their_sig = self
+            .lock()
+            .friend_requests
+            .get(&key)
+            .map(|(sig, _)| *sig)
+            .ok_or(NOT_FOUND)?;
+        let their_ak = self
+            .store
+            .account_key(&from)
+            .await
+            .map_err(internal)?
+            .ok_or(NOT_FOUND)?;
+        let my_ak = self
+            .store
+            .account_key(&s.username)
+            .await
+            .map_err(internal)?
+            .ok_or(NOT_FOUND)?;
+        let edge = friend_bytes(&from, &their_ak, &s.username, &my_ak);
+        verify(&my_ak, &edge, &sig).map_err(|_| bad("friend signature does not verify"))?;
+        // Checked again: the requester's key could have changed since the request (account re-made).
+        verify(&their_ak, &edge, &their_sig).map_err(|_| NOT_FOUND)?;
+        self.store
+            .add_friendship(&from, &their_sig, &s.username, &sig)
+            .await
+            .map_err(internal)?;
+        let st = {
+            let mut st = self.lock();
+            st.friend_requests.remove(&key);
+            st
+        };
+        st.send_user(
+            &from,
+            &ServerMsg::FriendAdded {
+                username: s.username.clone(),
+                ak_pub: my_ak,
+            },
+        );
+        st.send_user(
+            &s.username,
+            &ServerMsg::FriendAdded {
+                username: from,
+                ak_pub: their_ak,
+            },
+        );
+        Ok(ServerMsg::Ok)
+    }
+
+    async fn ring(&self, s: &Session, to: Username) -> Reply {
+        let caller_ak = self
+            .store
+            .account_key(&s.username)
+            .await
+            .map_err(internal)?
+            .ok_or(NOT_FOUND)?;
+        self.gate(&s.username, &to).await?;
+        let mut st = self.lock();
+        let devices: HashSet<String> = st.online.get(&to).cloned().unwrap_or_default();
+        if devices.is_empty() {
+            return Err(NOT_FOUND); // Went offline between the gate and now.
+        }
+        let ring_id = new_id();
+        for d in &devices {
+            st.send_device(
+                d,
+                ServerMsg::IncomingRing {
+                    ring_id: ring_id.clone(),
+                    from: s.username.clone(),
+                    ak_pub: caller_ak,
+                },
+            );
+        }
+        st.rings.start(
+            ring_id.clone(),
+            s.username.clone(),
+            s.device_id.clone(),
+            to,
+            devices,
+            Instant::now(),
+        );
+        Ok(ServerMsg::Ringing { ring_id })
+    }
+}
+
+/// 16 random bytes, URL-safe base64.
+pub fn new_id() -> String {
+    use base64::Engine;
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}

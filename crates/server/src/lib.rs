@@ -1,0 +1,12 @@
+//! The AnonChat directory and signaling server: registration, device authentication, presence,
+//! one-time keys, rings and the relay of opaque end-to-end encrypted blobs.
+
+pub mod config;
+pub mod http;
+pub mod hub;
+pub mod limits;
+pub mod ring;
+pub mod store;
+pub mod ws;
+
+pub use config::Config;

@@ -1,0 +1,197 @@
+//! The server's disk: exactly what DESIGN P2 allows (accounts, devices, friendships). SQLite through
+//! sqlx with embedded migrations.
+
+use std::str::FromStr;
+
+use anonchat_proto::{DeviceCert, Key32, Sig64, Username};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{Row, SqlitePool};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("username is taken")]
+    Taken,
+    #[error("stored row is corrupt")]
+    Corrupt,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+/// A device row as the hub needs it.
+#[derive(Debug, Clone)]
+pub struct DeviceRow {
+    pub username: Username,
+    pub dk_ed25519: Key32,
+    pub cert: DeviceCert,
+    pub revoked: bool,
+}
+
+impl Store {
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let opts = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub async fn register(
+        &self,
+        username: &Username,
+        ak_pub: &Key32,
+        cert: &DeviceCert,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO accounts (username, ak_pub) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(username.as_str())
+        .bind(&ak_pub.0[..])
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::Taken);
+        }
+        let cert_json = serde_json::to_string(cert).map_err(|_| StoreError::Corrupt)?;
+        sqlx::query(
+            "INSERT INTO devices (device_id, username, dk_ed25519, dk_curve25519, caps, cert) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&cert.device_id)
+        .bind(username.as_str())
+        .bind(&cert.dk_ed25519.0[..])
+        .bind(&cert.dk_curve25519.0[..])
+        .bind(i64::from(cert.caps.screen_protection))
+        .bind(cert_json)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Taken,
+            _ => StoreError::Db(e),
+        })?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn account_key(&self, username: &Username) -> Result<Option<Key32>, StoreError> {
+        let row = sqlx::query("SELECT ak_pub FROM accounts WHERE username = ?")
+            .bind(username.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| key_col(&r, "ak_pub")).transpose()
+    }
+
+    pub async fn device(&self, device_id: &str) -> Result<Option<DeviceRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT username, dk_ed25519, cert, revoked FROM devices WHERE device_id = ?",
+        )
+        .bind(device_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let username: String = r.try_get("username")?;
+        let cert: String = r.try_get("cert")?;
+        Ok(Some(DeviceRow {
+            username: Username::parse(&username).map_err(|_| StoreError::Corrupt)?,
+            dk_ed25519: key_col(&r, "dk_ed25519")?,
+            cert: serde_json::from_str(&cert).map_err(|_| StoreError::Corrupt)?,
+            revoked: r.try_get::<i64, _>("revoked")? != 0,
+        }))
+    }
+
+    pub async fn are_friends(&self, a: &Username, b: &Username) -> Result<bool, StoreError> {
+        let (x, y) = ordered(a, b);
+        let row = sqlx::query("SELECT 1 FROM friendships WHERE user_a = ? AND user_b = ?")
+            .bind(x.as_str())
+            .bind(y.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Stores an edge with each side's signature; `sig_of_a` belongs to `a`.
+    pub async fn add_friendship(
+        &self,
+        a: &Username,
+        sig_of_a: &Sig64,
+        b: &Username,
+        sig_of_b: &Sig64,
+    ) -> Result<(), StoreError> {
+        let ((x, sx), (y, sy)) = if a < b {
+            ((a, sig_of_a), (b, sig_of_b))
+        } else {
+            ((b, sig_of_b), (a, sig_of_a))
+        };
+        sqlx::query(
+            "INSERT INTO friendships (user_a, user_b, sig_a, sig_b) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (user_a, user_b) DO UPDATE SET sig_a = excluded.sig_a, sig_b = excluded.sig_b",
+        )
+        .bind(x.as_str())
+        .bind(y.as_str())
+        .bind(&sx.0[..])
+        .bind(&sy.0[..])
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn remove_friendship(&self, a: &Username, b: &Username) -> Result<bool, StoreError> {
+        let (x, y) = ordered(a, b);
+        let done = sqlx::query("DELETE FROM friendships WHERE user_a = ? AND user_b = ?")
+            .bind(x.as_str())
+            .bind(y.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Friends of `who` with their account keys.
+    pub async fn friends(&self, who: &Username) -> Result<Vec<(Username, Key32)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT a.username, a.ak_pub FROM friendships f \
+             JOIN accounts a ON a.username = CASE WHEN f.user_a = ?1 THEN f.user_b ELSE f.user_a END \
+             WHERE f.user_a = ?1 OR f.user_b = ?1 ORDER BY a.username",
+        )
+        .bind(who.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let name: String = r.try_get("username")?;
+                Ok((
+                    Username::parse(&name).map_err(|_| StoreError::Corrupt)?,
+                    key_col(r, "ak_pub")?,
+                ))
+            })
+            .collect()
+    }
+}
+
+fn ordered<'a>(a: &'a Username, b: &'a Username) -> (&'a Username, &'a Username) {
+    if a < b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+fn key_col(r: &sqlx::sqlite::SqliteRow, col: &str) -> Result<Key32, StoreError> {
+    let raw: Vec<u8> = r.try_get(col)?;
+    Key32::from_slice(&raw).map_err(|_| StoreError::Corrupt)
+}

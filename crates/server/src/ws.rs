@@ -1,0 +1,207 @@
+//! One WebSocket per device: challenge, authentication, then requests in and events out through a
+//! bounded queue.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anonchat_proto::signing::{auth_bytes, verify};
+use anonchat_proto::wire::{ClientEnvelope, ClientMsg, ErrorCode, ServerEnvelope, ServerMsg};
+use anonchat_proto::{limits, Key32};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::{SinkExt, StreamExt};
+use rand::RngCore;
+
+use crate::http::App;
+use crate::hub::Session;
+use crate::limits::Slot;
+
+/// A device must answer the challenge within this time.
+const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// A socket that sends nothing (not even a ping) for this long is closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    State(app): State<Arc<App>>,
+) -> Response {
+    let Some(slot) = app.per_ip.acquire(peer.ip()) else {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(ServerEnvelope::error(
+                None,
+                ErrorCode::RateLimited,
+                Some("too many connections from this address".into()),
+            )),
+        )
+            .into_response();
+    };
+    ws.max_message_size(limits::MAX_WS_MESSAGE)
+        .max_frame_size(limits::MAX_WS_MESSAGE)
+        .on_upgrade(move |socket| serve(socket, app, slot))
+}
+
+fn text(env: &ServerEnvelope) -> Message {
+    Message::Text(Utf8Bytes::from(
+        serde_json::to_string(env).unwrap_or_default(),
+    ))
+}
+
+async fn serve(mut socket: WebSocket, app: Arc<App>, _slot: Slot) {
+    let Some((username, cert)) = authenticate(&mut socket, &app).await else {
+        let _ = socket.send(Message::Close(None)).await;
+        return;
+    };
+    let attached = app.hub.attach(username, cert, &app.shutdown).await;
+    let session = attached.session.clone();
+    let kill = attached.kill.clone();
+    let _ = socket
+        .send(text(&ServerEnvelope::new(
+            None,
+            ServerMsg::AuthOk { otk_count: 0 },
+        )))
+        .await;
+    tracing::debug!("device connected");
+
+    let (mut sink, mut stream) = socket.split();
+    let mut rx = attached.rx;
+    let writer_kill = kill.clone();
+    let writer = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(t) => {
+                        if sink.send(Message::Text(Utf8Bytes::from(t.as_ref()))).await.is_err() {
+                            break;
+                        }
+                    }
+                    None => break,
+                },
+                _ = writer_kill.cancelled() => break,
+            }
+        }
+        writer_kill.cancel();
+        let _ = sink.send(Message::Close(None)).await;
+    });
+
+    loop {
+        let frame = tokio::select! {
+            f = tokio::time::timeout(IDLE_TIMEOUT, stream.next()) => f,
+            _ = kill.cancelled() => break,
+        };
+        let msg = match frame {
+            Ok(Some(Ok(m))) => m,
+            _ => break, // Idle, closed, or a protocol error (including an oversized frame).
+        };
+        match msg {
+            Message::Text(t) => on_text(&app, &session, t.as_str()).await,
+            Message::Binary(_) => reply(
+                &app,
+                &session,
+                ServerEnvelope::error(None, ErrorCode::BadRequest, Some("text frames only".into())),
+            ),
+            Message::Close(_) => break,
+            Message::Ping(_) | Message::Pong(_) => {}
+        }
+    }
+    kill.cancel();
+    let _ = writer.await;
+    app.hub.detach(&session).await;
+    tracing::debug!("device disconnected");
+}
+
+async fn on_text(app: &App, session: &Session, text: &str) {
+    let env = match ClientEnvelope::parse(text) {
+        Ok(env) => env,
+        Err(e) => {
+            return reply(
+                app,
+                session,
+                ServerEnvelope::error(None, ErrorCode::BadRequest, Some(e.to_string())),
+            )
+        }
+    };
+    let answer = match app.hub.handle(session, env.msg).await {
+        Ok(msg) => ServerEnvelope::new(env.id, msg),
+        Err((code, detail)) => ServerEnvelope::error(env.id, code, detail),
+    };
+    reply(app, session, answer);
+}
+
+fn reply(app: &App, session: &Session, env: ServerEnvelope) {
+    app.hub.send_to_session(session, &env);
+}
+
+/// Challenge → signed answer. Returns the device's account and certificate, or `None` after telling
+/// the client why.
+async fn authenticate(
+    socket: &mut WebSocket,
+    app: &App,
+) -> Option<(anonchat_proto::Username, anonchat_proto::DeviceCert)> {
+    let mut nonce = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let challenge = ServerEnvelope::new(
+        None,
+        ServerMsg::Challenge {
+            nonce: Key32(nonce),
+            origin: app.origin.clone(),
+        },
+    );
+    socket.send(text(&challenge)).await.ok()?;
+    let first = tokio::time::timeout(AUTH_TIMEOUT, socket.recv())
+        .await
+        .ok()??
+        .ok()?;
+    let Message::Text(t) = first else { return None };
+    let refuse = |detail: &str| {
+        ServerEnvelope::error(None, ErrorCode::Unauthorized, Some(detail.to_string()))
+    };
+    let env = match ClientEnvelope::parse(t.as_str()) {
+        Ok(env) => env,
+        Err(e) => {
+            let _ = socket
+                .send(text(&ServerEnvelope::error(
+                    None,
+                    ErrorCode::BadRequest,
+                    Some(e.to_string()),
+                )))
+                .await;
+            return None;
+        }
+    };
+    let ClientMsg::Auth {
+        username,
+        device_id,
+        sig,
+    } = env.msg
+    else {
+        let _ = socket.send(text(&refuse("authenticate first"))).await;
+        return None;
+    };
+    let device = match app.hub.store().device(&device_id).await {
+        Ok(Some(d)) if d.username == username && !d.revoked => d,
+        Ok(_) => {
+            let _ = socket
+                .send(text(&refuse("unknown or revoked device")))
+                .await;
+            return None;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "store failure during auth");
+            return None;
+        }
+    };
+    let signed = auth_bytes(&nonce, &app.origin, &username, &device_id);
+    if verify(&device.dk_ed25519, &signed, &sig).is_err() {
+        let _ = socket
+            .send(text(&refuse("signature does not verify")))
+            .await;
+        return None;
+    }
+    Some((username, device.cert))
+}
