@@ -1,1 +1,26 @@
+//! The AnonChat client engine: identity in the OS keychain, the signaling connection, WebRTC
+//! sessions with Olm inside, chat state only in RAM (zeroized), and an event stream for front-ends.
+//! It knows nothing of Tauri or HTML; the CLI and the desktop app both drive [`Engine`].
 
+pub mod engine;
+pub mod error;
+pub mod events;
+pub mod identity;
+pub mod keychain;
+pub mod profile;
+pub mod session;
+pub mod signaling;
+pub mod transport;
+
+pub use engine::{Engine, EngineConfig, FriendView};
+pub use error::ClientError;
+pub use events::{EndReason, Event};
+pub use keychain::Keychain;
+
+/// What this build of the client can promise its peers.
+pub fn platform_caps() -> anonchat_proto::Caps {
+    anonchat_proto::Caps {
+        // Windows and macOS can exclude the window from capture; Linux cannot.
+        screen_protection: cfg!(any(target_os = "windows", target_os = "macos")),
+    }
+}

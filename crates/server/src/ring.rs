@@ -146,9 +146,17 @@ impl Rings {
                     .collect();
             }
             RingState::Answered { callee_device } => {
-                if ring.caller_device != device && callee_device != device {
+                // The other side learns the route is gone: harmless once its session is open, and
+                // a session still being set up fails at once instead of waiting for a timeout.
+                let other = if ring.caller_device == device {
+                    callee_device
+                } else if callee_device == device {
+                    &ring.caller_device
+                } else {
                     return Err(RingError::NotParty);
-                }
+                };
+                out.ended
+                    .push((id.to_string(), other.clone(), RingEnd::Cancelled));
             }
         }
         self.map.remove(id);
@@ -204,9 +212,17 @@ impl Rings {
                     true
                 }
             }
-            // A live session does not need the server: drop the route, tell no one.
+            // A live session does not need the server; one still being set up learns at once.
             RingState::Answered { callee_device } => {
-                ring.caller_device != device && callee_device != device
+                let other = if ring.caller_device == device {
+                    callee_device.clone()
+                } else if callee_device == device {
+                    ring.caller_device.clone()
+                } else {
+                    return true;
+                };
+                out.ended.push((id.clone(), other, RingEnd::Unavailable));
+                false
             }
         });
         out
@@ -318,11 +334,26 @@ mod tests {
     }
 
     #[test]
-    fn answered_route_dropped_silently_when_a_device_leaves() {
+    fn answered_route_dropped_and_other_side_told_when_a_device_leaves() {
         let now = Instant::now();
         let mut r = setup(now);
         r.answer("r1", "b1", true, now).unwrap();
-        assert_eq!(r.device_gone("b1"), Outcome::default());
+        assert_eq!(
+            r.device_gone("b1").ended,
+            vec![("r1".into(), "a1".into(), RingEnd::Unavailable)]
+        );
         assert!(r.is_empty());
+    }
+
+    #[test]
+    fn hangup_of_answered_route_tells_the_other_side() {
+        let now = Instant::now();
+        let mut r = setup(now);
+        r.answer("r1", "b1", true, now).unwrap();
+        assert_eq!(
+            r.hangup("r1", "b1").unwrap().ended,
+            vec![("r1".into(), "a1".into(), RingEnd::Cancelled)]
+        );
+        assert_eq!(r.route("r1", "a1"), Err(RingError::Unknown));
     }
 }

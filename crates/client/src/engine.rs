@@ -1,0 +1,732 @@
+//! The client engine: the one API every front-end (CLI, desktop) drives. Calls in, [`Event`]s out.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anonchat_proto::frames::SecretText;
+use anonchat_proto::signing::{friend_bytes, one_time_key_bytes, verify};
+use anonchat_proto::wire::{
+    normalize_origin, ClientMsg, RegisterRequest, ServerConfig, ServerEnvelope, ServerMsg, SignedOtk,
+};
+use anonchat_proto::{pow, safety, Caps, DeviceCert, Key32, Sig64, Username};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use vodozemac::olm::{PreKeyMessage, Session, SessionConfig};
+use vodozemac::Curve25519PublicKey;
+use zeroize::Zeroizing;
+
+use crate::events::Event;
+use crate::identity::Identity;
+use crate::keychain::Keychain;
+use crate::profile::{self, Contact, ProfileData};
+use crate::session::{self, Cmd, Line, Role, SessionHandle, SessionHost};
+use crate::signaling::{self, Signaling};
+use crate::transport::IceConfig;
+use crate::ClientError;
+
+pub struct EngineConfig {
+    pub profile: String,
+    /// The server's origin, `http(s)://host:port`. Stored in the profile on registration.
+    pub server: Option<String>,
+    /// What this platform can do (Linux cannot keep screenshots out).
+    pub caps: Caps,
+    pub keychain: Keychain,
+}
+
+/// A friend as a front-end shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FriendView {
+    pub username: String,
+    pub online: bool,
+    pub safety_number: String,
+    pub verified: bool,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    me: Weak<Inner>,
+    profile: String,
+    dir: PathBuf,
+    caps: Caps,
+    keychain: Keychain,
+    server: Mutex<Option<String>>,
+    identity: Mutex<Option<Identity>>,
+    data: Mutex<ProfileData>,
+    ice: Mutex<IceConfig>,
+    signaling: Arc<Signaling>,
+    events: mpsc::UnboundedSender<Event>,
+    sessions: Mutex<HashMap<String, SessionHandle>>,
+    /// ring id → who we ring.
+    outgoing: Mutex<HashMap<String, Username>>,
+    /// ring id → who rings us, with the account key the server vouched for.
+    incoming: Mutex<HashMap<String, (Username, Key32)>>,
+    /// Friend requests waiting for the user: from → (their AK, their signature).
+    requests: Mutex<HashMap<Username, (Key32, Sig64)>>,
+    /// New account keys seen for pinned contacts, waiting for the user's decision.
+    changed_keys: Mutex<HashMap<Username, Key32>>,
+    stop: Mutex<CancellationToken>,
+    http: reqwest::Client,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ClientError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ClientError::Keychain(e.to_string()))
+}
+
+impl Engine {
+    /// Opens a profile: loads its identity from the keychain if it has one.
+    pub async fn open(cfg: EngineConfig) -> Result<(Engine, mpsc::UnboundedReceiver<Event>), ClientError> {
+        let dir = profile::profile_dir(&cfg.profile)?;
+        let (events, rx) = mpsc::unbounded_channel();
+        let kc = cfg.keychain.clone();
+        let name = cfg.profile.clone();
+        let secret = blocking(move || kc.load(&name)).await??;
+        let identity = secret.map(|s| Identity::from_secret(&s)).transpose()?;
+        let data = match &identity {
+            Some(id) => profile::load(&dir, &id.profile_key)?,
+            None => ProfileData::default(),
+        };
+        let server = cfg.server.map(|s| normalize_origin(&s)).or_else(|| data.server.clone());
+        let inner = Arc::new_cyclic(|me| Inner {
+            me: me.clone(),
+            profile: cfg.profile,
+            dir,
+            caps: cfg.caps,
+            keychain: cfg.keychain,
+            server: Mutex::new(server),
+            identity: Mutex::new(identity),
+            data: Mutex::new(data),
+            ice: Mutex::default(),
+            signaling: Arc::new(Signaling::default()),
+            events,
+            sessions: Mutex::default(),
+            outgoing: Mutex::default(),
+            incoming: Mutex::default(),
+            requests: Mutex::default(),
+            changed_keys: Mutex::default(),
+            stop: Mutex::new(CancellationToken::new()),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap_or_default(),
+        });
+        Ok((Engine { inner }, rx))
+    }
+
+    pub fn username(&self) -> Option<String> {
+        lock(&self.inner.identity).as_ref().map(|i| i.username.to_string())
+    }
+
+    pub fn server(&self) -> Option<String> {
+        lock(&self.inner.server).clone()
+    }
+
+    fn server_or_err(&self) -> Result<String, ClientError> {
+        self.server()
+            .ok_or_else(|| ClientError::Http("no server configured for this profile".into()))
+    }
+
+    async fn server_config(&self, origin: &str) -> Result<ServerConfig, ClientError> {
+        let resp = self
+            .inner
+            .http
+            .get(format!("{origin}/v1/config"))
+            .send()
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        resp.json().await.map_err(|e| ClientError::Http(e.to_string()))
+    }
+
+    /// Creates this profile's identity, pays the proof of work and registers the name.
+    pub async fn register(&self, username: &str) -> Result<(), ClientError> {
+        if let Some(name) = self.username() {
+            return Err(ClientError::AlreadyRegistered(name));
+        }
+        let username = Username::parse(username)?;
+        let origin = self.server_or_err()?;
+        let config = self.server_config(&origin).await?;
+        let identity = Identity::create(username.clone(), self.inner.caps, unix_now());
+        let ak_pub = identity.ak_pub();
+        let resource = pow::register_resource(&username, &ak_pub);
+        let bits = config.register_pow_bits;
+        let stamp = blocking(move || pow::Stamp::mint(&resource, bits, unix_now())).await?;
+        let req = RegisterRequest {
+            v: anonchat_proto::VERSION,
+            username,
+            ak_pub,
+            device_cert: identity.cert.clone(),
+            pow: stamp,
+        };
+
+        // Keychain first: a name registered without its key saved would be lost for good.
+        let (kc, profile, secret) = (self.inner.keychain.clone(), self.inner.profile.clone(), identity.to_secret());
+        blocking(move || kc.save(&profile, &secret)).await??;
+        let resp = self
+            .inner
+            .http
+            .post(format!("{origin}/v1/register"))
+            .json(&req)
+            .send()
+            .await;
+        let outcome = match resp {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) if r.status() == reqwest::StatusCode::CONFLICT => Err(ClientError::Taken),
+            Ok(r) => {
+                let body: Option<ServerEnvelope> = r.json().await.ok();
+                let detail = match body.map(|b| b.msg) {
+                    Some(ServerMsg::Error { detail: Some(d), .. }) => d,
+                    _ => "registration refused".into(),
+                };
+                Err(ClientError::Refused(detail))
+            }
+            Err(e) => Err(ClientError::Http(e.to_string())),
+        };
+        if let Err(e) = outcome {
+            let (kc, profile) = (self.inner.keychain.clone(), self.inner.profile.clone());
+            let _ = blocking(move || kc.delete(&profile)).await;
+            return Err(e);
+        }
+        let key = identity.profile_key.clone();
+        *lock(&self.inner.identity) = Some(identity);
+        let data = {
+            let mut d = lock(&self.inner.data);
+            d.server = Some(origin);
+            d.clone()
+        };
+        profile::save(&self.inner.dir, &key, &data)
+    }
+
+    /// Starts (or restarts) the signaling connection; it reconnects by itself until shutdown.
+    pub async fn connect(&self) -> Result<(), ClientError> {
+        if lock(&self.inner.identity).is_none() {
+            return Err(ClientError::NoIdentity);
+        }
+        let origin = self.server_or_err()?;
+        if let Ok(cfg) = self.server_config(&origin).await {
+            lock(&self.inner.ice).servers = cfg.ice_servers;
+        }
+        let stop = {
+            let mut s = lock(&self.inner.stop);
+            s.cancel();
+            *s = CancellationToken::new();
+            s.clone()
+        };
+        let host: Arc<dyn signaling::Host> = self.inner.clone();
+        tokio::spawn(self.inner.signaling.clone().run(origin, host, stop));
+        Ok(())
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.inner.signaling.is_connected()
+    }
+
+    fn my_ak(&self) -> Result<(Username, Key32), ClientError> {
+        let id = lock(&self.inner.identity);
+        let id = id.as_ref().ok_or(ClientError::NoIdentity)?;
+        Ok((id.username.clone(), id.ak_pub()))
+    }
+
+    fn sign_ak(&self, msg: &[u8]) -> Result<Sig64, ClientError> {
+        let id = lock(&self.inner.identity);
+        Ok(id.as_ref().ok_or(ClientError::NoIdentity)?.sign_ak(msg))
+    }
+
+    /// Sends a friend request; pins the account key the server reports (trust on first use).
+    pub async fn add_friend(&self, username: &str) -> Result<String, ClientError> {
+        let to = Username::parse(username)?;
+        let their_ak = match self.inner.signaling.request(ClientMsg::Lookup { username: to.clone() }).await? {
+            ServerMsg::User { ak_pub, .. } => ak_pub,
+            _ => return Err(ClientError::Refused("unexpected answer".into())),
+        };
+        self.inner.pin(&to, their_ak)?;
+        let (me, my_ak) = self.my_ak()?;
+        let sig = self.sign_ak(&friend_bytes(&me, &my_ak, &to, &their_ak))?;
+        self.inner.signaling.request(ClientMsg::FriendRequest { to, sig }).await?;
+        Ok(safety::grouped(&safety::safety_number(&me, &my_ak, &Username::parse(username)?, &their_ak)))
+    }
+
+    pub async fn accept_friend(&self, username: &str) -> Result<(), ClientError> {
+        let from = Username::parse(username)?;
+        let (their_ak, _) = lock(&self.inner.requests)
+            .get(&from)
+            .copied()
+            .ok_or(ClientError::UnknownRing)?;
+        self.inner.pin(&from, their_ak)?;
+        let (me, my_ak) = self.my_ak()?;
+        let sig = self.sign_ak(&friend_bytes(&from, &their_ak, &me, &my_ak))?;
+        self.inner
+            .signaling
+            .request(ClientMsg::FriendAccept { from: from.clone(), sig })
+            .await?;
+        lock(&self.inner.requests).remove(&from);
+        Ok(())
+    }
+
+    pub async fn decline_friend(&self, username: &str) -> Result<(), ClientError> {
+        let from = Username::parse(username)?;
+        lock(&self.inner.requests).remove(&from);
+        self.inner.signaling.request(ClientMsg::FriendDecline { from }).await?;
+        Ok(())
+    }
+
+    pub async fn unfriend(&self, username: &str) -> Result<(), ClientError> {
+        let username = Username::parse(username)?;
+        self.inner.signaling.request(ClientMsg::Unfriend { username }).await?;
+        Ok(())
+    }
+
+    pub async fn friends(&self) -> Result<Vec<FriendView>, ClientError> {
+        let ServerMsg::Friends { friends } = self.inner.signaling.request(ClientMsg::ListFriends).await? else {
+            return Err(ClientError::Refused("unexpected answer".into()));
+        };
+        let mut out = Vec::new();
+        for f in friends {
+            // The server's word is checked against our pins: a changed key is loud, never silent.
+            if self.inner.pin(&f.username, f.ak_pub).is_err() {
+                continue;
+            }
+            let verified = lock(&self.inner.data)
+                .contacts
+                .get(f.username.as_str())
+                .is_some_and(|c| c.verified);
+            out.push(FriendView {
+                safety_number: self.safety_number(f.username.as_str())?,
+                username: f.username.to_string(),
+                online: f.online,
+                verified,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The 60-digit safety number with a pinned contact, as 12 groups of 5.
+    pub fn safety_number(&self, username: &str) -> Result<String, ClientError> {
+        let them = Username::parse(username)?;
+        let their_ak = self.inner.pinned(&them).ok_or_else(|| ClientError::UnknownContact(them.to_string()))?;
+        let (me, my_ak) = self.my_ak()?;
+        Ok(safety::grouped(&safety::safety_number(&me, &my_ak, &them, &their_ak)))
+    }
+
+    /// The user compared safety numbers in person: mark the contact verified.
+    pub fn mark_verified(&self, username: &str) -> Result<(), ClientError> {
+        let them = Username::parse(username)?;
+        let mut data = lock(&self.inner.data);
+        let c = data
+            .contacts
+            .get_mut(them.as_str())
+            .ok_or_else(|| ClientError::UnknownContact(them.to_string()))?;
+        c.verified = true;
+        let snapshot = data.clone();
+        drop(data);
+        self.inner.save_profile(&snapshot)
+    }
+
+    /// After a `key_changed` warning, the user chose to trust the new key.
+    pub fn trust_new_key(&self, username: &str) -> Result<(), ClientError> {
+        let them = Username::parse(username)?;
+        let ak = lock(&self.inner.changed_keys)
+            .remove(&them)
+            .ok_or_else(|| ClientError::UnknownContact(them.to_string()))?;
+        let snapshot = {
+            let mut data = lock(&self.inner.data);
+            data.contacts.insert(them.to_string(), Contact { ak_pub: ak, verified: false });
+            data.clone()
+        };
+        self.inner.save_profile(&snapshot)
+    }
+
+    /// Rings every online device of `username`. Returns the ring id, which becomes the session id.
+    pub async fn ring(&self, username: &str) -> Result<String, ClientError> {
+        let to = Username::parse(username)?;
+        if self.inner.pinned(&to).is_none() {
+            let ServerMsg::User { ak_pub, .. } =
+                self.inner.signaling.request(ClientMsg::Lookup { username: to.clone() }).await?
+            else {
+                return Err(ClientError::Refused("unexpected answer".into()));
+            };
+            self.inner.pin(&to, ak_pub)?;
+        }
+        let ServerMsg::Ringing { ring_id } = self.inner.signaling.request(ClientMsg::Ring { to: to.clone() }).await? else {
+            return Err(ClientError::Refused("unexpected answer".into()));
+        };
+        lock(&self.inner.outgoing).insert(ring_id.clone(), to.clone());
+        self.inner.emit(Event::Ringing {
+            ring_id: ring_id.clone(),
+            to: to.to_string(),
+        });
+        Ok(ring_id)
+    }
+
+    pub async fn answer(&self, ring_id: &str, accept: bool) -> Result<(), ClientError> {
+        if !lock(&self.inner.incoming).contains_key(ring_id) {
+            return Err(ClientError::UnknownRing);
+        }
+        if !accept {
+            lock(&self.inner.incoming).remove(ring_id);
+        }
+        self.inner
+            .signaling
+            .request(ClientMsg::Answer {
+                ring_id: ring_id.to_string(),
+                accept,
+            })
+            .await?;
+        Ok(())
+    }
+
+    fn session(&self, id: &str) -> Result<SessionHandle, ClientError> {
+        lock(&self.inner.sessions).get(id).cloned().ok_or(ClientError::UnknownSession)
+    }
+
+    /// Sends a text; returns its id (receipts name it).
+    pub async fn send_text(&self, session: &str, text: SecretText) -> Result<u64, ClientError> {
+        let s = self.session(session)?;
+        let (tx, rx) = oneshot::channel();
+        s.tx.send(Cmd::SendText(text, tx)).await.map_err(|_| ClientError::UnknownSession)?;
+        rx.await.map_err(|_| ClientError::UnknownSession)?
+    }
+
+    pub async fn typing(&self, session: &str) -> Result<(), ClientError> {
+        let s = self.session(session)?;
+        s.tx.send(Cmd::Typing).await.map_err(|_| ClientError::UnknownSession)
+    }
+
+    /// The chat so far, from RAM.
+    pub async fn history(&self, session: &str) -> Result<Vec<Line>, ClientError> {
+        let s = self.session(session)?;
+        let (tx, rx) = oneshot::channel();
+        s.tx.send(Cmd::History(tx)).await.map_err(|_| ClientError::UnknownSession)?;
+        rx.await.map_err(|_| ClientError::UnknownSession)
+    }
+
+    pub async fn leave(&self, session: &str) -> Result<(), ClientError> {
+        let s = self.session(session)?;
+        s.tx.send(Cmd::Leave).await.map_err(|_| ClientError::UnknownSession)
+    }
+
+    /// Open sessions: `(session id, peer)`.
+    pub fn sessions(&self) -> Vec<(String, String)> {
+        lock(&self.inner.sessions)
+            .iter()
+            .map(|(id, h)| (id.clone(), h.peer.to_string()))
+            .collect()
+    }
+
+    /// Ends every session with `bye` and waits until each has zeroized its state.
+    pub async fn panic(&self) {
+        let handles: Vec<SessionHandle> = lock(&self.inner.sessions).values().cloned().collect();
+        let mut waits = Vec::new();
+        for h in handles {
+            let (tx, rx) = oneshot::channel();
+            if h.tx.send(Cmd::Wipe(tx)).await.is_ok() {
+                waits.push(rx);
+            }
+        }
+        for w in waits {
+            let _ = w.await;
+        }
+        lock(&self.inner.incoming).clear();
+        lock(&self.inner.outgoing).clear();
+        lock(&self.inner.requests).clear();
+    }
+
+    /// Wipes every session and closes the signaling connection.
+    pub async fn shutdown(&self) {
+        self.panic().await;
+        lock(&self.inner.stop).cancel();
+    }
+}
+
+impl Inner {
+    fn emit(&self, ev: Event) {
+        let _ = self.events.send(ev);
+    }
+
+    fn pinned(&self, who: &Username) -> Option<Key32> {
+        lock(&self.data).contacts.get(who.as_str()).map(|c| c.ak_pub)
+    }
+
+    fn save_profile(&self, data: &ProfileData) -> Result<(), ClientError> {
+        let key = lock(&self.identity)
+            .as_ref()
+            .map(|i| i.profile_key.clone())
+            .ok_or(ClientError::NoIdentity)?;
+        profile::save(&self.dir, &key, data)
+    }
+
+    /// Pins a contact's key on first use; a different key than the pinned one is refused, kept for
+    /// the user's decision, and announced loudly.
+    fn pin(&self, who: &Username, ak: Key32) -> Result<(), ClientError> {
+        let snapshot = {
+            let mut data = lock(&self.data);
+            match data.contacts.get(who.as_str()) {
+                Some(c) if c.ak_pub == ak => return Ok(()),
+                Some(_) => {
+                    drop(data);
+                    lock(&self.changed_keys).insert(who.clone(), ak);
+                    let safety_number = self
+                        .my_ak()
+                        .map(|(me, my_ak)| safety::grouped(&safety::safety_number(&me, &my_ak, who, &ak)))
+                        .unwrap_or_default();
+                    self.emit(Event::KeyChanged {
+                        username: who.to_string(),
+                        safety_number,
+                    });
+                    return Err(ClientError::KeyChanged(who.to_string()));
+                }
+                None => {
+                    data.contacts.insert(who.to_string(), Contact { ak_pub: ak, verified: false });
+                    data.clone()
+                }
+            }
+        };
+        self.save_profile(&snapshot)
+    }
+
+    fn my_ak(&self) -> Option<(Username, Key32)> {
+        lock(&self.identity).as_ref().map(|i| (i.username.clone(), i.ak_pub()))
+    }
+
+    fn safety_with(&self, who: &Username, ak: &Key32) -> String {
+        self.my_ak()
+            .map(|(me, my_ak)| safety::grouped(&safety::safety_number(&me, &my_ak, who, ak)))
+            .unwrap_or_default()
+    }
+
+    fn session_failed(&self, ring_id: &str, reason: &str) {
+        self.signaling_hangup(ring_id);
+        self.emit(Event::SessionFailed {
+            session: ring_id.to_string(),
+            reason: reason.to_string(),
+        });
+    }
+
+    fn signaling_hangup(&self, ring_id: &str) {
+        let _ = self.signaling.send(ClientMsg::Hangup {
+            ring_id: ring_id.to_string(),
+        });
+    }
+
+    fn start_session(&self, ring_id: String, peer: DeviceCert, role: Role) {
+        let Some(me) = self.me.upgrade() else { return };
+        let handle = session::spawn(me, ring_id.clone(), peer, role);
+        lock(&self.sessions).insert(ring_id, handle);
+    }
+
+    /// The caller side: check who answered against the pinned key, then open the session.
+    fn on_ring_accepted(&self, ring_id: String, peer: DeviceCert, otk: SignedOtk) {
+        let Some(callee) = lock(&self.outgoing).remove(&ring_id) else { return };
+        let Some(ak) = self.pinned(&callee) else {
+            return self.session_failed(&ring_id, "no pinned key for this contact");
+        };
+        if peer.username != callee || peer.verify(&ak).is_err() {
+            return self.session_failed(
+                &ring_id,
+                "the answering device's certificate does not verify with the pinned account key",
+            );
+        }
+        if verify(&peer.dk_ed25519, &one_time_key_bytes(&peer.device_id, &otk.key), &otk.sig).is_err() {
+            return self.session_failed(&ring_id, "the one-time key is not signed by the answering device");
+        }
+        self.start_session(ring_id, peer, Role::Caller { otk: otk.key });
+    }
+
+    /// The callee side: the caller's certificate must verify with the key of the ring.
+    fn on_ring_connected(&self, ring_id: String, peer: DeviceCert) {
+        let Some((caller, ak)) = lock(&self.incoming).remove(&ring_id) else { return };
+        if self.pin(&caller, ak).is_err() {
+            return self.session_failed(&ring_id, "the caller's account key changed");
+        }
+        if peer.username != caller || peer.verify(&ak).is_err() {
+            return self.session_failed(
+                &ring_id,
+                "the caller's certificate does not verify with the pinned account key",
+            );
+        }
+        self.start_session(ring_id, peer, Role::Callee);
+    }
+
+    fn on_incoming_ring(&self, ring_id: String, from: Username, ak: Key32) {
+        if self.pinned(&from).is_some_and(|k| k != ak) {
+            // Loud and blocking: no ring from a changed key until the user trusts it.
+            let _ = self.pin(&from, ak);
+            let _ = self.signaling.send(ClientMsg::Answer { ring_id, accept: false });
+            return;
+        }
+        lock(&self.incoming).insert(ring_id.clone(), (from.clone(), ak));
+        self.emit(Event::IncomingRing {
+            ring_id,
+            from: from.to_string(),
+        });
+    }
+
+    fn on_friend_request(&self, from: Username, ak: Key32, sig: Sig64) {
+        let Some((me, my_ak)) = self.my_ak() else { return };
+        if verify(&ak, &friend_bytes(&from, &ak, &me, &my_ak), &sig).is_err() {
+            return self.emit(Event::Warning {
+                message: "ignored a friend request with a bad signature".into(),
+            });
+        }
+        if self.pinned(&from).is_some_and(|k| k != ak) {
+            let _ = self.pin(&from, ak);
+            return;
+        }
+        let safety_number = self.safety_with(&from, &ak);
+        lock(&self.requests).insert(from.clone(), (ak, sig));
+        self.emit(Event::FriendRequest {
+            from: from.to_string(),
+            safety_number,
+        });
+    }
+}
+
+impl signaling::Host for Inner {
+    fn sign_auth(&self, nonce: &[u8; 32], origin: &str) -> Result<(Username, String, Sig64), ClientError> {
+        let id = lock(&self.identity);
+        let id = id.as_ref().ok_or(ClientError::NoIdentity)?;
+        let bytes = anonchat_proto::signing::auth_bytes(nonce, origin, &id.username, &id.device_id);
+        Ok((id.username.clone(), id.device_id.clone(), id.sign_dk(&bytes)))
+    }
+
+    fn fresh_otks(&self, count: usize) -> Vec<SignedOtk> {
+        let mut guard = lock(&self.identity);
+        let Some(id) = guard.as_mut() else { return Vec::new() };
+        id.account.generate_one_time_keys(count);
+        let keys: Vec<Key32> = id
+            .account
+            .one_time_keys()
+            .values()
+            .map(|k| Key32(k.to_bytes()))
+            .collect();
+        id.account.mark_keys_as_published();
+        keys.into_iter()
+            .map(|key| SignedOtk {
+                sig: id.sign_dk(&one_time_key_bytes(&id.device_id, &key)),
+                key,
+            })
+            .collect()
+    }
+
+    fn on_event(&self, msg: ServerMsg) {
+        match msg {
+            ServerMsg::IncomingRing { ring_id, from, ak_pub } => self.on_incoming_ring(ring_id, from, ak_pub),
+            ServerMsg::RingAccepted { ring_id, peer, otk } => self.on_ring_accepted(ring_id, peer, otk),
+            ServerMsg::RingConnected { ring_id, peer } => self.on_ring_connected(ring_id, peer),
+            ServerMsg::Relayed { ring_id, blob } => {
+                if let Some(s) = lock(&self.sessions).get(&ring_id) {
+                    let _ = s.tx.try_send(Cmd::Relayed(blob.0));
+                }
+            }
+            ServerMsg::RingEnded { ring_id, reason } => {
+                lock(&self.outgoing).remove(&ring_id);
+                lock(&self.incoming).remove(&ring_id);
+                match lock(&self.sessions).get(&ring_id) {
+                    Some(s) => {
+                        let _ = s.tx.try_send(Cmd::RouteClosed);
+                    }
+                    None => self.emit(Event::RingEnded { ring_id, reason }),
+                }
+            }
+            ServerMsg::FriendRequestIn { from, ak_pub, sig } => self.on_friend_request(from, ak_pub, sig),
+            ServerMsg::FriendAdded { username, ak_pub } => {
+                if self.pin(&username, ak_pub).is_ok() {
+                    let safety_number = self.safety_with(&username, &ak_pub);
+                    self.emit(Event::FriendAdded {
+                        username: username.to_string(),
+                        safety_number,
+                    });
+                }
+            }
+            ServerMsg::FriendRemoved { username } => self.emit(Event::FriendRemoved {
+                username: username.to_string(),
+            }),
+            ServerMsg::Presence { username, online } => self.emit(Event::Presence {
+                username: username.to_string(),
+                online,
+            }),
+            _ => {}
+        }
+    }
+
+    fn on_connected(&self) {
+        self.emit(Event::Connected);
+    }
+
+    fn on_disconnected(&self, retry_in: Duration) {
+        self.emit(Event::Disconnected {
+            retry_in_ms: retry_in.as_millis() as u64,
+        });
+    }
+}
+
+impl SessionHost for Inner {
+    fn relay(&self, ring_id: &str, blob: Vec<u8>) {
+        let _ = self.signaling.send(ClientMsg::Relay {
+            ring_id: ring_id.to_string(),
+            blob: anonchat_proto::bytes::Blob(blob),
+        });
+    }
+
+    fn hangup(&self, ring_id: &str) {
+        self.signaling_hangup(ring_id);
+    }
+
+    fn emit(&self, ev: Event) {
+        Inner::emit(self, ev);
+    }
+
+    fn outbound_session(&self, identity: Curve25519PublicKey, otk: Curve25519PublicKey) -> Result<Session, ClientError> {
+        let id = lock(&self.identity);
+        let id = id.as_ref().ok_or(ClientError::NoIdentity)?;
+        id.account
+            .create_outbound_session(SessionConfig::version_1(), identity, otk)
+            .map_err(|e| ClientError::Crypto(e.to_string()))
+    }
+
+    fn inbound_session(
+        &self,
+        identity: Curve25519PublicKey,
+        msg: &PreKeyMessage,
+    ) -> Result<(Session, Zeroizing<Vec<u8>>), ClientError> {
+        let mut id = lock(&self.identity);
+        let id = id.as_mut().ok_or(ClientError::NoIdentity)?;
+        let created = id
+            .account
+            .create_inbound_session(SessionConfig::version_1(), identity, msg)
+            .map_err(|e| ClientError::Crypto(e.to_string()))?;
+        Ok((created.session, Zeroizing::new(created.plaintext)))
+    }
+
+    fn my_cert(&self) -> DeviceCert {
+        lock(&self.identity)
+            .as_ref()
+            .map(|i| i.cert.clone())
+            .expect("sessions exist only with an identity")
+    }
+
+    fn ice(&self) -> IceConfig {
+        lock(&self.ice).clone()
+    }
+
+    fn session_over(&self, id: &str) {
+        lock(&self.sessions).remove(id);
+    }
+}

@@ -1,0 +1,60 @@
+//! What the engine tells a front-end. Serializable so the CLI can print them as JSON lines.
+
+use anonchat_proto::frames::{ReceiptKind, SecretText};
+use anonchat_proto::wire::RingEnd;
+use anonchat_proto::Caps;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// Connected and authenticated to the signaling server.
+    Connected,
+    /// Lost the signaling server; reconnecting with backoff. Open chats go on.
+    Disconnected { retry_in_ms: u64 },
+    FriendRequest { from: String, safety_number: String },
+    FriendAdded { username: String, safety_number: String },
+    FriendRemoved { username: String },
+    Presence { username: String, online: bool },
+    /// A pinned account key changed. Nothing with this contact proceeds until the user trusts the
+    /// new key after comparing safety numbers.
+    KeyChanged { username: String, safety_number: String },
+    IncomingRing { ring_id: String, from: String },
+    Ringing { ring_id: String, to: String },
+    RingEnded { ring_id: String, reason: RingEnd },
+    /// The data channel is open: end-to-end encrypted chat can flow.
+    SessionOpen {
+        session: String,
+        peer: String,
+        peer_caps: Caps,
+        /// The peer cannot keep screenshots out: show the banner, watermark the chat.
+        peer_unprotected: bool,
+    },
+    Message { session: String, id: u64, text: SecretText },
+    /// A message we sent was delivered (or read) on the other side.
+    Receipt { session: String, id: u64, kind: ReceiptKind },
+    Typing { session: String },
+    /// The session is over and every buffer of it was zeroized on this side.
+    SessionEnded { session: String, reason: EndReason, wiped: bool },
+    /// A session could not be set up (for example a certificate did not verify).
+    SessionFailed { session: String, reason: String },
+    /// Something went wrong that the user may want to know about; nothing was changed.
+    Warning { message: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// We left.
+    Left,
+    /// The peer said `bye`.
+    PeerLeft,
+    /// The data channel closed or ICE failed.
+    ChannelClosed,
+    /// Three pings went unanswered.
+    PeerLost,
+    /// Panic wipe.
+    Panic,
+    /// The connection could not be set up in time.
+    SetupFailed,
+}

@@ -1,0 +1,108 @@
+//! The profile folder: the contact list (pinned account keys), encrypted under a key kept in the
+//! keychain. Never messages.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anonchat_proto::Key32;
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::ClientError;
+
+const CONTACTS_FILE: &str = "contacts.bin";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    /// The account key pinned on first use.
+    pub ak_pub: Key32,
+    /// The user compared safety numbers and marked it verified.
+    #[serde(default)]
+    pub verified: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileData {
+    pub server: Option<String>,
+    pub contacts: BTreeMap<String, Contact>,
+}
+
+/// Where profiles live: `$ANONCHAT_HOME` or the platform data folder, then `profiles/<name>`.
+pub fn profile_dir(name: &str) -> Result<PathBuf, ClientError> {
+    let ok = !name.is_empty()
+        && name.len() <= 32
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !ok {
+        return Err(ClientError::Profile(
+            "profile names are 1-32 letters, digits, '-' or '_'".into(),
+        ));
+    }
+    let base = match std::env::var_os("ANONCHAT_HOME") {
+        Some(h) => PathBuf::from(h),
+        None => dirs::data_dir()
+            .ok_or_else(|| ClientError::Profile("no data folder on this system".into()))?
+            .join("anonchat"),
+    };
+    Ok(base.join("profiles").join(name))
+}
+
+pub fn load(dir: &Path, key: &[u8; 32]) -> Result<ProfileData, ClientError> {
+    let path = dir.join(CONTACTS_FILE);
+    let raw = match std::fs::read(&path) {
+        Ok(r) => r,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ProfileData::default()),
+        Err(e) => return Err(ClientError::Profile(e.to_string())),
+    };
+    if raw.len() < 24 {
+        return Err(ClientError::Profile("contacts file is corrupt".into()));
+    }
+    let (nonce, ct) = raw.split_at(24);
+    let plain = Zeroizing::new(
+        XChaCha20Poly1305::new(key.into())
+            .decrypt(XNonce::from_slice(nonce), ct)
+            .map_err(|_| ClientError::Profile("contacts file does not match this identity".into()))?,
+    );
+    serde_json::from_slice(&plain).map_err(|e| ClientError::Profile(e.to_string()))
+}
+
+pub fn save(dir: &Path, key: &[u8; 32], data: &ProfileData) -> Result<(), ClientError> {
+    std::fs::create_dir_all(dir).map_err(|e| ClientError::Profile(e.to_string()))?;
+    let plain = Zeroizing::new(serde_json::to_vec(data).map_err(|e| ClientError::Profile(e.to_string()))?);
+    let mut nonce = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let ct = XChaCha20Poly1305::new(key.into())
+        .encrypt(XNonce::from_slice(&nonce), plain.as_slice())
+        .map_err(|_| ClientError::Profile("encryption failed".into()))?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&ct);
+    std::fs::write(dir.join(CONTACTS_FILE), out).map_err(|e| ClientError::Profile(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encrypted_round_trip_and_wrong_key_fails() {
+        let dir = std::env::temp_dir().join(format!("anonchat-profile-test-{}", std::process::id()));
+        let mut data = ProfileData::default();
+        data.contacts.insert(
+            "bob".into(),
+            Contact {
+                ak_pub: Key32([5; 32]),
+                verified: false,
+            },
+        );
+        save(&dir, &[1; 32], &data).unwrap();
+        let raw = std::fs::read(dir.join(CONTACTS_FILE)).unwrap();
+        assert!(!raw.windows(3).any(|w| w == b"bob"), "names are not on disk in clear");
+        assert_eq!(load(&dir, &[1; 32]).unwrap(), data);
+        assert!(load(&dir, &[2; 32]).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

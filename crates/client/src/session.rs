@@ -1,0 +1,440 @@
+//! One chat session (DESIGN §6): Olm over signaling and over the data channel, the chat in RAM only,
+//! liveness pings, and a wipe of every buffer when it ends, whatever the reason.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anonchat_proto::frames::{PeerFrame, ReceiptKind, SecretText, Signal};
+use anonchat_proto::{Caps, DeviceCert, Key32, Username};
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use vodozemac::olm::{OlmMessage, PreKeyMessage, Session};
+use vodozemac::Curve25519PublicKey;
+use zeroize::Zeroizing;
+
+use crate::events::{EndReason, Event};
+use crate::transport::{Candidate, IceConfig, Transport, TransportEvent};
+use crate::ClientError;
+
+/// Pings go out this often once the channel is open.
+pub const PING_INTERVAL: Duration = Duration::from_secs(2);
+/// No frame for this long means the third ping went unanswered: the peer is gone.
+pub const PEER_SILENCE: Duration = Duration::from_secs(5);
+/// A session that has not opened its channel by then fails.
+pub const SETUP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// After the relay route closes, how long a session still being set up waits for its channel.
+const ROUTE_GRACE: Duration = Duration::from_secs(2);
+
+/// What a session needs from the engine.
+pub trait SessionHost: Send + Sync + 'static {
+    fn relay(&self, ring_id: &str, blob: Vec<u8>);
+    fn hangup(&self, ring_id: &str);
+    fn emit(&self, ev: Event);
+    fn outbound_session(&self, identity: Curve25519PublicKey, otk: Curve25519PublicKey) -> Result<Session, ClientError>;
+    fn inbound_session(
+        &self,
+        identity: Curve25519PublicKey,
+        msg: &PreKeyMessage,
+    ) -> Result<(Session, Zeroizing<Vec<u8>>), ClientError>;
+    fn my_cert(&self) -> DeviceCert;
+    fn ice(&self) -> IceConfig;
+    fn session_over(&self, id: &str);
+}
+
+pub enum Role {
+    /// We rang; the peer device's verified certificate and its claimed one-time key.
+    Caller { otk: Key32 },
+    /// We answered; the caller's pre-key offer will arrive through the relay.
+    Callee,
+}
+
+pub enum Cmd {
+    Relayed(Vec<u8>),
+    SendText(SecretText, oneshot::Sender<Result<u64, ClientError>>),
+    Typing,
+    History(oneshot::Sender<Vec<Line>>),
+    /// The server released the relay route (the peer hung up or vanished).
+    RouteClosed,
+    Leave,
+    Wipe(oneshot::Sender<()>),
+}
+
+#[derive(Clone)]
+pub struct SessionHandle {
+    pub peer: Username,
+    pub tx: mpsc::Sender<Cmd>,
+}
+
+/// One line of the chat, kept so a front-end can re-render it; wiped with the session.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Line {
+    pub id: u64,
+    pub mine: bool,
+    pub text: SecretText,
+}
+
+enum Exit {
+    Ended(EndReason),
+    Failed(String),
+}
+
+struct Chat {
+    id: String,
+    peer: Username,
+    peer_cert: DeviceCert,
+    host: Arc<dyn SessionHost>,
+    olm: Option<Session>,
+    transport: Option<Transport>,
+    log: Vec<Line>,
+    next_id: u64,
+    open: bool,
+    last_rx: Instant,
+    ping_n: u64,
+}
+
+pub fn spawn(host: Arc<dyn SessionHost>, id: String, peer_cert: DeviceCert, role: Role) -> SessionHandle {
+    let (tx, rx) = mpsc::channel(256);
+    let peer = peer_cert.username.clone();
+    let chat = Chat {
+        id,
+        peer: peer.clone(),
+        peer_cert,
+        host,
+        olm: None,
+        transport: None,
+        log: Vec::new(),
+        next_id: 1,
+        open: false,
+        last_rx: Instant::now(),
+        ping_n: 0,
+    };
+    tokio::spawn(chat.run(rx, role));
+    SessionHandle { peer, tx }
+}
+
+fn seal(olm: &mut Session, plain: &[u8]) -> Result<Vec<u8>, ClientError> {
+    let msg = olm.encrypt(plain).map_err(|e| ClientError::Crypto(e.to_string()))?;
+    let (kind, body) = msg.to_parts();
+    let mut out = Vec::with_capacity(body.len() + 1);
+    out.push(kind as u8);
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+fn parse_olm(blob: &[u8]) -> Result<OlmMessage, ClientError> {
+    let (&kind, body) = blob
+        .split_first()
+        .ok_or_else(|| ClientError::Crypto("empty message".into()))?;
+    OlmMessage::from_parts(usize::from(kind), body).map_err(|e| ClientError::Crypto(e.to_string()))
+}
+
+fn unseal(olm: &mut Session, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, ClientError> {
+    let msg = parse_olm(blob)?;
+    olm.decrypt(&msg)
+        .map(Zeroizing::new)
+        .map_err(|e| ClientError::Crypto(e.to_string()))
+}
+
+impl Chat {
+    async fn run(mut self, mut cmds: mpsc::Receiver<Cmd>, role: Role) {
+        let (ev_tx, mut ev_rx) = mpsc::channel(256);
+        let mut wiped: Option<oneshot::Sender<()>> = None;
+        let started = Instant::now();
+        let mut tick = tokio::time::interval(PING_INTERVAL.min(Duration::from_millis(500)));
+        let mut last_ping = Instant::now();
+        let mut route_closed: Option<Instant> = None;
+
+        let first = match role {
+            Role::Caller { otk } => self.start_caller(otk, &ev_tx).await,
+            Role::Callee => Ok(()),
+        };
+        let exit = if let Err(e) = first {
+            Exit::Failed(e.to_string())
+        } else {
+            loop {
+                tokio::select! {
+                    cmd = cmds.recv() => match cmd {
+                        None | Some(Cmd::Leave) => {
+                            self.send_frame(&PeerFrame::Bye).await;
+                            break Exit::Ended(EndReason::Left);
+                        }
+                        Some(Cmd::Wipe(done)) => {
+                            self.send_frame(&PeerFrame::Bye).await;
+                            wiped = Some(done);
+                            break Exit::Ended(EndReason::Panic);
+                        }
+                        Some(Cmd::Relayed(blob)) => {
+                            // Anything wrong on the signaling path means the server (or someone in
+                            // between) is tampering: fail rather than connect.
+                            if let Err(e) = self.on_signal(&blob, &ev_tx).await {
+                                break Exit::Failed(e.to_string());
+                            }
+                        }
+                        Some(Cmd::SendText(text, reply)) => {
+                            let _ = reply.send(self.send_text(text).await);
+                        }
+                        Some(Cmd::Typing) => self.send_frame(&PeerFrame::Typing).await,
+                        Some(Cmd::History(reply)) => {
+                            let _ = reply.send(self.log.clone());
+                        }
+                        Some(Cmd::RouteClosed) => {
+                            // The peer released the route: either its channel just opened (ours
+                            // follows within a round trip) or it gave up. Wait briefly to tell which.
+                            if !self.open {
+                                route_closed.get_or_insert_with(Instant::now);
+                            }
+                        }
+                    },
+                    ev = ev_rx.recv() => match ev {
+                        Some(TransportEvent::LocalCandidate(c)) => self.signal(&Signal::Candidate {
+                            candidate: c.candidate,
+                            sdp_mid: c.sdp_mid,
+                            sdp_mline_index: c.sdp_mline_index,
+                        }),
+                        Some(TransportEvent::Open) => self.on_open().await,
+                        Some(TransportEvent::Message(b)) => {
+                            if let Some(end) = self.on_frame(&b).await {
+                                break Exit::Ended(end);
+                            }
+                        }
+                        Some(TransportEvent::Closed) | None => break Exit::Ended(EndReason::ChannelClosed),
+                    },
+                    _ = tick.tick() => {
+                        if self.open {
+                            if self.last_rx.elapsed() > PEER_SILENCE {
+                                break Exit::Ended(EndReason::PeerLost);
+                            }
+                            if last_ping.elapsed() >= PING_INTERVAL {
+                                last_ping = Instant::now();
+                                self.ping_n += 1;
+                                self.send_frame(&PeerFrame::Ping { n: self.ping_n }).await;
+                            }
+                        } else if started.elapsed() > SETUP_TIMEOUT {
+                            break Exit::Failed("could not connect to the peer in time".into());
+                        } else if route_closed.is_some_and(|t| t.elapsed() > ROUTE_GRACE) {
+                            break Exit::Failed("the peer went away during setup".into());
+                        }
+                    }
+                }
+            }
+        };
+        self.finish(exit).await;
+        if let Some(done) = wiped {
+            let _ = done.send(());
+        }
+    }
+
+    fn signal(&mut self, s: &Signal) {
+        let Some(olm) = self.olm.as_mut() else { return };
+        match seal(olm, &s.encode()) {
+            Ok(blob) => self.host.relay(&self.id, blob),
+            Err(e) => self.host.emit(Event::Warning {
+                message: format!("could not encrypt a signal: {e}"),
+            }),
+        }
+    }
+
+    async fn start_caller(&mut self, otk: Key32, ev_tx: &mpsc::Sender<TransportEvent>) -> Result<(), ClientError> {
+        let olm = self.host.outbound_session(
+            Curve25519PublicKey::from_bytes(self.peer_cert.dk_curve25519.0),
+            Curve25519PublicKey::from_bytes(otk.0),
+        )?;
+        self.olm = Some(olm);
+        let (transport, sdp) = Transport::offer(&self.host.ice(), ev_tx.clone()).await?;
+        self.transport = Some(transport);
+        let me = self.host.my_cert();
+        self.signal(&Signal::Offer {
+            sdp,
+            caps: me.caps,
+            cert: me,
+        });
+        Ok(())
+    }
+
+    async fn on_signal(&mut self, blob: &[u8], ev_tx: &mpsc::Sender<TransportEvent>) -> Result<(), ClientError> {
+        let plain = match self.olm.as_mut() {
+            Some(olm) => unseal(olm, blob)?,
+            None => {
+                // The callee's first message: the caller's pre-key offer opens the Olm session.
+                let OlmMessage::PreKey(pre) = parse_olm(blob)? else {
+                    return Err(ClientError::Crypto("expected a pre-key message".into()));
+                };
+                let identity = Curve25519PublicKey::from_bytes(self.peer_cert.dk_curve25519.0);
+                let (olm, plain) = self.host.inbound_session(identity, &pre)?;
+                self.olm = Some(olm);
+                plain
+            }
+        };
+        match Signal::decode(&plain)? {
+            Signal::Offer { sdp, cert, .. } => {
+                if self.transport.is_some() {
+                    return Err(ClientError::Crypto("unexpected second offer".into()));
+                }
+                if cert != self.peer_cert {
+                    return Err(ClientError::Crypto(
+                        "the caller's certificate does not match the one the server introduced".into(),
+                    ));
+                }
+                let (transport, sdp) = Transport::answer(&self.host.ice(), sdp, ev_tx.clone()).await?;
+                self.transport = Some(transport);
+                let caps = self.host.my_cert().caps;
+                self.signal(&Signal::Answer { sdp, caps });
+            }
+            Signal::Answer { sdp, .. } => match &self.transport {
+                Some(t) => t.accept_answer(sdp).await?,
+                None => return Err(ClientError::Crypto("answer before offer".into())),
+            },
+            Signal::Candidate {
+                candidate,
+                sdp_mid,
+                sdp_mline_index,
+            } => {
+                if let Some(t) = &self.transport {
+                    if let Err(e) = t
+                        .add_candidate(Candidate {
+                            candidate,
+                            sdp_mid,
+                            sdp_mline_index,
+                        })
+                        .await
+                    {
+                        self.host.emit(Event::Warning {
+                            message: format!("ignored an ICE candidate: {e}"),
+                        });
+                    }
+                }
+            }
+            Signal::Abort => return Err(ClientError::Crypto("the peer aborted the session".into())),
+        }
+        Ok(())
+    }
+
+    async fn on_open(&mut self) {
+        if self.open {
+            return;
+        }
+        self.open = true;
+        self.last_rx = Instant::now();
+        let caps: Caps = self.peer_cert.caps;
+        self.send_frame(&PeerFrame::Hello {
+            caps: self.host.my_cert().caps,
+        })
+        .await;
+        // The server is not needed any more: release the relay route.
+        self.host.hangup(&self.id);
+        self.host.emit(Event::SessionOpen {
+            session: self.id.clone(),
+            peer: self.peer.to_string(),
+            peer_caps: caps,
+            peer_unprotected: !caps.screen_protection,
+        });
+    }
+
+    async fn send_frame(&mut self, frame: &PeerFrame) {
+        let (Some(olm), Some(t)) = (self.olm.as_mut(), self.transport.as_ref()) else {
+            return;
+        };
+        if !self.open {
+            return;
+        }
+        if let Ok(blob) = seal(olm, &frame.encode()) {
+            let _ = t.send(Bytes::from(blob)).await;
+        }
+    }
+
+    async fn send_text(&mut self, text: SecretText) -> Result<u64, ClientError> {
+        if !self.open {
+            return Err(ClientError::NotConnected);
+        }
+        anonchat_proto::wire::check_size(text.as_str().len(), anonchat_proto::limits::MAX_TEXT)?;
+        let id = self.next_id;
+        self.next_id += 1;
+        let frame = PeerFrame::Text {
+            id,
+            body: text.clone(),
+        };
+        let (Some(olm), Some(t)) = (self.olm.as_mut(), self.transport.as_ref()) else {
+            return Err(ClientError::NotConnected);
+        };
+        let blob = seal(olm, &frame.encode())?;
+        t.send(Bytes::from(blob)).await?;
+        self.log.push(Line { id, mine: true, text });
+        Ok(id)
+    }
+
+    /// Returns why the session ends, if this frame ends it.
+    async fn on_frame(&mut self, blob: &[u8]) -> Option<EndReason> {
+        let Some(olm) = self.olm.as_mut() else { return None };
+        let frame = match unseal(olm, blob).and_then(|p| PeerFrame::decode(&p).map_err(Into::into)) {
+            Ok(f) => f,
+            Err(e) => {
+                // A bad frame from the peer changes nothing; the session goes on.
+                self.host.emit(Event::Warning {
+                    message: format!("dropped a bad frame from the peer: {e}"),
+                });
+                return None;
+            }
+        };
+        self.last_rx = Instant::now();
+        match frame {
+            PeerFrame::Text { id, body } => {
+                self.host.emit(Event::Message {
+                    session: self.id.clone(),
+                    id,
+                    text: body.clone(),
+                });
+                self.log.push(Line { id, mine: false, text: body });
+                self.send_frame(&PeerFrame::Receipt {
+                    id,
+                    kind: ReceiptKind::Delivered,
+                })
+                .await;
+            }
+            PeerFrame::Receipt { id, kind } => self.host.emit(Event::Receipt {
+                session: self.id.clone(),
+                id,
+                kind,
+            }),
+            PeerFrame::Typing => self.host.emit(Event::Typing {
+                session: self.id.clone(),
+            }),
+            PeerFrame::Ping { n } => self.send_frame(&PeerFrame::Pong { n }).await,
+            PeerFrame::Pong { .. } | PeerFrame::Hello { .. } => {}
+            PeerFrame::Bye => return Some(EndReason::PeerLeft),
+        }
+        None
+    }
+
+    /// Drops the Olm session and zeroizes the chat before anything slow (closing the transport).
+    async fn finish(mut self, exit: Exit) {
+        self.log.clear();
+        self.log.shrink_to_fit();
+        self.olm = None;
+        let was_open = self.open;
+        self.open = false;
+        self.host.session_over(&self.id);
+        match exit {
+            Exit::Failed(reason) if !was_open => {
+                self.host.hangup(&self.id);
+                self.host.emit(Event::SessionFailed {
+                    session: self.id.clone(),
+                    reason,
+                });
+            }
+            Exit::Failed(_) => self.host.emit(Event::SessionEnded {
+                session: self.id.clone(),
+                reason: EndReason::ChannelClosed,
+                wiped: true,
+            }),
+            Exit::Ended(reason) => self.host.emit(Event::SessionEnded {
+                session: self.id.clone(),
+                reason,
+                wiped: true,
+            }),
+        }
+        if let Some(t) = self.transport.take() {
+            tokio::spawn(async move { t.close().await });
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The WebSocket to the signaling server: challenge-response authentication, requests matched to
+//! answers, events out to the engine, one-time keys, and reconnection with jittered backoff.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anonchat_proto::wire::{ClientEnvelope, ClientMsg, ErrorCode, ServerEnvelope, ServerMsg, SignedOtk};
+use anonchat_proto::{limits, Sig64, Username};
+use futures_util::{SinkExt, StreamExt};
+use rand::Rng;
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::ClientError;
+
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+const KEEPALIVE: Duration = Duration::from_secs(20);
+const BACKOFF_MIN: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// One-time keys kept on the server while connected.
+pub const OTK_TARGET: usize = 20;
+
+/// What the connection needs from the engine.
+pub trait Host: Send + Sync + 'static {
+    /// `(username, device_id, signature over auth bytes)`.
+    fn sign_auth(&self, nonce: &[u8; 32], origin: &str) -> Result<(Username, String, Sig64), ClientError>;
+    /// Fresh signed one-time keys, marked published.
+    fn fresh_otks(&self, count: usize) -> Vec<SignedOtk>;
+    fn on_event(&self, msg: ServerMsg);
+    fn on_connected(&self);
+    fn on_disconnected(&self, retry_in: Duration);
+}
+
+type Answer = Result<ServerMsg, (ErrorCode, Option<String>)>;
+
+#[derive(Default)]
+pub struct Signaling {
+    out: Mutex<Option<mpsc::Sender<String>>>,
+    pending: Mutex<HashMap<u64, oneshot::Sender<Answer>>>,
+    next_id: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Signaling {
+    pub fn is_connected(&self) -> bool {
+        lock(&self.out).is_some()
+    }
+
+    fn queue(&self, env: &ClientEnvelope) -> Result<(), ClientError> {
+        let text = serde_json::to_string(env).map_err(|e| ClientError::Refused(e.to_string()))?;
+        let out = lock(&self.out).clone().ok_or(ClientError::NotConnected)?;
+        out.try_send(text).map_err(|_| ClientError::NotConnected)
+    }
+
+    /// Sends without waiting for the answer (relay traffic).
+    pub fn send(&self, msg: ClientMsg) -> Result<(), ClientError> {
+        self.queue(&ClientEnvelope::new(None, msg))
+    }
+
+    pub async fn request(&self, msg: ClientMsg) -> Result<ServerMsg, ClientError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let (tx, rx) = oneshot::channel();
+        lock(&self.pending).insert(id, tx);
+        if let Err(e) = self.queue(&ClientEnvelope::new(Some(id), msg)) {
+            lock(&self.pending).remove(&id);
+            return Err(e);
+        }
+        let answer = tokio::time::timeout(REQUEST_TIMEOUT, rx).await;
+        lock(&self.pending).remove(&id);
+        match answer {
+            Ok(Ok(Ok(msg))) => Ok(msg),
+            Ok(Ok(Err((ErrorCode::NotFound, _)))) => Err(ClientError::NotFound),
+            Ok(Ok(Err((code, detail)))) => Err(ClientError::Refused(
+                detail.unwrap_or_else(|| format!("{code:?}").to_lowercase()),
+            )),
+            _ => Err(ClientError::NotConnected),
+        }
+    }
+
+    /// Keeps a connection up until `stop` fires: connect, authenticate, serve, back off, retry.
+    pub async fn run(self: Arc<Self>, origin: String, host: Arc<dyn Host>, stop: tokio_util::sync::CancellationToken) {
+        let ws_url = ws_url(&origin);
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            let authed = tokio::select! {
+                r = self.connect_once(&ws_url, &origin, host.as_ref()) => r,
+                _ = stop.cancelled() => break,
+            };
+            *lock(&self.out) = None;
+            lock(&self.pending).clear();
+            if authed {
+                backoff = BACKOFF_MIN;
+            }
+            let jittered = backoff.mul_f64(rand::thread_rng().gen_range(0.5..1.5));
+            host.on_disconnected(jittered);
+            tokio::select! {
+                _ = tokio::time::sleep(jittered) => {},
+                _ = stop.cancelled() => break,
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+        *lock(&self.out) = None;
+    }
+
+    /// One connection's life. Returns whether it got as far as being authenticated.
+    async fn connect_once(&self, ws_url: &str, origin: &str, host: &dyn Host) -> bool {
+        let mut cfg = WebSocketConfig::default();
+        cfg.max_message_size = Some(limits::MAX_WS_MESSAGE);
+        cfg.max_frame_size = Some(limits::MAX_WS_MESSAGE);
+        let Ok((ws, _)) = tokio_tungstenite::connect_async_with_config(ws_url, Some(cfg), true).await else {
+            return false;
+        };
+        let (mut sink, mut stream) = ws.split();
+
+        // Challenge → signed answer → auth_ok.
+        let nonce = match next_msg(&mut stream).await {
+            Some(ServerMsg::Challenge { nonce, .. }) => nonce,
+            _ => return false,
+        };
+        let Ok((username, device_id, sig)) = host.sign_auth(&nonce.0, origin) else {
+            return false;
+        };
+        let auth = ClientEnvelope::new(None, ClientMsg::Auth { username, device_id, sig });
+        let Ok(text) = serde_json::to_string(&auth) else { return false };
+        if sink.send(Message::text(text)).await.is_err() {
+            return false;
+        }
+        match next_msg(&mut stream).await {
+            Some(ServerMsg::AuthOk { .. }) => {}
+            Some(ServerMsg::Error { detail, .. }) => {
+                tracing::warn!(reason = detail.as_deref().unwrap_or(""), "server refused authentication");
+                return false;
+            }
+            _ => return false,
+        }
+
+        let (tx, mut rx) = mpsc::channel::<String>(256);
+        *lock(&self.out) = Some(tx);
+        let keys = host.fresh_otks(OTK_TARGET);
+        let _ = self.send(ClientMsg::UploadOtks { keys });
+        host.on_connected();
+
+        let mut keepalive = tokio::time::interval(KEEPALIVE);
+        keepalive.tick().await;
+        loop {
+            tokio::select! {
+                out = rx.recv() => {
+                    let Some(text) = out else { break };
+                    if sink.send(Message::text(text)).await.is_err() {
+                        break;
+                    }
+                }
+                incoming = stream.next() => {
+                    let text = match incoming {
+                        Some(Ok(Message::Text(t))) => t,
+                        Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                        _ => break,
+                    };
+                    let env = match ServerEnvelope::parse(text.as_str()) {
+                        Ok(env) => env,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "ignoring a malformed server message");
+                            continue;
+                        }
+                    };
+                    self.dispatch(env, host);
+                }
+                _ = keepalive.tick() => {
+                    let _ = self.send(ClientMsg::Ping);
+                }
+            }
+        }
+        let _ = sink.close().await;
+        true
+    }
+
+    fn dispatch(&self, env: ServerEnvelope, host: &dyn Host) {
+        if let Some(re) = env.re {
+            if let Some(tx) = lock(&self.pending).remove(&re) {
+                let answer = match env.msg {
+                    ServerMsg::Error { code, detail } => Err((code, detail)),
+                    other => Ok(other),
+                };
+                let _ = tx.send(answer);
+            }
+            return;
+        }
+        match env.msg {
+            // Answers to fire-and-forget sends.
+            ServerMsg::Ok | ServerMsg::Pong => {}
+            ServerMsg::Error { detail, .. } => {
+                tracing::warn!(reason = detail.as_deref().unwrap_or(""), "server reported an error");
+            }
+            ServerMsg::OtkLow { count } => {
+                let want = OTK_TARGET.saturating_sub(count as usize);
+                let _ = self.send(ClientMsg::UploadOtks { keys: host.fresh_otks(want) });
+            }
+            other => host.on_event(other),
+        }
+    }
+}
+
+async fn next_msg<S>(stream: &mut S) -> Option<ServerMsg>
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let first = tokio::time::timeout(REQUEST_TIMEOUT, stream.next()).await.ok()??.ok()?;
+    let Message::Text(t) = first else { return None };
+    ServerEnvelope::parse(t.as_str()).ok().map(|e| e.msg)
+}
+
+/// `http(s)://host:port` → `ws(s)://host:port/v1/ws`.
+pub fn ws_url(origin: &str) -> String {
+    let rest = origin
+        .strip_prefix("https://")
+        .map(|r| format!("wss://{r}"))
+        .or_else(|| origin.strip_prefix("http://").map(|r| format!("ws://{r}")))
+        .unwrap_or_else(|| origin.to_string());
+    format!("{rest}/v1/ws")
+}
+

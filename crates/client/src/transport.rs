@@ -1,0 +1,235 @@
+//! The WebRTC transport, and the only module that knows the `webrtc` crate: open / answer /
+//! candidates in, frames and state events out. Moving to another WebRTC line is a change here only.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use webrtc::api::setting_engine::SettingEngine;
+use webrtc::api::{APIBuilder, API};
+use webrtc::data_channel::data_channel_init::RTCDataChannelInit;
+use webrtc::data_channel::data_channel_message::DataChannelMessage;
+use webrtc::data_channel::RTCDataChannel;
+use webrtc::ice::mdns::MulticastDnsMode;
+use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
+use webrtc::ice_transport::ice_server::RTCIceServer;
+use webrtc::peer_connection::configuration::RTCConfiguration;
+use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
+use webrtc::peer_connection::policy::ice_transport_policy::RTCIceTransportPolicy;
+use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
+use webrtc::peer_connection::RTCPeerConnection;
+
+#[derive(Debug, thiserror::Error)]
+#[error("webrtc: {0}")]
+pub struct TransportError(String);
+
+impl From<webrtc::Error> for TransportError {
+    fn from(e: webrtc::Error) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// ICE settings handed down by the server (plus the user's relay-only choice).
+#[derive(Debug, Clone, Default)]
+pub struct IceConfig {
+    pub servers: Vec<anonchat_proto::wire::IceServer>,
+    /// Only relayed candidates ("hide my IP").
+    pub relay_only: bool,
+}
+
+/// An ICE candidate as it travels inside an encrypted signal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub candidate: String,
+    pub sdp_mid: Option<String>,
+    pub sdp_mline_index: Option<u16>,
+}
+
+#[derive(Debug)]
+pub enum TransportEvent {
+    LocalCandidate(Candidate),
+    /// The data channel is open: frames can flow.
+    Open,
+    Message(Bytes),
+    /// The channel closed or the connection failed; the session is over.
+    Closed,
+}
+
+pub struct Transport {
+    pc: Arc<RTCPeerConnection>,
+    dc: Arc<tokio::sync::Mutex<Option<Arc<RTCDataChannel>>>>,
+}
+
+fn api() -> API {
+    let mut s = SettingEngine::default();
+    // No multicast socket on 224.0.0.251:5353 and no .local names: plain host candidates.
+    s.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
+    // Two processes on one machine must be able to meet over loopback.
+    s.set_include_loopback_candidate(true);
+    APIBuilder::new().with_setting_engine(s).build()
+}
+
+fn rtc_config(cfg: &IceConfig) -> RTCConfiguration {
+    RTCConfiguration {
+        ice_servers: cfg
+            .servers
+            .iter()
+            .map(|s| RTCIceServer {
+                urls: s.urls.clone(),
+                username: s.username.clone().unwrap_or_default(),
+                credential: s.credential.clone().unwrap_or_default(),
+            })
+            .collect(),
+        ice_transport_policy: if cfg.relay_only {
+            RTCIceTransportPolicy::Relay
+        } else {
+            RTCIceTransportPolicy::All
+        },
+        ..Default::default()
+    }
+}
+
+fn wire_channel(dc: &Arc<RTCDataChannel>, events: &mpsc::Sender<TransportEvent>) {
+    // Sending with `.await` inside the handlers makes webrtc wait for us: a peer that floods the
+    // channel is slowed by SCTP flow control instead of growing our memory.
+    let tx = events.clone();
+    dc.on_open(Box::new(move || {
+        Box::pin(async move {
+            let _ = tx.send(TransportEvent::Open).await;
+        })
+    }));
+    let tx = events.clone();
+    dc.on_message(Box::new(move |m: DataChannelMessage| {
+        let tx = tx.clone();
+        Box::pin(async move {
+            let _ = tx.send(TransportEvent::Message(m.data)).await;
+        })
+    }));
+    let tx = events.clone();
+    dc.on_close(Box::new(move || {
+        let tx = tx.clone();
+        Box::pin(async move {
+            let _ = tx.send(TransportEvent::Closed).await;
+        })
+    }));
+}
+
+impl Transport {
+    async fn new(cfg: &IceConfig, events: &mpsc::Sender<TransportEvent>) -> Result<Self, TransportError> {
+        let pc = Arc::new(api().new_peer_connection(rtc_config(cfg)).await?);
+        let tx = events.clone();
+        pc.on_ice_candidate(Box::new(move |c| {
+            let tx = tx.clone();
+            Box::pin(async move {
+                if let Some(Ok(init)) = c.map(|c| c.to_json()) {
+                    let _ = tx
+                        .send(TransportEvent::LocalCandidate(Candidate {
+                            candidate: init.candidate,
+                            sdp_mid: init.sdp_mid,
+                            sdp_mline_index: init.sdp_mline_index,
+                        }))
+                        .await;
+                }
+            })
+        }));
+        let tx = events.clone();
+        pc.on_peer_connection_state_change(Box::new(move |s| {
+            let tx = tx.clone();
+            Box::pin(async move {
+                if matches!(s, RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed) {
+                    let _ = tx.send(TransportEvent::Closed).await;
+                }
+            })
+        }));
+        Ok(Self {
+            pc,
+            dc: Arc::default(),
+        })
+    }
+
+    /// Caller side: a peer connection with one reliable, ordered data channel, and its offer.
+    pub async fn offer(
+        cfg: &IceConfig,
+        events: mpsc::Sender<TransportEvent>,
+    ) -> Result<(Self, String), TransportError> {
+        let t = Self::new(cfg, &events).await?;
+        let init = RTCDataChannelInit {
+            ordered: Some(true),
+            ..Default::default()
+        };
+        let dc = t.pc.create_data_channel("chat", Some(init)).await?;
+        wire_channel(&dc, &events);
+        *t.dc.lock().await = Some(dc);
+        let offer = t.pc.create_offer(None).await?;
+        let sdp = offer.sdp.clone();
+        t.pc.set_local_description(offer).await?;
+        Ok((t, sdp))
+    }
+
+    /// Callee side: takes the caller's offer, returns the answer.
+    pub async fn answer(
+        cfg: &IceConfig,
+        offer_sdp: String,
+        events: mpsc::Sender<TransportEvent>,
+    ) -> Result<(Self, String), TransportError> {
+        let t = Self::new(cfg, &events).await?;
+        let slot = t.dc.clone();
+        let tx = events.clone();
+        t.pc.on_data_channel(Box::new(move |dc: Arc<RTCDataChannel>| {
+            let slot = slot.clone();
+            let tx = tx.clone();
+            Box::pin(async move {
+                let mut guard = slot.lock().await;
+                if guard.is_some() {
+                    return; // One channel per session; ignore extras.
+                }
+                wire_channel(&dc, &tx);
+                *guard = Some(dc);
+            })
+        }));
+        t.pc
+            .set_remote_description(RTCSessionDescription::offer(offer_sdp)?)
+            .await?;
+        let answer = t.pc.create_answer(None).await?;
+        let sdp = answer.sdp.clone();
+        t.pc.set_local_description(answer).await?;
+        Ok((t, sdp))
+    }
+
+    pub async fn accept_answer(&self, sdp: String) -> Result<(), TransportError> {
+        self.pc
+            .set_remote_description(RTCSessionDescription::answer(sdp)?)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn add_candidate(&self, c: Candidate) -> Result<(), TransportError> {
+        self.pc
+            .add_ice_candidate(RTCIceCandidateInit {
+                candidate: c.candidate,
+                sdp_mid: c.sdp_mid,
+                sdp_mline_index: c.sdp_mline_index,
+                username_fragment: None,
+            })
+            .await?;
+        Ok(())
+    }
+
+    pub async fn send(&self, frame: Bytes) -> Result<(), TransportError> {
+        let dc = self.dc.lock().await.clone();
+        match dc {
+            Some(dc) => {
+                dc.send(&frame).await?;
+                Ok(())
+            }
+            None => Err(TransportError("data channel not open".into())),
+        }
+    }
+
+    pub async fn close(&self) {
+        if let Some(dc) = self.dc.lock().await.take() {
+            let _ = dc.close().await;
+        }
+        let _ = self.pc.close().await;
+    }
+}
