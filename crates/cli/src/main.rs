@@ -1,1 +1,133 @@
-fn main() {}
+//! `anonchat-cli`: a terminal client on the AnonChat engine. Interactive (`chat`), one-shot
+//! subcommands, or `--json` lines (commands in on stdin, events and replies out on stdout) for
+//! scripts and tests.
+
+mod json;
+mod repl;
+
+use anonchat_client::{platform_caps, Engine, EngineConfig, Event, Keychain};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+#[derive(Parser)]
+#[command(
+    name = "anonchat-cli",
+    version,
+    about = "AnonChat in a terminal: chat like a phone call, nothing kept"
+)]
+struct Cli {
+    /// Profile name (several profiles let one person run two clients on one machine).
+    #[arg(long, env = "ANONCHAT_PROFILE", default_value = "default")]
+    profile: String,
+    /// Server origin, e.g. http://127.0.0.1:7878. Remembered by the profile after registration.
+    #[arg(long, env = "ANONCHAT_SERVER")]
+    server: Option<String>,
+    /// JSON lines on stdin/stdout instead of a human interface.
+    #[arg(long)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create this profile's identity and register a username.
+    Register { username: String },
+    /// Show this profile's username and server.
+    Whoami,
+    /// Send a friend request.
+    Add { username: String },
+    /// List friends with presence and safety numbers.
+    Friends,
+    /// Show the safety number with a contact.
+    Safety { username: String },
+    /// Interactive chat (the default).
+    Chat,
+}
+
+pub(crate) async fn open(
+    profile: &str,
+    server: Option<String>,
+) -> anyhow::Result<(Engine, UnboundedReceiver<Event>)> {
+    let keychain = Keychain::os().context("opening the OS keychain")?;
+    let cfg = EngineConfig {
+        profile: profile.to_string(),
+        server,
+        caps: platform_caps(),
+        keychain,
+    };
+    Engine::open(cfg).await.context("opening the profile")
+}
+
+/// Connects and waits for the server to accept this device.
+pub(crate) async fn connected(
+    engine: &Engine,
+    events: &mut UnboundedReceiver<Event>,
+) -> anyhow::Result<()> {
+    engine.connect().await?;
+    let wait = async {
+        while let Some(ev) = events.recv().await {
+            if matches!(ev, Event::Connected) {
+                return Ok(());
+            }
+        }
+        anyhow::bail!("engine stopped")
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(15), wait)
+        .await
+        .context("could not reach the server")?
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // Logs go to stderr and never carry content; off unless asked for.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("ANONCHAT_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let (engine, mut events) = open(&cli.profile, cli.server.clone()).await?;
+    if cli.json {
+        return json::run(engine, events).await;
+    }
+    match cli.cmd.unwrap_or(Cmd::Chat) {
+        Cmd::Register { username } => {
+            engine.register(&username).await?;
+            println!(
+                "Registered as {} on {}",
+                engine.username().unwrap_or_default(),
+                engine.server().unwrap_or_default()
+            );
+        }
+        Cmd::Whoami => match engine.username() {
+            Some(u) => println!("{u} on {}", engine.server().unwrap_or_default()),
+            None => println!(
+                "No identity in profile '{}' yet: run `register USERNAME`.",
+                cli.profile
+            ),
+        },
+        Cmd::Add { username } => {
+            connected(&engine, &mut events).await?;
+            let sn = engine.add_friend(&username).await?;
+            println!("Friend request sent. Safety number with {username}:\n{sn}");
+            engine.shutdown().await;
+        }
+        Cmd::Friends => {
+            connected(&engine, &mut events).await?;
+            for f in engine.friends().await? {
+                let mark = if f.verified { " (verified)" } else { "" };
+                println!(
+                    "{:<32} {:<8} {}{mark}",
+                    f.username,
+                    if f.online { "online" } else { "offline" },
+                    f.safety_number
+                );
+            }
+            engine.shutdown().await;
+        }
+        Cmd::Safety { username } => println!("{}", engine.safety_number(&username)?),
+        Cmd::Chat => repl::run(engine, events).await?,
+    }
+    Ok(())
+}

@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anonchat_proto::frames::SecretText;
 use anonchat_proto::signing::{friend_bytes, one_time_key_bytes, verify};
 use anonchat_proto::wire::{
-    normalize_origin, ClientMsg, RegisterRequest, ServerConfig, ServerEnvelope, ServerMsg, SignedOtk,
+    normalize_origin, ClientMsg, RegisterRequest, ServerConfig, ServerEnvelope, ServerMsg,
+    SignedOtk,
 };
 use anonchat_proto::{pow, safety, Caps, DeviceCert, Key32, Sig64, Username};
 use tokio::sync::{mpsc, oneshot};
@@ -85,7 +86,9 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ClientError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ClientError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ClientError::Keychain(e.to_string()))
@@ -93,7 +96,9 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 impl Engine {
     /// Opens a profile: loads its identity from the keychain if it has one.
-    pub async fn open(cfg: EngineConfig) -> Result<(Engine, mpsc::UnboundedReceiver<Event>), ClientError> {
+    pub async fn open(
+        cfg: EngineConfig,
+    ) -> Result<(Engine, mpsc::UnboundedReceiver<Event>), ClientError> {
         let dir = profile::profile_dir(&cfg.profile)?;
         let (events, rx) = mpsc::unbounded_channel();
         let kc = cfg.keychain.clone();
@@ -104,7 +109,10 @@ impl Engine {
             Some(id) => profile::load(&dir, &id.profile_key)?,
             None => ProfileData::default(),
         };
-        let server = cfg.server.map(|s| normalize_origin(&s)).or_else(|| data.server.clone());
+        let server = cfg
+            .server
+            .map(|s| normalize_origin(&s))
+            .or_else(|| data.server.clone());
         let inner = Arc::new_cyclic(|me| Inner {
             me: me.clone(),
             profile: cfg.profile,
@@ -132,7 +140,9 @@ impl Engine {
     }
 
     pub fn username(&self) -> Option<String> {
-        lock(&self.inner.identity).as_ref().map(|i| i.username.to_string())
+        lock(&self.inner.identity)
+            .as_ref()
+            .map(|i| i.username.to_string())
     }
 
     pub fn server(&self) -> Option<String> {
@@ -152,7 +162,9 @@ impl Engine {
             .send()
             .await
             .map_err(|e| ClientError::Http(e.to_string()))?;
-        resp.json().await.map_err(|e| ClientError::Http(e.to_string()))
+        resp.json()
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))
     }
 
     /// Creates this profile's identity, pays the proof of work and registers the name.
@@ -177,7 +189,11 @@ impl Engine {
         };
 
         // Keychain first: a name registered without its key saved would be lost for good.
-        let (kc, profile, secret) = (self.inner.keychain.clone(), self.inner.profile.clone(), identity.to_secret());
+        let (kc, profile, secret) = (
+            self.inner.keychain.clone(),
+            self.inner.profile.clone(),
+            identity.to_secret(),
+        );
         blocking(move || kc.save(&profile, &secret)).await??;
         let resp = self
             .inner
@@ -192,7 +208,9 @@ impl Engine {
             Ok(r) => {
                 let body: Option<ServerEnvelope> = r.json().await.ok();
                 let detail = match body.map(|b| b.msg) {
-                    Some(ServerMsg::Error { detail: Some(d), .. }) => d,
+                    Some(ServerMsg::Error {
+                        detail: Some(d), ..
+                    }) => d,
                     _ => "registration refused".into(),
                 };
                 Err(ClientError::Refused(detail))
@@ -252,15 +270,30 @@ impl Engine {
     /// Sends a friend request; pins the account key the server reports (trust on first use).
     pub async fn add_friend(&self, username: &str) -> Result<String, ClientError> {
         let to = Username::parse(username)?;
-        let their_ak = match self.inner.signaling.request(ClientMsg::Lookup { username: to.clone() }).await? {
+        let their_ak = match self
+            .inner
+            .signaling
+            .request(ClientMsg::Lookup {
+                username: to.clone(),
+            })
+            .await?
+        {
             ServerMsg::User { ak_pub, .. } => ak_pub,
             _ => return Err(ClientError::Refused("unexpected answer".into())),
         };
         self.inner.pin(&to, their_ak)?;
         let (me, my_ak) = self.my_ak()?;
         let sig = self.sign_ak(&friend_bytes(&me, &my_ak, &to, &their_ak))?;
-        self.inner.signaling.request(ClientMsg::FriendRequest { to, sig }).await?;
-        Ok(safety::grouped(&safety::safety_number(&me, &my_ak, &Username::parse(username)?, &their_ak)))
+        self.inner
+            .signaling
+            .request(ClientMsg::FriendRequest { to, sig })
+            .await?;
+        Ok(safety::grouped(&safety::safety_number(
+            &me,
+            &my_ak,
+            &Username::parse(username)?,
+            &their_ak,
+        )))
     }
 
     pub async fn accept_friend(&self, username: &str) -> Result<(), ClientError> {
@@ -274,7 +307,10 @@ impl Engine {
         let sig = self.sign_ak(&friend_bytes(&from, &their_ak, &me, &my_ak))?;
         self.inner
             .signaling
-            .request(ClientMsg::FriendAccept { from: from.clone(), sig })
+            .request(ClientMsg::FriendAccept {
+                from: from.clone(),
+                sig,
+            })
             .await?;
         lock(&self.inner.requests).remove(&from);
         Ok(())
@@ -283,18 +319,26 @@ impl Engine {
     pub async fn decline_friend(&self, username: &str) -> Result<(), ClientError> {
         let from = Username::parse(username)?;
         lock(&self.inner.requests).remove(&from);
-        self.inner.signaling.request(ClientMsg::FriendDecline { from }).await?;
+        self.inner
+            .signaling
+            .request(ClientMsg::FriendDecline { from })
+            .await?;
         Ok(())
     }
 
     pub async fn unfriend(&self, username: &str) -> Result<(), ClientError> {
         let username = Username::parse(username)?;
-        self.inner.signaling.request(ClientMsg::Unfriend { username }).await?;
+        self.inner
+            .signaling
+            .request(ClientMsg::Unfriend { username })
+            .await?;
         Ok(())
     }
 
     pub async fn friends(&self) -> Result<Vec<FriendView>, ClientError> {
-        let ServerMsg::Friends { friends } = self.inner.signaling.request(ClientMsg::ListFriends).await? else {
+        let ServerMsg::Friends { friends } =
+            self.inner.signaling.request(ClientMsg::ListFriends).await?
+        else {
             return Err(ClientError::Refused("unexpected answer".into()));
         };
         let mut out = Vec::new();
@@ -320,9 +364,14 @@ impl Engine {
     /// The 60-digit safety number with a pinned contact, as 12 groups of 5.
     pub fn safety_number(&self, username: &str) -> Result<String, ClientError> {
         let them = Username::parse(username)?;
-        let their_ak = self.inner.pinned(&them).ok_or_else(|| ClientError::UnknownContact(them.to_string()))?;
+        let their_ak = self
+            .inner
+            .pinned(&them)
+            .ok_or_else(|| ClientError::UnknownContact(them.to_string()))?;
         let (me, my_ak) = self.my_ak()?;
-        Ok(safety::grouped(&safety::safety_number(&me, &my_ak, &them, &their_ak)))
+        Ok(safety::grouped(&safety::safety_number(
+            &me, &my_ak, &them, &their_ak,
+        )))
     }
 
     /// The user compared safety numbers in person: mark the contact verified.
@@ -347,7 +396,13 @@ impl Engine {
             .ok_or_else(|| ClientError::UnknownContact(them.to_string()))?;
         let snapshot = {
             let mut data = lock(&self.inner.data);
-            data.contacts.insert(them.to_string(), Contact { ak_pub: ak, verified: false });
+            data.contacts.insert(
+                them.to_string(),
+                Contact {
+                    ak_pub: ak,
+                    verified: false,
+                },
+            );
             data.clone()
         };
         self.inner.save_profile(&snapshot)
@@ -357,14 +412,24 @@ impl Engine {
     pub async fn ring(&self, username: &str) -> Result<String, ClientError> {
         let to = Username::parse(username)?;
         if self.inner.pinned(&to).is_none() {
-            let ServerMsg::User { ak_pub, .. } =
-                self.inner.signaling.request(ClientMsg::Lookup { username: to.clone() }).await?
+            let ServerMsg::User { ak_pub, .. } = self
+                .inner
+                .signaling
+                .request(ClientMsg::Lookup {
+                    username: to.clone(),
+                })
+                .await?
             else {
                 return Err(ClientError::Refused("unexpected answer".into()));
             };
             self.inner.pin(&to, ak_pub)?;
         }
-        let ServerMsg::Ringing { ring_id } = self.inner.signaling.request(ClientMsg::Ring { to: to.clone() }).await? else {
+        let ServerMsg::Ringing { ring_id } = self
+            .inner
+            .signaling
+            .request(ClientMsg::Ring { to: to.clone() })
+            .await?
+        else {
             return Err(ClientError::Refused("unexpected answer".into()));
         };
         lock(&self.inner.outgoing).insert(ring_id.clone(), to.clone());
@@ -393,33 +458,44 @@ impl Engine {
     }
 
     fn session(&self, id: &str) -> Result<SessionHandle, ClientError> {
-        lock(&self.inner.sessions).get(id).cloned().ok_or(ClientError::UnknownSession)
+        lock(&self.inner.sessions)
+            .get(id)
+            .cloned()
+            .ok_or(ClientError::UnknownSession)
     }
 
     /// Sends a text; returns its id (receipts name it).
     pub async fn send_text(&self, session: &str, text: SecretText) -> Result<u64, ClientError> {
         let s = self.session(session)?;
         let (tx, rx) = oneshot::channel();
-        s.tx.send(Cmd::SendText(text, tx)).await.map_err(|_| ClientError::UnknownSession)?;
+        s.tx.send(Cmd::SendText(text, tx))
+            .await
+            .map_err(|_| ClientError::UnknownSession)?;
         rx.await.map_err(|_| ClientError::UnknownSession)?
     }
 
     pub async fn typing(&self, session: &str) -> Result<(), ClientError> {
         let s = self.session(session)?;
-        s.tx.send(Cmd::Typing).await.map_err(|_| ClientError::UnknownSession)
+        s.tx.send(Cmd::Typing)
+            .await
+            .map_err(|_| ClientError::UnknownSession)
     }
 
     /// The chat so far, from RAM.
     pub async fn history(&self, session: &str) -> Result<Vec<Line>, ClientError> {
         let s = self.session(session)?;
         let (tx, rx) = oneshot::channel();
-        s.tx.send(Cmd::History(tx)).await.map_err(|_| ClientError::UnknownSession)?;
+        s.tx.send(Cmd::History(tx))
+            .await
+            .map_err(|_| ClientError::UnknownSession)?;
         rx.await.map_err(|_| ClientError::UnknownSession)
     }
 
     pub async fn leave(&self, session: &str) -> Result<(), ClientError> {
         let s = self.session(session)?;
-        s.tx.send(Cmd::Leave).await.map_err(|_| ClientError::UnknownSession)
+        s.tx.send(Cmd::Leave)
+            .await
+            .map_err(|_| ClientError::UnknownSession)
     }
 
     /// Open sessions: `(session id, peer)`.
@@ -461,7 +537,10 @@ impl Inner {
     }
 
     fn pinned(&self, who: &Username) -> Option<Key32> {
-        lock(&self.data).contacts.get(who.as_str()).map(|c| c.ak_pub)
+        lock(&self.data)
+            .contacts
+            .get(who.as_str())
+            .map(|c| c.ak_pub)
     }
 
     fn save_profile(&self, data: &ProfileData) -> Result<(), ClientError> {
@@ -484,7 +563,9 @@ impl Inner {
                     lock(&self.changed_keys).insert(who.clone(), ak);
                     let safety_number = self
                         .my_ak()
-                        .map(|(me, my_ak)| safety::grouped(&safety::safety_number(&me, &my_ak, who, &ak)))
+                        .map(|(me, my_ak)| {
+                            safety::grouped(&safety::safety_number(&me, &my_ak, who, &ak))
+                        })
                         .unwrap_or_default();
                     self.emit(Event::KeyChanged {
                         username: who.to_string(),
@@ -493,7 +574,13 @@ impl Inner {
                     return Err(ClientError::KeyChanged(who.to_string()));
                 }
                 None => {
-                    data.contacts.insert(who.to_string(), Contact { ak_pub: ak, verified: false });
+                    data.contacts.insert(
+                        who.to_string(),
+                        Contact {
+                            ak_pub: ak,
+                            verified: false,
+                        },
+                    );
                     data.clone()
                 }
             }
@@ -502,7 +589,9 @@ impl Inner {
     }
 
     fn my_ak(&self) -> Option<(Username, Key32)> {
-        lock(&self.identity).as_ref().map(|i| (i.username.clone(), i.ak_pub()))
+        lock(&self.identity)
+            .as_ref()
+            .map(|i| (i.username.clone(), i.ak_pub()))
     }
 
     fn safety_with(&self, who: &Username, ak: &Key32) -> String {
@@ -533,7 +622,9 @@ impl Inner {
 
     /// The caller side: check who answered against the pinned key, then open the session.
     fn on_ring_accepted(&self, ring_id: String, peer: DeviceCert, otk: SignedOtk) {
-        let Some(callee) = lock(&self.outgoing).remove(&ring_id) else { return };
+        let Some(callee) = lock(&self.outgoing).remove(&ring_id) else {
+            return;
+        };
         let Some(ak) = self.pinned(&callee) else {
             return self.session_failed(&ring_id, "no pinned key for this contact");
         };
@@ -543,15 +634,26 @@ impl Inner {
                 "the answering device's certificate does not verify with the pinned account key",
             );
         }
-        if verify(&peer.dk_ed25519, &one_time_key_bytes(&peer.device_id, &otk.key), &otk.sig).is_err() {
-            return self.session_failed(&ring_id, "the one-time key is not signed by the answering device");
+        if verify(
+            &peer.dk_ed25519,
+            &one_time_key_bytes(&peer.device_id, &otk.key),
+            &otk.sig,
+        )
+        .is_err()
+        {
+            return self.session_failed(
+                &ring_id,
+                "the one-time key is not signed by the answering device",
+            );
         }
         self.start_session(ring_id, peer, Role::Caller { otk: otk.key });
     }
 
     /// The callee side: the caller's certificate must verify with the key of the ring.
     fn on_ring_connected(&self, ring_id: String, peer: DeviceCert) {
-        let Some((caller, ak)) = lock(&self.incoming).remove(&ring_id) else { return };
+        let Some((caller, ak)) = lock(&self.incoming).remove(&ring_id) else {
+            return;
+        };
         if self.pin(&caller, ak).is_err() {
             return self.session_failed(&ring_id, "the caller's account key changed");
         }
@@ -568,7 +670,10 @@ impl Inner {
         if self.pinned(&from).is_some_and(|k| k != ak) {
             // Loud and blocking: no ring from a changed key until the user trusts it.
             let _ = self.pin(&from, ak);
-            let _ = self.signaling.send(ClientMsg::Answer { ring_id, accept: false });
+            let _ = self.signaling.send(ClientMsg::Answer {
+                ring_id,
+                accept: false,
+            });
             return;
         }
         lock(&self.incoming).insert(ring_id.clone(), (from.clone(), ak));
@@ -579,7 +684,9 @@ impl Inner {
     }
 
     fn on_friend_request(&self, from: Username, ak: Key32, sig: Sig64) {
-        let Some((me, my_ak)) = self.my_ak() else { return };
+        let Some((me, my_ak)) = self.my_ak() else {
+            return;
+        };
         if verify(&ak, &friend_bytes(&from, &ak, &me, &my_ak), &sig).is_err() {
             return self.emit(Event::Warning {
                 message: "ignored a friend request with a bad signature".into(),
@@ -599,16 +706,26 @@ impl Inner {
 }
 
 impl signaling::Host for Inner {
-    fn sign_auth(&self, nonce: &[u8; 32], origin: &str) -> Result<(Username, String, Sig64), ClientError> {
+    fn sign_auth(
+        &self,
+        nonce: &[u8; 32],
+        origin: &str,
+    ) -> Result<(Username, String, Sig64), ClientError> {
         let id = lock(&self.identity);
         let id = id.as_ref().ok_or(ClientError::NoIdentity)?;
         let bytes = anonchat_proto::signing::auth_bytes(nonce, origin, &id.username, &id.device_id);
-        Ok((id.username.clone(), id.device_id.clone(), id.sign_dk(&bytes)))
+        Ok((
+            id.username.clone(),
+            id.device_id.clone(),
+            id.sign_dk(&bytes),
+        ))
     }
 
     fn fresh_otks(&self, count: usize) -> Vec<SignedOtk> {
         let mut guard = lock(&self.identity);
-        let Some(id) = guard.as_mut() else { return Vec::new() };
+        let Some(id) = guard.as_mut() else {
+            return Vec::new();
+        };
         id.account.generate_one_time_keys(count);
         let keys: Vec<Key32> = id
             .account
@@ -627,8 +744,14 @@ impl signaling::Host for Inner {
 
     fn on_event(&self, msg: ServerMsg) {
         match msg {
-            ServerMsg::IncomingRing { ring_id, from, ak_pub } => self.on_incoming_ring(ring_id, from, ak_pub),
-            ServerMsg::RingAccepted { ring_id, peer, otk } => self.on_ring_accepted(ring_id, peer, otk),
+            ServerMsg::IncomingRing {
+                ring_id,
+                from,
+                ak_pub,
+            } => self.on_incoming_ring(ring_id, from, ak_pub),
+            ServerMsg::RingAccepted { ring_id, peer, otk } => {
+                self.on_ring_accepted(ring_id, peer, otk)
+            }
             ServerMsg::RingConnected { ring_id, peer } => self.on_ring_connected(ring_id, peer),
             ServerMsg::Relayed { ring_id, blob } => {
                 if let Some(s) = lock(&self.sessions).get(&ring_id) {
@@ -645,7 +768,9 @@ impl signaling::Host for Inner {
                     None => self.emit(Event::RingEnded { ring_id, reason }),
                 }
             }
-            ServerMsg::FriendRequestIn { from, ak_pub, sig } => self.on_friend_request(from, ak_pub, sig),
+            ServerMsg::FriendRequestIn { from, ak_pub, sig } => {
+                self.on_friend_request(from, ak_pub, sig)
+            }
             ServerMsg::FriendAdded { username, ak_pub } => {
                 if self.pin(&username, ak_pub).is_ok() {
                     let safety_number = self.safety_with(&username, &ak_pub);
@@ -693,7 +818,11 @@ impl SessionHost for Inner {
         Inner::emit(self, ev);
     }
 
-    fn outbound_session(&self, identity: Curve25519PublicKey, otk: Curve25519PublicKey) -> Result<Session, ClientError> {
+    fn outbound_session(
+        &self,
+        identity: Curve25519PublicKey,
+        otk: Curve25519PublicKey,
+    ) -> Result<Session, ClientError> {
         let id = lock(&self.identity);
         let id = id.as_ref().ok_or(ClientError::NoIdentity)?;
         id.account

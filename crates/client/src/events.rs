@@ -11,17 +11,42 @@ pub enum Event {
     /// Connected and authenticated to the signaling server.
     Connected,
     /// Lost the signaling server; reconnecting with backoff. Open chats go on.
-    Disconnected { retry_in_ms: u64 },
-    FriendRequest { from: String, safety_number: String },
-    FriendAdded { username: String, safety_number: String },
-    FriendRemoved { username: String },
-    Presence { username: String, online: bool },
+    Disconnected {
+        retry_in_ms: u64,
+    },
+    FriendRequest {
+        from: String,
+        safety_number: String,
+    },
+    FriendAdded {
+        username: String,
+        safety_number: String,
+    },
+    FriendRemoved {
+        username: String,
+    },
+    Presence {
+        username: String,
+        online: bool,
+    },
     /// A pinned account key changed. Nothing with this contact proceeds until the user trusts the
     /// new key after comparing safety numbers.
-    KeyChanged { username: String, safety_number: String },
-    IncomingRing { ring_id: String, from: String },
-    Ringing { ring_id: String, to: String },
-    RingEnded { ring_id: String, reason: RingEnd },
+    KeyChanged {
+        username: String,
+        safety_number: String,
+    },
+    IncomingRing {
+        ring_id: String,
+        from: String,
+    },
+    Ringing {
+        ring_id: String,
+        to: String,
+    },
+    RingEnded {
+        ring_id: String,
+        reason: RingEnd,
+    },
     /// The data channel is open: end-to-end encrypted chat can flow.
     SessionOpen {
         session: String,
@@ -30,16 +55,35 @@ pub enum Event {
         /// The peer cannot keep screenshots out: show the banner, watermark the chat.
         peer_unprotected: bool,
     },
-    Message { session: String, id: u64, text: SecretText },
+    Message {
+        session: String,
+        id: u64,
+        text: SecretText,
+    },
     /// A message we sent was delivered (or read) on the other side.
-    Receipt { session: String, id: u64, kind: ReceiptKind },
-    Typing { session: String },
+    Receipt {
+        session: String,
+        id: u64,
+        kind: ReceiptKind,
+    },
+    Typing {
+        session: String,
+    },
     /// The session is over and every buffer of it was zeroized on this side.
-    SessionEnded { session: String, reason: EndReason, wiped: bool },
+    SessionEnded {
+        session: String,
+        reason: EndReason,
+        wiped: bool,
+    },
     /// A session could not be set up (for example a certificate did not verify).
-    SessionFailed { session: String, reason: String },
+    SessionFailed {
+        session: String,
+        reason: String,
+    },
     /// Something went wrong that the user may want to know about; nothing was changed.
-    Warning { message: String },
+    Warning {
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

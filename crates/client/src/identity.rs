@@ -63,7 +63,14 @@ impl Identity {
         let keys = account.identity_keys();
         let dk_ed25519 = Key32(*keys.ed25519.as_bytes());
         let dk_curve25519 = Key32(keys.curve25519.to_bytes());
-        let bytes = DeviceCert::signing_bytes(&username, &device_id, &dk_ed25519, &dk_curve25519, caps, now);
+        let bytes = DeviceCert::signing_bytes(
+            &username,
+            &device_id,
+            &dk_ed25519,
+            &dk_curve25519,
+            caps,
+            now,
+        );
         let cert = DeviceCert {
             v: anonchat_proto::VERSION,
             username: username.clone(),

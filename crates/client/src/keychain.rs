@@ -24,7 +24,9 @@ fn explain(msg: &str) -> String {
     if msg.contains("result not returned from SS API") {
         format!("the keyring is locked and could not prompt to unlock it ({msg})")
     } else if msg.contains("org.freedesktop.secrets was not provided") {
-        format!("no Secret Service is running (install and start gnome-keyring or KeePassXC) ({msg})")
+        format!(
+            "no Secret Service is running (install and start gnome-keyring or KeePassXC) ({msg})"
+        )
     } else if msg.contains("Failed to connect to address") {
         format!("no D-Bus session bus: start the app inside a desktop session ({msg})")
     } else {
@@ -39,9 +41,11 @@ impl Keychain {
         let store: Arc<CredentialStore> =
             zbus_secret_service_keyring_store::Store::new().map_err(err)?;
         #[cfg(target_os = "macos")]
-        let store: Arc<CredentialStore> = apple_native_keyring_store::keychain::Store::new().map_err(err)?;
+        let store: Arc<CredentialStore> =
+            apple_native_keyring_store::keychain::Store::new().map_err(err)?;
         #[cfg(target_os = "windows")]
-        let store: Arc<CredentialStore> = windows_native_keyring_store::Store::new().map_err(err)?;
+        let store: Arc<CredentialStore> =
+            windows_native_keyring_store::Store::new().map_err(err)?;
         Ok(Self { store })
     }
 

@@ -65,14 +65,17 @@ pub fn load(dir: &Path, key: &[u8; 32]) -> Result<ProfileData, ClientError> {
     let plain = Zeroizing::new(
         XChaCha20Poly1305::new(key.into())
             .decrypt(XNonce::from_slice(nonce), ct)
-            .map_err(|_| ClientError::Profile("contacts file does not match this identity".into()))?,
+            .map_err(|_| {
+                ClientError::Profile("contacts file does not match this identity".into())
+            })?,
     );
     serde_json::from_slice(&plain).map_err(|e| ClientError::Profile(e.to_string()))
 }
 
 pub fn save(dir: &Path, key: &[u8; 32], data: &ProfileData) -> Result<(), ClientError> {
     std::fs::create_dir_all(dir).map_err(|e| ClientError::Profile(e.to_string()))?;
-    let plain = Zeroizing::new(serde_json::to_vec(data).map_err(|e| ClientError::Profile(e.to_string()))?);
+    let plain =
+        Zeroizing::new(serde_json::to_vec(data).map_err(|e| ClientError::Profile(e.to_string()))?);
     let mut nonce = [0u8; 24];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let ct = XChaCha20Poly1305::new(key.into())
@@ -89,7 +92,8 @@ mod tests {
 
     #[test]
     fn encrypted_round_trip_and_wrong_key_fails() {
-        let dir = std::env::temp_dir().join(format!("anonchat-profile-test-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("anonchat-profile-test-{}", std::process::id()));
         let mut data = ProfileData::default();
         data.contacts.insert(
             "bob".into(),
@@ -100,7 +104,10 @@ mod tests {
         );
         save(&dir, &[1; 32], &data).unwrap();
         let raw = std::fs::read(dir.join(CONTACTS_FILE)).unwrap();
-        assert!(!raw.windows(3).any(|w| w == b"bob"), "names are not on disk in clear");
+        assert!(
+            !raw.windows(3).any(|w| w == b"bob"),
+            "names are not on disk in clear"
+        );
         assert_eq!(load(&dir, &[1; 32]).unwrap(), data);
         assert!(load(&dir, &[2; 32]).is_err());
         std::fs::remove_dir_all(&dir).unwrap();

@@ -31,7 +31,11 @@ pub trait SessionHost: Send + Sync + 'static {
     fn relay(&self, ring_id: &str, blob: Vec<u8>);
     fn hangup(&self, ring_id: &str);
     fn emit(&self, ev: Event);
-    fn outbound_session(&self, identity: Curve25519PublicKey, otk: Curve25519PublicKey) -> Result<Session, ClientError>;
+    fn outbound_session(
+        &self,
+        identity: Curve25519PublicKey,
+        otk: Curve25519PublicKey,
+    ) -> Result<Session, ClientError>;
     fn inbound_session(
         &self,
         identity: Curve25519PublicKey,
@@ -93,7 +97,12 @@ struct Chat {
     ping_n: u64,
 }
 
-pub fn spawn(host: Arc<dyn SessionHost>, id: String, peer_cert: DeviceCert, role: Role) -> SessionHandle {
+pub fn spawn(
+    host: Arc<dyn SessionHost>,
+    id: String,
+    peer_cert: DeviceCert,
+    role: Role,
+) -> SessionHandle {
     let (tx, rx) = mpsc::channel(256);
     let peer = peer_cert.username.clone();
     let chat = Chat {
@@ -114,7 +123,9 @@ pub fn spawn(host: Arc<dyn SessionHost>, id: String, peer_cert: DeviceCert, role
 }
 
 fn seal(olm: &mut Session, plain: &[u8]) -> Result<Vec<u8>, ClientError> {
-    let msg = olm.encrypt(plain).map_err(|e| ClientError::Crypto(e.to_string()))?;
+    let msg = olm
+        .encrypt(plain)
+        .map_err(|e| ClientError::Crypto(e.to_string()))?;
     let (kind, body) = msg.to_parts();
     let mut out = Vec::with_capacity(body.len() + 1);
     out.push(kind as u8);
@@ -235,7 +246,11 @@ impl Chat {
         }
     }
 
-    async fn start_caller(&mut self, otk: Key32, ev_tx: &mpsc::Sender<TransportEvent>) -> Result<(), ClientError> {
+    async fn start_caller(
+        &mut self,
+        otk: Key32,
+        ev_tx: &mpsc::Sender<TransportEvent>,
+    ) -> Result<(), ClientError> {
         let olm = self.host.outbound_session(
             Curve25519PublicKey::from_bytes(self.peer_cert.dk_curve25519.0),
             Curve25519PublicKey::from_bytes(otk.0),
@@ -252,7 +267,11 @@ impl Chat {
         Ok(())
     }
 
-    async fn on_signal(&mut self, blob: &[u8], ev_tx: &mpsc::Sender<TransportEvent>) -> Result<(), ClientError> {
+    async fn on_signal(
+        &mut self,
+        blob: &[u8],
+        ev_tx: &mpsc::Sender<TransportEvent>,
+    ) -> Result<(), ClientError> {
         let plain = match self.olm.as_mut() {
             Some(olm) => unseal(olm, blob)?,
             None => {
@@ -273,10 +292,12 @@ impl Chat {
                 }
                 if cert != self.peer_cert {
                     return Err(ClientError::Crypto(
-                        "the caller's certificate does not match the one the server introduced".into(),
+                        "the caller's certificate does not match the one the server introduced"
+                            .into(),
                     ));
                 }
-                let (transport, sdp) = Transport::answer(&self.host.ice(), sdp, ev_tx.clone()).await?;
+                let (transport, sdp) =
+                    Transport::answer(&self.host.ice(), sdp, ev_tx.clone()).await?;
                 self.transport = Some(transport);
                 let caps = self.host.my_cert().caps;
                 self.signal(&Signal::Answer { sdp, caps });
@@ -305,7 +326,9 @@ impl Chat {
                     }
                 }
             }
-            Signal::Abort => return Err(ClientError::Crypto("the peer aborted the session".into())),
+            Signal::Abort => {
+                return Err(ClientError::Crypto("the peer aborted the session".into()))
+            }
         }
         Ok(())
     }
@@ -359,14 +382,21 @@ impl Chat {
         };
         let blob = seal(olm, &frame.encode())?;
         t.send(Bytes::from(blob)).await?;
-        self.log.push(Line { id, mine: true, text });
+        self.log.push(Line {
+            id,
+            mine: true,
+            text,
+        });
         Ok(id)
     }
 
     /// Returns why the session ends, if this frame ends it.
     async fn on_frame(&mut self, blob: &[u8]) -> Option<EndReason> {
-        let Some(olm) = self.olm.as_mut() else { return None };
-        let frame = match unseal(olm, blob).and_then(|p| PeerFrame::decode(&p).map_err(Into::into)) {
+        let Some(olm) = self.olm.as_mut() else {
+            return None;
+        };
+        let frame = match unseal(olm, blob).and_then(|p| PeerFrame::decode(&p).map_err(Into::into))
+        {
             Ok(f) => f,
             Err(e) => {
                 // A bad frame from the peer changes nothing; the session goes on.
@@ -384,7 +414,11 @@ impl Chat {
                     id,
                     text: body.clone(),
                 });
-                self.log.push(Line { id, mine: false, text: body });
+                self.log.push(Line {
+                    id,
+                    mine: false,
+                    text: body,
+                });
                 self.send_frame(&PeerFrame::Receipt {
                     id,
                     kind: ReceiptKind::Delivered,

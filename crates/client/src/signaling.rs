@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anonchat_proto::wire::{ClientEnvelope, ClientMsg, ErrorCode, ServerEnvelope, ServerMsg, SignedOtk};
+use anonchat_proto::wire::{
+    ClientEnvelope, ClientMsg, ErrorCode, ServerEnvelope, ServerMsg, SignedOtk,
+};
 use anonchat_proto::{limits, Sig64, Username};
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
@@ -26,7 +28,11 @@ pub const OTK_TARGET: usize = 20;
 /// What the connection needs from the engine.
 pub trait Host: Send + Sync + 'static {
     /// `(username, device_id, signature over auth bytes)`.
-    fn sign_auth(&self, nonce: &[u8; 32], origin: &str) -> Result<(Username, String, Sig64), ClientError>;
+    fn sign_auth(
+        &self,
+        nonce: &[u8; 32],
+        origin: &str,
+    ) -> Result<(Username, String, Sig64), ClientError>;
     /// Fresh signed one-time keys, marked published.
     fn fresh_otks(&self, count: usize) -> Vec<SignedOtk>;
     fn on_event(&self, msg: ServerMsg);
@@ -84,7 +90,12 @@ impl Signaling {
     }
 
     /// Keeps a connection up until `stop` fires: connect, authenticate, serve, back off, retry.
-    pub async fn run(self: Arc<Self>, origin: String, host: Arc<dyn Host>, stop: tokio_util::sync::CancellationToken) {
+    pub async fn run(
+        self: Arc<Self>,
+        origin: String,
+        host: Arc<dyn Host>,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
         let ws_url = ws_url(&origin);
         let mut backoff = BACKOFF_MIN;
         loop {
@@ -113,7 +124,9 @@ impl Signaling {
         let mut cfg = WebSocketConfig::default();
         cfg.max_message_size = Some(limits::MAX_WS_MESSAGE);
         cfg.max_frame_size = Some(limits::MAX_WS_MESSAGE);
-        let Ok((ws, _)) = tokio_tungstenite::connect_async_with_config(ws_url, Some(cfg), true).await else {
+        let Ok((ws, _)) =
+            tokio_tungstenite::connect_async_with_config(ws_url, Some(cfg), true).await
+        else {
             return false;
         };
         let (mut sink, mut stream) = ws.split();
@@ -126,15 +139,27 @@ impl Signaling {
         let Ok((username, device_id, sig)) = host.sign_auth(&nonce.0, origin) else {
             return false;
         };
-        let auth = ClientEnvelope::new(None, ClientMsg::Auth { username, device_id, sig });
-        let Ok(text) = serde_json::to_string(&auth) else { return false };
+        let auth = ClientEnvelope::new(
+            None,
+            ClientMsg::Auth {
+                username,
+                device_id,
+                sig,
+            },
+        );
+        let Ok(text) = serde_json::to_string(&auth) else {
+            return false;
+        };
         if sink.send(Message::text(text)).await.is_err() {
             return false;
         }
         match next_msg(&mut stream).await {
             Some(ServerMsg::AuthOk { .. }) => {}
             Some(ServerMsg::Error { detail, .. }) => {
-                tracing::warn!(reason = detail.as_deref().unwrap_or(""), "server refused authentication");
+                tracing::warn!(
+                    reason = detail.as_deref().unwrap_or(""),
+                    "server refused authentication"
+                );
                 return false;
             }
             _ => return false,
@@ -195,11 +220,16 @@ impl Signaling {
             // Answers to fire-and-forget sends.
             ServerMsg::Ok | ServerMsg::Pong => {}
             ServerMsg::Error { detail, .. } => {
-                tracing::warn!(reason = detail.as_deref().unwrap_or(""), "server reported an error");
+                tracing::warn!(
+                    reason = detail.as_deref().unwrap_or(""),
+                    "server reported an error"
+                );
             }
             ServerMsg::OtkLow { count } => {
                 let want = OTK_TARGET.saturating_sub(count as usize);
-                let _ = self.send(ClientMsg::UploadOtks { keys: host.fresh_otks(want) });
+                let _ = self.send(ClientMsg::UploadOtks {
+                    keys: host.fresh_otks(want),
+                });
             }
             other => host.on_event(other),
         }
@@ -210,7 +240,10 @@ async fn next_msg<S>(stream: &mut S) -> Option<ServerMsg>
 where
     S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
-    let first = tokio::time::timeout(REQUEST_TIMEOUT, stream.next()).await.ok()??.ok()?;
+    let first = tokio::time::timeout(REQUEST_TIMEOUT, stream.next())
+        .await
+        .ok()??
+        .ok()?;
     let Message::Text(t) = first else { return None };
     ServerEnvelope::parse(t.as_str()).ok().map(|e| e.msg)
 }
@@ -224,4 +257,3 @@ pub fn ws_url(origin: &str) -> String {
         .unwrap_or_else(|| origin.to_string());
     format!("{rest}/v1/ws")
 }
-

@@ -115,7 +115,10 @@ fn wire_channel(dc: &Arc<RTCDataChannel>, events: &mpsc::Sender<TransportEvent>)
 }
 
 impl Transport {
-    async fn new(cfg: &IceConfig, events: &mpsc::Sender<TransportEvent>) -> Result<Self, TransportError> {
+    async fn new(
+        cfg: &IceConfig,
+        events: &mpsc::Sender<TransportEvent>,
+    ) -> Result<Self, TransportError> {
         let pc = Arc::new(api().new_peer_connection(rtc_config(cfg)).await?);
         let tx = events.clone();
         pc.on_ice_candidate(Box::new(move |c| {
@@ -136,7 +139,10 @@ impl Transport {
         pc.on_peer_connection_state_change(Box::new(move |s| {
             let tx = tx.clone();
             Box::pin(async move {
-                if matches!(s, RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed) {
+                if matches!(
+                    s,
+                    RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
+                ) {
                     let _ = tx.send(TransportEvent::Closed).await;
                 }
             })
@@ -187,8 +193,7 @@ impl Transport {
                 *guard = Some(dc);
             })
         }));
-        t.pc
-            .set_remote_description(RTCSessionDescription::offer(offer_sdp)?)
+        t.pc.set_remote_description(RTCSessionDescription::offer(offer_sdp)?)
             .await?;
         let answer = t.pc.create_answer(None).await?;
         let sdp = answer.sdp.clone();

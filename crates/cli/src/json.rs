@@ -1,0 +1,191 @@
+//! `--json` mode: one JSON command per line on stdin, one JSON object per line on stdout.
+//! Replies: `{"reply": <cmd>, "ok": true, ...}` or `{"reply": <cmd>, "ok": false, "error": "..."}`.
+//! Events: `{"event": ..., ...}` as the engine emits them.
+
+use std::io::Write;
+
+use anonchat_client::{Engine, Event};
+use anonchat_proto::frames::SecretText;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::mpsc::UnboundedReceiver;
+use zeroize::Zeroizing;
+
+#[derive(Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+enum Command {
+    Register { username: String },
+    Whoami,
+    Connect,
+    AddFriend { username: String },
+    AcceptFriend { username: String },
+    DeclineFriend { username: String },
+    Unfriend { username: String },
+    Friends,
+    SafetyNumber { username: String },
+    MarkVerified { username: String },
+    TrustNewKey { username: String },
+    Ring { username: String },
+    Answer { ring_id: String, accept: bool },
+    Send { session: String, text: SecretText },
+    Typing { session: String },
+    History { session: String },
+    Sessions,
+    Leave { session: String },
+    Panic,
+    Quit,
+}
+
+fn emit(v: &Value) {
+    let line = Zeroizing::new(v.to_string());
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", line.as_str());
+    let _ = out.flush();
+}
+
+fn emit_event(ev: &Event) {
+    if let Ok(line) = serde_json::to_string(ev).map(Zeroizing::new) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", line.as_str());
+        let _ = out.flush();
+    }
+}
+
+pub async fn run(engine: Engine, mut events: UnboundedReceiver<Event>) -> anyhow::Result<()> {
+    let printer = tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            emit_event(&ev);
+        }
+    });
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    emit(&json!({"event": "ready", "username": engine.username()}));
+    while let Ok(Some(line)) = lines.next_line().await {
+        let line = Zeroizing::new(line);
+        if line.trim().is_empty() {
+            continue;
+        }
+        let cmd: Command = match serde_json::from_str(&line) {
+            Ok(c) => c,
+            Err(e) => {
+                emit(&json!({"reply": "invalid", "ok": false, "error": e.to_string()}));
+                continue;
+            }
+        };
+        if matches!(cmd, Command::Quit) {
+            break;
+        }
+        // Commands run concurrently so a slow one (a ring) does not hold up the next.
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            let reply = execute(&engine, cmd).await;
+            emit(&reply);
+        });
+    }
+    engine.shutdown().await;
+    printer.abort();
+    emit(&json!({"event": "bye"}));
+    Ok(())
+}
+
+fn ok(name: &str, extra: Value) -> Value {
+    let mut v = json!({"reply": name, "ok": true});
+    if let (Some(obj), Value::Object(more)) = (v.as_object_mut(), extra) {
+        obj.extend(more);
+    }
+    v
+}
+
+async fn execute(engine: &Engine, cmd: Command) -> Value {
+    let (name, result): (&str, Result<Value, anonchat_client::ClientError>) = match cmd {
+        Command::Register { username } => (
+            "register",
+            engine
+                .register(&username)
+                .await
+                .map(|_| json!({"username": engine.username()})),
+        ),
+        Command::Whoami => (
+            "whoami",
+            Ok(json!({"username": engine.username(), "server": engine.server()})),
+        ),
+        Command::Connect => ("connect", engine.connect().await.map(|_| json!({}))),
+        Command::AddFriend { username } => (
+            "add_friend",
+            engine
+                .add_friend(&username)
+                .await
+                .map(|sn| json!({"username": username, "safety_number": sn})),
+        ),
+        Command::AcceptFriend { username } => (
+            "accept_friend",
+            engine
+                .accept_friend(&username)
+                .await
+                .map(|_| json!({"username": username})),
+        ),
+        Command::DeclineFriend { username } => (
+            "decline_friend",
+            engine.decline_friend(&username).await.map(|_| json!({})),
+        ),
+        Command::Unfriend { username } => (
+            "unfriend",
+            engine.unfriend(&username).await.map(|_| json!({})),
+        ),
+        Command::Friends => (
+            "friends",
+            engine.friends().await.map(|f| json!({"friends": f})),
+        ),
+        Command::SafetyNumber { username } => (
+            "safety_number",
+            engine
+                .safety_number(&username)
+                .map(|sn| json!({"username": username, "safety_number": sn})),
+        ),
+        Command::MarkVerified { username } => (
+            "mark_verified",
+            engine.mark_verified(&username).map(|_| json!({})),
+        ),
+        Command::TrustNewKey { username } => (
+            "trust_new_key",
+            engine.trust_new_key(&username).map(|_| json!({})),
+        ),
+        Command::Ring { username } => (
+            "ring",
+            engine
+                .ring(&username)
+                .await
+                .map(|id| json!({"ring_id": id})),
+        ),
+        Command::Answer { ring_id, accept } => (
+            "answer",
+            engine
+                .answer(&ring_id, accept)
+                .await
+                .map(|_| json!({"ring_id": ring_id})),
+        ),
+        Command::Send { session, text } => (
+            "send",
+            engine
+                .send_text(&session, text)
+                .await
+                .map(|id| json!({"session": session, "id": id})),
+        ),
+        Command::Typing { session } => ("typing", engine.typing(&session).await.map(|_| json!({}))),
+        Command::History { session } => (
+            "history",
+            engine.history(&session).await.map(|h| json!({"lines": h})),
+        ),
+        Command::Sessions => ("sessions", Ok(json!({"sessions": engine.sessions()}))),
+        Command::Leave { session } => ("leave", engine.leave(&session).await.map(|_| json!({}))),
+        Command::Panic => {
+            engine.panic().await;
+            ("panic", Ok(json!({})))
+        }
+        Command::Quit => ("quit", Ok(json!({}))),
+    };
+    match result {
+        Ok(extra) => ok(name, extra),
+        Err(e) => json!({"reply": name, "ok": false, "error": e.to_string()}),
+    }
+}

@@ -1,0 +1,101 @@
+//! The interactive terminal chat. Lines starting with `/` are commands; anything else goes to the
+//! current session.
+
+use anonchat_client::{Engine, Event};
+use anonchat_proto::frames::SecretText;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::mpsc::UnboundedReceiver;
+use zeroize::Zeroizing;
+
+const HELP: &str = "\
+/add USER        send a friend request          /accept USER   accept a friend request
+/friends         list friends                    /safety USER   show the safety number
+/ring USER       ring a friend                   /answer        answer the last incoming ring
+/decline         decline the last ring           /leave         end the chat (it is wiped)
+/panic           end and wipe every chat         /quit          leave and exit
+Anything else is sent to the open chat.";
+
+pub async fn run(engine: Engine, mut events: UnboundedReceiver<Event>) -> anyhow::Result<()> {
+    if engine.username().is_none() {
+        anyhow::bail!("this profile has no identity yet: run `anonchat-cli --server URL register USERNAME` first");
+    }
+    crate::connected(&engine, &mut events).await?;
+    println!("Connected as {}. Chats are never stored: when either of you leaves, it is gone. /help for commands.", engine.username().unwrap_or_default());
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut current: Option<String> = None;
+    let mut last_ring: Option<String> = None;
+    loop {
+        tokio::select! {
+            ev = events.recv() => {
+                let Some(ev) = ev else { break };
+                match &ev {
+                    Event::IncomingRing { ring_id, from } => {
+                        last_ring = Some(ring_id.clone());
+                        println!("* {from} is ringing. /answer or /decline");
+                    }
+                    Event::SessionOpen { session, peer, peer_unprotected, .. } => {
+                        current = Some(session.clone());
+                        println!("* Chat with {peer} is open. End-to-end encrypted; nothing is kept.");
+                        if *peer_unprotected {
+                            println!("* Your contact's screen can't be protected — screenshots may be possible.");
+                        }
+                    }
+                    Event::Message { text, .. } => println!("< {}", text.as_str()),
+                    Event::Receipt { id, .. } => println!("  (delivered #{id})"),
+                    Event::SessionEnded { session, reason, .. } => {
+                        if current.as_deref() == Some(session) { current = None; }
+                        println!("* Chat ended ({reason:?}). It has been wiped.");
+                    }
+                    Event::SessionFailed { reason, .. } => println!("* Could not start the chat: {reason}"),
+                    Event::RingEnded { reason, .. } => println!("* Ring ended: {reason:?}"),
+                    Event::FriendRequest { from, safety_number } => println!("* Friend request from {from}. Safety number:\n  {safety_number}\n  /accept {from}"),
+                    Event::FriendAdded { username, .. } => println!("* {username} is now a friend."),
+                    Event::KeyChanged { username, safety_number } => println!("!!! The account key of {username} CHANGED. Do not trust this contact until you compare the new safety number in person:\n  {safety_number}"),
+                    Event::Presence { username, online } => println!("* {username} is {}", if *online { "online" } else { "offline" }),
+                    Event::Disconnected { .. } => println!("* Lost the server; reconnecting (open chats go on)."),
+                    Event::Connected => println!("* Connected to the server."),
+                    Event::Warning { message } => println!("* {message}"),
+                    _ => {}
+                }
+            }
+            line = lines.next_line() => {
+                let Ok(Some(line)) = line else { break };
+                let line = Zeroizing::new(line);
+                let mut parts = line.trim().splitn(2, ' ');
+                let head = parts.next().unwrap_or("");
+                let arg = parts.next().unwrap_or("").trim();
+                let result = match head {
+                    "" => Ok(()),
+                    "/help" => { println!("{HELP}"); Ok(()) }
+                    "/add" => engine.add_friend(arg).await.map(|sn| println!("Request sent. Safety number:\n  {sn}")),
+                    "/accept" => engine.accept_friend(arg).await,
+                    "/friends" => engine.friends().await.map(|fs| for f in fs {
+                        println!("{:<24} {:<8} {}", f.username, if f.online { "online" } else { "offline" }, f.safety_number);
+                    }),
+                    "/safety" => engine.safety_number(arg).map(|sn| println!("{sn}")),
+                    "/ring" => engine.ring(arg).await.map(|_| println!("Ringing {arg}…")),
+                    "/answer" | "/decline" => match last_ring.take() {
+                        Some(id) => engine.answer(&id, head == "/answer").await,
+                        None => { println!("No ring to answer."); Ok(()) }
+                    },
+                    "/leave" => match current.take() {
+                        Some(id) => engine.leave(&id).await,
+                        None => Ok(()),
+                    },
+                    "/panic" => { engine.panic().await; current = None; println!("* Everything wiped."); Ok(()) }
+                    "/quit" => break,
+                    _ if head.starts_with('/') => { println!("Unknown command. /help"); Ok(()) }
+                    _ => match &current {
+                        Some(id) => engine.send_text(id, SecretText::new(line.trim().to_string())).await.map(|_| ()),
+                        None => { println!("No open chat. /ring a friend first."); Ok(()) }
+                    },
+                };
+                if let Err(e) = result {
+                    println!("! {e}");
+                }
+            }
+        }
+    }
+    engine.shutdown().await;
+    Ok(())
+}
