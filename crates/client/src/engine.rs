@@ -99,6 +99,8 @@ impl Engine {
     pub async fn open(
         cfg: EngineConfig,
     ) -> Result<(Engine, mpsc::UnboundedReceiver<Event>), ClientError> {
+        // Several dependencies bring rustls with different backends; pick one for the process.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = profile::profile_dir(&cfg.profile)?;
         let (events, rx) = mpsc::unbounded_channel();
         let kc = cfg.keychain.clone();

@@ -26,6 +26,8 @@ pub enum ClientError {
     KeyChanged(String),
     #[error("{0} is not a contact yet")]
     UnknownContact(String),
+    #[error("the chat is not open yet")]
+    NotOpen,
     #[error("no such session")]
     UnknownSession,
     #[error("no pending request or ring with that id")]

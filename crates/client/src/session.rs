@@ -368,7 +368,7 @@ impl Chat {
 
     async fn send_text(&mut self, text: SecretText) -> Result<u64, ClientError> {
         if !self.open {
-            return Err(ClientError::NotConnected);
+            return Err(ClientError::NotOpen);
         }
         anonchat_proto::wire::check_size(text.as_str().len(), anonchat_proto::limits::MAX_TEXT)?;
         let id = self.next_id;

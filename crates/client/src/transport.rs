@@ -231,8 +231,13 @@ impl Transport {
         }
     }
 
+    /// Closes after what was sent (a `bye`) has left, waiting a moment at most.
     pub async fn close(&self) {
         if let Some(dc) = self.dc.lock().await.take() {
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(250);
+            while dc.buffered_amount().await > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
             let _ = dc.close().await;
         }
         let _ = self.pc.close().await;

@@ -42,7 +42,8 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn origin(&self) -> String {
+    /// `bound` is the address actually listened on (the port may have been 0).
+    pub fn origin(&self, bound: SocketAddr) -> String {
         match &self.public_url {
             Some(u) => anonchat_proto::wire::normalize_origin(u),
             None => {
@@ -51,7 +52,7 @@ impl Config {
                 } else {
                     "http"
                 };
-                format!("{scheme}://{}", self.listen)
+                format!("{scheme}://{bound}")
             }
         }
     }

@@ -25,10 +25,14 @@ async fn main() -> anyhow::Result<()> {
     let store = Store::open(&cfg.database_url)
         .await
         .context("opening the database")?;
+    let listener = std::net::TcpListener::bind(cfg.listen)
+        .with_context(|| format!("binding {}", cfg.listen))?;
+    listener.set_nonblocking(true)?;
+    let bound = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     let app = Arc::new(App {
         hub: Hub::new(store.clone()),
-        origin: cfg.origin(),
+        origin: cfg.origin(bound),
         pow_bits: cfg.register_pow_bits,
         per_ip: PerIp::new(cfg.max_connections_per_ip),
         shutdown: shutdown.clone(),
@@ -60,13 +64,13 @@ async fn main() -> anyhow::Result<()> {
                     let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
                         .await
                         .context("loading the TLS certificate and key")?;
-                    axum_server::bind_rustls(cfg.listen, tls)
+                    axum_server::from_tcp_rustls(listener, tls)
                         .handle(handle)
                         .serve(service)
                         .await
                         .context("serving")
                 }
-                _ => axum_server::bind(cfg.listen)
+                _ => axum_server::from_tcp(listener)
                     .handle(handle)
                     .serve(service)
                     .await
