@@ -119,11 +119,16 @@ async fn on_text(app: &App, session: &Session, text: &str) {
     let env = match ClientEnvelope::parse(text) {
         Ok(env) => env,
         Err(e) => {
+            // Echo the request id when the message is at least JSON with one, so the client can tell
+            // which request failed.
+            let re = serde_json::from_str::<serde_json::Value>(text)
+                .ok()
+                .and_then(|v| v.get("id")?.as_u64());
             return reply(
                 app,
                 session,
-                ServerEnvelope::error(None, ErrorCode::BadRequest, Some(e.to_string())),
-            )
+                ServerEnvelope::error(re, ErrorCode::BadRequest, Some(e.to_string())),
+            );
         }
     };
     let answer = match app.hub.handle(session, env.msg).await {

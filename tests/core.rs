@@ -1,0 +1,335 @@
+//! The core path with real processes: server, two CLI clients, WebRTC over loopback, Olm, the real
+//! Secret Service.
+
+use std::time::{Duration, Instant};
+
+use anonchat_e2e::cli::{befriend, open_session, Cli};
+use anonchat_e2e::proxy::{Dir, Proxy, Tamper};
+use anonchat_e2e::server::{Server, ServerOpts};
+use anonchat_e2e::{canary, unique, TempDir};
+use serde_json::{json, Value};
+
+/// A server behind a recording proxy (the server's public origin is the proxy's).
+async fn proxied(tamper: Option<Tamper>) -> (Server, Proxy) {
+    let mut proxy = Proxy::bind().await;
+    let server = Server::start_with(
+        ServerOpts {
+            public_url: Some(proxy.url()),
+            ..Default::default()
+        },
+        TempDir::new("server"),
+    )
+    .await;
+    proxy.run(server.addr, tamper);
+    (server, proxy)
+}
+
+struct Pair {
+    a: Cli,
+    b: Cli,
+    a_name: String,
+    b_name: String,
+    _home: TempDir,
+}
+
+async fn pair(server_url: &str) -> Pair {
+    let home = TempDir::new("clients");
+    let (a_name, b_name) = (unique("alice"), unique("bob"));
+    let mut a = Cli::start(&unique("pa"), &home.0, server_url).await;
+    let mut b = Cli::start(&unique("pb"), &home.0, server_url).await;
+    a.register(&a_name).await;
+    b.register(&b_name).await;
+    a.connect().await;
+    b.connect().await;
+    Pair {
+        a,
+        b,
+        a_name,
+        b_name,
+        _home: home,
+    }
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn befriend_chat_both_ways_with_receipts_then_leave_wipes_both_and_server_sees_only_ciphertext(
+) {
+    let (_server, proxy) = proxied(None).await;
+    let mut p = pair(&proxy.url()).await;
+    let sn = befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
+    assert_eq!(sn.split(' ').count(), 12, "12 groups of 5 digits: {sn}");
+    let from_a =
+        p.a.ok(json!({"cmd": "safety_number", "username": p.b_name}))
+            .await;
+    let from_b =
+        p.b.ok(json!({"cmd": "safety_number", "username": p.a_name}))
+            .await;
+    assert_eq!(from_a["safety_number"], from_b["safety_number"]);
+
+    let session = open_session(&mut p.a, &mut p.b, &p.b_name).await;
+    let mut canaries = Vec::new();
+    for round in 0..3 {
+        for (who, text) in [("a", canary()), ("b", canary())] {
+            let (tx, rx) = if who == "a" {
+                (&mut p.a, &mut p.b)
+            } else {
+                (&mut p.b, &mut p.a)
+            };
+            let sent = tx.ok(json!({"cmd": "send", "session": session, "text": format!("round {round}: {text}")})).await;
+            let id = sent["id"].clone();
+            let t = text.clone();
+            let got = rx
+                .expect("message", move |v| {
+                    v["event"] == "message" && v["text"].as_str().is_some_and(|s| s.contains(&t))
+                })
+                .await;
+            assert_eq!(got["id"], id);
+            let receipt = tx
+                .expect("receipt", |v| v["event"] == "receipt" && v["id"] == id)
+                .await;
+            assert_eq!(receipt["kind"], "delivered");
+            canaries.push(text);
+        }
+    }
+    let history = p.a.ok(json!({"cmd": "history", "session": session})).await;
+    assert_eq!(
+        history["lines"].as_array().map(Vec::len),
+        Some(6),
+        "both sides' lines are in RAM while the chat lasts"
+    );
+
+    p.a.ok(json!({"cmd": "leave", "session": session})).await;
+    let ea = p.a.expect_event("session_ended").await;
+    let eb = p.b.expect_event("session_ended").await;
+    assert_eq!(
+        (ea["wiped"].clone(), eb["wiped"].clone()),
+        (json!(true), json!(true))
+    );
+    assert_eq!(ea["reason"], "left");
+    assert_eq!(eb["reason"], "peer_left");
+    for c in [&mut p.a, &mut p.b] {
+        let gone = c.call(json!({"cmd": "history", "session": session})).await;
+        assert_eq!(gone["ok"], false, "the chat is gone after it ended");
+    }
+
+    // P1: the server saw every byte between the clients; none of it is content or clear SDP/ICE.
+    let seen = proxy.recorded();
+    assert!(
+        contains(&seen, "\"t\":\"relay\""),
+        "the recording saw the signaling relay"
+    );
+    for c in &canaries {
+        assert!(
+            !contains(&seen, c),
+            "the server received a message canary in clear"
+        );
+    }
+    for marker in [
+        "a=fingerprint",
+        "ice-ufrag",
+        "candidate:",
+        "m=application",
+        "v=0\r\n",
+    ] {
+        assert!(
+            !contains(&seen, marker),
+            "the server received SDP/ICE in clear ({marker})"
+        );
+    }
+    let digits: String = sn.split(' ').collect();
+    assert!(
+        !contains(&seen, &digits) && !contains(&seen, &sn),
+        "the server received the safety number"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_goes_on_when_the_server_dies_and_clients_reconnect_when_it_is_back() {
+    let first = Server::start().await;
+    let addr = first.addr;
+    let mut p = pair(&first.url()).await;
+    befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
+    let session = open_session(&mut p.a, &mut p.b, &p.b_name).await;
+
+    let dir = first.kill().await;
+    p.a.expect_event("disconnected").await;
+    p.b.expect_event("disconnected").await;
+    for a_sends in [true, false] {
+        let (tx, rx) = if a_sends {
+            (&mut p.a, &mut p.b)
+        } else {
+            (&mut p.b, &mut p.a)
+        };
+        let text = canary();
+        tx.ok(json!({"cmd": "send", "session": session, "text": text}))
+            .await;
+        rx.expect("message without server", move |v| {
+            v["event"] == "message" && v["text"] == text.as_str()
+        })
+        .await;
+    }
+
+    let _again = Server::start_with(
+        ServerOpts {
+            listen: addr.to_string(),
+            ..Default::default()
+        },
+        dir,
+    )
+    .await;
+    p.a.expect_event("connected").await;
+    p.b.expect_event("connected").await;
+    // Signaling works again: friends are still friends (the database survived) and can ring.
+    let friends = p.a.ok(json!({"cmd": "friends"})).await;
+    assert_eq!(friends["friends"][0]["username"], p.b_name.as_str());
+    let text = canary();
+    p.a.ok(json!({"cmd": "send", "session": session, "text": text}))
+        .await;
+    p.b.expect("message after reconnect", move |v| {
+        v["event"] == "message" && v["text"] == text.as_str()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_killed_with_sigkill_ends_and_wipes_the_session_within_6_seconds() {
+    let server = Server::start().await;
+    let mut p = pair(&server.url()).await;
+    befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
+    let session = open_session(&mut p.a, &mut p.b, &p.b_name).await;
+    let killed = Instant::now();
+    p.b.kill().await;
+    let ended = p.a.expect_event("session_ended").await;
+    let took = killed.elapsed();
+    assert_eq!(ended["session"], session.as_str());
+    assert_eq!(ended["wiped"], true);
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+    let gone =
+        p.a.call(json!({"cmd": "send", "session": session, "text": "anyone?"}))
+            .await;
+    assert_eq!(gone["ok"], false);
+}
+
+fn rewrite(dir: Dir, text: String, want: Dir, t: &str, f: impl Fn(&mut Value)) -> String {
+    if dir != want {
+        return text;
+    }
+    let Ok(mut v) = serde_json::from_str::<Value>(&text) else {
+        return text;
+    };
+    if v["t"] != t {
+        return text;
+    }
+    f(&mut v);
+    v.to_string()
+}
+
+async fn expect_setup_fails(p: &mut Pair) {
+    p.a.ok(json!({"cmd": "ring", "username": p.b_name})).await;
+    let ring = p.b.expect_event("incoming_ring").await;
+    p.b.ok(json!({"cmd": "answer", "ring_id": ring["ring_id"], "accept": true}))
+        .await;
+    p.a.expect_event("session_failed").await;
+    p.b.expect_event("session_failed").await;
+    assert!(
+        !p.a.seen(|v| v["event"] == "session_open"),
+        "caller must not connect"
+    );
+    assert!(
+        !p.b.seen(|v| v["event"] == "session_open"),
+        "callee must not connect"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_swaps_the_device_certificate_gets_a_failed_session() {
+    let tamper: Tamper = std::sync::Arc::new(|dir, text| {
+        rewrite(dir, text, Dir::ToClient, "ring_accepted", |v| {
+            // An attacker's own Curve25519 key in place of the callee's.
+            let k = anonchat_proto::Key32(rand::random()).to_base64();
+            v["peer"]["dk_curve25519"] = json!(k);
+        })
+    });
+    let (_server, proxy) = proxied(Some(tamper)).await;
+    let mut p = pair(&proxy.url()).await;
+    befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
+    expect_setup_fails(&mut p).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_tampers_with_a_relayed_blob_gets_a_failed_session() {
+    let tamper: Tamper = std::sync::Arc::new(|dir, text| {
+        rewrite(dir, text, Dir::ToClient, "relayed", |v| {
+            let blob = v["blob"].as_str().unwrap_or_default();
+            let mut raw = anonchat_proto::bytes::decode_b64(blob).unwrap_or_default();
+            let mid = raw.len() / 2;
+            if let Some(b) = raw.get_mut(mid) {
+                *b ^= 0x01;
+            }
+            v["blob"] = json!(anonchat_proto::bytes::encode_b64(&raw));
+        })
+    });
+    let (_server, proxy) = proxied(Some(tamper)).await;
+    let mut p = pair(&proxy.url()).await;
+    befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
+    expect_setup_fails(&mut p).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_identity_survives_a_restart_of_the_cli_through_the_secret_service() {
+    let server = Server::start().await;
+    let home = TempDir::new("clients");
+    let (pa, pb) = (unique("pa"), unique("pb"));
+    let (a_name, b_name) = (unique("alice"), unique("bob"));
+    let mut a = Cli::start(&pa, &home.0, &server.url()).await;
+    let mut b = Cli::start(&pb, &home.0, &server.url()).await;
+    a.register(&a_name).await;
+    b.register(&b_name).await;
+    a.connect().await;
+    b.connect().await;
+    let sn = befriend(&mut a, &a_name, &mut b, &b_name).await;
+    a.quit().await;
+
+    // The keychain really holds it: the Secret Service lists the profile's entry.
+    let listed = std::process::Command::new("secret-tool")
+        .args([
+            "search",
+            "--all",
+            "service",
+            "anonchat",
+            "username",
+            &format!("profile:{pa}"),
+        ])
+        .output()
+        .expect("secret-tool");
+    let out = String::from_utf8_lossy(&listed.stdout).to_string()
+        + &String::from_utf8_lossy(&listed.stderr);
+    assert!(
+        out.contains(&format!("profile:{pa}")),
+        "no Secret Service entry: {out}"
+    );
+
+    let mut a = Cli::start(&pa, &home.0, &server.url()).await;
+    let who = a.ok(json!({"cmd": "whoami"})).await;
+    assert_eq!(who["username"], a_name.as_str());
+    a.connect().await; // authenticates with the device key from the keychain
+    let again = a
+        .ok(json!({"cmd": "safety_number", "username": b_name}))
+        .await;
+    assert_eq!(
+        again["safety_number"],
+        sn.as_str(),
+        "pinned contact survives, decrypted with the keychain's key"
+    );
+    let session = open_session(&mut a, &mut b, &b_name).await;
+    let text = canary();
+    a.ok(json!({"cmd": "send", "session": session, "text": text}))
+        .await;
+    b.expect("message", move |v| {
+        v["event"] == "message" && v["text"] == text.as_str()
+    })
+    .await;
+}

@@ -1,0 +1,188 @@
+//! A real `anonchat-cli --json` process, driven line by line.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+
+use crate::bin;
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub struct Cli {
+    pub profile: String,
+    pub home: PathBuf,
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::UnboundedReceiver<Value>,
+    /// Lines read while waiting for something else, kept for later `expect`s.
+    backlog: Vec<Value>,
+}
+
+impl Cli {
+    /// Starts a client on `profile` (its folder under `home`) talking to `server`.
+    pub async fn start(profile: &str, home: &std::path::Path, server: &str) -> Cli {
+        let mut child = Command::new(bin("anonchat-cli"))
+            .arg("--json")
+            .arg("--profile")
+            .arg(profile)
+            .arg("--server")
+            .arg(server)
+            .env("ANONCHAT_HOME", home)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start anonchat-cli");
+        let stdin = child.stdin.take().expect("cli stdin");
+        let stdout = child.stdout.take().expect("cli stdout");
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                match serde_json::from_str::<Value>(&line) {
+                    Ok(v) => {
+                        let _ = tx.send(v);
+                    }
+                    Err(_) => eprintln!("cli printed a non-JSON line: {line}"),
+                }
+            }
+        });
+        let mut cli = Cli {
+            profile: profile.to_string(),
+            home: home.to_path_buf(),
+            child,
+            stdin,
+            lines: rx,
+            backlog: Vec::new(),
+        };
+        cli.expect_event("ready").await;
+        cli
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("cli pid")
+    }
+
+    pub async fn send(&mut self, cmd: Value) {
+        let mut line = cmd.to_string();
+        line.push('\n');
+        self.stdin
+            .write_all(line.as_bytes())
+            .await
+            .expect("write to cli");
+        self.stdin.flush().await.expect("flush cli stdin");
+    }
+
+    /// Waits for a line matching `pred`, keeping the others for later.
+    pub async fn expect(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(i) = self.backlog.iter().position(&pred) {
+            return self.backlog.remove(i);
+        }
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
+                Ok(Some(v)) if pred(&v) => return v,
+                Ok(Some(v)) => self.backlog.push(v),
+                Ok(None) => panic!(
+                    "{}: cli exited while waiting for {what}; saw {:?}",
+                    self.profile, self.backlog
+                ),
+                Err(_) => panic!(
+                    "{}: timed out waiting for {what}; saw {:?}",
+                    self.profile, self.backlog
+                ),
+            }
+        }
+    }
+
+    pub async fn expect_event(&mut self, name: &str) -> Value {
+        let name2 = name.to_string();
+        self.expect(name, move |v| v["event"] == name2.as_str())
+            .await
+    }
+
+    /// Whether a line matching `pred` has been seen (without waiting).
+    pub fn seen(&mut self, pred: impl Fn(&Value) -> bool) -> bool {
+        while let Ok(v) = self.lines.try_recv() {
+            self.backlog.push(v);
+        }
+        self.backlog.iter().any(pred)
+    }
+
+    /// Sends a command and waits for its reply; panics unless it succeeded.
+    pub async fn ok(&mut self, cmd: Value) -> Value {
+        let reply = self.call(cmd.clone()).await;
+        assert_eq!(reply["ok"], true, "{}: {cmd} failed: {reply}", self.profile);
+        reply
+    }
+
+    /// Sends a command and returns its reply, successful or not.
+    pub async fn call(&mut self, cmd: Value) -> Value {
+        let name = cmd["cmd"].as_str().expect("cmd name").to_string();
+        self.send(cmd).await;
+        let n = name.clone();
+        self.expect(&format!("reply to {name}"), move |v| {
+            v["reply"] == n.as_str()
+        })
+        .await
+    }
+
+    pub async fn register(&mut self, username: &str) {
+        self.ok(json!({"cmd": "register", "username": username}))
+            .await;
+    }
+
+    pub async fn connect(&mut self) {
+        self.ok(json!({"cmd": "connect"})).await;
+        self.expect_event("connected").await;
+    }
+
+    pub async fn quit(mut self) {
+        self.send(json!({"cmd": "quit"})).await;
+        let _ = tokio::time::timeout(WAIT, self.child.wait()).await;
+    }
+
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// Two registered, connected friends.
+pub async fn befriend(a: &mut Cli, a_name: &str, b: &mut Cli, b_name: &str) -> String {
+    let sent = a.ok(json!({"cmd": "add_friend", "username": b_name})).await;
+    let req = b.expect_event("friend_request").await;
+    assert_eq!(req["from"], a_name);
+    b.ok(json!({"cmd": "accept_friend", "username": a_name}))
+        .await;
+    let added_a = a.expect_event("friend_added").await;
+    let added_b = b.expect_event("friend_added").await;
+    let sn = sent["safety_number"]
+        .as_str()
+        .expect("safety number")
+        .to_string();
+    assert_eq!(req["safety_number"], sn.as_str());
+    assert_eq!(added_a["safety_number"], sn.as_str());
+    assert_eq!(added_b["safety_number"], sn.as_str());
+    sn
+}
+
+/// A rings B, B answers; returns the session id once both sides report the channel open.
+pub async fn open_session(a: &mut Cli, b: &mut Cli, b_name: &str) -> String {
+    let ring = a.ok(json!({"cmd": "ring", "username": b_name})).await;
+    let id = ring["ring_id"].as_str().expect("ring id").to_string();
+    let incoming = b.expect_event("incoming_ring").await;
+    assert_eq!(incoming["ring_id"], id.as_str());
+    b.ok(json!({"cmd": "answer", "ring_id": id, "accept": true}))
+        .await;
+    let oa = a.expect_event("session_open").await;
+    let ob = b.expect_event("session_open").await;
+    assert_eq!(oa["session"], id.as_str());
+    assert_eq!(ob["session"], id.as_str());
+    id
+}

@@ -1,0 +1,102 @@
+//! The real server as a child process.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::{bin, TempDir};
+
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    pub dir: TempDir,
+}
+
+pub struct ServerOpts {
+    pub listen: String,
+    pub public_url: Option<String>,
+    pub extra: Vec<String>,
+}
+
+impl Default for ServerOpts {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:0".into(),
+            public_url: None,
+            extra: Vec::new(),
+        }
+    }
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        Self::start_with(ServerOpts::default(), TempDir::new("server")).await
+    }
+
+    /// Starts on `opts.listen` with its database in `dir` (reuse `dir` to restart the same server).
+    pub async fn start_with(opts: ServerOpts, dir: TempDir) -> Server {
+        let mut cmd = Command::new(bin("anonchat-server"));
+        cmd.arg("--listen")
+            .arg(&opts.listen)
+            .arg("--database-url")
+            .arg(format!("sqlite://{}/server.db", dir.0.display()))
+            .arg("--register-pow-bits")
+            .arg("8")
+            .args(&opts.extra)
+            .env("ANONCHAT_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        if let Some(u) = &opts.public_url {
+            cmd.arg("--public-url").arg(u);
+        }
+        let mut child = cmd.spawn().expect("start anonchat-server");
+        let stdout = child.stdout.take().expect("server stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("server did not start in time")
+            .expect("read server stdout")
+            .expect("server exited before listening");
+        let addr = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected server banner: {line}"));
+        // Keep draining stdout so the server never blocks on it.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Server { child, addr, dir }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("server pid")
+    }
+
+    /// SIGKILL, and give back the data folder for a restart.
+    pub async fn kill(mut self) -> TempDir {
+        let _ = self.child.kill().await;
+        let _ = self.child.wait().await;
+        self.dir
+    }
+
+    /// SIGTERM: the graceful path.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.pid();
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status();
+        tokio::time::timeout(std::time::Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("server did not stop on SIGTERM")
+            .expect("wait for server")
+    }
+}
