@@ -773,14 +773,12 @@ impl signaling::Host for Inner {
             ServerMsg::FriendRequestIn { from, ak_pub, sig } => {
                 self.on_friend_request(from, ak_pub, sig)
             }
-            ServerMsg::FriendAdded { username, ak_pub } => {
-                if self.pin(&username, ak_pub).is_ok() {
-                    let safety_number = self.safety_with(&username, &ak_pub);
-                    self.emit(Event::FriendAdded {
-                        username: username.to_string(),
-                        safety_number,
-                    });
-                }
+            ServerMsg::FriendAdded { username, ak_pub } if self.pin(&username, ak_pub).is_ok() => {
+                let safety_number = self.safety_with(&username, &ak_pub);
+                self.emit(Event::FriendAdded {
+                    username: username.to_string(),
+                    safety_number,
+                });
             }
             ServerMsg::FriendRemoved { username } => self.emit(Event::FriendRemoved {
                 username: username.to_string(),

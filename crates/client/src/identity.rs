@@ -52,7 +52,7 @@ fn secret32(b64: &str) -> Result<Zeroizing<[u8; 32]>, ClientError> {
 
 impl Identity {
     pub fn create(username: Username, caps: Caps, now: u64) -> Self {
-        let ak = SigningKey::from_bytes(&*random32());
+        let ak = SigningKey::from_bytes(&random32());
         let account = Account::new();
         let mut id = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut id);

@@ -392,9 +392,7 @@ impl Chat {
 
     /// Returns why the session ends, if this frame ends it.
     async fn on_frame(&mut self, blob: &[u8]) -> Option<EndReason> {
-        let Some(olm) = self.olm.as_mut() else {
-            return None;
-        };
+        let olm = self.olm.as_mut()?;
         let frame = match unseal(olm, blob).and_then(|p| PeerFrame::decode(&p).map_err(Into::into))
         {
             Ok(f) => f,

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite. On a fresh Debian/Ubuntu machine it installs what is missing first.
+# Unit tests, then end-to-end tests with real processes: the server, CLI clients, WebRTC over
+# loopback, and the real Secret Service (gnome-keyring on a private D-Bus session).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+need_packages ca-certificates build-essential pkg-config dbus dbus-x11 gnome-keyring libsecret-tools
+need_rust
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+# The end-to-end tests start the workspace binaries: build them first.
+cargo build --workspace --bins --locked
+bash scripts/with-keyring.sh cargo test --workspace --locked
