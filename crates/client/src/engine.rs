@@ -618,6 +618,10 @@ impl Inner {
 
     fn start_session(&self, ring_id: String, peer: DeviceCert, role: Role) {
         let Some(me) = self.me.upgrade() else { return };
+        self.emit(Event::Connecting {
+            session: ring_id.clone(),
+            peer: peer.username.to_string(),
+        });
         let handle = session::spawn(me, ring_id.clone(), peer, role);
         lock(&self.sessions).insert(ring_id, handle);
     }

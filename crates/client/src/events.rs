@@ -47,6 +47,11 @@ pub enum Event {
         ring_id: String,
         reason: RingEnd,
     },
+    /// The ring was answered and the peer's certificate checked: the connection is being set up.
+    Connecting {
+        session: String,
+        peer: String,
+    },
     /// The data channel is open: end-to-end encrypted chat can flow.
     SessionOpen {
         session: String,
