@@ -60,6 +60,7 @@ async fn open_engine(
         server: Some(server.into()),
         caps: platform_caps(),
         keychain: Keychain::os()?,
+        extra_ca_pem: None,
     })
     .await?;
     Ok((engine, events))

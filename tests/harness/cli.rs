@@ -26,6 +26,15 @@ pub struct Cli {
 impl Cli {
     /// Starts a client on `profile` (its folder under `home`) talking to `server`.
     pub async fn start(profile: &str, home: &std::path::Path, server: &str) -> Cli {
+        Self::start_with_env(profile, home, server, &[]).await
+    }
+
+    pub async fn start_with_env(
+        profile: &str,
+        home: &std::path::Path,
+        server: &str,
+        env: &[(&str, &str)],
+    ) -> Cli {
         let mut child = Command::new(bin("anonchat-cli"))
             .arg("--json")
             .arg("--profile")
@@ -33,6 +42,7 @@ impl Cli {
             .arg("--server")
             .arg(server)
             .env("ANONCHAT_HOME", home)
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

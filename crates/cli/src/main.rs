@@ -23,6 +23,9 @@ struct Cli {
     /// Server origin, e.g. http://127.0.0.1:7878. Remembered by the profile after registration.
     #[arg(long, env = "ANONCHAT_SERVER")]
     server: Option<String>,
+    /// A PEM file of extra certificate authorities to trust (a self-hosted server's private CA).
+    #[arg(long, env = "ANONCHAT_CA_CERT")]
+    ca_cert: Option<std::path::PathBuf>,
     /// JSON lines on stdin/stdout instead of a human interface.
     #[arg(long)]
     json: bool,
@@ -46,16 +49,18 @@ enum Cmd {
     Chat,
 }
 
-pub(crate) async fn open(
-    profile: &str,
-    server: Option<String>,
-) -> anyhow::Result<(Engine, UnboundedReceiver<Event>)> {
+async fn open(cli: &Cli) -> anyhow::Result<(Engine, UnboundedReceiver<Event>)> {
     let keychain = Keychain::os().context("opening the OS keychain")?;
+    let extra_ca_pem = match &cli.ca_cert {
+        Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
+        None => None,
+    };
     let cfg = EngineConfig {
-        profile: profile.to_string(),
-        server,
+        profile: cli.profile.clone(),
+        server: cli.server.clone(),
         caps: platform_caps(),
         keychain,
+        extra_ca_pem,
     };
     Engine::open(cfg).await.context("opening the profile")
 }
@@ -87,7 +92,7 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("ANONCHAT_LOG"))
         .with_writer(std::io::stderr)
         .init();
-    let (engine, mut events) = open(&cli.profile, cli.server.clone()).await?;
+    let (engine, mut events) = open(&cli).await?;
     if cli.json {
         return json::run(engine, events).await;
     }

@@ -34,6 +34,8 @@ pub struct EngineConfig {
     /// What this platform can do (Linux cannot keep screenshots out).
     pub caps: Caps,
     pub keychain: Keychain,
+    /// Extra trusted certificate authorities (PEM), for a server with a private certificate.
+    pub extra_ca_pem: Option<Vec<u8>>,
 }
 
 /// A friend as a front-end shows it.
@@ -73,6 +75,7 @@ struct Inner {
     changed_keys: Mutex<HashMap<Username, Key32>>,
     stop: Mutex<CancellationToken>,
     http: reqwest::Client,
+    tls: Arc<rustls::ClientConfig>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -115,6 +118,7 @@ impl Engine {
             .server
             .map(|s| normalize_origin(&s))
             .or_else(|| data.server.clone());
+        let (http, tls) = crate::tls::clients(cfg.extra_ca_pem.as_deref())?;
         let inner = Arc::new_cyclic(|me| Inner {
             me: me.clone(),
             profile: cfg.profile,
@@ -133,10 +137,8 @@ impl Engine {
             requests: Mutex::default(),
             changed_keys: Mutex::default(),
             stop: Mutex::new(CancellationToken::new()),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap_or_default(),
+            http,
+            tls,
         });
         Ok((Engine { inner }, rx))
     }
@@ -250,7 +252,8 @@ impl Engine {
             s.clone()
         };
         let host: Arc<dyn signaling::Host> = self.inner.clone();
-        tokio::spawn(self.inner.signaling.clone().run(origin, host, stop));
+        let tls = self.inner.tls.clone();
+        tokio::spawn(self.inner.signaling.clone().run(origin, tls, host, stop));
         Ok(())
     }
 

@@ -10,6 +10,8 @@ pub enum ClientError {
     AlreadyRegistered(String),
     #[error("profile storage: {0}")]
     Profile(String),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("server: {0}")]
     Http(String),
     #[error("the username is taken")]

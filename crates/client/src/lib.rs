@@ -10,6 +10,7 @@ pub mod keychain;
 pub mod profile;
 pub mod session;
 pub mod signaling;
+pub mod tls;
 pub mod transport;
 
 pub use engine::{Engine, EngineConfig, FriendView};

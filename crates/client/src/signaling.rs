@@ -93,6 +93,7 @@ impl Signaling {
     pub async fn run(
         self: Arc<Self>,
         origin: String,
+        tls: Arc<rustls::ClientConfig>,
         host: Arc<dyn Host>,
         stop: tokio_util::sync::CancellationToken,
     ) {
@@ -100,7 +101,7 @@ impl Signaling {
         let mut backoff = BACKOFF_MIN;
         loop {
             let authed = tokio::select! {
-                r = self.connect_once(&ws_url, &origin, host.as_ref()) => r,
+                r = self.connect_once(&ws_url, &origin, &tls, host.as_ref()) => r,
                 _ = stop.cancelled() => break,
             };
             *lock(&self.out) = None;
@@ -120,14 +121,30 @@ impl Signaling {
     }
 
     /// One connection's life. Returns whether it got as far as being authenticated.
-    async fn connect_once(&self, ws_url: &str, origin: &str, host: &dyn Host) -> bool {
+    async fn connect_once(
+        &self,
+        ws_url: &str,
+        origin: &str,
+        tls: &Arc<rustls::ClientConfig>,
+        host: &dyn Host,
+    ) -> bool {
         let mut cfg = WebSocketConfig::default();
         cfg.max_message_size = Some(limits::MAX_WS_MESSAGE);
         cfg.max_frame_size = Some(limits::MAX_WS_MESSAGE);
-        let Ok((ws, _)) =
-            tokio_tungstenite::connect_async_with_config(ws_url, Some(cfg), true).await
-        else {
-            return false;
+        let connector = tokio_tungstenite::Connector::Rustls(tls.clone());
+        let ws = match tokio_tungstenite::connect_async_tls_with_config(
+            ws_url,
+            Some(cfg),
+            true,
+            Some(connector),
+        )
+        .await
+        {
+            Ok((ws, _)) => ws,
+            Err(e) => {
+                tracing::debug!(error = %e, "could not connect to the server");
+                return false;
+            }
         };
         let (mut sink, mut stream) = ws.split();
 

@@ -22,6 +22,8 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
 
+    // The dependency tree carries two rustls backends; choose one for the process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let store = Store::open(&cfg.database_url)
         .await
         .context("opening the database")?;
