@@ -331,3 +331,90 @@ async fn connections_per_ip_are_bounded_and_sigterm_shuts_down_cleanly() {
     let status = server.terminate().await;
     assert!(status.success(), "graceful shutdown exits 0: {status}");
 }
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_stops_reading_is_disconnected_and_server_memory_stays_bounded() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let server = Server::start().await;
+    let url = server.url();
+    let (slow, watcher) = (device(&server).await, device(&server).await);
+    let mut ws_slow = slow.connect(&url).await;
+    let mut ws_watch = watcher.connect(&url).await;
+    assert_eq!(
+        request(
+            &mut ws_watch,
+            1,
+            json!({"t":"lookup","username":slow.username.as_str()})
+        )
+        .await["t"],
+        "user"
+    );
+    let before = rss_kib(server.pid());
+
+    // Flood requests whose answers are never read. The server answers into a bounded queue and, once
+    // that is full, stops reading this socket: our sends stall (TCP backpressure).
+    let ping = Message::text(r#"{"v":1,"id":1,"t":"ping"}"#);
+    let started = std::time::Instant::now();
+    let mut sent = 0u64;
+    let stalled = loop {
+        let step = async {
+            ws_slow.feed(ping.clone()).await?;
+            ws_slow.flush().await
+        };
+        match tokio::time::timeout(std::time::Duration::from_secs(2), step).await {
+            Err(_) => break true, // The server stopped reading us.
+            Ok(Err(_)) => break false,
+            Ok(Ok(())) => sent += 1,
+        }
+        if started.elapsed() > std::time::Duration::from_secs(120) {
+            break false;
+        }
+    };
+    assert!(
+        stalled,
+        "the server kept reading from a client that reads nothing ({sent} requests)"
+    );
+    let grown = rss_kib(server.pid()).saturating_sub(before);
+    assert!(
+        grown < 64 * 1024,
+        "server memory grew by {grown} KiB while a reader stalled"
+    );
+
+    // Now someone else has something for the stalled device: its queue is full, so it is cut off.
+    let ring = request(
+        &mut ws_watch,
+        2,
+        json!({"t":"ring","to":slow.username.as_str()}),
+    )
+    .await;
+    assert_eq!(ring["t"], "ringing");
+
+    // The slow device is gone from presence; the server serves others as before.
+    let mut gone = false;
+    for i in 0..50 {
+        let v = request(
+            &mut ws_watch,
+            10 + i,
+            json!({"t":"lookup","username":slow.username.as_str()}),
+        )
+        .await;
+        if code(&v) == "not_found" {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(gone, "the disconnected device still shows as online");
+    healthy(&server).await;
+}

@@ -142,6 +142,7 @@ pub struct Hub {
 /// The outcome of authenticating a socket.
 pub struct Attached {
     pub session: Session,
+    pub tx: mpsc::Sender<Arc<str>>,
     pub rx: mpsc::Receiver<Arc<str>>,
     pub kill: CancellationToken,
 }
@@ -180,18 +181,6 @@ impl Hub {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A direct answer to a device, through its queue (so it keeps its place among events).
-    pub fn send_to_session(&self, s: &Session, env: &ServerEnvelope) {
-        let st = self.lock();
-        if let Some(c) = st
-            .conns
-            .get(&s.device_id)
-            .filter(|c| c.conn_id == s.conn_id)
-        {
-            c.push(env);
-        }
-    }
-
     pub fn connections(&self) -> usize {
         self.lock().conns.len()
     }
@@ -218,7 +207,7 @@ impl Hub {
                 Conn {
                     conn_id,
                     cert,
-                    tx,
+                    tx: tx.clone(),
                     kill: kill.clone(),
                     otks: Vec::new(),
                 },
@@ -237,6 +226,7 @@ impl Hub {
                 username,
                 conn_id,
             },
+            tx,
             rx,
             kill,
         }

@@ -22,6 +22,8 @@ use crate::limits::Slot;
 
 /// A device must answer the challenge within this time.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a closing socket may take to accept its close frame.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// A socket that sends nothing (not even a ping) for this long is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -60,6 +62,10 @@ async fn serve(mut socket: WebSocket, app: Arc<App>, _slot: Slot) {
     let attached = app.hub.attach(username, cert, &app.shutdown).await;
     let session = attached.session.clone();
     let kill = attached.kill.clone();
+    let replies = Replies {
+        tx: attached.tx.clone(),
+        kill: kill.clone(),
+    };
     let _ = socket
         .send(text(&ServerEnvelope::new(
             None,
@@ -73,20 +79,19 @@ async fn serve(mut socket: WebSocket, app: Arc<App>, _slot: Slot) {
     let writer_kill = kill.clone();
     let writer = tokio::spawn(async move {
         loop {
+            let next = tokio::select! {
+                m = rx.recv() => m,
+                _ = writer_kill.cancelled() => None,
+            };
+            let Some(t) = next else { break };
+            // A reader that stopped reading blocks this send; being killed must still end it.
             tokio::select! {
-                msg = rx.recv() => match msg {
-                    Some(t) => {
-                        if sink.send(Message::Text(Utf8Bytes::from(t.as_ref()))).await.is_err() {
-                            break;
-                        }
-                    }
-                    None => break,
-                },
+                r = sink.send(Message::Text(Utf8Bytes::from(t.as_ref()))) => if r.is_err() { break },
                 _ = writer_kill.cancelled() => break,
             }
         }
         writer_kill.cancel();
-        let _ = sink.send(Message::Close(None)).await;
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Close(None))).await;
     });
 
     loop {
@@ -99,12 +104,16 @@ async fn serve(mut socket: WebSocket, app: Arc<App>, _slot: Slot) {
             _ => break, // Idle, closed, or a protocol error (including an oversized frame).
         };
         match msg {
-            Message::Text(t) => on_text(&app, &session, t.as_str()).await,
-            Message::Binary(_) => reply(
-                &app,
-                &session,
-                ServerEnvelope::error(None, ErrorCode::BadRequest, Some("text frames only".into())),
-            ),
+            Message::Text(t) => on_text(&app, &session, &replies, t.as_str()).await,
+            Message::Binary(_) => {
+                replies
+                    .send(ServerEnvelope::error(
+                        None,
+                        ErrorCode::BadRequest,
+                        Some("text frames only".into()),
+                    ))
+                    .await
+            }
             Message::Close(_) => break,
             Message::Ping(_) | Message::Pong(_) => {}
         }
@@ -115,7 +124,7 @@ async fn serve(mut socket: WebSocket, app: Arc<App>, _slot: Slot) {
     tracing::debug!("device disconnected");
 }
 
-async fn on_text(app: &App, session: &Session, text: &str) {
+async fn on_text(app: &App, session: &Session, replies: &Replies, text: &str) {
     let env = match ClientEnvelope::parse(text) {
         Ok(env) => env,
         Err(e) => {
@@ -124,22 +133,40 @@ async fn on_text(app: &App, session: &Session, text: &str) {
             let re = serde_json::from_str::<serde_json::Value>(text)
                 .ok()
                 .and_then(|v| v.get("id")?.as_u64());
-            return reply(
-                app,
-                session,
-                ServerEnvelope::error(re, ErrorCode::BadRequest, Some(e.to_string())),
-            );
+            return replies
+                .send(ServerEnvelope::error(
+                    re,
+                    ErrorCode::BadRequest,
+                    Some(e.to_string()),
+                ))
+                .await;
         }
     };
     let answer = match app.hub.handle(session, env.msg).await {
         Ok(msg) => ServerEnvelope::new(env.id, msg),
         Err((code, detail)) => ServerEnvelope::error(env.id, code, detail),
     };
-    reply(app, session, answer);
+    replies.send(answer).await;
 }
 
-fn reply(app: &App, session: &Session, env: ServerEnvelope) {
-    app.hub.send_to_session(session, &env);
+/// Answers to this socket's own requests. They wait for room in the send queue, so a client that
+/// does not read its answers stops being read (TCP pushes back) instead of growing the queue; events
+/// from others never wait, and a full queue disconnects (`hub::Conn::push`).
+struct Replies {
+    tx: tokio::sync::mpsc::Sender<std::sync::Arc<str>>,
+    kill: tokio_util::sync::CancellationToken,
+}
+
+impl Replies {
+    async fn send(&self, env: ServerEnvelope) {
+        let Ok(text) = serde_json::to_string(&env) else {
+            return;
+        };
+        tokio::select! {
+            _ = self.tx.send(std::sync::Arc::from(text)) => {}
+            _ = self.kill.cancelled() => {}
+        }
+    }
 }
 
 /// Challenge → signed answer. Returns the device's account and certificate, or `None` after telling
