@@ -57,7 +57,7 @@ fn contains(hay: &[u8], needle: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn befriend_chat_both_ways_with_receipts_then_leave_wipes_both_and_server_sees_only_ciphertext(
 ) {
-    let (_server, proxy) = proxied(None).await;
+    let (server, proxy) = proxied(None).await;
     let mut p = pair(&proxy.url()).await;
     let sn = befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
     assert_eq!(sn.split(' ').count(), 12, "12 groups of 5 digits: {sn}");
@@ -144,6 +144,22 @@ async fn befriend_chat_both_ways_with_receipts_then_leave_wipes_both_and_server_
         !contains(&seen, &digits) && !contains(&seen, &sn),
         "the server received the safety number"
     );
+
+    // P7: the server's log names no user, no address, no content.
+    let log = server.log();
+    assert!(
+        log.contains("account registered"),
+        "the log is being captured: {log}"
+    );
+    for secret in [p.a_name.as_str(), p.b_name.as_str(), "127.0.0.1", &session] {
+        assert!(
+            !log.contains(secret),
+            "the server log contains {secret}: {log}"
+        );
+    }
+    for c in &canaries {
+        assert!(!log.contains(c.as_str()));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,6 +16,8 @@ pub struct Server {
 
 pub struct ServerOpts {
     pub listen: String,
+    /// The server's log filter; its log goes to `server.log` in its folder.
+    pub log: String,
     pub public_url: Option<String>,
     pub extra: Vec<String>,
 }
@@ -24,13 +26,28 @@ impl Default for ServerOpts {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:0".into(),
+            log: "info".into(),
             public_url: None,
             extra: Vec::new(),
         }
     }
 }
 
+fn log_file(dir: &TempDir) -> Stdio {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.0.join("server.log"))
+        .map(Stdio::from)
+        .unwrap_or_else(|_| Stdio::inherit())
+}
+
 impl Server {
+    /// Everything the server has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.0.join("server.log")).unwrap_or_default()
+    }
+
     pub async fn start() -> Server {
         Self::start_with(ServerOpts::default(), TempDir::new("server")).await
     }
@@ -45,10 +62,10 @@ impl Server {
             .arg("--register-pow-bits")
             .arg("8")
             .args(&opts.extra)
-            .env("ANONCHAT_LOG", "warn")
+            .env("ANONCHAT_LOG", &opts.log)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log_file(&dir))
             .kill_on_drop(true);
         if let Some(u) = &opts.public_url {
             cmd.arg("--public-url").arg(u);

@@ -165,3 +165,48 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    //! Every decoder that takes bytes from outside, fed random and mutated input: errors, no panics.
+    use crate::wire::{ClientEnvelope, ServerEnvelope};
+    use rand::{Rng, RngCore};
+
+    use super::*;
+
+    const SEEDS: &[&str] = &[
+        r#"{"v":1,"id":3,"t":"ring","to":"bob"}"#,
+        r#"{"v":1,"t":"relay","ring_id":"r","blob":"AQID"}"#,
+        r#"{"v":1,"t":"auth","username":"alice","device_id":"AAAAAAAAAAAAAAAAAAAAAA","sig":"AAAA"}"#,
+        r#"{"t":"text","id":1,"body":"hi"}"#,
+        r#"{"t":"offer","sdp":"v=0","caps":{"screen_protection":false},"cert":{}}"#,
+    ];
+
+    #[test]
+    fn decoders_never_panic() {
+        let mut rng = rand::thread_rng();
+        for i in 0..20_000 {
+            let mut bytes: Vec<u8> = if i % 2 == 0 {
+                let mut b = vec![0u8; rng.gen_range(0..200)];
+                rng.fill_bytes(&mut b);
+                b
+            } else {
+                SEEDS[i % SEEDS.len()].as_bytes().to_vec()
+            };
+            for _ in 0..rng.gen_range(0..4) {
+                if !bytes.is_empty() {
+                    let at = rng.gen_range(0..bytes.len());
+                    bytes[at] = rng.gen();
+                }
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            let _ = ClientEnvelope::parse(&text);
+            let _ = ServerEnvelope::parse(&text);
+            let mut framed = vec![crate::VERSION];
+            framed.extend_from_slice(&bytes);
+            let _ = PeerFrame::decode(&framed);
+            let _ = Signal::decode(&framed);
+            let _ = PeerFrame::decode(&bytes);
+        }
+    }
+}
