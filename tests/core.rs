@@ -349,3 +349,39 @@ async fn the_identity_survives_a_restart_of_the_cli_through_the_secret_service()
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_account_key_is_a_loud_blocking_warning() {
+    // Once armed, the "server" claims the caller has a different account key.
+    let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = armed.clone();
+    let tamper: Tamper = std::sync::Arc::new(move |dir, text| {
+        if !flag.load(std::sync::atomic::Ordering::SeqCst) {
+            return text;
+        }
+        rewrite(dir, text, Dir::ToClient, "incoming_ring", |v| {
+            v["ak_pub"] = json!(anonchat_proto::Key32(rand::random()).to_base64());
+        })
+    });
+    let (_server, proxy) = proxied(Some(tamper)).await;
+    let mut p = pair(&proxy.url()).await;
+    let sn = befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
+    armed.store(true, std::sync::atomic::Ordering::SeqCst);
+
+    p.a.ok(json!({"cmd": "ring", "username": p.b_name})).await;
+    let warning = p.b.expect_event("key_changed").await;
+    assert_eq!(warning["username"], p.a_name.as_str());
+    assert_ne!(
+        warning["safety_number"],
+        sn.as_str(),
+        "the warning shows the new safety number"
+    );
+    // Blocking: the ring is refused without asking, and the pinned number is unchanged.
+    let ended = p.a.expect_event("ring_ended").await;
+    assert_eq!(ended["reason"], "declined");
+    assert!(!p.b.seen(|v| v["event"] == "incoming_ring"));
+    let pinned =
+        p.b.ok(json!({"cmd": "safety_number", "username": p.a_name}))
+            .await;
+    assert_eq!(pinned["safety_number"], sn.as_str());
+}
