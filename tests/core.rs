@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use anonchat_e2e::cli::{befriend, open_session, Cli};
+use anonchat_e2e::cli::{befriend, open_session, say, Cli};
 use anonchat_e2e::proxy::{Dir, Proxy, Tamper};
 use anonchat_e2e::server::{Server, ServerOpts};
 use anonchat_e2e::{canary, unique, TempDir};
@@ -173,20 +173,8 @@ async fn chat_goes_on_when_the_server_dies_and_clients_reconnect_when_it_is_back
     let dir = first.kill().await;
     p.a.expect_event("disconnected").await;
     p.b.expect_event("disconnected").await;
-    for a_sends in [true, false] {
-        let (tx, rx) = if a_sends {
-            (&mut p.a, &mut p.b)
-        } else {
-            (&mut p.b, &mut p.a)
-        };
-        let text = canary();
-        tx.ok(json!({"cmd": "send", "session": session, "text": text}))
-            .await;
-        rx.expect("message without server", move |v| {
-            v["event"] == "message" && v["text"] == text.as_str()
-        })
-        .await;
-    }
+    say(&mut p.a, &mut p.b, &session).await;
+    say(&mut p.b, &mut p.a, &session).await;
 
     let _again = Server::start_with(
         ServerOpts {
@@ -201,13 +189,7 @@ async fn chat_goes_on_when_the_server_dies_and_clients_reconnect_when_it_is_back
     // Signaling works again: friends are still friends (the database survived) and can ring.
     let friends = p.a.ok(json!({"cmd": "friends"})).await;
     assert_eq!(friends["friends"][0]["username"], p.b_name.as_str());
-    let text = canary();
-    p.a.ok(json!({"cmd": "send", "session": session, "text": text}))
-        .await;
-    p.b.expect("message after reconnect", move |v| {
-        v["event"] == "message" && v["text"] == text.as_str()
-    })
-    .await;
+    say(&mut p.a, &mut p.b, &session).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -341,13 +323,7 @@ async fn the_identity_survives_a_restart_of_the_cli_through_the_secret_service()
         "pinned contact survives, decrypted with the keychain's key"
     );
     let session = open_session(&mut a, &mut b, &b_name).await;
-    let text = canary();
-    a.ok(json!({"cmd": "send", "session": session, "text": text}))
-        .await;
-    b.expect("message", move |v| {
-        v["event"] == "message" && v["text"] == text.as_str()
-    })
-    .await;
+    say(&mut a, &mut b, &session).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

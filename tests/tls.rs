@@ -1,8 +1,8 @@
 //! The server terminating TLS itself, and clients speaking `https://` and `wss://` to it.
 
-use anonchat_e2e::cli::{befriend, open_session, Cli};
+use anonchat_e2e::cli::{befriend, open_session, say, Cli};
 use anonchat_e2e::server::{Server, ServerOpts};
-use anonchat_e2e::{canary, unique, TempDir};
+use anonchat_e2e::{unique, TempDir};
 use serde_json::json;
 
 /// A self-signed certificate for 127.0.0.1, made with openssl.
@@ -75,11 +75,5 @@ async fn clients_chat_through_a_server_that_terminates_tls() {
     b.connect().await;
     befriend(&mut a, &a_name, &mut b, &b_name).await;
     let session = open_session(&mut a, &mut b, &b_name).await;
-    let text = canary();
-    a.ok(json!({"cmd": "send", "session": session, "text": text}))
-        .await;
-    b.expect("message", move |v| {
-        v["event"] == "message" && v["text"] == text.as_str()
-    })
-    .await;
+    say(&mut a, &mut b, &session).await;
 }

@@ -196,3 +196,16 @@ pub async fn open_session(a: &mut Cli, b: &mut Cli, b_name: &str) -> String {
     assert_eq!(ob["session"], id.as_str());
     id
 }
+
+/// `from` sends a fresh canary in `session`; `to` must receive exactly that text.
+pub async fn say(from: &mut Cli, to: &mut Cli, session: &str) -> String {
+    let text = crate::canary();
+    from.ok(json!({"cmd": "send", "session": session, "text": text}))
+        .await;
+    let want = text.clone();
+    to.expect("message", move |v| {
+        v["event"] == "message" && v["text"] == want.as_str()
+    })
+    .await;
+    text
+}

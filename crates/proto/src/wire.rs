@@ -204,14 +204,9 @@ impl ClientEnvelope {
         }
     }
 
-    /// Parses a WebSocket text message, enforcing the size limit and version.
+    /// Parses a WebSocket text message, enforcing the size limits and version.
     pub fn parse(text: &str) -> Result<Self, ProtoError> {
-        check_size(text.len(), limits::MAX_WS_MESSAGE)?;
-        let env: Self =
-            serde_json::from_str(text).map_err(|e| ProtoError::Malformed(e.to_string()))?;
-        if env.v != crate::VERSION {
-            return Err(ProtoError::BadVersion(env.v));
-        }
+        let env: Self = parse_versioned(text, |e: &Self| e.v)?;
         if let ClientMsg::Relay { blob, .. } = &env.msg {
             check_size(blob.0.len(), limits::MAX_RELAY_BLOB)?;
         }
@@ -232,17 +227,24 @@ impl ServerEnvelope {
     }
 
     pub fn parse(text: &str) -> Result<Self, ProtoError> {
-        check_size(text.len(), limits::MAX_WS_MESSAGE)?;
-        let env: Self =
-            serde_json::from_str(text).map_err(|e| ProtoError::Malformed(e.to_string()))?;
-        if env.v != crate::VERSION {
-            return Err(ProtoError::BadVersion(env.v));
-        }
-        Ok(env)
+        parse_versioned(text, |e: &Self| e.v)
     }
 
     pub fn error(re: Option<u64>, code: ErrorCode, detail: Option<String>) -> Self {
         Self::new(re, ServerMsg::Error { code, detail })
+    }
+}
+
+/// A WebSocket message: within the size limit, JSON of `T`, of our protocol version.
+fn parse_versioned<T: serde::de::DeserializeOwned>(
+    text: &str,
+    version: impl Fn(&T) -> u8,
+) -> Result<T, ProtoError> {
+    check_size(text.len(), limits::MAX_WS_MESSAGE)?;
+    let env: T = serde_json::from_str(text).map_err(|e| ProtoError::Malformed(e.to_string()))?;
+    match version(&env) {
+        crate::VERSION => Ok(env),
+        other => Err(ProtoError::BadVersion(other)),
     }
 }
 

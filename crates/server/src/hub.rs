@@ -295,6 +295,15 @@ impl Hub {
         }
     }
 
+    /// An account's key; an account that vanished reads as `not_found`.
+    async fn account_key(&self, who: &Username) -> Result<Key32, (ErrorCode, Option<String>)> {
+        self.store
+            .account_key(who)
+            .await
+            .map_err(internal)?
+            .ok_or(NOT_FOUND)
+    }
+
     pub async fn handle(&self, s: &Session, msg: ClientMsg) -> Reply {
         match msg {
             ClientMsg::Auth { .. } => Err(bad("already authenticated")),
@@ -395,12 +404,7 @@ impl Hub {
 
     async fn friend_request(&self, s: &Session, to: Username, sig: Sig64) -> Reply {
         let their_ak = self.gate(&s.username, &to).await?;
-        let my_ak = self
-            .store
-            .account_key(&s.username)
-            .await
-            .map_err(internal)?
-            .ok_or(NOT_FOUND)?;
+        let my_ak = self.account_key(&s.username).await?;
         verify(
             &my_ak,
             &friend_bytes(&s.username, &my_ak, &to, &their_ak),
@@ -432,18 +436,8 @@ impl Hub {
             .get(&key)
             .map(|(sig, _)| *sig)
             .ok_or(NOT_FOUND)?;
-        let their_ak = self
-            .store
-            .account_key(&from)
-            .await
-            .map_err(internal)?
-            .ok_or(NOT_FOUND)?;
-        let my_ak = self
-            .store
-            .account_key(&s.username)
-            .await
-            .map_err(internal)?
-            .ok_or(NOT_FOUND)?;
+        let their_ak = self.account_key(&from).await?;
+        let my_ak = self.account_key(&s.username).await?;
         let edge = friend_bytes(&from, &their_ak, &s.username, &my_ak);
         verify(&my_ak, &edge, &sig).map_err(|_| bad("friend signature does not verify"))?;
         // Checked again: the requester's key could have changed since the request (account re-made).
@@ -475,12 +469,7 @@ impl Hub {
     }
 
     async fn ring(&self, s: &Session, to: Username) -> Reply {
-        let caller_ak = self
-            .store
-            .account_key(&s.username)
-            .await
-            .map_err(internal)?
-            .ok_or(NOT_FOUND)?;
+        let caller_ak = self.account_key(&s.username).await?;
         self.gate(&s.username, &to).await?;
         let mut st = self.lock();
         let devices: HashSet<String> = st.online.get(&to).cloned().unwrap_or_default();
