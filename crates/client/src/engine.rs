@@ -429,15 +429,22 @@ impl Engine {
             };
             self.inner.pin(&to, ak_pub)?;
         }
+        // The answer may be followed at once by `ring_accepted`: record the ring before that is read.
+        let me = Arc::downgrade(&self.inner);
+        let callee = to.clone();
+        let record: crate::signaling::OnAnswer = Box::new(move |msg| {
+            if let (ServerMsg::Ringing { ring_id }, Some(me)) = (msg, me.upgrade()) {
+                lock(&me.outgoing).insert(ring_id.clone(), callee);
+            }
+        });
         let ServerMsg::Ringing { ring_id } = self
             .inner
             .signaling
-            .request(ClientMsg::Ring { to: to.clone() })
+            .request_then(ClientMsg::Ring { to: to.clone() }, Some(record))
             .await?
         else {
             return Err(ClientError::Refused("unexpected answer".into()));
         };
-        lock(&self.inner.outgoing).insert(ring_id.clone(), to.clone());
         self.inner.emit(Event::Ringing {
             ring_id: ring_id.clone(),
             to: to.to_string(),
@@ -494,6 +501,16 @@ impl Engine {
             .await
             .map_err(|_| ClientError::UnknownSession)?;
         rx.await.map_err(|_| ClientError::UnknownSession)
+    }
+
+    /// One end-to-end encrypted round trip to the peer of `session`.
+    pub async fn ping(&self, session: &str) -> Result<Duration, ClientError> {
+        let s = self.session(session)?;
+        let (tx, rx) = oneshot::channel();
+        s.tx.send(Cmd::Ping(tx))
+            .await
+            .map_err(|_| ClientError::UnknownSession)?;
+        rx.await.map_err(|_| ClientError::NotOpen)
     }
 
     pub async fn leave(&self, session: &str) -> Result<(), ClientError> {

@@ -58,6 +58,8 @@ pub enum Cmd {
     SendText(SecretText, oneshot::Sender<Result<u64, ClientError>>),
     Typing,
     History(oneshot::Sender<Vec<Line>>),
+    /// Measures one encrypted round trip to the peer (a `ping` frame and its `pong`).
+    Ping(oneshot::Sender<Duration>),
     /// The server released the relay route (the peer hung up or vanished).
     RouteClosed,
     Leave,
@@ -95,6 +97,8 @@ struct Chat {
     open: bool,
     last_rx: Instant,
     ping_n: u64,
+    /// Round-trip probes waiting for their pong.
+    probes: std::collections::HashMap<u64, (Instant, oneshot::Sender<Duration>)>,
 }
 
 pub fn spawn(
@@ -117,6 +121,7 @@ pub fn spawn(
         open: false,
         last_rx: Instant::now(),
         ping_n: 0,
+        probes: Default::default(),
     };
     tokio::spawn(chat.run(rx, role));
     SessionHandle { peer, tx }
@@ -189,6 +194,13 @@ impl Chat {
                         Some(Cmd::History(reply)) => {
                             let _ = reply.send(self.log.clone());
                         }
+                        Some(Cmd::Ping(reply)) => {
+                            if self.open {
+                                self.ping_n += 1;
+                                self.probes.insert(self.ping_n, (Instant::now(), reply));
+                                self.send_frame(&PeerFrame::Ping { n: self.ping_n }).await;
+                            }
+                        }
                         Some(Cmd::RouteClosed) => {
                             // The peer released the route: either its channel just opened (ours
                             // follows within a round trip) or it gave up. Wait briefly to tell which.
@@ -205,6 +217,9 @@ impl Chat {
                         }),
                         Some(TransportEvent::Open) => self.on_open().await,
                         Some(TransportEvent::Message(b)) => {
+                            // webrtc reports a remotely opened channel's "open" from a spawned
+                            // task, so a first frame can overtake it: a frame proves it is open.
+                            self.on_open().await;
                             if let Some(end) = self.on_frame(&b).await {
                                 break Exit::Ended(end);
                             }
@@ -432,7 +447,12 @@ impl Chat {
                 session: self.id.clone(),
             }),
             PeerFrame::Ping { n } => self.send_frame(&PeerFrame::Pong { n }).await,
-            PeerFrame::Pong { .. } | PeerFrame::Hello { .. } => {}
+            PeerFrame::Pong { n } => {
+                if let Some((sent, reply)) = self.probes.remove(&n) {
+                    let _ = reply.send(sent.elapsed());
+                }
+            }
+            PeerFrame::Hello { .. } => {}
             PeerFrame::Bye => return Some(EndReason::PeerLeft),
         }
         None
@@ -558,6 +578,7 @@ mod tests {
             open: true,
             last_rx: Instant::now(),
             ping_n: 0,
+            probes: Default::default(),
         };
         (out, chat, host)
     }

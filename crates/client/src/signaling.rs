@@ -42,10 +42,18 @@ pub trait Host: Send + Sync + 'static {
 
 type Answer = Result<ServerMsg, (ErrorCode, Option<String>)>;
 
+/// Runs on the connection task as the answer arrives, before any later message is handled.
+pub type OnAnswer = Box<dyn FnOnce(&ServerMsg) + Send>;
+
+struct Pending {
+    tx: oneshot::Sender<Answer>,
+    first: Option<OnAnswer>,
+}
+
 #[derive(Default)]
 pub struct Signaling {
     out: Mutex<Option<mpsc::Sender<String>>>,
-    pending: Mutex<HashMap<u64, oneshot::Sender<Answer>>>,
+    pending: Mutex<HashMap<u64, Pending>>,
     next_id: AtomicU64,
 }
 
@@ -70,9 +78,19 @@ impl Signaling {
     }
 
     pub async fn request(&self, msg: ClientMsg) -> Result<ServerMsg, ClientError> {
+        self.request_then(msg, None).await
+    }
+
+    /// Like `request`, and `first` sees a successful answer in order with the events around it: state
+    /// that later events depend on (a ring's id) is in place before they are handled.
+    pub async fn request_then(
+        &self,
+        msg: ClientMsg,
+        first: Option<OnAnswer>,
+    ) -> Result<ServerMsg, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let (tx, rx) = oneshot::channel();
-        lock(&self.pending).insert(id, tx);
+        lock(&self.pending).insert(id, Pending { tx, first });
         if let Err(e) = self.queue(&ClientEnvelope::new(Some(id), msg)) {
             lock(&self.pending).remove(&id);
             return Err(e);
@@ -224,11 +242,15 @@ impl Signaling {
 
     fn dispatch(&self, env: ServerEnvelope, host: &dyn Host) {
         if let Some(re) = env.re {
-            if let Some(tx) = lock(&self.pending).remove(&re) {
+            let pending = lock(&self.pending).remove(&re);
+            if let Some(Pending { tx, first }) = pending {
                 let answer = match env.msg {
                     ServerMsg::Error { code, detail } => Err((code, detail)),
                     other => Ok(other),
                 };
+                if let (Ok(msg), Some(first)) = (&answer, first) {
+                    first(msg);
+                }
                 let _ = tx.send(answer);
             }
             return;

@@ -66,13 +66,18 @@ async fn main() -> anyhow::Result<()> {
                     let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
                         .await
                         .context("loading the TLS certificate and key")?;
-                    axum_server::from_tcp_rustls(listener, tls)
+                    // Signaling is many small messages: no Nagle delay on them.
+                    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+                        .acceptor(axum_server::accept::NoDelayAcceptor::new());
+                    axum_server::from_tcp(listener)
+                        .acceptor(acceptor)
                         .handle(handle)
                         .serve(service)
                         .await
                         .context("serving")
                 }
                 _ => axum_server::from_tcp(listener)
+                    .acceptor(axum_server::accept::NoDelayAcceptor::new())
                     .handle(handle)
                     .serve(service)
                     .await
