@@ -7,6 +7,7 @@ pub mod bytes;
 pub mod cert;
 pub mod error;
 pub mod frames;
+pub mod fvc;
 pub mod limits;
 pub mod pow;
 pub mod safety;
