@@ -32,4 +32,5 @@ if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
     fi
 fi
 echo
-exec "$bin/anonchat-server" --listen "$listen" --database-url "sqlite://$data/anonchat-server.db"
+exec "$bin/anonchat-server" --listen "$listen" --database-url "sqlite://$data/anonchat-server.db" \
+    --secret-file "$data/anonchat-server.secret"

@@ -100,7 +100,7 @@ async fn parent() -> anyhow::Result<()> {
     engine.register(&me_name).await?;
     engine.connect().await?;
     next(&mut events, "connected", |e| matches!(e, Event::Connected)).await?;
-    engine.add_friend(&peer_name).await?;
+    engine.add_friend(&peer_name, None).await?;
     next(&mut events, "friend added", |e| {
         matches!(e, Event::FriendAdded { .. })
     })
@@ -109,7 +109,7 @@ async fn parent() -> anyhow::Result<()> {
     // 1. Setup: ring answered (certificate checked) → first message's delivery receipt.
     let mut setup = Vec::new();
     for _ in 0..SESSIONS {
-        let id = engine.ring(&peer_name).await?;
+        let id = engine.ring(&peer_name, None).await?;
         next(
             &mut events,
             "connecting",
@@ -144,7 +144,7 @@ async fn parent() -> anyhow::Result<()> {
 
     // 2. Round trip: an Olm-encrypted ping frame and its pong, the engine's own probe; and a text
     // to the peer's front-end and its echo back (with the delivery receipts both ways).
-    let id = engine.ring(&peer_name).await?;
+    let id = engine.ring(&peer_name, None).await?;
     next(
         &mut events,
         "open",

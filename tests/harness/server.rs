@@ -59,6 +59,8 @@ impl Server {
             .arg(&opts.listen)
             .arg("--database-url")
             .arg(format!("sqlite://{}/server.db", dir.0.display()))
+            .arg("--secret-file")
+            .arg(dir.0.join("server.secret"))
             .arg("--register-pow-bits")
             .arg("8")
             .args(&opts.extra)

@@ -6,6 +6,8 @@ use std::io::Write;
 
 use anonchat_client::{Engine, Event};
 use anonchat_proto::frames::SecretText;
+use anonchat_proto::fvc::CodeFormat;
+use anonchat_proto::wire::Mode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -15,24 +17,79 @@ use zeroize::Zeroizing;
 #[derive(Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
 enum Command {
-    Register { username: String },
+    Register {
+        username: String,
+    },
     Whoami,
     Connect,
-    AddFriend { username: String },
-    AcceptFriend { username: String },
-    DeclineFriend { username: String },
-    Unfriend { username: String },
+    AddFriend {
+        username: String,
+        #[serde(default)]
+        code: Option<String>,
+    },
+    Lookup {
+        username: String,
+        #[serde(default)]
+        code: Option<String>,
+    },
+    AddLink {
+        link: String,
+    },
+    SetMode {
+        mode: Mode,
+        #[serde(default)]
+        always_require_code: bool,
+        #[serde(default)]
+        format: CodeFormat,
+    },
+    GetMode,
+    Code,
+    RotateCode,
+    Search {
+        prefix: String,
+    },
+    AcceptFriend {
+        username: String,
+    },
+    DeclineFriend {
+        username: String,
+    },
+    Unfriend {
+        username: String,
+    },
     Friends,
-    SafetyNumber { username: String },
-    MarkVerified { username: String },
-    TrustNewKey { username: String },
-    Ring { username: String },
-    Answer { ring_id: String, accept: bool },
-    Send { session: String, text: SecretText },
-    Typing { session: String },
-    History { session: String },
+    SafetyNumber {
+        username: String,
+    },
+    MarkVerified {
+        username: String,
+    },
+    TrustNewKey {
+        username: String,
+    },
+    Ring {
+        username: String,
+        #[serde(default)]
+        code: Option<String>,
+    },
+    Answer {
+        ring_id: String,
+        accept: bool,
+    },
+    Send {
+        session: String,
+        text: SecretText,
+    },
+    Typing {
+        session: String,
+    },
+    History {
+        session: String,
+    },
     Sessions,
-    Leave { session: String },
+    Leave {
+        session: String,
+    },
     Panic,
     Quit,
 }
@@ -110,10 +167,10 @@ async fn execute(engine: &Engine, cmd: Command) -> Value {
             Ok(json!({"username": engine.username(), "server": engine.server()})),
         ),
         Command::Connect => ("connect", engine.connect().await.map(|_| json!({}))),
-        Command::AddFriend { username } => (
+        Command::AddFriend { username, code } => (
             "add_friend",
             engine
-                .add_friend(&username)
+                .add_friend(&username, code.as_deref())
                 .await
                 .map(|sn| json!({"username": username, "safety_number": sn})),
         ),
@@ -150,10 +207,10 @@ async fn execute(engine: &Engine, cmd: Command) -> Value {
             "trust_new_key",
             engine.trust_new_key(&username).map(|_| json!({})),
         ),
-        Command::Ring { username } => (
+        Command::Ring { username, code } => (
             "ring",
             engine
-                .ring(&username)
+                .ring(&username, code.as_deref())
                 .await
                 .map(|id| json!({"ring_id": id})),
         ),
@@ -178,6 +235,39 @@ async fn execute(engine: &Engine, cmd: Command) -> Value {
         ),
         Command::Sessions => ("sessions", Ok(json!({"sessions": engine.sessions()}))),
         Command::Leave { session } => ("leave", engine.leave(&session).await.map(|_| json!({}))),
+        Command::Lookup { username, code } => (
+            "lookup",
+            match anonchat_proto::Username::parse(&username) {
+                Ok(u) => engine
+                    .lookup(&u, code.as_deref())
+                    .await
+                    .map(|(_, online)| json!({"username": username, "online": online})),
+                Err(e) => Err(e.into()),
+            },
+        ),
+        Command::AddLink { link } => (
+            "add_link",
+            engine
+                .add_by_link(&link)
+                .await
+                .map(|(u, sn)| json!({"username": u, "safety_number": sn})),
+        ),
+        Command::SetMode { mode, always_require_code, format } => (
+            "set_mode",
+            engine.set_mode(mode, always_require_code, format).await.map(|_| json!({})),
+        ),
+        Command::GetMode => (
+            "get_mode",
+            engine.get_mode().await.map(|(mode, always, format)| {
+                json!({"mode": mode, "always_require_code": always, "format": format})
+            }),
+        ),
+        Command::Code => ("code", engine.code().await.map(|c| json!(c))),
+        Command::RotateCode => ("rotate_code", engine.rotate_code().await.map(|_| json!({}))),
+        Command::Search { prefix } => (
+            "search",
+            engine.search(&prefix).await.map(|u| json!({"users": u})),
+        ),
         Command::Panic => {
             engine.panic().await;
             ("panic", Ok(json!({})))

@@ -39,8 +39,12 @@ enum Cmd {
     Register { username: String },
     /// Show this profile's username and server.
     Whoami,
-    /// Send a friend request.
-    Add { username: String },
+    /// Send a friend request (with the person's code if their mode asks for one).
+    Add {
+        username: String,
+        #[arg(long)]
+        code: Option<String>,
+    },
     /// List friends with presence and safety numbers.
     Friends,
     /// Show the safety number with a contact.
@@ -112,9 +116,9 @@ async fn main() -> anyhow::Result<()> {
                 cli.profile
             ),
         },
-        Cmd::Add { username } => {
+        Cmd::Add { username, code } => {
             connected(&engine, &mut events).await?;
-            let sn = engine.add_friend(&username).await?;
+            let sn = engine.add_friend(&username, code.as_deref()).await?;
             println!("Friend request sent. Safety number with {username}:\n{sn}");
             engine.shutdown().await;
         }

@@ -8,9 +8,11 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use zeroize::Zeroizing;
 
 const HELP: &str = "\
-/add USER        send a friend request          /accept USER   accept a friend request
+/add USER [CODE] send a friend request          /accept USER   accept a friend request
+/link LINK       add from an anonchat:// link     /code          your code, its countdown and link
+/mode MODE       public, default or strict        /search PREFIX find public users
 /friends         list friends                    /safety USER   show the safety number
-/ring USER       ring a friend                   /answer        answer the last incoming ring
+/ring USER [CODE] ring someone                  /answer        answer the last incoming ring
 /decline         decline the last ring           /leave         end the chat (it is wiped)
 /panic           end and wipe every chat         /quit          leave and exit
 Anything else is sent to the open chat.";
@@ -67,13 +69,28 @@ pub async fn run(engine: Engine, mut events: UnboundedReceiver<Event>) -> anyhow
                 let result = match head {
                     "" => Ok(()),
                     "/help" => { println!("{HELP}"); Ok(()) }
-                    "/add" => engine.add_friend(arg).await.map(|sn| println!("Request sent. Safety number:\n  {sn}")),
+                    "/add" => {
+                        let mut a = arg.split_whitespace();
+                        let (user, code) = (a.next().unwrap_or(""), a.next());
+                        engine.add_friend(user, code).await.map(|sn| println!("Request sent. Safety number:\n  {sn}"))
+                    }
+                    "/link" => engine.add_by_link(arg).await.map(|(u, sn)| println!("Request sent to {u}. Safety number:\n  {sn}")),
+                    "/code" => engine.code().await.map(|c| println!("{}  ({} s left)\n{}", c.code, c.seconds_left, c.link)),
+                    "/mode" => match anonchat_proto::wire::Mode::parse(arg) {
+                        Some(m) => engine.set_mode(m, false, Default::default()).await.map(|_| println!("Mode: {arg}")),
+                        None => { println!("Modes: public, default, strict"); Ok(()) }
+                    },
+                    "/search" => engine.search(arg).await.map(|us| println!("{}", us.join("\n"))),
                     "/accept" => engine.accept_friend(arg).await,
                     "/friends" => engine.friends().await.map(|fs| for f in fs {
                         println!("{:<24} {:<8} {}", f.username, if f.online { "online" } else { "offline" }, f.safety_number);
                     }),
                     "/safety" => engine.safety_number(arg).map(|sn| println!("{sn}")),
-                    "/ring" => engine.ring(arg).await.map(|_| println!("Ringing {arg}…")),
+                    "/ring" => {
+                        let mut a = arg.split_whitespace();
+                        let (user, code) = (a.next().unwrap_or(""), a.next());
+                        engine.ring(user, code).await.map(|_| println!("Ringing {user}…"))
+                    }
                     "/answer" | "/decline" => match last_ring.take() {
                         Some(id) => engine.answer(&id, head == "/answer").await,
                         None => { println!("No ring to answer."); Ok(()) }

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anonchat_proto::frames::SecretText;
+use anonchat_proto::fvc::{CodeFormat, Fvc};
 use anonchat_proto::signing::{friend_bytes, one_time_key_bytes, verify};
+use anonchat_proto::wire::Mode;
 use anonchat_proto::wire::{
     normalize_origin, ClientMsg, RegisterRequest, ServerConfig, ServerEnvelope, ServerMsg,
     SignedOtk,
@@ -36,6 +38,14 @@ pub struct EngineConfig {
     pub keychain: Keychain,
     /// Extra trusted certificate authorities (PEM), for a server with a private certificate.
     pub extra_ca_pem: Option<Vec<u8>>,
+}
+
+/// This account's code as its owner sees it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CodeView {
+    pub code: String,
+    pub seconds_left: u64,
+    pub link: String,
 }
 
 /// A friend as a front-end shows it.
@@ -74,6 +84,8 @@ struct Inner {
     /// New account keys seen for pinned contacts, waiting for the user's decision.
     changed_keys: Mutex<HashMap<Username, Key32>>,
     stop: Mutex<CancellationToken>,
+    /// This account's code seed, once fetched (RAM only).
+    fvc: Mutex<Option<(Zeroizing<[u8; 32]>, CodeFormat)>>,
     http: reqwest::Client,
     tls: Arc<rustls::ClientConfig>,
 }
@@ -137,6 +149,7 @@ impl Engine {
             requests: Mutex::default(),
             changed_keys: Mutex::default(),
             stop: Mutex::new(CancellationToken::new()),
+            fvc: Mutex::default(),
             http,
             tls,
         });
@@ -272,33 +285,134 @@ impl Engine {
         Ok(id.as_ref().ok_or(ClientError::NoIdentity)?.sign_ak(msg))
     }
 
-    /// Sends a friend request; pins the account key the server reports (trust on first use).
-    pub async fn add_friend(&self, username: &str) -> Result<String, ClientError> {
-        let to = Username::parse(username)?;
-        let their_ak = match self
+    /// Asks the server for an account's key (and whether it is online), with its code if needed.
+    pub async fn lookup(
+        &self,
+        to: &Username,
+        code: Option<&str>,
+    ) -> Result<(Key32, bool), ClientError> {
+        match self
             .inner
             .signaling
             .request(ClientMsg::Lookup {
                 username: to.clone(),
+                code: code.map(str::to_string),
             })
             .await?
         {
-            ServerMsg::User { ak_pub, .. } => ak_pub,
-            _ => return Err(ClientError::Refused("unexpected answer".into())),
-        };
+            ServerMsg::User { ak_pub, online, .. } => Ok((ak_pub, online)),
+            _ => Err(ClientError::Refused("unexpected answer".into())),
+        }
+    }
+
+    /// Sends a friend request (with the target's code where its mode needs one); pins the account
+    /// key the server reports (trust on first use). Returns the safety number.
+    pub async fn add_friend(
+        &self,
+        username: &str,
+        code: Option<&str>,
+    ) -> Result<String, ClientError> {
+        let to = Username::parse(username)?;
+        let (their_ak, _) = self.lookup(&to, code).await?;
         self.inner.pin(&to, their_ak)?;
         let (me, my_ak) = self.my_ak()?;
         let sig = self.sign_ak(&friend_bytes(&me, &my_ak, &to, &their_ak))?;
         self.inner
             .signaling
-            .request(ClientMsg::FriendRequest { to, sig })
+            .request(ClientMsg::FriendRequest {
+                to: to.clone(),
+                sig,
+                code: code.map(str::to_string),
+            })
             .await?;
         Ok(safety::grouped(&safety::safety_number(
-            &me,
-            &my_ak,
-            &Username::parse(username)?,
-            &their_ak,
+            &me, &my_ak, &to, &their_ak,
         )))
+    }
+
+    /// Adds a contact from an `anonchat://add?u=…&c=…` link (typed, pasted or scanned).
+    pub async fn add_by_link(&self, link: &str) -> Result<(String, String), ClientError> {
+        let (user, code) = anonchat_proto::fvc::parse_share_link(link)?;
+        let sn = self.add_friend(user.as_str(), code.as_deref()).await?;
+        Ok((user.to_string(), sn))
+    }
+
+    /// Sets this account's discovery mode.
+    pub async fn set_mode(
+        &self,
+        mode: Mode,
+        always_require_code: bool,
+        format: CodeFormat,
+    ) -> Result<(), ClientError> {
+        self.inner
+            .signaling
+            .request(ClientMsg::SetMode {
+                mode,
+                always_require_code,
+                format,
+            })
+            .await?;
+        // Switching to STRICT may have rotated the salt: fetch the seed again when next needed.
+        *lock(&self.inner.fvc) = None;
+        Ok(())
+    }
+
+    pub async fn get_mode(&self) -> Result<(Mode, bool, CodeFormat), ClientError> {
+        match self.inner.signaling.request(ClientMsg::GetMode).await? {
+            ServerMsg::Mode {
+                mode,
+                always_require_code,
+                format,
+            } => Ok((mode, always_require_code, format)),
+            _ => Err(ClientError::Refused("unexpected answer".into())),
+        }
+    }
+
+    /// This account's live code, the seconds it has left, and its share link. The seed is fetched
+    /// once and kept in RAM only.
+    pub async fn code(&self) -> Result<CodeView, ClientError> {
+        let cached = lock(&self.inner.fvc).clone();
+        let (seed, format) = match cached {
+            Some(c) => c,
+            None => match self.inner.signaling.request(ClientMsg::FvcSeed).await? {
+                ServerMsg::FvcSeed { seed, format, .. } => {
+                    let c = (Zeroizing::new(seed.0), format);
+                    *lock(&self.inner.fvc) = Some(c.clone());
+                    c
+                }
+                _ => return Err(ClientError::Refused("unexpected answer".into())),
+            },
+        };
+        let now = unix_now();
+        let code = Fvc::new(&*seed, format).code(now);
+        let (me, _) = self.my_ak()?;
+        Ok(CodeView {
+            link: anonchat_proto::fvc::share_link(&me, Some(&code)),
+            seconds_left: Fvc::seconds_left(now),
+            code,
+        })
+    }
+
+    /// A new salt: every code and link shared before stops working.
+    pub async fn rotate_code(&self) -> Result<(), ClientError> {
+        self.inner.signaling.request(ClientMsg::RotateCode).await?;
+        *lock(&self.inner.fvc) = None;
+        Ok(())
+    }
+
+    /// PUBLIC accounts whose names start with `prefix`.
+    pub async fn search(&self, prefix: &str) -> Result<Vec<String>, ClientError> {
+        match self
+            .inner
+            .signaling
+            .request(ClientMsg::Search {
+                prefix: prefix.to_string(),
+            })
+            .await?
+        {
+            ServerMsg::Users { users } => Ok(users.into_iter().map(|u| u.to_string()).collect()),
+            _ => Err(ClientError::Refused("unexpected answer".into())),
+        }
     }
 
     pub async fn accept_friend(&self, username: &str) -> Result<(), ClientError> {
@@ -413,20 +527,12 @@ impl Engine {
         self.inner.save_profile(&snapshot)
     }
 
-    /// Rings every online device of `username`. Returns the ring id, which becomes the session id.
-    pub async fn ring(&self, username: &str) -> Result<String, ClientError> {
+    /// Rings every online device of `username` (with its code where its mode needs one). Returns the
+    /// ring id, which becomes the session id.
+    pub async fn ring(&self, username: &str, code: Option<&str>) -> Result<String, ClientError> {
         let to = Username::parse(username)?;
         if self.inner.pinned(&to).is_none() {
-            let ServerMsg::User { ak_pub, .. } = self
-                .inner
-                .signaling
-                .request(ClientMsg::Lookup {
-                    username: to.clone(),
-                })
-                .await?
-            else {
-                return Err(ClientError::Refused("unexpected answer".into()));
-            };
+            let (ak_pub, _) = self.lookup(&to, code).await?;
             self.inner.pin(&to, ak_pub)?;
         }
         // The answer may be followed at once by `ring_accepted`: record the ring before that is read.
@@ -440,7 +546,13 @@ impl Engine {
         let ServerMsg::Ringing { ring_id } = self
             .inner
             .signaling
-            .request_then(ClientMsg::Ring { to: to.clone() }, Some(record))
+            .request_then(
+                ClientMsg::Ring {
+                    to: to.clone(),
+                    code: code.map(str::to_string),
+                },
+                Some(record),
+            )
             .await?
         else {
             return Err(ClientError::Refused("unexpected answer".into()));

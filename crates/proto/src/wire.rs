@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::bytes::Blob;
+use crate::fvc::CodeFormat;
 use crate::pow::Stamp;
 use crate::{limits, DeviceCert, Key32, ProtoError, Sig64, Username};
 
@@ -38,14 +39,20 @@ pub enum ClientMsg {
     UploadOtks {
         keys: Vec<SignedOtk>,
     },
-    /// Asks for an account key, to befriend. Gated like `ring`.
+    /// Asks for an account key, to befriend. Gated by the target's discovery mode.
     Lookup {
         username: Username,
+        /// The target's Friend Verification Code, where its mode asks for one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
     },
     /// `sig`: this account's AK over `signing::friend_bytes(me, my_ak, to, their_ak)`.
     FriendRequest {
         to: Username,
         sig: Sig64,
+        /// The target's Friend Verification Code, where its mode asks for one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
     },
     FriendAccept {
         from: Username,
@@ -61,6 +68,26 @@ pub enum ClientMsg {
     /// Starts a ring to every online device of `to`.
     Ring {
         to: Username,
+        /// The target's Friend Verification Code, where its mode asks for one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
+    },
+    /// Sets this account's discovery mode. Switching to STRICT rotates the code's salt.
+    SetMode {
+        mode: Mode,
+        #[serde(default)]
+        always_require_code: bool,
+        #[serde(default)]
+        format: CodeFormat,
+    },
+    GetMode,
+    /// The TOTP seed of this account's code, for its own devices to show the live code.
+    FvcSeed,
+    /// New salt: every earlier code and share link stops working.
+    RotateCode,
+    /// PUBLIC accounts whose names start with `prefix` (at least 3 characters).
+    Search {
+        prefix: String,
     },
     /// Callee device answers a ring.
     Answer {
@@ -86,6 +113,38 @@ pub struct ServerEnvelope {
     pub re: Option<u64>,
     #[serde(flatten)]
     pub msg: ServerMsg,
+}
+
+/// Who can reach an account (DESIGN §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Anyone who knows the name; listed in search; lookups say online or offline.
+    Public,
+    /// Anyone with the exact name, while the account is online.
+    #[default]
+    Default,
+    /// Name and current code, while online.
+    Strict,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Public => "public",
+            Mode::Default => "default",
+            Mode::Strict => "strict",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "public" => Some(Mode::Public),
+            "default" => Some(Mode::Default),
+            "strict" => Some(Mode::Strict),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,6 +204,20 @@ pub enum ServerMsg {
     User {
         username: Username,
         ak_pub: Key32,
+        online: bool,
+    },
+    Mode {
+        mode: Mode,
+        always_require_code: bool,
+        format: CodeFormat,
+    },
+    FvcSeed {
+        seed: Key32,
+        format: CodeFormat,
+        step: u64,
+    },
+    Users {
+        users: Vec<Username>,
     },
     FriendRequestIn {
         from: Username,
@@ -312,6 +385,7 @@ mod tests {
             Some(3),
             ClientMsg::Ring {
                 to: Username::parse("bob").unwrap(),
+                code: None,
             },
         );
         let s = serde_json::to_string(&env).unwrap();

@@ -24,6 +24,14 @@ pub struct Config {
     /// authenticate. Defaults to the listen address. Set it when behind a proxy.
     #[arg(long, env = "ANONCHAT_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// The server's secret (32 random bytes, made on first start), from which every account's code
+    /// seed is derived. Keep it with the database: a new secret changes every code.
+    #[arg(
+        long,
+        env = "ANONCHAT_SECRET_FILE",
+        default_value = "anonchat-server.secret"
+    )]
+    pub secret_file: PathBuf,
     /// PEM certificate chain: terminate TLS here (otherwise plain HTTP, e.g. behind a proxy).
     #[arg(long, env = "ANONCHAT_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -56,4 +64,31 @@ impl Config {
             }
         }
     }
+}
+
+/// Reads the server secret, making it (readable by the owner only) on first start.
+pub fn load_or_create_secret(
+    path: &std::path::Path,
+) -> std::io::Result<zeroize::Zeroizing<[u8; 32]>> {
+    use std::io::Write;
+    let mut secret = zeroize::Zeroizing::new([0u8; 32]);
+    match std::fs::read(path) {
+        Ok(bytes) if bytes.len() == 32 => secret.copy_from_slice(&bytes),
+        Ok(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{} is not a 32-byte secret", path.display()),
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut *secret);
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            opts.open(path)?.write_all(&*secret)?;
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(secret)
 }

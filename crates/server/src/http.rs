@@ -112,10 +112,12 @@ async fn register(
             );
         }
     }
+    let mut salt = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
     match app
         .hub
         .store()
-        .register(&req.username, &req.ak_pub, &req.device_cert)
+        .register(&req.username, &req.ak_pub, &req.device_cert, &salt)
         .await
     {
         Ok(()) => {

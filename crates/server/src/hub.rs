@@ -14,8 +14,12 @@ use rand::RngCore;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::gate::{decide, Facts, Verdict};
 use crate::ring::{Outcome, RingError, Rings};
 use crate::store::{Store, StoreError};
+use anonchat_proto::fvc::{self, CodeFormat, Fvc};
+use anonchat_proto::wire::Mode;
+use zeroize::Zeroizing;
 
 /// Messages waiting for a device's socket. A device that lets this many pile up is too slow to
 /// serve and is disconnected, so memory per connection stays bounded.
@@ -137,6 +141,8 @@ impl State {
 pub struct Hub {
     store: Store,
     state: Mutex<State>,
+    /// Derives every account's code seed. Never leaves this process.
+    secret: Zeroizing<[u8; 32]>,
 }
 
 /// The outcome of authenticating a socket.
@@ -165,10 +171,11 @@ fn ring_error(e: RingError) -> (ErrorCode, Option<String>) {
 }
 
 impl Hub {
-    pub fn new(store: Store) -> Self {
+    pub fn new(store: Store, secret: Zeroizing<[u8; 32]>) -> Self {
         Self {
             store,
             state: Mutex::new(State::default()),
+            secret,
         }
     }
 
@@ -280,18 +287,49 @@ impl Hub {
             .retain(|_, (_, at)| now.duration_since(*at) < FRIEND_REQUEST_TTL);
     }
 
-    /// The gate of DEFAULT mode: the target exists and is online. Every failure is the same
-    /// `not_found`, and the store is asked on every path.
+    /// The gate of DESIGN §5. The same work on every path — one account read, one friendship read,
+    /// one code check (against a throwaway seed when there is no account) — and every refusal is the
+    /// same `not_found`. Returns the target's key and whether it is online.
     async fn gate(
         &self,
         me: &Username,
         target: &Username,
-    ) -> Result<Key32, (ErrorCode, Option<String>)> {
-        let ak = self.store.account_key(target).await.map_err(internal)?;
+        code: Option<&str>,
+    ) -> Result<(Key32, bool), (ErrorCode, Option<String>)> {
+        let account = self.store.account(target).await.map_err(internal)?;
+        let friends = self.store.are_friends(me, target).await.map_err(internal)?;
         let online = self.lock().is_online(target);
-        match ak {
-            Some(ak) if online && target != me => Ok(ak),
-            _ => Err(NOT_FOUND),
+        let (ak, salt, format) = match &account {
+            Some(a) => (a.ak_pub, a.fvc_salt.as_slice(), a.format),
+            None => (Key32([0; 32]), &[][..], CodeFormat::default()),
+        };
+        let code_ok = Fvc::new(&*fvc::seed(&*self.secret, &ak, salt), format)
+            .check(code.unwrap_or(""), crate::http::unix_now());
+        let facts = Facts {
+            exists: account.is_some(),
+            is_self: target == me,
+            mode: account.as_ref().map(|a| a.mode).unwrap_or_default(),
+            always_require_code: account.as_ref().is_some_and(|a| a.always_require_code),
+            friends,
+            online,
+            code_ok,
+        };
+        match decide(&facts) {
+            Verdict::Reachable { online } => Ok((ak, online)),
+            Verdict::NotFound => Err(NOT_FOUND),
+        }
+    }
+
+    /// Like `gate`, for what needs the target online now (ring, friend request).
+    async fn gate_online(
+        &self,
+        me: &Username,
+        target: &Username,
+        code: Option<&str>,
+    ) -> Result<Key32, (ErrorCode, Option<String>)> {
+        match self.gate(me, target, code).await? {
+            (ak, true) => Ok(ak),
+            (_, false) => Err(NOT_FOUND),
         }
     }
 
@@ -309,14 +347,94 @@ impl Hub {
             ClientMsg::Auth { .. } => Err(bad("already authenticated")),
             ClientMsg::Ping => Ok(ServerMsg::Pong),
             ClientMsg::UploadOtks { keys } => self.upload_otks(s, keys),
-            ClientMsg::Lookup { username } => {
-                let ak = self.gate(&s.username, &username).await?;
+            ClientMsg::Lookup { username, code } => {
+                let (ak_pub, online) = self.gate(&s.username, &username, code.as_deref()).await?;
                 Ok(ServerMsg::User {
                     username,
-                    ak_pub: ak,
+                    ak_pub,
+                    online,
                 })
             }
-            ClientMsg::FriendRequest { to, sig } => self.friend_request(s, to, sig).await,
+            ClientMsg::FriendRequest { to, sig, code } => {
+                self.friend_request(s, to, sig, code).await
+            }
+            ClientMsg::SetMode {
+                mode,
+                always_require_code,
+                format,
+            } => {
+                let format = format.validate().map_err(|e| bad(e.to_string()))?;
+                let current = self
+                    .store
+                    .account(&s.username)
+                    .await
+                    .map_err(internal)?
+                    .ok_or(NOT_FOUND)?;
+                // Switching to STRICT starts from a fresh salt: codes shared before stop working.
+                let salt = (mode == Mode::Strict && current.mode != Mode::Strict).then(new_salt);
+                self.store
+                    .set_mode(
+                        &s.username,
+                        mode,
+                        always_require_code,
+                        format,
+                        salt.as_ref().map(|s| &s[..]),
+                    )
+                    .await
+                    .map_err(internal)?;
+                Ok(ServerMsg::Ok)
+            }
+            ClientMsg::GetMode => {
+                let a = self
+                    .store
+                    .account(&s.username)
+                    .await
+                    .map_err(internal)?
+                    .ok_or(NOT_FOUND)?;
+                Ok(ServerMsg::Mode {
+                    mode: a.mode,
+                    always_require_code: a.always_require_code,
+                    format: a.format,
+                })
+            }
+            ClientMsg::FvcSeed => {
+                let a = self
+                    .store
+                    .account(&s.username)
+                    .await
+                    .map_err(internal)?
+                    .ok_or(NOT_FOUND)?;
+                Ok(ServerMsg::FvcSeed {
+                    seed: Key32(*fvc::seed(&*self.secret, &a.ak_pub, &a.fvc_salt)),
+                    format: a.format,
+                    step: fvc::STEP,
+                })
+            }
+            ClientMsg::RotateCode => {
+                self.store
+                    .rotate_salt(&s.username, &new_salt())
+                    .await
+                    .map_err(internal)?;
+                Ok(ServerMsg::Ok)
+            }
+            ClientMsg::Search { prefix } => {
+                let ok = prefix.len() >= 3
+                    && prefix.len() <= 32
+                    && prefix.bytes().all(|b| {
+                        b.is_ascii_lowercase()
+                            || b.is_ascii_digit()
+                            || matches!(b, b'.' | b'_' | b'-')
+                    });
+                if !ok {
+                    return Err(bad("search needs 3 to 32 characters of a username"));
+                }
+                let users = self
+                    .store
+                    .search_public(&prefix, 20)
+                    .await
+                    .map_err(internal)?;
+                Ok(ServerMsg::Users { users })
+            }
             ClientMsg::FriendAccept { from, sig } => self.friend_accept(s, from, sig).await,
             ClientMsg::FriendDecline { from } => {
                 self.lock()
@@ -356,7 +474,7 @@ impl Hub {
                         .collect(),
                 })
             }
-            ClientMsg::Ring { to } => self.ring(s, to).await,
+            ClientMsg::Ring { to, code } => self.ring(s, to, code).await,
             ClientMsg::Answer { ring_id, accept } => {
                 let mut st = self.lock();
                 let out = st
@@ -402,8 +520,14 @@ impl Hub {
         Ok(ServerMsg::Ok)
     }
 
-    async fn friend_request(&self, s: &Session, to: Username, sig: Sig64) -> Reply {
-        let their_ak = self.gate(&s.username, &to).await?;
+    async fn friend_request(
+        &self,
+        s: &Session,
+        to: Username,
+        sig: Sig64,
+        code: Option<String>,
+    ) -> Reply {
+        let their_ak = self.gate_online(&s.username, &to, code.as_deref()).await?;
         let my_ak = self.account_key(&s.username).await?;
         verify(
             &my_ak,
@@ -468,9 +592,9 @@ impl Hub {
         Ok(ServerMsg::Ok)
     }
 
-    async fn ring(&self, s: &Session, to: Username) -> Reply {
+    async fn ring(&self, s: &Session, to: Username, code: Option<String>) -> Reply {
         let caller_ak = self.account_key(&s.username).await?;
-        self.gate(&s.username, &to).await?;
+        self.gate_online(&s.username, &to, code.as_deref()).await?;
         let mut st = self.lock();
         let devices: HashSet<String> = st.online.get(&to).cloned().unwrap_or_default();
         if devices.is_empty() {
@@ -497,6 +621,13 @@ impl Hub {
         );
         Ok(ServerMsg::Ringing { ring_id })
     }
+}
+
+/// A fresh salt for an account's code.
+fn new_salt() -> [u8; 16] {
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b
 }
 
 /// 16 random bytes, URL-safe base64.

@@ -2,6 +2,7 @@
 //! one-time keys, rings and the relay of opaque end-to-end encrypted blobs.
 
 pub mod config;
+pub mod gate;
 pub mod http;
 pub mod hub;
 pub mod limits;

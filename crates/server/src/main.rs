@@ -27,13 +27,15 @@ async fn main() -> anyhow::Result<()> {
     let store = Store::open(&cfg.database_url)
         .await
         .context("opening the database")?;
+    let secret = anonchat_server::config::load_or_create_secret(&cfg.secret_file)
+        .with_context(|| format!("reading the server secret {}", cfg.secret_file.display()))?;
     let listener = std::net::TcpListener::bind(cfg.listen)
         .with_context(|| format!("binding {}", cfg.listen))?;
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     let app = Arc::new(App {
-        hub: Hub::new(store.clone()),
+        hub: Hub::new(store.clone(), secret),
         origin: cfg.origin(bound),
         pow_bits: cfg.register_pow_bits,
         per_ip: PerIp::new(cfg.max_connections_per_ip),

@@ -3,6 +3,8 @@
 
 use std::str::FromStr;
 
+use anonchat_proto::fvc::CodeFormat;
+use anonchat_proto::wire::Mode;
 use anonchat_proto::{DeviceCert, Key32, Sig64, Username};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
@@ -22,6 +24,34 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+}
+
+/// An account's gate settings.
+#[derive(Debug, Clone)]
+pub struct AccountRow {
+    pub ak_pub: Key32,
+    pub mode: Mode,
+    pub always_require_code: bool,
+    pub fvc_salt: Vec<u8>,
+    pub format: CodeFormat,
+}
+
+fn format_to_str(f: CodeFormat) -> String {
+    match f {
+        CodeFormat::Digits { digits } => format!("digits{digits}"),
+        CodeFormat::Crockford => "crockford".into(),
+    }
+}
+
+fn format_from_str(s: &str) -> Result<CodeFormat, StoreError> {
+    match s {
+        "crockford" => Ok(CodeFormat::Crockford),
+        d => d
+            .strip_prefix("digits")
+            .and_then(|n| n.parse().ok())
+            .map(|digits| CodeFormat::Digits { digits })
+            .ok_or(StoreError::Corrupt),
+    }
 }
 
 /// A device row as the hub needs it.
@@ -56,13 +86,15 @@ impl Store {
         username: &Username,
         ak_pub: &Key32,
         cert: &DeviceCert,
+        fvc_salt: &[u8],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO accounts (username, ak_pub) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO accounts (username, ak_pub, fvc_salt) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         )
         .bind(username.as_str())
         .bind(&ak_pub.0[..])
+        .bind(fvc_salt)
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
@@ -95,6 +127,82 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| key_col(&r, "ak_pub")).transpose()
+    }
+
+    pub async fn account(&self, username: &Username) -> Result<Option<AccountRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT ak_pub, discovery_mode, always_require_code, fvc_salt, code_format \
+             FROM accounts WHERE username = ?",
+        )
+        .bind(username.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let mode: String = r.try_get("discovery_mode")?;
+        let format: String = r.try_get("code_format")?;
+        Ok(Some(AccountRow {
+            ak_pub: key_col(&r, "ak_pub")?,
+            mode: Mode::parse(&mode).ok_or(StoreError::Corrupt)?,
+            always_require_code: r.try_get::<i64, _>("always_require_code")? != 0,
+            fvc_salt: r.try_get("fvc_salt")?,
+            format: format_from_str(&format)?,
+        }))
+    }
+
+    /// Sets the discovery settings; a new salt (when given) kills every earlier code.
+    pub async fn set_mode(
+        &self,
+        username: &Username,
+        mode: Mode,
+        always_require_code: bool,
+        format: CodeFormat,
+        new_salt: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE accounts SET discovery_mode = ?, always_require_code = ?, code_format = ?, \
+             fvc_salt = COALESCE(?, fvc_salt) WHERE username = ?",
+        )
+        .bind(mode.as_str())
+        .bind(i64::from(always_require_code))
+        .bind(format_to_str(format))
+        .bind(new_salt)
+        .bind(username.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn rotate_salt(&self, username: &Username, salt: &[u8]) -> Result<(), StoreError> {
+        sqlx::query("UPDATE accounts SET fvc_salt = ? WHERE username = ?")
+            .bind(salt)
+            .bind(username.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// PUBLIC accounts whose names start with `prefix`.
+    pub async fn search_public(
+        &self,
+        prefix: &str,
+        limit: i64,
+    ) -> Result<Vec<Username>, StoreError> {
+        // `prefix` is checked against the username alphabet by the caller; escape LIKE's wildcards.
+        let pattern = format!("{}%", prefix.replace('_', "\\_"));
+        let rows = sqlx::query(
+            "SELECT username FROM accounts WHERE discovery_mode = 'public' \
+             AND username LIKE ? ESCAPE '\\' ORDER BY username LIMIT ?",
+        )
+        .bind(pattern)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let name: String = r.try_get("username")?;
+                Username::parse(&name).map_err(|_| StoreError::Corrupt)
+            })
+            .collect()
     }
 
     pub async fn device(&self, device_id: &str) -> Result<Option<DeviceRow>, StoreError> {

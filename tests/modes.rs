@@ -1,0 +1,160 @@
+//! Discovery modes and the Friend Verification Code, with real processes.
+
+use anonchat_e2e::cli::{open_session, Cli};
+use anonchat_e2e::server::Server;
+use anonchat_e2e::{unique, TempDir};
+use serde_json::{json, Value};
+
+const NOT_FOUND: &str = "User not found or offline.";
+
+struct People {
+    a: Cli,
+    b: Cli,
+    a_name: String,
+    b_name: String,
+    _home: TempDir,
+}
+
+async fn people(server: &Server) -> People {
+    let home = TempDir::new("clients");
+    let (a_name, b_name) = (unique("alice"), unique("bob"));
+    let mut a = Cli::start(&unique("pa"), &home.0, &server.url()).await;
+    let mut b = Cli::start(&unique("pb"), &home.0, &server.url()).await;
+    a.register(&a_name).await;
+    b.register(&b_name).await;
+    a.connect().await;
+    b.connect().await;
+    People {
+        a,
+        b,
+        a_name,
+        b_name,
+        _home: home,
+    }
+}
+
+fn refused(v: &Value) -> bool {
+    v["ok"] == false && v["error"] == NOT_FOUND
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_mode_needs_the_live_code_friends_bypass_it_and_rotation_kills_old_codes() {
+    let server = Server::start().await;
+    let mut p = people(&server).await;
+    let mode = p.b.ok(json!({"cmd": "get_mode"})).await;
+    assert_eq!(mode["mode"], "default", "new accounts start in DEFAULT");
+    p.b.ok(json!({"cmd": "set_mode", "mode": "strict"})).await;
+
+    // A stranger without the code, or with a wrong one, learns nothing.
+    let none =
+        p.a.call(json!({"cmd": "add_friend", "username": p.b_name}))
+            .await;
+    assert!(refused(&none), "{none}");
+    let wrong =
+        p.a.call(json!({"cmd": "add_friend", "username": p.b_name, "code": "000000"}))
+            .await;
+    assert!(refused(&wrong), "{wrong}");
+    let ring = p.a.call(json!({"cmd": "ring", "username": p.b_name})).await;
+    assert!(refused(&ring), "{ring}");
+
+    // The owner's live code opens the gate.
+    let code = p.b.ok(json!({"cmd": "code"})).await;
+    let c = code["code"].as_str().expect("code").to_string();
+    assert_eq!(c.len(), 6);
+    assert!(code["seconds_left"]
+        .as_u64()
+        .is_some_and(|s| (1..=60).contains(&s)));
+    assert_eq!(
+        code["link"],
+        format!("anonchat://add?u={}&c={c}", p.b_name).as_str()
+    );
+    p.a.ok(json!({"cmd": "add_link", "link": code["link"]}))
+        .await;
+    p.b.expect_event("friend_request").await;
+    p.b.ok(json!({"cmd": "accept_friend", "username": p.a_name}))
+        .await;
+    p.a.expect_event("friend_added").await;
+
+    // Friends bypass the code…
+    let session = open_session(&mut p.a, &mut p.b, &p.b_name).await;
+    p.a.ok(json!({"cmd": "leave", "session": session})).await;
+    p.a.expect_event("session_ended").await;
+    p.b.expect_event("session_ended").await;
+    // …unless the owner wants it always.
+    p.b.ok(json!({"cmd": "set_mode", "mode": "strict", "always_require_code": true}))
+        .await;
+    let ring = p.a.call(json!({"cmd": "ring", "username": p.b_name})).await;
+    assert!(refused(&ring), "{ring}");
+    let code = p.b.ok(json!({"cmd": "code"})).await;
+    p.a.ok(json!({"cmd": "ring", "username": p.b_name, "code": code["code"]}))
+        .await;
+    p.b.expect_event("incoming_ring").await;
+
+    // Rotating the salt kills the code and its link.
+    let old = p.b.ok(json!({"cmd": "code"})).await;
+    p.b.ok(json!({"cmd": "rotate_code"})).await;
+    let fresh = p.b.ok(json!({"cmd": "code"})).await;
+    assert_ne!(old["code"], fresh["code"]);
+    let stale =
+        p.a.call(json!({"cmd": "lookup", "username": p.b_name, "code": old["code"]}))
+            .await;
+    assert!(refused(&stale), "an old code after rotation: {stale}");
+    let ok =
+        p.a.ok(json!({"cmd": "lookup", "username": p.b_name, "code": fresh["code"]}))
+            .await;
+    assert_eq!(ok["online"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_accounts_are_searchable_and_say_offline_default_ones_do_not() {
+    let server = Server::start().await;
+    let mut p = people(&server).await;
+    p.b.ok(json!({"cmd": "set_mode", "mode": "public"})).await;
+    let mode = p.b.ok(json!({"cmd": "get_mode"})).await;
+    assert_eq!(mode["mode"], "public");
+
+    let found =
+        p.a.ok(json!({"cmd": "search", "prefix": &p.b_name[..5]}))
+            .await;
+    let users: Vec<String> = serde_json::from_value(found["users"].clone()).expect("users");
+    assert!(users.contains(&p.b_name), "{users:?}");
+    assert!(
+        !users.contains(&p.a_name),
+        "DEFAULT accounts are never listed: {users:?}"
+    );
+    let bad = p.a.call(json!({"cmd": "search", "prefix": "a%"})).await;
+    assert_eq!(bad["ok"], false);
+
+    // Offline: PUBLIC says so, DEFAULT answers like a stranger that does not exist.
+    let b_name = p.b_name.clone();
+    p.b.quit().await;
+    let a_name = p.a_name.clone();
+    let home = TempDir::new("clients");
+    let mut c = Cli::start(&unique("pc"), &home.0, &server.url()).await;
+    c.register(&unique("carol")).await;
+    c.connect().await;
+    // The server notices b's socket closing on its own schedule: wait for the answer to change.
+    let mut offline = Value::Null;
+    for _ in 0..50 {
+        offline = c.call(json!({"cmd": "lookup", "username": b_name})).await;
+        if offline["online"] == false {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(offline["ok"], true, "{offline}");
+    assert_eq!(offline["online"], false);
+    p.a.quit().await;
+    let mut gone = Value::Null;
+    for _ in 0..50 {
+        gone = c.call(json!({"cmd": "lookup", "username": a_name})).await;
+        if refused(&gone) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        refused(&gone),
+        "an offline DEFAULT account is not found: {gone}"
+    );
+}
