@@ -68,6 +68,19 @@ async fn strict_mode_needs_the_live_code_friends_bypass_it_and_rotation_kills_ol
         code["link"],
         format!("anonchat://add?u={}&c={c}", p.b_name).as_str()
     );
+    // The link's QR (PNG bytes from the engine) scans back to the same link.
+    let qr =
+        p.b.ok(json!({"cmd": "qr", "text": code["link"], "png": true}))
+            .await;
+    let png =
+        anonchat_proto::bytes::decode_b64(qr["png_base64"].as_str().expect("png")).expect("base64");
+    let img = image::load_from_memory(&png).expect("png").to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(img);
+    let grids = prepared.detect_grids();
+    assert_eq!(
+        grids.first().map(|g| g.decode().expect("qr decodes").1),
+        code["link"].as_str().map(String::from)
+    );
     p.a.ok(json!({"cmd": "add_link", "link": code["link"]}))
         .await;
     p.b.expect_event("friend_request").await;

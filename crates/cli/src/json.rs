@@ -44,6 +44,12 @@ enum Command {
     },
     GetMode,
     Code,
+    /// A QR code of `text` (a share link, say) as SVG, or as PNG bytes in base64.
+    Qr {
+        text: String,
+        #[serde(default)]
+        png: bool,
+    },
     RotateCode,
     Search {
         prefix: String,
@@ -263,6 +269,15 @@ async fn execute(engine: &Engine, cmd: Command) -> Value {
             }),
         ),
         Command::Code => ("code", engine.code().await.map(|c| json!(c))),
+        Command::Qr { text, png } => (
+            "qr",
+            if png {
+                anonchat_client::qr::png(&text)
+                    .map(|b| json!({"png_base64": anonchat_proto::bytes::encode_b64(&b)}))
+            } else {
+                anonchat_client::qr::svg(&text).map(|s| json!({"svg": s}))
+            },
+        ),
         Command::RotateCode => ("rotate_code", engine.rotate_code().await.map(|_| json!({}))),
         Command::Search { prefix } => (
             "search",

@@ -75,7 +75,10 @@ pub async fn run(engine: Engine, mut events: UnboundedReceiver<Event>) -> anyhow
                         engine.add_friend(user, code).await.map(|sn| println!("Request sent. Safety number:\n  {sn}"))
                     }
                     "/link" => engine.add_by_link(arg).await.map(|(u, sn)| println!("Request sent to {u}. Safety number:\n  {sn}")),
-                    "/code" => engine.code().await.map(|c| println!("{}  ({} s left)\n{}", c.code, c.seconds_left, c.link)),
+                    "/code" => engine.code().await.map(|c| {
+                        let qr = anonchat_client::qr::terminal(&c.link).unwrap_or_default();
+                        println!("{qr}\n{}  ({} s left)\n{}", c.code, c.seconds_left, c.link)
+                    }),
                     "/mode" => match anonchat_proto::wire::Mode::parse(arg) {
                         Some(m) => engine.set_mode(m, false, Default::default()).await.map(|_| println!("Mode: {arg}")),
                         None => { println!("Modes: public, default, strict"); Ok(()) }

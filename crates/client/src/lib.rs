@@ -8,6 +8,7 @@ pub mod events;
 pub mod identity;
 pub mod keychain;
 pub mod profile;
+pub mod qr;
 pub mod session;
 pub mod signaling;
 pub mod tls;
