@@ -46,6 +46,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("friendships", &["user_a", "user_b", "sig_a", "sig_b"]),
+    ("tombstones", &["name_hash", "expires_at"]),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

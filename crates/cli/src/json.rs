@@ -51,6 +51,7 @@ enum Command {
         png: bool,
     },
     RotateCode,
+    DeleteAccount,
     Search {
         prefix: String,
     },
@@ -277,6 +278,10 @@ async fn execute(engine: &Engine, cmd: Command) -> Value {
             } else {
                 anonchat_client::qr::svg(&text).map(|s| json!({"svg": s}))
             },
+        ),
+        Command::DeleteAccount => (
+            "delete_account",
+            engine.delete_account().await.map(|_| json!({})),
         ),
         Command::RotateCode => ("rotate_code", engine.rotate_code().await.map(|_| json!({}))),
         Command::Search { prefix } => (

@@ -400,6 +400,30 @@ impl Engine {
         Ok(())
     }
 
+    /// Deletes the account on the server (AK-signed), then everything of it on this device: the
+    /// keychain entry and the profile folder. Open chats are wiped first.
+    pub async fn delete_account(&self) -> Result<(), ClientError> {
+        let (me, _) = self.my_ak()?;
+        let ts = unix_now();
+        let sig = self.sign_ak(&anonchat_proto::signing::delete_account_bytes(&me, ts))?;
+        self.inner
+            .signaling
+            .request(ClientMsg::DeleteAccount { ts, sig })
+            .await?;
+        self.shutdown().await;
+        let (kc, profile) = (self.inner.keychain.clone(), self.inner.profile.clone());
+        blocking(move || kc.delete(&profile)).await??;
+        match std::fs::remove_dir_all(&self.inner.dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ClientError::Profile(e.to_string())),
+        }
+        *lock(&self.inner.identity) = None;
+        *lock(&self.inner.data) = ProfileData::default();
+        *lock(&self.inner.fvc) = None;
+        Ok(())
+    }
+
     /// PUBLIC accounts whose names start with `prefix`.
     pub async fn search(&self, prefix: &str) -> Result<Vec<String>, ClientError> {
         match self

@@ -78,6 +78,14 @@ pub fn friend_bytes(a: &Username, ak_a: &Key32, b: &Username, ak_b: &Key32) -> V
         .finish()
 }
 
+/// What the account key signs to delete the account (`ts`: unix seconds, checked for freshness).
+pub fn delete_account_bytes(username: &Username, ts: u64) -> Vec<u8> {
+    SigningBytes::new("delete-account")
+        .str(username.as_str())
+        .u64(ts)
+        .finish()
+}
+
 /// Strict Ed25519 verification (rejects small-order keys and malleable signatures).
 pub fn verify(public: &Key32, msg: &[u8], sig: &Sig64) -> Result<(), ProtoError> {
     let key = VerifyingKey::from_bytes(&public.0).map_err(|_| ProtoError::BadKey)?;

@@ -85,6 +85,11 @@ pub enum ClientMsg {
     FvcSeed,
     /// New salt: every earlier code and share link stops working.
     RotateCode,
+    /// Deletes this account: `sig` by the account key over `signing::delete_account_bytes`.
+    DeleteAccount {
+        ts: u64,
+        sig: Sig64,
+    },
     /// PUBLIC accounts whose names start with `prefix` (at least 3 characters).
     Search {
         prefix: String,

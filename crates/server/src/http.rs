@@ -112,6 +112,19 @@ async fn register(
             );
         }
     }
+    match app
+        .hub
+        .store()
+        .tombstoned(&app.hub.name_hash(&req.username), unix_now() as i64)
+        .await
+    {
+        Ok(false) => {}
+        Ok(true) => return error(StatusCode::CONFLICT, ErrorCode::Taken, None),
+        Err(e) => {
+            tracing::error!(error = %e, "registration failed");
+            return error(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, None);
+        }
+    }
     let mut salt = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
     match app

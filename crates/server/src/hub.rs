@@ -26,6 +26,8 @@ use zeroize::Zeroizing;
 pub const SEND_QUEUE: usize = 128;
 /// When a device has fewer one-time keys than this, it is asked for more.
 pub const OTK_LOW: usize = 10;
+/// How long a deleted account's name stays reserved.
+pub const TOMBSTONE_DAYS: u64 = 30;
 const FRIEND_REQUEST_TTL: Duration = Duration::from_secs(600);
 const MAX_PENDING_FRIEND_REQUESTS: usize = 10_000;
 
@@ -333,6 +335,16 @@ impl Hub {
         }
     }
 
+    /// The keyed hash a tombstone keeps instead of the name.
+    pub fn name_hash(&self, username: &Username) -> [u8; 32] {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&*self.secret)
+            .expect("HMAC takes keys of any length");
+        mac.update(b"anonchat/v1 tombstone\0");
+        mac.update(username.as_str().as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// An account's key; an account that vanished reads as `not_found`.
     async fn account_key(&self, who: &Username) -> Result<Key32, (ErrorCode, Option<String>)> {
         self.store
@@ -415,6 +427,33 @@ impl Hub {
                     .rotate_salt(&s.username, &new_salt())
                     .await
                     .map_err(internal)?;
+                Ok(ServerMsg::Ok)
+            }
+            ClientMsg::DeleteAccount { ts, sig } => {
+                let ak = self.account_key(&s.username).await?;
+                let fresh =
+                    ts.abs_diff(crate::http::unix_now()) <= anonchat_proto::pow::MAX_AGE_SECS;
+                verify(
+                    &ak,
+                    &anonchat_proto::signing::delete_account_bytes(&s.username, ts),
+                    &sig,
+                )
+                .ok()
+                .filter(|_| fresh)
+                .ok_or_else(|| bad("deletion must be signed by the account key, just now"))?;
+                let expires = crate::http::unix_now() + TOMBSTONE_DAYS * 86_400;
+                self.store
+                    .delete_account(&s.username, &self.name_hash(&s.username), expires as i64)
+                    .await
+                    .map_err(internal)?;
+                // The account's other devices are cut off now; this one hears `ok` and leaves.
+                let st = self.lock();
+                for d in st.online.get(&s.username).into_iter().flatten() {
+                    if let Some(c) = st.conns.get(d).filter(|_| *d != s.device_id) {
+                        c.kill.cancel();
+                    }
+                }
+                tracing::info!("account deleted");
                 Ok(ServerMsg::Ok)
             }
             ClientMsg::Search { prefix } => {

@@ -129,6 +129,43 @@ impl Store {
         row.map(|r| key_col(&r, "ak_pub")).transpose()
     }
 
+    /// Deletes an account with its devices and friendships, leaving a tombstone.
+    pub async fn delete_account(
+        &self,
+        username: &Username,
+        name_hash: &[u8],
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM accounts WHERE username = ?")
+            .bind(username.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO tombstones (name_hash, expires_at) VALUES (?, ?) \
+             ON CONFLICT (name_hash) DO UPDATE SET expires_at = excluded.expires_at",
+        )
+        .bind(name_hash)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Whether a name is reserved by a tombstone; expired ones are removed on the way.
+    pub async fn tombstoned(&self, name_hash: &[u8], now: i64) -> Result<bool, StoreError> {
+        sqlx::query("DELETE FROM tombstones WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        let row = sqlx::query("SELECT 1 FROM tombstones WHERE name_hash = ?")
+            .bind(name_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
     pub async fn account(&self, username: &Username) -> Result<Option<AccountRow>, StoreError> {
         let row = sqlx::query(
             "SELECT ak_pub, discovery_mode, always_require_code, fvc_salt, code_format \
