@@ -171,3 +171,53 @@ async fn public_accounts_are_searchable_and_say_offline_default_ones_do_not() {
         "an offline DEFAULT account is not found: {gone}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_settings_decide_what_friends_see_and_hidden_accounts_stay_ringable_by_friends() {
+    let server = Server::start().await;
+    let mut p = people(&server).await;
+    anonchat_e2e::cli::befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
+    let home = TempDir::new("clients");
+    let mut c = Cli::start(&unique("pc"), &home.0, &server.url()).await;
+    c.register(&unique("carol")).await;
+    c.connect().await;
+
+    let seen = |v: &Value| {
+        (
+            v["friends"][0]["online"].clone(),
+            v["friends"][0]["recently_active"].clone(),
+        )
+    };
+    let f = p.a.ok(json!({"cmd": "friends"})).await;
+    assert_eq!(seen(&f), (json!(true), json!(false)), "exact: online");
+
+    p.b.ok(json!({"cmd": "set_presence", "presence": "hidden"}))
+        .await;
+    assert_eq!(
+        p.b.ok(json!({"cmd": "get_mode"})).await["presence"],
+        "hidden"
+    );
+    let f = p.a.ok(json!({"cmd": "friends"})).await;
+    assert_eq!(seen(&f), (json!(false), json!(false)), "appear offline");
+    let stranger = c.call(json!({"cmd": "lookup", "username": p.b_name})).await;
+    assert!(
+        refused(&stranger),
+        "strangers cannot find a hidden account: {stranger}"
+    );
+    // …but a friend can still ring it.
+    let ring = p.a.ok(json!({"cmd": "ring", "username": p.b_name})).await;
+    let incoming = p.b.expect_event("incoming_ring").await;
+    assert_eq!(incoming["ring_id"], ring["ring_id"]);
+    p.b.ok(json!({"cmd": "answer", "ring_id": ring["ring_id"], "accept": false}))
+        .await;
+    assert_eq!(p.a.expect_event("ring_ended").await["reason"], "declined");
+
+    p.b.ok(json!({"cmd": "set_presence", "presence": "recent"}))
+        .await;
+    let f = p.a.ok(json!({"cmd": "friends"})).await;
+    assert_eq!(
+        seen(&f),
+        (json!(false), json!(true)),
+        "blurred: recently active, never the moment"
+    );
+}

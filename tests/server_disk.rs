@@ -31,6 +31,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "always_require_code",
             "fvc_salt",
             "code_format",
+            "presence",
         ],
     ),
     (

@@ -7,7 +7,7 @@ use std::io::Write;
 use anonchat_client::{Engine, Event};
 use anonchat_proto::frames::SecretText;
 use anonchat_proto::fvc::CodeFormat;
-use anonchat_proto::wire::Mode;
+use anonchat_proto::wire::{Mode, PresenceMode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -43,6 +43,9 @@ enum Command {
         format: CodeFormat,
     },
     GetMode,
+    SetPresence {
+        presence: PresenceMode,
+    },
     Code,
     /// A QR code of `text` (a share link, say) as SVG, or as PNG bytes in base64.
     Qr {
@@ -259,15 +262,21 @@ async fn execute(engine: &Engine, cmd: Command) -> Value {
                 .await
                 .map(|(u, sn)| json!({"username": u, "safety_number": sn})),
         ),
-        Command::SetMode { mode, always_require_code, format } => (
+        Command::SetMode {
+            mode,
+            always_require_code,
+            format,
+        } => (
             "set_mode",
-            engine.set_mode(mode, always_require_code, format).await.map(|_| json!({})),
+            engine
+                .set_mode(mode, always_require_code, format)
+                .await
+                .map(|_| json!({})),
         ),
-        Command::GetMode => (
-            "get_mode",
-            engine.get_mode().await.map(|(mode, always, format)| {
-                json!({"mode": mode, "always_require_code": always, "format": format})
-            }),
+        Command::GetMode => ("get_mode", engine.get_mode().await.map(|m| json!(m))),
+        Command::SetPresence { presence } => (
+            "set_presence",
+            engine.set_presence(presence).await.map(|_| json!({})),
         ),
         Command::Code => ("code", engine.code().await.map(|c| json!(c))),
         Command::Qr { text, png } => (

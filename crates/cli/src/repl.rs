@@ -53,7 +53,7 @@ pub async fn run(engine: Engine, mut events: UnboundedReceiver<Event>) -> anyhow
                     Event::FriendRequest { from, safety_number } => println!("* Friend request from {from}. Safety number:\n  {safety_number}\n  /accept {from}"),
                     Event::FriendAdded { username, .. } => println!("* {username} is now a friend."),
                     Event::KeyChanged { username, safety_number } => println!("!!! The account key of {username} CHANGED. Do not trust this contact until you compare the new safety number in person:\n  {safety_number}"),
-                    Event::Presence { username, online } => println!("* {username} is {}", if *online { "online" } else { "offline" }),
+                    Event::Presence { username, online, recently_active } => println!("* {username} is {}", if *online { "online" } else if *recently_active { "recently active" } else { "offline" }),
                     Event::Disconnected { .. } => println!("* Lost the server; reconnecting (open chats go on)."),
                     Event::Connected => println!("* Connected to the server."),
                     Event::Warning { message } => println!("* {message}"),

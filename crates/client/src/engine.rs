@@ -8,11 +8,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anonchat_proto::frames::SecretText;
 use anonchat_proto::fvc::{CodeFormat, Fvc};
 use anonchat_proto::signing::{friend_bytes, one_time_key_bytes, verify};
-use anonchat_proto::wire::Mode;
 use anonchat_proto::wire::{
     normalize_origin, ClientMsg, RegisterRequest, ServerConfig, ServerEnvelope, ServerMsg,
     SignedOtk,
 };
+use anonchat_proto::wire::{Mode, PresenceMode};
 use anonchat_proto::{pow, safety, Caps, DeviceCert, Key32, Sig64, Username};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -40,6 +40,15 @@ pub struct EngineConfig {
     pub extra_ca_pem: Option<Vec<u8>>,
 }
 
+/// This account's discovery and presence settings.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModeView {
+    pub mode: Mode,
+    pub always_require_code: bool,
+    pub format: CodeFormat,
+    pub presence: PresenceMode,
+}
+
 /// This account's code as its owner sees it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CodeView {
@@ -53,6 +62,7 @@ pub struct CodeView {
 pub struct FriendView {
     pub username: String,
     pub online: bool,
+    pub recently_active: bool,
     pub safety_number: String,
     pub verified: bool,
 }
@@ -357,15 +367,30 @@ impl Engine {
         Ok(())
     }
 
-    pub async fn get_mode(&self) -> Result<(Mode, bool, CodeFormat), ClientError> {
+    pub async fn get_mode(&self) -> Result<ModeView, ClientError> {
         match self.inner.signaling.request(ClientMsg::GetMode).await? {
             ServerMsg::Mode {
                 mode,
                 always_require_code,
                 format,
-            } => Ok((mode, always_require_code, format)),
+                presence,
+            } => Ok(ModeView {
+                mode,
+                always_require_code,
+                format,
+                presence,
+            }),
             _ => Err(ClientError::Refused("unexpected answer".into())),
         }
+    }
+
+    /// What friends see of this account's presence: exact, "recently active", or offline.
+    pub async fn set_presence(&self, presence: PresenceMode) -> Result<(), ClientError> {
+        self.inner
+            .signaling
+            .request(ClientMsg::SetPresence { presence })
+            .await?;
+        Ok(())
     }
 
     /// This account's live code, the seconds it has left, and its share link. The seed is fetched
@@ -498,6 +523,7 @@ impl Engine {
                 safety_number: self.safety_number(f.username.as_str())?,
                 username: f.username.to_string(),
                 online: f.online,
+                recently_active: f.recently_active,
                 verified,
             });
         }
@@ -943,9 +969,14 @@ impl signaling::Host for Inner {
             ServerMsg::FriendRemoved { username } => self.emit(Event::FriendRemoved {
                 username: username.to_string(),
             }),
-            ServerMsg::Presence { username, online } => self.emit(Event::Presence {
+            ServerMsg::Presence {
+                username,
+                online,
+                recently_active,
+            } => self.emit(Event::Presence {
                 username: username.to_string(),
                 online,
+                recently_active,
             }),
             _ => {}
         }

@@ -28,6 +28,8 @@ pub enum Event {
     Presence {
         username: String,
         online: bool,
+        /// The friend shows only "recently active".
+        recently_active: bool,
     },
     /// A pinned account key changed. Nothing with this contact proceeds until the user trusts the
     /// new key after comparing safety numbers.

@@ -14,7 +14,7 @@ pub mod signaling;
 pub mod tls;
 pub mod transport;
 
-pub use engine::{Engine, EngineConfig, FriendView};
+pub use engine::{CodeView, Engine, EngineConfig, FriendView, ModeView};
 pub use error::ClientError;
 pub use events::{EndReason, Event};
 pub use keychain::Keychain;

@@ -81,6 +81,10 @@ pub enum ClientMsg {
         format: CodeFormat,
     },
     GetMode,
+    /// What friends see of this account's presence.
+    SetPresence {
+        presence: PresenceMode,
+    },
     /// The TOTP seed of this account's code, for its own devices to show the live code.
     FvcSeed,
     /// New salt: every earlier code and share link stops working.
@@ -133,6 +137,38 @@ pub enum Mode {
     Strict,
 }
 
+/// What friends see of an account's presence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceMode {
+    /// Online and offline as they happen.
+    #[default]
+    Exact,
+    /// Only "recently active" (online now or within 15 minutes), never the moment.
+    Recent,
+    /// Always offline to friends, who can still ring; strangers cannot reach it at all.
+    Hidden,
+}
+
+impl PresenceMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PresenceMode::Exact => "exact",
+            PresenceMode::Recent => "recent",
+            PresenceMode::Hidden => "hidden",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "exact" => Some(PresenceMode::Exact),
+            "recent" => Some(PresenceMode::Recent),
+            "hidden" => Some(PresenceMode::Hidden),
+            _ => None,
+        }
+    }
+}
+
 impl Mode {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -183,6 +219,9 @@ pub struct FriendInfo {
     pub username: Username,
     pub ak_pub: Key32,
     pub online: bool,
+    /// For accounts that show only "recently active": online now or within the last 15 minutes.
+    #[serde(default)]
+    pub recently_active: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,6 +254,7 @@ pub enum ServerMsg {
         mode: Mode,
         always_require_code: bool,
         format: CodeFormat,
+        presence: PresenceMode,
     },
     FvcSeed {
         seed: Key32,
@@ -242,6 +282,8 @@ pub enum ServerMsg {
     Presence {
         username: Username,
         online: bool,
+        #[serde(default)]
+        recently_active: bool,
     },
     Ringing {
         ring_id: String,

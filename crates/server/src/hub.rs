@@ -18,7 +18,7 @@ use crate::gate::{decide, Facts, Verdict};
 use crate::ring::{Outcome, RingError, Rings};
 use crate::store::{Store, StoreError};
 use anonchat_proto::fvc::{self, CodeFormat, Fvc};
-use anonchat_proto::wire::Mode;
+use anonchat_proto::wire::{Mode, PresenceMode};
 use zeroize::Zeroizing;
 
 /// Messages waiting for a device's socket. A device that lets this many pile up is too slow to
@@ -28,6 +28,8 @@ pub const SEND_QUEUE: usize = 128;
 pub const OTK_LOW: usize = 10;
 /// How long a deleted account's name stays reserved.
 pub const TOMBSTONE_DAYS: u64 = 30;
+/// How long an account counts as "recently active" after it leaves.
+const RECENTLY_ACTIVE: Duration = Duration::from_secs(15 * 60);
 const FRIEND_REQUEST_TTL: Duration = Duration::from_secs(600);
 const MAX_PENDING_FRIEND_REQUESTS: usize = 10_000;
 
@@ -65,6 +67,8 @@ struct State {
     online: HashMap<Username, HashSet<String>>,
     rings: Rings,
     friend_requests: HashMap<(Username, Username), (Sig64, Instant)>,
+    /// When accounts went offline, for "recently active" (RAM, 15 minutes).
+    last_seen: HashMap<Username, Instant>,
     next_conn: u64,
 }
 
@@ -256,6 +260,7 @@ impl Hub {
                 set.remove(&s.device_id);
                 if set.is_empty() {
                     st.online.remove(&s.username);
+                    st.last_seen.insert(s.username.clone(), Instant::now());
                     last = true;
                 }
             }
@@ -266,16 +271,29 @@ impl Hub {
         }
     }
 
+    /// Tells friends an account came or went, as much as its presence setting lets them know.
     async fn announce(&self, who: &Username, online: bool) {
-        let Ok(friends) = self.store.friends(who).await else {
+        let (Ok(friends), Ok(Some(account))) =
+            (self.store.friends(who).await, self.store.account(who).await)
+        else {
             return;
         };
-        let st = self.lock();
-        let msg = ServerMsg::Presence {
-            username: who.clone(),
-            online,
+        let msg = match (account.presence, online) {
+            (PresenceMode::Exact, _) => ServerMsg::Presence {
+                username: who.clone(),
+                online,
+                recently_active: false,
+            },
+            // Blurred: "recently active" when it comes, nothing when it goes.
+            (PresenceMode::Recent, true) => ServerMsg::Presence {
+                username: who.clone(),
+                online: false,
+                recently_active: true,
+            },
+            (PresenceMode::Recent, false) | (PresenceMode::Hidden, _) => return,
         };
-        for (f, _) in friends {
+        let st = self.lock();
+        for (f, _, _) in friends {
             st.send_user(&f, &msg);
         }
     }
@@ -287,6 +305,8 @@ impl Hub {
         st.apply(expired);
         st.friend_requests
             .retain(|_, (_, at)| now.duration_since(*at) < FRIEND_REQUEST_TTL);
+        st.last_seen
+            .retain(|_, at| now.duration_since(*at) < RECENTLY_ACTIVE);
     }
 
     /// The gate of DESIGN §5. The same work on every path — one account read, one friendship read,
@@ -307,13 +327,15 @@ impl Hub {
         };
         let code_ok = Fvc::new(&*fvc::seed(&*self.secret, &ak, salt), format)
             .check(code.unwrap_or(""), crate::http::unix_now());
+        let presence = account.as_ref().map(|a| a.presence).unwrap_or_default();
         let facts = Facts {
             exists: account.is_some(),
             is_self: target == me,
             mode: account.as_ref().map(|a| a.mode).unwrap_or_default(),
             always_require_code: account.as_ref().is_some_and(|a| a.always_require_code),
             friends,
-            online,
+            // "Appear offline" is offline to strangers; friends can still ring.
+            online: online && (friends || presence != PresenceMode::Hidden),
             code_ok,
         };
         match decide(&facts) {
@@ -360,7 +382,16 @@ impl Hub {
             ClientMsg::Ping => Ok(ServerMsg::Pong),
             ClientMsg::UploadOtks { keys } => self.upload_otks(s, keys),
             ClientMsg::Lookup { username, code } => {
-                let (ak_pub, online) = self.gate(&s.username, &username, code.as_deref()).await?;
+                let (ak_pub, reachable) =
+                    self.gate(&s.username, &username, code.as_deref()).await?;
+                // A friend's blurred or hidden presence is not revealed by a lookup either.
+                let exact = self
+                    .store
+                    .account(&username)
+                    .await
+                    .map_err(internal)?
+                    .is_some_and(|a| a.presence == PresenceMode::Exact);
+                let online = reachable && exact;
                 Ok(ServerMsg::User {
                     username,
                     ak_pub,
@@ -407,7 +438,15 @@ impl Hub {
                     mode: a.mode,
                     always_require_code: a.always_require_code,
                     format: a.format,
+                    presence: a.presence,
                 })
+            }
+            ClientMsg::SetPresence { presence } => {
+                self.store
+                    .set_presence(&s.username, presence)
+                    .await
+                    .map_err(internal)?;
+                Ok(ServerMsg::Ok)
             }
             ClientMsg::FvcSeed => {
                 let a = self
@@ -505,10 +544,15 @@ impl Hub {
                 Ok(ServerMsg::Friends {
                     friends: friends
                         .into_iter()
-                        .map(|(username, ak_pub)| FriendInfo {
-                            online: st.is_online(&username),
-                            username,
-                            ak_pub,
+                        .map(|(username, ak_pub, presence)| {
+                            let online = st.is_online(&username);
+                            let recent = online || st.last_seen.contains_key(&username);
+                            FriendInfo {
+                                online: online && presence == PresenceMode::Exact,
+                                recently_active: recent && presence == PresenceMode::Recent,
+                                username,
+                                ak_pub,
+                            }
                         })
                         .collect(),
                 })

@@ -4,7 +4,7 @@
 use std::str::FromStr;
 
 use anonchat_proto::fvc::CodeFormat;
-use anonchat_proto::wire::Mode;
+use anonchat_proto::wire::{Mode, PresenceMode};
 use anonchat_proto::{DeviceCert, Key32, Sig64, Username};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
@@ -34,6 +34,7 @@ pub struct AccountRow {
     pub always_require_code: bool,
     pub fvc_salt: Vec<u8>,
     pub format: CodeFormat,
+    pub presence: PresenceMode,
 }
 
 fn format_to_str(f: CodeFormat) -> String {
@@ -168,7 +169,7 @@ impl Store {
 
     pub async fn account(&self, username: &Username) -> Result<Option<AccountRow>, StoreError> {
         let row = sqlx::query(
-            "SELECT ak_pub, discovery_mode, always_require_code, fvc_salt, code_format \
+            "SELECT ak_pub, discovery_mode, always_require_code, fvc_salt, code_format, presence \
              FROM accounts WHERE username = ?",
         )
         .bind(username.as_str())
@@ -183,6 +184,7 @@ impl Store {
             always_require_code: r.try_get::<i64, _>("always_require_code")? != 0,
             fvc_salt: r.try_get("fvc_salt")?,
             format: format_from_str(&format)?,
+            presence: presence_col(&r)?,
         }))
     }
 
@@ -206,6 +208,19 @@ impl Store {
         .bind(username.as_str())
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    pub async fn set_presence(
+        &self,
+        username: &Username,
+        presence: PresenceMode,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE accounts SET presence = ? WHERE username = ?")
+            .bind(presence.as_str())
+            .bind(username.as_str())
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -306,10 +321,13 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Friends of `who` with their account keys.
-    pub async fn friends(&self, who: &Username) -> Result<Vec<(Username, Key32)>, StoreError> {
+    /// Friends of `who` with their account keys and presence settings.
+    pub async fn friends(
+        &self,
+        who: &Username,
+    ) -> Result<Vec<(Username, Key32, PresenceMode)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT a.username, a.ak_pub FROM friendships f \
+            "SELECT a.username, a.ak_pub, a.presence FROM friendships f \
              JOIN accounts a ON a.username = CASE WHEN f.user_a = ?1 THEN f.user_b ELSE f.user_a END \
              WHERE f.user_a = ?1 OR f.user_b = ?1 ORDER BY a.username",
         )
@@ -322,10 +340,16 @@ impl Store {
                 Ok((
                     Username::parse(&name).map_err(|_| StoreError::Corrupt)?,
                     key_col(r, "ak_pub")?,
+                    presence_col(r)?,
                 ))
             })
             .collect()
     }
+}
+
+fn presence_col(r: &sqlx::sqlite::SqliteRow) -> Result<PresenceMode, StoreError> {
+    let p: String = r.try_get("presence")?;
+    PresenceMode::parse(&p).ok_or(StoreError::Corrupt)
 }
 
 fn ordered<'a>(a: &'a Username, b: &'a Username) -> (&'a Username, &'a Username) {
