@@ -2,7 +2,7 @@
 //! the account left on the device.
 
 use anonchat_e2e::cli::{befriend, Cli};
-use anonchat_e2e::server::Server;
+use anonchat_e2e::server::{Server, ServerOpts};
 use anonchat_e2e::{unique, TempDir};
 use serde_json::json;
 use sqlx::Row;
@@ -98,5 +98,76 @@ async fn deleting_an_account_removes_it_everywhere_and_reserves_the_name() {
     assert!(
         (expires - now - 30 * 86_400).abs() < 120,
         "reserved for 30 days"
+    );
+}
+
+/// Two friends; `b` has quit. Returns the clients, b's profile, and the folder the profiles live in.
+async fn friends_with_b_offline(server: &Server) -> (Cli, String, String, String, TempDir) {
+    let home = TempDir::new("clients");
+    let (a_name, b_name, pb) = (unique("alice"), unique("bob"), unique("pb"));
+    let mut a = Cli::start(&unique("pa"), &home.0, &server.url()).await;
+    let mut b = Cli::start(&pb, &home.0, &server.url()).await;
+    a.register(&a_name).await;
+    b.register(&b_name).await;
+    a.connect().await;
+    b.connect().await;
+    befriend(&mut a, &a_name, &mut b, &b_name).await;
+    b.quit().await;
+    a.expect("b offline", |v| {
+        v["event"] == "presence" && v["online"] == false
+    })
+    .await;
+    (a, a_name, b_name, pb, home)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_friends_ring_waits_for_an_offline_account_and_rings_the_first_device_that_connects() {
+    let server = Server::start().await;
+    let (mut a, _a_name, b_name, pb, home) = friends_with_b_offline(&server).await;
+    let ring = a.ok(json!({"cmd": "ring", "username": b_name})).await;
+    let mut b = Cli::start(&pb, &home.0, &server.url()).await;
+    b.connect().await;
+    let incoming = b.expect_event("incoming_ring").await;
+    assert_eq!(incoming["ring_id"], ring["ring_id"]);
+    b.ok(json!({"cmd": "answer", "ring_id": incoming["ring_id"], "accept": true}))
+        .await;
+    a.expect_event("session_open").await;
+    b.expect_event("session_open").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_wake_intent_says_not_reachable_and_a_strict_server_keeps_none() {
+    let short = Server::start_with(
+        ServerOpts {
+            extra: vec!["--ring-timeout-secs".into(), "2".into()],
+            ..Default::default()
+        },
+        TempDir::new("server"),
+    )
+    .await;
+    let (mut a, ..) = friends_with_b_offline(&short).await;
+    let b_name = a.ok(json!({"cmd": "friends"})).await["friends"][0]["username"].clone();
+    a.ok(json!({"cmd": "ring", "username": b_name})).await;
+    let ended = a.expect_event("ring_ended").await;
+    assert_eq!(ended["reason"], "unavailable");
+
+    let strict = Server::start_with(
+        ServerOpts {
+            extra: vec!["--strict".into()],
+            ..Default::default()
+        },
+        TempDir::new("server"),
+    )
+    .await;
+    let (mut a, _, b_name, ..) = friends_with_b_offline(&strict).await;
+    let refused = a.call(json!({"cmd": "ring", "username": b_name})).await;
+    assert_eq!(
+        refused["error"], "User not found or offline.",
+        "no wake intents in strict mode"
+    );
+    assert!(
+        !strict.log().contains("account"),
+        "strict mode logs nothing about accounts: {}",
+        strict.log()
     );
 }

@@ -44,6 +44,12 @@ pub struct Config {
     /// Most simultaneous WebSocket connections from one IP address.
     #[arg(long, env = "ANONCHAT_MAX_CONNECTIONS_PER_IP", default_value_t = 32)]
     pub max_connections_per_ip: usize,
+    /// How long a ring rings, and how long a friend's ring waits for an offline account to connect.
+    #[arg(long, env = "ANONCHAT_RING_TIMEOUT_SECS", default_value_t = 30)]
+    pub ring_timeout_secs: u64,
+    /// Strict server mode: no wake intents, and no log line about any account at all.
+    #[arg(long, env = "ANONCHAT_STRICT")]
+    pub strict: bool,
     /// Log filter (tracing syntax). Logs never carry usernames, IPs or content.
     #[arg(long, env = "ANONCHAT_LOG", default_value = "info")]
     pub log: String,

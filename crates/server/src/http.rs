@@ -23,6 +23,8 @@ use crate::store::StoreError;
 
 pub struct App {
     pub hub: Hub,
+    /// Strict server mode: nothing about accounts in the logs.
+    pub quiet: bool,
     pub origin: String,
     pub pow_bits: u8,
     pub per_ip: PerIp,
@@ -134,7 +136,9 @@ async fn register(
         .await
     {
         Ok(()) => {
-            tracing::info!("account registered");
+            if !app.quiet {
+                tracing::info!("account registered");
+            }
             (
                 StatusCode::OK,
                 Json(ServerEnvelope::new(None, ServerMsg::Ok)),

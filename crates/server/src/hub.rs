@@ -149,6 +149,16 @@ pub struct Hub {
     state: Mutex<State>,
     /// Derives every account's code seed. Never leaves this process.
     secret: Zeroizing<[u8; 32]>,
+    /// Friends may ring an account with no device online and wait for one (off in strict mode).
+    wake_intents: bool,
+    quiet: bool,
+}
+
+pub struct HubConfig {
+    pub ring_timeout: Duration,
+    pub wake_intents: bool,
+    /// Strict server mode: no log line about accounts.
+    pub quiet: bool,
 }
 
 /// The outcome of authenticating a socket.
@@ -177,11 +187,16 @@ fn ring_error(e: RingError) -> (ErrorCode, Option<String>) {
 }
 
 impl Hub {
-    pub fn new(store: Store, secret: Zeroizing<[u8; 32]>) -> Self {
+    pub fn new(store: Store, secret: Zeroizing<[u8; 32]>, cfg: HubConfig) -> Self {
         Self {
             store,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                rings: Rings::new(cfg.ring_timeout),
+                ..State::default()
+            }),
             secret,
+            wake_intents: cfg.wake_intents,
+            quiet: cfg.quiet,
         }
     }
 
@@ -232,6 +247,23 @@ impl Hub {
         };
         if first {
             self.announce(&username, true).await;
+        }
+        // Rings waiting for this account (wake intents) ring this device now.
+        let woken = self
+            .lock()
+            .rings
+            .wake(&username, &device_id, Instant::now());
+        for (ring_id, caller) in woken {
+            if let Ok(ak_pub) = self.account_key(&caller).await {
+                self.lock().send_device(
+                    &device_id,
+                    ServerMsg::IncomingRing {
+                        ring_id,
+                        from: caller,
+                        ak_pub,
+                    },
+                );
+            }
         }
         Attached {
             session: Session {
@@ -317,7 +349,7 @@ impl Hub {
         me: &Username,
         target: &Username,
         code: Option<&str>,
-    ) -> Result<(Key32, bool), (ErrorCode, Option<String>)> {
+    ) -> Result<Reach, (ErrorCode, Option<String>)> {
         let account = self.store.account(target).await.map_err(internal)?;
         let friends = self.store.are_friends(me, target).await.map_err(internal)?;
         let online = self.lock().is_online(target);
@@ -339,7 +371,11 @@ impl Hub {
             code_ok,
         };
         match decide(&facts) {
-            Verdict::Reachable { online } => Ok((ak, online)),
+            Verdict::Reachable { online } => Ok(Reach {
+                ak,
+                online,
+                friends,
+            }),
             Verdict::NotFound => Err(NOT_FOUND),
         }
     }
@@ -352,8 +388,10 @@ impl Hub {
         code: Option<&str>,
     ) -> Result<Key32, (ErrorCode, Option<String>)> {
         match self.gate(me, target, code).await? {
-            (ak, true) => Ok(ak),
-            (_, false) => Err(NOT_FOUND),
+            Reach {
+                ak, online: true, ..
+            } => Ok(ak),
+            _ => Err(NOT_FOUND),
         }
     }
 
@@ -382,8 +420,11 @@ impl Hub {
             ClientMsg::Ping => Ok(ServerMsg::Pong),
             ClientMsg::UploadOtks { keys } => self.upload_otks(s, keys),
             ClientMsg::Lookup { username, code } => {
-                let (ak_pub, reachable) =
-                    self.gate(&s.username, &username, code.as_deref()).await?;
+                let Reach {
+                    ak: ak_pub,
+                    online: reachable,
+                    ..
+                } = self.gate(&s.username, &username, code.as_deref()).await?;
                 // A friend's blurred or hidden presence is not revealed by a lookup either.
                 let exact = self
                     .store
@@ -492,7 +533,9 @@ impl Hub {
                         c.kill.cancel();
                     }
                 }
-                tracing::info!("account deleted");
+                if !self.quiet {
+                    tracing::info!("account deleted");
+                }
                 Ok(ServerMsg::Ok)
             }
             ClientMsg::Search { prefix } => {
@@ -677,10 +720,16 @@ impl Hub {
 
     async fn ring(&self, s: &Session, to: Username, code: Option<String>) -> Reply {
         let caller_ak = self.account_key(&s.username).await?;
-        self.gate_online(&s.username, &to, code.as_deref()).await?;
+        let reach = self.gate(&s.username, &to, code.as_deref()).await?;
+        // A friend may ring an account with no device online: the ring waits (RAM only) for the
+        // first device to connect in time — a wake intent. Anyone else needs the account online.
+        let wake = reach.friends && self.wake_intents;
+        if !reach.online && !wake {
+            return Err(NOT_FOUND);
+        }
         let mut st = self.lock();
         let devices: HashSet<String> = st.online.get(&to).cloned().unwrap_or_default();
-        if devices.is_empty() {
+        if devices.is_empty() && !wake {
             return Err(NOT_FOUND); // Went offline between the gate and now.
         }
         let ring_id = new_id();
@@ -704,6 +753,14 @@ impl Hub {
         );
         Ok(ServerMsg::Ringing { ring_id })
     }
+}
+
+/// What the gate found: the target's key, whether it is online (as the requester may see it), and
+/// whether the two are friends.
+struct Reach {
+    ak: Key32,
+    online: bool,
+    friends: bool,
 }
 
 /// A fresh salt for an account's code.

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anonchat_server::http::{router, App};
-use anonchat_server::hub::Hub;
+use anonchat_server::hub::{Hub, HubConfig};
 use anonchat_server::limits::PerIp;
 use anonchat_server::store::Store;
 use anonchat_server::Config;
@@ -35,7 +35,16 @@ async fn main() -> anyhow::Result<()> {
     let bound = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     let app = Arc::new(App {
-        hub: Hub::new(store.clone(), secret),
+        hub: Hub::new(
+            store.clone(),
+            secret,
+            HubConfig {
+                ring_timeout: Duration::from_secs(cfg.ring_timeout_secs),
+                wake_intents: !cfg.strict,
+                quiet: cfg.strict,
+            },
+        ),
+        quiet: cfg.strict,
         origin: cfg.origin(bound),
         pow_bits: cfg.register_pow_bits,
         per_ip: PerIp::new(cfg.max_connections_per_ip),

@@ -48,12 +48,26 @@ pub enum RingError {
     WrongState,
 }
 
-#[derive(Default)]
 pub struct Rings {
     map: HashMap<String, Ring>,
+    timeout: Duration,
+}
+
+impl Default for Rings {
+    fn default() -> Self {
+        Self::new(RING_TIMEOUT)
+    }
 }
 
 impl Rings {
+    /// `timeout`: how long a ring rings (and a wake intent waits for a device) before it ends.
+    pub fn new(timeout: Duration) -> Self {
+        Self {
+            map: HashMap::new(),
+            timeout,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }
@@ -78,9 +92,31 @@ impl Rings {
                 caller_device,
                 callee,
                 state: RingState::Ringing { devices },
-                deadline: now + RING_TIMEOUT,
+                deadline: now + self.timeout,
             },
         );
+    }
+
+    /// A device of `callee` came online: it joins every ring still ringing for that account (a
+    /// friend's wake intent, or a ring to the account's other devices). Returns `(ring id, caller)`.
+    pub fn wake(
+        &mut self,
+        callee: &Username,
+        device: &str,
+        now: Instant,
+    ) -> Vec<(String, Username)> {
+        let mut woken = Vec::new();
+        for (id, ring) in self.map.iter_mut() {
+            if let RingState::Ringing { devices } = &mut ring.state {
+                if &ring.callee == callee
+                    && ring.deadline > now
+                    && devices.insert(device.to_string())
+                {
+                    woken.push((id.clone(), ring.caller.clone()));
+                }
+            }
+        }
+        woken
     }
 
     pub fn get(&self, id: &str) -> Option<&Ring> {
@@ -236,8 +272,14 @@ impl Rings {
                 return true;
             }
             if let RingState::Ringing { devices } = &ring.state {
+                // No device ever came for it: the account was not reachable.
+                let why = if devices.is_empty() {
+                    RingEnd::Unavailable
+                } else {
+                    RingEnd::Timeout
+                };
                 out.ended
-                    .push((id.clone(), ring.caller_device.clone(), RingEnd::Timeout));
+                    .push((id.clone(), ring.caller_device.clone(), why));
                 out.ended.extend(
                     devices
                         .iter()
@@ -282,6 +324,55 @@ mod tests {
         assert_eq!(r.route("r1", "b2"), Ok("a1"));
         assert_eq!(r.route("r1", "b1"), Err(RingError::NotParty));
         assert_eq!(r.route("nope", "a1"), Err(RingError::Unknown));
+    }
+
+    #[test]
+    fn a_wake_intent_rings_the_first_device_to_come_in_time() {
+        let now = Instant::now();
+        let mut r = Rings::new(Duration::from_secs(30));
+        let bob = Username::parse("bob").unwrap();
+        r.start(
+            "w".into(),
+            Username::parse("alice").unwrap(),
+            "a1".into(),
+            bob.clone(),
+            HashSet::new(),
+            now,
+        );
+        assert!(r
+            .wake(&Username::parse("carol").unwrap(), "c1", now)
+            .is_empty());
+        let woken = r.wake(&bob, "b1", now + Duration::from_secs(10));
+        assert_eq!(
+            woken,
+            vec![("w".to_string(), Username::parse("alice").unwrap())]
+        );
+        assert!(r.wake(&bob, "b1", now).is_empty(), "once per device");
+        assert!(r.answer("w", "b1", true, now).unwrap().answered.is_some());
+    }
+
+    #[test]
+    fn a_wake_intent_nobody_answers_ends_as_unavailable() {
+        let now = Instant::now();
+        let mut r = Rings::new(Duration::from_secs(30));
+        let bob = Username::parse("bob").unwrap();
+        r.start(
+            "w".into(),
+            Username::parse("alice").unwrap(),
+            "a1".into(),
+            bob.clone(),
+            HashSet::new(),
+            now,
+        );
+        let out = r.expire(now + Duration::from_secs(30));
+        assert_eq!(
+            out.ended,
+            vec![("w".into(), "a1".into(), RingEnd::Unavailable)]
+        );
+        assert!(
+            r.wake(&bob, "b1", now + Duration::from_secs(31)).is_empty(),
+            "too late"
+        );
     }
 
     #[test]
