@@ -418,3 +418,68 @@ async fn a_reader_that_stops_reading_is_disconnected_and_server_memory_stays_bou
     assert!(gone, "the disconnected device still shows as online");
     healthy(&server).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_rings_and_friend_requests_are_rate_limited_per_account_and_per_address() {
+    let server = Server::start_with(
+        ServerOpts {
+            extra: vec![
+                "--gate-per-minute".into(),
+                "60".into(),
+                "--gate-burst".into(),
+                "5".into(),
+            ],
+            ..Default::default()
+        },
+        TempDir::new("server"),
+    )
+    .await;
+    let url = server.url();
+    let (a, b) = (device(&server).await, device(&server).await);
+    let mut wa = a.connect(&url).await;
+    let mut id = 0u64;
+    for _ in 0..5 {
+        assert_eq!(
+            code(&ask(&mut wa, &mut id).await),
+            "not_found",
+            "the burst is answered"
+        );
+    }
+    let limited = ask(&mut wa, &mut id).await;
+    assert_eq!(code(&limited), "rate_limited");
+    assert!(limited["detail"].as_str().is_some_and(|d| !d.is_empty()));
+
+    // Another account from the same address shares the address's empty bucket.
+    let mut wb = b.connect(&url).await;
+    assert_eq!(
+        code(&request(&mut wb, 1, json!({"t":"ring","to":a.username.as_str()})).await),
+        "rate_limited"
+    );
+
+    // Sustained: once the buckets are empty, at most one answer per second gets through.
+    let started = std::time::Instant::now();
+    let (mut answered, mut sent) = (0u32, 0u32);
+    while started.elapsed() < std::time::Duration::from_secs(3) {
+        sent += 1;
+        if code(&ask(&mut wa, &mut id).await) != "rate_limited" {
+            answered += 1;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "sustained: {answered} of {sent} lookups answered in {secs:.2} s ({:.2}/s)",
+        f64::from(answered) / secs
+    );
+    assert!(
+        f64::from(answered) <= secs + 1.0,
+        "{answered} answers in {secs:.2} s"
+    );
+    assert!(answered >= 1, "tokens come back at the configured rate");
+    healthy(&server).await;
+}
+
+/// A lookup of a name nobody has, with the next request id.
+async fn ask(ws: &mut Ws, id: &mut u64) -> Value {
+    *id += 1;
+    request(ws, *id, json!({"t": "lookup", "username": unique("ghost")})).await
+}

@@ -44,6 +44,12 @@ pub struct Config {
     /// Most simultaneous WebSocket connections from one IP address.
     #[arg(long, env = "ANONCHAT_MAX_CONNECTIONS_PER_IP", default_value_t = 32)]
     pub max_connections_per_ip: usize,
+    /// Lookups, rings and friend requests allowed per minute, per IP, per device and per account.
+    #[arg(long, env = "ANONCHAT_GATE_PER_MINUTE", default_value_t = 60)]
+    pub gate_per_minute: u32,
+    /// How many of those may come at once before the per-minute rate applies.
+    #[arg(long, env = "ANONCHAT_GATE_BURST", default_value_t = 20)]
+    pub gate_burst: u32,
     /// How long a ring rings, and how long a friend's ring waits for an offline account to connect.
     #[arg(long, env = "ANONCHAT_RING_TIMEOUT_SECS", default_value_t = 30)]
     pub ring_timeout_secs: u64,

@@ -14,11 +14,13 @@ use rand::RngCore;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::abuse::Limits;
 use crate::gate::{decide, Facts, Verdict};
 use crate::ring::{Outcome, RingError, Rings};
 use crate::store::{Store, StoreError};
 use anonchat_proto::fvc::{self, CodeFormat, Fvc};
 use anonchat_proto::wire::{Mode, PresenceMode};
+use std::net::IpAddr;
 use zeroize::Zeroizing;
 
 /// Messages waiting for a device's socket. A device that lets this many pile up is too slow to
@@ -39,6 +41,8 @@ pub struct Session {
     pub device_id: String,
     pub username: Username,
     pub conn_id: u64,
+    /// The socket's address: the key of its rate-limit bucket, never logged or stored.
+    pub ip: IpAddr,
 }
 
 struct Conn {
@@ -152,6 +156,7 @@ pub struct Hub {
     /// Friends may ring an account with no device online and wait for one (off in strict mode).
     wake_intents: bool,
     quiet: bool,
+    limits: Limits,
 }
 
 pub struct HubConfig {
@@ -159,6 +164,8 @@ pub struct HubConfig {
     pub wake_intents: bool,
     /// Strict server mode: no log line about accounts.
     pub quiet: bool,
+    pub gate_per_minute: u32,
+    pub gate_burst: u32,
 }
 
 /// The outcome of authenticating a socket.
@@ -197,6 +204,7 @@ impl Hub {
             secret,
             wake_intents: cfg.wake_intents,
             quiet: cfg.quiet,
+            limits: Limits::new(cfg.gate_per_minute, cfg.gate_burst),
         }
     }
 
@@ -218,6 +226,7 @@ impl Hub {
         &self,
         username: Username,
         cert: DeviceCert,
+        ip: IpAddr,
         parent: &CancellationToken,
     ) -> Attached {
         let (tx, rx) = mpsc::channel(SEND_QUEUE);
@@ -270,6 +279,7 @@ impl Hub {
                 device_id,
                 username,
                 conn_id,
+                ip,
             },
             tx,
             rx,
@@ -339,6 +349,8 @@ impl Hub {
             .retain(|_, (_, at)| now.duration_since(*at) < FRIEND_REQUEST_TTL);
         st.last_seen
             .retain(|_, at| now.duration_since(*at) < RECENTLY_ACTIVE);
+        drop(st);
+        self.limits.prune();
     }
 
     /// The gate of DESIGN §5. The same work on every path — one account read, one friendship read,
@@ -415,6 +427,16 @@ impl Hub {
     }
 
     pub async fn handle(&self, s: &Session, msg: ClientMsg) -> Reply {
+        let gated = matches!(
+            msg,
+            ClientMsg::Lookup { .. } | ClientMsg::Ring { .. } | ClientMsg::FriendRequest { .. }
+        );
+        if gated && !self.limits.allow(s.ip, &s.device_id, &s.username) {
+            return Err((
+                ErrorCode::RateLimited,
+                Some("too many requests; try again in a minute".into()),
+            ));
+        }
         match msg {
             ClientMsg::Auth { .. } => Err(bad("already authenticated")),
             ClientMsg::Ping => Ok(ServerMsg::Pong),

@@ -1,6 +1,7 @@
 //! The AnonChat directory and signaling server: registration, device authentication, presence,
 //! one-time keys, rings and the relay of opaque end-to-end encrypted blobs.
 
+pub mod abuse;
 pub mod config;
 pub mod gate;
 pub mod http;

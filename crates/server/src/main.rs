@@ -42,6 +42,8 @@ async fn main() -> anyhow::Result<()> {
                 ring_timeout: Duration::from_secs(cfg.ring_timeout_secs),
                 wake_intents: !cfg.strict,
                 quiet: cfg.strict,
+                gate_per_minute: cfg.gate_per_minute,
+                gate_burst: cfg.gate_burst,
             },
         ),
         quiet: cfg.strict,

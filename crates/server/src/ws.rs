@@ -45,7 +45,7 @@ pub async fn upgrade(
     };
     ws.max_message_size(limits::MAX_WS_MESSAGE)
         .max_frame_size(limits::MAX_WS_MESSAGE)
-        .on_upgrade(move |socket| serve(socket, app, slot))
+        .on_upgrade(move |socket| serve(socket, app, slot, peer.ip()))
 }
 
 fn text(env: &ServerEnvelope) -> Message {
@@ -54,12 +54,12 @@ fn text(env: &ServerEnvelope) -> Message {
     ))
 }
 
-async fn serve(mut socket: WebSocket, app: Arc<App>, _slot: Slot) {
+async fn serve(mut socket: WebSocket, app: Arc<App>, _slot: Slot, ip: std::net::IpAddr) {
     let Some((username, cert)) = authenticate(&mut socket, &app).await else {
         let _ = socket.send(Message::Close(None)).await;
         return;
     };
-    let attached = app.hub.attach(username, cert, &app.shutdown).await;
+    let attached = app.hub.attach(username, cert, ip, &app.shutdown).await;
     let session = attached.session.clone();
     let kill = attached.kill.clone();
     let replies = Replies {
