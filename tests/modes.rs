@@ -221,3 +221,40 @@ async fn presence_settings_decide_what_friends_see_and_hidden_accounts_stay_ring
         "blurred: recently active, never the moment"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_code_replaces_the_rotating_one_and_is_forgiving_about_case() {
+    let server = Server::start().await;
+    let mut p = people(&server).await;
+    p.b.ok(json!({"cmd": "set_mode", "mode": "strict"})).await;
+    let short =
+        p.b.call(json!({"cmd": "set_static_code", "code": "abc"}))
+            .await;
+    assert_eq!(short["ok"], false, "too short a code is refused");
+    p.b.ok(json!({"cmd": "set_static_code", "code": "Blue-Horse-42"}))
+        .await;
+    let no_live = p.b.call(json!({"cmd": "code"})).await;
+    assert_eq!(
+        no_live["ok"], false,
+        "no rotating code while a static one is set"
+    );
+
+    let wrong =
+        p.a.call(json!({"cmd": "lookup", "username": p.b_name, "code": "bluehorse43"}))
+            .await;
+    assert!(refused(&wrong), "{wrong}");
+    let right =
+        p.a.ok(json!({"cmd": "lookup", "username": p.b_name, "code": "bluehorse42"}))
+            .await;
+    assert_eq!(right["online"], true);
+
+    // Back to the rotating code: the static one stops working.
+    p.b.ok(json!({"cmd": "set_static_code"})).await;
+    let stale =
+        p.a.call(json!({"cmd": "lookup", "username": p.b_name, "code": "bluehorse42"}))
+            .await;
+    assert!(refused(&stale), "{stale}");
+    let live = p.b.ok(json!({"cmd": "code"})).await;
+    p.a.ok(json!({"cmd": "lookup", "username": p.b_name, "code": live["code"]}))
+        .await;
+}

@@ -32,6 +32,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "fvc_salt",
             "code_format",
             "presence",
+            "static_code_hash",
         ],
     ),
     (
@@ -81,6 +82,11 @@ async fn the_server_disk_holds_only_what_p2_allows() {
     a.ok(json!({"cmd": "set_mode", "mode": "public"})).await;
     b.ok(json!({"cmd": "search", "prefix": &a_name[..5]})).await;
     b.ok(json!({"cmd": "rotate_code"})).await;
+    a.ok(json!({"cmd": "set_mode", "mode": "strict"})).await;
+    a.ok(json!({"cmd": "set_static_code", "code": "QuietRiver77"}))
+        .await;
+    sent.push("QUIETRIVER77".into());
+    sent.push("QuietRiver77".into());
     let later = b.ok(json!({"cmd": "code"})).await["code"]
         .as_str()
         .unwrap_or_default()

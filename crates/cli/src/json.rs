@@ -54,6 +54,10 @@ enum Command {
         png: bool,
     },
     RotateCode,
+    SetStaticCode {
+        #[serde(default)]
+        code: Option<String>,
+    },
     DeleteAccount,
     Search {
         prefix: String,
@@ -291,6 +295,13 @@ async fn execute(engine: &Engine, cmd: Command) -> Value {
         Command::DeleteAccount => (
             "delete_account",
             engine.delete_account().await.map(|_| json!({})),
+        ),
+        Command::SetStaticCode { code } => (
+            "set_static_code",
+            engine
+                .set_static_code(code.as_deref())
+                .await
+                .map(|_| json!({})),
         ),
         Command::RotateCode => ("rotate_code", engine.rotate_code().await.map(|_| json!({}))),
         Command::Search { prefix } => (

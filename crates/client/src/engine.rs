@@ -418,6 +418,19 @@ impl Engine {
         })
     }
 
+    /// Uses a code of the user's choosing (6–32 letters and digits) instead of the rotating one, or
+    /// goes back to the rotating one with `None`. The server keeps only an Argon2id hash of it.
+    pub async fn set_static_code(&self, code: Option<&str>) -> Result<(), ClientError> {
+        self.inner
+            .signaling
+            .request(ClientMsg::SetStaticCode {
+                code: code.map(str::to_string),
+            })
+            .await?;
+        *lock(&self.inner.fvc) = None;
+        Ok(())
+    }
+
     /// A new salt: every code and link shared before stops working.
     pub async fn rotate_code(&self) -> Result<(), ClientError> {
         self.inner.signaling.request(ClientMsg::RotateCode).await?;

@@ -89,6 +89,12 @@ pub enum ClientMsg {
     FvcSeed,
     /// New salt: every earlier code and share link stops working.
     RotateCode,
+    /// Use a code of the user's choosing instead of the rotating one (`None`: back to rotating).
+    /// The server keeps only its Argon2id hash.
+    SetStaticCode {
+        #[serde(default)]
+        code: Option<String>,
+    },
     /// Deletes this account: `sig` by the account key over `signing::delete_account_bytes`.
     DeleteAccount {
         ts: u64,

@@ -369,8 +369,18 @@ impl Hub {
             Some(a) => (a.ak_pub, a.fvc_salt.as_slice(), a.format),
             None => (Key32([0; 32]), &[][..], CodeFormat::default()),
         };
-        let code_ok = Fvc::new(&*fvc::seed(&*self.secret, &ak, salt), format)
-            .check(code.unwrap_or(""), crate::http::unix_now());
+        let given = code.unwrap_or("");
+        let totp_ok = Fvc::new(&*fvc::seed(&*self.secret, &ak, salt), format)
+            .check(given, crate::http::unix_now());
+        // One Argon2 verification on every path (a throwaway hash without a static code).
+        let stored = account.as_ref().and_then(|a| a.static_code_hash.clone());
+        let (given_owned, stored_for_check) = (given.to_string(), stored.clone());
+        let static_ok = tokio::task::spawn_blocking(move || {
+            crate::static_code::check(&given_owned, stored_for_check.as_deref())
+        })
+        .await
+        .unwrap_or(false);
+        let code_ok = if stored.is_some() { static_ok } else { totp_ok };
         let presence = account.as_ref().map(|a| a.presence).unwrap_or_default();
         let facts = Facts {
             exists: account.is_some(),
@@ -518,11 +528,31 @@ impl Hub {
                     .await
                     .map_err(internal)?
                     .ok_or(NOT_FOUND)?;
+                if a.static_code_hash.is_some() {
+                    return Err(bad("this account uses a static code"));
+                }
                 Ok(ServerMsg::FvcSeed {
                     seed: Key32(*fvc::seed(&*self.secret, &a.ak_pub, &a.fvc_salt)),
                     format: a.format,
                     step: fvc::STEP,
                 })
+            }
+            ClientMsg::SetStaticCode { code } => {
+                let hash = match code {
+                    Some(c) => Some(
+                        tokio::task::spawn_blocking(move || crate::static_code::hash(&c))
+                            .await
+                            .ok()
+                            .flatten()
+                            .ok_or_else(|| bad("a static code has 6 to 32 letters and digits"))?,
+                    ),
+                    None => None,
+                };
+                self.store
+                    .set_static_code(&s.username, hash.as_deref())
+                    .await
+                    .map_err(internal)?;
+                Ok(ServerMsg::Ok)
             }
             ClientMsg::RotateCode => {
                 self.store

@@ -8,6 +8,7 @@ pub mod http;
 pub mod hub;
 pub mod limits;
 pub mod ring;
+pub mod static_code;
 pub mod store;
 pub mod ws;
 

@@ -35,6 +35,8 @@ pub struct AccountRow {
     pub fvc_salt: Vec<u8>,
     pub format: CodeFormat,
     pub presence: PresenceMode,
+    /// Argon2id PHC string of a static code, if the account uses one.
+    pub static_code_hash: Option<String>,
 }
 
 fn format_to_str(f: CodeFormat) -> String {
@@ -169,8 +171,8 @@ impl Store {
 
     pub async fn account(&self, username: &Username) -> Result<Option<AccountRow>, StoreError> {
         let row = sqlx::query(
-            "SELECT ak_pub, discovery_mode, always_require_code, fvc_salt, code_format, presence \
-             FROM accounts WHERE username = ?",
+            "SELECT ak_pub, discovery_mode, always_require_code, fvc_salt, code_format, presence, \
+             static_code_hash FROM accounts WHERE username = ?",
         )
         .bind(username.as_str())
         .fetch_optional(&self.pool)
@@ -185,6 +187,7 @@ impl Store {
             fvc_salt: r.try_get("fvc_salt")?,
             format: format_from_str(&format)?,
             presence: presence_col(&r)?,
+            static_code_hash: r.try_get("static_code_hash")?,
         }))
     }
 
@@ -218,6 +221,19 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query("UPDATE accounts SET presence = ? WHERE username = ?")
             .bind(presence.as_str())
+            .bind(username.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_static_code(
+        &self,
+        username: &Username,
+        hash: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE accounts SET static_code_hash = ? WHERE username = ?")
+            .bind(hash)
             .bind(username.as_str())
             .execute(&self.pool)
             .await?;
