@@ -50,6 +50,10 @@ pub struct Config {
     /// How many of those may come at once before the per-minute rate applies.
     #[arg(long, env = "ANONCHAT_GATE_BURST", default_value_t = 20)]
     pub gate_burst: u32,
+    /// Every lookup, ring and friend request is answered no sooner than this after it arrived, so
+    /// the work behind an answer ("no such user" or "offline") cannot be timed from outside.
+    #[arg(long, env = "ANONCHAT_GATE_FLOOR_MS", default_value_t = 10)]
+    pub gate_floor_ms: u64,
     /// How long a ring rings, and how long a friend's ring waits for an offline account to connect.
     #[arg(long, env = "ANONCHAT_RING_TIMEOUT_SECS", default_value_t = 30)]
     pub ring_timeout_secs: u64,

@@ -157,6 +157,7 @@ pub struct Hub {
     wake_intents: bool,
     quiet: bool,
     limits: Limits,
+    gate_floor: Duration,
 }
 
 pub struct HubConfig {
@@ -166,6 +167,8 @@ pub struct HubConfig {
     pub quiet: bool,
     pub gate_per_minute: u32,
     pub gate_burst: u32,
+    /// Gated answers are held until at least this long after the request arrived.
+    pub gate_floor: Duration,
 }
 
 /// The outcome of authenticating a socket.
@@ -205,6 +208,7 @@ impl Hub {
             wake_intents: cfg.wake_intents,
             quiet: cfg.quiet,
             limits: Limits::new(cfg.gate_per_minute, cfg.gate_burst),
+            gate_floor: cfg.gate_floor,
         }
     }
 
@@ -437,6 +441,22 @@ impl Hub {
     }
 
     pub async fn handle(&self, s: &Session, msg: ClientMsg) -> Reply {
+        let gated = matches!(
+            msg,
+            ClientMsg::Lookup { .. } | ClientMsg::Ring { .. } | ClientMsg::FriendRequest { .. }
+        );
+        if !gated {
+            return self.answer(s, msg).await;
+        }
+        // The same work is done on every path, but the database and the CPU still take a few
+        // microseconds more for some; holding every answer to the same floor hides what is left.
+        let floor = tokio::time::Instant::now() + self.gate_floor;
+        let reply = self.answer(s, msg).await;
+        tokio::time::sleep_until(floor).await;
+        reply
+    }
+
+    async fn answer(&self, s: &Session, msg: ClientMsg) -> Reply {
         let gated = matches!(
             msg,
             ClientMsg::Lookup { .. } | ClientMsg::Ring { .. } | ClientMsg::FriendRequest { .. }

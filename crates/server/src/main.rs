@@ -44,6 +44,7 @@ async fn main() -> anyhow::Result<()> {
                 quiet: cfg.strict,
                 gate_per_minute: cfg.gate_per_minute,
                 gate_burst: cfg.gate_burst,
+                gate_floor: Duration::from_millis(cfg.gate_floor_ms),
             },
         ),
         quiet: cfg.strict,

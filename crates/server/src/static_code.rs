@@ -7,9 +7,10 @@ use std::sync::OnceLock;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
-/// 4 MiB, two passes: a few milliseconds per check. The rate limits bound how often it runs.
+/// 2 MiB, two passes: about a millisecond per check. It runs on every gated request, whose rate the
+/// token buckets bound; a 6+ character code's real protection is that rate, not the hash cost.
 fn argon2() -> Argon2<'static> {
-    let params = Params::new(4096, 2, 1, None).unwrap_or_default();
+    let params = Params::new(2048, 2, 1, None).unwrap_or_default();
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
