@@ -140,7 +140,7 @@ async fn not_found_answers_are_identical_in_bytes_and_time() {
         "wrong code",
         "right code, offline",
     ];
-    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(n); 4];
+    let mut times: Vec<Vec<f64>> = (0..4).map(|_| Vec::with_capacity(n)).collect();
     let mut bodies = std::collections::BTreeSet::new();
     let mut id = 10u64;
     for _ in 0..n {
