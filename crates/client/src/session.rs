@@ -41,7 +41,8 @@ pub trait SessionHost: Send + Sync + 'static {
         identity: Curve25519PublicKey,
         msg: &PreKeyMessage,
     ) -> Result<(Session, Zeroizing<Vec<u8>>), ClientError>;
-    fn my_cert(&self) -> DeviceCert;
+    /// This device's certificate (`None` once the identity is gone, e.g. the account was deleted).
+    fn my_cert(&self) -> Option<DeviceCert>;
     fn ice(&self) -> IceConfig;
     fn session_over(&self, id: &str);
 }
@@ -273,7 +274,7 @@ impl Chat {
         self.olm = Some(olm);
         let (transport, sdp) = Transport::offer(&self.host.ice(), ev_tx.clone()).await?;
         self.transport = Some(transport);
-        let me = self.host.my_cert();
+        let me = self.host.my_cert().ok_or(ClientError::NoIdentity)?;
         self.signal(&Signal::Offer {
             sdp,
             caps: me.caps,
@@ -314,7 +315,7 @@ impl Chat {
                 let (transport, sdp) =
                     Transport::answer(&self.host.ice(), sdp, ev_tx.clone()).await?;
                 self.transport = Some(transport);
-                let caps = self.host.my_cert().caps;
+                let caps = self.host.my_cert().ok_or(ClientError::NoIdentity)?.caps;
                 self.signal(&Signal::Answer { sdp, caps });
             }
             Signal::Answer { sdp, .. } => match &self.transport {
@@ -356,7 +357,7 @@ impl Chat {
         self.last_rx = Instant::now();
         let caps: Caps = self.peer_cert.caps;
         self.send_frame(&PeerFrame::Hello {
-            caps: self.host.my_cert().caps,
+            caps: self.host.my_cert().map(|c| c.caps).unwrap_or_default(),
         })
         .await;
         // The server is not needed any more: release the relay route.
@@ -522,8 +523,8 @@ mod tests {
         ) -> Result<(Session, Zeroizing<Vec<u8>>), ClientError> {
             Err(ClientError::NoIdentity)
         }
-        fn my_cert(&self) -> DeviceCert {
-            unreachable!("not used without a transport")
+        fn my_cert(&self) -> Option<DeviceCert> {
+            None
         }
         fn ice(&self) -> IceConfig {
             IceConfig::default()

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::abuse::Limits;
 use crate::gate::{decide, Facts, Verdict};
 use crate::ring::{Outcome, RingError, Rings};
-use crate::store::{Store, StoreError};
+use crate::store::{AccountRow, Store, StoreError};
 use anonchat_proto::fvc::{self, CodeFormat, Fvc};
 use anonchat_proto::wire::{Mode, PresenceMode};
 use std::net::IpAddr;
@@ -431,6 +431,15 @@ impl Hub {
         mac.finalize().into_bytes().into()
     }
 
+    /// An account's row; an account that vanished reads as `not_found`.
+    async fn account_row(&self, who: &Username) -> Result<AccountRow, (ErrorCode, Option<String>)> {
+        self.store
+            .account(who)
+            .await
+            .map_err(internal)?
+            .ok_or(NOT_FOUND)
+    }
+
     /// An account's key; an account that vanished reads as `not_found`.
     async fn account_key(&self, who: &Username) -> Result<Key32, (ErrorCode, Option<String>)> {
         self.store
@@ -441,11 +450,7 @@ impl Hub {
     }
 
     pub async fn handle(&self, s: &Session, msg: ClientMsg) -> Reply {
-        let gated = matches!(
-            msg,
-            ClientMsg::Lookup { .. } | ClientMsg::Ring { .. } | ClientMsg::FriendRequest { .. }
-        );
-        if !gated {
+        if !is_gated(&msg) {
             return self.answer(s, msg).await;
         }
         // The same work is done on every path, but the database and the CPU still take a few
@@ -457,11 +462,7 @@ impl Hub {
     }
 
     async fn answer(&self, s: &Session, msg: ClientMsg) -> Reply {
-        let gated = matches!(
-            msg,
-            ClientMsg::Lookup { .. } | ClientMsg::Ring { .. } | ClientMsg::FriendRequest { .. }
-        );
-        if gated && !self.limits.allow(s.ip, &s.device_id, &s.username) {
+        if is_gated(&msg) && !self.limits.allow(s.ip, &s.device_id, &s.username) {
             return Err((
                 ErrorCode::RateLimited,
                 Some("too many requests; try again in a minute".into()),
@@ -500,12 +501,7 @@ impl Hub {
                 format,
             } => {
                 let format = format.validate().map_err(|e| bad(e.to_string()))?;
-                let current = self
-                    .store
-                    .account(&s.username)
-                    .await
-                    .map_err(internal)?
-                    .ok_or(NOT_FOUND)?;
+                let current = self.account_row(&s.username).await?;
                 // Switching to STRICT starts from a fresh salt: codes shared before stop working.
                 let salt = (mode == Mode::Strict && current.mode != Mode::Strict).then(new_salt);
                 self.store
@@ -521,12 +517,7 @@ impl Hub {
                 Ok(ServerMsg::Ok)
             }
             ClientMsg::GetMode => {
-                let a = self
-                    .store
-                    .account(&s.username)
-                    .await
-                    .map_err(internal)?
-                    .ok_or(NOT_FOUND)?;
+                let a = self.account_row(&s.username).await?;
                 Ok(ServerMsg::Mode {
                     mode: a.mode,
                     always_require_code: a.always_require_code,
@@ -542,12 +533,7 @@ impl Hub {
                 Ok(ServerMsg::Ok)
             }
             ClientMsg::FvcSeed => {
-                let a = self
-                    .store
-                    .account(&s.username)
-                    .await
-                    .map_err(internal)?
-                    .ok_or(NOT_FOUND)?;
+                let a = self.account_row(&s.username).await?;
                 if a.static_code_hash.is_some() {
                     return Err(bad("this account uses a static code"));
                 }
@@ -833,6 +819,14 @@ struct Reach {
     ak: Key32,
     online: bool,
     friends: bool,
+}
+
+/// Requests that reveal something about another account: rate-limited, gated, held to the floor.
+fn is_gated(msg: &ClientMsg) -> bool {
+    matches!(
+        msg,
+        ClientMsg::Lookup { .. } | ClientMsg::Ring { .. } | ClientMsg::FriendRequest { .. }
+    )
 }
 
 /// A fresh salt for an account's code.

@@ -326,19 +326,26 @@ mod tests {
         assert_eq!(r.route("nope", "a1"), Err(RingError::Unknown));
     }
 
-    #[test]
-    fn a_wake_intent_rings_the_first_device_to_come_in_time() {
-        let now = Instant::now();
+    /// Alice rings Bob, who has no device online.
+    fn wake_intent(now: Instant) -> (Rings, Username) {
         let mut r = Rings::new(Duration::from_secs(30));
         let bob = Username::parse("bob").unwrap();
+        let alice = Username::parse("alice").unwrap();
         r.start(
             "w".into(),
-            Username::parse("alice").unwrap(),
+            alice,
             "a1".into(),
             bob.clone(),
             HashSet::new(),
             now,
         );
+        (r, bob)
+    }
+
+    #[test]
+    fn a_wake_intent_rings_the_first_device_to_come_in_time() {
+        let now = Instant::now();
+        let (mut r, bob) = wake_intent(now);
         assert!(r
             .wake(&Username::parse("carol").unwrap(), "c1", now)
             .is_empty());
@@ -354,16 +361,7 @@ mod tests {
     #[test]
     fn a_wake_intent_nobody_answers_ends_as_unavailable() {
         let now = Instant::now();
-        let mut r = Rings::new(Duration::from_secs(30));
-        let bob = Username::parse("bob").unwrap();
-        r.start(
-            "w".into(),
-            Username::parse("alice").unwrap(),
-            "a1".into(),
-            bob.clone(),
-            HashSet::new(),
-            now,
-        );
+        let (mut r, bob) = wake_intent(now);
         let out = r.expire(now + Duration::from_secs(30));
         assert_eq!(
             out.ended,
