@@ -13,4 +13,8 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The end-to-end tests start the workspace binaries: build them first.
 cargo build --workspace --bins --locked
-bash scripts/with-keyring.sh cargo test --workspace --locked
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+bash scripts/with-keyring.sh cargo test --workspace --locked 2>&1 | tee "$log"
+# One closing line for the whole run (cargo's own last line is a doc-test summary of one crate).
+awk '/^test result:/ { p += $4; f += $6 } END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"
