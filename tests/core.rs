@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use anonchat_e2e::cli::{befriend, open_session, say, Cli};
+use anonchat_e2e::cli::{befriend, keychain_has, open_session, pair, say, Cli, Pair};
 use anonchat_e2e::proxy::{Dir, Proxy, Tamper};
 use anonchat_e2e::server::{Server, ServerOpts};
-use anonchat_e2e::{canary, unique, TempDir};
+use anonchat_e2e::{canary, TempDir};
 use serde_json::{json, Value};
 
 /// A server behind a recording proxy (the server's public origin is the proxy's).
@@ -22,32 +22,6 @@ async fn proxied(tamper: Option<Tamper>) -> (Server, Proxy) {
     .await;
     proxy.run(server.addr, tamper);
     (server, proxy)
-}
-
-struct Pair {
-    a: Cli,
-    b: Cli,
-    a_name: String,
-    b_name: String,
-    _home: TempDir,
-}
-
-async fn pair(server_url: &str) -> Pair {
-    let home = TempDir::new("clients");
-    let (a_name, b_name) = (unique("alice"), unique("bob"));
-    let mut a = Cli::start(&unique("pa"), &home.0, server_url).await;
-    let mut b = Cli::start(&unique("pb"), &home.0, server_url).await;
-    a.register(&a_name).await;
-    b.register(&b_name).await;
-    a.connect().await;
-    b.connect().await;
-    Pair {
-        a,
-        b,
-        a_name,
-        b_name,
-        _home: home,
-    }
 }
 
 fn contains(hay: &[u8], needle: &str) -> bool {
@@ -279,35 +253,22 @@ async fn a_server_that_tampers_with_a_relayed_blob_gets_a_failed_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_identity_survives_a_restart_of_the_cli_through_the_secret_service() {
     let server = Server::start().await;
-    let home = TempDir::new("clients");
-    let (pa, pb) = (unique("pa"), unique("pb"));
-    let (a_name, b_name) = (unique("alice"), unique("bob"));
-    let mut a = Cli::start(&pa, &home.0, &server.url()).await;
-    let mut b = Cli::start(&pb, &home.0, &server.url()).await;
-    a.register(&a_name).await;
-    b.register(&b_name).await;
-    a.connect().await;
-    b.connect().await;
+    let Pair {
+        mut a,
+        mut b,
+        a_name,
+        b_name,
+        a_profile: pa,
+        home,
+        ..
+    } = pair(&server.url()).await;
     let sn = befriend(&mut a, &a_name, &mut b, &b_name).await;
     a.quit().await;
 
     // The keychain really holds it: the Secret Service lists the profile's entry.
-    let listed = std::process::Command::new("secret-tool")
-        .args([
-            "search",
-            "--all",
-            "service",
-            "anonchat",
-            "username",
-            &format!("profile:{pa}"),
-        ])
-        .output()
-        .expect("secret-tool");
-    let out = String::from_utf8_lossy(&listed.stdout).to_string()
-        + &String::from_utf8_lossy(&listed.stderr);
     assert!(
-        out.contains(&format!("profile:{pa}")),
-        "no Secret Service entry: {out}"
+        keychain_has(&pa),
+        "the Secret Service holds the profile's entry"
     );
 
     let mut a = Cli::start(&pa, &home.0, &server.url()).await;

@@ -1,7 +1,7 @@
 //! Account deletion: AK-signed, rows gone, the name reserved by a keyed-hash tombstone, and nothing of
 //! the account left on the device.
 
-use anonchat_e2e::cli::{befriend, Cli};
+use anonchat_e2e::cli::{befriend, keychain_has, pair, Cli, Pair};
 use anonchat_e2e::server::{Server, ServerOpts};
 use anonchat_e2e::{unique, TempDir};
 use serde_json::json;
@@ -10,15 +10,15 @@ use sqlx::Row;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_an_account_removes_it_everywhere_and_reserves_the_name() {
     let server = Server::start().await;
-    let home = TempDir::new("clients");
-    let (a_name, b_name) = (unique("alice"), unique("bob"));
-    let pb = unique("pb");
-    let mut a = Cli::start(&unique("pa"), &home.0, &server.url()).await;
-    let mut b = Cli::start(&pb, &home.0, &server.url()).await;
-    a.register(&a_name).await;
-    b.register(&b_name).await;
-    a.connect().await;
-    b.connect().await;
+    let Pair {
+        mut a,
+        mut b,
+        a_name,
+        b_name,
+        b_profile: pb,
+        home,
+        ..
+    } = pair(&server.url()).await;
     befriend(&mut a, &a_name, &mut b, &b_name).await;
     assert!(home.0.join("profiles").join(&pb).exists());
 
@@ -32,23 +32,7 @@ async fn deleting_an_account_removes_it_everywhere_and_reserves_the_name() {
         !home.0.join("profiles").join(&pb).exists(),
         "the profile folder is gone"
     );
-    let listed = std::process::Command::new("secret-tool")
-        .args([
-            "search",
-            "--all",
-            "service",
-            "anonchat",
-            "username",
-            &format!("profile:{pb}"),
-        ])
-        .output()
-        .expect("secret-tool");
-    let out = String::from_utf8_lossy(&listed.stdout).to_string()
-        + &String::from_utf8_lossy(&listed.stderr);
-    assert!(
-        !out.contains(&format!("profile:{pb}")),
-        "the keychain entry is gone: {out}"
-    );
+    assert!(!keychain_has(&pb), "the keychain entry is gone");
 
     // On the server: no friend left, not found, the name taken for now.
     let friends = a.ok(json!({"cmd": "friends"})).await;
@@ -103,14 +87,15 @@ async fn deleting_an_account_removes_it_everywhere_and_reserves_the_name() {
 
 /// Two friends; `b` has quit. Returns the clients, b's profile, and the folder the profiles live in.
 async fn friends_with_b_offline(server: &Server) -> (Cli, String, String, String, TempDir) {
-    let home = TempDir::new("clients");
-    let (a_name, b_name, pb) = (unique("alice"), unique("bob"), unique("pb"));
-    let mut a = Cli::start(&unique("pa"), &home.0, &server.url()).await;
-    let mut b = Cli::start(&pb, &home.0, &server.url()).await;
-    a.register(&a_name).await;
-    b.register(&b_name).await;
-    a.connect().await;
-    b.connect().await;
+    let Pair {
+        mut a,
+        mut b,
+        a_name,
+        b_name,
+        b_profile: pb,
+        home,
+        ..
+    } = pair(&server.url()).await;
     befriend(&mut a, &a_name, &mut b, &b_name).await;
     b.quit().await;
     a.expect("b offline", |v| {

@@ -1,37 +1,11 @@
 //! Discovery modes and the Friend Verification Code, with real processes.
 
-use anonchat_e2e::cli::{open_session, Cli};
+use anonchat_e2e::cli::{open_session, pair, Cli};
 use anonchat_e2e::server::Server;
 use anonchat_e2e::{unique, TempDir};
 use serde_json::{json, Value};
 
 const NOT_FOUND: &str = "User not found or offline.";
-
-struct People {
-    a: Cli,
-    b: Cli,
-    a_name: String,
-    b_name: String,
-    _home: TempDir,
-}
-
-async fn people(server: &Server) -> People {
-    let home = TempDir::new("clients");
-    let (a_name, b_name) = (unique("alice"), unique("bob"));
-    let mut a = Cli::start(&unique("pa"), &home.0, &server.url()).await;
-    let mut b = Cli::start(&unique("pb"), &home.0, &server.url()).await;
-    a.register(&a_name).await;
-    b.register(&b_name).await;
-    a.connect().await;
-    b.connect().await;
-    People {
-        a,
-        b,
-        a_name,
-        b_name,
-        _home: home,
-    }
-}
 
 fn refused(v: &Value) -> bool {
     v["ok"] == false && v["error"] == NOT_FOUND
@@ -40,7 +14,7 @@ fn refused(v: &Value) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strict_mode_needs_the_live_code_friends_bypass_it_and_rotation_kills_old_codes() {
     let server = Server::start().await;
-    let mut p = people(&server).await;
+    let mut p = pair(&server.url()).await;
     let mode = p.b.ok(json!({"cmd": "get_mode"})).await;
     assert_eq!(mode["mode"], "default", "new accounts start in DEFAULT");
     p.b.ok(json!({"cmd": "set_mode", "mode": "strict"})).await;
@@ -121,7 +95,7 @@ async fn strict_mode_needs_the_live_code_friends_bypass_it_and_rotation_kills_ol
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_accounts_are_searchable_and_say_offline_default_ones_do_not() {
     let server = Server::start().await;
-    let mut p = people(&server).await;
+    let mut p = pair(&server.url()).await;
     p.b.ok(json!({"cmd": "set_mode", "mode": "public"})).await;
     let mode = p.b.ok(json!({"cmd": "get_mode"})).await;
     assert_eq!(mode["mode"], "public");
@@ -175,7 +149,7 @@ async fn public_accounts_are_searchable_and_say_offline_default_ones_do_not() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presence_settings_decide_what_friends_see_and_hidden_accounts_stay_ringable_by_friends() {
     let server = Server::start().await;
-    let mut p = people(&server).await;
+    let mut p = pair(&server.url()).await;
     anonchat_e2e::cli::befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
     let home = TempDir::new("clients");
     let mut c = Cli::start(&unique("pc"), &home.0, &server.url()).await;
@@ -225,7 +199,7 @@ async fn presence_settings_decide_what_friends_see_and_hidden_accounts_stay_ring
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_static_code_replaces_the_rotating_one_and_is_forgiving_about_case() {
     let server = Server::start().await;
-    let mut p = people(&server).await;
+    let mut p = pair(&server.url()).await;
     p.b.ok(json!({"cmd": "set_mode", "mode": "strict"})).await;
     let short =
         p.b.call(json!({"cmd": "set_static_code", "code": "abc"}))

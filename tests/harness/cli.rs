@@ -209,3 +209,48 @@ pub async fn say(from: &mut Cli, to: &mut Cli, session: &str) -> String {
     .await;
     text
 }
+
+/// Two registered, connected clients with fresh names and profiles.
+pub struct Pair {
+    pub a: Cli,
+    pub b: Cli,
+    pub a_name: String,
+    pub b_name: String,
+    pub a_profile: String,
+    pub b_profile: String,
+    /// Where both profiles live; removed with the pair.
+    pub home: crate::TempDir,
+}
+
+pub async fn pair(server_url: &str) -> Pair {
+    let home = crate::TempDir::new("clients");
+    let (a_name, b_name) = (crate::unique("alice"), crate::unique("bob"));
+    let (a_profile, b_profile) = (crate::unique("pa"), crate::unique("pb"));
+    let mut a = Cli::start(&a_profile, &home.0, server_url).await;
+    let mut b = Cli::start(&b_profile, &home.0, server_url).await;
+    a.register(&a_name).await;
+    b.register(&b_name).await;
+    a.connect().await;
+    b.connect().await;
+    Pair {
+        a,
+        b,
+        a_name,
+        b_name,
+        a_profile,
+        b_profile,
+        home,
+    }
+}
+
+/// Whether the Secret Service holds this profile's entry (asked with `secret-tool`).
+pub fn keychain_has(profile: &str) -> bool {
+    let user = format!("profile:{profile}");
+    let listed = std::process::Command::new("secret-tool")
+        .args(["search", "--all", "service", "anonchat", "username", &user])
+        .output()
+        .expect("secret-tool");
+    let out = String::from_utf8_lossy(&listed.stdout).to_string()
+        + &String::from_utf8_lossy(&listed.stderr);
+    out.contains(&user)
+}
