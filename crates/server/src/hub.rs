@@ -401,6 +401,7 @@ impl Hub {
                 ak,
                 online,
                 friends,
+                presence,
             }),
             Verdict::NotFound => Err(NOT_FOUND),
         }
@@ -473,19 +474,10 @@ impl Hub {
             ClientMsg::Ping => Ok(ServerMsg::Pong),
             ClientMsg::UploadOtks { keys } => self.upload_otks(s, keys),
             ClientMsg::Lookup { username, code } => {
-                let Reach {
-                    ak: ak_pub,
-                    online: reachable,
-                    ..
-                } = self.gate(&s.username, &username, code.as_deref()).await?;
+                let reach = self.gate(&s.username, &username, code.as_deref()).await?;
                 // A friend's blurred or hidden presence is not revealed by a lookup either.
-                let exact = self
-                    .store
-                    .account(&username)
-                    .await
-                    .map_err(internal)?
-                    .is_some_and(|a| a.presence == PresenceMode::Exact);
-                let online = reachable && exact;
+                let online = reach.online && reach.presence == PresenceMode::Exact;
+                let ak_pub = reach.ak;
                 Ok(ServerMsg::User {
                     username,
                     ak_pub,
@@ -819,6 +811,7 @@ struct Reach {
     ak: Key32,
     online: bool,
     friends: bool,
+    presence: PresenceMode,
 }
 
 /// Requests that reveal something about another account: rate-limited, gated, held to the floor.
