@@ -45,6 +45,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "caps",
             "cert",
             "revoked",
+            "revocation",
         ],
     ),
     ("friendships", &["user_a", "user_b", "sig_a", "sig_b"]),
@@ -92,6 +93,22 @@ async fn the_server_disk_holds_only_what_p2_allows() {
         .unwrap_or_default()
         .to_string();
     sent.push(sn.replace(' ', ""));
+    // A second device enrolled through a code, then revoked.
+    let open = a.ok(json!({"cmd": "enroll_open"})).await;
+    let enroll_code = open["code"].as_str().unwrap_or_default().to_string();
+    let mut a2 = Cli::start(&unique("pa2"), &home.0, &server.url()).await;
+    a2.send(json!({"cmd": "enroll", "code": enroll_code})).await;
+    let req = a.expect_event("enroll_request").await;
+    a.ok(json!({"cmd": "enroll_approve", "device_id": req["device_id"]}))
+        .await;
+    a2.expect("reply to enroll", |v| {
+        v["reply"] == "enroll" && v["ok"] == true
+    })
+    .await;
+    a.ok(json!({"cmd": "revoke_device", "device_id": req["device_id"]}))
+        .await;
+    sent.push(enroll_code.replace('-', ""));
+    a2.quit().await;
     a.quit().await;
     b.quit().await;
 

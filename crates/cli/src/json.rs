@@ -104,6 +104,22 @@ enum Command {
     Leave {
         session: String,
     },
+    /// Old device: a code and QR string for adding a new device.
+    EnrollOpen,
+    /// New device: join with the code or the QR string; answers once the old device decided.
+    Enroll {
+        code: String,
+    },
+    EnrollApprove {
+        device_id: String,
+    },
+    EnrollDecline {
+        device_id: String,
+    },
+    Devices,
+    RevokeDevice {
+        device_id: String,
+    },
     Panic,
     Quit,
 }
@@ -307,6 +323,27 @@ async fn execute(engine: &Engine, cmd: Command) -> Value {
         Command::Search { prefix } => (
             "search",
             engine.search(&prefix).await.map(|u| json!({"users": u})),
+        ),
+        Command::EnrollOpen => ("enroll_open", engine.enroll_open().await.map(|v| json!(v))),
+        Command::Enroll { code } => ("enroll", engine.enroll(&code).await.map(|v| json!(v))),
+        Command::EnrollApprove { device_id } => (
+            "enroll_approve",
+            engine
+                .enroll_approve(&device_id)
+                .await
+                .map(|_| json!({"device_id": device_id})),
+        ),
+        Command::EnrollDecline { device_id } => (
+            "enroll_decline",
+            engine.enroll_decline(&device_id).await.map(|_| json!({})),
+        ),
+        Command::Devices => (
+            "devices",
+            engine.devices().await.map(|d| json!({"devices": d})),
+        ),
+        Command::RevokeDevice { device_id } => (
+            "revoke_device",
+            engine.revoke_device(&device_id).await.map(|_| json!({})),
         ),
         Command::Panic => {
             engine.panic().await;

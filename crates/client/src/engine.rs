@@ -29,6 +29,9 @@ use crate::signaling::{self, Signaling};
 use crate::transport::IceConfig;
 use crate::ClientError;
 
+mod devices;
+pub use devices::{DeviceView, EnrollView, EnrolledView};
+
 pub struct EngineConfig {
     pub profile: String,
     /// The server's origin, `http(s)://host:port`. Stored in the profile on registration.
@@ -93,6 +96,8 @@ struct Inner {
     requests: Mutex<HashMap<Username, (Key32, Sig64)>>,
     /// New account keys seen for pinned contacts, waiting for the user's decision.
     changed_keys: Mutex<HashMap<Username, Key32>>,
+    /// New devices waiting for this device to approve their enrollment, by device id.
+    join_requests: Mutex<HashMap<String, devices::JoinRequest>>,
     stop: Mutex<CancellationToken>,
     /// This account's code seed, once fetched (RAM only).
     fvc: Mutex<Option<(Zeroizing<[u8; 32]>, CodeFormat)>>,
@@ -158,6 +163,7 @@ impl Engine {
             incoming: Mutex::default(),
             requests: Mutex::default(),
             changed_keys: Mutex::default(),
+            join_requests: Mutex::default(),
             stop: Mutex::new(CancellationToken::new()),
             fvc: Mutex::default(),
             http,
@@ -449,17 +455,23 @@ impl Engine {
             .request(ClientMsg::DeleteAccount { ts, sig })
             .await?;
         self.shutdown().await;
+        self.forget_local().await
+    }
+
+    /// Deletes everything of this profile on this device: the keychain entry, the profile folder,
+    /// and the identity, contacts and code seed in RAM. Call after `shutdown`.
+    async fn forget_local(&self) -> Result<(), ClientError> {
         let (kc, profile) = (self.inner.keychain.clone(), self.inner.profile.clone());
         blocking(move || kc.delete(&profile)).await??;
-        match std::fs::remove_dir_all(&self.inner.dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(ClientError::Profile(e.to_string())),
-        }
         *lock(&self.inner.identity) = None;
         *lock(&self.inner.data) = ProfileData::default();
         *lock(&self.inner.fvc) = None;
-        Ok(())
+        lock(&self.inner.join_requests).clear();
+        match std::fs::remove_dir_all(&self.inner.dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(ClientError::Profile(e.to_string())),
+        }
     }
 
     /// PUBLIC accounts whose names start with `prefix`.
@@ -978,6 +990,16 @@ impl signaling::Host for Inner {
                     username: username.to_string(),
                     safety_number,
                 });
+            }
+            ServerMsg::EnrollRequest {
+                device_id,
+                dk_ed25519,
+                dk_curve25519,
+                caps,
+                otk,
+            } => self.on_enroll_request(device_id, dk_ed25519, dk_curve25519, caps, otk),
+            ServerMsg::DeviceRevoked { device_id, ts, sig } => {
+                self.on_device_revoked(device_id, ts, sig)
             }
             ServerMsg::FriendRemoved { username } => self.emit(Event::FriendRemoved {
                 username: username.to_string(),

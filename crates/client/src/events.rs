@@ -87,6 +87,21 @@ pub enum Event {
         session: String,
         reason: String,
     },
+    /// This (new) device joined an enrollment and waits for the old device to approve. The user
+    /// compares `fingerprint` with the one the old device shows.
+    EnrollPending {
+        username: String,
+        fingerprint: String,
+    },
+    /// A new device wants to join this account: approve only if `fingerprint` matches the one the
+    /// new device shows.
+    EnrollRequest {
+        device_id: String,
+        fingerprint: String,
+    },
+    /// Another device of this account revoked this one (signature checked): chats were wiped, and
+    /// the keychain entry and profile folder deleted.
+    DeviceRevoked,
     /// Something went wrong that the user may want to know about; nothing was changed.
     Warning {
         message: String,

@@ -50,16 +50,24 @@ fn secret32(b64: &str) -> Result<Zeroizing<[u8; 32]>, ClientError> {
     Ok(out)
 }
 
+/// 16 random bytes, URL-safe base64: a new device's id.
+pub fn new_device_id() -> String {
+    use base64::Engine;
+    let mut id = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut id);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
+}
+
+/// The account key's secret from its base64 form.
+pub fn ak_secret_from_b64(b64: &str) -> Result<Zeroizing<[u8; 32]>, ClientError> {
+    secret32(b64)
+}
+
 impl Identity {
     pub fn create(username: Username, caps: Caps, now: u64) -> Self {
         let ak = SigningKey::from_bytes(&random32());
         let account = Account::new();
-        let mut id = [0u8; 16];
-        rand::rngs::OsRng.fill_bytes(&mut id);
-        let device_id = {
-            use base64::Engine;
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
-        };
+        let device_id = new_device_id();
         let keys = account.identity_keys();
         let dk_ed25519 = Key32(*keys.ed25519.as_bytes());
         let dk_curve25519 = Key32(keys.curve25519.to_bytes());
@@ -90,6 +98,33 @@ impl Identity {
             profile_key: random32(),
             cert,
         }
+    }
+
+    /// A device that was enrolled into an existing account: the account key came from the old
+    /// device, the certificate is the account key's over this device's Olm keys.
+    pub fn from_enrollment(
+        username: Username,
+        ak_secret: &[u8; 32],
+        account: Account,
+        cert: DeviceCert,
+    ) -> Result<Self, ClientError> {
+        let me = Self {
+            username,
+            device_id: cert.device_id.clone(),
+            ak: SigningKey::from_bytes(ak_secret),
+            account,
+            pickle_key: random32(),
+            profile_key: random32(),
+            cert,
+        };
+        me.cert.verify(&me.ak_pub())?;
+        Ok(me)
+    }
+
+    /// The account key's secret bytes, for handing over to a new device of this account.
+    pub fn ak_secret_b64(&self) -> Zeroizing<String> {
+        let raw = Zeroizing::new(self.ak.to_bytes());
+        Zeroizing::new(encode_b64(&*raw))
     }
 
     pub fn ak_pub(&self) -> Key32 {

@@ -28,6 +28,10 @@ pub struct Contact {
 pub struct ProfileData {
     pub server: Option<String>,
     pub contacts: BTreeMap<String, Contact>,
+    /// Accounts whose rings and friend requests are refused without asking (by hand, or after
+    /// repeated refusals).
+    #[serde(default)]
+    pub blocked: std::collections::BTreeSet<String>,
 }
 
 /// Where profiles live: `$ANONCHAT_HOME` or the platform data folder, then `profiles/<name>`.

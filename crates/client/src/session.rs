@@ -128,7 +128,7 @@ pub fn spawn(
     SessionHandle { peer, tx }
 }
 
-fn seal(olm: &mut Session, plain: &[u8]) -> Result<Vec<u8>, ClientError> {
+pub(crate) fn seal(olm: &mut Session, plain: &[u8]) -> Result<Vec<u8>, ClientError> {
     let msg = olm
         .encrypt(plain)
         .map_err(|e| ClientError::Crypto(e.to_string()))?;
@@ -139,7 +139,7 @@ fn seal(olm: &mut Session, plain: &[u8]) -> Result<Vec<u8>, ClientError> {
     Ok(out)
 }
 
-fn parse_olm(blob: &[u8]) -> Result<OlmMessage, ClientError> {
+pub(crate) fn parse_olm(blob: &[u8]) -> Result<OlmMessage, ClientError> {
     let (&kind, body) = blob
         .split_first()
         .ok_or_else(|| ClientError::Crypto("empty message".into()))?;

@@ -146,19 +146,8 @@ impl Signaling {
         tls: &Arc<rustls::ClientConfig>,
         host: &dyn Host,
     ) -> bool {
-        let mut cfg = WebSocketConfig::default();
-        cfg.max_message_size = Some(limits::MAX_WS_MESSAGE);
-        cfg.max_frame_size = Some(limits::MAX_WS_MESSAGE);
-        let connector = tokio_tungstenite::Connector::Rustls(tls.clone());
-        let ws = match tokio_tungstenite::connect_async_tls_with_config(
-            ws_url,
-            Some(cfg),
-            true,
-            Some(connector),
-        )
-        .await
-        {
-            Ok((ws, _)) => ws,
+        let ws = match open_ws(ws_url, tls).await {
+            Ok(ws) => ws,
             Err(e) => {
                 tracing::debug!(error = %e, "could not connect to the server");
                 return false;
@@ -190,6 +179,10 @@ impl Signaling {
         }
         match next_msg(&mut stream).await {
             Some(ServerMsg::AuthOk { .. }) => {}
+            Some(revoked @ ServerMsg::DeviceRevoked { .. }) => {
+                host.on_event(revoked);
+                return false;
+            }
             Some(ServerMsg::Error { detail, .. }) => {
                 tracing::warn!(
                     reason = detail.as_deref().unwrap_or(""),
@@ -275,16 +268,95 @@ impl Signaling {
     }
 }
 
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn open_ws(
+    ws_url: &str,
+    tls: &Arc<rustls::ClientConfig>,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    let mut cfg = WebSocketConfig::default();
+    cfg.max_message_size = Some(limits::MAX_WS_MESSAGE);
+    cfg.max_frame_size = Some(limits::MAX_WS_MESSAGE);
+    let connector = tokio_tungstenite::Connector::Rustls(tls.clone());
+    tokio_tungstenite::connect_async_tls_with_config(ws_url, Some(cfg), true, Some(connector))
+        .await
+        .map(|(ws, _)| ws)
+}
+
 async fn next_msg<S>(stream: &mut S) -> Option<ServerMsg>
 where
     S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
-    let first = tokio::time::timeout(REQUEST_TIMEOUT, stream.next())
+    next_msg_within(stream, REQUEST_TIMEOUT).await
+}
+
+async fn next_msg_within<S>(stream: &mut S, within: Duration) -> Option<ServerMsg>
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let next = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .ok()??
+            .ok()?;
+        match next {
+            Message::Text(t) => return ServerEnvelope::parse(t.as_str()).ok().map(|e| e.msg),
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+            _ => return None,
+        }
+    }
+}
+
+fn refused(msg: Option<ServerMsg>) -> ClientError {
+    match msg {
+        Some(ServerMsg::Error {
+            code: ErrorCode::NotFound,
+            detail,
+        }) => detail
+            .map(ClientError::Refused)
+            .unwrap_or(ClientError::NotFound),
+        Some(ServerMsg::Error { code, detail }) => {
+            ClientError::Refused(detail.unwrap_or_else(|| format!("{code:?}").to_lowercase()))
+        }
+        Some(_) => ClientError::Refused("unexpected answer".into()),
+        None => ClientError::NotConnected,
+    }
+}
+
+/// A new device's one socket before it has an identity (DESIGN §7): challenge → `enroll_join`
+/// (built by `join` from the nonce and origin) → `enroll_pending`, which `on_pending` checks → the
+/// old device's answer, `enrolled`. Waits up to the token's life for the user on the old device.
+pub async fn enroll(
+    origin: &str,
+    tls: &Arc<rustls::ClientConfig>,
+    join: impl FnOnce(&[u8; 32], &str) -> ClientMsg,
+    on_pending: impl FnOnce(ServerMsg) -> Result<(), ClientError>,
+) -> Result<ServerMsg, ClientError> {
+    let ws = open_ws(&ws_url(origin), tls)
         .await
-        .ok()??
-        .ok()?;
-    let Message::Text(t) = first else { return None };
-    ServerEnvelope::parse(t.as_str()).ok().map(|e| e.msg)
+        .map_err(|e| ClientError::Http(e.to_string()))?;
+    let (mut sink, mut stream) = ws.split();
+    let Some(ServerMsg::Challenge { nonce, .. }) = next_msg(&mut stream).await else {
+        return Err(ClientError::Refused("no challenge from the server".into()));
+    };
+    let text = serde_json::to_string(&ClientEnvelope::new(None, join(&nonce.0, origin)))
+        .map_err(|e| ClientError::Refused(e.to_string()))?;
+    sink.send(Message::text(text))
+        .await
+        .map_err(|_| ClientError::NotConnected)?;
+    match next_msg(&mut stream).await {
+        Some(pending @ ServerMsg::EnrollPending { .. }) => on_pending(pending)?,
+        other => return Err(refused(other)),
+    }
+    let wait = Duration::from_secs(anonchat_proto::enroll::TOKEN_TTL_SECS + 30);
+    let answer = next_msg_within(&mut stream, wait).await;
+    let _ = sink.close().await;
+    match answer {
+        Some(done @ ServerMsg::Enrolled { .. }) => Ok(done),
+        other => Err(refused(other)),
+    }
 }
 
 /// `http(s)://host:port` → `ws(s)://host:port/v1/ws`.

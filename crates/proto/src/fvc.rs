@@ -14,7 +14,7 @@ use crate::{Key32, ProtoError, Username};
 pub const STEP: u64 = 60;
 /// Codes of the previous and next step are accepted too.
 pub const SKEW: u64 = 1;
-const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+pub(crate) const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 const CROCKFORD_LEN: usize = 6;
 
 /// How a code is shown and typed.

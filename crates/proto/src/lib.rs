@@ -5,6 +5,7 @@
 
 pub mod bytes;
 pub mod cert;
+pub mod enroll;
 pub mod error;
 pub mod frames;
 pub mod fvc;

@@ -86,6 +86,48 @@ pub fn delete_account_bytes(username: &Username, ts: u64) -> Vec<u8> {
         .finish()
 }
 
+/// What the account key signs to open an enrollment: the short code a new device will type (or scan
+/// inside the QR string) and until when it is good (unix seconds).
+pub fn enroll_token_bytes(username: &Username, code: &str, expires: u64) -> Vec<u8> {
+    SigningBytes::new("enroll-token")
+        .str(username.as_str())
+        .str(code)
+        .u64(expires)
+        .finish()
+}
+
+/// What a new device signs with its Olm Ed25519 key to join an enrollment: the server's nonce and
+/// origin (like `auth`), the code, and the keys it wants certified — proof that it holds the key.
+pub fn enroll_join_bytes(
+    nonce: &[u8; 32],
+    origin: &str,
+    code: &str,
+    device_id: &str,
+    dk_ed25519: &Key32,
+    dk_curve25519: &Key32,
+    caps: crate::Caps,
+) -> Vec<u8> {
+    SigningBytes::new("enroll-join")
+        .bytes(nonce)
+        .str(origin)
+        .str(code)
+        .str(device_id)
+        .bytes(&dk_ed25519.0)
+        .bytes(&dk_curve25519.0)
+        .u64(u64::from(caps.screen_protection))
+        .finish()
+}
+
+/// What the account key signs to revoke one of its devices (`ts`: unix seconds, checked for
+/// freshness by the server; the revoked device checks the signature before it wipes itself).
+pub fn revoke_device_bytes(username: &Username, device_id: &str, ts: u64) -> Vec<u8> {
+    SigningBytes::new("revoke-device")
+        .str(username.as_str())
+        .str(device_id)
+        .u64(ts)
+        .finish()
+}
+
 /// Strict Ed25519 verification (rejects small-order keys and malleable signatures).
 pub fn verify(public: &Key32, msg: &[u8], sig: &Sig64) -> Result<(), ProtoError> {
     let key = VerifyingKey::from_bytes(&public.0).map_err(|_| ProtoError::BadKey)?;

@@ -104,6 +104,44 @@ pub enum ClientMsg {
     Search {
         prefix: String,
     },
+    /// Opens an enrollment for a new device of this account. `code`: 8 Crockford characters;
+    /// `sig`: the account key over `signing::enroll_token_bytes(username, code, expires)`.
+    EnrollOpen {
+        code: String,
+        expires: u64,
+        sig: Sig64,
+    },
+    /// Sent by a new device *instead of* `auth`: joins the enrollment with this code, proving it
+    /// holds the keys it wants certified (`sig`: its Ed25519 key over `signing::enroll_join_bytes`).
+    /// `otk`: one signed one-time key, for the Olm session the old device hands the account over in.
+    EnrollJoin {
+        code: String,
+        device_id: String,
+        dk_ed25519: Key32,
+        dk_curve25519: Key32,
+        #[serde(default)]
+        caps: crate::Caps,
+        otk: SignedOtk,
+        sig: Sig64,
+    },
+    /// The old device approves the new one: the certificate it signed, and the handover (an Olm
+    /// pre-key message to the new device) that the server passes on unread.
+    EnrollApprove {
+        device_id: String,
+        cert: DeviceCert,
+        blob: Blob,
+    },
+    EnrollDecline {
+        device_id: String,
+    },
+    /// This account's devices.
+    ListDevices,
+    /// `sig`: the account key over `signing::revoke_device_bytes(username, device_id, ts)`.
+    RevokeDevice {
+        device_id: String,
+        ts: u64,
+        sig: Sig64,
+    },
     /// Callee device answers a ring.
     Answer {
         ring_id: String,
@@ -230,6 +268,14 @@ pub struct FriendInfo {
     pub recently_active: bool,
 }
 
+/// One device of an account, as `list_devices` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    pub cert: DeviceCert,
+    pub online: bool,
+    pub revoked: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum ServerMsg {
@@ -317,6 +363,37 @@ pub enum ServerMsg {
     Relayed {
         ring_id: String,
         blob: Blob,
+    },
+    /// To a device that joined an enrollment: the token it joined, to check against the account key.
+    EnrollPending {
+        username: Username,
+        ak_pub: Key32,
+        expires: u64,
+        sig: Sig64,
+    },
+    /// To the device that opened the enrollment: a new device wants in.
+    EnrollRequest {
+        device_id: String,
+        dk_ed25519: Key32,
+        dk_curve25519: Key32,
+        caps: crate::Caps,
+        otk: SignedOtk,
+    },
+    /// To the new device: its certificate, the approving device's certificate, and the handover.
+    Enrolled {
+        cert: DeviceCert,
+        by: DeviceCert,
+        blob: Blob,
+    },
+    Devices {
+        devices: Vec<DeviceInfo>,
+    },
+    /// To a revoked device, before its socket is closed (and instead of `auth_ok` when it connects):
+    /// the account key's signed revocation, so the device can check it before wiping itself.
+    DeviceRevoked {
+        device_id: String,
+        ts: u64,
+        sig: Sig64,
     },
     Pong,
 }

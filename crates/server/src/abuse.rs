@@ -35,6 +35,11 @@ impl Limits {
         by_ip && by_device && by_account
     }
 
+    /// Takes a token from the address's bucket only (requests made before authentication).
+    pub fn allow_ip(&self, ip: IpAddr) -> bool {
+        self.ip.check_key(&ip).is_ok()
+    }
+
     /// Forgets buckets that are full again, so memory follows recent activity only.
     pub fn prune(&self) {
         self.ip.retain_recent();

@@ -2,7 +2,7 @@
 //! requests. It answers each authenticated request and routes events to devices' send queues.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use anonchat_proto::signing::{friend_bytes, one_time_key_bytes, verify};
@@ -22,6 +22,9 @@ use anonchat_proto::fvc::{self, CodeFormat, Fvc};
 use anonchat_proto::wire::{Mode, PresenceMode};
 use std::net::IpAddr;
 use zeroize::Zeroizing;
+
+mod devices;
+pub use devices::{Join, Joined};
 
 /// Messages waiting for a device's socket. A device that lets this many pile up is too slow to
 /// serve and is disconnected, so memory per connection stays bounded.
@@ -51,6 +54,8 @@ struct Conn {
     tx: mpsc::Sender<Arc<str>>,
     kill: CancellationToken,
     otks: Vec<SignedOtk>,
+    /// A last message the socket's writer sends after being killed (a revocation notice).
+    farewell: Arc<OnceLock<Arc<str>>>,
 }
 
 impl Conn {
@@ -73,6 +78,8 @@ struct State {
     friend_requests: HashMap<(Username, Username), (Sig64, Instant)>,
     /// When accounts went offline, for "recently active" (RAM, 15 minutes).
     last_seen: HashMap<Username, Instant>,
+    /// Open device enrollments by code (RAM, for the token's life).
+    enrollments: HashMap<String, devices::Enrollment>,
     next_conn: u64,
 }
 
@@ -177,6 +184,7 @@ pub struct Attached {
     pub tx: mpsc::Sender<Arc<str>>,
     pub rx: mpsc::Receiver<Arc<str>>,
     pub kill: CancellationToken,
+    pub farewell: Arc<OnceLock<Arc<str>>>,
 }
 
 type Reply = Result<ServerMsg, (ErrorCode, Option<String>)>;
@@ -236,6 +244,7 @@ impl Hub {
         let (tx, rx) = mpsc::channel(SEND_QUEUE);
         let kill = parent.child_token();
         let device_id = cert.device_id.clone();
+        let farewell = Arc::new(OnceLock::new());
         let (conn_id, first) = {
             let mut st = self.lock();
             st.next_conn += 1;
@@ -251,6 +260,7 @@ impl Hub {
                     tx: tx.clone(),
                     kill: kill.clone(),
                     otks: Vec::new(),
+                    farewell: farewell.clone(),
                 },
             );
             let devices = st.online.entry(username.clone()).or_default();
@@ -288,6 +298,7 @@ impl Hub {
             tx,
             rx,
             kill,
+            farewell,
         }
     }
 
@@ -354,6 +365,7 @@ impl Hub {
         st.last_seen
             .retain(|_, at| now.duration_since(*at) < RECENTLY_ACTIVE);
         drop(st);
+        self.expire_enrollments(crate::http::unix_now());
         self.limits.prune();
     }
 
@@ -651,6 +663,20 @@ impl Hub {
                 })
             }
             ClientMsg::Ring { to, code } => self.ring(s, to, code).await,
+            ClientMsg::EnrollOpen { code, expires, sig } => {
+                self.enroll_open(s, code, expires, sig).await
+            }
+            ClientMsg::EnrollJoin { .. } => Err(bad("already authenticated")),
+            ClientMsg::EnrollApprove {
+                device_id,
+                cert,
+                blob,
+            } => self.enroll_approve(s, device_id, cert, blob).await,
+            ClientMsg::EnrollDecline { device_id } => self.enroll_decline(s, &device_id),
+            ClientMsg::ListDevices => self.list_devices(s).await,
+            ClientMsg::RevokeDevice { device_id, ts, sig } => {
+                self.revoke_device(s, device_id, ts, sig).await
+            }
             ClientMsg::Answer { ring_id, accept } => {
                 let mut st = self.lock();
                 let out = st

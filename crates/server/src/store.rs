@@ -64,7 +64,12 @@ pub struct DeviceRow {
     pub dk_ed25519: Key32,
     pub cert: DeviceCert,
     pub revoked: bool,
+    /// The account key's signed revocation: `(ts, sig)`.
+    pub revocation: Option<(u64, Sig64)>,
 }
+
+/// Devices an account may have at once.
+pub const MAX_DEVICES: i64 = 16;
 
 impl Store {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
@@ -275,7 +280,7 @@ impl Store {
 
     pub async fn device(&self, device_id: &str) -> Result<Option<DeviceRow>, StoreError> {
         let row = sqlx::query(
-            "SELECT username, dk_ed25519, cert, revoked FROM devices WHERE device_id = ?",
+            "SELECT username, dk_ed25519, cert, revoked, revocation FROM devices WHERE device_id = ?",
         )
         .bind(device_id)
         .fetch_optional(&self.pool)
@@ -288,7 +293,76 @@ impl Store {
             dk_ed25519: key_col(&r, "dk_ed25519")?,
             cert: serde_json::from_str(&cert).map_err(|_| StoreError::Corrupt)?,
             revoked: r.try_get::<i64, _>("revoked")? != 0,
+            revocation: revocation_col(&r)?,
         }))
+    }
+
+    /// Adds a device to an existing account (enrollment). `Taken` if the account is at its device
+    /// limit or the device id exists.
+    pub async fn add_device(&self, cert: &DeviceCert) -> Result<(), StoreError> {
+        let cert_json = serde_json::to_string(cert).map_err(|_| StoreError::Corrupt)?;
+        let inserted = sqlx::query(
+            "INSERT INTO devices (device_id, username, dk_ed25519, dk_curve25519, caps, cert) \
+             SELECT ?, ?, ?, ?, ?, ? WHERE (SELECT COUNT(*) FROM devices WHERE username = ?) < ? \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&cert.device_id)
+        .bind(cert.username.as_str())
+        .bind(&cert.dk_ed25519.0[..])
+        .bind(&cert.dk_curve25519.0[..])
+        .bind(i64::from(cert.caps.screen_protection))
+        .bind(cert_json)
+        .bind(cert.username.as_str())
+        .bind(MAX_DEVICES)
+        .execute(&self.pool)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::Taken);
+        }
+        Ok(())
+    }
+
+    /// An account's devices: certificate and whether revoked.
+    pub async fn devices(
+        &self,
+        username: &Username,
+    ) -> Result<Vec<(DeviceCert, bool)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT cert, revoked FROM devices WHERE username = ? ORDER BY rowid")
+                .bind(username.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                let cert: String = r.try_get("cert")?;
+                Ok((
+                    serde_json::from_str(&cert).map_err(|_| StoreError::Corrupt)?,
+                    r.try_get::<i64, _>("revoked")? != 0,
+                ))
+            })
+            .collect()
+    }
+
+    /// Marks a device of `username` revoked, keeping the signed revocation. `false` if there is no
+    /// such device of that account.
+    pub async fn revoke_device(
+        &self,
+        username: &Username,
+        device_id: &str,
+        ts: u64,
+        sig: &Sig64,
+    ) -> Result<bool, StoreError> {
+        let mut blob = ts.to_be_bytes().to_vec();
+        blob.extend_from_slice(&sig.0);
+        let done = sqlx::query(
+            "UPDATE devices SET revoked = 1, revocation = ? WHERE device_id = ? AND username = ?",
+        )
+        .bind(blob)
+        .bind(device_id)
+        .bind(username.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     pub async fn are_friends(&self, a: &Username, b: &Username) -> Result<bool, StoreError> {
@@ -363,6 +437,16 @@ impl Store {
     }
 }
 
+fn revocation_col(r: &sqlx::sqlite::SqliteRow) -> Result<Option<(u64, Sig64)>, StoreError> {
+    let raw: Option<Vec<u8>> = r.try_get("revocation")?;
+    raw.map(|b| {
+        let (ts, sig) = b.split_at_checked(8).ok_or(StoreError::Corrupt)?;
+        let ts = u64::from_be_bytes(ts.try_into().map_err(|_| StoreError::Corrupt)?);
+        Ok((ts, Sig64::from_slice(sig).map_err(|_| StoreError::Corrupt)?))
+    })
+    .transpose()
+}
+
 fn presence_col(r: &sqlx::sqlite::SqliteRow) -> Result<PresenceMode, StoreError> {
     let p: String = r.try_get("presence")?;
     PresenceMode::parse(&p).ok_or(StoreError::Corrupt)
@@ -379,4 +463,61 @@ fn ordered<'a>(a: &'a Username, b: &'a Username) -> (&'a Username, &'a Username)
 fn key_col(r: &sqlx::sqlite::SqliteRow, col: &str) -> Result<Key32, StoreError> {
     let raw: Vec<u8> = r.try_get(col)?;
     Key32::from_slice(&raw).map_err(|_| StoreError::Corrupt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anonchat_proto::Caps;
+
+    fn cert(user: &Username, id: u8) -> DeviceCert {
+        DeviceCert {
+            v: 1,
+            username: user.clone(),
+            device_id: format!("{id:022}"),
+            dk_ed25519: Key32([id; 32]),
+            dk_curve25519: Key32([id; 32]),
+            caps: Caps::default(),
+            created_at: 0,
+            sig: Sig64([0; 64]),
+        }
+    }
+
+    #[tokio::test]
+    async fn devices_are_added_up_to_the_limit_listed_and_revoked() {
+        let store = Store::open("sqlite::memory:").await.unwrap();
+        let alice = Username::parse("alice").unwrap();
+        store
+            .register(&alice, &Key32([9; 32]), &cert(&alice, 0), b"salt")
+            .await
+            .unwrap();
+        for i in 1..MAX_DEVICES as u8 {
+            store.add_device(&cert(&alice, i)).await.unwrap();
+        }
+        assert!(matches!(
+            store.add_device(&cert(&alice, 99)).await,
+            Err(StoreError::Taken)
+        ));
+        assert!(matches!(
+            store.add_device(&cert(&alice, 1)).await,
+            Err(StoreError::Taken)
+        ));
+        assert_eq!(
+            store.devices(&alice).await.unwrap().len(),
+            MAX_DEVICES as usize
+        );
+        let id = format!("{:022}", 1);
+        let other = Username::parse("mallory").unwrap();
+        assert!(!store
+            .revoke_device(&other, &id, 5, &Sig64([1; 64]))
+            .await
+            .unwrap());
+        assert!(store
+            .revoke_device(&alice, &id, 5, &Sig64([1; 64]))
+            .await
+            .unwrap());
+        let row = store.device(&id).await.unwrap().unwrap();
+        assert!(row.revoked);
+        assert_eq!(row.revocation, Some((5, Sig64([1; 64]))));
+    }
 }

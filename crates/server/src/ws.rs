@@ -17,8 +17,9 @@ use futures_util::{SinkExt, StreamExt};
 use rand::RngCore;
 
 use crate::http::App;
-use crate::hub::Session;
+use crate::hub::{Join, Session};
 use crate::limits::Slot;
+use anonchat_proto::enroll::TOKEN_TTL_SECS;
 
 /// A device must answer the challenge within this time.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,7 +56,7 @@ fn text(env: &ServerEnvelope) -> Message {
 }
 
 async fn serve(mut socket: WebSocket, app: Arc<App>, _slot: Slot, ip: std::net::IpAddr) {
-    let Some((username, cert)) = authenticate(&mut socket, &app).await else {
+    let Some((username, cert)) = authenticate(&mut socket, &app, ip).await else {
         let _ = socket.send(Message::Close(None)).await;
         return;
     };
@@ -77,6 +78,7 @@ async fn serve(mut socket: WebSocket, app: Arc<App>, _slot: Slot, ip: std::net::
     let (mut sink, mut stream) = socket.split();
     let mut rx = attached.rx;
     let writer_kill = kill.clone();
+    let farewell = attached.farewell.clone();
     let writer = tokio::spawn(async move {
         loop {
             let next = tokio::select! {
@@ -91,6 +93,13 @@ async fn serve(mut socket: WebSocket, app: Arc<App>, _slot: Slot, ip: std::net::
             }
         }
         writer_kill.cancel();
+        if let Some(last) = farewell.get() {
+            let _ = tokio::time::timeout(
+                CLOSE_TIMEOUT,
+                sink.send(Message::Text(Utf8Bytes::from(last.as_ref()))),
+            )
+            .await;
+        }
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Close(None))).await;
     });
 
@@ -174,6 +183,7 @@ impl Replies {
 async fn authenticate(
     socket: &mut WebSocket,
     app: &App,
+    ip: std::net::IpAddr,
 ) -> Option<(anonchat_proto::Username, anonchat_proto::DeviceCert)> {
     let mut nonce = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
@@ -206,17 +216,40 @@ async fn authenticate(
             return None;
         }
     };
-    let ClientMsg::Auth {
-        username,
-        device_id,
-        sig,
-    } = env.msg
-    else {
-        let _ = socket.send(text(&refuse("authenticate first"))).await;
-        return None;
+    let (username, device_id, sig) = match env.msg {
+        ClientMsg::Auth {
+            username,
+            device_id,
+            sig,
+        } => (username, device_id, sig),
+        ClientMsg::EnrollJoin {
+            code,
+            device_id,
+            dk_ed25519,
+            dk_curve25519,
+            caps,
+            otk,
+            sig,
+        } => {
+            let join = Join {
+                code,
+                device_id,
+                dk_ed25519,
+                dk_curve25519,
+                caps,
+                otk,
+                sig,
+            };
+            enroll(socket, app, ip, &nonce, join).await;
+            return None;
+        }
+        _ => {
+            let _ = socket.send(text(&refuse("authenticate first"))).await;
+            return None;
+        }
     };
     let device = match app.hub.store().device(&device_id).await {
-        Ok(Some(d)) if d.username == username && !d.revoked => d,
+        Ok(Some(d)) if d.username == username => d,
         Ok(_) => {
             let _ = socket
                 .send(text(&refuse("unknown or revoked device")))
@@ -235,5 +268,70 @@ async fn authenticate(
             .await;
         return None;
     }
+    if device.revoked {
+        // Only the device itself (it signed the challenge) learns it was revoked, with the account
+        // key's signature so it can check before it wipes itself.
+        let told = match device.revocation {
+            Some((ts, sig)) => {
+                ServerEnvelope::new(None, ServerMsg::DeviceRevoked { device_id, ts, sig })
+            }
+            None => refuse("unknown or revoked device"),
+        };
+        let _ = socket.send(text(&told)).await;
+        return None;
+    }
     Some((username, device.cert))
+}
+
+/// A new device joining an enrollment (DESIGN §7): it hears whose account it joins, then waits on
+/// this socket for the old device's approval (certificate and handover) or refusal, until the token
+/// runs out. It leaves with that answer; it authenticates like any device afterwards.
+async fn enroll(
+    socket: &mut WebSocket,
+    app: &App,
+    ip: std::net::IpAddr,
+    nonce: &[u8; 32],
+    join: Join,
+) {
+    let joined = match app.hub.enroll_join(ip, nonce, &app.origin, join).await {
+        Ok(j) => j,
+        Err((code, detail)) => {
+            let _ = socket
+                .send(text(&ServerEnvelope::error(None, code, detail)))
+                .await;
+            return;
+        }
+    };
+    if socket
+        .send(text(&ServerEnvelope::new(None, joined.pending)))
+        .await
+        .is_err()
+    {
+        app.hub.enroll_abandon(&joined.code, &joined.device_id);
+        return;
+    }
+    let mut answer = joined.answer;
+    let deadline = tokio::time::sleep(Duration::from_secs(TOKEN_TTL_SECS));
+    tokio::pin!(deadline);
+    let outcome = loop {
+        tokio::select! {
+            a = &mut answer => break a.ok(),
+            m = socket.recv() => match m {
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                _ => break None, // The new device gave up, or sent something it should not.
+            },
+            _ = &mut deadline => break None,
+            _ = app.shutdown.cancelled() => break None,
+        }
+    };
+    app.hub.enroll_abandon(&joined.code, &joined.device_id);
+    let last = match outcome {
+        Some(msg) => ServerEnvelope::new(None, msg),
+        None => ServerEnvelope::error(
+            None,
+            ErrorCode::NotFound,
+            Some("the enrollment was declined or ran out".into()),
+        ),
+    };
+    let _ = socket.send(text(&last)).await;
 }
