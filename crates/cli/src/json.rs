@@ -117,6 +117,13 @@ enum Command {
         device_id: String,
     },
     Devices,
+    Block {
+        username: String,
+    },
+    Unblock {
+        username: String,
+    },
+    Blocked,
     RevokeDevice {
         device_id: String,
     },
@@ -345,6 +352,19 @@ async fn execute(engine: &Engine, cmd: Command) -> Value {
             "revoke_device",
             engine.revoke_device(&device_id).await.map(|_| json!({})),
         ),
+        Command::Block { username } => (
+            "block",
+            engine
+                .block(&username)
+                .map(|_| json!({"username": username})),
+        ),
+        Command::Unblock { username } => (
+            "unblock",
+            engine
+                .unblock(&username)
+                .map(|_| json!({"username": username})),
+        ),
+        Command::Blocked => ("blocked", Ok(json!({"blocked": engine.blocked()}))),
         Command::Panic => {
             engine.panic().await;
             ("panic", Ok(json!({})))

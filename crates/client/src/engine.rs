@@ -32,6 +32,9 @@ use crate::ClientError;
 mod devices;
 pub use devices::{DeviceView, EnrollView, EnrolledView};
 
+/// Refused rings and friend requests from one account before it is blocked automatically.
+pub const AUTO_BLOCK_AFTER: u32 = 3;
+
 pub struct EngineConfig {
     pub profile: String,
     /// The server's origin, `http(s)://host:port`. Stored in the profile on registration.
@@ -85,6 +88,8 @@ struct Inner {
     identity: Mutex<Option<Identity>>,
     data: Mutex<ProfileData>,
     ice: Mutex<IceConfig>,
+    /// Proof-of-work bits the server wants on a gated request that must carry a stamp.
+    contact_pow_bits: Mutex<Option<u8>>,
     signaling: Arc<Signaling>,
     events: mpsc::UnboundedSender<Event>,
     sessions: Mutex<HashMap<String, SessionHandle>>,
@@ -96,6 +101,9 @@ struct Inner {
     requests: Mutex<HashMap<Username, (Key32, Sig64)>>,
     /// New account keys seen for pinned contacts, waiting for the user's decision.
     changed_keys: Mutex<HashMap<Username, Key32>>,
+    /// Rings and friend requests the user refused, per requester (RAM): after
+    /// [`AUTO_BLOCK_AFTER`] the requester is blocked.
+    refusals: Mutex<HashMap<Username, u32>>,
     /// New devices waiting for this device to approve their enrollment, by device id.
     join_requests: Mutex<HashMap<String, devices::JoinRequest>>,
     stop: Mutex<CancellationToken>,
@@ -156,6 +164,7 @@ impl Engine {
             identity: Mutex::new(identity),
             data: Mutex::new(data),
             ice: Mutex::default(),
+            contact_pow_bits: Mutex::default(),
             signaling: Arc::new(Signaling::default()),
             events,
             sessions: Mutex::default(),
@@ -164,6 +173,7 @@ impl Engine {
             requests: Mutex::default(),
             changed_keys: Mutex::default(),
             join_requests: Mutex::default(),
+            refusals: Mutex::default(),
             stop: Mutex::new(CancellationToken::new()),
             fvc: Mutex::default(),
             http,
@@ -273,6 +283,7 @@ impl Engine {
         let origin = self.server_or_err()?;
         if let Ok(cfg) = self.server_config(&origin).await {
             lock(&self.inner.ice).servers = cfg.ice_servers;
+            *lock(&self.inner.contact_pow_bits) = Some(cfg.contact_pow_bits);
         }
         let stop = {
             let mut s = lock(&self.inner.stop);
@@ -301,6 +312,51 @@ impl Engine {
         Ok(id.as_ref().ok_or(ClientError::NoIdentity)?.sign_ak(msg))
     }
 
+    /// A stamp that pays for reaching `to`, minted off the async threads.
+    async fn contact_stamp(&self, to: &Username) -> Result<pow::Stamp, ClientError> {
+        let (me, _) = self.my_ak()?;
+        let known = *lock(&self.inner.contact_pow_bits);
+        let bits = match known {
+            Some(b) => b,
+            None => {
+                let b = self
+                    .server_config(&self.server_or_err()?)
+                    .await?
+                    .contact_pow_bits;
+                *lock(&self.inner.contact_pow_bits) = Some(b);
+                b
+            }
+        };
+        let resource = pow::contact_resource(&me, to);
+        let start = rand::random::<u64>();
+        blocking(move || pow::Stamp::mint_from(&resource, bits, unix_now(), start)).await
+    }
+
+    /// Sends a lookup, ring or friend request: with a stamp when it carries a code (first contact
+    /// with a STRICT account pays), and once more with one if the server asks after many failures.
+    /// `build` makes the request with or without a stamp; `first` (for a ring) records the answer
+    /// in order with the events after it.
+    async fn gated(
+        &self,
+        to: &Username,
+        code: Option<&str>,
+        build: impl Fn(Option<pow::Stamp>) -> ClientMsg,
+        first: impl Fn() -> Option<crate::signaling::OnAnswer>,
+    ) -> Result<ServerMsg, ClientError> {
+        let stamp = match code {
+            Some(_) => Some(self.contact_stamp(to).await?),
+            None => None,
+        };
+        let signaling = &self.inner.signaling;
+        match signaling.request_then(build(stamp), first()).await {
+            Err(ClientError::PowRequired) => {
+                let stamp = self.contact_stamp(to).await?;
+                signaling.request_then(build(Some(stamp)), first()).await
+            }
+            other => other,
+        }
+    }
+
     /// Asks the server for an account's key (and whether it is online), with its code if needed.
     pub async fn lookup(
         &self,
@@ -308,12 +364,16 @@ impl Engine {
         code: Option<&str>,
     ) -> Result<(Key32, bool), ClientError> {
         match self
-            .inner
-            .signaling
-            .request(ClientMsg::Lookup {
-                username: to.clone(),
-                code: code.map(str::to_string),
-            })
+            .gated(
+                to,
+                code,
+                |pow| ClientMsg::Lookup {
+                    username: to.clone(),
+                    code: code.map(str::to_string),
+                    pow,
+                },
+                || None,
+            )
             .await?
         {
             ServerMsg::User { ak_pub, online, .. } => Ok((ak_pub, online)),
@@ -333,14 +393,18 @@ impl Engine {
         self.inner.pin(&to, their_ak)?;
         let (me, my_ak) = self.my_ak()?;
         let sig = self.sign_ak(&friend_bytes(&me, &my_ak, &to, &their_ak))?;
-        self.inner
-            .signaling
-            .request(ClientMsg::FriendRequest {
+        self.gated(
+            &to,
+            code,
+            |pow| ClientMsg::FriendRequest {
                 to: to.clone(),
                 sig,
                 code: code.map(str::to_string),
-            })
-            .await?;
+                pow,
+            },
+            || None,
+        )
+        .await?;
         Ok(safety::grouped(&safety::safety_number(
             &me, &my_ak, &to, &their_ak,
         )))
@@ -512,6 +576,7 @@ impl Engine {
     pub async fn decline_friend(&self, username: &str) -> Result<(), ClientError> {
         let from = Username::parse(username)?;
         lock(&self.inner.requests).remove(&from);
+        self.inner.refused(&from);
         self.inner
             .signaling
             .request(ClientMsg::FriendDecline { from })
@@ -553,6 +618,22 @@ impl Engine {
             });
         }
         Ok(out)
+    }
+
+    /// Refuses every ring and friend request from `username` without asking, until unblocked.
+    pub fn block(&self, username: &str) -> Result<(), ClientError> {
+        let who = Username::parse(username)?;
+        self.inner.set_blocked(&who, true)
+    }
+
+    pub fn unblock(&self, username: &str) -> Result<(), ClientError> {
+        let who = Username::parse(username)?;
+        lock(&self.inner.refusals).remove(&who);
+        self.inner.set_blocked(&who, false)
+    }
+
+    pub fn blocked(&self) -> Vec<String> {
+        lock(&self.inner.data).blocked.iter().cloned().collect()
     }
 
     /// The 60-digit safety number with a pinned contact, as 12 groups of 5.
@@ -610,23 +691,26 @@ impl Engine {
             let (ak_pub, _) = self.lookup(&to, code).await?;
             self.inner.pin(&to, ak_pub)?;
         }
-        // The answer may be followed at once by `ring_accepted`: record the ring before that is read.
-        let me = Arc::downgrade(&self.inner);
-        let callee = to.clone();
-        let record: crate::signaling::OnAnswer = Box::new(move |msg| {
-            if let (ServerMsg::Ringing { ring_id }, Some(me)) = (msg, me.upgrade()) {
-                lock(&me.outgoing).insert(ring_id.clone(), callee);
-            }
-        });
         let ServerMsg::Ringing { ring_id } = self
-            .inner
-            .signaling
-            .request_then(
-                ClientMsg::Ring {
+            .gated(
+                &to,
+                code,
+                |pow| ClientMsg::Ring {
                     to: to.clone(),
                     code: code.map(str::to_string),
+                    pow,
                 },
-                Some(record),
+                || {
+                    // The answer may be followed at once by `ring_accepted`: record the ring before
+                    // that is read.
+                    let me = Arc::downgrade(&self.inner);
+                    let callee = to.clone();
+                    Some(Box::new(move |msg: &ServerMsg| {
+                        if let (ServerMsg::Ringing { ring_id }, Some(me)) = (msg, me.upgrade()) {
+                            lock(&me.outgoing).insert(ring_id.clone(), callee);
+                        }
+                    }))
+                },
             )
             .await?
         else {
@@ -640,11 +724,13 @@ impl Engine {
     }
 
     pub async fn answer(&self, ring_id: &str, accept: bool) -> Result<(), ClientError> {
-        if !lock(&self.inner.incoming).contains_key(ring_id) {
-            return Err(ClientError::UnknownRing);
-        }
+        let from = lock(&self.inner.incoming)
+            .get(ring_id)
+            .map(|(from, _)| from.clone())
+            .ok_or(ClientError::UnknownRing)?;
         if !accept {
             lock(&self.inner.incoming).remove(ring_id);
+            self.inner.refused(&from);
         }
         self.inner
             .signaling
@@ -743,6 +829,42 @@ impl Engine {
 impl Inner {
     fn emit(&self, ev: Event) {
         let _ = self.events.send(ev);
+    }
+
+    fn is_blocked(&self, who: &Username) -> bool {
+        lock(&self.data).blocked.contains(who.as_str())
+    }
+
+    fn set_blocked(&self, who: &Username, blocked: bool) -> Result<(), ClientError> {
+        let snapshot = {
+            let mut data = lock(&self.data);
+            let changed = if blocked {
+                data.blocked.insert(who.to_string())
+            } else {
+                data.blocked.remove(who.as_str())
+            };
+            if !changed {
+                return Ok(());
+            }
+            data.clone()
+        };
+        self.save_profile(&snapshot)
+    }
+
+    /// The user refused a ring or friend request from `who`; enough of them block `who`.
+    fn refused(&self, who: &Username) {
+        let n = {
+            let mut r = lock(&self.refusals);
+            let n = r.entry(who.clone()).or_insert(0);
+            *n += 1;
+            *n
+        };
+        if n >= AUTO_BLOCK_AFTER && !self.is_blocked(who) && self.set_blocked(who, true).is_ok() {
+            self.emit(Event::Blocked {
+                username: who.to_string(),
+                automatic: true,
+            });
+        }
     }
 
     fn pinned(&self, who: &Username) -> Option<Key32> {
@@ -880,6 +1002,14 @@ impl Inner {
     }
 
     fn on_incoming_ring(&self, ring_id: String, from: Username, ak: Key32) {
+        if self.is_blocked(&from) {
+            // Declined without a word to the user; the caller sees an ordinary decline.
+            let _ = self.signaling.send(ClientMsg::Answer {
+                ring_id,
+                accept: false,
+            });
+            return;
+        }
         if self.pinned(&from).is_some_and(|k| k != ak) {
             // Loud and blocking: no ring from a changed key until the user trusts it.
             let _ = self.pin(&from, ak);
@@ -897,6 +1027,10 @@ impl Inner {
     }
 
     fn on_friend_request(&self, from: Username, ak: Key32, sig: Sig64) {
+        if self.is_blocked(&from) {
+            let _ = self.signaling.send(ClientMsg::FriendDecline { from });
+            return;
+        }
         let Some((me, my_ak)) = self.my_ak() else {
             return;
         };

@@ -18,6 +18,8 @@ pub enum ClientError {
     Taken,
     #[error("User not found or offline.")]
     NotFound,
+    #[error("the server asks for proof of work first")]
+    PowRequired,
     #[error("server refused: {0}")]
     Refused(String),
     #[error("not connected to the server")]

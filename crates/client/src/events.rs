@@ -102,6 +102,12 @@ pub enum Event {
     /// Another device of this account revoked this one (signature checked): chats were wiped, and
     /// the keychain entry and profile folder deleted.
     DeviceRevoked,
+    /// Rings and friend requests from this account are now refused without asking
+    /// (`automatic`: after repeated refusals).
+    Blocked {
+        username: String,
+        automatic: bool,
+    },
     /// Something went wrong that the user may want to know about; nothing was changed.
     Warning {
         message: String,

@@ -100,6 +100,7 @@ impl Signaling {
         match answer {
             Ok(Ok(Ok(msg))) => Ok(msg),
             Ok(Ok(Err((ErrorCode::NotFound, _)))) => Err(ClientError::NotFound),
+            Ok(Ok(Err((ErrorCode::PowRequired, _)))) => Err(ClientError::PowRequired),
             Ok(Ok(Err((code, detail)))) => Err(ClientError::Refused(
                 detail.unwrap_or_else(|| format!("{code:?}").to_lowercase()),
             )),

@@ -26,6 +26,14 @@ pub fn register_resource(username: &crate::Username, ak_pub: &crate::Key32) -> V
         .finish()
 }
 
+/// What a lookup, ring or friend request pays for: this requester reaching that account.
+pub fn contact_resource(from: &crate::Username, to: &crate::Username) -> Vec<u8> {
+    SigningBytes::new("contact")
+        .str(from.as_str())
+        .str(to.as_str())
+        .finish()
+}
+
 impl Stamp {
     fn digest(resource: &[u8], bits: u8, ts: u64, nonce: u64) -> [u8; 32] {
         let bytes = SigningBytes::new("pow")
@@ -39,12 +47,18 @@ impl Stamp {
 
     /// Searches for a nonce. Expected work is 2^bits hashes.
     pub fn mint(resource: &[u8], bits: u8, ts: u64) -> Self {
-        let mut nonce = 0u64;
+        Self::mint_from(resource, bits, ts, 0)
+    }
+
+    /// Like `mint`, searching from `start`: give a random start when the same resource may be paid
+    /// for twice within a second (a server takes each stamp once).
+    pub fn mint_from(resource: &[u8], bits: u8, ts: u64, start: u64) -> Self {
+        let mut nonce = start;
         loop {
             if leading_zero_bits(&Self::digest(resource, bits, ts, nonce)) >= u32::from(bits) {
                 return Self { bits, ts, nonce };
             }
-            nonce += 1;
+            nonce = nonce.wrapping_add(1);
         }
     }
 

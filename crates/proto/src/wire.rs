@@ -45,6 +45,10 @@ pub enum ClientMsg {
         /// The target's Friend Verification Code, where its mode asks for one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         code: Option<String>,
+        /// Proof of work over `pow::contact_resource(me, target)`: required with a code, and after
+        /// repeated `not_found` answers (`pow_required`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pow: Option<Stamp>,
     },
     /// `sig`: this account's AK over `signing::friend_bytes(me, my_ak, to, their_ak)`.
     FriendRequest {
@@ -53,6 +57,10 @@ pub enum ClientMsg {
         /// The target's Friend Verification Code, where its mode asks for one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         code: Option<String>,
+        /// Proof of work over `pow::contact_resource(me, target)`: required with a code, and after
+        /// repeated `not_found` answers (`pow_required`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pow: Option<Stamp>,
     },
     FriendAccept {
         from: Username,
@@ -71,6 +79,10 @@ pub enum ClientMsg {
         /// The target's Friend Verification Code, where its mode asks for one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         code: Option<String>,
+        /// Proof of work over `pow::contact_resource(me, target)`: required with a code, and after
+        /// repeated `not_found` answers (`pow_required`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pow: Option<Stamp>,
     },
     /// Sets this account's discovery mode. Switching to STRICT rotates the code's salt.
     SetMode {
@@ -244,6 +256,9 @@ pub enum ErrorCode {
     /// The name is taken (registration only).
     Taken,
     RateLimited,
+    /// The request needs a proof-of-work stamp (`contact_pow_bits` of `/v1/config`): it carried a
+    /// code, or this requester had many `not_found` answers lately.
+    PowRequired,
     Internal,
 }
 
@@ -489,6 +504,9 @@ pub struct ServerConfig {
     pub v: u8,
     /// Proof-of-work bits a registration must pay.
     pub register_pow_bits: u8,
+    /// Proof-of-work bits a lookup, ring or friend request pays when it must carry a stamp.
+    #[serde(default)]
+    pub contact_pow_bits: u8,
     /// ICE servers for WebRTC (empty on the one-machine default: host candidates only).
     pub ice_servers: Vec<IceServer>,
 }
@@ -516,6 +534,7 @@ mod tests {
             ClientMsg::Ring {
                 to: Username::parse("bob").unwrap(),
                 code: None,
+                pow: None,
             },
         );
         let s = serde_json::to_string(&env).unwrap();

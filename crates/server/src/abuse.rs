@@ -1,8 +1,14 @@
-//! Token buckets on the gated requests (lookup, ring, friend request): one per IP address, one per
-//! device, one per account. All three must have a token. RAM only; idle buckets are pruned.
+//! Anti-abuse on the gated requests (lookup, ring, friend request), all in RAM:
+//! - token buckets per IP address, device and account (all three must have a token);
+//! - failure memory: `not_found` answers counted per account and per IP, which bring a growing
+//!   backoff and then a proof-of-work demand (DESIGN §5). Every answer that counts is the same
+//!   `not_found`, so neither reveals anything about the targets.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use anonchat_proto::Username;
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -67,5 +73,134 @@ mod tests {
             "d3",
             &Username::parse("carol").unwrap()
         ));
+    }
+}
+
+/// How long failures are remembered after the last one.
+pub const FAILURE_MEMORY: Duration = Duration::from_secs(15 * 60);
+/// The longest backoff.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// An address stands for many people behind one NAT: it gets this many times the account's allowance.
+pub const IP_FACTOR: u32 = 4;
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Who {
+    Ip(IpAddr),
+    Account(Username),
+}
+
+/// `not_found` answers per account and per IP address.
+#[derive(Default)]
+pub struct Failures {
+    seen: Mutex<HashMap<Who, (u32, Instant)>>,
+}
+
+/// What a requester's failures ask of its next gated request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Demand {
+    /// Not before this moment.
+    pub not_before: Option<Instant>,
+    pub pow: bool,
+}
+
+/// After `after` failures, wait 1 s, then 2 s, 4 s … up to [`MAX_BACKOFF`] after the latest one.
+pub fn backoff(failures: u32, after: u32) -> Option<Duration> {
+    if after == 0 || failures < after {
+        return None;
+    }
+    let doublings = (failures - after).min(16);
+    Some(Duration::from_secs(1u64 << doublings).min(MAX_BACKOFF))
+}
+
+impl Failures {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Who, (u32, Instant)>> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What the next request of this account from this address must do. `backoff_after` and
+    /// `pow_after` are the account's allowances (0: off); the address gets [`IP_FACTOR`] times them.
+    pub fn demand(
+        &self,
+        ip: IpAddr,
+        account: &Username,
+        backoff_after: u32,
+        pow_after: u32,
+    ) -> Demand {
+        let seen = self.lock();
+        let get = |w: &Who| seen.get(w).copied();
+        let mut d = Demand {
+            not_before: None,
+            pow: false,
+        };
+        for (rec, factor) in [
+            (get(&Who::Account(account.clone())), 1),
+            (get(&Who::Ip(ip)), IP_FACTOR),
+        ] {
+            let Some((n, last)) = rec else { continue };
+            if let Some(wait) = backoff(n, backoff_after.saturating_mul(factor)) {
+                let until = last + wait;
+                d.not_before = Some(d.not_before.map_or(until, |t| t.max(until)));
+            }
+            d.pow |= pow_after > 0 && n >= pow_after.saturating_mul(factor);
+        }
+        d
+    }
+
+    pub fn record(&self, ip: IpAddr, account: &Username, now: Instant) {
+        let mut seen = self.lock();
+        for w in [Who::Ip(ip), Who::Account(account.clone())] {
+            let e = seen.entry(w).or_insert((0, now));
+            *e = (e.0.saturating_add(1), now);
+        }
+    }
+
+    pub fn prune(&self, now: Instant) {
+        self.lock()
+            .retain(|_, (_, last)| now.duration_since(*last) < FAILURE_MEMORY);
+    }
+}
+
+#[cfg(test)]
+mod failure_tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff(2, 3), None);
+        assert_eq!(backoff(3, 3), Some(Duration::from_secs(1)));
+        assert_eq!(backoff(5, 3), Some(Duration::from_secs(4)));
+        assert_eq!(backoff(40, 3), Some(MAX_BACKOFF));
+        assert_eq!(backoff(40, 0), None, "0 turns it off");
+    }
+
+    #[test]
+    fn failures_bring_backoff_then_pow_per_account_and_more_slowly_per_address() {
+        let f = Failures::default();
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let (mallory, carol) = (
+            Username::parse("mallory").unwrap(),
+            Username::parse("carol").unwrap(),
+        );
+        let t0 = Instant::now();
+        for _ in 0..4 {
+            f.record(ip, &mallory, t0);
+        }
+        let d = f.demand(ip, &mallory, 3, 6);
+        assert_eq!(d.not_before, Some(t0 + Duration::from_secs(2)));
+        assert!(!d.pow);
+        for _ in 0..2 {
+            f.record(ip, &mallory, t0);
+        }
+        assert!(f.demand(ip, &mallory, 3, 6).pow);
+        // Another account behind the same address is not held back yet (the address has 4× room).
+        assert_eq!(
+            f.demand(ip, &carol, 3, 6),
+            Demand {
+                not_before: None,
+                pow: false
+            }
+        );
+        f.prune(t0 + FAILURE_MEMORY);
+        assert!(!f.demand(ip, &mallory, 3, 6).pow, "forgotten after a while");
     }
 }

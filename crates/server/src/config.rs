@@ -54,6 +54,18 @@ pub struct Config {
     /// the work behind an answer ("no such user" or "offline") cannot be timed from outside.
     #[arg(long, env = "ANONCHAT_GATE_FLOOR_MS", default_value_t = 10)]
     pub gate_floor_ms: u64,
+    /// Proof-of-work bits a lookup, ring or friend request pays when it must carry a stamp: always
+    /// with a code, and after repeated "not found" answers.
+    #[arg(long, env = "ANONCHAT_CONTACT_POW_BITS", default_value_t = 16)]
+    pub contact_pow_bits: u8,
+    /// "Not found" answers to one account (4× that to one IP address), within 15 minutes, before
+    /// its requests must wait 1 s, 2 s, 4 s … (up to 5 minutes) after the latest. 0 turns it off.
+    #[arg(long, env = "ANONCHAT_BACKOFF_AFTER", default_value_t = 5)]
+    pub backoff_after: u32,
+    /// "Not found" answers (as above) before every lookup, ring and friend request needs a
+    /// proof-of-work stamp. 0 turns it off.
+    #[arg(long, env = "ANONCHAT_POW_AFTER", default_value_t = 10)]
+    pub pow_after: u32,
     /// How long a ring rings, and how long a friend's ring waits for an offline account to connect.
     #[arg(long, env = "ANONCHAT_RING_TIMEOUT_SECS", default_value_t = 30)]
     pub ring_timeout_secs: u64,

@@ -51,6 +51,7 @@ async fn config(State(app): State<Arc<App>>) -> Json<ServerConfig> {
     Json(ServerConfig {
         v: anonchat_proto::VERSION,
         register_pow_bits: app.pow_bits,
+        contact_pow_bits: app.hub.contact_pow_bits(),
         ice_servers: Vec::new(),
     })
 }

@@ -14,7 +14,7 @@ use rand::RngCore;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::abuse::Limits;
+use crate::abuse::{Failures, Limits};
 use crate::gate::{decide, Facts, Verdict};
 use crate::ring::{Outcome, RingError, Rings};
 use crate::store::{AccountRow, Store, StoreError};
@@ -80,6 +80,8 @@ struct State {
     last_seen: HashMap<Username, Instant>,
     /// Open device enrollments by code (RAM, for the token's life).
     enrollments: HashMap<String, devices::Enrollment>,
+    /// Contact stamps already spent, so one stamp pays once (RAM, pruned by age).
+    spent_stamps: HashMap<[u8; 32], Instant>,
     next_conn: u64,
 }
 
@@ -164,7 +166,11 @@ pub struct Hub {
     wake_intents: bool,
     quiet: bool,
     limits: Limits,
+    failures: Failures,
     gate_floor: Duration,
+    contact_pow_bits: u8,
+    backoff_after: u32,
+    pow_after: u32,
 }
 
 pub struct HubConfig {
@@ -176,6 +182,12 @@ pub struct HubConfig {
     pub gate_burst: u32,
     /// Gated answers are held until at least this long after the request arrived.
     pub gate_floor: Duration,
+    /// Proof-of-work bits a gated request pays when it must carry a stamp.
+    pub contact_pow_bits: u8,
+    /// `not_found` answers (per account; 4× per IP) before a growing backoff starts (0: never).
+    pub backoff_after: u32,
+    /// `not_found` answers (per account; 4× per IP) before every gated request needs a stamp (0: never).
+    pub pow_after: u32,
 }
 
 /// The outcome of authenticating a socket.
@@ -216,8 +228,16 @@ impl Hub {
             wake_intents: cfg.wake_intents,
             quiet: cfg.quiet,
             limits: Limits::new(cfg.gate_per_minute, cfg.gate_burst),
+            failures: Failures::default(),
             gate_floor: cfg.gate_floor,
+            contact_pow_bits: cfg.contact_pow_bits,
+            backoff_after: cfg.backoff_after,
+            pow_after: cfg.pow_after,
         }
+    }
+
+    pub fn contact_pow_bits(&self) -> u8 {
+        self.contact_pow_bits
     }
 
     pub fn store(&self) -> &Store {
@@ -364,9 +384,13 @@ impl Hub {
             .retain(|_, (_, at)| now.duration_since(*at) < FRIEND_REQUEST_TTL);
         st.last_seen
             .retain(|_, at| now.duration_since(*at) < RECENTLY_ACTIVE);
+        let max_age = Duration::from_secs(2 * anonchat_proto::pow::MAX_AGE_SECS);
+        st.spent_stamps
+            .retain(|_, at| now.duration_since(*at) < max_age);
         drop(st);
         self.expire_enrollments(crate::http::unix_now());
         self.limits.prune();
+        self.failures.prune(now);
     }
 
     /// The gate of DESIGN §5. The same work on every path — one account read, one friendship read,
@@ -475,17 +499,77 @@ impl Hub {
     }
 
     async fn answer(&self, s: &Session, msg: ClientMsg) -> Reply {
-        if is_gated(&msg) && !self.limits.allow(s.ip, &s.device_id, &s.username) {
-            return Err((
-                ErrorCode::RateLimited,
-                Some("too many requests; try again in a minute".into()),
-            ));
+        if let Some((target, code, pow)) = gated_parts(&msg) {
+            let owed = self
+                .failures
+                .demand(s.ip, &s.username, self.backoff_after, self.pow_after);
+            // Held back by the backoff first, so waiting it out does not also drain the buckets.
+            if let Some(t) = owed.not_before.filter(|t| *t > Instant::now()) {
+                let secs = t.duration_since(Instant::now()).as_secs_f64().ceil() as u64;
+                return Err((
+                    ErrorCode::RateLimited,
+                    Some(format!("too many unanswered requests; wait {secs} s")),
+                ));
+            }
+            if !self.limits.allow(s.ip, &s.device_id, &s.username) {
+                return Err((
+                    ErrorCode::RateLimited,
+                    Some("too many requests; try again in a minute".into()),
+                ));
+            }
+            self.pay(s, target, code.is_some() || owed.pow, pow)?;
+            let reply = self.answer_inner(s, msg).await;
+            if matches!(&reply, Err((ErrorCode::NotFound, _))) {
+                self.failures.record(s.ip, &s.username, Instant::now());
+            }
+            return reply;
         }
+        self.answer_inner(s, msg).await
+    }
+
+    /// The proof of work a gated request owes (DESIGN §5): a stamp always with a code (first
+    /// contact with a STRICT account, without saying which accounts are STRICT), and after repeated
+    /// `not_found` answers.
+    fn pay(
+        &self,
+        s: &Session,
+        target: &Username,
+        owed: bool,
+        pow: Option<&anonchat_proto::pow::Stamp>,
+    ) -> Result<(), (ErrorCode, Option<String>)> {
+        if !owed {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let bits = self.contact_pow_bits;
+        let required = || {
+            (
+                ErrorCode::PowRequired,
+                Some(format!("proof of work of {bits} bits required")),
+            )
+        };
+        let stamp = pow.ok_or_else(required)?;
+        let resource = anonchat_proto::pow::contact_resource(&s.username, target);
+        stamp
+            .check(&resource, bits, crate::http::unix_now())
+            .map_err(|_| required())?;
+        if self
+            .lock()
+            .spent_stamps
+            .insert(stamp.id(&resource), now)
+            .is_some()
+        {
+            return Err(bad("proof of work already spent"));
+        }
+        Ok(())
+    }
+
+    async fn answer_inner(&self, s: &Session, msg: ClientMsg) -> Reply {
         match msg {
             ClientMsg::Auth { .. } => Err(bad("already authenticated")),
             ClientMsg::Ping => Ok(ServerMsg::Pong),
             ClientMsg::UploadOtks { keys } => self.upload_otks(s, keys),
-            ClientMsg::Lookup { username, code } => {
+            ClientMsg::Lookup { username, code, .. } => {
                 let reach = self.gate(&s.username, &username, code.as_deref()).await?;
                 // A friend's blurred or hidden presence is not revealed by a lookup either.
                 let online = reach.online && reach.presence == PresenceMode::Exact;
@@ -496,7 +580,7 @@ impl Hub {
                     online,
                 })
             }
-            ClientMsg::FriendRequest { to, sig, code } => {
+            ClientMsg::FriendRequest { to, sig, code, .. } => {
                 self.friend_request(s, to, sig, code).await
             }
             ClientMsg::SetMode {
@@ -662,7 +746,7 @@ impl Hub {
                         .collect(),
                 })
             }
-            ClientMsg::Ring { to, code } => self.ring(s, to, code).await,
+            ClientMsg::Ring { to, code, .. } => self.ring(s, to, code).await,
             ClientMsg::EnrollOpen { code, expires, sig } => {
                 self.enroll_open(s, code, expires, sig).await
             }
@@ -842,10 +926,27 @@ struct Reach {
 
 /// Requests that reveal something about another account: rate-limited, gated, held to the floor.
 fn is_gated(msg: &ClientMsg) -> bool {
-    matches!(
-        msg,
-        ClientMsg::Lookup { .. } | ClientMsg::Ring { .. } | ClientMsg::FriendRequest { .. }
-    )
+    gated_parts(msg).is_some()
+}
+
+type GatedParts<'a> = (
+    &'a Username,
+    Option<&'a String>,
+    Option<&'a anonchat_proto::pow::Stamp>,
+);
+
+/// A gated request's target, code and stamp.
+fn gated_parts(msg: &ClientMsg) -> Option<GatedParts<'_>> {
+    match msg {
+        ClientMsg::Lookup {
+            username: to,
+            code,
+            pow,
+        }
+        | ClientMsg::Ring { to, code, pow }
+        | ClientMsg::FriendRequest { to, code, pow, .. } => Some((to, code.as_ref(), pow.as_ref())),
+        _ => None,
+    }
 }
 
 /// A fresh salt for an account's code.
