@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-need_packages ca-certificates build-essential pkg-config dbus dbus-x11 gnome-keyring libsecret-tools openssl
+need_packages ca-certificates build-essential pkg-config dbus dbus-x11 gnome-keyring libsecret-tools openssl faketime
 need_rust
 
 cargo fmt --all -- --check

@@ -156,3 +156,88 @@ async fn an_unanswered_wake_intent_says_not_reachable_and_a_strict_server_keeps_
         strict.log()
     );
 }
+
+/// Starts a server that logs to `logs` with the given retention, registers one account on it, and
+/// returns the name.
+async fn register_once_with_logs(logs: &std::path::Path, days: &str) -> (Server, String) {
+    let server = Server::start_with(
+        ServerOpts {
+            extra: vec![
+                "--log-dir".into(),
+                logs.display().to_string(),
+                "--log-retention-days".into(),
+                days.into(),
+            ],
+            ..Default::default()
+        },
+        TempDir::new("server"),
+    )
+    .await;
+    let home = TempDir::new("clients");
+    let name = unique("logged");
+    let mut c = Cli::start(&unique("pl"), &home.0, &server.url()).await;
+    c.register(&name).await;
+    c.quit().await;
+    (server, name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_files_are_kept_for_the_retention_and_zero_keeps_no_log() {
+    let logs = TempDir::new("logs");
+    let old = logs.0.join("anonchat-server.2026-01-01.log");
+    let recent = logs.0.join("anonchat-server.2026-11-24.log");
+    let unrelated = logs.0.join("notes.txt");
+    for f in [&old, &recent, &unrelated] {
+        std::fs::write(f, "x\n").expect("seed file");
+    }
+    for (f, age) in [
+        (&old, "3 days ago"),
+        (&recent, "1 day ago"),
+        (&unrelated, "9 days ago"),
+    ] {
+        let ok = std::process::Command::new("touch")
+            .args(["-d", age])
+            .arg(f)
+            .status()
+            .expect("touch");
+        assert!(ok.success());
+    }
+    let (server, name) = register_once_with_logs(&logs.0, "2").await;
+    assert!(!old.exists(), "a log file past the retention is deleted");
+    assert!(recent.exists(), "a log file within the retention is kept");
+    assert!(
+        unrelated.exists(),
+        "only the server's own files are touched"
+    );
+    let today: String = std::fs::read_dir(&logs.0)
+        .expect("log dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path() != recent && e.path() != unrelated)
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert!(
+        today.contains("account registered"),
+        "today's file: {today:?}"
+    );
+    assert!(!today.contains(&name), "no username in the log");
+    assert!(
+        server.log().is_empty(),
+        "nothing on standard error: {}",
+        server.log()
+    );
+
+    let none = TempDir::new("nolog");
+    let (server, _) = register_once_with_logs(&none.0, "0").await;
+    let files: Vec<_> = std::fs::read_dir(&none.0)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(
+        files.is_empty(),
+        "retention 0 writes no log file: {files:?}"
+    );
+    assert!(
+        server.log().is_empty(),
+        "nor anything on standard error: {}",
+        server.log()
+    );
+}

@@ -1,7 +1,7 @@
 //! Discovery modes and the Friend Verification Code, with real processes.
 
 use anonchat_e2e::cli::{open_session, pair, Cli};
-use anonchat_e2e::server::Server;
+use anonchat_e2e::server::{Server, ServerOpts};
 use anonchat_e2e::{unique, TempDir};
 use serde_json::{json, Value};
 
@@ -13,7 +13,16 @@ fn refused(v: &Value) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strict_mode_needs_the_live_code_friends_bypass_it_and_rotation_kills_old_codes() {
-    let server = Server::start().await;
+    // This test is refused on purpose more often than the failure backoff forgives (tests/abuse.rs
+    // covers that backoff); here every refusal must be the gate's own answer.
+    let server = Server::start_with(
+        ServerOpts {
+            extra: vec!["--backoff-after".into(), "0".into()],
+            ..Default::default()
+        },
+        TempDir::new("server"),
+    )
+    .await;
     let mut p = pair(&server.url()).await;
     let mode = p.b.ok(json!({"cmd": "get_mode"})).await;
     assert_eq!(mode["mode"], "default", "new accounts start in DEFAULT");
@@ -231,4 +240,55 @@ async fn a_static_code_replaces_the_rotating_one_and_is_forgiving_about_case() {
     let live = p.b.ok(json!({"cmd": "code"})).await;
     p.a.ok(json!({"cmd": "lookup", "username": p.b_name, "code": live["code"]}))
         .await;
+}
+
+/// libfaketime, to run a client whose clock is off (Debian's `faketime` package).
+fn libfaketime() -> std::path::PathBuf {
+    std::fs::read_dir("/usr/lib")
+        .expect("/usr/lib")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("faketime/libfaketime.so.1"))
+        .chain([std::path::PathBuf::from(
+            "/usr/lib/faketime/libfaketime.so.1",
+        )])
+        .find(|p| p.exists())
+        .expect("libfaketime (apt install faketime; scripts/test.sh does)")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_clock_a_minute_off_still_works_three_minutes_off_does_not() {
+    let server = Server::start().await;
+    let home = TempDir::new("clients");
+    let mut asker = Cli::start(&unique("pk"), &home.0, &server.url()).await;
+    asker.register(&unique("asker")).await;
+    asker.connect().await;
+    let lib = libfaketime();
+    // The server's clock is the reference; the owner's device shows codes from its own clock.
+    for (skew, accepted) in [
+        ("+50", true),
+        ("-50", true),
+        ("+180", false),
+        ("-180", false),
+    ] {
+        let name = unique("skewed");
+        let env = [
+            ("LD_PRELOAD", lib.to_str().expect("path")),
+            ("FAKETIME", skew),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+        ];
+        let mut owner = Cli::start_with_env(&unique("ps"), &home.0, &server.url(), &env).await;
+        owner.register(&name).await;
+        owner.connect().await;
+        owner.ok(json!({"cmd": "set_mode", "mode": "strict"})).await;
+        let code = owner.ok(json!({"cmd": "code"})).await["code"].clone();
+        let got = asker
+            .call(json!({"cmd": "lookup", "username": name, "code": code}))
+            .await;
+        if accepted {
+            assert_eq!(got["ok"], true, "clock {skew} s: within one step: {got}");
+        } else {
+            assert!(refused(&got), "clock {skew} s: three steps off: {got}");
+        }
+        owner.quit().await;
+    }
 }

@@ -72,6 +72,12 @@ pub struct Config {
     /// Strict server mode: no wake intents, and no log line about any account at all.
     #[arg(long, env = "ANONCHAT_STRICT")]
     pub strict: bool,
+    /// Write the log to one file per day in this folder instead of standard error.
+    #[arg(long, env = "ANONCHAT_LOG_DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// Days log files are kept (with `--log-dir`, older ones are deleted). 0: no log at all.
+    #[arg(long, env = "ANONCHAT_LOG_RETENTION_DAYS", default_value_t = 7)]
+    pub log_retention_days: u32,
     /// Log filter (tracing syntax). Logs never carry usernames, IPs or content.
     #[arg(long, env = "ANONCHAT_LOG", default_value = "info")]
     pub log: String,

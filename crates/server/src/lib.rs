@@ -7,6 +7,7 @@ pub mod gate;
 pub mod http;
 pub mod hub;
 pub mod limits;
+pub mod logs;
 pub mod ring;
 pub mod static_code;
 pub mod store;

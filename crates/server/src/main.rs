@@ -17,10 +17,8 @@ use tokio_util::sync::CancellationToken;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cfg = Config::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(&cfg.log))
-        .with_writer(std::io::stderr)
-        .init();
+    let log_sink = anonchat_server::logs::sink(cfg.log_dir.as_deref(), cfg.log_retention_days);
+    anonchat_server::logs::init(&cfg.log, &log_sink).context("opening the log folder")?;
 
     // The dependency tree carries two rustls backends; choose one for the process.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -63,9 +61,15 @@ async fn main() -> anyhow::Result<()> {
         let stop = shutdown.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_millis(500));
+            let mut hourly = tokio::time::interval(Duration::from_secs(3600));
             loop {
                 tokio::select! {
                     _ = every.tick() => app.hub.tick(Instant::now()),
+                    _ = hourly.tick() => {
+                        if let anonchat_server::logs::Sink::Files { dir, keep_days } = &log_sink {
+                            let _ = anonchat_server::logs::prune(dir, *keep_days, std::time::SystemTime::now());
+                        }
+                    }
                     _ = stop.cancelled() => break,
                 }
             }
