@@ -3,7 +3,9 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anonchat_proto::pow::{register_resource, Stamp};
-use anonchat_proto::signing::{auth_bytes, one_time_key_bytes};
+use anonchat_proto::signing::{
+    auth_bytes, enroll_join_bytes, enroll_token_bytes, one_time_key_bytes,
+};
 use anonchat_proto::wire::{RegisterRequest, SignedOtk};
 use anonchat_proto::{Caps, DeviceCert, Key32, Sig64, Username};
 use ed25519_dalek::{Signer, SigningKey};
@@ -31,8 +33,17 @@ fn now() -> u64 {
 
 impl RawDevice {
     pub fn new(username: &str) -> Self {
-        let username = Username::parse(username).expect("username");
         let ak = SigningKey::generate(&mut rand::rngs::OsRng);
+        Self::with_ak(Username::parse(username).expect("username"), ak)
+    }
+
+    /// Another device of the same account (same account key, new device key and certificate); it
+    /// exists on the server once enrolled (`enroll`).
+    pub fn another_device(&self) -> Self {
+        Self::with_ak(self.username.clone(), self.ak.clone())
+    }
+
+    fn with_ak(username: Username, ak: SigningKey) -> Self {
         let dk = SigningKey::generate(&mut rand::rngs::OsRng);
         let device_id = {
             let b: [u8; 16] = rand::random();
@@ -133,13 +144,103 @@ impl RawDevice {
         (ws, nonce.0)
     }
 
+    /// Like `open`, from the local address `local` (any 127.x.y.z reaches a loopback server), so
+    /// one machine can play several IP addresses.
+    pub async fn open_from(server: &str, local: std::net::IpAddr) -> (Ws, [u8; 32]) {
+        let host = server.trim_start_matches("http://");
+        let addr: std::net::SocketAddr = host.parse().expect("server address");
+        let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+        sock.bind(std::net::SocketAddr::new(local, 0))
+            .expect("bind");
+        let tcp = sock.connect(addr).await.expect("tcp connect");
+        let url = format!("ws://{host}/v1/ws");
+        let (mut ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp))
+            .await
+            .expect("ws handshake");
+        let challenge = recv(&mut ws).await.expect("challenge");
+        let nonce =
+            Key32::from_base64(challenge["nonce"].as_str().expect("nonce")).expect("nonce bytes");
+        (ws, nonce.0)
+    }
+
+    /// `connect`, from the local address `local`.
+    pub async fn connect_from(&self, server: &str, local: std::net::IpAddr) -> Ws {
+        let (mut ws, nonce) = Self::open_from(server, local).await;
+        self.authenticate(&mut ws, &nonce, server).await;
+        ws
+    }
+
+    async fn authenticate(&self, ws: &mut Ws, nonce: &[u8; 32], server: &str) {
+        let sig = self.auth_sig(nonce, server);
+        send(ws, json!({"v": 1, "t": "auth", "username": self.username.as_str(), "device_id": self.cert.device_id, "sig": sig})).await;
+        let ok = recv(ws).await.expect("auth answer");
+        assert_eq!(ok["t"], "auth_ok", "{ok}");
+    }
+
+    /// Enrolls `new` (from `another_device`) through this device's open socket `ws`, by the raw
+    /// protocol: open with an AK-signed token, join with the new key's proof, approve with the
+    /// certificate (the handover blob is opaque to the server; a real client puts Olm there).
+    pub async fn enroll(&self, ws: &mut Ws, new: &RawDevice, server: &str) {
+        let code = "ABCD1234";
+        let expires = now() + 120;
+        let sig = Sig64(
+            self.ak
+                .sign(&enroll_token_bytes(&self.username, code, expires))
+                .to_bytes(),
+        );
+        let opened = request(
+            ws,
+            9001,
+            json!({"t": "enroll_open", "code": code, "expires": expires, "sig": sig}),
+        )
+        .await;
+        assert_eq!(opened["t"], "ok", "{opened}");
+        let (mut nws, nonce) = Self::open(server).await;
+        let c = &new.cert;
+        let join_sig = Sig64(
+            new.dk
+                .sign(&enroll_join_bytes(
+                    &nonce,
+                    server,
+                    code,
+                    &c.device_id,
+                    &c.dk_ed25519,
+                    &c.dk_curve25519,
+                    c.caps,
+                ))
+                .to_bytes(),
+        );
+        send(
+            &mut nws,
+            json!({"v": 1, "t": "enroll_join", "code": code, "device_id": c.device_id,
+            "dk_ed25519": c.dk_ed25519, "dk_curve25519": c.dk_curve25519, "caps": c.caps,
+            "otk": new.otk(), "sig": join_sig}),
+        )
+        .await;
+        let pending = recv(&mut nws).await.expect("pending");
+        assert_eq!(pending["t"], "enroll_pending", "{pending}");
+        loop {
+            let m = recv(ws).await.expect("enroll request");
+            if m["t"] == "enroll_request" {
+                break;
+            }
+        }
+        let approved = request(
+            ws,
+            9002,
+            json!({"t": "enroll_approve", "device_id": c.device_id,
+            "cert": c, "blob": anonchat_proto::bytes::encode_b64(b"opaque")}),
+        )
+        .await;
+        assert_eq!(approved["t"], "ok", "{approved}");
+        let done = recv(&mut nws).await.expect("enrolled");
+        assert_eq!(done["t"], "enrolled", "{done}");
+    }
+
     /// Connects and authenticates; returns the socket after `auth_ok`.
     pub async fn connect(&self, server: &str) -> Ws {
         let (mut ws, nonce) = Self::open(server).await;
-        let sig = self.auth_sig(&nonce, server);
-        send(&mut ws, json!({"v": 1, "t": "auth", "username": self.username.as_str(), "device_id": self.cert.device_id, "sig": sig})).await;
-        let ok = recv(&mut ws).await.expect("auth answer");
-        assert_eq!(ok["t"], "auth_ok", "{ok}");
+        self.authenticate(&mut ws, &nonce, server).await;
         ws
     }
 }

@@ -37,6 +37,8 @@ struct Cli {
 enum Cmd {
     /// Create this profile's identity and register a username.
     Register { username: String },
+    /// Join an existing account as a new device, with the code (or QR string) the old device shows.
+    Enroll { code: String },
     /// Show this profile's username and server.
     Whoami,
     /// Send a friend request (with the person's code if their mode asks for one).
@@ -107,6 +109,26 @@ async fn main() -> anyhow::Result<()> {
                 "Registered as {} on {}",
                 engine.username().unwrap_or_default(),
                 engine.server().unwrap_or_default()
+            );
+        }
+        Cmd::Enroll { code } => {
+            let fingerprints = tokio::spawn(async move {
+                while let Some(ev) = events.recv().await {
+                    if let Event::EnrollPending {
+                        username,
+                        fingerprint,
+                    } = ev
+                    {
+                        println!("Joining {username}. Approve on your other device if it shows:\n  {fingerprint}");
+                    }
+                }
+            });
+            let done = engine.enroll(&code).await;
+            fingerprints.abort();
+            let done = done?;
+            println!(
+                "This device is now {} ({}).",
+                done.username, done.fingerprint
             );
         }
         Cmd::Whoami => match engine.username() {

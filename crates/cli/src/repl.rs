@@ -14,6 +14,9 @@ const HELP: &str = "\
 /friends         list friends                    /safety USER   show the safety number
 /ring USER [CODE] ring someone                  /answer        answer the last incoming ring
 /decline         decline the last ring           /leave         end the chat (it is wiped)
+/block USER      refuse USER without asking      /unblock USER  undo that
+/devices         this account's devices          /adddevice     a code + QR for a new device
+/approve ID      let a new device in             /revoke ID     cut a device off (it wipes itself)
 /panic           end and wipe every chat         /quit          leave and exit
 Anything else is sent to the open chat.";
 
@@ -57,6 +60,9 @@ pub async fn run(engine: Engine, mut events: UnboundedReceiver<Event>) -> anyhow
                     Event::Disconnected { .. } => println!("* Lost the server; reconnecting (open chats go on)."),
                     Event::Connected => println!("* Connected to the server."),
                     Event::Warning { message } => println!("* {message}"),
+                    Event::EnrollRequest { device_id, fingerprint } => println!("* A new device wants to join this account. Approve only if it shows\n  {fingerprint}\n  /approve {device_id}"),
+                    Event::Blocked { username, .. } => println!("* {username} refused three times: now blocked (/unblock {username})."),
+                    Event::DeviceRevoked => { println!("* This device was revoked from another one: its keys are deleted."); break; }
                     _ => {}
                 }
             }
@@ -102,6 +108,19 @@ pub async fn run(engine: Engine, mut events: UnboundedReceiver<Event>) -> anyhow
                         Some(id) => engine.leave(&id).await,
                         None => Ok(()),
                     },
+                    "/block" => engine.block(arg),
+                    "/unblock" => engine.unblock(arg),
+                    "/devices" => engine.devices().await.map(|ds| for d in ds {
+                        let state = if d.revoked { "revoked" } else if d.online { "online" } else { "offline" };
+                        let this = if d.this_device { " (this one)" } else { "" };
+                        println!("{}  {}  {state}{this}", d.device_id, d.fingerprint);
+                    }),
+                    "/adddevice" => engine.enroll_open().await.map(|v| {
+                        let qr = anonchat_client::qr::terminal(&v.link).unwrap_or_default();
+                        println!("{qr}\nOn the new device: anonchat-cli --profile NAME --server URL enroll {}\n(or scan the QR; good for {} s)", v.code, v.expires_in)
+                    }),
+                    "/approve" => engine.enroll_approve(arg).await,
+                    "/revoke" => engine.revoke_device(arg).await,
                     "/panic" => { engine.panic().await; current = None; println!("* Everything wiped."); Ok(()) }
                     "/quit" => break,
                     _ if head.starts_with('/') => { println!("Unknown command. /help"); Ok(()) }
