@@ -486,13 +486,21 @@ impl Hub {
             .ok_or(NOT_FOUND)
     }
 
-    pub async fn handle(&self, s: &Session, msg: ClientMsg) -> Reply {
+    /// Answers one request. `arrived`: when its frame came off the socket, before it was parsed —
+    /// a gated answer is held until `gate_floor` after that.
+    pub async fn handle(
+        &self,
+        s: &Session,
+        msg: ClientMsg,
+        arrived: tokio::time::Instant,
+    ) -> Reply {
         if !is_gated(&msg) {
             return self.answer(s, msg).await;
         }
         // The same work is done on every path, but the database and the CPU still take a few
-        // microseconds more for some; holding every answer to the same floor hides what is left.
-        let floor = tokio::time::Instant::now() + self.gate_floor;
+        // microseconds more for some (and a longer request takes longer to parse); holding every
+        // answer to the same floor from the frame's arrival hides what is left.
+        let floor = arrived + self.gate_floor;
         let reply = self.answer(s, msg).await;
         tokio::time::sleep_until(floor).await;
         reply

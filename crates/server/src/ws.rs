@@ -113,7 +113,10 @@ async fn serve(mut socket: WebSocket, app: Arc<App>, _slot: Slot, ip: std::net::
             _ => break, // Idle, closed, or a protocol error (including an oversized frame).
         };
         match msg {
-            Message::Text(t) => on_text(&app, &session, &replies, t.as_str()).await,
+            Message::Text(t) => {
+                let arrived = tokio::time::Instant::now();
+                on_text(&app, &session, &replies, t.as_str(), arrived).await
+            }
             Message::Binary(_) => {
                 replies
                     .send(ServerEnvelope::error(
@@ -133,7 +136,13 @@ async fn serve(mut socket: WebSocket, app: Arc<App>, _slot: Slot, ip: std::net::
     tracing::debug!("device disconnected");
 }
 
-async fn on_text(app: &App, session: &Session, replies: &Replies, text: &str) {
+async fn on_text(
+    app: &App,
+    session: &Session,
+    replies: &Replies,
+    text: &str,
+    arrived: tokio::time::Instant,
+) {
     let env = match ClientEnvelope::parse(text) {
         Ok(env) => env,
         Err(e) => {
@@ -151,7 +160,7 @@ async fn on_text(app: &App, session: &Session, replies: &Replies, text: &str) {
                 .await;
         }
     };
-    let answer = match app.hub.handle(session, env.msg).await {
+    let answer = match app.hub.handle(session, env.msg, arrived).await {
         Ok(msg) => ServerEnvelope::new(env.id, msg),
         Err((code, detail)) => ServerEnvelope::error(env.id, code, detail),
     };
