@@ -632,6 +632,25 @@ impl Engine {
         self.inner.set_blocked(&who, false)
     }
 
+    /// A front-end setting kept in the encrypted profile.
+    pub fn ui_setting(&self, key: &str) -> Option<String> {
+        lock(&self.inner.data).ui.get(key).cloned()
+    }
+
+    pub fn set_ui_setting(&self, key: &str, value: &str) -> Result<(), ClientError> {
+        let snapshot = {
+            let mut data = lock(&self.inner.data);
+            data.ui.insert(key.to_string(), value.to_string());
+            data.clone()
+        };
+        self.inner.save_profile(&snapshot)
+    }
+
+    /// What this device tells its peers it can do.
+    pub fn caps(&self) -> Caps {
+        self.inner.caps
+    }
+
     pub fn blocked(&self) -> Vec<String> {
         lock(&self.inner.data).blocked.iter().cloned().collect()
     }

@@ -32,6 +32,9 @@ pub struct ProfileData {
     /// repeated refusals).
     #[serde(default)]
     pub blocked: std::collections::BTreeSet<String>,
+    /// A front-end's own settings (the panic shortcut, whether notifications name the caller).
+    #[serde(default)]
+    pub ui: BTreeMap<String, String>,
 }
 
 /// Where profiles live: `$ANONCHAT_HOME` or the platform data folder, then `profiles/<name>`.

@@ -1,0 +1,276 @@
+//! Tauri commands: each forwards to one client-engine call (or, for panic and the shortcut, to the
+//! shell's own one). Errors go to the UI as their message; user-facing wording comes from the engine
+//! ("User not found or offline.").
+
+use anonchat_client::engine::{DeviceView, EnrollView};
+use anonchat_client::{ClientError, CodeView, FriendView, ModeView};
+use anonchat_proto::frames::SecretText;
+use anonchat_proto::fvc::CodeFormat;
+use anonchat_proto::wire::{Mode, PresenceMode};
+use anonchat_proto::Username;
+use serde::Serialize;
+use tauri::{AppHandle, State};
+
+use crate::AppState;
+
+type Res<T> = Result<T, String>;
+
+fn err(e: ClientError) -> String {
+    e.to_string()
+}
+
+#[derive(Serialize)]
+pub struct Me {
+    username: Option<String>,
+    server: Option<String>,
+    profile: String,
+    /// This device cannot keep screenshots out (Linux): the UI says so.
+    unprotected: bool,
+    panic_shortcut: String,
+    notify_show_name: bool,
+}
+
+#[tauri::command(rename_all = "snake_case")]
+fn whoami(app: AppHandle, state: State<'_, AppState>) -> Me {
+    let e = &state.engine;
+    Me {
+        username: e.username(),
+        server: e.server(),
+        profile: state.profile.clone(),
+        unprotected: !e.caps().screen_protection,
+        panic_shortcut: crate::shortcut::current(&app),
+        notify_show_name: e
+            .ui_setting(crate::notify::SHOW_NAME)
+            .is_some_and(|v| v == "true"),
+    }
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn register(state: State<'_, AppState>, username: String) -> Res<()> {
+    state.engine.register(&username).await.map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn connect(state: State<'_, AppState>) -> Res<()> {
+    state.engine.connect().await.map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn set_mode(state: State<'_, AppState>, mode: Mode, always_require_code: bool) -> Res<()> {
+    state
+        .engine
+        .set_mode(mode, always_require_code, CodeFormat::default())
+        .await
+        .map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn get_mode(state: State<'_, AppState>) -> Res<ModeView> {
+    state.engine.get_mode().await.map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn set_presence(state: State<'_, AppState>, presence: PresenceMode) -> Res<()> {
+    state.engine.set_presence(presence).await.map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn code(state: State<'_, AppState>) -> Res<CodeView> {
+    state.engine.code().await.map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn rotate_code(state: State<'_, AppState>) -> Res<()> {
+    state.engine.rotate_code().await.map_err(err)
+}
+
+/// A QR code of `text` as an SVG document.
+#[tauri::command(rename_all = "snake_case")]
+fn qr_svg(text: String) -> Res<String> {
+    anonchat_client::qr::svg(&text).map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn add_friend(
+    state: State<'_, AppState>,
+    username: String,
+    code: Option<String>,
+) -> Res<String> {
+    let code = code.filter(|c| !c.trim().is_empty());
+    state
+        .engine
+        .add_friend(username.trim(), code.as_deref())
+        .await
+        .map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn add_link(state: State<'_, AppState>, link: String) -> Res<(String, String)> {
+    state.engine.add_by_link(&link).await.map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn accept_friend(state: State<'_, AppState>, username: String) -> Res<()> {
+    state.engine.accept_friend(&username).await.map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn decline_friend(state: State<'_, AppState>, username: String) -> Res<()> {
+    state.engine.decline_friend(&username).await.map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn friends(state: State<'_, AppState>) -> Res<Vec<FriendView>> {
+    state.engine.friends().await.map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+fn safety_number(state: State<'_, AppState>, username: String) -> Res<String> {
+    state.engine.safety_number(&username).map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+fn mark_verified(state: State<'_, AppState>, username: String) -> Res<()> {
+    state.engine.mark_verified(&username).map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+fn trust_new_key(state: State<'_, AppState>, username: String) -> Res<()> {
+    state.engine.trust_new_key(&username).map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn ring(state: State<'_, AppState>, username: String, code: Option<String>) -> Res<String> {
+    let code = code.filter(|c| !c.trim().is_empty());
+    state
+        .engine
+        .ring(&username, code.as_deref())
+        .await
+        .map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn answer(state: State<'_, AppState>, ring_id: String, accept: bool) -> Res<()> {
+    state.engine.answer(&ring_id, accept).await.map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn send_text(state: State<'_, AppState>, session: String, text: SecretText) -> Res<u64> {
+    state.engine.send_text(&session, text).await.map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn typing(state: State<'_, AppState>, session: String) -> Res<()> {
+    state.engine.typing(&session).await.map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn leave(state: State<'_, AppState>, session: String) -> Res<()> {
+    state.engine.leave(&session).await.map_err(err)
+}
+
+/// The panic button: the same path as the shortcut and the tray.
+#[tauri::command(rename_all = "snake_case")]
+async fn panic(app: AppHandle) -> Res<u64> {
+    Ok(crate::panic::run(&app).await.as_micros() as u64)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+fn set_panic_shortcut(app: AppHandle, shortcut: String) -> Res<()> {
+    crate::shortcut::change(&app, &shortcut)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+fn set_notify_show_name(state: State<'_, AppState>, show: bool) -> Res<()> {
+    state
+        .engine
+        .set_ui_setting(crate::notify::SHOW_NAME, if show { "true" } else { "false" })
+        .map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn devices(state: State<'_, AppState>) -> Res<Vec<DeviceView>> {
+    state.engine.devices().await.map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn enroll_open(state: State<'_, AppState>) -> Res<EnrollView> {
+    state.engine.enroll_open().await.map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn enroll_approve(state: State<'_, AppState>, device_id: String) -> Res<()> {
+    state.engine.enroll_approve(&device_id).await.map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn enroll_decline(state: State<'_, AppState>, device_id: String) -> Res<()> {
+    state.engine.enroll_decline(&device_id).await.map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn revoke_device(state: State<'_, AppState>, device_id: String) -> Res<()> {
+    state.engine.revoke_device(&device_id).await.map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+fn block(state: State<'_, AppState>, username: String) -> Res<()> {
+    state.engine.block(&username).map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+fn unblock(state: State<'_, AppState>, username: String) -> Res<()> {
+    state.engine.unblock(&username).map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn delete_account(state: State<'_, AppState>) -> Res<()> {
+    state.engine.delete_account().await.map_err(err)
+}
+
+/// Checks a username's form before anything is sent (the same rule the server applies).
+#[tauri::command(rename_all = "snake_case")]
+fn check_username(username: String) -> Res<String> {
+    Username::parse(&username)
+        .map(|u| u.to_string())
+        .map_err(|e| e.to_string())
+}
+
+pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static {
+    tauri::generate_handler![
+        whoami,
+        register,
+        connect,
+        set_mode,
+        get_mode,
+        set_presence,
+        code,
+        rotate_code,
+        qr_svg,
+        add_friend,
+        add_link,
+        accept_friend,
+        decline_friend,
+        friends,
+        safety_number,
+        mark_verified,
+        trust_new_key,
+        ring,
+        answer,
+        send_text,
+        typing,
+        leave,
+        panic,
+        set_panic_shortcut,
+        set_notify_show_name,
+        devices,
+        enroll_open,
+        enroll_approve,
+        enroll_decline,
+        revoke_device,
+        block,
+        unblock,
+        delete_account,
+        check_username,
+    ]
+}

@@ -1,0 +1,45 @@
+//! The one window: incognito webview (nothing of it on disk), content protection where the OS has it,
+//! and closing hides it to the tray instead of quitting.
+
+use tauri::{AppHandle, Manager, WebviewUrl, WebviewWindowBuilder, WindowEvent};
+
+use crate::AppState;
+
+pub const LABEL: &str = "main";
+
+pub fn create(app: &AppHandle) -> tauri::Result<()> {
+    let profile = app.state::<AppState>().profile.clone();
+    // WebDriver (tauri-driver sets this) cannot open a browsing context in an incognito webview;
+    // every other run is incognito.
+    let automated = std::env::var("TAURI_WEBVIEW_AUTOMATION").is_ok_and(|v| v == "true");
+    let window = WebviewWindowBuilder::new(app, LABEL, WebviewUrl::App("index.html".into()))
+        .title(format!("AnonChat — {profile}"))
+        .inner_size(900.0, 640.0)
+        .min_inner_size(560.0, 420.0)
+        .incognito(!automated)
+        .content_protected(true)
+        .build()?;
+    let hide = window.clone();
+    window.on_window_event(move |event| {
+        if let WindowEvent::CloseRequested { api, .. } = event {
+            api.prevent_close();
+            let _ = hide.hide();
+        }
+    });
+    Ok(())
+}
+
+/// Brings the window back from the tray.
+pub fn show(app: &AppHandle) {
+    if let Some(w) = app.get_webview_window(LABEL) {
+        let _ = w.show();
+        let _ = w.unminimize();
+        let _ = w.set_focus();
+    }
+}
+
+/// Whether the user is looking at the window (notifications are for when they are not).
+pub fn in_front(app: &AppHandle) -> bool {
+    app.get_webview_window(LABEL)
+        .is_some_and(|w| w.is_visible().unwrap_or(false) && w.is_focused().unwrap_or(false))
+}

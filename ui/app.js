@@ -1,0 +1,509 @@
+// AnonChat UI: renders what the engine reports and sends the user's intents. It keeps nothing
+// anywhere but this page's memory, and a panic replaces the page (index.html#locked).
+"use strict";
+
+const { invoke } = window.__TAURI__.core;
+const { listen } = window.__TAURI__.event;
+
+const $ = (id) => document.getElementById(id);
+const NOT_FOUND = "User not found or offline.";
+
+const ui = {
+  me: null,
+  friends: [],
+  requests: new Map(), // from → safety number
+  session: null, // { id, peer }
+  pendingRing: null, // { ring_id, from }
+  codeTimer: null,
+};
+
+function show(screen) {
+  for (const id of ["lock", "onboard", "main"]) $(id).hidden = id !== screen;
+}
+
+function pane(which) {
+  for (const id of ["welcome", "chat", "settings"]) $(id).hidden = id !== which;
+  if (which !== "settings" && ui.codeTimer) {
+    clearInterval(ui.codeTimer);
+    ui.codeTimer = null;
+  }
+}
+
+function say(el, text) {
+  $(el).textContent = text;
+}
+
+function li(children) {
+  const item = document.createElement("li");
+  for (const c of children) item.append(c);
+  return item;
+}
+
+function span(cls, text) {
+  const s = document.createElement("span");
+  s.className = cls;
+  s.textContent = text;
+  return s;
+}
+
+function button(text, label, onClick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = text;
+  b.setAttribute("aria-label", label);
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+async function qrInto(imgId, text) {
+  const svg = await invoke("qr_svg", { text });
+  $(imgId).src = "data:image/svg+xml;base64," + btoa(svg);
+}
+
+// ---- start ---------------------------------------------------------------------------------
+
+async function start() {
+  ui.me = await invoke("whoami");
+  if (location.hash === "#locked") {
+    show("lock");
+    $("unlock").focus();
+    return;
+  }
+  if (!ui.me.username) {
+    show("onboard");
+    $("onboard-username").focus();
+    return;
+  }
+  enterMain();
+}
+
+function enterMain() {
+  show("main");
+  say("me-name", ui.me.username);
+  pane("welcome");
+  refreshFriends();
+}
+
+$("unlock").addEventListener("click", () => {
+  history.replaceState(null, "", "#");
+  location.hash = "";
+  enterMain();
+});
+
+$("onboard-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  say("onboard-error", "");
+  const button = $("onboard-submit");
+  button.disabled = true;
+  try {
+    const name = await invoke("check_username", { username: $("onboard-username").value });
+    const mode = document.querySelector("input[name=mode]:checked").value;
+    say("onboard-error", "Creating your keys…");
+    await invoke("register", { username: name });
+    await invoke("connect");
+    await invoke("set_mode", { mode, always_require_code: false }).catch(() => {});
+    ui.me = await invoke("whoami");
+    say("onboard-error", "");
+    enterMain();
+  } catch (err) {
+    say("onboard-error", String(err));
+  } finally {
+    button.disabled = false;
+  }
+});
+
+// ---- contacts ------------------------------------------------------------------------------
+
+async function refreshFriends() {
+  try {
+    ui.friends = await invoke("friends");
+  } catch (_) {
+    return; // Not connected yet; `connected` refreshes.
+  }
+  renderFriends();
+}
+
+function renderFriends() {
+  const list = $("friends");
+  list.replaceChildren();
+  for (const f of ui.friends) {
+    const state = f.online ? "online" : f.recently_active ? "recently active" : "offline";
+    const dot = span("dot" + (f.online ? " on" : f.recently_active ? " recent" : ""), "");
+    dot.setAttribute("aria-hidden", "true");
+    const item = li([
+      dot,
+      span("name", f.username + (f.verified ? " ✓" : "")),
+      button("Call", `Call ${f.username} (${state})`, () => call(f.username)),
+    ]);
+    item.dataset.user = f.username;
+    item.title = state;
+    list.append(item);
+  }
+  if (!ui.friends.length) list.append(li([span("hint", "No friends yet.")]));
+}
+
+function renderRequests() {
+  const list = $("requests");
+  list.replaceChildren();
+  for (const [from, sn] of ui.requests) {
+    const item = li([
+      span("name", from),
+      button("Accept", `Accept ${from}`, async () => {
+        await act(invoke("accept_friend", { username: from }), "add-status");
+        ui.requests.delete(from);
+        renderRequests();
+      }),
+      button("Decline", `Decline ${from}`, async () => {
+        await act(invoke("decline_friend", { username: from }), "add-status");
+        ui.requests.delete(from);
+        renderRequests();
+      }),
+    ]);
+    item.dataset.user = from;
+    item.title = "Safety number " + sn;
+    list.append(item);
+  }
+}
+
+async function act(promise, statusId, done) {
+  try {
+    const r = await promise;
+    if (done) say(statusId, done);
+    return r;
+  } catch (err) {
+    say(statusId, String(err));
+    return undefined;
+  }
+}
+
+$("add-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const username = $("add-username").value.trim();
+  const code = $("add-code").value.trim() || null;
+  if (!username) return;
+  const sn = await act(invoke("add_friend", { username, code }), "add-status");
+  if (sn !== undefined) {
+    say("add-status", `Request sent to ${username}.`);
+    $("add-username").value = "";
+    $("add-code").value = "";
+  }
+});
+
+$("link-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const link = $("add-link").value.trim();
+  const r = await act(invoke("add_link", { link }), "add-status");
+  if (r) {
+    say("add-status", `Request sent to ${r[0]}.`);
+    $("add-link").value = "";
+  }
+});
+
+// ---- calls and chat ------------------------------------------------------------------------
+
+async function call(username) {
+  const ringId = await act(invoke("ring", { username, code: null }), "add-status");
+  if (ringId) say("add-status", `Calling ${username}…`);
+}
+
+function ringDialog(ring) {
+  ui.pendingRing = ring;
+  say("ring-text", ring ? `${ring.from} is calling.` : "");
+  $("ring").hidden = !ring;
+  if (ring) $("ring-answer").focus();
+}
+
+$("ring-answer").addEventListener("click", async () => {
+  const r = ui.pendingRing;
+  ringDialog(null);
+  if (r) await act(invoke("answer", { ring_id: r.ring_id, accept: true }), "add-status");
+});
+
+$("ring-decline").addEventListener("click", async () => {
+  const r = ui.pendingRing;
+  ringDialog(null);
+  if (r) await act(invoke("answer", { ring_id: r.ring_id, accept: false }), "add-status");
+});
+
+function openChat(ev) {
+  ui.session = { id: ev.session, peer: ev.peer };
+  say("chat-title", ev.peer);
+  $("messages").replaceChildren();
+  $("chat-unprotected").hidden = !ev.peer_unprotected;
+  $("chat").classList.toggle("watermarked", ev.peer_unprotected);
+  $("chat-safety-box").hidden = true;
+  say("chat-typing", "");
+  pane("chat");
+  $("chat-input").focus();
+}
+
+function closeChat(note) {
+  ui.session = null;
+  $("messages").replaceChildren();
+  $("chat-input").value = "";
+  pane("welcome");
+  say("add-status", note);
+}
+
+function addLine(text, mine, id) {
+  const item = document.createElement("li");
+  item.className = mine ? "mine" : "theirs";
+  item.textContent = text;
+  if (mine) {
+    item.dataset.id = String(id);
+    item.append(span("receipt", "sent"));
+  }
+  $("messages").append(item);
+  item.scrollIntoView({ block: "end" });
+}
+
+$("chat-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const input = $("chat-input");
+  const text = input.value;
+  if (!text || !ui.session) return;
+  input.value = "";
+  const id = await act(invoke("send_text", { session: ui.session.id, text }), "chat-typing");
+  if (id !== undefined) addLine(text, true, id);
+});
+
+$("chat-input").addEventListener("input", () => {
+  if (ui.session) invoke("typing", { session: ui.session.id }).catch(() => {});
+});
+
+$("chat-leave").addEventListener("click", async () => {
+  if (ui.session) await act(invoke("leave", { session: ui.session.id }), "add-status");
+});
+
+$("chat-safety").addEventListener("click", async () => {
+  const box = $("chat-safety-box");
+  if (!box.hidden || !ui.session) {
+    box.hidden = true;
+    return;
+  }
+  const sn = await act(invoke("safety_number", { username: ui.session.peer }), "chat-typing");
+  if (sn === undefined) return;
+  say("chat-safety-number", sn);
+  await qrInto("chat-safety-qr", sn.replace(/ /g, ""));
+  box.hidden = false;
+});
+
+$("panic-button").addEventListener("click", () => {
+  invoke("panic");
+});
+
+// ---- settings ------------------------------------------------------------------------------
+
+$("nav-contacts").addEventListener("click", () => pane(ui.session ? "chat" : "welcome"));
+$("nav-settings").addEventListener("click", openSettings);
+
+async function openSettings() {
+  pane("settings");
+  say("settings-status", "");
+  $("set-shortcut").value = ui.me.panic_shortcut;
+  $("set-notify-name").checked = ui.me.notify_show_name;
+  const m = await act(invoke("get_mode"), "settings-status");
+  if (m) {
+    document.querySelector(`input[name=set-mode][value=${m.mode}]`).checked = true;
+    document.querySelector(`input[name=set-presence][value=${m.presence}]`).checked = true;
+    $("set-always-code").checked = m.always_require_code;
+    $("code-box").hidden = m.mode !== "strict";
+  }
+  await refreshCode(m && m.mode === "strict");
+  await refreshDevices();
+}
+
+async function refreshCode(strict) {
+  if (ui.codeTimer) clearInterval(ui.codeTimer);
+  ui.codeTimer = null;
+  if (!strict) {
+    const link = `anonchat://add?u=${ui.me.username}`;
+    say("share-link", link);
+    await qrInto("share-qr", link);
+    return;
+  }
+  const tick = async () => {
+    const c = await act(invoke("code"), "settings-status");
+    if (!c) return;
+    say("code-value", c.code);
+    say("code-left", `${c.seconds_left} s left`);
+    if ($("share-link").textContent !== c.link) {
+      say("share-link", c.link);
+      await qrInto("share-qr", c.link);
+    }
+  };
+  await tick();
+  ui.codeTimer = setInterval(tick, 1000);
+}
+
+for (const r of document.querySelectorAll("input[name=set-mode]")) {
+  r.addEventListener("change", saveMode);
+}
+$("set-always-code").addEventListener("change", saveMode);
+
+async function saveMode() {
+  const mode = document.querySelector("input[name=set-mode]:checked").value;
+  const always = $("set-always-code").checked;
+  if (mode === "strict" && !confirm("Switching makes a new code: codes and QR codes you shared stop working. Continue?")) {
+    return openSettings();
+  }
+  const ok = await act(invoke("set_mode", { mode, always_require_code: always }), "settings-status", "Saved.");
+  if (ok !== undefined || mode) {
+    $("code-box").hidden = mode !== "strict";
+    await refreshCode(mode === "strict");
+  }
+}
+
+for (const r of document.querySelectorAll("input[name=set-presence]")) {
+  r.addEventListener("change", () =>
+    act(invoke("set_presence", { presence: r.value }), "settings-status", "Saved."));
+}
+
+$("code-rotate").addEventListener("click", async () => {
+  await act(invoke("rotate_code"), "settings-status", "New code made; old ones no longer work.");
+  await refreshCode(true);
+});
+
+$("set-shortcut-save").addEventListener("click", async () => {
+  const shortcut = $("set-shortcut").value.trim();
+  const ok = await act(invoke("set_panic_shortcut", { shortcut }), "settings-status", "Panic shortcut saved.");
+  if (ok !== undefined) ui.me.panic_shortcut = shortcut;
+});
+
+$("set-notify-name").addEventListener("change", async () => {
+  const show = $("set-notify-name").checked;
+  await act(invoke("set_notify_show_name", { show }), "settings-status", "Saved.");
+  ui.me.notify_show_name = show;
+});
+
+async function refreshDevices() {
+  const ds = await act(invoke("devices"), "settings-status");
+  if (!ds) return;
+  const list = $("devices");
+  list.replaceChildren();
+  for (const d of ds) {
+    const state = d.revoked ? "revoked" : d.online ? "online" : "offline";
+    const parts = [span("name mono small", `${d.fingerprint}${d.this_device ? " (this device)" : ""}`), span("hint", state)];
+    if (!d.this_device && !d.revoked) {
+      parts.push(button("Revoke", `Revoke device ${d.fingerprint}`, async () => {
+        await act(invoke("revoke_device", { device_id: d.device_id }), "settings-status", "Device revoked.");
+        await refreshDevices();
+      }));
+    }
+    list.append(li(parts));
+  }
+}
+
+$("device-add").addEventListener("click", async () => {
+  const v = await act(invoke("enroll_open"), "settings-status");
+  if (!v) return;
+  say("enroll-code", v.code);
+  await qrInto("enroll-qr", v.link);
+  $("device-enroll").hidden = false;
+});
+
+$("delete-account").addEventListener("click", async () => {
+  if (!confirm("Delete your account on the server and everything of it on this device? This cannot be undone.")) return;
+  const ok = await act(invoke("delete_account"), "settings-status");
+  if (ok !== undefined) {
+    ui.me = await invoke("whoami");
+    show("onboard");
+  }
+});
+
+// ---- engine events -------------------------------------------------------------------------
+
+const handlers = {
+  connected() {
+    say("conn", "connected");
+    refreshFriends();
+  },
+  disconnected() {
+    say("conn", "reconnecting…");
+  },
+  friend_request(ev) {
+    ui.requests.set(ev.from, ev.safety_number);
+    renderRequests();
+  },
+  friend_added(ev) {
+    say("add-status", `${ev.username} is now a friend.`);
+    refreshFriends();
+  },
+  friend_removed() {
+    refreshFriends();
+  },
+  presence(ev) {
+    const f = ui.friends.find((x) => x.username === ev.username);
+    if (f) {
+      f.online = ev.online;
+      f.recently_active = ev.recently_active;
+      renderFriends();
+    }
+  },
+  key_changed(ev) {
+    say("add-status", `Warning: the key of ${ev.username} changed. Compare safety numbers before trusting it.`);
+  },
+  incoming_ring(ev) {
+    ringDialog({ ring_id: ev.ring_id, from: ev.from });
+  },
+  ring_ended(ev) {
+    if (ui.pendingRing && ui.pendingRing.ring_id === ev.ring_id) ringDialog(null);
+    const why = { declined: "Declined.", timeout: "No answer.", answered_elsewhere: "Answered on another device.", cancelled: "Cancelled.", unavailable: NOT_FOUND };
+    say("add-status", why[ev.reason] || "");
+  },
+  session_open: openChat,
+  message(ev) {
+    if (ui.session && ev.session === ui.session.id) {
+      addLine(ev.text, false);
+      say("chat-typing", "");
+    }
+  },
+  receipt(ev) {
+    const item = document.querySelector(`#messages li.mine[data-id="${ev.id}"] .receipt`);
+    if (item) item.textContent = ev.kind === "read" ? "read" : "delivered";
+  },
+  typing(ev) {
+    if (ui.session && ev.session === ui.session.id) say("chat-typing", `${ui.session.peer} is typing…`);
+  },
+  session_ended(ev) {
+    if (ui.session && ev.session === ui.session.id) closeChat("The chat ended and was wiped.");
+  },
+  session_failed(ev) {
+    say("add-status", `Could not start the chat: ${ev.reason}`);
+  },
+  warning(ev) {
+    say("add-status", ev.message);
+  },
+  enroll_request(ev) {
+    const list = $("enroll-requests");
+    const item = li([
+      span("name mono", ev.fingerprint),
+      button("Approve", `Approve the device showing ${ev.fingerprint}`, async () => {
+        await act(invoke("enroll_approve", { device_id: ev.device_id }), "settings-status", "Device added.");
+        item.remove();
+        $("device-enroll").hidden = true;
+        refreshDevices();
+      }),
+      button("Decline", "Decline this device", async () => {
+        await act(invoke("enroll_decline", { device_id: ev.device_id }), "settings-status");
+        item.remove();
+      }),
+    ]);
+    list.append(item);
+  },
+  blocked(ev) {
+    say("add-status", `${ev.username} was refused three times and is now blocked.`);
+  },
+  device_revoked() {
+    ui.me = { ...ui.me, username: null };
+    show("onboard");
+    say("onboard-error", "This device was revoked from another one; its keys were deleted.");
+  },
+};
+
+listen("engine", (e) => {
+  const h = handlers[e.payload.event];
+  if (h) h(e.payload);
+});
+
+start();
