@@ -24,6 +24,7 @@ pub struct Me {
     username: Option<String>,
     server: Option<String>,
     profile: String,
+    connected: bool,
     /// This device cannot keep screenshots out (Linux): the UI says so.
     unprotected: bool,
     panic_shortcut: String,
@@ -37,6 +38,7 @@ fn whoami(app: AppHandle, state: State<'_, AppState>) -> Me {
         username: e.username(),
         server: e.server(),
         profile: state.profile.clone(),
+        connected: e.is_connected(),
         unprotected: !e.caps().screen_protection,
         panic_shortcut: crate::shortcut::current(&app),
         notify_show_name: e

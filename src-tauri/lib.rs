@@ -8,6 +8,7 @@ mod commands;
 mod instance;
 mod notify;
 mod panic;
+pub mod scrub;
 mod shortcut;
 mod tray;
 mod window;

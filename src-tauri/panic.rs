@@ -9,14 +9,17 @@ use tauri::{AppHandle, Emitter, Manager};
 use crate::window::LABEL;
 use crate::AppState;
 
-/// The lock screen: a new document, so nothing of the chat survives in the page.
-const LOCKED: &str = "index.html#locked";
+/// Each panic loads the lock screen as a new document (a unique query, so never a same-document
+/// hash change), so nothing of the chat survives in the page.
+static PANICS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 pub async fn run(app: &AppHandle) -> std::time::Duration {
     let t0 = Instant::now();
     if let Some(w) = app.get_webview_window(LABEL) {
         let _ = w.hide();
-        if let Some(url) = w.url().ok().and_then(|u| u.join(LOCKED).ok()) {
+        let n = PANICS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let locked = format!("index.html?locked={n}");
+        if let Some(url) = w.url().ok().and_then(|u| u.join(&locked).ok()) {
             let _ = w.navigate(url);
         }
     }

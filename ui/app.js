@@ -1,5 +1,5 @@
 // AnonChat UI: renders what the engine reports and sends the user's intents. It keeps nothing
-// anywhere but this page's memory, and a panic replaces the page (index.html#locked).
+// anywhere but this page's memory, and a panic replaces the page (index.html?locked=N).
 "use strict";
 
 const { invoke } = window.__TAURI__.core;
@@ -64,7 +64,7 @@ async function qrInto(imgId, text) {
 
 async function start() {
   ui.me = await invoke("whoami");
-  if (location.hash === "#locked") {
+  if (new URLSearchParams(location.search).has("locked")) {
     show("lock");
     $("unlock").focus();
     return;
@@ -80,15 +80,13 @@ async function start() {
 function enterMain() {
   show("main");
   say("me-name", ui.me.username);
+  if (ui.me.connected) say("conn", "connected");
   pane("welcome");
   refreshFriends();
 }
 
-$("unlock").addEventListener("click", () => {
-  history.replaceState(null, "", "#");
-  location.hash = "";
-  enterMain();
-});
+// A fresh document again, without the lock.
+$("unlock").addEventListener("click", () => location.replace("index.html"));
 
 $("onboard-form").addEventListener("submit", async (e) => {
   e.preventDefault();

@@ -5,6 +5,7 @@
 //! Secret Service the environment provides (the test script starts gnome-keyring under D-Bus).
 
 pub mod cli;
+pub mod gui;
 pub mod proxy;
 pub mod raw;
 pub mod server;

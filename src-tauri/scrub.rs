@@ -1,0 +1,79 @@
+//! Freed memory is scrubbed, so chat text that passed through buffers we do not own (IPC bodies,
+//! serialized events, WebKit's strings in this process) does not linger in the heap after a wipe.
+//!
+//! - Rust allocations: [`ZeroOnFree`] wipes every block before handing it back (all platforms).
+//! - C allocations on Linux (GLib, GTK, WebKit's UI side): glibc's `M_PERTURB` overwrites freed
+//!   blocks, and WebKit's own allocator is told to use the system one (`Malloc=1`) so the same holds
+//!   for it; child processes (WebKit's web process) inherit both through the environment.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+
+/// The system allocator, zeroing each block as it is freed.
+pub struct ZeroOnFree;
+
+unsafe impl GlobalAlloc for ZeroOnFree {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` is a live block of `layout.size()` bytes from `alloc` (GlobalAlloc contract);
+        // zeroing it before freeing touches only that block.
+        unsafe {
+            zeroize::Zeroize::zeroize(std::slice::from_raw_parts_mut(ptr, layout.size()));
+            System.dealloc(ptr, layout)
+        }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // Never let the system move a block without wiping the old one: allocate, copy, free.
+        // SAFETY: same contract as `GlobalAlloc::realloc`; the new layout is valid because the
+        // caller guarantees `new_size` fits the alignment.
+        unsafe {
+            let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
+            let new = System.alloc(new_layout);
+            if !new.is_null() {
+                std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
+            new
+        }
+    }
+}
+
+/// The glibc tunables that make `free` overwrite every block: perturb freed bytes, and no
+/// per-thread cache (glibc keeps small blocks freed into its tcache as they are, unperturbed).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const TUNABLES: &str = "glibc.malloc.perturb=90:glibc.malloc.tcache_count=0";
+
+/// Call first thing in `main`, before any thread or library starts. On Linux, glibc reads its
+/// tunables only when a process starts, so the app re-executes itself once with them set (and with
+/// WebKit told to use the system allocator); WebKit's child processes inherit both.
+pub fn scrub_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::unix::process::CommandExt;
+        let set = std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains(TUNABLES));
+        if !set {
+            if let Ok(exe) = std::env::current_exe() {
+                let err = std::process::Command::new(exe)
+                    .args(std::env::args_os().skip(1))
+                    .env("GLIBC_TUNABLES", TUNABLES)
+                    .env("Malloc", "1")
+                    .exec();
+                // Only reached if the exec failed: go on with the weaker in-process setting.
+                eprintln!("AnonChat: could not restart with memory scrubbing: {err}");
+            }
+            // SAFETY: `mallopt` only sets a malloc parameter; no other thread exists yet.
+            unsafe {
+                libc::mallopt(libc::M_PERTURB, 90);
+            }
+        }
+    }
+}

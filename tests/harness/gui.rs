@@ -1,0 +1,439 @@
+//! The real desktop app in real WebKit: an Xvfb display, `tauri-driver` (which runs WebKitWebDriver,
+//! which starts the app), and a WebDriver session through `fantoccini`. Also memory dumps (`gcore`)
+//! and the app's processes.
+
+use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+use crate::bin;
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// An Xvfb display, killed on drop.
+pub struct Display {
+    child: Child,
+    pub name: String,
+}
+
+impl Display {
+    pub fn start() -> Display {
+        for _ in 0..20 {
+            let n = 100 + rand::random::<u16>() % 800;
+            if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+                continue;
+            }
+            let child = Command::new("Xvfb")
+                .arg(format!(":{n}"))
+                .args(["-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("Xvfb (apt install xvfb; scripts/test.sh does)");
+            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
+            let t0 = Instant::now();
+            while t0.elapsed() < WAIT {
+                if socket.exists() {
+                    return Display {
+                        child,
+                        name: format!(":{n}"),
+                    };
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            panic!("Xvfb :{n} did not start");
+        }
+        panic!("no free X display number");
+    }
+
+    /// Runs an X client (xdotool, import) on this display.
+    pub fn run(&self, program: &str, args: &[&str]) -> std::process::Output {
+        Command::new(program)
+            .args(args)
+            .env("DISPLAY", &self.name)
+            .output()
+            .unwrap_or_else(|e| panic!("{program}: {e}"))
+    }
+}
+
+impl Drop for Display {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// `tauri-driver`: on PATH, or where `cargo install` puts it.
+fn tauri_driver() -> PathBuf {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let candidates = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(cargo_home.map(|c| c.join("bin")))
+        .chain([PathBuf::from("/root/.cargo/bin")]);
+    for dir in candidates {
+        let p = dir.join("tauri-driver");
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("tauri-driver not found (cargo install tauri-driver --locked; scripts/test.sh does)")
+}
+
+/// The desktop app under WebDriver.
+pub struct Desktop {
+    driver: Child,
+    pub client: Client,
+    pub profile: String,
+    /// Where screenshots go (`ANONCHAT_SCREENSHOTS`), if anywhere.
+    shots: Option<PathBuf>,
+}
+
+impl Desktop {
+    /// Starts the app on `display` with profile `profile` under `home`, talking to `server`.
+    pub async fn start(display: &Display, home: &Path, profile: &str, server: &str) -> Desktop {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (port, native) = (free_port(), free_port());
+        let driver = Command::new(tauri_driver())
+            // Its own process group, so the driver, WebKitWebDriver and the app end together.
+            .process_group(0)
+            .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
+            .env("DISPLAY", &display.name)
+            .env("ANONCHAT_HOME", home)
+            .env("ANONCHAT_PROFILE", profile)
+            .env("ANONCHAT_SERVER", server)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start tauri-driver");
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(t0.elapsed() < WAIT, "tauri-driver did not listen");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "tauri:options".into(),
+            json!({"application": bin("anonchat")}),
+        );
+        let client = ClientBuilder::rustls()
+            .expect("tls")
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("WebDriver session with the app");
+        Desktop {
+            driver,
+            client,
+            profile: profile.to_string(),
+            shots: std::env::var_os("ANONCHAT_SCREENSHOTS").map(PathBuf::from),
+        }
+    }
+
+    /// The app's own process (not WebKit's helpers).
+    pub fn pid(&self) -> u32 {
+        app_pid(&self.profile).expect("the app's process")
+    }
+
+
+    /// Runs the body of an async function in the page and returns what it returns.
+    pub async fn eval_async(&self, body: &str) -> Value {
+        let script = format!("return (async () => {{ {body} }})();");
+        tokio::time::timeout(WAIT, self.client.execute(&script, vec![]))
+            .await
+            .expect("script timed out")
+            .expect("script")
+    }
+
+    /// Waits until `js` (an expression) is truthy in the page.
+    pub async fn until(&self, what: &str, js: &str) {
+        let script = format!("return !!({js});");
+        let t0 = Instant::now();
+        loop {
+            // The page can be between documents (panic replaces it): treat errors as "not yet".
+            let asked = tokio::time::timeout(
+                Duration::from_secs(2),
+                self.client.execute(&script, vec![]),
+            )
+            .await;
+            if let Ok(Ok(Value::Bool(true))) = asked {
+                return;
+            }
+            assert!(t0.elapsed() < WAIT, "{}: timed out waiting for {what}", self.profile);
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let el = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        el.clear().await.expect("clear");
+        el.send_keys(text).await.expect("type");
+    }
+
+    pub async fn text(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .text()
+            .await
+            .expect("text")
+    }
+
+    /// Saves a screenshot of the window as `<name>.png` when `ANONCHAT_SCREENSHOTS` is set.
+    pub async fn shot(&self, name: &str) {
+        let Some(dir) = &self.shots else { return };
+        let png = self.client.screenshot().await.expect("screenshot");
+        std::fs::create_dir_all(dir).expect("screenshot dir");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+    }
+
+    pub async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+}
+
+impl Drop for Desktop {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.driver.wait();
+    }
+}
+
+fn proc_env_has(pid: &str, needle: &[u8]) -> bool {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .map(|env| env.split(|b| *b == 0).any(|kv| kv == needle))
+        .unwrap_or(false)
+}
+
+/// The pid of the `anonchat` process running `profile`.
+pub fn app_pid(profile: &str) -> Option<u32> {
+    let exe = bin("anonchat");
+    let needle = format!("ANONCHAT_PROFILE={profile}");
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid = e.file_name().to_string_lossy().to_string();
+        let is_app = std::fs::read_link(format!("/proc/{pid}/exe")).ok()? == exe;
+        (is_app && proc_env_has(&pid, needle.as_bytes()))
+            .then(|| pid.parse().ok())
+            .flatten()
+    })
+}
+
+/// Processes whose parent is `pid` (WebKit's web and network processes for the app).
+pub fn children(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let p: u32 = e.file_name().to_string_lossy().parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+            // Field 4 (after the parenthesised name) is the parent pid.
+            let after = stat.rsplit_once(')')?.1;
+            let ppid: u32 = after.split_whitespace().nth(1)?.parse().ok()?;
+            (ppid == pid).then_some(p)
+        })
+        .collect()
+}
+
+/// How many times each of `needles` occurs in the memory of `pid`: every page that is present (or
+/// swapped) in a readable mapping, read through `/proc/PID/mem` while the process runs. (`gcore`
+/// would stop the app for about 20 s and write some 7 GB here, most of it address space WebKit's
+/// JavaScript engine reserves but never touches; `/proc/PID/pagemap` says which pages exist.)
+pub fn count_in_memory(pid: u32, needles: &[String]) -> Vec<usize> {
+    use std::os::unix::fs::FileExt;
+    const PAGE: u64 = 4096;
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("maps");
+    let mem = std::fs::File::open(format!("/proc/{pid}/mem")).expect("/proc/PID/mem");
+    let pagemap = std::fs::File::open(format!("/proc/{pid}/pagemap")).expect("pagemap");
+    let finders: Vec<_> = needles
+        .iter()
+        .map(|n| memchr::memmem::Finder::new(n.as_bytes()).into_owned())
+        .collect();
+    let mut counts = vec![0; needles.len()];
+    // Runs of existing pages are read whole, so a match inside a run is found (chat strings are
+    // far shorter than a page run boundary is likely to split).
+    let mut scan = |bytes: &[u8]| {
+        for (i, f) in finders.iter().enumerate() {
+            for at in f.find_iter(bytes) {
+                counts[i] += 1;
+                if std::env::var_os("ANONCHAT_MEMDEBUG").is_some() {
+                    eprint!("[pid {pid}] ");
+                    let lo = at.saturating_sub(120);
+                    let hi = (at + 80).min(bytes.len());
+                    eprintln!("MEM {}", String::from_utf8_lossy(&bytes[lo..hi]).escape_debug());
+                }
+            }
+        }
+    };
+    for line in maps.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (Some(range), Some(perms)) = (fields.first(), fields.get(1)) else {
+            continue;
+        };
+        let name = fields.get(5).copied().unwrap_or("");
+        if !perms.starts_with('r') || name == "[vvar]" || name == "[vsyscall]" {
+            continue;
+        }
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) else {
+            continue;
+        };
+        let pages = ((end - start) / PAGE) as usize;
+        let mut entries = vec![0u8; pages * 8];
+        if pagemap
+            .read_exact_at(&mut entries, start / PAGE * 8)
+            .is_err()
+        {
+            continue;
+        }
+        let exists = |i: usize| {
+            let e = u64::from_le_bytes(entries[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+            e & (3 << 62) != 0 // Present in RAM, or swapped out.
+        };
+        let mut i = 0;
+        while i < pages {
+            if !exists(i) {
+                i += 1;
+                continue;
+            }
+            let run_start = i;
+            while i < pages && exists(i) {
+                i += 1;
+            }
+            let mut run = vec![0u8; (i - run_start) * PAGE as usize];
+            if mem
+                .read_exact_at(&mut run, start + run_start as u64 * PAGE)
+                .is_ok()
+            {
+                scan(&run);
+            }
+        }
+    }
+    counts
+}
+
+/// Resident memory of a process in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Clicks an item of the app's tray menu the way a tray host does: over D-Bus, through the menu the
+/// app exports (`com.canonical.dbusmenu` of its StatusNotifierItem), found by the item's label.
+pub fn tray_click(app_pid: u32, label: &str) {
+    let path = "/org/ayatana/NotificationItem/tray_icon_tray_app_main/Menu";
+    let gdbus = |args: &[&str]| -> String {
+        let out = Command::new("gdbus")
+            .arg("call")
+            .arg("--session")
+            .args(args)
+            .output()
+            .expect("gdbus");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let names = gdbus(&[
+        "--dest",
+        "org.freedesktop.DBus",
+        "--object-path",
+        "/org/freedesktop/DBus",
+        "--method",
+        "org.freedesktop.DBus.ListNames",
+    ]);
+    for name in names
+        .split('\'')
+        .filter(|n| n.starts_with(':'))
+        .map(str::to_string)
+        .collect::<Vec<_>>()
+    {
+        let pid = gdbus(&[
+            "--dest",
+            "org.freedesktop.DBus",
+            "--object-path",
+            "/org/freedesktop/DBus",
+            "--method",
+            "org.freedesktop.DBus.GetConnectionUnixProcessID",
+            &name,
+        ]);
+        if !pid.contains(&format!("uint32 {app_pid},")) {
+            continue;
+        }
+        let layout = gdbus(&[
+            "--dest",
+            &name,
+            "--object-path",
+            path,
+            "--method",
+            "com.canonical.dbusmenu.GetLayout",
+            "--",
+            "0",
+            "-1",
+            "[]",
+        ]);
+        // Items look like `(2, {'label': <'Panic: wipe all chats'>, …}, [])`.
+        let wanted = format!("'label': <'{label}'>");
+        let Some(at) = layout.find(&wanted) else {
+            continue;
+        };
+        let id: String = layout[..at]
+            .rsplit('(')
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        let out = gdbus(&[
+            "--dest",
+            &name,
+            "--object-path",
+            path,
+            "--method",
+            "com.canonical.dbusmenu.Event",
+            "--",
+            &id,
+            "clicked",
+            "<int32 0>",
+            "0",
+        ]);
+        assert!(out.contains("()"), "dbusmenu Event: {out}");
+        return;
+    }
+    panic!("the app exports no tray menu item labelled {label:?}");
+}
