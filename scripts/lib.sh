@@ -35,3 +35,15 @@ need_rust() {
     # Pin where rustup and cargo live: the keyring wrapper gives tests a fresh HOME.
     export RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"
 }
+
+# What building the desktop app (Tauri 2 on WebKitGTK) needs.
+DESKTOP_BUILD_PACKAGES="libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev"
+# What its end-to-end test needs: a virtual display, WebKit's WebDriver, X input.
+DESKTOP_TEST_PACKAGES="xvfb xauth webkit2gtk-driver xdotool"
+
+# need_tauri_driver — installs tauri-driver (the WebDriver bridge for Tauri apps) if it is missing.
+need_tauri_driver() {
+    command -v tauri-driver >/dev/null && return 0
+    echo "installing tauri-driver"
+    cargo install tauri-driver --locked --version '^2'
+}

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # The whole test suite. On a fresh Debian/Ubuntu machine it installs what is missing first.
 # Unit tests, then end-to-end tests with real processes: the server, CLI clients, WebRTC over
-# loopback, and the real Secret Service (gnome-keyring on a private D-Bus session).
+# loopback, the real Secret Service (gnome-keyring on a private D-Bus session), and the desktop app
+# in real WebKit under Xvfb through tauri-driver.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-need_packages ca-certificates build-essential pkg-config dbus dbus-x11 gnome-keyring libsecret-tools openssl faketime
+# shellcheck disable=SC2086
+need_packages ca-certificates build-essential pkg-config dbus dbus-x11 gnome-keyring libsecret-tools openssl faketime \
+    $DESKTOP_BUILD_PACKAGES $DESKTOP_TEST_PACKAGES
 need_rust
+need_tauri_driver
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -186,7 +186,10 @@ fn set_panic_shortcut(app: AppHandle, shortcut: String) -> Res<()> {
 fn set_notify_show_name(state: State<'_, AppState>, show: bool) -> Res<()> {
     state
         .engine
-        .set_ui_setting(crate::notify::SHOW_NAME, if show { "true" } else { "false" })
+        .set_ui_setting(
+            crate::notify::SHOW_NAME,
+            if show { "true" } else { "false" },
+        )
         .map_err(err)
 }
 

@@ -36,9 +36,7 @@ pub fn register_saved(app: &AppHandle) {
 }
 
 fn register(app: &AppHandle, accel: &str) -> Result<(), String> {
-    let shortcut: Shortcut = accel
-        .parse()
-        .map_err(|e| format!("not a shortcut: {e}"))?;
+    let shortcut: Shortcut = accel.parse().map_err(|e| format!("not a shortcut: {e}"))?;
     app.global_shortcut()
         .register(shortcut)
         .map_err(|e| e.to_string())

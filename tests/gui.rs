@@ -24,8 +24,11 @@ async fn chat(
     shot: bool,
 ) -> Vec<String> {
     let ring = bob.ok(json!({"cmd": "ring", "username": app_name})).await;
-    app.until("the incoming call", "!document.getElementById('ring').hidden")
-        .await;
+    app.until(
+        "the incoming call",
+        "!document.getElementById('ring').hidden",
+    )
+    .await;
     if shot {
         app.shot("incoming-call").await;
     }
@@ -53,8 +56,11 @@ async fn chat(
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    app.until("bob's message", "document.querySelector('#messages li.theirs')")
-        .await;
+    app.until(
+        "bob's message",
+        "document.querySelector('#messages li.theirs')",
+    )
+    .await;
     let on_page = app
         .eval_async(
             "const t = document.querySelector('#messages li.theirs').textContent; \
@@ -124,7 +130,10 @@ async fn onboard_befriend_chat_and_panic_by_shortcut_and_by_tray() {
     )
     .await;
     assert_eq!(app.text("#me-name").await, app_name);
-    assert!(keychain_has(&app_profile), "the app keeps its keys in the keychain");
+    assert!(
+        keychain_has(&app_profile),
+        "the app keeps its keys in the keychain"
+    );
 
     // Befriend the CLI peer from the app.
     app.type_into("#add-username", &bob_name).await;
@@ -164,7 +173,10 @@ async fn onboard_befriend_chat_and_panic_by_shortcut_and_by_tray() {
     tray_click(pid, "Panic: wipe all chats");
     expect_wiped(&app, &mut bob).await;
     let after = canaries_in_memory(pid, &canaries, "after the tray panic");
-    assert_eq!(after, 0, "no canary left in the app process after the tray panic");
+    assert_eq!(
+        after, 0,
+        "no canary left in the app process after the tray panic"
+    );
 
     // Settings render with the live state (mode, share QR, devices).
     tray_click(pid, "Show AnonChat");
@@ -175,8 +187,7 @@ async fn onboard_befriend_chat_and_panic_by_shortcut_and_by_tray() {
     app.until(
         "settings with this device listed",
         "document.querySelectorAll('#devices li').length === 1 \
-         && document.getElementById('share-qr').complete \
-         && document.getElementById('share-qr').naturalWidth > 0 \
+         && document.querySelector('#share-qr svg path') \
          && document.getElementById('conn').textContent === 'connected'",
     )
     .await;

@@ -55,9 +55,12 @@ function button(text, label, onClick) {
   return b;
 }
 
-async function qrInto(imgId, text) {
+// The engine draws the QR code as SVG; it is parsed as XML (no HTML parsing, no scripts) and placed
+// inline.
+async function qrInto(id, text) {
   const svg = await invoke("qr_svg", { text });
-  $(imgId).src = "data:image/svg+xml;base64," + btoa(svg);
+  const doc = new DOMParser().parseFromString(svg, "image/svg+xml");
+  $(id).replaceChildren(document.importNode(doc.documentElement, true));
 }
 
 // ---- start ---------------------------------------------------------------------------------

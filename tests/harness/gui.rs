@@ -2,8 +2,8 @@
 //! which starts the app), and a WebDriver session through `fantoccini`. Also memory dumps (`gcore`)
 //! and the app's processes.
 
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,7 @@ impl Display {
             if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
                 continue;
             }
-            let child = Command::new("Xvfb")
+            let mut child = Command::new("Xvfb")
                 .arg(format!(":{n}"))
                 .args(["-screen", "0", "1280x800x24", "-nolisten", "tcp"])
                 .stdout(Stdio::null())
@@ -45,6 +45,8 @@ impl Display {
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
+            let _ = child.kill();
+            let _ = child.wait();
             panic!("Xvfb :{n} did not start");
         }
         panic!("no free X display number");
@@ -111,7 +113,12 @@ impl Desktop {
         let driver = Command::new(tauri_driver())
             // Its own process group, so the driver, WebKitWebDriver and the app end together.
             .process_group(0)
-            .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native.to_string(),
+            ])
             .env("DISPLAY", &display.name)
             .env("ANONCHAT_HOME", home)
             .env("ANONCHAT_PROFILE", profile)
@@ -149,7 +156,6 @@ impl Desktop {
         app_pid(&self.profile).expect("the app's process")
     }
 
-
     /// Runs the body of an async function in the page and returns what it returns.
     pub async fn eval_async(&self, body: &str) -> Value {
         let script = format!("return (async () => {{ {body} }})();");
@@ -165,15 +171,17 @@ impl Desktop {
         let t0 = Instant::now();
         loop {
             // The page can be between documents (panic replaces it): treat errors as "not yet".
-            let asked = tokio::time::timeout(
-                Duration::from_secs(2),
-                self.client.execute(&script, vec![]),
-            )
-            .await;
+            let asked =
+                tokio::time::timeout(Duration::from_secs(2), self.client.execute(&script, vec![]))
+                    .await;
             if let Ok(Ok(Value::Bool(true))) = asked {
                 return;
             }
-            assert!(t0.elapsed() < WAIT, "{}: timed out waiting for {what}", self.profile);
+            assert!(
+                t0.elapsed() < WAIT,
+                "{}: timed out waiting for {what}",
+                self.profile
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
@@ -290,7 +298,10 @@ pub fn count_in_memory(pid: u32, needles: &[String]) -> Vec<usize> {
                     eprint!("[pid {pid}] ");
                     let lo = at.saturating_sub(120);
                     let hi = (at + 80).min(bytes.len());
-                    eprintln!("MEM {}", String::from_utf8_lossy(&bytes[lo..hi]).escape_debug());
+                    eprintln!(
+                        "MEM {}",
+                        String::from_utf8_lossy(&bytes[lo..hi]).escape_debug()
+                    );
                 }
             }
         }
