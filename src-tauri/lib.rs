@@ -125,7 +125,7 @@ fn start() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Engine events to the UI (and to notifications); a revoked device closes the app.
+/// Engine events to the UI (and, when the window is not in front, to notifications).
 fn forward_events(app: tauri::AppHandle, mut events: UnboundedReceiver<Event>) {
     tauri::async_runtime::spawn(async move {
         while let Some(ev) = events.recv().await {
