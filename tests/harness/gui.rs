@@ -277,6 +277,8 @@ pub fn children(pid: u32) -> Vec<u32> {
 /// swapped) in a readable mapping, read through `/proc/PID/mem` while the process runs. (`gcore`
 /// would stop the app for about 20 s and write some 7 GB here, most of it address space WebKit's
 /// JavaScript engine reserves but never touches; `/proc/PID/pagemap` says which pages exist.)
+/// With `ANONCHAT_MEMDEBUG` set, each hit is printed with the bytes around it, to tell whose buffer
+/// still holds it.
 pub fn count_in_memory(pid: u32, needles: &[String]) -> Vec<usize> {
     use std::os::unix::fs::FileExt;
     const PAGE: u64 = 4096;
@@ -353,18 +355,6 @@ pub fn count_in_memory(pid: u32, needles: &[String]) -> Vec<usize> {
         }
     }
     counts
-}
-
-/// Resident memory of a process in KiB.
-pub fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// Clicks an item of the app's tray menu the way a tray host does: over D-Bus, through the menu the
