@@ -13,6 +13,9 @@ need_packages ca-certificates build-essential pkg-config dbus dbus-x11 gnome-key
 need_rust
 need_tauri_driver
 
+# A whole-suite run is not an edit loop: incremental caches only cost disk (several GB).
+export CARGO_INCREMENTAL=0
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The end-to-end tests start the workspace binaries: build them first.
