@@ -54,16 +54,15 @@ async fn timed(
     code: Option<String>,
 ) -> (String, Duration) {
     let msg = lookup(id, from, username, code);
-    // The server releases answers on its timer's millisecond ticks, and this loop sends each request
-    // right after the previous answer: the preparation time of a case (a stamp, a code) would set
-    // where in the tick its request lands, and so its measured time. A random pause of up to a tick
-    // makes that phase the same for every case, so what is compared is the server alone.
+    // This loop sends each request right after the previous answer, so anything periodic on either
+    // side (a timer tick, a housekeeping task) would meet each case at the phase its preparation
+    // time sets. A random pause of up to a millisecond spreads every case over all phases alike.
     let pause = Duration::from_micros(rand::random::<u64>() % 1000);
     let spin = Instant::now();
     while spin.elapsed() < pause {
         std::hint::spin_loop();
     }
-    let text = msg.to_string(); // Serialized before the clock starts: the cases differ in size.
+    let text = msg.to_string(); // Serialized before the clock starts.
     let t0 = Instant::now();
     assert!(send_text(ws, &text).await, "send");
     let answer = recv(ws).await.expect("answer");
@@ -204,19 +203,21 @@ async fn not_found_answers_are_identical_in_bytes_and_time() {
         for case in order {
             let slot = &mut times[case];
             id += 1;
-            // Every target name has the same length, so the requests differ only in whom they ask.
+            // Every request has the same shape — a target name of one length, a 6-character code
+            // and a stamp — so the cases differ only in what the server knows about the target. (A
+            // request's own size moves when the server sees it complete, and the asker knows that
+            // already: it is not what P5 hides.)
             let ghost = unique("gho");
+            // Letters never match a digits code, so "wrong" stays wrong.
+            let wrong = "abcdef".to_string();
             let (user, code) = match case {
-                0 => (ghost.as_str(), None),
-                1 => (offline.username.as_str(), None),
-                // Letters never match a digits code, so "wrong" stays wrong.
-                2 => (strict_online.username.as_str(), Some("abcdef".to_string())),
-                _ => (
-                    strict_offline.username.as_str(),
-                    Some(right_code.code(now())),
-                ),
+                0 => (ghost.as_str(), wrong),
+                1 => (offline.username.as_str(), wrong),
+                2 => (strict_online.username.as_str(), wrong),
+                _ => (strict_offline.username.as_str(), right_code.code(now())),
             };
-            let (body, took) = timed(&mut ws, id, asker.username.as_str(), user, code).await;
+            assert_eq!(code.len(), 6);
+            let (body, took) = timed(&mut ws, id, asker.username.as_str(), user, Some(code)).await;
             bodies.insert(body);
             slot.push(took.as_secs_f64() * 1e6);
         }

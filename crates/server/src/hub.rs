@@ -502,7 +502,9 @@ impl Hub {
         // answer to the same floor from the frame's arrival hides what is left.
         let floor = arrived + self.gate_floor;
         let reply = self.answer(s, msg).await;
-        tokio::time::sleep_until(floor).await;
+        // A kernel timer at the absolute instant: tokio's millisecond timers would wake a little
+        // later or earlier depending on when the answer was ready (hold.rs).
+        crate::hold::until(floor).await;
         reply
     }
 

@@ -4,6 +4,7 @@
 pub mod abuse;
 pub mod config;
 pub mod gate;
+pub mod hold;
 pub mod http;
 pub mod hub;
 pub mod limits;
