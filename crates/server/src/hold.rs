@@ -19,14 +19,13 @@ pub async fn until(deadline: Instant) {
 
 #[cfg(target_os = "linux")]
 mod linux {
-    use nix::errno::Errno;
     use nix::sys::time::TimeSpec;
     use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
     use tokio::io::unix::AsyncFd;
     use tokio::io::Interest;
     use tokio::time::Instant;
 
-    pub async fn until(deadline: Instant) -> Result<(), Errno> {
+    pub async fn until(deadline: Instant) -> std::io::Result<()> {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Ok(());
@@ -41,20 +40,13 @@ mod linux {
             Expiration::OneShot(now + TimeSpec::from_duration(left)),
             TimerSetTimeFlags::TFD_TIMER_ABSTIME,
         )?;
-        let fd = AsyncFd::with_interest(timer, Interest::READABLE)
-            .map_err(|e| Errno::from_i32(e.raw_os_error().unwrap_or(0)))?;
+        // SAFETY: the TimerFd owns its descriptor, keeps it open until it is dropped together with
+        // the AsyncFd, and always returns that same descriptor.
+        let fd = unsafe { AsyncFd::register_with_interest(timer, Interest::READABLE) }?;
         loop {
-            let mut ready = fd
-                .readable()
-                .await
-                .map_err(|e| Errno::from_i32(e.raw_os_error().unwrap_or(0)))?;
-            match ready.try_io(|t| {
-                t.get_ref()
-                    .wait()
-                    .map_err(|e| std::io::Error::from_raw_os_error(e as i32))
-            }) {
-                Ok(Ok(())) => return Ok(()),
-                Ok(Err(e)) => return Err(Errno::from_i32(e.raw_os_error().unwrap_or(0))),
+            let mut ready = fd.readable().await?;
+            match ready.try_io(|t| t.get_ref().wait().map_err(std::io::Error::from)) {
+                Ok(result) => return result,
                 Err(_would_block) => continue,
             }
         }
