@@ -39,7 +39,7 @@ need_rust() {
 # What building the desktop app (Tauri 2 on WebKitGTK) needs.
 DESKTOP_BUILD_PACKAGES="libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev"
 # What its end-to-end test needs: a virtual display, WebKit's WebDriver, X input.
-DESKTOP_TEST_PACKAGES="xvfb xauth webkit2gtk-driver xdotool"
+DESKTOP_TEST_PACKAGES="xvfb xauth webkit2gtk-driver xdotool dunst"
 
 # need_tauri_driver — installs tauri-driver (the WebDriver bridge for Tauri apps) if it is missing.
 need_tauri_driver() {

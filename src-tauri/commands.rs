@@ -127,6 +127,16 @@ async fn friends(state: State<'_, AppState>) -> Res<Vec<FriendView>> {
 }
 
 #[tauri::command(rename_all = "snake_case")]
+fn friend_requests(state: State<'_, AppState>) -> Vec<(String, String)> {
+    state.engine.friend_requests()
+}
+
+#[tauri::command(rename_all = "snake_case")]
+fn incoming_rings(state: State<'_, AppState>) -> Vec<(String, String)> {
+    state.engine.incoming_rings()
+}
+
+#[tauri::command(rename_all = "snake_case")]
 fn safety_number(state: State<'_, AppState>, username: String) -> Res<String> {
     state.engine.safety_number(&username).map_err(err)
 }
@@ -261,6 +271,8 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         mark_verified,
         trust_new_key,
         ring,
+        incoming_rings,
+        friend_requests,
         answer,
         send_text,
         typing,

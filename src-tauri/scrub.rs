@@ -62,11 +62,17 @@ pub fn scrub_freed_memory() {
         let set = std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains(TUNABLES));
         if !set {
             if let Ok(exe) = std::env::current_exe() {
-                let err = std::process::Command::new(exe)
-                    .args(std::env::args_os().skip(1))
+                let mut cmd = std::process::Command::new(exe);
+                cmd.args(std::env::args_os().skip(1))
                     .env("GLIBC_TUNABLES", TUNABLES)
-                    .env("Malloc", "1")
-                    .exec();
+                    .env("Malloc", "1");
+                // WebKit draws the page on the CPU, in its own (scrubbed) memory: no copies of chat
+                // pixels in GL buffers, and no Mesa software-GL compositor, which crashed WebKit's
+                // compositor thread on machines without a GPU. A user's own setting wins.
+                if std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_none() {
+                    cmd.env("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
+                }
+                let err = cmd.exec();
                 // Only reached if the exec failed: go on with the weaker in-process setting.
                 eprintln!("AnonChat: could not restart with memory scrubbing: {err}");
             }

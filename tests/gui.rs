@@ -5,9 +5,11 @@
 //! shows the chat's canaries there before and gone after.
 
 use anonchat_e2e::cli::{keychain_has, Cli};
-use anonchat_e2e::gui::{children, count_in_memory, tray_click, Desktop, Display};
+use anonchat_e2e::gui::{
+    children, count_in_memory, one_at_a_time, tray_click, Desktop, Display, NotifyMonitor,
+};
 use anonchat_e2e::server::Server;
-use anonchat_e2e::{canary, unique, TempDir};
+use anonchat_e2e::{bin, canary, unique, TempDir};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -109,8 +111,10 @@ async fn expect_wiped(app: &Desktop, bob: &mut Cli) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn onboard_befriend_chat_and_panic_by_shortcut_and_by_tray() {
+    let _turn = one_at_a_time().await;
     let server = Server::start().await;
     let display = Display::start();
+    let _notifications = display.notification_daemon();
     let home = TempDir::new("gui");
     let (app_name, bob_name) = (unique("desk"), unique("bob"));
     let app_profile = unique("pd");
@@ -133,6 +137,25 @@ async fn onboard_befriend_chat_and_panic_by_shortcut_and_by_tray() {
     assert!(
         keychain_has(&app_profile),
         "the app keeps its keys in the keychain"
+    );
+
+    // One instance per profile: a second start says where the first one is and leaves it running.
+    let second = std::process::Command::new(bin("anonchat"))
+        .env("DISPLAY", &display.name)
+        .env("ANONCHAT_HOME", &home.0)
+        .env("ANONCHAT_PROFILE", &app_profile)
+        .env("ANONCHAT_SERVER", server.url())
+        .output()
+        .expect("second start");
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        second.status.success() && said.contains("already running"),
+        "a second instance on the profile stops: {second:?}"
+    );
+    assert_eq!(
+        app.text("#me-name").await,
+        app_name,
+        "the first one runs on"
     );
 
     // Befriend the CLI peer from the app.
@@ -178,11 +201,38 @@ async fn onboard_befriend_chat_and_panic_by_shortcut_and_by_tray() {
         "no canary left in the app process after the tray panic"
     );
 
-    // Settings render with the live state (mode, share QR, devices).
+    // A ring while the window is hidden: a desktop notification that says only "Incoming chat" —
+    // not who calls (the user has not allowed names), nothing of any chat.
+    let notes = NotifyMonitor::start();
+    let ring = bob.ok(json!({"cmd": "ring", "username": app_name})).await;
+    let note = notes.next();
+    println!("notification sent over D-Bus: {note:?}");
+    assert!(
+        note.iter().any(|s| s == "Incoming chat"),
+        "the notification says there is a call: {note:?}"
+    );
+    assert!(
+        note.iter()
+            .all(|s| !s.contains(&bob_name) && !s.contains("CANARY")),
+        "the notification names no one and carries no content: {note:?}"
+    );
+    let t0 = std::time::Instant::now();
     tray_click(pid, "Show AnonChat");
+    println!("tray click took {:?}", t0.elapsed());
     app.until("the window back", "document.visibilityState === 'visible'")
         .await;
     app.click("#unlock").await;
+    println!("unlocked after {:?}", t0.elapsed());
+    app.until(
+        "the incoming call",
+        "!document.getElementById('ring').hidden",
+    )
+    .await;
+    app.click("#ring-decline").await;
+    let ended = bob.expect_event("ring_ended").await;
+    assert_eq!(ended["ring_id"], ring["ring_id"]);
+
+    // Settings render with the live state (mode, share QR, devices).
     app.click("#nav-settings").await;
     app.until(
         "settings with this device listed",
@@ -192,5 +242,159 @@ async fn onboard_befriend_chat_and_panic_by_shortcut_and_by_tray() {
     )
     .await;
     app.shot("settings").await;
+    app.close().await;
+}
+
+/// Presses a key (xdotool names: Tab, Return, shift+Tab) in the app's window.
+fn key(display: &Display, k: &str) {
+    let out = display.run("xdotool", &["key", k]);
+    assert!(out.status.success(), "xdotool key {k}: {out:?}");
+}
+
+/// How a control is told apart in the page: its id, its label, or `name:<group>` for a radio
+/// button (Tab reaches a group once).
+const CONTROL_KEY: &str = "const keyOf = (e) => e.type === 'radio' ? 'name:' + e.name \
+     : (e.id || e.getAttribute('aria-label') || e.textContent.trim().slice(0, 40));";
+
+/// The focused control's key.
+async fn focused(app: &Desktop) -> String {
+    app.eval_async(&format!(
+        "{CONTROL_KEY} const e = document.activeElement; \
+         return (!e || e === document.body) ? '' : keyOf(e);"
+    ))
+    .await
+    .as_str()
+    .unwrap_or_default()
+    .to_string()
+}
+
+/// Presses Tab until `id` has the focus.
+async fn tab_to(app: &Desktop, display: &Display, id: &str) {
+    for _ in 0..80 {
+        if focused(app).await == id {
+            return;
+        }
+        key(display, "Tab");
+    }
+    panic!("Tab never reached #{id}");
+}
+
+/// Walks the page with Tab and checks that every visible control was reached, and that each has
+/// a name a screen reader can say.
+async fn every_control_reachable(app: &Desktop, display: &Display, screen: &str) {
+    let controls = app
+        .eval_async(&format!(
+            "{CONTROL_KEY} const seen = new Set(); const unnamed = []; \
+             for (const e of document.querySelectorAll('button, input, select, textarea, a[href], [tabindex]')) {{ \
+               if (e.disabled || e.tabIndex < 0 || !e.getClientRects().length) continue; \
+               const name = e.getAttribute('aria-label') || e.getAttribute('aria-labelledby') \
+                 || (e.labels && e.labels.length && e.labels[0].textContent.trim()) \
+                 || (e.tagName === 'BUTTON' && e.textContent.trim()); \
+               if (!name) unnamed.push(e.id || e.outerHTML.slice(0, 60)); \
+               seen.add(keyOf(e)); \
+             }} \
+             return {{ controls: [...seen], unnamed }};"
+        ))
+        .await;
+    let unnamed = controls["unnamed"].as_array().cloned().unwrap_or_default();
+    assert!(
+        unnamed.is_empty(),
+        "{screen}: controls without a name: {unnamed:?}"
+    );
+    let want: std::collections::BTreeSet<String> = controls["controls"]
+        .as_array()
+        .expect("controls")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    let mut reached = std::collections::BTreeSet::new();
+    for _ in 0..(want.len() * 2 + 4) {
+        key(display, "Tab");
+        reached.insert(focused(app).await);
+    }
+    let missed: Vec<_> = want.difference(&reached).collect();
+    assert!(missed.is_empty(), "{screen}: Tab never reaches {missed:?}");
+    println!(
+        "{screen}: all {} controls reached by Tab and named",
+        want.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_flow_works_by_keyboard_alone() {
+    let _turn = one_at_a_time().await;
+    let server = Server::start().await;
+    let display = Display::start();
+    let _notifications = display.notification_daemon();
+    let home = TempDir::new("gui-keys");
+    let (app_name, bob_name) = (unique("kbd"), unique("bob"));
+    let mut bob = Cli::start(&unique("pb"), &home.0, &server.url()).await;
+    bob.register(&bob_name).await;
+    bob.connect().await;
+    // WebDriver only reads the page here; every action is a real key press.
+    let app = Desktop::start(&display, &home.0, &unique("pk"), &server.url()).await;
+    app.until("onboarding", "!document.getElementById('onboard').hidden")
+        .await;
+    every_control_reachable(&app, &display, "onboarding").await;
+    tab_to(&app, &display, "onboard-username").await;
+    let typed = display.run("xdotool", &["type", "--delay", "5", &app_name]);
+    assert!(typed.status.success());
+    key(&display, "Return");
+    app.until(
+        "the main screen, connected",
+        "!document.getElementById('main').hidden && document.getElementById('conn').textContent === 'connected'",
+    )
+    .await;
+    every_control_reachable(&app, &display, "contacts").await;
+
+    // Add bob: type the name, Enter.
+    tab_to(&app, &display, "add-username").await;
+    let typed = display.run("xdotool", &["type", "--delay", "5", &bob_name]);
+    assert!(typed.status.success());
+    key(&display, "Return");
+    bob.expect_event("friend_request").await;
+    bob.ok(json!({"cmd": "accept_friend", "username": app_name}))
+        .await;
+    app.until(
+        "bob among the friends",
+        &format!("document.querySelector('#friends li[data-user=\"{bob_name}\"]')"),
+    )
+    .await;
+
+    // A call: the dialog takes the focus on Answer; Enter answers, and the focus is in the message
+    // field; Enter sends.
+    bob.ok(json!({"cmd": "ring", "username": app_name})).await;
+    app.until("the ring", "!document.getElementById('ring').hidden")
+        .await;
+    assert_eq!(focused(&app).await, "ring-answer");
+    key(&display, "Return");
+    bob.expect_event("session_open").await;
+    app.until(
+        "the chat, focus in the message field",
+        "!document.getElementById('chat').hidden && document.activeElement.id === 'chat-input'",
+    )
+    .await;
+    every_control_reachable(&app, &display, "chat").await;
+    tab_to(&app, &display, "chat-input").await;
+    let text = format!("hello from the keyboard {}", unique("k"));
+    let typed = display.run("xdotool", &["type", "--delay", "5", &text]);
+    assert!(typed.status.success());
+    key(&display, "Return");
+    let want = text.clone();
+    bob.expect("the typed message", move |v| {
+        v["event"] == "message" && v["text"] == want.as_str()
+    })
+    .await;
+
+    // Settings, then panic from the keyboard.
+    tab_to(&app, &display, "nav-settings").await;
+    key(&display, "Return");
+    app.until("settings", "!document.getElementById('settings').hidden")
+        .await;
+    every_control_reachable(&app, &display, "settings").await;
+    tab_to(&app, &display, "panic-button").await;
+    key(&display, "Return");
+    let ended = bob.expect_event("session_ended").await;
+    assert_eq!(ended["reason"], "peer_left");
     app.close().await;
 }

@@ -8,12 +8,17 @@ const { listen } = window.__TAURI__.event;
 const $ = (id) => document.getElementById(id);
 const NOT_FOUND = "User not found or offline.";
 
+// The lock screen after a panic renders nothing the engine reports — no caller's name, no
+// request; what still waits is fetched when the user continues (enterMain).
+const LOCKED = new URLSearchParams(location.search).has("locked");
+
 const ui = {
   me: null,
   friends: [],
   requests: new Map(), // from → safety number
   session: null, // { id, peer }
   pendingRing: null, // { ring_id, from }
+  earlyReceipts: new Map(), // message id → state, for receipts that beat their message
   codeTimer: null,
 };
 
@@ -67,7 +72,7 @@ async function qrInto(id, text) {
 
 async function start() {
   ui.me = await invoke("whoami");
-  if (new URLSearchParams(location.search).has("locked")) {
+  if (LOCKED) {
     show("lock");
     $("unlock").focus();
     return;
@@ -86,6 +91,14 @@ function enterMain() {
   if (ui.me.connected) say("conn", "connected");
   pane("welcome");
   refreshFriends();
+  // What came while this page was not there (the lock screen shows nothing) still waits.
+  invoke("incoming_rings").then((rings) => {
+    if (rings.length && !ui.pendingRing) ringDialog({ ring_id: rings[0][0], from: rings[0][1] });
+  }).catch(() => {});
+  invoke("friend_requests").then((reqs) => {
+    for (const [from, sn] of reqs) ui.requests.set(from, sn);
+    renderRequests();
+  }).catch(() => {});
 }
 
 // A fresh document again, without the lock.
@@ -241,6 +254,7 @@ function openChat(ev) {
 function closeChat(note) {
   ui.session = null;
   $("messages").replaceChildren();
+  ui.earlyReceipts.clear();
   $("chat-input").value = "";
   pane("welcome");
   say("add-status", note);
@@ -252,7 +266,8 @@ function addLine(text, mine, id) {
   item.textContent = text;
   if (mine) {
     item.dataset.id = String(id);
-    item.append(span("receipt", "sent"));
+    item.append(span("receipt", ui.earlyReceipts.get(id) || "sent"));
+    ui.earlyReceipts.delete(id);
   }
   $("messages").append(item);
   item.scrollIntoView({ block: "end" });
@@ -460,8 +475,11 @@ const handlers = {
     }
   },
   receipt(ev) {
+    const state = ev.kind === "read" ? "read" : "delivered";
     const item = document.querySelector(`#messages li.mine[data-id="${ev.id}"] .receipt`);
-    if (item) item.textContent = ev.kind === "read" ? "read" : "delivered";
+    // On loopback a receipt can come back before `send_text` has returned the message's id.
+    if (item) item.textContent = state;
+    else if (ui.session && ev.session === ui.session.id) ui.earlyReceipts.set(ev.id, state);
   },
   typing(ev) {
     if (ui.session && ev.session === ui.session.id) say("chat-typing", `${ui.session.peer} is typing…`);
@@ -503,6 +521,7 @@ const handlers = {
 };
 
 listen("engine", (e) => {
+  if (LOCKED) return;
   const h = handlers[e.payload.event];
   if (h) h(e.payload);
 });

@@ -14,6 +14,13 @@ use crate::bin;
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// GUI tests take turns: each drives a WebKit app and its own display, and all share the one
+/// session bus (tray, notifications, keychain) of the test run.
+pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    TURN.lock().await
+}
+
 /// An Xvfb display, killed on drop.
 pub struct Display {
     child: Child,
@@ -59,6 +66,37 @@ impl Display {
             .env("DISPLAY", &self.name)
             .output()
             .unwrap_or_else(|e| panic!("{program}: {e}"))
+    }
+}
+
+impl Display {
+    /// A notification daemon (dunst) on this display, as a desktop session has one; killed on drop.
+    /// Without one, D-Bus would try to start whatever daemon is installed, outside this display.
+    pub fn notification_daemon(&self) -> KillOnDrop {
+        let child = Command::new("dunst")
+            .env("DISPLAY", &self.name)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dunst (apt install dunst; scripts/test.sh does)");
+        // Ready once it owns the name on the session bus (`gdbus wait` watches for that).
+        let waited = Command::new("gdbus")
+            .args(["wait", "--session", "--timeout", "20"])
+            .arg("org.freedesktop.Notifications")
+            .status()
+            .expect("gdbus");
+        assert!(waited.success(), "dunst did not take the notification name");
+        KillOnDrop(child)
+    }
+}
+
+/// A helper process, killed on drop.
+pub struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -403,6 +441,10 @@ pub fn tray_click(app_pid: u32, label: &str) {
             path,
             "--method",
             "com.canonical.dbusmenu.GetLayout",
+            // Other connections of the app (a blocking notification client, say) may never
+            // answer; only the tray's matters.
+            "--timeout",
+            "2",
             "--",
             "0",
             "-1",
@@ -437,4 +479,86 @@ pub fn tray_click(app_pid: u32, label: &str) {
         return;
     }
     panic!("the app exports no tray menu item labelled {label:?}");
+}
+
+/// What desktop notifications the session bus carries: `dbus-monitor` on the
+/// `org.freedesktop.Notifications.Notify` method, as a notification daemon would receive it.
+pub struct NotifyMonitor {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl NotifyMonitor {
+    pub fn start() -> NotifyMonitor {
+        use std::io::BufRead;
+        let mut child = Command::new("dbus-monitor")
+            .args([
+                "--session",
+                "type='method_call',interface='org.freedesktop.Notifications',member='Notify'",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-monitor (apt install dbus)");
+        let out = child.stdout.take().expect("dbus-monitor stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // It prints its own NameAcquired signal once it is on the bus and monitoring.
+        let t0 = Instant::now();
+        loop {
+            let left = WAIT.saturating_sub(t0.elapsed());
+            let line = lines.recv_timeout(left).expect("dbus-monitor started");
+            if line.contains("NameAcquired") {
+                break;
+            }
+        }
+        NotifyMonitor { child, lines }
+    }
+
+    /// The text arguments of the next `Notify` call (app name, icon, summary, body, …).
+    pub fn next(&self) -> Vec<String> {
+        let t0 = Instant::now();
+        let mut strings = Vec::new();
+        let mut inside = false;
+        while t0.elapsed() < WAIT {
+            let left = WAIT.saturating_sub(t0.elapsed());
+            let Ok(line) = self.lines.recv_timeout(left) else {
+                break;
+            };
+            if line.starts_with("method call") {
+                if inside {
+                    break;
+                }
+                inside = line.contains("member=Notify");
+                continue;
+            }
+            if !inside {
+                continue;
+            }
+            // Arguments follow, indented: `   string "…"`, `   uint32 0`, `   array [`, …
+            let arg = line.trim_start();
+            if let Some(s) = arg.strip_prefix("string \"") {
+                strings.push(s.trim_end_matches('"').to_string());
+            }
+            // The last argument, the timeout, ends the call.
+            if arg.starts_with("int32 ") {
+                return strings;
+            }
+        }
+        assert!(!strings.is_empty(), "no Notify call within {WAIT:?}");
+        strings
+    }
+}
+
+impl Drop for NotifyMonitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

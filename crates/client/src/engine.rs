@@ -820,6 +820,27 @@ impl Engine {
             .collect()
     }
 
+    /// Friend requests waiting for an answer: `(from, safety number)`, for a UI that (re)loads.
+    pub fn friend_requests(&self) -> Vec<(String, String)> {
+        let waiting: Vec<(Username, Key32)> = lock(&self.inner.requests)
+            .iter()
+            .map(|(from, (ak, _))| (from.clone(), *ak))
+            .collect();
+        waiting
+            .iter()
+            .map(|(from, ak)| (from.to_string(), self.inner.safety_with(from, ak)))
+            .collect()
+    }
+
+    /// Rings waiting for an answer: `(ring id, caller)`. A UI that (re)loads while one rings — after
+    /// a panic, or a ring that came while the window was hidden — shows it from here.
+    pub fn incoming_rings(&self) -> Vec<(String, String)> {
+        lock(&self.inner.incoming)
+            .iter()
+            .map(|(id, (from, _))| (id.clone(), from.to_string()))
+            .collect()
+    }
+
     /// Ends every session with `bye` and waits until each has zeroized its state.
     pub async fn panic(&self) {
         let handles: Vec<SessionHandle> = lock(&self.inner.sessions).values().cloned().collect();
