@@ -54,7 +54,8 @@ const TUNABLES: &str = "glibc.malloc.perturb=90:glibc.malloc.tcache_count=0";
 
 /// Call first thing in `main`, before any thread or library starts. On Linux, glibc reads its
 /// tunables only when a process starts, so the app re-executes itself once with them set (and with
-/// WebKit told to use the system allocator); WebKit's child processes inherit both.
+/// WebKit told to use the system allocator and to draw without GL); WebKit's child processes
+/// inherit all of it.
 pub fn scrub_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
