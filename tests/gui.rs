@@ -42,10 +42,8 @@ async fn chat(
 
     let mine = canary();
     app.click("#chat-input").await;
-    let typed = display.run("xdotool", &["type", "--delay", "5", &mine]);
-    assert!(typed.status.success(), "xdotool type: {typed:?}");
-    let sent = display.run("xdotool", &["key", "Return"]);
-    assert!(sent.status.success(), "xdotool key: {sent:?}");
+    display.type_text(&mine);
+    display.key("Return");
     let want = mine.clone();
     bob.expect("the app's message", move |v| {
         v["event"] == "message" && v["text"] == want.as_str()
@@ -126,13 +124,7 @@ async fn onboard_befriend_chat_and_panic_by_shortcut_and_by_tray() {
     app.until("onboarding", "!document.getElementById('onboard').hidden")
         .await;
     app.shot("onboarding").await;
-    app.type_into("#onboard-username", &app_name).await;
-    app.click("#onboard-submit").await;
-    app.until(
-        "the main screen, connected",
-        "!document.getElementById('main').hidden && document.getElementById('conn').textContent === 'connected'",
-    )
-    .await;
+    app.onboard(&app_name).await;
     assert_eq!(app.text("#me-name").await, app_name);
     assert!(
         keychain_has(&app_profile),
@@ -159,17 +151,7 @@ async fn onboard_befriend_chat_and_panic_by_shortcut_and_by_tray() {
     );
 
     // Befriend the CLI peer from the app.
-    app.type_into("#add-username", &bob_name).await;
-    app.click("#add-submit").await;
-    let req = bob.expect_event("friend_request").await;
-    assert_eq!(req["from"], app_name.as_str());
-    bob.ok(json!({"cmd": "accept_friend", "username": app_name}))
-        .await;
-    app.until(
-        "bob among the friends",
-        &format!("document.querySelector('#friends li[data-user=\"{bob_name}\"]')"),
-    )
-    .await;
+    app.befriend(&app_name, &mut bob, &bob_name).await;
     app.shot("contacts").await;
 
     // Chat, then panic through the global shortcut.
@@ -177,8 +159,7 @@ async fn onboard_befriend_chat_and_panic_by_shortcut_and_by_tray() {
     let pid = app.pid();
     let before = canaries_in_memory(pid, &canaries, "before the shortcut panic");
     assert!(before > 0, "the dump finds the chat while it is open");
-    let out = display.run("xdotool", &["key", "ctrl+shift+x"]);
-    assert!(out.status.success(), "xdotool: {out:?}");
+    display.key("ctrl+shift+x");
     println!("pressed the panic shortcut");
     expect_wiped(&app, &mut bob).await;
     let after = canaries_in_memory(pid, &canaries, "after the shortcut panic");
@@ -245,12 +226,6 @@ async fn onboard_befriend_chat_and_panic_by_shortcut_and_by_tray() {
     app.close().await;
 }
 
-/// Presses a key (xdotool names: Tab, Return, shift+Tab) in the app's window.
-fn key(display: &Display, k: &str) {
-    let out = display.run("xdotool", &["key", k]);
-    assert!(out.status.success(), "xdotool key {k}: {out:?}");
-}
-
 /// How a control is told apart in the page: its id, its label, or `name:<group>` for a radio
 /// button (Tab reaches a group once).
 const CONTROL_KEY: &str = "const keyOf = (e) => e.type === 'radio' ? 'name:' + e.name \
@@ -274,7 +249,7 @@ async fn tab_to(app: &Desktop, display: &Display, id: &str) {
         if focused(app).await == id {
             return;
         }
-        key(display, "Tab");
+        display.key("Tab");
     }
     panic!("Tab never reached #{id}");
 }
@@ -309,7 +284,7 @@ async fn every_control_reachable(app: &Desktop, display: &Display, screen: &str)
         .collect();
     let mut reached = std::collections::BTreeSet::new();
     for _ in 0..(want.len() * 2 + 4) {
-        key(display, "Tab");
+        display.key("Tab");
         reached.insert(focused(app).await);
     }
     let missed: Vec<_> = want.difference(&reached).collect();
@@ -337,9 +312,8 @@ async fn every_flow_works_by_keyboard_alone() {
         .await;
     every_control_reachable(&app, &display, "onboarding").await;
     tab_to(&app, &display, "onboard-username").await;
-    let typed = display.run("xdotool", &["type", "--delay", "5", &app_name]);
-    assert!(typed.status.success());
-    key(&display, "Return");
+    display.type_text(&app_name);
+    display.key("Return");
     app.until(
         "the main screen, connected",
         "!document.getElementById('main').hidden && document.getElementById('conn').textContent === 'connected'",
@@ -349,9 +323,8 @@ async fn every_flow_works_by_keyboard_alone() {
 
     // Add bob: type the name, Enter.
     tab_to(&app, &display, "add-username").await;
-    let typed = display.run("xdotool", &["type", "--delay", "5", &bob_name]);
-    assert!(typed.status.success());
-    key(&display, "Return");
+    display.type_text(&bob_name);
+    display.key("Return");
     bob.expect_event("friend_request").await;
     bob.ok(json!({"cmd": "accept_friend", "username": app_name}))
         .await;
@@ -367,7 +340,7 @@ async fn every_flow_works_by_keyboard_alone() {
     app.until("the ring", "!document.getElementById('ring').hidden")
         .await;
     assert_eq!(focused(&app).await, "ring-answer");
-    key(&display, "Return");
+    display.key("Return");
     bob.expect_event("session_open").await;
     app.until(
         "the chat, focus in the message field",
@@ -377,9 +350,8 @@ async fn every_flow_works_by_keyboard_alone() {
     every_control_reachable(&app, &display, "chat").await;
     tab_to(&app, &display, "chat-input").await;
     let text = format!("hello from the keyboard {}", unique("k"));
-    let typed = display.run("xdotool", &["type", "--delay", "5", &text]);
-    assert!(typed.status.success());
-    key(&display, "Return");
+    display.type_text(&text);
+    display.key("Return");
     let want = text.clone();
     bob.expect("the typed message", move |v| {
         v["event"] == "message" && v["text"] == want.as_str()
@@ -388,12 +360,12 @@ async fn every_flow_works_by_keyboard_alone() {
 
     // Settings, then panic from the keyboard.
     tab_to(&app, &display, "nav-settings").await;
-    key(&display, "Return");
+    display.key("Return");
     app.until("settings", "!document.getElementById('settings').hidden")
         .await;
     every_control_reachable(&app, &display, "settings").await;
     tab_to(&app, &display, "panic-button").await;
-    key(&display, "Return");
+    display.key("Return");
     let ended = bob.expect_event("session_ended").await;
     assert_eq!(ended["reason"], "peer_left");
     app.close().await;

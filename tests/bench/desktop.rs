@@ -298,25 +298,8 @@ async fn panics(
     // Onboarded and befriended through the UI, as in the GUI test.
     let app_name = unique("dsk");
     let app = Desktop::start(display, &home.0, &unique("pd"), server).await;
-    app.until("onboarding", "!document.getElementById('onboard').hidden")
-        .await;
-    app.type_into("#onboard-username", &app_name).await;
-    app.click("#onboard-submit").await;
-    app.until(
-        "connected",
-        "document.getElementById('conn').textContent === 'connected'",
-    )
-    .await;
-    app.type_into("#add-username", bob_name).await;
-    app.click("#add-submit").await;
-    bob.expect_event("friend_request").await;
-    bob.ok(json!({"cmd": "accept_friend", "username": app_name}))
-        .await;
-    app.until(
-        "bob among the friends",
-        &format!("document.querySelector('#friends li[data-user=\"{bob_name}\"]')"),
-    )
-    .await;
+    app.onboard(&app_name).await;
+    app.befriend(&app_name, bob, bob_name).await;
     let pid = app.pid();
     let keys = Keyboard::new(&display.name)?;
     let unmaps = watch_unmaps(&display.name)?;

@@ -59,6 +59,18 @@ impl Display {
         panic!("no free X display number");
     }
 
+    /// Types `text` with real X key events into the focused window.
+    pub fn type_text(&self, text: &str) {
+        let out = self.run("xdotool", &["type", "--delay", "5", text]);
+        assert!(out.status.success(), "xdotool type: {out:?}");
+    }
+
+    /// Presses a key (xdotool names: Tab, Return, ctrl+shift+x) in the focused window.
+    pub fn key(&self, k: &str) {
+        let out = self.run("xdotool", &["key", k]);
+        assert!(out.status.success(), "xdotool key {k}: {out:?}");
+    }
+
     /// Runs an X client (xdotool, import) on this display.
     pub fn run(&self, program: &str, args: &[&str]) -> std::process::Output {
         Command::new(program)
@@ -187,6 +199,37 @@ impl Desktop {
             profile: profile.to_string(),
             shots: std::env::var_os("ANONCHAT_SCREENSHOTS").map(PathBuf::from),
         }
+    }
+
+    /// Onboards as `name` through the UI and waits until the app is connected.
+    pub async fn onboard(&self, name: &str) {
+        self.until("onboarding", "!document.getElementById('onboard').hidden")
+            .await;
+        self.type_into("#onboard-username", name).await;
+        self.click("#onboard-submit").await;
+        self.until(
+            "the main screen, connected",
+            "!document.getElementById('main').hidden \
+             && document.getElementById('conn').textContent === 'connected'",
+        )
+        .await;
+    }
+
+    /// Asks `friend` (a CLI) for friendship from the UI as `me`; the friend accepts; returns once
+    /// the app lists the friend.
+    pub async fn befriend(&self, me: &str, friend: &mut crate::cli::Cli, friend_name: &str) {
+        self.type_into("#add-username", friend_name).await;
+        self.click("#add-submit").await;
+        let req = friend.expect_event("friend_request").await;
+        assert_eq!(req["from"], me);
+        friend
+            .ok(json!({"cmd": "accept_friend", "username": me}))
+            .await;
+        self.until(
+            "the friend listed",
+            &format!("document.querySelector('#friends li[data-user=\"{friend_name}\"]')"),
+        )
+        .await;
     }
 
     /// The app's own process (not WebKit's helpers).
