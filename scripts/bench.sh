@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 # shellcheck disable=SC2086
-need_packages ca-certificates build-essential pkg-config dbus dbus-x11 gnome-keyring libsecret-tools \
+need_packages ca-certificates build-essential pkg-config $CLIENT_BUILD_PACKAGES dbus dbus-x11 gnome-keyring libsecret-tools \
     $DESKTOP_BUILD_PACKAGES $DESKTOP_TEST_PACKAGES
 need_rust
 need_tauri_driver

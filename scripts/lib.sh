@@ -36,6 +36,8 @@ need_rust() {
     export RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"
 }
 
+# What building the client engine needs (nokhwa generates its V4L2 bindings with libclang).
+CLIENT_BUILD_PACKAGES="libclang-dev"
 # What building the desktop app (Tauri 2 on WebKitGTK) needs.
 DESKTOP_BUILD_PACKAGES="libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev"
 # What its end-to-end test needs: a virtual display, WebKit's WebDriver, X input.

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 # shellcheck disable=SC2086
-need_packages ca-certificates build-essential pkg-config dbus gnome-keyring libsecret-tools $DESKTOP_BUILD_PACKAGES
+need_packages ca-certificates build-essential pkg-config $CLIENT_BUILD_PACKAGES dbus gnome-keyring libsecret-tools $DESKTOP_BUILD_PACKAGES
 need_rust
 echo "Building (the first release build takes several minutes)…"
 cargo build --release --locked --bins

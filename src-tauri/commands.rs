@@ -112,6 +112,32 @@ async fn add_link(state: State<'_, AppState>, link: String) -> Res<(String, Stri
 }
 
 #[tauri::command(rename_all = "snake_case")]
+async fn cameras(state: State<'_, AppState>) -> Res<Vec<anonchat_client::camera::CameraView>> {
+    state.engine.cameras().await.map_err(err)
+}
+
+/// Scans for a contact QR; small JPEG previews go to `preview` as raw bytes while it looks.
+#[tauri::command(rename_all = "snake_case")]
+async fn scan_contact(
+    state: State<'_, AppState>,
+    camera: u32,
+    preview: tauri::ipc::Channel,
+) -> Res<String> {
+    state
+        .engine
+        .scan_contact(camera, move |jpeg| {
+            let _ = preview.send(tauri::ipc::InvokeResponseBody::Raw(jpeg.to_vec()));
+        })
+        .await
+        .map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+fn stop_scan(state: State<'_, AppState>) {
+    state.engine.stop_scan()
+}
+
+#[tauri::command(rename_all = "snake_case")]
 async fn accept_friend(state: State<'_, AppState>, username: String) -> Res<()> {
     state.engine.accept_friend(&username).await.map_err(err)
 }
@@ -264,6 +290,9 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         qr_svg,
         add_friend,
         add_link,
+        cameras,
+        scan_contact,
+        stop_scan,
         accept_friend,
         decline_friend,
         friends,

@@ -61,6 +61,7 @@ fn open_engine(o: &Options) -> anyhow::Result<(Engine, UnboundedReceiver<Event>)
         caps: platform_caps(),
         keychain: Keychain::os().context("opening the OS keychain")?,
         extra_ca_pem,
+        camera: anonchat_client::camera::Source::for_this_build()?,
     };
     tauri::async_runtime::block_on(Engine::open(cfg)).context("opening the profile")
 }

@@ -13,6 +13,8 @@ use anonchat_e2e::{bin, canary, unique, TempDir};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+const NO_CAMERA: &str = "No camera found. Connect a camera, or add the contact by username.";
+
 /// Bob calls the app, the app answers, and both send a canary. Returns the canaries.
 ///
 /// The canaries never travel through WebDriver (its commands and answers pass through the app's
@@ -321,6 +323,20 @@ async fn every_flow_works_by_keyboard_alone() {
     .await;
     every_control_reachable(&app, &display, "contacts").await;
 
+    // No camera on this machine (the real enumeration): scanning says so plainly.
+    tab_to(&app, &display, "scan-open").await;
+    display.key("Return");
+    app.until(
+        "the no-camera message",
+        &format!("document.getElementById('add-status').textContent === {NO_CAMERA:?}"),
+    )
+    .await;
+    assert!(
+        app.eval_async("return document.getElementById('scan').hidden")
+            .await
+            == true
+    );
+
     // Add bob: type the name, Enter.
     tab_to(&app, &display, "add-username").await;
     display.type_text(&bob_name);
@@ -368,5 +384,78 @@ async fn every_flow_works_by_keyboard_alone() {
     display.key("Return");
     let ended = bob.expect_event("session_ended").await;
     assert_eq!(ended["reason"], "peer_left");
+    app.close().await;
+}
+
+/// Adding a contact by showing their share QR to the camera. The app's camera is a synthetic
+/// source behind nokhwa's capture trait (there is none here); it shows the image file the test
+/// writes, read again each time the camera opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scanning_a_contact_qr_with_the_camera() {
+    let _turn = one_at_a_time().await;
+    let server = Server::start().await;
+    let display = Display::start();
+    let home = TempDir::new("gui-scan");
+    let (app_name, bob_name) = (unique("cam"), unique("bob"));
+    let mut bob = Cli::start(&unique("pb"), &home.0, &server.url()).await;
+    bob.register(&bob_name).await;
+    bob.connect().await;
+    bob.ok(json!({"cmd": "set_mode", "mode": "strict"})).await;
+    let qr_png = |text: &str| anonchat_client::qr::png(text).expect("QR");
+    // First the camera sees a QR code that is not an AnonChat contact.
+    let camera = home.0.join("camera.png");
+    std::fs::write(&camera, qr_png("https://example.org/menu")).unwrap();
+
+    let camera_env = camera.to_str().unwrap();
+    let app = Desktop::start_with_env(
+        &display,
+        &home.0,
+        &unique("pc"),
+        &server.url(),
+        &[("ANONCHAT_SYNTHETIC_CAMERA", camera_env)],
+    )
+    .await;
+    app.onboard(&app_name).await;
+
+    // Previews come through while it looks; a code that is not a contact's is not acted on;
+    // Escape cancels and the preview is dropped.
+    app.click("#scan-open").await;
+    app.until(
+        "a camera preview",
+        "!document.getElementById('scan').hidden \
+         && document.getElementById('scan-preview').src.startsWith('blob:')",
+    )
+    .await;
+    app.shot("contacts-scan").await;
+    assert_eq!(app.text("#scan-status").await, "Looking for a code…");
+    assert_eq!(focused(&app).await, "scan-cancel");
+    display.key("Escape");
+    app.until(
+        "the scan closed, its preview gone",
+        "document.getElementById('scan').hidden \
+         && !document.getElementById('scan-preview').hasAttribute('src')",
+    )
+    .await;
+    assert_eq!(focused(&app).await, "scan-open");
+
+    // Now bob's share QR (with his live Strict code) is in front of the camera.
+    let code = bob.ok(json!({"cmd": "code"})).await;
+    let link = code["link"].as_str().expect("link").to_string();
+    std::fs::write(&camera, qr_png(&link)).unwrap();
+    display.key("Return");
+    app.until(
+        "the request sent",
+        &format!(
+            "document.getElementById('add-status').textContent === 'Request sent to {bob_name}.'"
+        ),
+    )
+    .await;
+    let req = bob.expect_event("friend_request").await;
+    assert_eq!(req["from"], app_name.as_str());
+    assert!(
+        app.eval_async("return document.getElementById('scan').hidden")
+            .await
+            == true
+    );
     app.close().await;
 }

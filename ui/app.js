@@ -213,6 +213,70 @@ $("link-form").addEventListener("submit", async (e) => {
   }
 });
 
+// Adding by camera: the engine reads frames until a contact QR shows up; small previews arrive
+// as JPEG bytes on a channel and are shown from object URLs, revoked as soon as they are replaced.
+const scan = { url: null, running: false, run: 0 };
+
+function scanPreview(data) {
+  if (!scan.running) return;
+  const bytes = data instanceof ArrayBuffer ? data : new Uint8Array(data).buffer;
+  const url = URL.createObjectURL(new Blob([bytes], { type: "image/jpeg" }));
+  $("scan-preview").src = url;
+  if (scan.url) URL.revokeObjectURL(scan.url);
+  scan.url = url;
+}
+
+function scanClose() {
+  scan.running = false;
+  $("scan").hidden = true;
+  $("scan-preview").removeAttribute("src");
+  if (scan.url) URL.revokeObjectURL(scan.url);
+  scan.url = null;
+}
+
+async function scanRun(camera) {
+  const preview = new window.__TAURI__.core.Channel();
+  preview.onmessage = scanPreview;
+  const run = ++scan.run;
+  scan.running = true;
+  say("scan-status", "Looking for a code…");
+  try {
+    const link = await invoke("scan_contact", { camera, preview });
+    scanClose();
+    const r = await act(invoke("add_link", { link }), "add-status");
+    if (r) say("add-status", `Request sent to ${r[0]}.`);
+    $("scan-open").focus();
+  } catch (err) {
+    if (!scan.running || run !== scan.run) return; // Cancelled, or replaced by another scan.
+    say("scan-status", String(err));
+  }
+}
+
+$("scan-open").addEventListener("click", async () => {
+  const cams = await act(invoke("cameras"), "add-status");
+  if (!cams) return; // The engine's "No camera found…" is in the status line.
+  const pick = $("scan-camera");
+  pick.replaceChildren(...cams.map((c) => new Option(c.name, String(c.index))));
+  pick.hidden = $("scan-camera-label").hidden = cams.length < 2;
+  $("scan").hidden = false;
+  $("scan-cancel").focus();
+  scanRun(cams[0].index);
+});
+
+$("scan-camera").addEventListener("change", () => {
+  scanRun(Number($("scan-camera").value));
+});
+
+$("scan-cancel").addEventListener("click", () => {
+  scanClose();
+  invoke("stop_scan");
+  $("scan-open").focus();
+});
+
+$("scan").addEventListener("keydown", (e) => {
+  if (e.key === "Escape") $("scan-cancel").click();
+});
+
 // ---- calls and chat ------------------------------------------------------------------------
 
 async function call(username) {

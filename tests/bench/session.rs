@@ -62,6 +62,7 @@ async fn open_engine(
         caps: platform_caps(),
         keychain: Keychain::os()?,
         extra_ca_pem: None,
+        camera: Default::default(),
     })
     .await?;
     Ok((engine, events))

@@ -158,6 +158,17 @@ pub struct Desktop {
 impl Desktop {
     /// Starts the app on `display` with profile `profile` under `home`, talking to `server`.
     pub async fn start(display: &Display, home: &Path, profile: &str, server: &str) -> Desktop {
+        Self::start_with_env(display, home, profile, server, &[]).await
+    }
+
+    /// As [`Desktop::start`], with extra environment variables for the app.
+    pub async fn start_with_env(
+        display: &Display,
+        home: &Path,
+        profile: &str,
+        server: &str,
+        env: &[(&str, &str)],
+    ) -> Desktop {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let (port, native) = (free_port(), free_port());
         let driver = Command::new(tauri_driver())
@@ -173,6 +184,7 @@ impl Desktop {
             .env("ANONCHAT_HOME", home)
             .env("ANONCHAT_PROFILE", profile)
             .env("ANONCHAT_SERVER", server)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

@@ -35,6 +35,14 @@ enum Command {
     AddLink {
         link: String,
     },
+    /// The cameras there are.
+    Cameras,
+    /// Reads camera `camera` until a contact's share QR shows up, then adds that contact.
+    ScanContact {
+        #[serde(default)]
+        camera: u32,
+    },
+    StopScan,
     SetMode {
         mode: Mode,
         #[serde(default)]
@@ -144,6 +152,12 @@ fn emit_event(ev: &Event) {
         let _ = writeln!(out, "{}", line.as_str());
         let _ = out.flush();
     }
+}
+
+async fn scan_and_add(engine: &Engine, camera: u32) -> Result<Value, anonchat_client::ClientError> {
+    let link = Zeroizing::new(engine.scan_contact(camera, |_| {}).await?);
+    let (u, sn) = engine.add_by_link(&link).await?;
+    Ok(json!({"username": u, "safety_number": sn}))
 }
 
 pub async fn run(engine: Engine, mut events: UnboundedReceiver<Event>) -> anyhow::Result<()> {
@@ -289,6 +303,15 @@ async fn execute(engine: &Engine, cmd: Command) -> Value {
                 .await
                 .map(|(u, sn)| json!({"username": u, "safety_number": sn})),
         ),
+        Command::Cameras => (
+            "cameras",
+            engine.cameras().await.map(|c| json!({"cameras": c})),
+        ),
+        Command::ScanContact { camera } => ("scan_contact", scan_and_add(engine, camera).await),
+        Command::StopScan => {
+            engine.stop_scan();
+            ("stop_scan", Ok(json!({})))
+        }
         Command::SetMode {
             mode,
             always_require_code,

@@ -67,6 +67,7 @@ async fn open(cli: &Cli) -> anyhow::Result<(Engine, UnboundedReceiver<Event>)> {
         caps: platform_caps(),
         keychain,
         extra_ca_pem,
+        camera: anonchat_client::camera::Source::for_this_build()?,
     };
     Engine::open(cfg).await.context("opening the profile")
 }

@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 const HELP: &str = "\
 /add USER [CODE] send a friend request          /accept USER   accept a friend request
 /link LINK       add from an anonchat:// link     /code          your code, its countdown and link
+/scan [N]        add by showing their QR to camera N (0)   /cameras  list cameras
 /mode MODE       public, default or strict        /search PREFIX find public users
 /friends         list friends                    /safety USER   show the safety number
 /ring USER [CODE] ring someone                  /answer        answer the last incoming ring
@@ -81,6 +82,14 @@ pub async fn run(engine: Engine, mut events: UnboundedReceiver<Event>) -> anyhow
                         engine.add_friend(user, code).await.map(|sn| println!("Request sent. Safety number:\n  {sn}"))
                     }
                     "/link" => engine.add_by_link(arg).await.map(|(u, sn)| println!("Request sent to {u}. Safety number:\n  {sn}")),
+                    "/cameras" => engine.cameras().await.map(|cs| for c in cs { println!("{}  {}", c.index, c.name) }),
+                    "/scan" => {
+                        println!("Hold their contact QR up to the camera (up to a minute)…");
+                        match engine.scan_contact(arg.parse().unwrap_or(0), |_| {}).await {
+                            Ok(link) => engine.add_by_link(&link).await.map(|(u, sn)| println!("Request sent to {u}. Safety number:\n  {sn}")),
+                            Err(e) => Err(e),
+                        }
+                    }
                     "/code" => engine.code().await.map(|c| {
                         let qr = anonchat_client::qr::terminal(&c.link).unwrap_or_default();
                         println!("{qr}\n{}  ({} s left)\n{}", c.code, c.seconds_left, c.link)

@@ -30,6 +30,7 @@ use crate::transport::IceConfig;
 use crate::ClientError;
 
 mod devices;
+mod scan;
 pub use devices::{DeviceView, EnrollView, EnrolledView};
 
 /// Refused rings and friend requests from one account before it is blocked automatically.
@@ -44,6 +45,8 @@ pub struct EngineConfig {
     pub keychain: Keychain,
     /// Extra trusted certificate authorities (PEM), for a server with a private certificate.
     pub extra_ca_pem: Option<Vec<u8>>,
+    /// Where camera frames come from (the platform's cameras, or a still image in tests).
+    pub camera: crate::camera::Source,
 }
 
 /// This account's discovery and presence settings.
@@ -111,6 +114,9 @@ struct Inner {
     fvc: Mutex<Option<(Zeroizing<[u8; 32]>, CodeFormat)>>,
     http: reqwest::Client,
     tls: Arc<rustls::ClientConfig>,
+    camera: crate::camera::Source,
+    /// The QR scan in progress, if any.
+    scan: Mutex<Option<CancellationToken>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -178,6 +184,8 @@ impl Engine {
             fvc: Mutex::default(),
             http,
             tls,
+            camera: cfg.camera,
+            scan: Mutex::default(),
         });
         Ok((Engine { inner }, rx))
     }
@@ -843,6 +851,7 @@ impl Engine {
 
     /// Ends every session with `bye` and waits until each has zeroized its state.
     pub async fn panic(&self) {
+        self.stop_scan();
         let handles: Vec<SessionHandle> = lock(&self.inner.sessions).values().cloned().collect();
         let mut waits = Vec::new();
         for h in handles {

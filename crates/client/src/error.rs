@@ -36,6 +36,8 @@ pub enum ClientError {
     UnknownSession,
     #[error("no pending request or ring with that id")]
     UnknownRing,
+    #[error("{0}")]
+    Camera(String),
     #[error("crypto: {0}")]
     Crypto(String),
     #[error(transparent)]
