@@ -77,6 +77,16 @@ async fn set_presence(state: State<'_, AppState>, presence: PresenceMode) -> Res
 }
 
 #[tauri::command(rename_all = "snake_case")]
+fn network(state: State<'_, AppState>) -> anonchat_client::engine::NetworkView {
+    state.engine.network()
+}
+
+#[tauri::command(rename_all = "snake_case")]
+fn set_hide_ip(state: State<'_, AppState>, hide: bool) -> Res<()> {
+    state.engine.set_hide_ip(hide).map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
 async fn code(state: State<'_, AppState>) -> Res<CodeView> {
     state.engine.code().await.map_err(err)
 }
@@ -285,6 +295,8 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         set_mode,
         get_mode,
         set_presence,
+        network,
+        set_hide_ip,
         code,
         rotate_code,
         qr_svg,

@@ -364,6 +364,11 @@ async fn every_flow_works_by_keyboard_alone() {
     )
     .await;
     every_control_reachable(&app, &display, "chat").await;
+    // This server has no relay: the chat is direct, and the window says what that means.
+    assert_eq!(
+        app.text("#chat-route").await,
+        "Direct connection: they can see your IP address."
+    );
     tab_to(&app, &display, "chat-input").await;
     let text = format!("hello from the keyboard {}", unique("k"));
     display.type_text(&text);
@@ -380,6 +385,28 @@ async fn every_flow_works_by_keyboard_alone() {
     app.until("settings", "!document.getElementById('settings').hidden")
         .await;
     every_control_reachable(&app, &display, "settings").await;
+    // "Hide my IP" is on by default; without a relay the note says chats are direct anyway.
+    // Space turns it off, in the engine too.
+    assert!(
+        app.eval_async("return document.getElementById('set-hide-ip').checked")
+            .await
+            == true
+    );
+    assert!(app
+        .text("#relay-note")
+        .await
+        .starts_with("This server offers no relay"));
+    tab_to(&app, &display, "set-hide-ip").await;
+    display.key("space");
+    app.until(
+        "the setting saved",
+        "document.getElementById('settings-status').textContent === 'Saved.'",
+    )
+    .await;
+    let net = app
+        .eval_async("return await window.__TAURI__.core.invoke('network');")
+        .await;
+    assert_eq!(net["hide_ip"], false, "{net}");
     tab_to(&app, &display, "panic-button").await;
     display.key("Return");
     let ended = bob.expect_event("session_ended").await;

@@ -309,6 +309,9 @@ function openChat(ev) {
   $("messages").replaceChildren();
   $("chat-unprotected").hidden = !ev.peer_unprotected;
   $("chat").classList.toggle("watermarked", ev.peer_unprotected);
+  say("chat-route", ev.route && ev.route.local === "relay"
+    ? "Relayed: your IP address is hidden from them."
+    : "Direct connection: they can see your IP address.");
   $("chat-safety-box").hidden = true;
   say("chat-typing", "");
   pane("chat");
@@ -390,8 +393,25 @@ async function openSettings() {
     $("code-box").hidden = m.mode !== "strict";
   }
   await refreshCode(m && m.mode === "strict");
+  await refreshNetwork();
   await refreshDevices();
 }
+
+async function refreshNetwork() {
+  const n = await act(invoke("network"), "settings-status");
+  if (!n) return;
+  $("set-hide-ip").checked = n.hide_ip;
+  say("relay-note", !n.relay_available
+    ? "This server offers no relay: chats connect directly, and the other person can see your IP address."
+    : n.hide_ip
+      ? "On: chats are a little slower, and nobody you chat with learns where you are."
+      : "Off: chats connect directly when they can; the other person can see your IP address.");
+}
+
+$("set-hide-ip").addEventListener("change", async () => {
+  await act(invoke("set_hide_ip", { hide: $("set-hide-ip").checked }), "settings-status", "Saved.");
+  await refreshNetwork();
+});
 
 async function refreshCode(strict) {
   if (ui.codeTimer) clearInterval(ui.codeTimer);

@@ -184,6 +184,11 @@ pub async fn befriend(a: &mut Cli, a_name: &str, b: &mut Cli, b_name: &str) -> S
 
 /// A rings B, B answers; returns the session id once both sides report the channel open.
 pub async fn open_session(a: &mut Cli, b: &mut Cli, b_name: &str) -> String {
+    open_session_events(a, b, b_name).await.0
+}
+
+/// As [`open_session`], with both sides' `session_open` events (A's, then B's).
+pub async fn open_session_events(a: &mut Cli, b: &mut Cli, b_name: &str) -> (String, Value, Value) {
     let ring = a.ok(json!({"cmd": "ring", "username": b_name})).await;
     let id = ring["ring_id"].as_str().expect("ring id").to_string();
     let incoming = b.expect_event("incoming_ring").await;
@@ -194,7 +199,7 @@ pub async fn open_session(a: &mut Cli, b: &mut Cli, b_name: &str) -> String {
     let ob = b.expect_event("session_open").await;
     assert_eq!(oa["session"], id.as_str());
     assert_eq!(ob["session"], id.as_str());
-    id
+    (id, oa, ob)
 }
 
 /// `from` sends a fresh canary in `session`; `to` must receive exactly that text.

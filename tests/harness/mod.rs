@@ -9,6 +9,7 @@ pub mod gui;
 pub mod proxy;
 pub mod raw;
 pub mod server;
+pub mod turn;
 
 use std::path::PathBuf;
 

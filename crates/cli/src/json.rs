@@ -54,6 +54,11 @@ enum Command {
     SetPresence {
         presence: PresenceMode,
     },
+    /// "Hide my IP" and whether the server has a relay.
+    Network,
+    SetHideIp {
+        hide: bool,
+    },
     Code,
     /// A QR code of `text` (a share link, say) as SVG, or as PNG bytes in base64.
     Qr {
@@ -327,6 +332,11 @@ async fn execute(engine: &Engine, cmd: Command) -> Value {
         Command::SetPresence { presence } => (
             "set_presence",
             engine.set_presence(presence).await.map(|_| json!({})),
+        ),
+        Command::Network => ("network", Ok(json!(engine.network()))),
+        Command::SetHideIp { hide } => (
+            "set_hide_ip",
+            engine.set_hide_ip(hide).map(|_| json!(engine.network())),
         ),
         Command::Code => ("code", engine.code().await.map(|c| json!(c))),
         Command::Qr { text, png } => (

@@ -18,6 +18,7 @@ const HELP: &str = "\
 /block USER      refuse USER without asking      /unblock USER  undo that
 /devices         this account's devices          /adddevice     a code + QR for a new device
 /approve ID      let a new device in             /revoke ID     cut a device off (it wipes itself)
+/hideip on|off   relay only (hide your IP) or direct
 /panic           end and wipe every chat         /quit          leave and exit
 Anything else is sent to the open chat.";
 
@@ -39,9 +40,14 @@ pub async fn run(engine: Engine, mut events: UnboundedReceiver<Event>) -> anyhow
                         last_ring = Some(ring_id.clone());
                         println!("* {from} is ringing. /answer or /decline");
                     }
-                    Event::SessionOpen { session, peer, peer_unprotected, .. } => {
+                    Event::SessionOpen { session, peer, peer_unprotected, route, .. } => {
                         current = Some(session.clone());
                         println!("* Chat with {peer} is open. End-to-end encrypted; nothing is kept.");
+                        if route.local == "relay" {
+                            println!("* Relayed: {peer} cannot see your IP address.");
+                        } else {
+                            println!("* Direct connection: {peer} can see your IP address.");
+                        }
                         if *peer_unprotected {
                             println!("* Your contact's screen can't be protected — screenshots may be possible.");
                         }
@@ -130,6 +136,14 @@ pub async fn run(engine: Engine, mut events: UnboundedReceiver<Event>) -> anyhow
                     }),
                     "/approve" => engine.enroll_approve(arg).await,
                     "/revoke" => engine.revoke_device(arg).await,
+                    "/hideip" => engine.set_hide_ip(arg != "off").map(|_| {
+                        let n = engine.network();
+                        match (n.hide_ip, n.relay_available) {
+                            (true, true) => println!("Your IP is hidden: chats go through the relay."),
+                            (true, false) => println!("Your server has no relay: peers can still see your IP."),
+                            (false, _) => println!("Direct connections: peers can see your IP."),
+                        }
+                    }),
                     "/panic" => { engine.panic().await; current = None; println!("* Everything wiped."); Ok(()) }
                     "/quit" => break,
                     _ if head.starts_with('/') => { println!("Unknown command. /help"); Ok(()) }

@@ -30,8 +30,10 @@ use crate::transport::IceConfig;
 use crate::ClientError;
 
 mod devices;
+mod network;
 mod scan;
 pub use devices::{DeviceView, EnrollView, EnrolledView};
+pub use network::NetworkView;
 
 /// Refused rings and friend requests from one account before it is blocked automatically.
 pub const AUTO_BLOCK_AFTER: u32 = 3;
@@ -90,7 +92,7 @@ struct Inner {
     server: Mutex<Option<String>>,
     identity: Mutex<Option<Identity>>,
     data: Mutex<ProfileData>,
-    ice: Mutex<IceConfig>,
+    ice: Mutex<network::IceState>,
     /// Proof-of-work bits the server wants on a gated request that must carry a stamp.
     contact_pow_bits: Mutex<Option<u8>>,
     signaling: Arc<Signaling>,
@@ -290,7 +292,7 @@ impl Engine {
         }
         let origin = self.server_or_err()?;
         if let Ok(cfg) = self.server_config(&origin).await {
-            lock(&self.inner.ice).servers = cfg.ice_servers;
+            self.inner.set_public_ice(cfg.ice_servers);
             *lock(&self.inner.contact_pow_bits) = Some(cfg.contact_pow_bits);
         }
         let stop = {
@@ -718,6 +720,7 @@ impl Engine {
             let (ak_pub, _) = self.lookup(&to, code).await?;
             self.inner.pin(&to, ak_pub)?;
         }
+        self.refresh_ice(false).await?;
         let ServerMsg::Ringing { ring_id } = self
             .gated(
                 &to,
@@ -755,7 +758,9 @@ impl Engine {
             .get(ring_id)
             .map(|(from, _)| from.clone())
             .ok_or(ClientError::UnknownRing)?;
-        if !accept {
+        if accept {
+            self.refresh_ice(false).await?;
+        } else {
             lock(&self.inner.incoming).remove(ring_id);
             self.inner.refused(&from);
         }
@@ -1202,6 +1207,15 @@ impl signaling::Host for Inner {
 
     fn on_connected(&self) {
         self.emit(Event::Connected);
+        // Fresh ICE servers and TURN credential for the sessions to come.
+        if let Some(inner) = self.me.upgrade() {
+            tokio::spawn(async move {
+                let engine = Engine { inner };
+                if let Err(e) = engine.refresh_ice(true).await {
+                    tracing::debug!(error = %e, "could not fetch ICE servers");
+                }
+            });
+        }
     }
 
     fn on_disconnected(&self, retry_in: Duration) {
@@ -1258,7 +1272,7 @@ impl SessionHost for Inner {
     }
 
     fn ice(&self) -> IceConfig {
-        lock(&self.ice).clone()
+        self.ice_config()
     }
 
     fn session_over(&self, id: &str) {

@@ -61,6 +61,8 @@ pub enum Event {
         peer_caps: Caps,
         /// The peer cannot keep screenshots out: show the banner, watermark the chat.
         peer_unprotected: bool,
+        /// How the connection runs: through the relay, or direct (the peer sees our address).
+        route: Route,
     },
     Message {
         session: String,
@@ -112,6 +114,14 @@ pub enum Event {
     Warning {
         message: String,
     },
+}
+
+/// The ICE candidate kinds of a session's connection: "host", "srflx", "prflx" or "relay".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Route {
+    /// Ours: "relay" means the peer only ever sees the relay's address, never ours.
+    pub local: String,
+    pub remote: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

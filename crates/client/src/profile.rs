@@ -35,6 +35,9 @@ pub struct ProfileData {
     /// A front-end's own settings (the panic shortcut, whether notifications name the caller).
     #[serde(default)]
     pub ui: BTreeMap<String, String>,
+    /// The user turned "hide my IP" off: sessions may connect directly (the peer sees our address).
+    #[serde(default)]
+    pub direct_connections: bool,
 }
 
 /// Where profiles live: `$ANONCHAT_HOME` or the platform data folder, then `profiles/<name>`.

@@ -225,6 +225,12 @@ impl Chat {
                                 break Exit::Ended(end);
                             }
                         }
+                        Some(TransportEvent::NoCandidates { relay_only: true }) => {
+                            break Exit::Failed("the relay refused this device, and “hide my IP” allows no direct connection".into());
+                        }
+                        Some(TransportEvent::NoCandidates { relay_only: false }) => {
+                            break Exit::Failed("no network path to the peer".into());
+                        }
                         Some(TransportEvent::Closed) | None => break Exit::Ended(EndReason::ChannelClosed),
                     },
                     _ = tick.tick() => {
@@ -362,11 +368,17 @@ impl Chat {
         .await;
         // The server is not needed any more: release the relay route.
         self.host.hangup(&self.id);
+        let route = match &self.transport {
+            Some(t) => t.route().await,
+            None => None,
+        };
+        let (local, remote) = route.unwrap_or_default();
         self.host.emit(Event::SessionOpen {
             session: self.id.clone(),
             peer: self.peer.to_string(),
             peer_caps: caps,
             peer_unprotected: !caps.screen_protection,
+            route: crate::events::Route { local, remote },
         });
     }
 

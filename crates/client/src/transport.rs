@@ -53,6 +53,11 @@ pub enum TransportEvent {
     Message(Bytes),
     /// The channel closed or the connection failed; the session is over.
     Closed,
+    /// Gathering ended without one local candidate: no way to reach the peer. With relay only,
+    /// the relay refused us (and there is deliberately no direct fallback).
+    NoCandidates {
+        relay_only: bool,
+    },
 }
 
 pub struct Transport {
@@ -60,7 +65,7 @@ pub struct Transport {
     dc: Arc<tokio::sync::Mutex<Option<Arc<RTCDataChannel>>>>,
 }
 
-fn api() -> API {
+fn api(relay_only: bool) -> API {
     let mut s = SettingEngine::default();
     // No multicast socket on 224.0.0.251:5353 and no .local names: plain host candidates.
     s.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
@@ -70,6 +75,10 @@ fn api() -> API {
     // pair is peer-reflexive; the default 1 s wait before nominating one cost a second on about one
     // setup in five here. The pair is checked either way; waiting buys nothing on the paths we use.
     s.set_prflx_acceptance_min_wait(Some(std::time::Duration::ZERO));
+    // A relayed pair normally waits 2 s for a direct one to show up; with relay only, none will.
+    if relay_only {
+        s.set_relay_acceptance_min_wait(Some(std::time::Duration::ZERO));
+    }
     APIBuilder::new().with_setting_engine(s).build()
 }
 
@@ -123,12 +132,26 @@ impl Transport {
         cfg: &IceConfig,
         events: &mpsc::Sender<TransportEvent>,
     ) -> Result<Self, TransportError> {
-        let pc = Arc::new(api().new_peer_connection(rtc_config(cfg)).await?);
+        let pc = Arc::new(
+            api(cfg.relay_only)
+                .new_peer_connection(rtc_config(cfg))
+                .await?,
+        );
         let tx = events.clone();
+        let gathered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let relay_only = cfg.relay_only;
         pc.on_ice_candidate(Box::new(move |c| {
             let tx = tx.clone();
+            let gathered = gathered.clone();
             Box::pin(async move {
+                use std::sync::atomic::Ordering;
+                // `None` marks the end of gathering.
+                if c.is_none() && gathered.load(Ordering::SeqCst) == 0 {
+                    let _ = tx.send(TransportEvent::NoCandidates { relay_only }).await;
+                    return;
+                }
                 if let Some(Ok(init)) = c.map(|c| c.to_json()) {
+                    gathered.fetch_add(1, Ordering::SeqCst);
                     let _ = tx
                         .send(TransportEvent::LocalCandidate(Candidate {
                             candidate: init.candidate,
@@ -203,6 +226,19 @@ impl Transport {
         let sdp = answer.sdp.clone();
         t.pc.set_local_description(answer).await?;
         Ok((t, sdp))
+    }
+
+    /// The kinds of the local and remote candidates ICE chose ("host", "srflx", "prflx",
+    /// "relay"), once connected.
+    pub async fn route(&self) -> Option<(String, String)> {
+        let pair = self
+            .pc
+            .sctp()
+            .transport()
+            .ice_transport()
+            .get_selected_candidate_pair()
+            .await?;
+        Some((pair.local.typ.to_string(), pair.remote.typ.to_string()))
     }
 
     pub async fn accept_answer(&self, sdp: String) -> Result<(), TransportError> {

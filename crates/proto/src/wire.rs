@@ -97,6 +97,8 @@ pub enum ClientMsg {
     SetPresence {
         presence: PresenceMode,
     },
+    /// STUN/TURN servers with a fresh short-lived TURN credential (coturn's REST scheme).
+    IceServers,
     /// The TOTP seed of this account's code, for its own devices to show the live code.
     FvcSeed,
     /// New salt: every earlier code and share link stops working.
@@ -322,6 +324,14 @@ pub enum ServerMsg {
         always_require_code: bool,
         format: CodeFormat,
         presence: PresenceMode,
+    },
+    /// Answer to `ice_servers`.
+    IceServers {
+        ice_servers: Vec<IceServer>,
+        /// Unix seconds after which the TURN credential is refused.
+        expires_at: u64,
+        /// A TURN relay is among the servers (so "hide my IP" can work).
+        relay: bool,
     },
     FvcSeed {
         seed: Key32,

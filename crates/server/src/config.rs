@@ -69,6 +69,21 @@ pub struct Config {
     /// How long a ring rings, and how long a friend's ring waits for an offline account to connect.
     #[arg(long, env = "ANONCHAT_RING_TIMEOUT_SECS", default_value_t = 30)]
     pub ring_timeout_secs: u64,
+    /// STUN servers for clients (`stun:HOST:PORT`), repeatable or comma-separated.
+    #[arg(long = "stun-url", env = "ANONCHAT_STUN_URLS", value_delimiter = ',')]
+    pub stun_urls: Vec<String>,
+    /// TURN servers (coturn) for clients (`turn:HOST:PORT?transport=udp`), repeatable or
+    /// comma-separated. With a relay, clients hide their IP address from peers by default.
+    #[arg(long = "turn-url", env = "ANONCHAT_TURN_URLS", value_delimiter = ',')]
+    pub turn_urls: Vec<String>,
+    /// A file holding the secret shared with coturn (its `static-auth-secret`), from which
+    /// short-lived TURN credentials are made.
+    #[arg(long, env = "ANONCHAT_TURN_SECRET_FILE")]
+    pub turn_secret_file: Option<PathBuf>,
+    /// How long a TURN credential is valid. Clients ask for a fresh one before a session when
+    /// theirs is close to expiring.
+    #[arg(long, env = "ANONCHAT_TURN_TTL_SECS", default_value_t = 3600)]
+    pub turn_ttl_secs: u64,
     /// Strict server mode: no wake intents, and no log line about any account at all.
     #[arg(long, env = "ANONCHAT_STRICT")]
     pub strict: bool,
@@ -98,6 +113,26 @@ impl Config {
             }
         }
     }
+}
+
+/// The ICE servers to hand out, with the TURN secret read from its file (surrounding whitespace
+/// dropped, as coturn's config file would).
+pub fn turn(cfg: &Config) -> anyhow::Result<crate::turn::Turn> {
+    let secret = match &cfg.turn_secret_file {
+        Some(p) => {
+            let raw = zeroize::Zeroizing::new(
+                std::fs::read(p).map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))?,
+            );
+            Some(zeroize::Zeroizing::new(raw.trim_ascii().to_vec()))
+        }
+        None => None,
+    };
+    Ok(crate::turn::Turn::new(
+        cfg.stun_urls.clone(),
+        cfg.turn_urls.clone(),
+        secret,
+        std::time::Duration::from_secs(cfg.turn_ttl_secs),
+    )?)
 }
 
 /// Reads the server secret, making it (readable by the owner only) on first start.

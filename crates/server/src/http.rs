@@ -52,7 +52,7 @@ async fn config(State(app): State<Arc<App>>) -> Json<ServerConfig> {
         v: anonchat_proto::VERSION,
         register_pow_bits: app.pow_bits,
         contact_pow_bits: app.hub.contact_pow_bits(),
-        ice_servers: Vec::new(),
+        ice_servers: app.hub.public_ice_servers(),
     })
 }
 

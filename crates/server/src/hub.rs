@@ -171,6 +171,7 @@ pub struct Hub {
     contact_pow_bits: u8,
     backoff_after: u32,
     pow_after: u32,
+    turn: crate::turn::Turn,
 }
 
 pub struct HubConfig {
@@ -188,6 +189,8 @@ pub struct HubConfig {
     pub backoff_after: u32,
     /// `not_found` answers (per account; 4× per IP) before every gated request needs a stamp (0: never).
     pub pow_after: u32,
+    /// STUN/TURN servers and TURN credentials for clients.
+    pub turn: crate::turn::Turn,
 }
 
 /// The outcome of authenticating a socket.
@@ -233,7 +236,13 @@ impl Hub {
             contact_pow_bits: cfg.contact_pow_bits,
             backoff_after: cfg.backoff_after,
             pow_after: cfg.pow_after,
+            turn: cfg.turn,
         }
+    }
+
+    /// ICE servers anyone may know (STUN only), for `GET /v1/config`.
+    pub fn public_ice_servers(&self) -> Vec<anonchat_proto::wire::IceServer> {
+        self.turn.public()
     }
 
     pub fn contact_pow_bits(&self) -> u8 {
@@ -629,6 +638,15 @@ impl Hub {
                     .await
                     .map_err(internal)?;
                 Ok(ServerMsg::Ok)
+            }
+            // TURN credentials only for authenticated devices: the relay is not an open proxy.
+            ClientMsg::IceServers => {
+                let (ice_servers, expires_at) = self.turn.issue(crate::http::unix_now());
+                Ok(ServerMsg::IceServers {
+                    ice_servers,
+                    expires_at,
+                    relay: self.turn.has_relay(),
+                })
             }
             ClientMsg::FvcSeed => {
                 let a = self.account_row(&s.username).await?;

@@ -12,6 +12,7 @@ pub mod logs;
 pub mod ring;
 pub mod static_code;
 pub mod store;
+pub mod turn;
 pub mod ws;
 
 pub use config::Config;

@@ -46,6 +46,7 @@ async fn main() -> anyhow::Result<()> {
                 contact_pow_bits: cfg.contact_pow_bits,
                 backoff_after: cfg.backoff_after,
                 pow_after: cfg.pow_after,
+                turn: anonchat_server::config::turn(&cfg).context("TURN configuration")?,
             },
         ),
         quiet: cfg.strict,

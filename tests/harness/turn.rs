@@ -1,0 +1,106 @@
+//! A real coturn (`turnserver`) for the tests, with coturn's REST credential scheme
+//! (`use-auth-secret`): the AnonChat server mints credentials from the same shared secret.
+
+use std::net::UdpSocket;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::TempDir;
+
+pub struct Coturn {
+    child: Child,
+    pub port: u16,
+    /// The folder with the shared-secret file and coturn's log.
+    pub dir: TempDir,
+    pub secret_file: std::path::PathBuf,
+}
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("free UDP port")
+}
+
+/// A STUN Binding request; coturn answers it once it listens.
+fn stun_answers(port: u16) -> bool {
+    let Ok(sock) = UdpSocket::bind("127.0.0.1:0") else {
+        return false;
+    };
+    let _ = sock.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut req = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+    req.extend_from_slice(&rand::random::<[u8; 12]>());
+    if sock.send_to(&req, ("127.0.0.1", port)).is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 512];
+    matches!(sock.recv_from(&mut buf), Ok((n, _)) if n >= 20 && buf[0] == 0x01 && buf[1] == 0x01)
+}
+
+impl Coturn {
+    /// coturn on loopback with the shared secret `secret`, ready when this returns.
+    pub fn start(secret: &str) -> Coturn {
+        let dir = TempDir::new("coturn");
+        let secret_file = dir.0.join("turn.secret");
+        std::fs::write(&secret_file, secret).expect("secret file");
+        let port = free_udp_port();
+        // Relay ports from a range of their own, so tests running side by side don't collide.
+        let base = 20000 + (rand::random::<u16>() % 400) * 100;
+        let child = Command::new("turnserver")
+            .args(["-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1"])
+            .arg(format!("--listening-port={port}"))
+            .arg(format!("--min-port={base}"))
+            .arg(format!("--max-port={}", base + 99))
+            .args([
+                "--use-auth-secret",
+                &format!("--static-auth-secret={secret}"),
+            ])
+            .args([
+                "--realm=anonchat",
+                "--no-tls",
+                "--no-dtls",
+                "--no-tcp-relay",
+            ])
+            .args([
+                "--allow-loopback-peers",
+                "--no-cli",
+                "--simple-log",
+                "--verbose",
+            ])
+            .arg(format!("--log-file={}", dir.0.join("turn.log").display()))
+            .arg(format!("--pidfile={}", dir.0.join("turn.pid").display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start turnserver (apt-get install coturn)");
+        let t0 = Instant::now();
+        while !stun_answers(port) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "coturn did not answer STUN"
+            );
+        }
+        Coturn {
+            child,
+            port,
+            dir,
+            secret_file,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("turn:127.0.0.1:{}?transport=udp", self.port)
+    }
+
+    /// What coturn logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.0.join("turn.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Coturn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
