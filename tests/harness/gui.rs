@@ -151,6 +151,8 @@ pub struct Desktop {
     driver: Child,
     pub client: Client,
     pub profile: String,
+    /// The X display the app runs on.
+    display: String,
     /// Where screenshots go (`ANONCHAT_SCREENSHOTS`), if anywhere.
     shots: Option<PathBuf>,
 }
@@ -209,6 +211,7 @@ impl Desktop {
             driver,
             client,
             profile: profile.to_string(),
+            display: display.name.clone(),
             shots: std::env::var_os("ANONCHAT_SCREENSHOTS").map(PathBuf::from),
         }
     }
@@ -312,7 +315,9 @@ impl Desktop {
     /// Saves a screenshot of the window as `<name>.png` when `ANONCHAT_SCREENSHOTS` is set.
     pub async fn shot(&self, name: &str) {
         let Some(dir) = &self.shots else { return };
-        let png = self.client.screenshot().await.expect("screenshot");
+        // Read off the X server: WebKitWebDriver never answers a screenshot of a window that was
+        // hidden and shown again from the tray (and then answers nothing more).
+        let png = window_png(&self.display).expect("screenshot of the app window");
         std::fs::create_dir_all(dir).expect("screenshot dir");
         std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
     }
@@ -616,4 +621,38 @@ impl Drop for NotifyMonitor {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The largest mapped top-level window on `display` (the app's; there is no window manager) as PNG.
+fn window_png(display: &str) -> anyhow::Result<Vec<u8>> {
+    use x11rb::connection::Connection;
+    use x11rb::protocol::xproto::{ConnectionExt, ImageFormat, MapState};
+    let (conn, screen) = x11rb::connect(Some(display))?;
+    let root = conn.setup().roots[screen].root;
+    let mut best = None;
+    for w in conn.query_tree(root)?.reply()?.children {
+        if conn.get_window_attributes(w)?.reply()?.map_state != MapState::VIEWABLE {
+            continue;
+        }
+        let g = conn.get_geometry(w)?.reply()?;
+        let area = u32::from(g.width) * u32::from(g.height);
+        if best.is_none_or(|(_, _, _, a)| area > a) {
+            best = Some((w, g.width, g.height, area));
+        }
+    }
+    let (w, width, height, _) = best.ok_or_else(|| anyhow::anyhow!("no window is mapped"))?;
+    let img = conn
+        .get_image(ImageFormat::Z_PIXMAP, w, 0, 0, width, height, !0)?
+        .reply()?;
+    // 24-bit depth, 32 bits per pixel, little-endian: B, G, R, unused.
+    let rgb: Vec<u8> = img
+        .data
+        .chunks_exact(4)
+        .flat_map(|px| [px[2], px[1], px[0]])
+        .collect();
+    let image = image::RgbImage::from_raw(u32::from(width), u32::from(height), rgb)
+        .ok_or_else(|| anyhow::anyhow!("short image"))?;
+    let mut png = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut png, image::ImageFormat::Png)?;
+    Ok(png.into_inner())
 }
