@@ -2,9 +2,10 @@
 //! shell's own one). Errors go to the UI as their message; user-facing wording comes from the engine
 //! ("User not found or offline.").
 
+use anonchat_client::attachments::NewAttachment;
 use anonchat_client::engine::{DeviceView, EnrollView};
 use anonchat_client::{ClientError, CodeView, FriendView, ModeView};
-use anonchat_proto::frames::SecretText;
+use anonchat_proto::frames::{AttachmentKind, SecretText};
 use anonchat_proto::fvc::CodeFormat;
 use anonchat_proto::wire::{Mode, PresenceMode};
 use anonchat_proto::Username;
@@ -212,6 +213,148 @@ async fn typing(state: State<'_, AppState>, session: String) -> Res<()> {
     state.engine.typing(&session).await.map_err(err)
 }
 
+/// An attachment the user picked in the page: the bytes are the raw request body, what it is comes
+/// in headers (`x-session`, `x-name` URI-encoded, `x-mime`, `x-kind`, `x-view-once`).
+#[tauri::command(rename_all = "snake_case")]
+async fn send_attachment(state: State<'_, AppState>, request: tauri::ipc::Request<'_>) -> Res<u64> {
+    let tauri::ipc::InvokeBody::Raw(bytes) = request.body() else {
+        return Err("expected the file's bytes".into());
+    };
+    let header = |k: &str| {
+        request
+            .headers()
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let kind = match header("x-kind").as_str() {
+        "image" => AttachmentKind::Image,
+        "photo" => AttachmentKind::Photo,
+        _ => AttachmentKind::File,
+    };
+    let name = percent_decode(&header("x-name"));
+    let new = NewAttachment {
+        name: SecretText::new(name),
+        mime: header("x-mime"),
+        kind,
+        view_once: header("x-view-once") == "true",
+        data: zeroize::Zeroizing::new(bytes.clone()),
+    };
+    state
+        .engine
+        .send_attachment(&header("x-session"), new)
+        .await
+        .map_err(err)
+}
+
+/// `encodeURIComponent` undone (file names may hold any character).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push(h * 16 + l);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn send_photo(
+    state: State<'_, AppState>,
+    session: String,
+    camera: u32,
+    view_once: bool,
+) -> Res<u64> {
+    state
+        .engine
+        .send_photo(&session, camera, view_once)
+        .await
+        .map_err(err)
+}
+
+/// An attachment's bytes, raw (the page shows images from an object URL).
+#[tauri::command(rename_all = "snake_case")]
+async fn attachment(
+    state: State<'_, AppState>,
+    session: String,
+    id: u64,
+) -> Res<tauri::ipc::Response> {
+    let (_, data) = state.engine.attachment(&session, id).await.map_err(err)?;
+    Ok(tauri::ipc::Response::new(data.to_vec()))
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn open_view_once(
+    state: State<'_, AppState>,
+    session: String,
+    id: u64,
+) -> Res<tauri::ipc::Response> {
+    let (_, data) = state
+        .engine
+        .open_view_once(&session, id)
+        .await
+        .map_err(err)?;
+    Ok(tauri::ipc::Response::new(data.to_vec()))
+}
+
+/// "Save as…": the native dialog picks the path; the engine writes there and nowhere else.
+#[tauri::command(rename_all = "snake_case")]
+async fn save_attachment(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    session: String,
+    id: u64,
+    name: String,
+) -> Res<bool> {
+    use tauri_plugin_dialog::DialogExt;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    app.dialog()
+        .file()
+        .set_file_name(&name)
+        .save_file(move |p| {
+            let _ = tx.send(p);
+        });
+    let Some(path) = rx.await.ok().flatten() else {
+        return Ok(false); // The user closed the dialog.
+    };
+    let path = path.into_path().map_err(|e| e.to_string())?;
+    state
+        .engine
+        .save_attachment(&session, id, &path)
+        .await
+        .map_err(err)?;
+    Ok(true)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn cancel_transfer(state: State<'_, AppState>, session: String, id: u64) -> Res<()> {
+    state
+        .engine
+        .cancel_transfer(&session, id)
+        .await
+        .map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn set_timer(state: State<'_, AppState>, session: String, seconds: u32) -> Res<()> {
+    state.engine.set_timer(&session, seconds).await.map_err(err)
+}
+
 #[tauri::command(rename_all = "snake_case")]
 async fn leave(state: State<'_, AppState>, session: String) -> Res<()> {
     state.engine.leave(&session).await.map_err(err)
@@ -318,6 +461,13 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         send_text,
         typing,
         leave,
+        send_attachment,
+        send_photo,
+        attachment,
+        open_view_once,
+        save_attachment,
+        cancel_transfer,
+        set_timer,
         panic,
         set_panic_shortcut,
         set_notify_show_name,

@@ -97,6 +97,7 @@ fn start() -> anyhow::Result<()> {
     tauri::Builder::default()
         .plugin(shortcut::plugin())
         .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_dialog::init())
         .manage(state)
         .invoke_handler(commands::handler())
         .setup(move |app| {

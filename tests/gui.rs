@@ -486,3 +486,172 @@ async fn scanning_a_contact_qr_with_the_camera() {
     );
     app.close().await;
 }
+
+/// Media in the app, with a CLI peer: an image shown inline from memory, a view-once image opened
+/// once (and the peer told), a photo from the app's camera, a file picked in the page, and an
+/// auto-delete timer that counts down and wipes on both sides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_in_the_chat() {
+    let _turn = one_at_a_time().await;
+    let server = Server::start().await;
+    let display = Display::start();
+    let home = TempDir::new("gui-media");
+    let (app_name, bob_name) = (unique("med"), unique("bob"));
+    let mut bob = Cli::start(&unique("pb"), &home.0, &server.url()).await;
+    bob.register(&bob_name).await;
+    bob.connect().await;
+    let img = |c: [u8; 3]| {
+        let i = image::RgbImage::from_pixel(40, 30, image::Rgb(c));
+        let mut out = std::io::Cursor::new(Vec::new());
+        i.write_to(&mut out, image::ImageFormat::Png).unwrap();
+        out.into_inner()
+    };
+    let (camera, pic, once, doc) = (
+        home.0.join("camera.png"),
+        home.0.join("pic.png"),
+        home.0.join("once.png"),
+        home.0.join("notes.txt"),
+    );
+    std::fs::write(&camera, img([200, 30, 30])).unwrap();
+    std::fs::write(&pic, img([30, 200, 30])).unwrap();
+    std::fs::write(&once, img([30, 30, 200])).unwrap();
+    std::fs::write(&doc, "some notes").unwrap();
+    let app = Desktop::start_with_env(
+        &display,
+        &home.0,
+        &unique("pm"),
+        &server.url(),
+        &[("ANONCHAT_SYNTHETIC_CAMERA", camera.to_str().unwrap())],
+    )
+    .await;
+    app.onboard(&app_name).await;
+    app.befriend(&app_name, &mut bob, &bob_name).await;
+    let ring = bob.ok(json!({"cmd": "ring", "username": app_name})).await;
+    let session = ring["ring_id"].as_str().unwrap().to_string();
+    app.until("the call", "!document.getElementById('ring').hidden")
+        .await;
+    app.click("#ring-answer").await;
+    bob.expect_event("session_open").await;
+    app.until("the chat", "!document.getElementById('chat').hidden")
+        .await;
+
+    // An image from bob: inline, from an object URL, decoded.
+    let sent = bob
+        .ok(json!({"cmd": "send_file", "session": session, "path": pic}))
+        .await;
+    let id = sent["id"].as_u64().unwrap();
+    app.until(
+        "the image inline",
+        &format!(
+            "(() => {{ const i = document.querySelector('#messages li[data-id=\"{id}\"] img'); \
+             return i && i.src.startsWith('blob:') && i.complete && i.naturalWidth === 40; }})()"
+        ),
+    )
+    .await;
+
+    // A view-once image: a button, a viewer, then gone on both sides.
+    let sent = bob
+        .ok(json!({"cmd": "send_file", "session": session, "path": once, "view_once": true}))
+        .await;
+    let id = sent["id"].as_u64().unwrap();
+    let open_btn = format!("#messages li[data-id=\"{id}\"] button");
+    app.until(
+        "the open-once button",
+        &format!("document.querySelector('{open_btn}')"),
+    )
+    .await;
+    assert!(
+        app.eval_async(&format!(
+            "return !document.querySelector('#messages li[data-id=\"{id}\"] img');"
+        ))
+        .await
+            == true,
+        "a view-once image is not shown before it is opened"
+    );
+    app.click(&open_btn).await;
+    app.until(
+        "the viewer",
+        "!document.getElementById('viewer').hidden \
+         && document.getElementById('viewer-img').src.startsWith('blob:')",
+    )
+    .await;
+    bob.expect("told it was opened", move |v| {
+        v["event"] == "view_once_opened" && v["id"] == id
+    })
+    .await;
+    app.click("#viewer-close").await;
+    app.until(
+        "the viewer closed and emptied",
+        "document.getElementById('viewer').hidden \
+         && !document.getElementById('viewer-img').hasAttribute('src')",
+    )
+    .await;
+
+    // A photo with the app's camera, and a file picked in the page.
+    app.click("#photo-send").await;
+    let photo = bob.expect_event("file_incoming").await;
+    assert_eq!(photo["kind"], "photo");
+    let pid = photo["id"].as_u64().unwrap();
+    bob.expect("the photo", move |v| {
+        v["event"] == "file_received" && v["id"] == pid
+    })
+    .await;
+    let pick = app
+        .client
+        .find(fantoccini::Locator::Css("#file-pick"))
+        .await
+        .expect("file input");
+    pick.send_keys(doc.to_str().unwrap())
+        .await
+        .expect("pick a file");
+    let file = bob.expect_event("file_incoming").await;
+    assert_eq!(file["name"], "notes.txt");
+    let fid = file["id"].as_u64().unwrap();
+    bob.expect("the file", move |v| {
+        v["event"] == "file_received" && v["id"] == fid
+    })
+    .await;
+    let got = bob
+        .ok(json!({"cmd": "attachment", "session": session, "id": fid}))
+        .await;
+    assert_eq!(
+        anonchat_proto::bytes::decode_b64(got["base64"].as_str().unwrap()).unwrap(),
+        b"some notes"
+    );
+    app.shot("chat-media").await;
+
+    // Auto-delete: chosen in the app, agreed with bob, counted down, wiped on both sides.
+    app.eval_async(
+        "const s = document.getElementById('chat-timer'); s.value = '5'; \
+         s.dispatchEvent(new Event('change')); return true;",
+    )
+    .await;
+    let set = bob.expect_event("timer_set").await;
+    assert_eq!(
+        (set["seconds"].as_u64(), set["by_peer"].as_bool()),
+        (Some(5), Some(true))
+    );
+    let sent = bob
+        .ok(json!({"cmd": "send", "session": session, "text": "gone soon"}))
+        .await;
+    let id = sent["id"].as_u64().unwrap();
+    let item = format!("#messages li[data-id=\"{id}\"]");
+    app.until(
+        "a countdown",
+        &format!("(document.querySelector('{item} .expires') || {{}}).textContent === 'disappears in 5 s' || (document.querySelector('{item} .expires') || {{}}).textContent === 'disappears in 4 s'"),
+    )
+    .await;
+    bob.expect("expiry on bob's side", move |v| {
+        v["event"] == "expired"
+            && v["ids"]
+                .as_array()
+                .is_some_and(|ids| ids.contains(&json!(id)))
+    })
+    .await;
+    app.until(
+        "the line wiped in the app",
+        &format!("!document.querySelector('{item}')"),
+    )
+    .await;
+    app.close().await;
+}

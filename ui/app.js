@@ -318,7 +318,47 @@ function openChat(ev) {
   $("chat-input").focus();
 }
 
+// Attachments: bytes come from the engine on demand and are shown from object URLs, all revoked
+// when the chat ends (or an item expires). Countdowns show when a timed item disappears.
+const media = { urls: new Map(), timer: 0, ticker: null, doneEarly: new Set() };
+
+function dropUrl(id) {
+  const url = media.urls.get(id);
+  if (url) URL.revokeObjectURL(url);
+  media.urls.delete(id);
+}
+
+function clearMedia() {
+  for (const id of [...media.urls.keys()]) dropUrl(id);
+  media.timer = 0;
+  media.doneEarly.clear();
+  $("chat-timer").value = "0";
+  if (media.ticker) clearInterval(media.ticker);
+  media.ticker = null;
+}
+
+function itemFor(id) {
+  return document.querySelector(`#messages li[data-id="${id}"]`);
+}
+
+// Items sent or received while a timer is set count down to their wipe.
+function stamp(item) {
+  if (!media.timer) return;
+  item.dataset.expires = String(Date.now() + media.timer * 1000);
+  item.append(span("expires", ""));
+  tick();
+  if (!media.ticker) media.ticker = setInterval(tick, 250);
+}
+
+function tick() {
+  for (const item of document.querySelectorAll("#messages li[data-expires]")) {
+    const left = Math.max(0, Math.ceil((Number(item.dataset.expires) - Date.now()) / 1000));
+    item.querySelector(".expires").textContent = `disappears in ${left} s`;
+  }
+}
+
 function closeChat(note) {
+  clearMedia();
   ui.session = null;
   $("messages").replaceChildren();
   ui.earlyReceipts.clear();
@@ -331,8 +371,9 @@ function addLine(text, mine, id) {
   const item = document.createElement("li");
   item.className = mine ? "mine" : "theirs";
   item.textContent = text;
+  item.dataset.id = String(id);
+  stamp(item);
   if (mine) {
-    item.dataset.id = String(id);
     item.append(span("receipt", ui.earlyReceipts.get(id) || "sent"));
     ui.earlyReceipts.delete(id);
   }
@@ -348,6 +389,110 @@ $("chat-form").addEventListener("submit", async (e) => {
   input.value = "";
   const id = await act(invoke("send_text", { session: ui.session.id, text }), "chat-typing");
   if (id !== undefined) addLine(text, true, id);
+});
+
+function sizeText(n) {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.max(1, Math.round(n / 1e3))} kB`;
+}
+
+// One chat item for an attachment, in either direction.
+function addAttachment(meta) {
+  const item = document.createElement("li");
+  item.className = `${meta.mine ? "mine" : "theirs"} attachment`;
+  item.dataset.id = String(meta.id);
+  const what = meta.kind === "photo" ? "Photo" : meta.kind === "image" ? "Image" : "File";
+  const size = meta.size ? ` · ${sizeText(meta.size)}` : "";
+  item.append(span("name", `${what}${meta.view_once ? " (view once)" : ""}: ${meta.name}${size}`));
+  const bar = document.createElement("progress");
+  bar.max = meta.size || 1;
+  bar.value = 0;
+  bar.setAttribute("aria-label", `Transfer of ${meta.name}`);
+  item.append(bar);
+  item.append(button("Cancel", `Cancel the transfer of ${meta.name}`, () =>
+    act(invoke("cancel_transfer", { session: ui.session.id, id: meta.id }), "chat-typing")));
+  item._meta = meta;
+  $("messages").append(item);
+  item.scrollIntoView({ block: "end" });
+  // On loopback a small file can be sent before `send_attachment` has returned its id.
+  if (media.doneEarly.delete(meta.id)) attachmentDone(meta.id);
+  return item;
+}
+
+// A finished attachment: images inline (not view-once ones from the peer), files get "Save as…".
+async function attachmentDone(id) {
+  const item = itemFor(id);
+  if (!item || !item._meta) {
+    media.doneEarly.add(id);
+    return;
+  }
+  const meta = item._meta;
+  for (const el of item.querySelectorAll("progress, button")) el.remove();
+  stamp(item);
+  if (meta.view_once && !meta.mine) {
+    item.append(button("Open once", `Open ${meta.name} once`, () => openOnce(meta)));
+    return;
+  }
+  if (meta.kind !== "file") {
+    const bytes = await act(invoke("attachment", { session: ui.session.id, id }), "chat-typing");
+    if (!bytes || !ui.session) return;
+    const url = URL.createObjectURL(new Blob([bytes], { type: meta.mime }));
+    media.urls.set(id, url);
+    const img = document.createElement("img");
+    img.alt = meta.name;
+    img.src = url;
+    item.append(img);
+  }
+  if (!meta.mine && !meta.view_once) {
+    item.append(button("Save as…", `Save ${meta.name}`, () =>
+      act(invoke("save_attachment", { session: ui.session.id, id, name: meta.name }), "chat-typing")));
+  }
+}
+
+async function openOnce(meta) {
+  const bytes = await act(invoke("open_view_once", { session: ui.session.id, id: meta.id }), "chat-typing");
+  const item = itemFor(meta.id);
+  if (item) item.replaceChildren(span("name", `Opened once, now wiped: ${meta.name}`));
+  if (!bytes) return;
+  const url = URL.createObjectURL(new Blob([bytes], { type: meta.mime }));
+  media.urls.set(`once-${meta.id}`, url);
+  $("viewer-img").src = url;
+  $("viewer").hidden = false;
+  $("viewer-close").focus();
+}
+
+$("viewer-close").addEventListener("click", () => {
+  $("viewer").hidden = true;
+  $("viewer-img").removeAttribute("src");
+  for (const key of [...media.urls.keys()]) if (String(key).startsWith("once-")) dropUrl(key);
+});
+
+$("file-send").addEventListener("click", () => $("file-pick").click());
+
+$("file-pick").addEventListener("change", async () => {
+  const file = $("file-pick").files[0];
+  $("file-pick").value = "";
+  if (!file || !ui.session) return;
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  const kind = file.type.startsWith("image/") ? "image" : "file";
+  const viewOnce = $("view-once").checked;
+  const meta = { name: file.name, size: bytes.length, mime: file.type || "application/octet-stream", kind, view_once: viewOnce, mine: true };
+  const id = await act(invoke("send_attachment", bytes, { headers: {
+    "x-session": ui.session.id, "x-name": encodeURIComponent(file.name), "x-mime": meta.mime,
+    "x-kind": kind, "x-view-once": String(viewOnce) } }), "chat-typing");
+  if (id !== undefined) addAttachment({ ...meta, id });
+});
+
+$("photo-send").addEventListener("click", async () => {
+  if (!ui.session) return;
+  const viewOnce = $("view-once").checked;
+  const id = await act(invoke("send_photo", { session: ui.session.id, camera: 0, view_once: viewOnce }), "chat-typing");
+  if (id !== undefined) addAttachment({ id, name: "photo.jpg", size: 0, mime: "image/jpeg", kind: "photo", view_once: viewOnce, mine: true });
+});
+
+$("chat-timer").addEventListener("change", async () => {
+  const seconds = Number($("chat-timer").value);
+  const ok = await act(invoke("set_timer", { session: ui.session.id, seconds }), "chat-typing");
+  if (ok !== undefined) media.timer = seconds;
 });
 
 $("chat-input").addEventListener("input", () => {
@@ -554,7 +699,7 @@ const handlers = {
   session_open: openChat,
   message(ev) {
     if (ui.session && ev.session === ui.session.id) {
-      addLine(ev.text, false);
+      addLine(ev.text, false, ev.id);
       say("chat-typing", "");
     }
   },
@@ -564,6 +709,42 @@ const handlers = {
     // On loopback a receipt can come back before `send_text` has returned the message's id.
     if (item) item.textContent = state;
     else if (ui.session && ev.session === ui.session.id) ui.earlyReceipts.set(ev.id, state);
+  },
+  file_incoming(ev) {
+    if (ui.session && ev.session === ui.session.id) addAttachment(ev);
+  },
+  file_progress(ev) {
+    const bar = document.querySelector(`#messages li[data-id="${ev.id}"] progress`);
+    if (bar) { bar.max = ev.total || 1; bar.value = ev.done; }
+  },
+  file_received(ev) {
+    if (ui.session && ev.session === ui.session.id) attachmentDone(ev.id);
+  },
+  file_sent(ev) {
+    if (ui.session && ev.session === ui.session.id) attachmentDone(ev.id);
+  },
+  file_cancelled(ev) {
+    const item = itemFor(ev.id);
+    if (item) item.replaceChildren(span("name", `Transfer stopped: ${ev.reason}.`));
+    dropUrl(ev.id);
+  },
+  view_once_opened(ev) {
+    const item = itemFor(ev.id);
+    if (item) item.replaceChildren(span("name", "Opened once by them, now wiped on both sides."));
+    dropUrl(ev.id);
+  },
+  timer_set(ev) {
+    if (!ui.session || ev.session !== ui.session.id) return;
+    media.timer = ev.seconds;
+    $("chat-timer").value = String(ev.seconds);
+    if (ev.by_peer) say("chat-typing", ev.seconds ? `${ui.session.peer} set messages to disappear after ${$("chat-timer").selectedOptions[0].textContent}.` : `${ui.session.peer} turned auto-delete off.`);
+  },
+  expired(ev) {
+    for (const id of ev.ids) {
+      const item = itemFor(id);
+      if (item) item.remove();
+      dropUrl(id);
+    }
   },
   typing(ev) {
     if (ui.session && ev.session === ui.session.id) say("chat-typing", `${ui.session.peer} is typing…`);

@@ -1,16 +1,21 @@
 //! Session benchmark: ring answered → first end-to-end message delivered, and message round trip,
 //! each beside a bare WebRTC data channel between the same two processes (no signaling server, no
-//! Olm), measured in the same run. Prints percentiles and ratios.
+//! Olm), measured in the same run. Prints percentiles and ratios. Then throughput: a 64 MB
+//! attachment end to end (offer inside Olm, AEAD-sealed chunks, hash check, delivery receipt)
+//! beside the same bytes in the same chunk size over a bare data channel with the same
+//! backpressure.
 //!
 //! Run with `scripts/bench.sh` (release build, real server process, real keychain).
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use anonchat_client::attachments::NewAttachment;
 use anonchat_client::transport::{Candidate, IceConfig, Transport, TransportEvent};
 use anonchat_client::{platform_caps, Engine, EngineConfig, Event, Keychain};
 use anonchat_e2e::server::{Server, ServerOpts};
 use anonchat_e2e::{unique, TempDir};
+use anonchat_proto::frames::AttachmentKind;
 use anonchat_proto::frames::SecretText;
 use anyhow::{bail, Context};
 use bytes::Bytes;
@@ -21,6 +26,11 @@ use tokio::sync::mpsc;
 const SESSIONS: usize = 50;
 const PINGS: usize = 1000;
 const WAIT: Duration = Duration::from_secs(30);
+/// Bytes per throughput run, and runs of each kind (alternating, the best of each counts).
+const BULK: usize = 64 * 1024 * 1024;
+const BULK_RUNS: usize = 3;
+/// First byte of a bare bulk message: the peer counts these instead of echoing them.
+const BULK_MARK: u8 = 0xB0;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -239,6 +249,15 @@ async fn parent() -> anyhow::Result<()> {
         t.close().await;
         to_peer.write_all(b"{\"close\":true}\n").await?;
     }
+    // 4. Throughput, alternating E2E and bare runs.
+    let payload: Vec<u8> = (0..BULK)
+        .map(|i| (i as u32).wrapping_mul(2654435761) as u8)
+        .collect();
+    let (mut e2e_best, mut bare_best) = (Duration::MAX, Duration::MAX);
+    for _ in 0..BULK_RUNS {
+        e2e_best = e2e_best.min(e2e_transfer(&engine, &mut events, &peer_name, &payload).await?);
+        bare_best = bare_best.min(bare_transfer(&mut to_peer, &mut from_peer, &payload).await?);
+    }
     engine.shutdown().await;
 
     let (s50, s95, b50, b95) = (
@@ -288,17 +307,151 @@ async fn parent() -> anyhow::Result<()> {
         format!("{:.2}x", ratio(e50, q50)),
         format!("{:.2}x", ratio(e99, q99)),
     );
+    let mbps = |d: Duration| BULK as f64 / 1e6 / d.as_secs_f64();
+    let (e2e_mbps, bare_mbps) = (mbps(e2e_best), mbps(bare_best));
+    println!("throughput, {} MB, best of {BULK_RUNS}", BULK / 1_000_000);
+    row(
+        "E2EE file (Olm offer, AEAD chunks, hash)",
+        format!("{e2e_mbps:.1} MB/s"),
+        ms(e2e_best),
+    );
+    row(
+        "baseline: bare data channel, same chunks",
+        format!("{bare_mbps:.1} MB/s"),
+        ms(bare_best),
+    );
+    row(
+        "ratio (E2E / bare)",
+        format!("{:.2}", e2e_mbps / bare_mbps),
+        String::new(),
+    );
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
     println!(
-        "targets: setup p50 ≤ 100 ms: {}; round trip p50 ≤ 1 ms: {}",
+        "targets: setup p50 ≤ 100 ms: {}; round trip p50 ≤ 1 ms: {}; file throughput ≥ 0.9 of bare: {}",
         verdict(s50 <= Duration::from_millis(100)),
-        verdict(r50 <= Duration::from_millis(1))
+        verdict(r50 <= Duration::from_millis(1)),
+        verdict(e2e_mbps / bare_mbps >= 0.9)
     );
     drop(server);
     Ok(())
 }
 
+/// One attachment of `payload` to the peer in a fresh session: send → delivery receipt (the peer
+/// checked the hash of the whole).
+async fn e2e_transfer(
+    engine: &Engine,
+    events: &mut mpsc::UnboundedReceiver<Event>,
+    peer: &str,
+    payload: &[u8],
+) -> anyhow::Result<Duration> {
+    let id = engine.ring(peer, None).await?;
+    next(
+        events,
+        "open",
+        |e| matches!(e, Event::SessionOpen { session, .. } if *session == id),
+    )
+    .await?;
+    let data = zeroize::Zeroizing::new(payload.to_vec());
+    let t0 = Instant::now();
+    let file = engine
+        .send_attachment(
+            &id,
+            NewAttachment {
+                name: SecretText::new("bench.bin".into()),
+                mime: "application/octet-stream".into(),
+                kind: AttachmentKind::File,
+                view_once: false,
+                data,
+            },
+        )
+        .await?;
+    next(
+        events,
+        "file delivered",
+        |e| matches!(e, Event::Receipt { session, id: m, .. } if *session == id && *m == file),
+    )
+    .await?;
+    let took = t0.elapsed();
+    engine.leave(&id).await?;
+    next(
+        events,
+        "ended",
+        |e| matches!(e, Event::SessionEnded { session, .. } if *session == id),
+    )
+    .await?;
+    Ok(took)
+}
+
+/// The same bytes over a bare data channel to the peer process, in attachment-sized messages
+/// with the same backpressure: first byte sent → the peer reports it has every byte.
+async fn bare_transfer(
+    to_peer: &mut tokio::process::ChildStdin,
+    from_peer: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    payload: &[u8],
+) -> anyhow::Result<Duration> {
+    let (tx, mut rx) = mpsc::channel(256);
+    let (t, sdp) = Transport::offer(&IceConfig::default(), tx).await?;
+    let chunk = anonchat_proto::attach::CHUNK_SIZE;
+    let expect = payload.len() + payload.len().div_ceil(chunk);
+    to_peer
+        .write_all(
+            format!(
+                "{}
+",
+                json!({"offer": sdp, "expect": expect})
+            )
+            .as_bytes(),
+        )
+        .await?;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => bail!("bare channel: no open in time"),
+            line = from_peer.next_line() => {
+                let v: Value = serde_json::from_str(&line?.context("peer exited")?)?;
+                if let Some(a) = v["answer"].as_str() {
+                    t.accept_answer(a.to_string()).await?;
+                } else if let Some(c) = v["cand"].as_str() {
+                    t.add_candidate(Candidate { candidate: c.into(), sdp_mid: v["mid"].as_str().map(Into::into), sdp_mline_index: v["idx"].as_u64().map(|x| x as u16) }).await?;
+                }
+            }
+            ev = rx.recv() => match ev {
+                Some(TransportEvent::LocalCandidate(c)) => {
+                    to_peer.write_all(format!("{}
+        ", json!({"cand": c.candidate, "mid": c.sdp_mid, "idx": c.sdp_mline_index})).as_bytes()).await?;
+                }
+                Some(TransportEvent::Open) => break,
+                Some(TransportEvent::Closed) | None => bail!("bare channel closed"),
+                _ => {}
+            }
+        }
+    }
+    let bulk = t.bulk().await.context("bare channel")?;
+    let t0 = Instant::now();
+    for piece in payload.chunks(chunk) {
+        let mut m = Vec::with_capacity(piece.len() + 1);
+        m.push(BULK_MARK);
+        m.extend_from_slice(piece);
+        bulk.send(Bytes::from(m)).await?;
+    }
+    loop {
+        let line = tokio::time::timeout(WAIT, from_peer.next_line())
+            .await
+            .context("bare transfer: the peer never reported")??
+            .context("peer exited")?;
+        let v: Value = serde_json::from_str(&line)?;
+        if v["got"].as_u64().is_some() {
+            break;
+        }
+    }
+    let took = t0.elapsed();
+    t.close().await;
+    to_peer.write_all(b"{\"close\":true}\n").await?;
+    Ok(took)
+}
+
 /// The peer process: accepts friends and rings, echoes every text; on stdin, bare-channel offers.
+/// On a bare channel it echoes messages, except bulk ones, which it counts and reports.
 async fn peer(server: &str, profile: &str, name: &str) -> anyhow::Result<()> {
     let home = std::env::var_os("ANONCHAT_HOME").context("ANONCHAT_HOME")?;
     let (engine, mut events) = open_engine(profile, server, std::path::Path::new(&home)).await?;
@@ -311,6 +464,7 @@ async fn peer(server: &str, profile: &str, name: &str) -> anyhow::Result<()> {
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let (btx, mut brx) = mpsc::channel(256);
     let mut bare: Option<Transport> = None;
+    let (mut expect, mut got) = (0usize, 0usize);
     loop {
         tokio::select! {
             ev = events.recv() => match ev {
@@ -324,6 +478,8 @@ async fn peer(server: &str, profile: &str, name: &str) -> anyhow::Result<()> {
                 let Some(line) = line? else { break };
                 let v: Value = serde_json::from_str(&line)?;
                 if let Some(sdp) = v["offer"].as_str() {
+                    expect = v["expect"].as_u64().unwrap_or(0) as usize;
+                    got = 0;
                     let (t, answer) = Transport::answer(&IceConfig::default(), sdp.to_string(), btx.clone()).await?;
                     out.write_all(format!("{}\n", json!({"answer": answer})).as_bytes()).await?;
                     out.flush().await?;
@@ -340,6 +496,13 @@ async fn peer(server: &str, profile: &str, name: &str) -> anyhow::Result<()> {
                 Some(TransportEvent::LocalCandidate(c)) => {
                     out.write_all(format!("{}\n", json!({"cand": c.candidate, "mid": c.sdp_mid, "idx": c.sdp_mline_index})).as_bytes()).await?;
                     out.flush().await?;
+                }
+                Some(TransportEvent::Message(b)) if b.first() == Some(&BULK_MARK) => {
+                    got += b.len();
+                    if got >= expect {
+                        out.write_all(format!("{}\n", json!({"got": got})).as_bytes()).await?;
+                        out.flush().await?;
+                    }
                 }
                 Some(TransportEvent::Message(b)) => if let Some(t) = &bare { let _ = t.send(b).await; },
                 _ => {}

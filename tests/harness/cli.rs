@@ -35,7 +35,26 @@ impl Cli {
         server: &str,
         env: &[(&str, &str)],
     ) -> Cli {
-        let mut child = Command::new(bin("anonchat-cli"))
+        Self::start_wrapped(profile, home, server, env, &[]).await
+    }
+
+    /// As [`Cli::start_with_env`], run under `wrapper` (e.g. `strace … --`) when it is not empty.
+    pub async fn start_wrapped(
+        profile: &str,
+        home: &std::path::Path,
+        server: &str,
+        env: &[(&str, &str)],
+        wrapper: &[String],
+    ) -> Cli {
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(bin("anonchat-cli"));
+                c
+            }
+            None => Command::new(bin("anonchat-cli")),
+        };
+        let mut child = cmd
             .arg("--json")
             .arg("--profile")
             .arg(profile)

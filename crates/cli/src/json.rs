@@ -117,6 +117,51 @@ enum Command {
     Leave {
         session: String,
     },
+    /// Sends a file from disk (images are shown inline by the peer).
+    SendFile {
+        session: String,
+        path: std::path::PathBuf,
+        #[serde(default)]
+        view_once: bool,
+    },
+    /// Takes a photo with camera `camera` and sends it.
+    SendPhoto {
+        session: String,
+        #[serde(default)]
+        camera: u32,
+        #[serde(default)]
+        view_once: bool,
+    },
+    Attachments {
+        session: String,
+    },
+    /// An attachment's bytes, in base64.
+    Attachment {
+        session: String,
+        id: u64,
+    },
+    OpenViewOnce {
+        session: String,
+        id: u64,
+    },
+    /// Writes an attachment to `path`, the only place it is ever written.
+    Save {
+        session: String,
+        id: u64,
+        path: std::path::PathBuf,
+    },
+    CancelTransfer {
+        session: String,
+        id: u64,
+    },
+    SetTimer {
+        session: String,
+        seconds: u32,
+    },
+    SetMaxFileMb {
+        #[serde(default)]
+        mb: Option<u32>,
+    },
     /// Old device: a code and QR string for adding a new device.
     EnrollOpen,
     /// New device: join with the code or the QR string; answers once the old device decided.
@@ -157,6 +202,10 @@ fn emit_event(ev: &Event) {
         let _ = writeln!(out, "{}", line.as_str());
         let _ = out.flush();
     }
+}
+
+fn bytes_reply((meta, data): anonchat_client::session::AttachmentBytes) -> Value {
+    json!({"meta": meta, "base64": anonchat_proto::bytes::encode_b64(&data)})
 }
 
 async fn scan_and_add(engine: &Engine, camera: u32) -> Result<Value, anonchat_client::ClientError> {
@@ -291,6 +340,65 @@ async fn execute(engine: &Engine, cmd: Command) -> Value {
         ),
         Command::Sessions => ("sessions", Ok(json!({"sessions": engine.sessions()}))),
         Command::Leave { session } => ("leave", engine.leave(&session).await.map(|_| json!({}))),
+        Command::SendFile {
+            session,
+            path,
+            view_once,
+        } => (
+            "send_file",
+            engine
+                .send_file(&session, &path, view_once)
+                .await
+                .map(|id| json!({"id": id})),
+        ),
+        Command::SendPhoto {
+            session,
+            camera,
+            view_once,
+        } => (
+            "send_photo",
+            engine
+                .send_photo(&session, camera, view_once)
+                .await
+                .map(|id| json!({"id": id})),
+        ),
+        Command::Attachments { session } => (
+            "attachments",
+            engine
+                .attachments(&session)
+                .await
+                .map(|a| json!({"attachments": a})),
+        ),
+        Command::Attachment { session, id } => (
+            "attachment",
+            engine.attachment(&session, id).await.map(bytes_reply),
+        ),
+        Command::OpenViewOnce { session, id } => (
+            "open_view_once",
+            engine.open_view_once(&session, id).await.map(bytes_reply),
+        ),
+        Command::Save { session, id, path } => (
+            "save",
+            engine
+                .save_attachment(&session, id, &path)
+                .await
+                .map(|_| json!({})),
+        ),
+        Command::CancelTransfer { session, id } => (
+            "cancel_transfer",
+            engine
+                .cancel_transfer(&session, id)
+                .await
+                .map(|_| json!({})),
+        ),
+        Command::SetTimer { session, seconds } => (
+            "set_timer",
+            engine.set_timer(&session, seconds).await.map(|_| json!({})),
+        ),
+        Command::SetMaxFileMb { mb } => (
+            "set_max_file_mb",
+            engine.set_max_file_mb(mb).map(|_| json!({})),
+        ),
         Command::Lookup { username, code } => (
             "lookup",
             match anonchat_proto::Username::parse(&username) {

@@ -18,6 +18,10 @@ const HELP: &str = "\
 /block USER      refuse USER without asking      /unblock USER  undo that
 /devices         this account's devices          /adddevice     a code + QR for a new device
 /approve ID      let a new device in             /revoke ID     cut a device off (it wipes itself)
+/send PATH       send a file (images show inline)  /once PATH  send it view-once
+/photo [N]       take a photo with camera N, send it  /files     attachments in this chat
+/open ID         open a view-once attachment      /save ID PATH  write an attachment there
+/cancel ID       stop a transfer                 /timer SECS  auto-delete: 0, 5, 60, 3600, 86400
 /hideip on|off   relay only (hide your IP) or direct
 /panic           end and wipe every chat         /quit          leave and exit
 Anything else is sent to the open chat.";
@@ -53,6 +57,12 @@ pub async fn run(engine: Engine, mut events: UnboundedReceiver<Event>) -> anyhow
                         }
                     }
                     Event::Message { text, .. } => println!("< {}", text.as_str()),
+                    Event::FileIncoming { meta, .. } => println!("* Receiving #{} {} ({} bytes{})…", meta.id, meta.name.as_str(), meta.size, if meta.view_once { ", view once: /open" } else { "" }),
+                    Event::FileReceived { id, .. } => println!("* #{id} arrived (in memory only; /save {id} PATH to keep it)."),
+                    Event::FileCancelled { id, reason, .. } => println!("* Transfer #{id} stopped: {reason}."),
+                    Event::ViewOnceOpened { id, .. } => println!("* #{id} was opened once and is now wiped on both sides."),
+                    Event::TimerSet { seconds, .. } => println!("* Auto-delete is now {seconds} s."),
+                    Event::Expired { ids, .. } => println!("* Expired and wiped: {ids:?}"),
                     Event::Receipt { id, .. } => println!("  (delivered #{id})"),
                     Event::SessionEnded { session, reason, .. } => {
                         if current.as_deref() == Some(session) { current = None; }
@@ -136,6 +146,10 @@ pub async fn run(engine: Engine, mut events: UnboundedReceiver<Event>) -> anyhow
                     }),
                     "/approve" => engine.enroll_approve(arg).await,
                     "/revoke" => engine.revoke_device(arg).await,
+                    "/send" | "/once" | "/photo" | "/files" | "/open" | "/save" | "/cancel" | "/timer" => match &current {
+                        None => { println!("No open chat. /ring a friend first."); Ok(()) }
+                        Some(id) => media_command(&engine, id, head, arg).await,
+                    },
                     "/hideip" => engine.set_hide_ip(arg != "off").map(|_| {
                         let n = engine.network();
                         match (n.hide_ip, n.relay_available) {
@@ -160,4 +174,59 @@ pub async fn run(engine: Engine, mut events: UnboundedReceiver<Event>) -> anyhow
     }
     engine.shutdown().await;
     Ok(())
+}
+
+/// The chat's attachment commands.
+async fn media_command(
+    engine: &Engine,
+    session: &str,
+    head: &str,
+    arg: &str,
+) -> Result<(), anonchat_client::ClientError> {
+    let mut args = arg.splitn(2, ' ');
+    let first = args.next().unwrap_or("");
+    let id = || first.parse::<u64>().unwrap_or(0);
+    match head {
+        "/send" | "/once" => engine
+            .send_file(session, std::path::Path::new(first), head == "/once")
+            .await
+            .map(|id| println!("Sending #{id}…")),
+        "/photo" => engine
+            .send_photo(session, first.parse().unwrap_or(0), false)
+            .await
+            .map(|id| println!("Photo #{id} sent.")),
+        "/files" => engine.attachments(session).await.map(|list| {
+            for m in list {
+                let who = if m.mine { "sent" } else { "received" };
+                let once = if m.view_once { ", view once" } else { "" };
+                println!(
+                    "#{}  {}  {} bytes  {who}{once}",
+                    m.id,
+                    m.name.as_str(),
+                    m.size
+                );
+            }
+        }),
+        "/open" => engine.open_view_once(session, id()).await.map(|(m, data)| {
+            println!(
+                "#{} {}: {} bytes, now wiped on both sides.",
+                m.id,
+                m.name.as_str(),
+                data.len()
+            )
+        }),
+        "/save" => engine
+            .save_attachment(
+                session,
+                id(),
+                std::path::Path::new(args.next().unwrap_or("").trim()),
+            )
+            .await
+            .map(|_| println!("Saved.")),
+        "/cancel" => engine.cancel_transfer(session, id()).await,
+        _ => engine
+            .set_timer(session, first.parse().unwrap_or(0))
+            .await
+            .map(|_| println!("Auto-delete: {first} s.")),
+    }
 }

@@ -30,6 +30,7 @@ use crate::transport::IceConfig;
 use crate::ClientError;
 
 mod devices;
+mod media;
 mod network;
 mod scan;
 pub use devices::{DeviceView, EnrollView, EnrolledView};
@@ -1273,6 +1274,10 @@ impl SessionHost for Inner {
 
     fn ice(&self) -> IceConfig {
         self.ice_config()
+    }
+
+    fn max_file_size(&self) -> u64 {
+        Inner::max_file_size(self)
     }
 
     fn session_over(&self, id: &str) {

@@ -34,6 +34,8 @@ pub enum ClientError {
     NotOpen,
     #[error("no such session")]
     UnknownSession,
+    #[error("no such attachment (it may have expired or been opened)")]
+    UnknownAttachment,
     #[error("no pending request or ring with that id")]
     UnknownRing,
     #[error("{0}")]

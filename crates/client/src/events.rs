@@ -78,6 +78,52 @@ pub enum Event {
     Typing {
         session: String,
     },
+    /// The peer is sending an attachment (it stays in RAM; fetch it once `file_received`).
+    FileIncoming {
+        session: String,
+        #[serde(flatten)]
+        meta: crate::attachments::Meta,
+    },
+    FileProgress {
+        session: String,
+        id: u64,
+        done: u64,
+        total: u64,
+        outgoing: bool,
+    },
+    /// An incoming attachment arrived whole and matched the sender's hash.
+    FileReceived {
+        session: String,
+        id: u64,
+    },
+    /// Every chunk of an outgoing attachment left; a `delivered` receipt follows.
+    FileSent {
+        session: String,
+        id: u64,
+    },
+    /// A transfer stopped before the end, and what there was of it is wiped.
+    FileCancelled {
+        session: String,
+        id: u64,
+        by_peer: bool,
+        reason: String,
+    },
+    /// The peer opened a view-once attachment of ours; both copies are wiped.
+    ViewOnceOpened {
+        session: String,
+        id: u64,
+    },
+    /// The chat's auto-delete timer changed (0: off).
+    TimerSet {
+        session: String,
+        seconds: u32,
+        by_peer: bool,
+    },
+    /// Messages and attachments whose timer ran out; they are wiped on this side.
+    Expired {
+        session: String,
+        ids: Vec<u64>,
+    },
     /// The session is over and every buffer of it was zeroized on this side.
     SessionEnded {
         session: String,

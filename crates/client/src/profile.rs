@@ -38,6 +38,9 @@ pub struct ProfileData {
     /// The user turned "hide my IP" off: sessions may connect directly (the peer sees our address).
     #[serde(default)]
     pub direct_connections: bool,
+    /// The largest attachment accepted, in MB (unset: the default).
+    #[serde(default)]
+    pub max_file_mb: Option<u32>,
 }
 
 /// Where profiles live: `$ANONCHAT_HOME` or the platform data folder, then `profiles/<name>`.

@@ -4,14 +4,19 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
+use anonchat_proto::attach::{TransferKey, CHUNK_TAG};
 use anonchat_proto::frames::{PeerFrame, ReceiptKind, SecretText, Signal};
 use anonchat_proto::{Caps, DeviceCert, Key32, Username};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 use vodozemac::olm::{OlmMessage, PreKeyMessage, Session};
 use vodozemac::Curve25519PublicKey;
 use zeroize::Zeroizing;
 
+use crate::attachments::{self, ChunkOutcome, Held, Incoming, Meta, NewAttachment};
 use crate::events::{EndReason, Event};
 use crate::transport::{Candidate, IceConfig, Transport, TransportEvent};
 use crate::ClientError;
@@ -45,7 +50,19 @@ pub trait SessionHost: Send + Sync + 'static {
     fn my_cert(&self) -> Option<DeviceCert>;
     fn ice(&self) -> IceConfig;
     fn session_over(&self, id: &str);
+    /// The largest attachment this side accepts, in bytes.
+    fn max_file_size(&self) -> u64 {
+        DEFAULT_MAX_FILE_SIZE
+    }
 }
+
+/// The default size cap for incoming attachments.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 256 * 1024 * 1024;
+/// Attachments arriving at once, per session.
+const MAX_INCOMING: usize = 4;
+
+/// An attachment's bytes as handed to a front-end.
+pub type AttachmentBytes = (Meta, Arc<Zeroizing<Vec<u8>>>);
 
 pub enum Role {
     /// We rang; the peer device's verified certificate and its claimed one-time key.
@@ -65,6 +82,17 @@ pub enum Cmd {
     RouteClosed,
     Leave,
     Wipe(oneshot::Sender<()>),
+    SendAttachment(
+        Box<NewAttachment>,
+        oneshot::Sender<Result<u64, ClientError>>,
+    ),
+    CancelTransfer(u64),
+    Attachments(oneshot::Sender<Vec<Meta>>),
+    /// An attachment's bytes (not a view-once one the peer sent: see `OpenViewOnce`).
+    Attachment(u64, oneshot::Sender<Result<AttachmentBytes, ClientError>>),
+    /// The bytes of a view-once attachment from the peer, once: it is wiped on both sides.
+    OpenViewOnce(u64, oneshot::Sender<Result<AttachmentBytes, ClientError>>),
+    SetTimer(u32, oneshot::Sender<Result<(), ClientError>>),
 }
 
 #[derive(Clone)]
@@ -79,6 +107,8 @@ pub struct Line {
     pub id: u64,
     pub mine: bool,
     pub text: SecretText,
+    #[serde(skip)]
+    pub expires: Option<Instant>,
 }
 
 enum Exit {
@@ -99,8 +129,18 @@ struct Chat {
     last_rx: Instant,
     ping_n: u64,
     /// Round-trip probes waiting for their pong.
-    probes: std::collections::HashMap<u64, (Instant, oneshot::Sender<Duration>)>,
+    probes: HashMap<u64, (Instant, oneshot::Sender<Duration>)>,
+    /// Complete attachments, both directions.
+    held: HashMap<u64, Held>,
+    incoming: HashMap<u64, Incoming>,
+    /// Outgoing transfers still sending, by id.
+    sending: HashMap<u64, CancellationToken>,
+    /// Auto-delete timer in seconds (0: off).
+    timer: u32,
 }
+
+/// What a chunk-sending task reports when it stops.
+type BulkDone = (u64, Result<[u8; 32], String>);
 
 pub fn spawn(
     host: Arc<dyn SessionHost>,
@@ -118,11 +158,21 @@ pub fn spawn(
         olm: None,
         transport: None,
         log: Vec::new(),
-        next_id: 1,
+        // Caller odd, callee even: one id space for the session, so an id names one message or
+        // attachment on both sides (receipts, expiry, view-once).
+        next_id: if matches!(role, Role::Caller { .. }) {
+            1
+        } else {
+            2
+        },
         open: false,
         last_rx: Instant::now(),
         ping_n: 0,
         probes: Default::default(),
+        held: HashMap::new(),
+        incoming: HashMap::new(),
+        sending: HashMap::new(),
+        timer: 0,
     };
     tokio::spawn(chat.run(rx, role));
     SessionHandle { peer, tx }
@@ -153,6 +203,14 @@ fn unseal(olm: &mut Session, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, ClientEr
         .map_err(|e| ClientError::Crypto(e.to_string()))
 }
 
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Chat {
     async fn run(mut self, mut cmds: mpsc::Receiver<Cmd>, role: Role) {
         let (ev_tx, mut ev_rx) = mpsc::channel(256);
@@ -161,6 +219,7 @@ impl Chat {
         let mut tick = tokio::time::interval(PING_INTERVAL.min(Duration::from_millis(500)));
         let mut last_ping = Instant::now();
         let mut route_closed: Option<Instant> = None;
+        let (bulk_tx, mut bulk_rx) = mpsc::channel::<BulkDone>(16);
 
         let first = match role {
             Role::Caller { otk } => self.start_caller(otk, &ev_tx).await,
@@ -192,6 +251,24 @@ impl Chat {
                             let _ = reply.send(self.send_text(text).await);
                         }
                         Some(Cmd::Typing) => self.send_frame(&PeerFrame::Typing).await,
+                        Some(Cmd::SendAttachment(new, reply)) => {
+                            let _ = reply.send(self.send_attachment(*new, &bulk_tx).await);
+                        }
+                        Some(Cmd::CancelTransfer(id)) => self.cancel_transfer(id, "cancelled").await,
+                        Some(Cmd::Attachments(reply)) => {
+                            let mut list: Vec<Meta> = self.held.values().map(|h| h.meta.clone()).collect();
+                            list.sort_by_key(|m| (m.mine, m.id));
+                            let _ = reply.send(list);
+                        }
+                        Some(Cmd::Attachment(id, reply)) => {
+                            let _ = reply.send(self.attachment(id));
+                        }
+                        Some(Cmd::OpenViewOnce(id, reply)) => {
+                            let _ = reply.send(self.open_view_once(id).await);
+                        }
+                        Some(Cmd::SetTimer(seconds, reply)) => {
+                            let _ = reply.send(self.set_timer(seconds).await);
+                        }
                         Some(Cmd::History(reply)) => {
                             let _ = reply.send(self.log.clone());
                         }
@@ -221,7 +298,9 @@ impl Chat {
                             // webrtc reports a remotely opened channel's "open" from a spawned
                             // task, so a first frame can overtake it: a frame proves it is open.
                             self.on_open().await;
-                            if let Some(end) = self.on_frame(&b).await {
+                            if b.first() == Some(&CHUNK_TAG) {
+                                self.on_chunk(&b).await;
+                            } else if let Some(end) = self.on_frame(&b).await {
                                 break Exit::Ended(end);
                             }
                         }
@@ -233,6 +312,8 @@ impl Chat {
                         }
                         Some(TransportEvent::Closed) | None => break Exit::Ended(EndReason::ChannelClosed),
                     },
+                    Some((id, result)) = bulk_rx.recv() => self.on_bulk_done(id, result).await,
+                    _ = sleep_until_opt(self.next_expiry()) => self.expire(),
                     _ = tick.tick() => {
                         if self.open {
                             if self.last_rx.elapsed() > PEER_SILENCE {
@@ -400,7 +481,7 @@ impl Chat {
         }
         anonchat_proto::wire::check_size(text.as_str().len(), anonchat_proto::limits::MAX_TEXT)?;
         let id = self.next_id;
-        self.next_id += 1;
+        self.next_id += 2;
         let frame = PeerFrame::Text {
             id,
             body: text.clone(),
@@ -410,10 +491,12 @@ impl Chat {
         };
         let blob = seal(olm, &frame.encode())?;
         t.send(Bytes::from(blob)).await?;
+        let expires = self.expiry_from_now();
         self.log.push(Line {
             id,
             mine: true,
             text,
+            expires,
         });
         Ok(id)
     }
@@ -440,10 +523,12 @@ impl Chat {
                     id,
                     text: body.clone(),
                 });
+                let expires = self.expiry_from_now();
                 self.log.push(Line {
                     id,
                     mine: false,
                     text: body,
+                    expires,
                 });
                 self.send_frame(&PeerFrame::Receipt {
                     id,
@@ -467,14 +552,357 @@ impl Chat {
             }
             PeerFrame::Hello { .. } => {}
             PeerFrame::Bye => return Some(EndReason::PeerLeft),
+            PeerFrame::FileOffer {
+                id,
+                name,
+                size,
+                mime,
+                kind,
+                view_once,
+                key,
+            } => {
+                let meta = Meta {
+                    id,
+                    name,
+                    size,
+                    mime,
+                    kind,
+                    view_once,
+                    mine: false,
+                };
+                self.on_offer(meta, key).await;
+            }
+            PeerFrame::FileEnd { id, sha256 } => self.on_file_end(id, sha256).await,
+            PeerFrame::FileCancel { id } => {
+                let was = self.sending.remove(&id).map(|t| t.cancel()).is_some()
+                    | self.incoming.remove(&id).is_some();
+                if was {
+                    self.held.remove(&id);
+                    self.host.emit(Event::FileCancelled {
+                        session: self.id.clone(),
+                        id,
+                        by_peer: true,
+                        reason: "the other side cancelled".into(),
+                    });
+                }
+            }
+            PeerFrame::ViewOnceOpened { id } => {
+                if self
+                    .held
+                    .get(&id)
+                    .is_some_and(|h| h.meta.mine && h.meta.view_once)
+                {
+                    self.held.remove(&id);
+                    self.host.emit(Event::ViewOnceOpened {
+                        session: self.id.clone(),
+                        id,
+                    });
+                }
+            }
+            PeerFrame::Timer { seconds } => {
+                self.timer = seconds;
+                self.host.emit(Event::TimerSet {
+                    session: self.id.clone(),
+                    seconds,
+                    by_peer: true,
+                });
+            }
         }
         None
+    }
+
+    fn expiry_from_now(&self) -> Option<Instant> {
+        (self.timer > 0).then(|| Instant::now() + Duration::from_secs(u64::from(self.timer)))
+    }
+
+    fn next_expiry(&self) -> Option<Instant> {
+        let lines = self.log.iter().filter_map(|l| l.expires);
+        let held = self.held.values().filter_map(|h| h.expires);
+        lines.chain(held).min()
+    }
+
+    /// Wipes every line and attachment whose timer ran out.
+    fn expire(&mut self) {
+        let now = Instant::now();
+        let mut ids: Vec<u64> = Vec::new();
+        self.log.retain(|l| {
+            let gone = l.expires.is_some_and(|e| e <= now);
+            if gone {
+                ids.push(l.id);
+            }
+            !gone
+        });
+        self.held.retain(|id, h| {
+            let gone = h.expires.is_some_and(|e| e <= now);
+            if gone {
+                ids.push(*id);
+            }
+            !gone
+        });
+        if !ids.is_empty() {
+            self.host.emit(Event::Expired {
+                session: self.id.clone(),
+                ids,
+            });
+        }
+    }
+
+    async fn set_timer(&mut self, seconds: u32) -> Result<(), ClientError> {
+        if !anonchat_proto::limits::TIMER_CHOICES.contains(&seconds) {
+            return Err(ClientError::Refused(format!(
+                "timers are {:?} seconds",
+                anonchat_proto::limits::TIMER_CHOICES
+            )));
+        }
+        if !self.open {
+            return Err(ClientError::NotOpen);
+        }
+        self.timer = seconds;
+        self.send_frame(&PeerFrame::Timer { seconds }).await;
+        self.host.emit(Event::TimerSet {
+            session: self.id.clone(),
+            seconds,
+            by_peer: false,
+        });
+        Ok(())
+    }
+
+    async fn send_attachment(
+        &mut self,
+        new: NewAttachment,
+        done: &mpsc::Sender<BulkDone>,
+    ) -> Result<u64, ClientError> {
+        if !self.open {
+            return Err(ClientError::NotOpen);
+        }
+        anonchat_proto::wire::check_size(
+            new.name.as_str().len(),
+            anonchat_proto::limits::MAX_FILE_NAME,
+        )?;
+        anonchat_proto::wire::check_size(new.mime.len(), anonchat_proto::limits::MAX_MIME)?;
+        let bulk = match &self.transport {
+            Some(t) => t.bulk().await.ok_or(ClientError::NotOpen)?,
+            None => return Err(ClientError::NotOpen),
+        };
+        let id = self.next_id;
+        self.next_id += 2;
+        let meta = Meta {
+            id,
+            name: new.name,
+            size: new.data.len() as u64,
+            mime: new.mime,
+            kind: new.kind,
+            view_once: new.view_once,
+            mine: true,
+        };
+        let key = TransferKey::random();
+        self.send_frame(&PeerFrame::FileOffer {
+            id,
+            name: meta.name.clone(),
+            size: meta.size,
+            mime: meta.mime.clone(),
+            kind: meta.kind,
+            view_once: meta.view_once,
+            key: key.clone(),
+        })
+        .await;
+        let data = Arc::new(new.data);
+        let cancel = CancellationToken::new();
+        self.sending.insert(id, cancel.clone());
+        self.held.insert(
+            id,
+            Held {
+                meta: meta.clone(),
+                data: data.clone(),
+                expires: self.expiry_from_now(),
+            },
+        );
+        let (host, session, done) = (self.host.clone(), self.id.clone(), done.clone());
+        tokio::spawn(async move {
+            let result =
+                attachments::send_chunks(bulk, meta, key, data, cancel, host, session).await;
+            let _ = done.send((id, result)).await;
+        });
+        Ok(id)
+    }
+
+    async fn on_bulk_done(&mut self, id: u64, result: Result<[u8; 32], String>) {
+        if self.sending.remove(&id).is_none() {
+            return; // Cancelled already (and the peer told).
+        }
+        match result {
+            Ok(sha256) => {
+                self.send_frame(&PeerFrame::FileEnd {
+                    id,
+                    sha256: Key32(sha256),
+                })
+                .await;
+                self.host.emit(Event::FileSent {
+                    session: self.id.clone(),
+                    id,
+                });
+            }
+            Err(reason) => {
+                self.send_frame(&PeerFrame::FileCancel { id }).await;
+                self.held.remove(&id);
+                self.host.emit(Event::FileCancelled {
+                    session: self.id.clone(),
+                    id,
+                    by_peer: false,
+                    reason,
+                });
+            }
+        }
+    }
+
+    /// Stops a transfer in either direction, tells the peer, and wipes what there was of it.
+    async fn cancel_transfer(&mut self, id: u64, reason: &str) {
+        let was = self.sending.remove(&id).map(|t| t.cancel()).is_some()
+            | self.incoming.remove(&id).is_some();
+        if !was {
+            return;
+        }
+        self.held.remove(&id);
+        self.send_frame(&PeerFrame::FileCancel { id }).await;
+        self.host.emit(Event::FileCancelled {
+            session: self.id.clone(),
+            id,
+            by_peer: false,
+            reason: reason.to_string(),
+        });
+    }
+
+    async fn on_offer(&mut self, meta: Meta, key: TransferKey) {
+        let id = meta.id;
+        let refuse = if meta.size > self.host.max_file_size() {
+            Some(format!(
+                "larger than this side accepts ({} MB)",
+                self.host.max_file_size() / 1_000_000
+            ))
+        } else if self.incoming.len() >= MAX_INCOMING {
+            Some("too many attachments arriving at once".into())
+        } else if self.incoming.contains_key(&id) || self.held.contains_key(&id) {
+            Some("a second offer with the same id".into())
+        } else {
+            None
+        };
+        if let Some(reason) = refuse {
+            self.send_frame(&PeerFrame::FileCancel { id }).await;
+            self.host.emit(Event::FileCancelled {
+                session: self.id.clone(),
+                id,
+                by_peer: false,
+                reason,
+            });
+            return;
+        }
+        self.host.emit(Event::FileIncoming {
+            session: self.id.clone(),
+            meta: meta.clone(),
+        });
+        self.incoming.insert(id, Incoming::new(meta, key));
+    }
+
+    async fn on_chunk(&mut self, frame: &[u8]) {
+        // Any bytes from the peer prove it is alive, even chunks of a transfer we cancelled.
+        self.last_rx = Instant::now();
+        let Ok((id, _)) = anonchat_proto::attach::chunk_header(frame) else {
+            return self.host.emit(Event::Warning {
+                message: "dropped a malformed attachment chunk".into(),
+            });
+        };
+        let Some(inc) = self.incoming.get_mut(&id) else {
+            return; // A transfer we refused or cancelled: its chunks may still be in flight.
+        };
+        match inc.take_chunk(frame) {
+            ChunkOutcome::Progress => {
+                if inc.progress_due() {
+                    let (done, total) = (inc.data.len() as u64, inc.meta.size);
+                    self.host.emit(Event::FileProgress {
+                        session: self.id.clone(),
+                        id,
+                        done,
+                        total,
+                        outgoing: false,
+                    });
+                }
+            }
+            ChunkOutcome::Broken(reason) => self.cancel_transfer(id, &reason).await,
+        }
+    }
+
+    async fn on_file_end(&mut self, id: u64, sha256: Key32) {
+        let Some(inc) = self.incoming.remove(&id) else {
+            return;
+        };
+        match inc.verify(&sha256.0) {
+            Ok((meta, data)) => {
+                self.held.insert(
+                    id,
+                    Held {
+                        meta,
+                        data: Arc::new(data),
+                        expires: self.expiry_from_now(),
+                    },
+                );
+                self.host.emit(Event::FileReceived {
+                    session: self.id.clone(),
+                    id,
+                });
+                self.send_frame(&PeerFrame::Receipt {
+                    id,
+                    kind: ReceiptKind::Delivered,
+                })
+                .await;
+            }
+            Err(reason) => {
+                self.send_frame(&PeerFrame::FileCancel { id }).await;
+                self.host.emit(Event::FileCancelled {
+                    session: self.id.clone(),
+                    id,
+                    by_peer: false,
+                    reason,
+                });
+            }
+        }
+    }
+
+    fn attachment(&self, id: u64) -> Result<AttachmentBytes, ClientError> {
+        let h = self.held.get(&id).ok_or(ClientError::UnknownAttachment)?;
+        if h.meta.view_once && !h.meta.mine {
+            return Err(ClientError::Refused(
+                "a view-once attachment opens only once".into(),
+            ));
+        }
+        Ok((h.meta.clone(), h.data.clone()))
+    }
+
+    async fn open_view_once(&mut self, id: u64) -> Result<AttachmentBytes, ClientError> {
+        match self.held.get(&id) {
+            Some(h) if h.meta.view_once && !h.meta.mine => {}
+            Some(_) => {
+                return Err(ClientError::Refused(
+                    "not a view-once attachment from the peer".into(),
+                ))
+            }
+            None => return Err(ClientError::UnknownAttachment),
+        }
+        let Some(h) = self.held.remove(&id) else {
+            return Err(ClientError::UnknownAttachment);
+        };
+        self.send_frame(&PeerFrame::ViewOnceOpened { id }).await;
+        Ok((h.meta, h.data))
     }
 
     /// Drops the Olm session and zeroizes the chat before anything slow (closing the transport).
     async fn finish(mut self, exit: Exit) {
         self.log.clear();
         self.log.shrink_to_fit();
+        for (_, t) in self.sending.drain() {
+            t.cancel();
+        }
+        self.incoming.clear();
+        self.held.clear();
         self.olm = None;
         let was_open = self.open;
         self.open = false;
@@ -592,6 +1020,10 @@ mod tests {
             last_rx: Instant::now(),
             ping_n: 0,
             probes: Default::default(),
+            held: HashMap::new(),
+            incoming: HashMap::new(),
+            sending: HashMap::new(),
+            timer: 0,
         };
         (out, chat, host)
     }

@@ -63,6 +63,35 @@ pub enum TransportEvent {
 pub struct Transport {
     pc: Arc<RTCPeerConnection>,
     dc: Arc<tokio::sync::Mutex<Option<Arc<RTCDataChannel>>>>,
+    /// Woken when the channel's send buffer drains below [`BULK_LOW_WATER`].
+    drained: Arc<tokio::sync::Notify>,
+}
+
+/// Bulk sends wait while more than this is queued in the channel, so a big file never sits in
+/// memory twice and chat frames are not stuck behind megabytes of it.
+pub const BULK_HIGH_WATER: usize = 1024 * 1024;
+const BULK_LOW_WATER: usize = 256 * 1024;
+
+/// Sends attachment chunks on the session's channel with backpressure; usable from another task.
+#[derive(Clone)]
+pub struct BulkSender {
+    dc: Arc<RTCDataChannel>,
+    drained: Arc<tokio::sync::Notify>,
+}
+
+impl BulkSender {
+    pub async fn send(&self, frame: Bytes) -> Result<(), TransportError> {
+        while self.dc.buffered_amount().await > BULK_HIGH_WATER {
+            // The low-water callback wakes us; the timeout only guards against a missed wake-up.
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_millis(20),
+                self.drained.notified(),
+            )
+            .await;
+        }
+        self.dc.send(&frame).await?;
+        Ok(())
+    }
 }
 
 fn api(relay_only: bool) -> API {
@@ -177,6 +206,7 @@ impl Transport {
         Ok(Self {
             pc,
             dc: Arc::default(),
+            drained: Arc::default(),
         })
     }
 
@@ -226,6 +256,22 @@ impl Transport {
         let sdp = answer.sdp.clone();
         t.pc.set_local_description(answer).await?;
         Ok((t, sdp))
+    }
+
+    /// A sender for attachment chunks, once the channel exists.
+    pub async fn bulk(&self) -> Option<BulkSender> {
+        let dc = self.dc.lock().await.clone()?;
+        dc.set_buffered_amount_low_threshold(BULK_LOW_WATER).await;
+        let drained = self.drained.clone();
+        dc.on_buffered_amount_low(Box::new(move || {
+            drained.notify_waiters();
+            Box::pin(async {})
+        }))
+        .await;
+        Some(BulkSender {
+            dc,
+            drained: self.drained.clone(),
+        })
     }
 
     /// The kinds of the local and remote candidates ICE chose ("host", "srflx", "prflx",

@@ -7,7 +7,8 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroizing;
 
-use crate::{limits, Caps, DeviceCert, ProtoError};
+use crate::attach::TransferKey;
+use crate::{limits, Caps, DeviceCert, Key32, ProtoError};
 
 /// Chat content. Zeroized on drop; its `Debug` never shows the text.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -73,17 +74,69 @@ pub enum ReceiptKind {
     Read,
 }
 
+/// What an attachment is, so the receiver knows how to show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachmentKind {
+    File,
+    /// Shown inline (decoded in RAM).
+    Image,
+    /// A photo just taken with the sender's camera; shown inline.
+    Photo,
+}
+
 /// Frames on the data channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum PeerFrame {
-    Hello { caps: Caps },
-    Text { id: u64, body: SecretText },
-    Receipt { id: u64, kind: ReceiptKind },
+    Hello {
+        caps: Caps,
+    },
+    Text {
+        id: u64,
+        body: SecretText,
+    },
+    Receipt {
+        id: u64,
+        kind: ReceiptKind,
+    },
     Typing,
-    Ping { n: u64 },
-    Pong { n: u64 },
+    Ping {
+        n: u64,
+    },
+    Pong {
+        n: u64,
+    },
     Bye,
+    /// An attachment follows as chunks sealed under `key` (see `attach`). `id` shares the
+    /// sender's message numbering with `text`.
+    FileOffer {
+        id: u64,
+        name: SecretText,
+        size: u64,
+        mime: String,
+        kind: AttachmentKind,
+        /// The receiver may open it once; then both sides wipe it and the sender is told.
+        view_once: bool,
+        key: TransferKey,
+    },
+    /// Every chunk was sent; the receiver checks the whole against this hash.
+    FileEnd {
+        id: u64,
+        sha256: Key32,
+    },
+    /// Either side stops a transfer; both drop what they have of it.
+    FileCancel {
+        id: u64,
+    },
+    /// The receiver opened a view-once attachment and wiped it.
+    ViewOnceOpened {
+        id: u64,
+    },
+    /// The chat's auto-delete timer (seconds; 0 is off), set by either side for both.
+    Timer {
+        seconds: u32,
+    },
 }
 
 fn encode<T: Serialize>(v: &T) -> Zeroizing<Vec<u8>> {
@@ -124,8 +177,18 @@ impl PeerFrame {
 
     pub fn decode(bytes: &[u8]) -> Result<Self, ProtoError> {
         let frame: Self = decode(bytes, limits::MAX_PEER_FRAME)?;
-        if let PeerFrame::Text { body, .. } = &frame {
-            crate::wire::check_size(body.0.len(), limits::MAX_TEXT)?;
+        match &frame {
+            PeerFrame::Text { body, .. } => {
+                crate::wire::check_size(body.0.len(), limits::MAX_TEXT)?
+            }
+            PeerFrame::FileOffer { name, mime, .. } => {
+                crate::wire::check_size(name.0.len(), limits::MAX_FILE_NAME)?;
+                crate::wire::check_size(mime.len(), limits::MAX_MIME)?;
+            }
+            PeerFrame::Timer { seconds } if !limits::TIMER_CHOICES.contains(seconds) => {
+                return Err(ProtoError::Malformed(format!("no such timer: {seconds} s")));
+            }
+            _ => {}
         }
         Ok(frame)
     }

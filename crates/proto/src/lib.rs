@@ -3,6 +3,7 @@
 //!
 //! Pure logic only: no I/O, no async runtime. `docs/protocol.md` is the prose form of this crate.
 
+pub mod attach;
 pub mod bytes;
 pub mod cert;
 pub mod enroll;

@@ -6,6 +6,12 @@ pub const MAX_WS_MESSAGE: usize = 64 * 1024;
 pub const MAX_RELAY_BLOB: usize = 32 * 1024;
 /// Largest frame on the peer data channel (an Olm message, encoded).
 pub const MAX_PEER_FRAME: usize = 64 * 1024;
+/// Longest attachment file name, in bytes of UTF-8.
+pub const MAX_FILE_NAME: usize = 255;
+/// Longest attachment media type.
+pub const MAX_MIME: usize = 100;
+/// Auto-delete timers a chat may agree on, in seconds (0: off).
+pub const TIMER_CHOICES: [u32; 5] = [0, 5, 60, 3600, 86400];
 /// Longest text message body, in bytes of UTF-8.
 pub const MAX_TEXT: usize = 16 * 1024;
 /// Most one-time keys a device may have on the server at once.

@@ -1,0 +1,227 @@
+//! Attachments of one session (DESIGN §6): files, images and camera photos, in RAM only. The
+//! bytes go out on their own task as AEAD-sealed chunks under a per-transfer key
+//! (`anonchat_proto::attach`) with the channel's backpressure; incoming ones are assembled into a
+//! buffer sized once from the offer (no reallocation leaves copies behind), checked against the
+//! sender's hash, and wiped with the session, on expiry, on cancel, or after a view-once opening.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anonchat_proto::attach::{self, TransferKey, CHUNK_SIZE};
+use anonchat_proto::frames::{AttachmentKind, SecretText};
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+use zeroize::Zeroizing;
+
+use crate::events::Event;
+use crate::session::SessionHost;
+use crate::transport::BulkSender;
+
+/// Progress events at most this often per transfer (and always at the end).
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+
+/// An attachment as a front-end sees it (its bytes are fetched separately).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Meta {
+    pub id: u64,
+    pub name: SecretText,
+    pub size: u64,
+    pub mime: String,
+    pub kind: AttachmentKind,
+    pub view_once: bool,
+    /// Sent by this side.
+    pub mine: bool,
+}
+
+/// What a front-end hands over to send.
+pub struct NewAttachment {
+    pub name: SecretText,
+    pub mime: String,
+    pub kind: AttachmentKind,
+    pub view_once: bool,
+    pub data: Zeroizing<Vec<u8>>,
+}
+
+/// A complete attachment held in RAM.
+pub(crate) struct Held {
+    pub meta: Meta,
+    pub data: Arc<Zeroizing<Vec<u8>>>,
+    pub expires: Option<Instant>,
+}
+
+/// An attachment arriving.
+pub(crate) struct Incoming {
+    pub meta: Meta,
+    pub key: TransferKey,
+    pub data: Zeroizing<Vec<u8>>,
+    pub next: u32,
+    pub hash: Sha256,
+    pub last_progress: Instant,
+}
+
+pub(crate) enum ChunkOutcome {
+    Progress,
+    /// Something is wrong with this transfer: cancel it, with this reason.
+    Broken(String),
+}
+
+impl Incoming {
+    pub fn new(meta: Meta, key: TransferKey) -> Self {
+        // Sized once from the offer (already checked against the cap): growing the buffer would
+        // leave unwiped copies of the first part in freed memory.
+        let data = Zeroizing::new(Vec::with_capacity(meta.size as usize));
+        Incoming {
+            meta,
+            key,
+            data,
+            next: 0,
+            hash: Sha256::new(),
+            last_progress: Instant::now(),
+        }
+    }
+
+    pub fn take_chunk(&mut self, frame: &[u8]) -> ChunkOutcome {
+        let plain = match attach::open_chunk(&self.key, self.meta.id, self.next, frame) {
+            Ok(p) => p,
+            Err(e) => return ChunkOutcome::Broken(e.to_string()),
+        };
+        if self.data.len() as u64 + plain.len() as u64 > self.meta.size {
+            return ChunkOutcome::Broken("more bytes than offered".into());
+        }
+        self.hash.update(&plain);
+        self.data.extend_from_slice(&plain);
+        self.next += 1;
+        ChunkOutcome::Progress
+    }
+
+    /// Whether the whole arrived and matches the sender's hash.
+    pub fn verify(self, sha256: &[u8; 32]) -> Result<(Meta, Zeroizing<Vec<u8>>), String> {
+        if self.data.len() as u64 != self.meta.size {
+            return Err("the file arrived incomplete".into());
+        }
+        if self.hash.finalize().as_slice() != sha256 {
+            return Err("the file failed its integrity check".into());
+        }
+        Ok((self.meta, self.data))
+    }
+
+    pub fn progress_due(&mut self) -> bool {
+        let done = self.data.len() as u64 == self.meta.size;
+        if done || self.last_progress.elapsed() >= PROGRESS_EVERY {
+            self.last_progress = Instant::now();
+            return true;
+        }
+        false
+    }
+}
+
+/// Seals and sends every chunk of `data` on its own task; returns the SHA-256 of the whole, or
+/// why it stopped.
+pub(crate) async fn send_chunks(
+    bulk: BulkSender,
+    meta: Meta,
+    key: TransferKey,
+    data: Arc<Zeroizing<Vec<u8>>>,
+    cancel: CancellationToken,
+    host: Arc<dyn SessionHost>,
+    session: String,
+) -> Result<[u8; 32], String> {
+    let mut hash = Sha256::new();
+    let total = data.len() as u64;
+    let mut last = Instant::now();
+    let chunks: Vec<&[u8]> = if data.is_empty() {
+        vec![&[][..]]
+    } else {
+        data.chunks(CHUNK_SIZE).collect()
+    };
+    let mut done = 0u64;
+    for (index, chunk) in chunks.into_iter().enumerate() {
+        if cancel.is_cancelled() {
+            return Err("cancelled".into());
+        }
+        let index = u32::try_from(index).map_err(|_| "too many chunks".to_string())?;
+        hash.update(chunk);
+        let sealed = attach::seal_chunk(&key, meta.id, index, chunk);
+        tokio::select! {
+            sent = bulk.send(Bytes::from(sealed)) => sent.map_err(|e| e.to_string())?,
+            _ = cancel.cancelled() => return Err("cancelled".into()),
+        }
+        done += chunk.len() as u64;
+        if done == total || last.elapsed() >= PROGRESS_EVERY {
+            last = Instant::now();
+            host.emit(Event::FileProgress {
+                session: session.clone(),
+                id: meta.id,
+                done,
+                total,
+                outgoing: true,
+            });
+        }
+    }
+    Ok(hash.finalize().into())
+}
+
+/// A media type from a file name's extension (enough for what a chat shows inline).
+pub fn mime_for(name: &str) -> &'static str {
+    let ext = name.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
+    match ext.as_str() {
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "txt" => "text/plain",
+        "pdf" => "application/pdf",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(size: u64) -> Meta {
+        Meta {
+            id: 9,
+            name: SecretText::new("a.bin".into()),
+            size,
+            mime: "application/octet-stream".into(),
+            kind: AttachmentKind::File,
+            view_once: false,
+            mine: false,
+        }
+    }
+
+    #[test]
+    fn assembles_checks_the_hash_and_refuses_extra_bytes() {
+        let key = TransferKey::random();
+        let body: Vec<u8> = (0..(CHUNK_SIZE * 2 + 10)).map(|i| i as u8).collect();
+        let mut inc = Incoming::new(meta(body.len() as u64), key.clone());
+        for (i, c) in body.chunks(CHUNK_SIZE).enumerate() {
+            let sealed = attach::seal_chunk(&key, 9, i as u32, c);
+            assert!(matches!(inc.take_chunk(&sealed), ChunkOutcome::Progress));
+        }
+        let sha: [u8; 32] = Sha256::digest(&body).into();
+        let (_, data) = inc.verify(&sha).unwrap();
+        assert_eq!(&*data, &body);
+
+        // A wrong hash, and a sender that sends more than it offered.
+        let mut inc = Incoming::new(meta(3), key.clone());
+        assert!(matches!(
+            inc.take_chunk(&attach::seal_chunk(&key, 9, 0, b"abc")),
+            ChunkOutcome::Progress
+        ));
+        assert!(inc.verify(&[0u8; 32]).is_err());
+        let mut inc = Incoming::new(meta(3), key.clone());
+        assert!(matches!(
+            inc.take_chunk(&attach::seal_chunk(&key, 9, 0, b"abcd")),
+            ChunkOutcome::Broken(_)
+        ));
+        // Chunks out of order are refused.
+        let mut inc = Incoming::new(meta(10), key.clone());
+        assert!(matches!(
+            inc.take_chunk(&attach::seal_chunk(&key, 9, 1, b"abc")),
+            ChunkOutcome::Broken(_)
+        ));
+    }
+}
