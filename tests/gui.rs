@@ -493,6 +493,7 @@ async fn scanning_a_contact_qr_with_the_camera() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_in_the_chat() {
     let _turn = one_at_a_time().await;
+    let started = std::time::SystemTime::now();
     let server = Server::start().await;
     let display = Display::start();
     let home = TempDir::new("gui-media");
@@ -620,6 +621,72 @@ async fn media_in_the_chat() {
     );
     app.shot("chat-media").await;
 
+    // P3 for the app: a canary text and an image carrying a canary reach the page, and then no
+    // file under $HOME, the profile folder or what appeared in $TMPDIR during the test holds them.
+    let (text_canary, image_canary) = (canary(), canary());
+    bob.ok(json!({"cmd": "send", "session": session, "text": text_canary}))
+        .await;
+    let fixtures = TempDir::new("gui-media-fixtures");
+    let marked = fixtures.0.join("marked.png");
+    let mut bytes = img([90, 90, 90]);
+    bytes.extend_from_slice(image_canary.as_bytes());
+    std::fs::write(&marked, &bytes).unwrap();
+    let sent = bob
+        .ok(json!({"cmd": "send_file", "session": session, "path": marked}))
+        .await;
+    let id = sent["id"].as_u64().unwrap();
+    app.until(
+        "the marked image inline",
+        &format!(
+            "(() => {{ const i = document.querySelector('#messages li[data-id=\"{id}\"] img'); \
+             return i && i.complete && i.naturalWidth === 40; }})()"
+        ),
+    )
+    .await;
+    let needles = [text_canary.clone(), image_canary.clone()];
+    let in_memory = count_in_memory(app.pid(), &needles);
+    assert!(
+        in_memory[0] > 0 && in_memory[1] > 0,
+        "the app holds both (so the search can find them): {in_memory:?}"
+    );
+    let mut roots = vec![home.0.clone()];
+    roots.extend(std::env::var_os("HOME").map(std::path::PathBuf::from));
+    let mut searched = 0;
+    for root in &roots {
+        for f in files_since(root, started) {
+            if f.starts_with(&fixtures.0) {
+                continue;
+            }
+            searched += 1;
+            let bytes = std::fs::read(&f).unwrap_or_default();
+            for n in &needles {
+                assert!(
+                    memchr::memmem::find(&bytes, n.as_bytes()).is_none(),
+                    "{n} on disk in {}",
+                    f.display()
+                );
+            }
+        }
+    }
+    for f in files_since(&std::env::temp_dir(), started) {
+        if f.starts_with(&fixtures.0) || f.starts_with(&home.0) {
+            continue;
+        }
+        searched += 1;
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        for n in &needles {
+            assert!(
+                memchr::memmem::find(&bytes, n.as_bytes()).is_none(),
+                "{n} on disk in {}",
+                f.display()
+            );
+        }
+    }
+    // The search does see a canary on disk where there is one: the fixture bob sent from.
+    let fixture = std::fs::read(&marked).unwrap();
+    assert!(memchr::memmem::find(&fixture, image_canary.as_bytes()).is_some());
+    println!("searched {searched} files written during the test: no canary");
+
     // Auto-delete: chosen in the app, agreed with bob, counted down, wiped on both sides.
     app.eval_async(
         "const s = document.getElementById('chat-timer'); s.value = '5'; \
@@ -654,4 +721,24 @@ async fn media_in_the_chat() {
     )
     .await;
     app.close().await;
+}
+
+/// Files under `root` modified since `since` (the app's own writes during a test).
+fn files_since(root: &std::path::Path, since: std::time::SystemTime) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(root) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        let Ok(meta) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if meta.is_dir() {
+            out.extend(files_since(&p, since));
+        } else if meta.is_file() && meta.modified().is_ok_and(|m| m >= since) {
+            out.push(p);
+        }
+    }
+    out
 }
