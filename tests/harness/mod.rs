@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod gui;
+pub mod netns;
 pub mod proxy;
 pub mod raw;
 pub mod server;

@@ -20,6 +20,8 @@ pub struct ServerOpts {
     pub log: String,
     pub public_url: Option<String>,
     pub extra: Vec<String>,
+    /// A command prefix to run the server under (e.g. `ip netns exec NS`).
+    pub wrapper: Vec<String>,
 }
 
 impl Default for ServerOpts {
@@ -29,6 +31,7 @@ impl Default for ServerOpts {
             log: "info".into(),
             public_url: None,
             extra: Vec::new(),
+            wrapper: Vec::new(),
         }
     }
 }
@@ -54,7 +57,14 @@ impl Server {
 
     /// Starts on `opts.listen` with its database in `dir` (reuse `dir` to restart the same server).
     pub async fn start_with(opts: ServerOpts, dir: TempDir) -> Server {
-        let mut cmd = Command::new(bin("anonchat-server"));
+        let mut cmd = match opts.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(bin("anonchat-server"));
+                c
+            }
+            None => Command::new(bin("anonchat-server")),
+        };
         cmd.arg("--listen")
             .arg(&opts.listen)
             .arg("--database-url")

@@ -10,6 +10,7 @@ use crate::TempDir;
 pub struct Coturn {
     child: Child,
     pub port: u16,
+    pub ip: String,
     /// The folder with the shared-secret file and coturn's log.
     pub dir: TempDir,
     pub secret_file: std::path::PathBuf,
@@ -83,13 +84,79 @@ impl Coturn {
         Coturn {
             child,
             port,
+            ip: "127.0.0.1".into(),
             dir,
             secret_file,
         }
     }
 
     pub fn url(&self) -> String {
-        format!("turn:127.0.0.1:{}?transport=udp", self.port)
+        format!("turn:{}:{}?transport=udp", self.ip, self.port)
+    }
+
+    /// coturn inside a network namespace (`wrapper`: `ip netns exec NS`), on address `ip`.
+    pub fn start_in(wrapper: &[String], ip: &str, secret: &str) -> Coturn {
+        let dir = TempDir::new("coturn");
+        let secret_file = dir.0.join("turn.secret");
+        std::fs::write(&secret_file, secret).expect("secret file");
+        let port = 3478;
+        let child = Command::new(&wrapper[0])
+            .args(&wrapper[1..])
+            .arg("turnserver")
+            .args([
+                "-n",
+                &format!("--listening-ip={ip}"),
+                &format!("--relay-ip={ip}"),
+            ])
+            .arg(format!("--listening-port={port}"))
+            .args(["--min-port=49152", "--max-port=49300"])
+            .args([
+                "--use-auth-secret",
+                &format!("--static-auth-secret={secret}"),
+            ])
+            .args([
+                "--realm=anonchat",
+                "--no-tls",
+                "--no-dtls",
+                "--no-tcp-relay",
+            ])
+            .args(["--no-cli", "--simple-log", "--verbose"])
+            .arg(format!("--log-file={}", dir.0.join("turn.log").display()))
+            .arg(format!("--pidfile={}", dir.0.join("turn.pid").display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start turnserver in the namespace");
+        let t0 = Instant::now();
+        loop {
+            let probe = Command::new(&wrapper[0])
+                .args(&wrapper[1..])
+                .args([
+                    "timeout",
+                    "1",
+                    "turnutils_stunclient",
+                    "-p",
+                    &port.to_string(),
+                    ip,
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            if probe.is_ok_and(|s| s.success()) {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(15),
+                "coturn did not answer STUN"
+            );
+        }
+        Coturn {
+            child,
+            port,
+            ip: ip.to_string(),
+            dir,
+            secret_file,
+        }
     }
 
     /// What coturn logged so far.
