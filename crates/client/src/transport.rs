@@ -174,9 +174,18 @@ impl Transport {
             let gathered = gathered.clone();
             Box::pin(async move {
                 use std::sync::atomic::Ordering;
-                // `None` marks the end of gathering.
-                if c.is_none() && gathered.load(Ordering::SeqCst) == 0 {
-                    let _ = tx.send(TransportEvent::NoCandidates { relay_only }).await;
+                // `None` marks the end of gathering. Only relay-only can end up with nothing (host
+                // candidates always exist), and webrtc can report the end a moment before the
+                // last candidates reach this handler: look again after a short while.
+                if c.is_none() {
+                    if relay_only && gathered.load(Ordering::SeqCst) == 0 {
+                        tokio::spawn(async move {
+                            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                            if gathered.load(Ordering::SeqCst) == 0 {
+                                let _ = tx.send(TransportEvent::NoCandidates { relay_only }).await;
+                            }
+                        });
+                    }
                     return;
                 }
                 if let Some(Ok(init)) = c.map(|c| c.to_json()) {
