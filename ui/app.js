@@ -315,6 +315,12 @@ function openChat(ev) {
   $("chat-safety-box").hidden = true;
   say("chat-typing", "");
   pane("chat");
+  // A camera picker when there is more than one camera (none: "Take a photo" says so).
+  invoke("cameras").then((cams) => {
+    const pick = $("photo-camera");
+    pick.replaceChildren(...cams.map((c) => new Option(c.name, String(c.index))));
+    pick.hidden = $("photo-camera-label").hidden = cams.length < 2;
+  }).catch(() => { $("photo-camera").hidden = $("photo-camera-label").hidden = true; });
   $("chat-input").focus();
 }
 
@@ -485,7 +491,8 @@ $("file-pick").addEventListener("change", async () => {
 $("photo-send").addEventListener("click", async () => {
   if (!ui.session) return;
   const viewOnce = $("view-once").checked;
-  const id = await act(invoke("send_photo", { session: ui.session.id, camera: 0, view_once: viewOnce }), "chat-typing");
+  const camera = Number($("photo-camera").value || 0);
+  const id = await act(invoke("send_photo", { session: ui.session.id, camera, view_once: viewOnce }), "chat-typing");
   if (id !== undefined) addAttachment({ id, name: "photo.jpg", size: 0, mime: "image/jpeg", kind: "photo", view_once: viewOnce, mine: true });
 });
 
