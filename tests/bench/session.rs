@@ -471,6 +471,7 @@ async fn peer(server: &str, profile: &str, name: &str) -> anyhow::Result<()> {
                 Some(Event::FriendRequest { from, .. }) => engine.accept_friend(&from).await?,
                 Some(Event::IncomingRing { ring_id, .. }) => engine.answer(&ring_id, true).await?,
                 Some(Event::Message { session, text, .. }) => { let _ = engine.send_text(&session, text).await; }
+                Some(Event::SessionFailed { reason, .. }) => eprintln!("peer: a session failed: {reason}"),
                 Some(_) => {}
                 None => break,
             },

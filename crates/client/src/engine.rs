@@ -101,6 +101,9 @@ struct Inner {
     sessions: Mutex<HashMap<String, SessionHandle>>,
     /// ring id → who we ring.
     outgoing: Mutex<HashMap<String, Username>>,
+    /// `ring_accepted` that arrived before the answer to our `ring` (the server holds that answer
+    /// until its timing floor; a quick callee can answer sooner), with when it came.
+    early_accepts: Mutex<HashMap<String, (DeviceCert, SignedOtk, std::time::Instant)>>,
     /// ring id → who rings us, with the account key the server vouched for.
     incoming: Mutex<HashMap<String, (Username, Key32)>>,
     /// Friend requests waiting for the user: from → (their AK, their signature).
@@ -178,6 +181,7 @@ impl Engine {
             events,
             sessions: Mutex::default(),
             outgoing: Mutex::default(),
+            early_accepts: Mutex::default(),
             incoming: Mutex::default(),
             requests: Mutex::default(),
             changed_keys: Mutex::default(),
@@ -739,6 +743,10 @@ impl Engine {
                     Some(Box::new(move |msg: &ServerMsg| {
                         if let (ServerMsg::Ringing { ring_id }, Some(me)) = (msg, me.upgrade()) {
                             lock(&me.outgoing).insert(ring_id.clone(), callee);
+                            let early = lock(&me.early_accepts).remove(ring_id);
+                            if let Some((peer, otk, _)) = early {
+                                me.on_ring_accepted(ring_id.clone(), peer, otk);
+                            }
                         }
                     }))
                 },
@@ -1013,6 +1021,12 @@ impl Inner {
     /// The caller side: check who answered against the pinned key, then open the session.
     fn on_ring_accepted(&self, ring_id: String, peer: DeviceCert, otk: SignedOtk) {
         let Some(callee) = lock(&self.outgoing).remove(&ring_id) else {
+            // Perhaps ahead of the answer to our own `ring`: keep it a moment (a few, briefly).
+            let mut early = lock(&self.early_accepts);
+            early.retain(|_, (_, _, at)| at.elapsed() < Duration::from_secs(5));
+            if early.len() < 8 {
+                early.insert(ring_id, (peer, otk, std::time::Instant::now()));
+            }
             return;
         };
         let Some(ak) = self.pinned(&callee) else {
