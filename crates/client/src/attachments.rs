@@ -82,15 +82,16 @@ impl Incoming {
     }
 
     pub fn take_chunk(&mut self, frame: &[u8]) -> ChunkOutcome {
-        let plain = match attach::open_chunk(&self.key, self.meta.id, self.next, frame) {
-            Ok(p) => p,
-            Err(e) => return ChunkOutcome::Broken(e.to_string()),
-        };
-        if self.data.len() as u64 + plain.len() as u64 > self.meta.size {
+        let plain_len = frame.len().saturating_sub(attach::CHUNK_HEADER + 16) as u64;
+        if self.data.len() as u64 + plain_len > self.meta.size {
             return ChunkOutcome::Broken("more bytes than offered".into());
         }
-        self.hash.update(&plain);
-        self.data.extend_from_slice(&plain);
+        let start = self.data.len();
+        let (id, next) = (self.meta.id, self.next);
+        if let Err(e) = attach::open_chunk_into(&self.key, id, next, frame, &mut self.data) {
+            return ChunkOutcome::Broken(e.to_string());
+        }
+        self.hash.update(&self.data[start..]);
         self.next += 1;
         ChunkOutcome::Progress
     }

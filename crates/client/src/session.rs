@@ -25,6 +25,9 @@ use crate::ClientError;
 pub const PING_INTERVAL: Duration = Duration::from_secs(2);
 /// No frame for this long means the third ping went unanswered: the peer is gone.
 pub const PEER_SILENCE: Duration = Duration::from_secs(5);
+/// While attachment bytes are moving (or moved lately), a congested path may stall for a while
+/// (SCTP backs off after losses): tolerate this much silence before calling the peer lost.
+pub const BULK_SILENCE: Duration = Duration::from_secs(15);
 /// A session that has not opened its channel by then fails.
 pub const SETUP_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -137,6 +140,8 @@ struct Chat {
     sending: HashMap<u64, CancellationToken>,
     /// Auto-delete timer in seconds (0: off).
     timer: u32,
+    /// When attachment bytes last moved in either direction.
+    bulk_at: Option<Instant>,
 }
 
 /// What a chunk-sending task reports when it stops.
@@ -173,6 +178,7 @@ pub fn spawn(
         incoming: HashMap::new(),
         sending: HashMap::new(),
         timer: 0,
+        bulk_at: None,
     };
     tokio::spawn(chat.run(rx, role));
     SessionHandle { peer, tx }
@@ -316,7 +322,11 @@ impl Chat {
                     _ = sleep_until_opt(self.next_expiry()) => self.expire(),
                     _ = tick.tick() => {
                         if self.open {
-                            if self.last_rx.elapsed() > PEER_SILENCE {
+                            let bulk = self.bulk_at.is_some_and(|t| t.elapsed() < BULK_SILENCE)
+                                || !self.sending.is_empty()
+                                || !self.incoming.is_empty();
+                            let silence = if bulk { BULK_SILENCE } else { PEER_SILENCE };
+                            if self.last_rx.elapsed() > silence {
                                 break Exit::Ended(EndReason::PeerLost);
                             }
                             if last_ping.elapsed() >= PING_INTERVAL {
@@ -727,6 +737,7 @@ impl Chat {
     }
 
     async fn on_bulk_done(&mut self, id: u64, result: Result<[u8; 32], String>) {
+        self.bulk_at = Some(Instant::now());
         if self.sending.remove(&id).is_none() {
             return; // Cancelled already (and the peer told).
         }
@@ -806,6 +817,7 @@ impl Chat {
     async fn on_chunk(&mut self, frame: &[u8]) {
         // Any bytes from the peer prove it is alive, even chunks of a transfer we cancelled.
         self.last_rx = Instant::now();
+        self.bulk_at = Some(self.last_rx);
         let Ok((id, _)) = anonchat_proto::attach::chunk_header(frame) else {
             return self.host.emit(Event::Warning {
                 message: "dropped a malformed attachment chunk".into(),
@@ -1024,6 +1036,7 @@ mod tests {
             incoming: HashMap::new(),
             sending: HashMap::new(),
             timer: 0,
+            bulk_at: None,
         };
         (out, chat, host)
     }

@@ -69,8 +69,8 @@ pub struct Transport {
 
 /// Bulk sends wait while more than this is queued in the channel, so a big file never sits in
 /// memory twice and chat frames are not stuck behind megabytes of it.
-pub const BULK_HIGH_WATER: usize = 1024 * 1024;
-const BULK_LOW_WATER: usize = 256 * 1024;
+pub const BULK_HIGH_WATER: usize = 256 * 1024;
+const BULK_LOW_WATER: usize = 64 * 1024;
 
 /// Sends attachment chunks on the session's channel with backpressure; usable from another task.
 #[derive(Clone)]
