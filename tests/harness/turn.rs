@@ -41,39 +41,17 @@ fn stun_answers(port: u16) -> bool {
 impl Coturn {
     /// coturn on loopback with the shared secret `secret`, ready when this returns.
     pub fn start(secret: &str) -> Coturn {
-        let dir = TempDir::new("coturn");
-        let secret_file = dir.0.join("turn.secret");
-        std::fs::write(&secret_file, secret).expect("secret file");
         let port = free_udp_port();
         // Relay ports from a range of their own, so tests running side by side don't collide.
         let base = 20000 + (rand::random::<u16>() % 400) * 100;
-        let child = Command::new("turnserver")
-            .args(["-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1"])
-            .arg(format!("--listening-port={port}"))
-            .arg(format!("--min-port={base}"))
-            .arg(format!("--max-port={}", base + 99))
-            .args([
-                "--use-auth-secret",
-                &format!("--static-auth-secret={secret}"),
-            ])
-            .args([
-                "--realm=anonchat",
-                "--no-tls",
-                "--no-dtls",
-                "--no-tcp-relay",
-            ])
-            .args([
-                "--allow-loopback-peers",
-                "--no-cli",
-                "--simple-log",
-                "--verbose",
-            ])
-            .arg(format!("--log-file={}", dir.0.join("turn.log").display()))
-            .arg(format!("--pidfile={}", dir.0.join("turn.pid").display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start turnserver (apt-get install coturn)");
+        let turn = Self::spawn(
+            &[],
+            "127.0.0.1",
+            port,
+            (base, base + 99),
+            secret,
+            &["--allow-loopback-peers"],
+        );
         let t0 = Instant::now();
         while !stun_answers(port) {
             assert!(
@@ -81,35 +59,39 @@ impl Coturn {
                 "coturn did not answer STUN"
             );
         }
-        Coturn {
-            child,
-            port,
-            ip: "127.0.0.1".into(),
-            dir,
-            secret_file,
-        }
+        turn
     }
 
-    pub fn url(&self) -> String {
-        format!("turn:{}:{}?transport=udp", self.ip, self.port)
-    }
-
-    /// coturn inside a network namespace (`wrapper`: `ip netns exec NS`), on address `ip`.
-    pub fn start_in(wrapper: &[String], ip: &str, secret: &str) -> Coturn {
+    /// `turnserver` under `wrapper` (may be empty) on `ip:port`, relaying from `ports`, with coturn's
+    /// REST credential scheme over `secret` and a verbose log in its own folder.
+    fn spawn(
+        wrapper: &[String],
+        ip: &str,
+        port: u16,
+        ports: (u16, u16),
+        secret: &str,
+        extra: &[&str],
+    ) -> Coturn {
         let dir = TempDir::new("coturn");
         let secret_file = dir.0.join("turn.secret");
         std::fs::write(&secret_file, secret).expect("secret file");
-        let port = 3478;
-        let child = Command::new(&wrapper[0])
-            .args(&wrapper[1..])
-            .arg("turnserver")
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg("turnserver");
+                c
+            }
+            None => Command::new("turnserver"),
+        };
+        let child = cmd
             .args([
                 "-n",
                 &format!("--listening-ip={ip}"),
                 &format!("--relay-ip={ip}"),
             ])
             .arg(format!("--listening-port={port}"))
-            .args(["--min-port=49152", "--max-port=49300"])
+            .arg(format!("--min-port={}", ports.0))
+            .arg(format!("--max-port={}", ports.1))
             .args([
                 "--use-auth-secret",
                 &format!("--static-auth-secret={secret}"),
@@ -121,41 +103,44 @@ impl Coturn {
                 "--no-tcp-relay",
             ])
             .args(["--no-cli", "--simple-log", "--verbose"])
+            .args(extra)
             .arg(format!("--log-file={}", dir.0.join("turn.log").display()))
             .arg(format!("--pidfile={}", dir.0.join("turn.pid").display()))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start turnserver in the namespace");
-        let t0 = Instant::now();
-        loop {
-            let probe = Command::new(&wrapper[0])
-                .args(&wrapper[1..])
-                .args([
-                    "timeout",
-                    "1",
-                    "turnutils_stunclient",
-                    "-p",
-                    &port.to_string(),
-                    ip,
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-            if probe.is_ok_and(|s| s.success()) {
-                break;
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(15),
-                "coturn did not answer STUN"
-            );
-        }
+            .expect("start turnserver (apt-get install coturn)");
         Coturn {
             child,
             port,
             ip: ip.to_string(),
             dir,
             secret_file,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("turn:{}:{}?transport=udp", self.ip, self.port)
+    }
+
+    /// coturn inside a network namespace (`wrapper`: `ip netns exec NS`), on address `ip`.
+    pub fn start_in(wrapper: &[String], ip: &str, secret: &str) -> Coturn {
+        let turn = Self::spawn(wrapper, ip, 3478, (49152, 49300), secret, &[]);
+        let t0 = Instant::now();
+        loop {
+            let probe = Command::new(&wrapper[0])
+                .args(&wrapper[1..])
+                .args(["timeout", "1", "turnutils_stunclient", "-p", "3478", ip])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            if probe.is_ok_and(|s| s.success()) {
+                return turn;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(15),
+                "coturn did not answer STUN"
+            );
         }
     }
 
