@@ -144,10 +144,11 @@ pub(crate) async fn send_chunks(
         let index = u32::try_from(index).map_err(|_| "too many chunks".to_string())?;
         hash.update(chunk);
         let sealed = attach::seal_chunk(&key, meta.id, index, chunk);
-        tokio::select! {
-            sent = bulk.send(Bytes::from(sealed)) => sent.map_err(|e| e.to_string())?,
-            _ = cancel.cancelled() => return Err("cancelled".into()),
-        }
+        // Not raced against the cancel token: a data-channel write dropped half-way is not safe
+        // to abandon (the channel stalled for good in tests). The loop checks the token per chunk.
+        bulk.send(Bytes::from(sealed))
+            .await
+            .map_err(|e| e.to_string())?;
         done += chunk.len() as u64;
         if done == total || last.elapsed() >= PROGRESS_EVERY {
             last = Instant::now();

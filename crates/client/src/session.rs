@@ -584,10 +584,7 @@ impl Chat {
             }
             PeerFrame::FileEnd { id, sha256 } => self.on_file_end(id, sha256).await,
             PeerFrame::FileCancel { id } => {
-                let was = self.sending.remove(&id).map(|t| t.cancel()).is_some()
-                    | self.incoming.remove(&id).is_some();
-                if was {
-                    self.held.remove(&id);
+                if self.drop_transfer(id) {
                     self.host.emit(Event::FileCancelled {
                         session: self.id.clone(),
                         id,
@@ -767,13 +764,20 @@ impl Chat {
     }
 
     /// Stops a transfer in either direction, tells the peer, and wipes what there was of it.
-    async fn cancel_transfer(&mut self, id: u64, reason: &str) {
+    /// Stops and wipes a transfer still in flight; whether there was one.
+    fn drop_transfer(&mut self, id: u64) -> bool {
         let was = self.sending.remove(&id).map(|t| t.cancel()).is_some()
             | self.incoming.remove(&id).is_some();
-        if !was {
+        if was {
+            self.held.remove(&id);
+        }
+        was
+    }
+
+    async fn cancel_transfer(&mut self, id: u64, reason: &str) {
+        if !self.drop_transfer(id) {
             return;
         }
-        self.held.remove(&id);
         self.send_frame(&PeerFrame::FileCancel { id }).await;
         self.host.emit(Event::FileCancelled {
             session: self.id.clone(),
