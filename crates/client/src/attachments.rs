@@ -7,10 +7,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anonchat_proto::attach::{self, TransferKey, CHUNK_SIZE};
+use anonchat_proto::attach::{self, ChunkCipher, TransferKey, CHUNK_SIZE};
 use anonchat_proto::frames::{AttachmentKind, SecretText};
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
@@ -53,10 +52,11 @@ pub(crate) struct Held {
 /// An attachment arriving.
 pub(crate) struct Incoming {
     pub meta: Meta,
-    pub key: TransferKey,
+    cipher: ChunkCipher,
     pub data: Zeroizing<Vec<u8>>,
     pub next: u32,
-    pub hash: Sha256,
+    /// Wiped on drop (it holds state derived from the plaintext).
+    hash: blake3::Hasher,
     pub last_progress: Instant,
 }
 
@@ -67,28 +67,30 @@ pub(crate) enum ChunkOutcome {
 }
 
 impl Incoming {
-    pub fn new(meta: Meta, key: TransferKey) -> Self {
+    pub fn new(meta: Meta, key: &TransferKey) -> Self {
         // Sized once from the offer (already checked against the cap): growing the buffer would
         // leave unwiped copies of the first part in freed memory.
         let data = Zeroizing::new(Vec::with_capacity(meta.size as usize));
         Incoming {
             meta,
-            key,
+            cipher: ChunkCipher::new(key),
             data,
             next: 0,
-            hash: Sha256::new(),
+            hash: blake3::Hasher::new(),
             last_progress: Instant::now(),
         }
     }
 
     pub fn take_chunk(&mut self, frame: &[u8]) -> ChunkOutcome {
-        let plain_len = frame.len().saturating_sub(attach::CHUNK_HEADER + 16) as u64;
+        let plain_len = frame
+            .len()
+            .saturating_sub(attach::CHUNK_HEADER + attach::TAG) as u64;
         if self.data.len() as u64 + plain_len > self.meta.size {
             return ChunkOutcome::Broken("more bytes than offered".into());
         }
         let start = self.data.len();
         let (id, next) = (self.meta.id, self.next);
-        if let Err(e) = attach::open_chunk_into(&self.key, id, next, frame, &mut self.data) {
+        if let Err(e) = attach::open_chunk_into(&self.cipher, id, next, frame, &mut self.data) {
             return ChunkOutcome::Broken(e.to_string());
         }
         self.hash.update(&self.data[start..]);
@@ -97,11 +99,12 @@ impl Incoming {
     }
 
     /// Whether the whole arrived and matches the sender's hash.
-    pub fn verify(self, sha256: &[u8; 32]) -> Result<(Meta, Zeroizing<Vec<u8>>), String> {
+    pub fn verify(self, blake3: &[u8; 32]) -> Result<(Meta, Zeroizing<Vec<u8>>), String> {
         if self.data.len() as u64 != self.meta.size {
             return Err("the file arrived incomplete".into());
         }
-        if self.hash.finalize().as_slice() != sha256 {
+        // `blake3::Hash` compares in constant time.
+        if self.hash.finalize() != blake3::Hash::from_bytes(*blake3) {
             return Err("the file failed its integrity check".into());
         }
         Ok((self.meta, self.data))
@@ -117,18 +120,18 @@ impl Incoming {
     }
 }
 
-/// Seals and sends every chunk of `data` on its own task; returns the SHA-256 of the whole, or
+/// Seals and sends every chunk of `data` on its own task; returns the BLAKE3 hash of the whole, or
 /// why it stopped.
 pub(crate) async fn send_chunks(
     bulk: BulkSender,
     meta: Meta,
-    key: TransferKey,
+    cipher: ChunkCipher,
     data: Arc<Zeroizing<Vec<u8>>>,
     cancel: CancellationToken,
     host: Arc<dyn SessionHost>,
     session: String,
 ) -> Result<[u8; 32], String> {
-    let mut hash = Sha256::new();
+    let mut hash = blake3::Hasher::new();
     let total = data.len() as u64;
     let mut last = Instant::now();
     let chunks: Vec<&[u8]> = if data.is_empty() {
@@ -143,7 +146,7 @@ pub(crate) async fn send_chunks(
         }
         let index = u32::try_from(index).map_err(|_| "too many chunks".to_string())?;
         hash.update(chunk);
-        let sealed = attach::seal_chunk(&key, meta.id, index, chunk);
+        let sealed = attach::seal_chunk(&cipher, meta.id, index, chunk);
         // Not raced against the cancel token: a data-channel write dropped half-way is not safe
         // to abandon (the channel stalled for good in tests). The loop checks the token per chunk.
         bulk.send(Bytes::from(sealed))
@@ -161,7 +164,7 @@ pub(crate) async fn send_chunks(
             });
         }
     }
-    Ok(hash.finalize().into())
+    Ok(*hash.finalize().as_bytes())
 }
 
 /// A media type from a file name's extension (enough for what a chat shows inline).
@@ -197,32 +200,32 @@ mod tests {
     #[test]
     fn assembles_checks_the_hash_and_refuses_extra_bytes() {
         let key = TransferKey::random();
+        let cipher = ChunkCipher::new(&key);
         let body: Vec<u8> = (0..(CHUNK_SIZE * 2 + 10)).map(|i| i as u8).collect();
-        let mut inc = Incoming::new(meta(body.len() as u64), key.clone());
+        let mut inc = Incoming::new(meta(body.len() as u64), &key);
         for (i, c) in body.chunks(CHUNK_SIZE).enumerate() {
-            let sealed = attach::seal_chunk(&key, 9, i as u32, c);
+            let sealed = attach::seal_chunk(&cipher, 9, i as u32, c);
             assert!(matches!(inc.take_chunk(&sealed), ChunkOutcome::Progress));
         }
-        let sha: [u8; 32] = Sha256::digest(&body).into();
-        let (_, data) = inc.verify(&sha).unwrap();
+        let (_, data) = inc.verify(blake3::hash(&body).as_bytes()).unwrap();
         assert_eq!(&*data, &body);
 
         // A wrong hash, and a sender that sends more than it offered.
-        let mut inc = Incoming::new(meta(3), key.clone());
+        let mut inc = Incoming::new(meta(3), &key);
         assert!(matches!(
-            inc.take_chunk(&attach::seal_chunk(&key, 9, 0, b"abc")),
+            inc.take_chunk(&attach::seal_chunk(&cipher, 9, 0, b"abc")),
             ChunkOutcome::Progress
         ));
         assert!(inc.verify(&[0u8; 32]).is_err());
-        let mut inc = Incoming::new(meta(3), key.clone());
+        let mut inc = Incoming::new(meta(3), &key);
         assert!(matches!(
-            inc.take_chunk(&attach::seal_chunk(&key, 9, 0, b"abcd")),
+            inc.take_chunk(&attach::seal_chunk(&cipher, 9, 0, b"abcd")),
             ChunkOutcome::Broken(_)
         ));
         // Chunks out of order are refused.
-        let mut inc = Incoming::new(meta(10), key.clone());
+        let mut inc = Incoming::new(meta(10), &key);
         assert!(matches!(
-            inc.take_chunk(&attach::seal_chunk(&key, 9, 1, b"abc")),
+            inc.take_chunk(&attach::seal_chunk(&cipher, 9, 1, b"abc")),
             ChunkOutcome::Broken(_)
         ));
     }

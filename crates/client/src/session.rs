@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
 
-use anonchat_proto::attach::{TransferKey, CHUNK_TAG};
+use anonchat_proto::attach::{ChunkCipher, TransferKey, CHUNK_TAG};
 use anonchat_proto::frames::{PeerFrame, ReceiptKind, SecretText, Signal};
 use anonchat_proto::{Caps, DeviceCert, Key32, Username};
 use bytes::Bytes;
@@ -582,7 +582,7 @@ impl Chat {
                 };
                 self.on_offer(meta, key).await;
             }
-            PeerFrame::FileEnd { id, sha256 } => self.on_file_end(id, sha256).await,
+            PeerFrame::FileEnd { id, blake3 } => self.on_file_end(id, blake3).await,
             PeerFrame::FileCancel { id } => {
                 if self.drop_transfer(id) {
                     self.host.emit(Event::FileCancelled {
@@ -713,6 +713,8 @@ impl Chat {
             key: key.clone(),
         })
         .await;
+        let cipher = ChunkCipher::new(&key);
+        drop(key);
         let data = Arc::new(new.data);
         let cancel = CancellationToken::new();
         self.sending.insert(id, cancel.clone());
@@ -727,7 +729,7 @@ impl Chat {
         let (host, session, done) = (self.host.clone(), self.id.clone(), done.clone());
         tokio::spawn(async move {
             let result =
-                attachments::send_chunks(bulk, meta, key, data, cancel, host, session).await;
+                attachments::send_chunks(bulk, meta, cipher, data, cancel, host, session).await;
             let _ = done.send((id, result)).await;
         });
         Ok(id)
@@ -739,10 +741,10 @@ impl Chat {
             return; // Cancelled already (and the peer told).
         }
         match result {
-            Ok(sha256) => {
+            Ok(blake3) => {
                 self.send_frame(&PeerFrame::FileEnd {
                     id,
-                    sha256: Key32(sha256),
+                    blake3: Key32(blake3),
                 })
                 .await;
                 self.host.emit(Event::FileSent {
@@ -815,7 +817,7 @@ impl Chat {
             session: self.id.clone(),
             meta: meta.clone(),
         });
-        self.incoming.insert(id, Incoming::new(meta, key));
+        self.incoming.insert(id, Incoming::new(meta, &key));
     }
 
     async fn on_chunk(&mut self, frame: &[u8]) {
@@ -847,11 +849,11 @@ impl Chat {
         }
     }
 
-    async fn on_file_end(&mut self, id: u64, sha256: Key32) {
+    async fn on_file_end(&mut self, id: u64, blake3: Key32) {
         let Some(inc) = self.incoming.remove(&id) else {
             return;
         };
-        match inc.verify(&sha256.0) {
+        match inc.verify(&blake3.0) {
             Ok((meta, data)) => {
                 self.held.insert(
                     id,

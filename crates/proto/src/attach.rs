@@ -1,14 +1,21 @@
 //! The attachment scheme (DESIGN §6): bulk bytes (files, images, camera photos) do not go through
 //! Olm chunk by chunk. A fresh random key per transfer travels inside the Olm `file_offer` frame;
-//! the bytes follow as chunks sealed with ChaCha20-Poly1305 under that key, each binding the
-//! transfer id and its index; `file_end` (Olm again) carries the SHA-256 of the whole.
+//! the bytes follow as chunks sealed with AES-256-GCM under that key, each binding the transfer id
+//! and its index; `file_end` (Olm again) carries the BLAKE3 hash of the whole.
 //!
 //! Chunk layout on the data channel (never valid as an Olm message, whose first byte is 0 or 1):
-//! `0xA7 ‖ transfer id (u64 BE) ‖ index (u32 BE) ‖ ciphertext+tag`.
-//! Nonce: `index (u32 BE) ‖ 8 zero bytes`; associated data: the 13-byte header.
+//! `0xA7 ‖ transfer id (u64 BE) ‖ index (u32 BE) ‖ ciphertext ‖ 16-byte tag`.
+//! Nonce: `index (u32 BE) ‖ 8 zero bytes` (unique: one key per transfer); associated data: the
+//! 13-byte header.
+//!
+//! Why AES-256-GCM from `ring` and BLAKE3: a transfer is CPU-bound on both ends, and every cycle
+//! spent here is taken from the WebRTC stack. On this project's machines ring's AES-GCM seals at
+//! ~5 GB/s and BLAKE3 hashes at ~3.5 GB/s, against ~0.85 GB/s for ChaCha20-Poly1305 and ~1.4 GB/s
+//! for SHA-256 in pure Rust.
 
-use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
+use std::mem::MaybeUninit;
+
+use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, AES_256_GCM};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
@@ -20,7 +27,7 @@ pub const CHUNK_TAG: u8 = 0xA7;
 pub const CHUNK_HEADER: usize = 13;
 /// Plaintext bytes per chunk. With the header and tag a chunk stays under the 64 KiB frame limit.
 pub const CHUNK_SIZE: usize = 60 * 1024;
-const TAG: usize = 16;
+pub const TAG: usize = 16;
 
 /// A transfer's key: random, sent only inside Olm, wiped when the transfer ends.
 #[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
@@ -58,6 +65,45 @@ impl<'de> Deserialize<'de> for TransferKey {
     }
 }
 
+/// A transfer's key expanded once for sealing and opening its chunks. `ring` does not wipe its
+/// key schedules, so the expanded key is kept in one boxed place (moving the cipher moves only
+/// the pointer) and its bytes are overwritten when the cipher is dropped.
+pub struct ChunkCipher {
+    key: Box<MaybeUninit<LessSafeKey>>,
+}
+
+impl ChunkCipher {
+    pub fn new(key: &TransferKey) -> Self {
+        let mut boxed = Box::new(MaybeUninit::uninit());
+        // A 32-byte key is always a valid AES-256 key; the error case cannot happen.
+        match UnboundKey::new(&AES_256_GCM, &key.0) {
+            Ok(k) => {
+                boxed.write(LessSafeKey::new(k));
+            }
+            Err(_) => unreachable!("AES-256 takes any 32-byte key"),
+        }
+        ChunkCipher { key: boxed }
+    }
+
+    fn key(&self) -> &LessSafeKey {
+        // SAFETY: written in `new` and only wiped in `drop`.
+        unsafe { self.key.assume_init_ref() }
+    }
+}
+
+impl Drop for ChunkCipher {
+    fn drop(&mut self) {
+        // `LessSafeKey` owns no heap memory and needs no drop: overwriting it is all there is.
+        self.key.zeroize();
+    }
+}
+
+impl std::fmt::Debug for ChunkCipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChunkCipher(…)")
+    }
+}
+
 fn header(transfer: u64, index: u32) -> [u8; CHUNK_HEADER] {
     let mut h = [0u8; CHUNK_HEADER];
     h[0] = CHUNK_TAG;
@@ -69,7 +115,7 @@ fn header(transfer: u64, index: u32) -> [u8; CHUNK_HEADER] {
 fn nonce(index: u32) -> Nonce {
     let mut n = [0u8; 12];
     n[..4].copy_from_slice(&index.to_be_bytes());
-    Nonce::from(n)
+    Nonce::assume_unique_for_key(n)
 }
 
 /// How many chunks `size` bytes take (an empty file is one empty chunk).
@@ -79,15 +125,18 @@ pub fn chunk_count(size: u64) -> u64 {
 
 /// Seals chunk `index` of transfer `transfer`, encrypting in place in the one buffer it returns
 /// (bulk transfers are CPU-bound: every extra pass over the bytes costs throughput).
-pub fn seal_chunk(key: &TransferKey, transfer: u64, index: u32, plain: &[u8]) -> Vec<u8> {
+pub fn seal_chunk(cipher: &ChunkCipher, transfer: u64, index: u32, plain: &[u8]) -> Vec<u8> {
     let h = header(transfer, index);
-    let cipher = ChaCha20Poly1305::new(Key::from_slice(&key.0));
     let mut out = Vec::with_capacity(CHUNK_HEADER + plain.len() + TAG);
     out.extend_from_slice(&h);
     out.extend_from_slice(plain);
-    // Encryption with a valid key and a plaintext under 256 GiB cannot fail.
-    if let Ok(tag) = cipher.encrypt_in_place_detached(&nonce(index), &h, &mut out[CHUNK_HEADER..]) {
-        out.extend_from_slice(&tag);
+    // Sealing fails only for inputs over 64 GiB; a chunk is 60 KiB.
+    if let Ok(tag) = cipher.key().seal_in_place_separate_tag(
+        nonce(index),
+        Aad::from(&h),
+        &mut out[CHUNK_HEADER..],
+    ) {
+        out.extend_from_slice(tag.as_ref());
     }
     out
 }
@@ -111,7 +160,7 @@ pub fn chunk_header(frame: &[u8]) -> Result<(u64, u32), ProtoError> {
 /// Opens a chunk straight onto the end of `dest` (no temporary copy). On failure `dest` is left as
 /// it was, and the bytes that were appended are wiped.
 pub fn open_chunk_into(
-    key: &TransferKey,
+    cipher: &ChunkCipher,
     transfer: u64,
     index: u32,
     frame: &[u8],
@@ -122,14 +171,17 @@ pub fn open_chunk_into(
         return Err(ProtoError::Malformed("chunk out of place".into()));
     }
     let (body, tag) = frame[CHUNK_HEADER..].split_at(frame.len() - CHUNK_HEADER - TAG);
+    let tag: [u8; TAG] = tag
+        .try_into()
+        .map_err(|_| ProtoError::Malformed("a chunk has no tag".into()))?;
     let start = dest.len();
     dest.extend_from_slice(body);
-    let cipher = ChaCha20Poly1305::new(Key::from_slice(&key.0));
-    let opened = cipher.decrypt_in_place_detached(
-        &nonce(index),
-        &frame[..CHUNK_HEADER],
+    let opened = cipher.key().open_in_place_separate_tag(
+        nonce(index),
+        Aad::from(&frame[..CHUNK_HEADER]),
+        Tag::from(tag),
         &mut dest[start..],
-        Tag::from_slice(tag),
+        0..,
     );
     if opened.is_err() {
         dest[start..].zeroize();
@@ -141,26 +193,14 @@ pub fn open_chunk_into(
 
 /// Opens a chunk: its plaintext, in a buffer wiped on drop.
 pub fn open_chunk(
-    key: &TransferKey,
+    cipher: &ChunkCipher,
     transfer: u64,
     index: u32,
     frame: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, ProtoError> {
-    let (t, i) = chunk_header(frame)?;
-    if (t, i) != (transfer, index) {
-        return Err(ProtoError::Malformed("chunk out of place".into()));
-    }
-    let cipher = ChaCha20Poly1305::new(Key::from_slice(&key.0));
-    cipher
-        .decrypt(
-            &nonce(index),
-            Payload {
-                msg: &frame[CHUNK_HEADER..],
-                aad: &frame[..CHUNK_HEADER],
-            },
-        )
-        .map(Zeroizing::new)
-        .map_err(|_| ProtoError::Malformed("a chunk did not authenticate".into()))
+    let mut out = Zeroizing::new(Vec::with_capacity(frame.len()));
+    open_chunk_into(cipher, transfer, index, frame, &mut out)?;
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -169,7 +209,7 @@ mod tests {
 
     #[test]
     fn chunks_round_trip_and_tampering_is_caught() {
-        let key = TransferKey::random();
+        let key = ChunkCipher::new(&TransferKey::random());
         let c = seal_chunk(&key, 7, 3, b"attack at dawn");
         assert_eq!(c[0], CHUNK_TAG);
         assert_eq!(chunk_header(&c).unwrap(), (7, 3));
@@ -183,7 +223,7 @@ mod tests {
         let mut moved = c.clone();
         moved[12] = 4; // claims index 4: the nonce and associated data no longer match
         assert!(open_chunk(&key, 7, 4, &moved).is_err());
-        assert!(open_chunk(&TransferKey::random(), 7, 3, &c).is_err());
+        assert!(open_chunk(&ChunkCipher::new(&TransferKey::random()), 7, 3, &c).is_err());
         assert!(chunk_header(&[CHUNK_TAG; 5]).is_err());
         assert!(
             chunk_header(&[1u8; 64]).is_err(),
@@ -199,12 +239,29 @@ mod tests {
         );
     }
 
+    /// The example in docs/protocol.md §7.3, so a compatible client can check its chunks.
+    #[test]
+    fn known_answer() {
+        let key = TransferKey(std::array::from_fn(|i| i as u8));
+        let c = seal_chunk(&ChunkCipher::new(&key), 1, 2, b"anonchat");
+        let hex: String = c.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "a7000000000000000100000002cd1235a0f168975a66eb74ce5440701b4d4c054071cc6289"
+        );
+    }
+
     #[test]
     fn sizes() {
         assert_eq!(chunk_count(0), 1);
         assert_eq!(chunk_count(CHUNK_SIZE as u64), 1);
         assert_eq!(chunk_count(CHUNK_SIZE as u64 + 1), 2);
-        let full = seal_chunk(&TransferKey::random(), 1, 0, &vec![0u8; CHUNK_SIZE]);
+        let full = seal_chunk(
+            &ChunkCipher::new(&TransferKey::random()),
+            1,
+            0,
+            &vec![0u8; CHUNK_SIZE],
+        );
         assert!(full.len() <= crate::limits::MAX_PEER_FRAME);
         let key = TransferKey::random();
         let json = serde_json::to_string(&key).unwrap();

@@ -120,10 +120,10 @@ pub enum PeerFrame {
         view_once: bool,
         key: TransferKey,
     },
-    /// Every chunk was sent; the receiver checks the whole against this hash.
+    /// Every chunk was sent; the receiver checks the whole against this BLAKE3 hash.
     FileEnd {
         id: u64,
-        sha256: Key32,
+        blake3: Key32,
     },
     /// Either side stops a transfer; both drop what they have of it.
     FileCancel {
