@@ -184,8 +184,6 @@ async fn a_direct_session_through_two_nats_by_hole_punching() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails: with the direct side's host and loopback candidates in play, webrtc 0.17's TURN \
-            client gets 400/438 answers to CreatePermission from coturn and no pair is nominated"]
 async fn with_udp_between_the_homes_blocked_the_relay_carries_the_chat() {
     let Some(mut w) = world(true, true).await else {
         return;

@@ -124,8 +124,23 @@ impl Coturn {
     }
 
     /// coturn inside a network namespace (`wrapper`: `ip netns exec NS`), on address `ip`.
+    /// As in docs/deploy/turnserver.conf, it refuses to relay to private and loopback addresses:
+    /// a relay on the internet must not be a way into its own network. (Without that, coturn here
+    /// tears an allocation down when a peer's private host candidate turns out unroutable.)
     pub fn start_in(wrapper: &[String], ip: &str, secret: &str) -> Coturn {
-        let turn = Self::spawn(wrapper, ip, 3478, (49152, 49300), secret, &[]);
+        let turn = Self::spawn(
+            wrapper,
+            ip,
+            3478,
+            (49152, 49300),
+            secret,
+            &[
+                "--no-multicast-peers",
+                "--denied-peer-ip=10.0.0.0-10.255.255.255",
+                "--denied-peer-ip=127.0.0.0-127.255.255.255",
+                "--denied-peer-ip=::1",
+            ],
+        );
         let t0 = Instant::now();
         loop {
             let probe = Command::new(&wrapper[0])
