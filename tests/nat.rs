@@ -234,6 +234,51 @@ async fn hiding_the_ip_no_packet_ever_goes_between_the_homes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_direct_path_dies_an_ice_restart_moves_the_chat_to_the_relay() {
+    let Some(mut w) = world(true, false).await else {
+        return;
+    };
+    // Both allow direct connections: the chat runs straight between the homes.
+    for side in [&mut w.a, &mut w.b] {
+        side.ok(json!({"cmd": "set_hide_ip", "hide": false})).await;
+    }
+    let (id, oa, ob) = open_session_events(&mut w.a, &mut w.b, &w.b_name).await;
+    for open in [&oa, &ob] {
+        let (local, remote) = route(open);
+        assert!(local != "relay" && remote != "relay", "{open}");
+    }
+    say(&mut w.a, &mut w.b, &id).await;
+
+    // The direct path dies; the server and the relay are still there.
+    w.net.block_udp_between_homes();
+    for side in [&mut w.a, &mut w.b] {
+        let r = side.expect_event("session_reconnecting").await;
+        assert_eq!(r["session"], id.as_str());
+    }
+    let mut routes = Vec::new();
+    for side in [&mut w.a, &mut w.b] {
+        let r = side.expect_event("session_resumed").await;
+        assert_eq!(r["session"], id.as_str());
+        routes.push(route(&r));
+    }
+    assert!(
+        routes.iter().any(|(l, r)| l == "relay" || r == "relay"),
+        "the chat resumed through the relay: {routes:?}"
+    );
+    // The same session goes on (same Olm session, same chat log): no new ring, nothing wiped.
+    say(&mut w.a, &mut w.b, &id).await;
+    say(&mut w.b, &mut w.a, &id).await;
+    let history = w.a.call(json!({"cmd": "history", "session": id})).await;
+    assert_eq!(
+        history["lines"].as_array().map(Vec::len),
+        Some(3),
+        "the chat before the break is still there: {history}"
+    );
+    assert!(!w.a.seen(|v| v["event"] == "session_ended"));
+    assert!(!w.b.seen(|v| v["event"] == "session_ended"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_cut_mid_chat_ends_and_wipes_on_both_sides() {
     let Some(mut w) = world(false, false).await else {
         return;

@@ -303,15 +303,19 @@ $("ring-decline").addEventListener("click", async () => {
   if (r) await act(invoke("answer", { ring_id: r.ring_id, accept: false }), "add-status");
 });
 
+function showRoute(route) {
+  say("chat-route", route && route.local === "relay"
+    ? "Relayed: your IP address is hidden from them."
+    : "Direct connection: they can see your IP address.");
+}
+
 function openChat(ev) {
   ui.session = { id: ev.session, peer: ev.peer };
   say("chat-title", ev.peer);
   $("messages").replaceChildren();
   $("chat-unprotected").hidden = !ev.peer_unprotected;
   $("chat").classList.toggle("watermarked", ev.peer_unprotected);
-  say("chat-route", ev.route && ev.route.local === "relay"
-    ? "Relayed: your IP address is hidden from them."
-    : "Direct connection: they can see your IP address.");
+  showRoute(ev.route);
   $("chat-safety-box").hidden = true;
   say("chat-typing", "");
   pane("chat");
@@ -755,6 +759,12 @@ const handlers = {
   },
   typing(ev) {
     if (ui.session && ev.session === ui.session.id) say("chat-typing", `${ui.session.peer} is typing…`);
+  },
+  session_reconnecting(ev) {
+    if (ui.session && ev.session === ui.session.id) say("chat-route", "Connection lost: reconnecting… (the chat is wiped if this fails)");
+  },
+  session_resumed(ev) {
+    if (ui.session && ev.session === ui.session.id) showRoute(ev.route);
   },
   session_ended(ev) {
     if (ui.session && ev.session === ui.session.id) closeChat("The chat ended and was wiped.");

@@ -166,7 +166,8 @@ impl Net {
         );
     }
 
-    /// Drops UDP between the two homes at both routers (TCP to the server still works).
+    /// Drops UDP between the two homes at both routers (TCP to the server still works), flows
+    /// already under way included (the rules go first, before any "established" accept).
     pub fn block_udp_between_homes(&self) {
         for (r, other) in [("ra", ROUTER_B), ("rb", ROUTER_A)] {
             for chain in ["FORWARD", "OUTPUT", "INPUT"] {
@@ -174,7 +175,7 @@ impl Net {
                 self.run(
                     r,
                     &[
-                        "iptables", "-A", chain, "-p", "udp", flag, other, "-j", "DROP",
+                        "iptables", "-I", chain, "-p", "udp", flag, other, "-j", "DROP",
                     ],
                 );
             }

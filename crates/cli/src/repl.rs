@@ -56,6 +56,8 @@ pub async fn run(engine: Engine, mut events: UnboundedReceiver<Event>) -> anyhow
                             println!("* Your contact's screen can't be protected — screenshots may be possible.");
                         }
                     }
+                    Event::SessionReconnecting { .. } => println!("* Connection lost: reconnecting… (the chat is wiped if this fails)"),
+                    Event::SessionResumed { route, .. } => println!("* Reconnected{}.", if route.local == "relay" { " through the relay" } else { "" }),
                     Event::Message { text, .. } => println!("< {}", text.as_str()),
                     Event::FileIncoming { meta, .. } => println!("* Receiving #{} {} ({} bytes{})…", meta.id, meta.name.as_str(), meta.size, if meta.view_once { ", view once: /open" } else { "" }),
                     Event::FileReceived { id, .. } => println!("* #{id} arrived (in memory only; /save {id} PATH to keep it)."),

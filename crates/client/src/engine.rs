@@ -1234,6 +1234,11 @@ impl signaling::Host for Inner {
     }
 
     fn on_disconnected(&self, retry_in: Duration) {
+        // The server drops a device's routes with its socket: open chats go on, but can no
+        // longer be repaired by an ICE restart (and end at the usual silence limit).
+        for s in lock(&self.sessions).values() {
+            let _ = s.tx.try_send(Cmd::RouteClosed);
+        }
         self.emit(Event::Disconnected {
             retry_in_ms: retry_in.as_millis() as u64,
         });

@@ -64,6 +64,16 @@ pub enum Event {
         /// How the connection runs: through the relay, or direct (the peer sees our address).
         route: Route,
     },
+    /// The open chat's path went quiet: an ICE restart through the server is trying to repair it.
+    /// It resumes ([`Event::SessionResumed`]) or ends and wipes within `RESTART_WINDOW`.
+    SessionReconnecting {
+        session: String,
+    },
+    /// Frames flow again after a repair, perhaps on another route (for example, the relay).
+    SessionResumed {
+        session: String,
+        route: Route,
+    },
     Message {
         session: String,
         id: u64,

@@ -33,6 +33,13 @@ pub const SETUP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// After the relay route closes, how long a session still being set up waits for its channel.
 const ROUTE_GRACE: Duration = Duration::from_secs(2);
+/// A chat whose path went quiet (past the silence limits above) is repaired with an ICE restart
+/// through the server's route, which lasts the chat: it may stay quiet this much longer before it
+/// ends and wipes. Without the route (the server or the peer's socket gone) it ends at once.
+pub const RESTART_WINDOW: Duration = Duration::from_secs(10);
+/// While the path stays quiet the caller offers a new restart this often (a restart offer or its
+/// answer can be lost with the path it repairs, or land before a new path exists).
+const RESTART_RETRY: Duration = Duration::from_secs(3);
 
 /// What a session needs from the engine.
 pub trait SessionHost: Send + Sync + 'static {
@@ -142,6 +149,13 @@ struct Chat {
     timer: u32,
     /// When attachment bytes last moved in either direction.
     bulk_at: Option<Instant>,
+    /// The caller offers ICE restarts; the callee answers them.
+    caller: bool,
+    /// The server still relays signals between the two devices (needed for an ICE restart).
+    route_alive: bool,
+    /// Since when the open chat's path has been quiet and being repaired.
+    reconnecting: Option<Instant>,
+    last_restart: Option<Instant>,
 }
 
 /// What a chunk-sending task reports when it stops.
@@ -179,6 +193,10 @@ pub fn spawn(
         sending: HashMap::new(),
         timer: 0,
         bulk_at: None,
+        caller: matches!(role, Role::Caller { .. }),
+        route_alive: true,
+        reconnecting: None,
+        last_restart: None,
     };
     tokio::spawn(chat.run(rx, role));
     SessionHandle { peer, tx }
@@ -286,8 +304,10 @@ impl Chat {
                             }
                         }
                         Some(Cmd::RouteClosed) => {
-                            // The peer released the route: either its channel just opened (ours
-                            // follows within a round trip) or it gave up. Wait briefly to tell which.
+                            // The route lasts the chat, so the peer gave up or lost the server.
+                            // During setup its channel may still open (its `bye` or failure will
+                            // follow): wait briefly. Once open, no ICE restart is possible any more.
+                            self.route_alive = false;
                             if !self.open {
                                 route_closed.get_or_insert_with(Instant::now);
                             }
@@ -309,6 +329,9 @@ impl Chat {
                             } else if let Some(end) = self.on_frame(&b).await {
                                 break Exit::Ended(end);
                             }
+                            if self.reconnecting.is_some() {
+                                self.on_resumed().await;
+                            }
                         }
                         Some(TransportEvent::NoCandidates { relay_only: true }) => {
                             break Exit::Failed("the relay refused this device, and “hide my IP” allows no direct connection".into());
@@ -326,8 +349,12 @@ impl Chat {
                                 || !self.sending.is_empty()
                                 || !self.incoming.is_empty();
                             let silence = if bulk { BULK_SILENCE } else { PEER_SILENCE };
-                            if self.last_rx.elapsed() > silence {
-                                break Exit::Ended(EndReason::PeerLost);
+                            let quiet = self.last_rx.elapsed();
+                            if quiet > silence {
+                                if !self.route_alive || quiet > silence + RESTART_WINDOW {
+                                    break Exit::Ended(EndReason::PeerLost);
+                                }
+                                self.repair().await;
                             }
                             if last_ping.elapsed() >= PING_INTERVAL {
                                 last_ping = Instant::now();
@@ -442,8 +469,84 @@ impl Chat {
             Signal::Abort => {
                 return Err(ClientError::Crypto("the peer aborted the session".into()))
             }
+            Signal::Restart { sdp } => {
+                let (Some(t), true, false) = (&self.transport, self.open, self.caller) else {
+                    return Err(ClientError::Crypto("unexpected ICE restart".into()));
+                };
+                // A restart that cannot be applied is not fatal: the chat may still recover, or
+                // it ends when the window runs out.
+                match t.accept_restart(sdp).await {
+                    Ok(answer) => self.signal(&Signal::RestartAnswer { sdp: answer }),
+                    Err(e) => self.host.emit(Event::Warning {
+                        message: format!("could not apply an ICE restart: {e}"),
+                    }),
+                }
+                if self.reconnecting.is_none() {
+                    self.reconnecting = Some(Instant::now());
+                    self.host.emit(Event::SessionReconnecting {
+                        session: self.id.clone(),
+                    });
+                }
+            }
+            Signal::RestartAnswer { sdp } => {
+                let (Some(t), true) = (&self.transport, self.caller) else {
+                    return Err(ClientError::Crypto("unexpected ICE restart answer".into()));
+                };
+                if let Err(e) = t.accept_answer(sdp).await {
+                    self.host.emit(Event::Warning {
+                        message: format!("could not apply an ICE restart answer: {e}"),
+                    });
+                }
+            }
         }
         Ok(())
+    }
+
+    /// The open chat's path went quiet while the route still works: say so once, and (caller)
+    /// offer an ICE restart now and then. Frames flowing again end it ([`Self::on_resumed`]).
+    async fn repair(&mut self) {
+        if self.reconnecting.is_none() {
+            self.reconnecting = Some(Instant::now());
+            self.host.emit(Event::SessionReconnecting {
+                session: self.id.clone(),
+            });
+        }
+        if !self.caller
+            || self
+                .last_restart
+                .is_some_and(|t| t.elapsed() < RESTART_RETRY)
+        {
+            return;
+        }
+        let Some(t) = &self.transport else { return };
+        // A restart that already found a path is left alone: the data channel's retransmissions
+        // take a moment to come through it, and a new restart would tear the path down again.
+        if self.last_restart.is_some() && t.ice_connected() {
+            return;
+        }
+        self.last_restart = Some(Instant::now());
+        match t.restart_offer().await {
+            Ok(sdp) => self.signal(&Signal::Restart { sdp }),
+            Err(e) => self.host.emit(Event::Warning {
+                message: format!("could not restart ICE: {e}"),
+            }),
+        }
+    }
+
+    async fn on_resumed(&mut self) {
+        self.reconnecting = None;
+        self.last_restart = None;
+        let Some(t) = &self.transport else { return };
+        // Told once ICE has picked the new pair (frames may flow a moment before), off this task.
+        let route = t.route_when_selected(Duration::from_secs(3));
+        let (host, session) = (self.host.clone(), self.id.clone());
+        tokio::spawn(async move {
+            let (local, remote) = route.await.unwrap_or_default();
+            host.emit(Event::SessionResumed {
+                session,
+                route: crate::events::Route { local, remote },
+            });
+        });
     }
 
     async fn on_open(&mut self) {
@@ -457,8 +560,6 @@ impl Chat {
             caps: self.host.my_cert().map(|c| c.caps).unwrap_or_default(),
         })
         .await;
-        // The server is not needed any more: release the relay route.
-        self.host.hangup(&self.id);
         let route = match &self.transport {
             Some(t) => t.route().await,
             None => None,
@@ -925,9 +1026,12 @@ impl Chat {
         let was_open = self.open;
         self.open = false;
         self.host.session_over(&self.id);
+        // The route lasted the chat (for ICE restarts); release it.
+        if self.route_alive {
+            self.host.hangup(&self.id);
+        }
         match exit {
             Exit::Failed(reason) if !was_open => {
-                self.host.hangup(&self.id);
                 self.host.emit(Event::SessionFailed {
                     session: self.id.clone(),
                     reason,
@@ -1043,6 +1147,10 @@ mod tests {
             sending: HashMap::new(),
             timer: 0,
             bulk_at: None,
+            caller: false,
+            route_alive: true,
+            reconnecting: None,
+            last_restart: None,
         };
         (out, chat, host)
     }

@@ -12,8 +12,10 @@ use webrtc::data_channel::data_channel_message::DataChannelMessage;
 use webrtc::data_channel::RTCDataChannel;
 use webrtc::ice::mdns::MulticastDnsMode;
 use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
+use webrtc::ice_transport::ice_connection_state::RTCIceConnectionState;
 use webrtc::ice_transport::ice_server::RTCIceServer;
 use webrtc::peer_connection::configuration::RTCConfiguration;
+use webrtc::peer_connection::offer_answer_options::RTCOfferOptions;
 use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
 use webrtc::peer_connection::policy::ice_transport_policy::RTCIceTransportPolicy;
 use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
@@ -94,18 +96,21 @@ impl BulkSender {
     }
 }
 
-fn api(relay_only: bool) -> API {
+fn api(cfg: &IceConfig) -> API {
     let mut s = SettingEngine::default();
     // No multicast socket on 224.0.0.251:5353 and no .local names: plain host candidates.
     s.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
-    // Two processes on one machine must be able to meet over loopback.
-    s.set_include_loopback_candidate(true);
+    // Two processes on one machine must be able to meet over loopback: the one-machine default,
+    // which has no STUN or TURN server. Anywhere else loopback candidates only do harm: while ICE
+    // restarts, webrtc writes through the best pair still untested, and a loopback socket writing
+    // to another machine fails (EINVAL), which kills the data channel's association.
+    s.set_include_loopback_candidate(cfg.servers.is_empty());
     // With trickle ICE the peer's checks often arrive before its candidates, so the first working
     // pair is peer-reflexive; the default 1 s wait before nominating one cost a second on about one
     // setup in five here. The pair is checked either way; waiting buys nothing on the paths we use.
     s.set_prflx_acceptance_min_wait(Some(std::time::Duration::ZERO));
     // A relayed pair normally waits 2 s for a direct one to show up; with relay only, none will.
-    if relay_only {
+    if cfg.relay_only {
         s.set_relay_acceptance_min_wait(Some(std::time::Duration::ZERO));
     }
     APIBuilder::new().with_setting_engine(s).build()
@@ -161,11 +166,7 @@ impl Transport {
         cfg: &IceConfig,
         events: &mpsc::Sender<TransportEvent>,
     ) -> Result<Self, TransportError> {
-        let pc = Arc::new(
-            api(cfg.relay_only)
-                .new_peer_connection(rtc_config(cfg))
-                .await?,
-        );
+        let pc = Arc::new(api(cfg).new_peer_connection(rtc_config(cfg)).await?);
         let tx = events.clone();
         let gathered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let relay_only = cfg.relay_only;
@@ -294,6 +295,62 @@ impl Transport {
             .get_selected_candidate_pair()
             .await?;
         Some((pair.local.typ.to_string(), pair.remote.typ.to_string()))
+    }
+
+    /// Caller side of an ICE restart: fresh ICE credentials and a new gathering (new candidates
+    /// arrive as events); DTLS and the data channel stay. Returns the offer for the peer.
+    pub async fn restart_offer(&self) -> Result<String, TransportError> {
+        let offer = self
+            .pc
+            .create_offer(Some(RTCOfferOptions {
+                ice_restart: true,
+                ..Default::default()
+            }))
+            .await?;
+        let sdp = offer.sdp.clone();
+        self.pc.set_local_description(offer).await?;
+        Ok(sdp)
+    }
+
+    /// Whether ICE has a working pair right now.
+    pub fn ice_connected(&self) -> bool {
+        matches!(
+            self.pc.ice_connection_state(),
+            RTCIceConnectionState::Connected | RTCIceConnectionState::Completed
+        )
+    }
+
+    /// Callee side of an ICE restart: takes the caller's restart offer, returns the answer.
+    pub async fn accept_restart(&self, offer_sdp: String) -> Result<String, TransportError> {
+        self.pc
+            .set_remote_description(RTCSessionDescription::offer(offer_sdp)?)
+            .await?;
+        let answer = self.pc.create_answer(None).await?;
+        let sdp = answer.sdp.clone();
+        self.pc.set_local_description(answer).await?;
+        Ok(sdp)
+    }
+
+    /// The route once ICE has selected a pair: after a restart, frames flow through the best
+    /// pair under test before one is selected. Gives up (None) after `within`.
+    pub fn route_when_selected(
+        &self,
+        within: std::time::Duration,
+    ) -> impl std::future::Future<Output = Option<(String, String)>> + Send + 'static {
+        let pc = self.pc.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + within;
+            loop {
+                let dtls = pc.sctp().transport();
+                if let Some(pair) = dtls.ice_transport().get_selected_candidate_pair().await {
+                    return Some((pair.local.typ.to_string(), pair.remote.typ.to_string()));
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return None;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
     }
 
     pub async fn accept_answer(&self, sdp: String) -> Result<(), TransportError> {

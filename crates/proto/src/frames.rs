@@ -65,6 +65,15 @@ pub enum Signal {
     },
     /// The sender gives up on this session (for example, the certificate did not verify).
     Abort,
+    /// Caller → callee, during an open chat whose path went quiet: an ICE restart offer (fresh ICE
+    /// credentials, same DTLS and data channel). New candidates follow as `candidate`.
+    Restart {
+        sdp: String,
+    },
+    /// Callee → caller: the answer to `restart`.
+    RestartAnswer {
+        sdp: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,9 +8,10 @@ use anonchat_proto::wire::RingEnd;
 use anonchat_proto::Username;
 
 pub const RING_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long an answered ring may keep relaying signaling blobs. Setup takes milliseconds; this only
-/// bounds memory if both clients forget to hang up.
-pub const ROUTE_TTL: Duration = Duration::from_secs(300);
+/// How long an answered ring may keep relaying signaling blobs. The route lasts the whole chat, so
+/// the two devices can repair a broken path (an ICE restart); it goes when either hangs up (at the
+/// chat's end) or disconnects. This only bounds memory if both clients forget to hang up.
+pub const ROUTE_TTL: Duration = Duration::from_secs(12 * 3600);
 
 type DeviceId = String;
 
