@@ -3,7 +3,10 @@
 //! runs; elsewhere each test says it was skipped. Cases: (a) NAT that allows hole punching → a
 //! direct session through STUN-discovered addresses; (b) UDP between the homes blocked → the
 //! relay; (c) relay only ("hide my IP", the default with a relay) → a packet capture in each home
-//! shows no packet to or from the other home; (e) a link cut mid-chat → both sides end and wipe.
+//! shows no packet to or from the other home; (e) a link cut mid-chat → the side that still reaches
+//! the server tries to repair the path, none comes back, both sides end and wipe (after 5 s + the
+//! 10 s repair window); and a direct chat whose path is blocked mid-chat → an ICE restart moves the
+//! same session onto the relay.
 //! (d), expired TURN credentials replaced before the next chat, is in tests/relay.rs.
 
 use std::process::{Child, Command, Stdio};
@@ -286,6 +289,10 @@ async fn a_link_cut_mid_chat_ends_and_wipes_on_both_sides() {
     let (id, _, _) = open_session_events(&mut w.a, &mut w.b, &w.b_name).await;
     say(&mut w.a, &mut w.b, &id).await;
     w.net.cut("a");
+    // Bob still reaches the server, so the chat first tries to repair itself; no path comes back.
+    let t0 = std::time::Instant::now();
+    let r = w.b.expect_event("session_reconnecting").await;
+    assert_eq!(r["session"], id.as_str());
     for side in [&mut w.a, &mut w.b] {
         let ended = side.expect_event("session_ended").await;
         assert_eq!(ended["session"], id.as_str());
@@ -297,4 +304,5 @@ async fn a_link_cut_mid_chat_ends_and_wipes_on_both_sides() {
         let history = side.call(json!({"cmd": "history", "session": id})).await;
         assert_eq!(history["ok"], false, "the session is gone: {history}");
     }
+    println!("link cut → both ended and wiped after {:?}", t0.elapsed());
 }
