@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benches, each printing ratios against a baseline measured in the same run:
-# - session: setup time and message round trip, E2E beside a bare data channel;
+# - session: setup time and message round trip, E2E beside a bare data channel; file throughput;
+# - relay: setup time and round trip through coturn ("hide my IP") beside a direct connection;
 # - gate: answered lookups per second under a flood once the buckets are empty, beside no limit;
 # - desktop: the app's cold start to first paint and idle memory beside the CLI, and the panic
 #   shortcut → window hidden / peer told, with a live chat beside none.
@@ -8,11 +9,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 # shellcheck disable=SC2086
-need_packages ca-certificates build-essential pkg-config $CLIENT_BUILD_PACKAGES dbus dbus-x11 gnome-keyring libsecret-tools \
+need_packages ca-certificates build-essential pkg-config $CLIENT_BUILD_PACKAGES dbus dbus-x11 gnome-keyring libsecret-tools coturn \
     $DESKTOP_BUILD_PACKAGES $DESKTOP_TEST_PACKAGES
 need_rust
 need_tauri_driver
 cargo build --release --workspace --bins --locked
 bash scripts/with-keyring.sh cargo bench -p anonchat-e2e --bench session --locked
+bash scripts/with-keyring.sh cargo bench -p anonchat-e2e --bench relay --locked
 cargo bench -p anonchat-e2e --bench gate --locked
 bash scripts/with-keyring.sh cargo bench -p anonchat-e2e --bench desktop --locked
