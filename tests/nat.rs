@@ -39,17 +39,11 @@ async fn world(relay: bool, block_udp: bool) -> Option<World> {
         net.block_udp_between_homes();
     }
     let turn = relay.then(|| Coturn::start_in(&net.exec("pub"), PUBLIC, "nat-secret"));
-    let mut extra = vec!["--stun-url".into(), format!("stun:{PUBLIC}:3478")];
-    if let Some(t) = &turn {
-        extra.extend([
-            "--turn-url".into(),
-            t.url(),
-            "--turn-secret-file".into(),
-            t.secret_file.display().to_string(),
-        ]);
-    } else {
-        // STUN alone: a coturn without credentials answers binding requests.
-    }
+    let extra = match &turn {
+        Some(t) => t.server_args(&t.secret_file),
+        // STUN alone (a coturn answers binding requests without credentials).
+        None => vec!["--stun-url".into(), format!("stun:{PUBLIC}:3478")],
+    };
     let stun_only = if turn.is_none() {
         Some(Coturn::start_in(&net.exec("pub"), PUBLIC, "unused"))
     } else {

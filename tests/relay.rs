@@ -12,16 +12,11 @@ use serde_json::{json, Value};
 async fn server_with_relay(turn: &Coturn, secret_file: &std::path::Path, ttl: u64) -> Server {
     Server::start_with(
         ServerOpts {
-            extra: vec![
-                "--stun-url".into(),
-                format!("stun:127.0.0.1:{}", turn.port),
-                "--turn-url".into(),
-                turn.url(),
-                "--turn-secret-file".into(),
-                secret_file.display().to_string(),
-                "--turn-ttl-secs".into(),
-                ttl.to_string(),
-            ],
+            extra: [
+                turn.server_args(secret_file),
+                vec!["--turn-ttl-secs".into(), ttl.to_string()],
+            ]
+            .concat(),
             ..Default::default()
         },
         TempDir::new("server"),

@@ -148,19 +148,12 @@ async fn run() -> anyhow::Result<()> {
     let turn = Coturn::start(&unique("bench-secret"));
     let server = Server::start_with(
         ServerOpts {
-            extra: vec![
-                "--stun-url".into(),
-                format!("stun:127.0.0.1:{}", turn.port),
-                "--turn-url".into(),
-                turn.url(),
-                "--turn-secret-file".into(),
-                turn.secret_file.display().to_string(),
-                // The bench rings many times in a row: lift the per-account ring limit.
-                "--gate-per-minute".into(),
-                "100000".into(),
-                "--gate-burst".into(),
-                "10000".into(),
-            ],
+            // The bench rings many times in a row: lift the per-account ring limit.
+            extra: [
+                turn.server_args(&turn.secret_file),
+                ServerOpts::lifted_gate(),
+            ]
+            .concat(),
             ..Default::default()
         },
         TempDir::new("server"),

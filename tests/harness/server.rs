@@ -24,6 +24,16 @@ pub struct ServerOpts {
     pub wrapper: Vec<String>,
 }
 
+impl ServerOpts {
+    /// Flags that lift the per-account limit on rings and lookups, for benches that ring many
+    /// times in a row.
+    pub fn lifted_gate() -> Vec<String> {
+        ["--gate-per-minute", "100000", "--gate-burst", "10000"]
+            .map(String::from)
+            .to_vec()
+    }
+}
+
 impl Default for ServerOpts {
     fn default() -> Self {
         Self {

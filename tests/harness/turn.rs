@@ -123,6 +123,19 @@ impl Coturn {
         format!("turn:{}:{}?transport=udp", self.ip, self.port)
     }
 
+    /// The AnonChat server's flags for this coturn: it as STUN server and as TURN relay, with
+    /// credentials minted from `secret_file` (normally this coturn's own, [`Coturn::secret_file`]).
+    pub fn server_args(&self, secret_file: &std::path::Path) -> Vec<String> {
+        vec![
+            "--stun-url".into(),
+            format!("stun:{}:{}", self.ip, self.port),
+            "--turn-url".into(),
+            self.url(),
+            "--turn-secret-file".into(),
+            secret_file.display().to_string(),
+        ]
+    }
+
     /// coturn inside a network namespace (`wrapper`: `ip netns exec NS`), on address `ip`.
     /// As in docs/deploy/turnserver.conf, it refuses to relay to private and loopback addresses:
     /// a relay on the internet must not be a way into its own network. (Without that, coturn here
