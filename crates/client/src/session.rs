@@ -153,8 +153,8 @@ struct Chat {
     caller: bool,
     /// The server still relays signals between the two devices (needed for an ICE restart).
     route_alive: bool,
-    /// Since when the open chat's path has been quiet and being repaired.
-    reconnecting: Option<Instant>,
+    /// The open chat's path went quiet and is being repaired.
+    reconnecting: bool,
     last_restart: Option<Instant>,
 }
 
@@ -195,7 +195,7 @@ pub fn spawn(
         bulk_at: None,
         caller: matches!(role, Role::Caller { .. }),
         route_alive: true,
-        reconnecting: None,
+        reconnecting: false,
         last_restart: None,
     };
     tokio::spawn(chat.run(rx, role));
@@ -329,7 +329,7 @@ impl Chat {
                             } else if let Some(end) = self.on_frame(&b).await {
                                 break Exit::Ended(end);
                             }
-                            if self.reconnecting.is_some() {
+                            if self.reconnecting {
                                 self.on_resumed().await;
                             }
                         }
@@ -481,12 +481,7 @@ impl Chat {
                         message: format!("could not apply an ICE restart: {e}"),
                     }),
                 }
-                if self.reconnecting.is_none() {
-                    self.reconnecting = Some(Instant::now());
-                    self.host.emit(Event::SessionReconnecting {
-                        session: self.id.clone(),
-                    });
-                }
+                self.mark_reconnecting();
             }
             Signal::RestartAnswer { sdp } => {
                 let (Some(t), true) = (&self.transport, self.caller) else {
@@ -505,12 +500,7 @@ impl Chat {
     /// The open chat's path went quiet while the route still works: say so once, and (caller)
     /// offer an ICE restart now and then. Frames flowing again end it ([`Self::on_resumed`]).
     async fn repair(&mut self) {
-        if self.reconnecting.is_none() {
-            self.reconnecting = Some(Instant::now());
-            self.host.emit(Event::SessionReconnecting {
-                session: self.id.clone(),
-            });
-        }
+        self.mark_reconnecting();
         if !self.caller
             || self
                 .last_restart
@@ -533,8 +523,18 @@ impl Chat {
         }
     }
 
+    /// Tells the front-end once per break that the chat is being repaired.
+    fn mark_reconnecting(&mut self) {
+        if !self.reconnecting {
+            self.reconnecting = true;
+            self.host.emit(Event::SessionReconnecting {
+                session: self.id.clone(),
+            });
+        }
+    }
+
     async fn on_resumed(&mut self) {
-        self.reconnecting = None;
+        self.reconnecting = false;
         self.last_restart = None;
         let Some(t) = &self.transport else { return };
         // Told once ICE has picked the new pair (frames may flow a moment before), off this task.
@@ -1149,7 +1149,7 @@ mod tests {
             bulk_at: None,
             caller: false,
             route_alive: true,
-            reconnecting: None,
+            reconnecting: false,
             last_restart: None,
         };
         (out, chat, host)
