@@ -88,6 +88,16 @@ async fn befriend_chat_both_ways_with_receipts_then_leave_wipes_both_and_server_
         let gone = c.call(json!({"cmd": "history", "session": session})).await;
         assert_eq!(gone["ok"], false, "the chat is gone after it ended");
     }
+    // The next chat opens as usual; the server's notice that the first chat's route is gone (it
+    // lasted the chat) reached both before that, and was no news to either front-end.
+    let again = open_session(&mut p.a, &mut p.b, &p.b_name).await;
+    assert_ne!(again, session);
+    for c in [&mut p.a, &mut p.b] {
+        assert!(
+            !c.seen(|v| v["event"] == "ring_ended"),
+            "a finished chat's route ending is not shown as a ring that ended"
+        );
+    }
 
     // P1: the server saw every byte between the clients; none of it is content or clear SDP/ICE.
     let seen = proxy.recorded();

@@ -38,6 +38,8 @@ pub use network::NetworkView;
 
 /// Refused rings and friend requests from one account before it is blocked automatically.
 pub const AUTO_BLOCK_AFTER: u32 = 3;
+/// How many finished chats' ring ids are remembered (see `Inner::finished`).
+const FINISHED_KEPT: usize = 32;
 
 pub struct EngineConfig {
     pub profile: String,
@@ -104,6 +106,9 @@ struct Inner {
     /// `ring_accepted` that arrived before the answer to our `ring` (the server holds that answer
     /// until its timing floor; a quick callee can answer sooner), with when it came.
     early_accepts: Mutex<HashMap<String, (DeviceCert, SignedOtk, std::time::Instant)>>,
+    /// Ring ids of the latest finished chats: their route lasted the chat, so the peer's `hangup`
+    /// can reach us just after ours ended; that is not news for the front-end.
+    finished: Mutex<std::collections::VecDeque<String>>,
     /// ring id → who rings us, with the account key the server vouched for.
     incoming: Mutex<HashMap<String, (Username, Key32)>>,
     /// Friend requests waiting for the user: from → (their AK, their signature).
@@ -182,6 +187,7 @@ impl Engine {
             sessions: Mutex::default(),
             outgoing: Mutex::default(),
             early_accepts: Mutex::default(),
+            finished: Mutex::default(),
             incoming: Mutex::default(),
             requests: Mutex::default(),
             changed_keys: Mutex::default(),
@@ -1181,7 +1187,15 @@ impl signaling::Host for Inner {
                     Some(s) => {
                         let _ = s.tx.try_send(Cmd::RouteClosed);
                     }
-                    None => self.emit(Event::RingEnded { ring_id, reason }),
+                    None => {
+                        let mut finished = lock(&self.finished);
+                        match finished.iter().position(|id| *id == ring_id) {
+                            Some(i) => {
+                                finished.remove(i);
+                            }
+                            None => self.emit(Event::RingEnded { ring_id, reason }),
+                        }
+                    }
                 }
             }
             ServerMsg::FriendRequestIn { from, ak_pub, sig } => {
@@ -1301,5 +1315,10 @@ impl SessionHost for Inner {
 
     fn session_over(&self, id: &str) {
         lock(&self.sessions).remove(id);
+        let mut finished = lock(&self.finished);
+        if finished.len() >= FINISHED_KEPT {
+            finished.pop_front();
+        }
+        finished.push_back(id.to_string());
     }
 }
