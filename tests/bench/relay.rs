@@ -7,21 +7,21 @@
 
 use std::time::{Duration, Instant};
 
-use anonchat_client::{platform_caps, Engine, EngineConfig, Event, Keychain};
+use anonchat_client::{Engine, Event};
 use anonchat_e2e::server::{Server, ServerOpts};
 use anonchat_e2e::turn::Coturn;
 use anonchat_e2e::{unique, TempDir};
 use anonchat_proto::frames::SecretText;
 use anyhow::bail;
-use tokio::sync::mpsc;
+
+#[path = "common.rs"]
+mod common;
+use common::{next, open_engine, Events, WAIT};
 
 /// Sessions per mode (setup), round trips per mode, and how the runs are split to alternate.
 const SESSIONS: usize = 30;
 const PINGS: usize = 500;
 const ROUNDS: usize = 5;
-const WAIT: Duration = Duration::from_secs(30);
-
-type Events = mpsc::UnboundedReceiver<Event>;
 
 fn main() -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
@@ -30,31 +30,8 @@ fn main() -> anyhow::Result<()> {
         .block_on(run())
 }
 
-async fn next(
-    events: &mut Events,
-    what: &str,
-    pred: impl Fn(&Event) -> bool,
-) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Some(ev)) if pred(&ev) => return Ok(()),
-            Ok(Some(_)) => {}
-            _ => bail!("timed out waiting for {what}"),
-        }
-    }
-}
-
-async fn engine(server: &str, name: &str) -> anyhow::Result<(Engine, Events)> {
-    let (engine, mut events) = Engine::open(EngineConfig {
-        profile: unique("rb"),
-        server: Some(server.into()),
-        caps: platform_caps(),
-        keychain: Keychain::os()?,
-        extra_ca_pem: None,
-        camera: Default::default(),
-    })
-    .await?;
+async fn engine(server: &str, home: &TempDir, name: &str) -> anyhow::Result<(Engine, Events)> {
+    let (engine, mut events) = open_engine(&unique("rb"), server, &home.0).await?;
     engine.register(name).await?;
     engine.connect().await?;
     next(&mut events, "connected", |e| matches!(e, Event::Connected)).await?;
@@ -160,10 +137,9 @@ async fn run() -> anyhow::Result<()> {
     )
     .await;
     let home = TempDir::new("relay-bench");
-    std::env::set_var("ANONCHAT_HOME", &home.0);
     let (me_name, peer_name) = (unique("rme"), unique("rpeer"));
-    let (me, mut events) = engine(&server.url(), &me_name).await?;
-    let (peer, peer_events) = engine(&server.url(), &peer_name).await?;
+    let (me, mut events) = engine(&server.url(), &home, &me_name).await?;
+    let (peer, peer_events) = engine(&server.url(), &home, &peer_name).await?;
     let peer_handle = peer.clone();
     answer_everything(peer, peer_events);
     me.add_friend(&peer_name, None).await?;

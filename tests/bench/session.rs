@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anonchat_client::attachments::NewAttachment;
 use anonchat_client::transport::{Candidate, IceConfig, Transport, TransportEvent};
-use anonchat_client::{platform_caps, Engine, EngineConfig, Event, Keychain};
+use anonchat_client::{Engine, Event};
 use anonchat_e2e::server::{Server, ServerOpts};
 use anonchat_e2e::{unique, TempDir};
 use anonchat_proto::frames::AttachmentKind;
@@ -25,12 +25,15 @@ use tokio::sync::mpsc;
 
 const SESSIONS: usize = 50;
 const PINGS: usize = 1000;
-const WAIT: Duration = Duration::from_secs(30);
 /// Bytes per throughput run, and runs of each kind (alternating; the best and the median count).
 const BULK: usize = 64 * 1024 * 1024;
 const BULK_RUNS: usize = 9;
 /// First byte of a bare bulk message: the peer counts these instead of echoing them.
 const BULK_MARK: u8 = 0xB0;
+
+#[path = "common.rs"]
+mod common;
+use common::{next, open_engine, WAIT};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -42,40 +45,6 @@ fn main() -> anyhow::Result<()> {
     } else {
         rt.block_on(parent())
     }
-}
-
-async fn next(
-    events: &mut mpsc::UnboundedReceiver<Event>,
-    what: &str,
-    pred: impl Fn(&Event) -> bool,
-) -> anyhow::Result<Event> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let mut skipped = Vec::new();
-    loop {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Some(ev)) if pred(&ev) => return Ok(ev),
-            Ok(Some(ev)) => skipped.push(format!("{ev:?}")),
-            _ => bail!("timed out waiting for {what}; skipped {skipped:?}"),
-        }
-    }
-}
-
-async fn open_engine(
-    profile: &str,
-    server: &str,
-    home: &std::path::Path,
-) -> anyhow::Result<(Engine, mpsc::UnboundedReceiver<Event>)> {
-    std::env::set_var("ANONCHAT_HOME", home);
-    let (engine, events) = Engine::open(EngineConfig {
-        profile: profile.into(),
-        server: Some(server.into()),
-        caps: platform_caps(),
-        keychain: Keychain::os()?,
-        extra_ca_pem: None,
-        camera: Default::default(),
-    })
-    .await?;
-    Ok((engine, events))
 }
 
 /// Datagrams the kernel dropped for want of socket receive buffer, IPv4 and IPv6 (Linux only).
