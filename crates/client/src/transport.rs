@@ -287,14 +287,7 @@ impl Transport {
     /// The kinds of the local and remote candidates ICE chose ("host", "srflx", "prflx",
     /// "relay"), once connected.
     pub async fn route(&self) -> Option<(String, String)> {
-        let pair = self
-            .pc
-            .sctp()
-            .transport()
-            .ice_transport()
-            .get_selected_candidate_pair()
-            .await?;
-        Some((pair.local.typ.to_string(), pair.remote.typ.to_string()))
+        self.route_when_selected(std::time::Duration::ZERO).await
     }
 
     /// Caller side of an ICE restart: fresh ICE credentials and a new gathering (new candidates
