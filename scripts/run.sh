@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 need_packages ca-certificates build-essential pkg-config $CLIENT_BUILD_PACKAGES dbus gnome-keyring libsecret-tools $DESKTOP_BUILD_PACKAGES
 need_rust
 echo "Building (the first release build takes several minutes)…"
-cargo build --release --locked --bins
+# The root package is only the desktop app: name every binary this script starts.
+cargo build --release --locked -p anonchat-server -p anonchat-cli -p anonchat-desktop --bins
 bin="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release"
 
 data="${XDG_DATA_HOME:-$HOME/.local/share}/anonchat-server"

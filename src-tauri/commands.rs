@@ -393,8 +393,16 @@ async fn enroll_open(state: State<'_, AppState>) -> Res<EnrollView> {
 }
 
 #[tauri::command(rename_all = "snake_case")]
-async fn enroll_approve(state: State<'_, AppState>, device_id: String) -> Res<()> {
-    state.engine.enroll_approve(&device_id).await.map_err(err)
+async fn enroll_approve(
+    state: State<'_, AppState>,
+    device_id: String,
+    fingerprint: String,
+) -> Res<()> {
+    state
+        .engine
+        .enroll_approve(&device_id, &fingerprint)
+        .await
+        .map_err(err)
 }
 
 #[tauri::command(rename_all = "snake_case")]

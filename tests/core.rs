@@ -3,26 +3,11 @@
 
 use std::time::{Duration, Instant};
 
+use anonchat_e2e::canary;
 use anonchat_e2e::cli::{befriend, keychain_has, open_session, pair, say, Cli, Pair};
-use anonchat_e2e::proxy::{Dir, Proxy, Tamper};
+use anonchat_e2e::proxy::{proxied, rewrite, Dir, Tamper};
 use anonchat_e2e::server::{Server, ServerOpts};
-use anonchat_e2e::{canary, TempDir};
-use serde_json::{json, Value};
-
-/// A server behind a recording proxy (the server's public origin is the proxy's).
-async fn proxied(tamper: Option<Tamper>) -> (Server, Proxy) {
-    let mut proxy = Proxy::bind().await;
-    let server = Server::start_with(
-        ServerOpts {
-            public_url: Some(proxy.url()),
-            ..Default::default()
-        },
-        TempDir::new("server"),
-    )
-    .await;
-    proxy.run(server.addr, tamper);
-    (server, proxy)
-}
+use serde_json::json;
 
 fn contains(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
@@ -193,20 +178,6 @@ async fn a_peer_killed_with_sigkill_ends_and_wipes_the_session_within_6_seconds(
         p.a.call(json!({"cmd": "send", "session": session, "text": "anyone?"}))
             .await;
     assert_eq!(gone["ok"], false);
-}
-
-fn rewrite(dir: Dir, text: String, want: Dir, t: &str, f: impl Fn(&mut Value)) -> String {
-    if dir != want {
-        return text;
-    }
-    let Ok(mut v) = serde_json::from_str::<Value>(&text) else {
-        return text;
-    };
-    if v["t"] != t {
-        return text;
-    }
-    f(&mut v);
-    v.to_string()
 }
 
 async fn expect_setup_fails(p: &mut Pair) {

@@ -25,8 +25,10 @@ async fn enroll(old: &mut Cli, new: &mut Cli, username: &str, use_link: bool) ->
         "both devices show the new device's fingerprint"
     );
     let device_id = req["device_id"].as_str().expect("device id").to_string();
-    old.ok(json!({"cmd": "enroll_approve", "device_id": device_id}))
-        .await;
+    old.ok(
+        json!({"cmd": "enroll_approve", "device_id": device_id, "fingerprint": req["fingerprint"]}),
+    )
+    .await;
     let done = new
         .expect("reply to enroll", |v| v["reply"] == "enroll")
         .await;
@@ -202,7 +204,7 @@ async fn enrollment_refusals_change_nothing() {
     n2.send(json!({"cmd": "enroll", "code": open["code"]}))
         .await;
     let req = a.expect_event("enroll_request").await;
-    a.ok(json!({"cmd": "enroll_approve", "device_id": req["device_id"]}))
+    a.ok(json!({"cmd": "enroll_approve", "device_id": req["device_id"], "fingerprint": req["fingerprint"]}))
         .await;
     n2.expect("reply to enroll", |v| {
         v["reply"] == "enroll" && v["ok"] == true

@@ -99,7 +99,7 @@ async fn the_server_disk_holds_only_what_p2_allows() {
     let mut a2 = Cli::start(&unique("pa2"), &home.0, &server.url()).await;
     a2.send(json!({"cmd": "enroll", "code": enroll_code})).await;
     let req = a.expect_event("enroll_request").await;
-    a.ok(json!({"cmd": "enroll_approve", "device_id": req["device_id"]}))
+    a.ok(json!({"cmd": "enroll_approve", "device_id": req["device_id"], "fingerprint": req["fingerprint"]}))
         .await;
     a2.expect("reply to enroll", |v| {
         v["reply"] == "enroll" && v["ok"] == true

@@ -780,7 +780,8 @@ const handlers = {
     const item = li([
       span("name mono", ev.fingerprint),
       button("Approve", `Approve the device showing ${ev.fingerprint}`, async () => {
-        await act(invoke("enroll_approve", { device_id: ev.device_id }), "settings-status", "Device added.");
+        // The approval names the code shown here: it holds only for the keys it was computed over.
+        await act(invoke("enroll_approve", { device_id: ev.device_id, fingerprint: ev.fingerprint }), "settings-status", "Device added.");
         item.remove();
         $("device-enroll").hidden = true;
         refreshDevices();
@@ -791,6 +792,11 @@ const handlers = {
       }),
     ]);
     list.append(item);
+  },
+  enroll_aborted(ev) {
+    $("enroll-requests").replaceChildren();
+    $("device-enroll").hidden = true;
+    say("settings-status", `Adding a device was aborted: ${ev.reason}. Start again if you still want to add it.`);
   },
   blocked(ev) {
     say("add-status", `${ev.username} was refused three times and is now blocked.`);

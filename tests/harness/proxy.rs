@@ -19,10 +19,18 @@ pub enum Dir {
 /// Rewrites a WebSocket text message in flight.
 pub type Tamper = Arc<dyn Fn(Dir, String) -> String + Send + Sync>;
 
+/// A proxied WebSocket: the account it authenticated as (once it did), and a way to send it
+/// messages the server never sent (a malicious server's own).
+struct Conn {
+    username: Arc<Mutex<Option<String>>>,
+    inject: tokio::sync::mpsc::UnboundedSender<String>,
+}
+
 pub struct Proxy {
     pub addr: SocketAddr,
     pub record: Arc<Mutex<Vec<u8>>>,
     listener: Option<TcpListener>,
+    conns: Arc<Mutex<Vec<Conn>>>,
 }
 
 impl Proxy {
@@ -32,6 +40,7 @@ impl Proxy {
             addr: listener.local_addr().expect("proxy addr"),
             record: Arc::default(),
             listener: Some(listener),
+            conns: Arc::default(),
         }
     }
 
@@ -42,15 +51,23 @@ impl Proxy {
     pub fn run(&mut self, upstream: SocketAddr, tamper: Option<Tamper>) {
         let listener = self.listener.take().expect("proxy already running");
         let record = self.record.clone();
+        let conns = self.conns.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let record = record.clone();
                 let tamper = tamper.clone();
+                let conns = conns.clone();
                 tokio::spawn(async move {
                     let mut head = [0u8; 16];
                     let n = stream.peek(&mut head).await.unwrap_or(0);
                     if head[..n].starts_with(b"GET /v1/ws") {
-                        ws(stream, upstream, record, tamper).await;
+                        let (inject, injected) = tokio::sync::mpsc::unbounded_channel();
+                        let username = Arc::new(Mutex::new(None));
+                        conns.lock().expect("conns").push(Conn {
+                            username: username.clone(),
+                            inject,
+                        });
+                        ws(stream, upstream, record, tamper, username, injected).await;
                     } else {
                         pipe(stream, upstream, record).await;
                     }
@@ -61,6 +78,27 @@ impl Proxy {
 
     pub fn recorded(&self) -> Vec<u8> {
         self.record.lock().expect("record").clone()
+    }
+
+    /// The JSON messages recorded so far whose `t` is `t` (either direction).
+    pub fn recorded_messages(&self, t: &str) -> Vec<serde_json::Value> {
+        self.recorded()
+            .split(|b| *b == b'\n')
+            .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+            .filter(|v| v["t"] == t)
+            .collect()
+    }
+
+    /// Sends `msg` to every live WebSocket of `username` as if the server had (a malicious one).
+    /// Returns how many sockets it went to.
+    pub fn inject(&self, username: &str, msg: &serde_json::Value) -> usize {
+        let text = msg.to_string();
+        let conns = self.conns.lock().expect("conns");
+        conns
+            .iter()
+            .filter(|c| c.username.lock().expect("name").as_deref() == Some(username))
+            .filter(|c| c.inject.send(text.clone()).is_ok())
+            .count()
     }
 }
 
@@ -75,6 +113,8 @@ async fn ws(
     upstream: SocketAddr,
     record: Arc<Mutex<Vec<u8>>>,
     tamper: Option<Tamper>,
+    username: Arc<Mutex<Option<String>>>,
+    mut injected: tokio::sync::mpsc::UnboundedReceiver<String>,
 ) {
     let Ok(client) = tokio_tungstenite::accept_async(client).await else {
         return;
@@ -91,6 +131,13 @@ async fn ws(
             let m = match m {
                 Message::Text(t) => {
                     note(&rec1, t.as_bytes());
+                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&t) {
+                        if v["t"] == "auth" {
+                            if let Some(u) = v["username"].as_str() {
+                                *username.lock().expect("name") = Some(u.to_string());
+                            }
+                        }
+                    }
                     let t = match &t1 {
                         Some(f) => f(Dir::ToServer, t.to_string()),
                         None => t.to_string(),
@@ -111,7 +158,20 @@ async fn ws(
         let _ = s_tx.close().await;
     };
     let down = async move {
-        while let Some(Ok(m)) = s_rx.next().await {
+        loop {
+            let m = tokio::select! {
+                m = s_rx.next() => match m {
+                    Some(Ok(m)) => m,
+                    _ => break,
+                },
+                Some(forged) = injected.recv() => {
+                    note(&record, forged.as_bytes());
+                    if c_tx.send(Message::text(forged)).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+            };
             let m = match m {
                 Message::Text(t) => {
                     note(&record, t.as_bytes());
@@ -164,4 +224,40 @@ async fn pipe(mut client: TcpStream, upstream: SocketAddr, record: Arc<Mutex<Vec
         let _ = cw.shutdown().await;
     };
     tokio::join!(up, down);
+}
+
+/// A real server whose public origin is a proxy in front of it (optionally tampering).
+pub async fn proxied(tamper: Option<Tamper>) -> (crate::server::Server, Proxy) {
+    let mut proxy = Proxy::bind().await;
+    let server = crate::server::Server::start_with(
+        crate::server::ServerOpts {
+            public_url: Some(proxy.url()),
+            ..Default::default()
+        },
+        crate::TempDir::new("server"),
+    )
+    .await;
+    proxy.run(server.addr, tamper);
+    (server, proxy)
+}
+
+/// A tamper that rewrites messages of type `t` going in `want` with `f`, and passes the rest.
+pub fn rewrite(
+    dir: Dir,
+    text: String,
+    want: Dir,
+    t: &str,
+    f: impl Fn(&mut serde_json::Value),
+) -> String {
+    if dir != want {
+        return text;
+    }
+    let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return text;
+    };
+    if v["t"] != t {
+        return text;
+    }
+    f(&mut v);
+    v.to_string()
 }

@@ -170,6 +170,8 @@ enum Command {
     },
     EnrollApprove {
         device_id: String,
+        /// The comparison code the user was shown (the `fingerprint` of `enroll_request`).
+        fingerprint: String,
     },
     EnrollDecline {
         device_id: String,
@@ -474,10 +476,13 @@ async fn execute(engine: &Engine, cmd: Command) -> Value {
         ),
         Command::EnrollOpen => ("enroll_open", engine.enroll_open().await.map(|v| json!(v))),
         Command::Enroll { code } => ("enroll", engine.enroll(&code).await.map(|v| json!(v))),
-        Command::EnrollApprove { device_id } => (
+        Command::EnrollApprove {
+            device_id,
+            fingerprint,
+        } => (
             "enroll_approve",
             engine
-                .enroll_approve(&device_id)
+                .enroll_approve(&device_id, &fingerprint)
                 .await
                 .map(|_| json!({"device_id": device_id})),
         ),

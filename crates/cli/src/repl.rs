@@ -17,7 +17,7 @@ const HELP: &str = "\
 /decline         decline the last ring           /leave         end the chat (it is wiped)
 /block USER      refuse USER without asking      /unblock USER  undo that
 /devices         this account's devices          /adddevice     a code + QR for a new device
-/approve ID      let a new device in             /revoke ID     cut a device off (it wipes itself)
+/approve, /deny  let the new device in, or not   /revoke ID     cut a device off (it wipes itself)
 /send PATH       send a file (images show inline)  /once PATH  send it view-once
 /photo [N]       take a photo with camera N, send it  /files     attachments in this chat
 /open ID         open a view-once attachment      /save ID PATH  write an attachment there
@@ -34,6 +34,8 @@ pub async fn run(engine: Engine, mut events: UnboundedReceiver<Event>) -> anyhow
     println!("Connected as {}. Chats are never stored: when either of you leaves, it is gone. /help for commands.", engine.username().unwrap_or_default());
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut current: Option<String> = None;
+    // The device waiting to join, with the code printed for it.
+    let mut joining: Option<(String, String)> = None;
     let mut last_ring: Option<String> = None;
     loop {
         tokio::select! {
@@ -79,7 +81,14 @@ pub async fn run(engine: Engine, mut events: UnboundedReceiver<Event>) -> anyhow
                     Event::Disconnected { .. } => println!("* Lost the server; reconnecting (open chats go on)."),
                     Event::Connected => println!("* Connected to the server."),
                     Event::Warning { message } => println!("* {message}"),
-                    Event::EnrollRequest { device_id, fingerprint } => println!("* A new device wants to join this account. Approve only if it shows\n  {fingerprint}\n  /approve {device_id}"),
+                    Event::EnrollRequest { device_id, fingerprint } => {
+                        println!("* A new device wants to join this account. Approve only if it shows exactly\n  {fingerprint}\n  /approve   (or /deny)");
+                        joining = Some((device_id.clone(), fingerprint.clone()));
+                    }
+                    Event::EnrollAborted { reason } => {
+                        joining = None;
+                        println!("!!! Adding a device was ABORTED: {reason}. Open a new one with /adddevice if you still want to.");
+                    }
                     Event::Blocked { username, .. } => println!("* {username} refused three times: now blocked (/unblock {username})."),
                     Event::DeviceRevoked => { println!("* This device was revoked from another one: its keys are deleted."); break; }
                     _ => {}
@@ -146,7 +155,15 @@ pub async fn run(engine: Engine, mut events: UnboundedReceiver<Event>) -> anyhow
                         let qr = anonchat_client::qr::terminal(&v.link).unwrap_or_default();
                         println!("{qr}\nOn the new device: anonchat-cli --profile NAME --server URL enroll {}\n(or scan the QR; good for {} s)", v.code, v.expires_in)
                     }),
-                    "/approve" => engine.enroll_approve(arg).await,
+                    // Approves exactly the device (and keys) whose code was printed.
+                    "/approve" => match joining.take() {
+                        Some((id, code)) => engine.enroll_approve(&id, &code).await,
+                        None => { println!("No device is waiting to join."); Ok(()) }
+                    },
+                    "/deny" => match joining.take() {
+                        Some((id, _)) => engine.enroll_decline(&id).await,
+                        None => { println!("No device is waiting to join."); Ok(()) }
+                    },
                     "/revoke" => engine.revoke_device(arg).await,
                     "/send" | "/once" | "/photo" | "/files" | "/open" | "/save" | "/cancel" | "/timer" => match &current {
                         None => { println!("No open chat. /ring a friend first."); Ok(()) }

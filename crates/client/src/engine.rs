@@ -111,6 +111,8 @@ struct Inner {
     finished: Mutex<std::collections::VecDeque<String>>,
     /// ring id → who rings us, with the account key the server vouched for.
     incoming: Mutex<HashMap<String, (Username, Key32)>>,
+    /// Rings this device accepted (the user clicked): only these may become sessions.
+    accepted: Mutex<std::collections::HashSet<String>>,
     /// Friend requests waiting for the user: from → (their AK, their signature).
     requests: Mutex<HashMap<Username, (Key32, Sig64)>>,
     /// New account keys seen for pinned contacts, waiting for the user's decision.
@@ -118,8 +120,8 @@ struct Inner {
     /// Rings and friend requests the user refused, per requester (RAM): after
     /// [`AUTO_BLOCK_AFTER`] the requester is blocked.
     refusals: Mutex<HashMap<Username, u32>>,
-    /// New devices waiting for this device to approve their enrollment, by device id.
-    join_requests: Mutex<HashMap<String, devices::JoinRequest>>,
+    /// The enrollment this device opened, and the one new device that joined it.
+    enroll_gate: Mutex<crate::enrollment::EnrollGate>,
     stop: Mutex<CancellationToken>,
     /// This account's code seed, once fetched (RAM only).
     fvc: Mutex<Option<(Zeroizing<[u8; 32]>, CodeFormat)>>,
@@ -191,7 +193,8 @@ impl Engine {
             incoming: Mutex::default(),
             requests: Mutex::default(),
             changed_keys: Mutex::default(),
-            join_requests: Mutex::default(),
+            enroll_gate: Mutex::default(),
+            accepted: Mutex::default(),
             refusals: Mutex::default(),
             stop: Mutex::new(CancellationToken::new()),
             fvc: Mutex::default(),
@@ -551,7 +554,7 @@ impl Engine {
         *lock(&self.inner.identity) = None;
         *lock(&self.inner.data) = ProfileData::default();
         *lock(&self.inner.fvc) = None;
-        lock(&self.inner.join_requests).clear();
+        lock(&self.inner.enroll_gate).clear();
         match std::fs::remove_dir_all(&self.inner.dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -774,6 +777,7 @@ impl Engine {
             .map(|(from, _)| from.clone())
             .ok_or(ClientError::UnknownRing)?;
         if accept {
+            lock(&self.inner.accepted).insert(ring_id.to_string());
             self.refresh_ice(false).await?;
         } else {
             lock(&self.inner.incoming).remove(ring_id);
@@ -884,6 +888,7 @@ impl Engine {
             let _ = w.await;
         }
         lock(&self.inner.incoming).clear();
+        lock(&self.inner.accepted).clear();
         lock(&self.inner.outgoing).clear();
         lock(&self.inner.requests).clear();
     }
@@ -1016,6 +1021,13 @@ impl Inner {
 
     fn start_session(&self, ring_id: String, peer: DeviceCert, role: Role) {
         let Some(me) = self.me.upgrade() else { return };
+        if lock(&self.sessions).contains_key(&ring_id) {
+            // Never replace a live chat (dropping its handle would end it); no hangup either, that
+            // would name the live chat's route.
+            return self.emit(Event::Warning {
+                message: "ignored a second session under the id of a live chat".into(),
+            });
+        }
         self.emit(Event::Connecting {
             session: ring_id.clone(),
             peer: peer.username.to_string(),
@@ -1059,8 +1071,15 @@ impl Inner {
         self.start_session(ring_id, peer, Role::Caller { otk: otk.key });
     }
 
-    /// The callee side: the caller's certificate must verify with the key of the ring.
+    /// The callee side: only a ring this device accepted connects (a server that says "connected"
+    /// for a ring nobody answered gets nothing), and the caller's certificate must verify with the
+    /// key of the ring.
     fn on_ring_connected(&self, ring_id: String, peer: DeviceCert) {
+        if !lock(&self.accepted).remove(&ring_id) {
+            return self.emit(Event::Warning {
+                message: "ignored a connect for a ring this device has not answered".into(),
+            });
+        }
         let Some((caller, ak)) = lock(&self.incoming).remove(&ring_id) else {
             return;
         };
@@ -1076,7 +1095,21 @@ impl Inner {
         self.start_session(ring_id, peer, Role::Callee);
     }
 
+    /// Whether `ring_id` already names a chat or ring here (a server reusing it would replace a
+    /// live chat, which ends it).
+    fn ring_id_in_use(&self, ring_id: &str) -> bool {
+        lock(&self.sessions).contains_key(ring_id)
+            || lock(&self.incoming).contains_key(ring_id)
+            || lock(&self.outgoing).contains_key(ring_id)
+            || lock(&self.finished).iter().any(|id| id == ring_id)
+    }
+
     fn on_incoming_ring(&self, ring_id: String, from: Username, ak: Key32) {
+        if self.ring_id_in_use(&ring_id) {
+            return self.emit(Event::Warning {
+                message: "ignored a ring that reuses the id of a live chat or ring".into(),
+            });
+        }
         if self.is_blocked(&from) {
             // Declined without a word to the user; the caller sees an ordinary decline.
             let _ = self.signaling.send(ClientMsg::Answer {
@@ -1183,6 +1216,7 @@ impl signaling::Host for Inner {
             ServerMsg::RingEnded { ring_id, reason } => {
                 lock(&self.outgoing).remove(&ring_id);
                 lock(&self.incoming).remove(&ring_id);
+                lock(&self.accepted).remove(&ring_id);
                 match lock(&self.sessions).get(&ring_id) {
                     Some(s) => {
                         let _ = s.tx.try_send(Cmd::RouteClosed);

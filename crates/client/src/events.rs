@@ -146,16 +146,22 @@ pub enum Event {
         reason: String,
     },
     /// This (new) device joined an enrollment and waits for the old device to approve. The user
-    /// compares `fingerprint` with the one the old device shows.
+    /// compares `fingerprint` (the comparison code: 25 digits over the account key and this
+    /// device's keys) with the one the old device shows.
     EnrollPending {
         username: String,
         fingerprint: String,
     },
-    /// A new device wants to join this account: approve only if `fingerprint` matches the one the
-    /// new device shows.
+    /// A new device wants to join this account: approve only if `fingerprint` (the comparison
+    /// code) matches the one the new device shows; the approval must name it.
     EnrollRequest {
         device_id: String,
         fingerprint: String,
+    },
+    /// The enrollment was aborted: a second device tried to join it (the server may be tampering),
+    /// or an approval named another code. Nothing was approved; open a new one to try again.
+    EnrollAborted {
+        reason: String,
     },
     /// Another device of this account revoked this one (signature checked): chats were wiped, and
     /// the keychain entry and profile folder deleted.

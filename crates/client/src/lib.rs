@@ -5,6 +5,7 @@
 pub mod attachments;
 pub mod camera;
 pub mod engine;
+pub mod enrollment;
 pub mod error;
 pub mod events;
 pub mod identity;

@@ -227,6 +227,16 @@ fn unseal(olm: &mut Session, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, ClientEr
         .map_err(|e| ClientError::Crypto(e.to_string()))
 }
 
+/// Why a relayed signal was not applied: it did not decrypt (not from the peer: the server's or a
+/// replay), or the peer sent something it should not.
+#[derive(Debug, thiserror::Error)]
+enum SignalError {
+    #[error("{0}")]
+    Undecryptable(ClientError),
+    #[error(transparent)]
+    Peer(#[from] ClientError),
+}
+
 /// Sleeps until `at`, or forever when there is nothing to wait for.
 async fn sleep_until_opt(at: Option<Instant>) {
     match at {
@@ -265,10 +275,18 @@ impl Chat {
                             break Exit::Ended(EndReason::Panic);
                         }
                         Some(Cmd::Relayed(blob)) => {
-                            // Anything wrong on the signaling path means the server (or someone in
-                            // between) is tampering: fail rather than connect.
-                            if let Err(e) = self.on_signal(&blob, &ev_tx).await {
-                                break Exit::Failed(e.to_string());
+                            // During setup, anything wrong on the signaling path means the server
+                            // (or someone in between) is tampering: fail rather than connect. Once
+                            // the chat is open the server must not be able to end it with one bad
+                            // blob (it could not decrypt, and Olm refuses replays): drop those.
+                            match self.on_signal(&blob, &ev_tx).await {
+                                Err(e @ SignalError::Undecryptable(_)) if self.open => {
+                                    self.host.emit(Event::Warning {
+                                        message: format!("dropped a relayed message that is not from the peer: {e}"),
+                                    });
+                                }
+                                Err(e) => break Exit::Failed(e.to_string()),
+                                Ok(()) => {}
                             }
                         }
                         Some(Cmd::SendText(text, reply)) => {
@@ -411,21 +429,31 @@ impl Chat {
         &mut self,
         blob: &[u8],
         ev_tx: &mpsc::Sender<TransportEvent>,
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), SignalError> {
         let plain = match self.olm.as_mut() {
-            Some(olm) => unseal(olm, blob)?,
-            None => {
-                // The callee's first message: the caller's pre-key offer opens the Olm session.
-                let OlmMessage::PreKey(pre) = parse_olm(blob)? else {
-                    return Err(ClientError::Crypto("expected a pre-key message".into()));
-                };
-                let identity = Curve25519PublicKey::from_bytes(self.peer_cert.dk_curve25519.0);
-                let (olm, plain) = self.host.inbound_session(identity, &pre)?;
-                self.olm = Some(olm);
-                plain
-            }
+            Some(olm) => unseal(olm, blob).map_err(SignalError::Undecryptable)?,
+            None => self.open_inbound(blob)?,
         };
-        match Signal::decode(&plain)? {
+        Ok(self.on_signal_plain(&plain, ev_tx).await?)
+    }
+
+    /// The callee's first message: the caller's pre-key offer opens the Olm session.
+    fn open_inbound(&mut self, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, ClientError> {
+        let OlmMessage::PreKey(pre) = parse_olm(blob)? else {
+            return Err(ClientError::Crypto("expected a pre-key message".into()));
+        };
+        let identity = Curve25519PublicKey::from_bytes(self.peer_cert.dk_curve25519.0);
+        let (olm, plain) = self.host.inbound_session(identity, &pre)?;
+        self.olm = Some(olm);
+        Ok(plain)
+    }
+
+    async fn on_signal_plain(
+        &mut self,
+        plain: &[u8],
+        ev_tx: &mpsc::Sender<TransportEvent>,
+    ) -> Result<(), ClientError> {
+        match Signal::decode(plain)? {
             Signal::Offer { sdp, cert, .. } => {
                 if self.transport.is_some() {
                     return Err(ClientError::Crypto("unexpected second offer".into()));

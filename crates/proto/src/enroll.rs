@@ -122,8 +122,47 @@ impl Token {
     }
 }
 
-/// What both devices show so the user can see the new device is the one in their hand:
-/// 12 digits from a hash of its Ed25519 key, as `1234 5678 9012`.
+/// Digits of the enrollment comparison code: 25 (five groups of five, ≈ 83 bits).
+pub const COMPARE_GROUPS: usize = 5;
+
+/// The code both devices show before the old one approves (DESIGN §7). It covers everything the
+/// approval hands the account secret to: the account (name and key, as the new device was told) and
+/// the joining device (its id and both Olm keys, as the old device was told). A server that swaps
+/// any of them on either side makes the two screens differ. Each group is 5 big-endian bytes of
+/// SHA-256 over the bytes below, mod 100000, zero-padded: ≈ 83 bits in all.
+pub fn enroll_compare_code(
+    username: &Username,
+    ak_pub: &Key32,
+    device_id: &str,
+    dk_ed25519: &Key32,
+    dk_curve25519: &Key32,
+) -> String {
+    let bytes = crate::signing::SigningBytes::new("enroll-compare")
+        .str(username.as_str())
+        .bytes(&ak_pub.0)
+        .str(device_id)
+        .bytes(&dk_ed25519.0)
+        .bytes(&dk_curve25519.0)
+        .finish();
+    let h = Sha256::digest(bytes);
+    let groups: Vec<String> = h
+        .chunks(5)
+        .take(COMPARE_GROUPS)
+        .map(|c| {
+            let n = c.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)) % 100_000;
+            format!("{n:05}")
+        })
+        .collect();
+    groups.join(" ")
+}
+
+/// A typed or shown comparison code in canonical form (digits only), for comparing what the user
+/// confirmed with what this device computed.
+pub fn normalize_compare_code(s: &str) -> String {
+    s.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// A short name for a device in lists (not a security check: 12 digits from its Ed25519 key).
 pub fn device_fingerprint(dk_ed25519: &Key32) -> String {
     let h = Sha256::new()
         .chain_update(b"anonchat/v1 device fingerprint\0")
@@ -237,6 +276,76 @@ mod tests {
         assert!(a.replace(' ', "").bytes().all(|b| b.is_ascii_digit()));
         assert_ne!(a, device_fingerprint(&Key32([2; 32])));
     }
+
+    #[test]
+    fn compare_code_covers_account_and_both_device_keys() {
+        let u = Username::parse("alice").unwrap();
+        let base = enroll_compare_code(
+            &u,
+            &Key32([1; 32]),
+            "dev1",
+            &Key32([2; 32]),
+            &Key32([3; 32]),
+        );
+        assert_eq!(base.len(), 29, "five groups of five digits: {base}");
+        assert_eq!(normalize_compare_code(&base).len(), 25);
+        let other = Username::parse("alicf").unwrap();
+        for changed in [
+            enroll_compare_code(
+                &other,
+                &Key32([1; 32]),
+                "dev1",
+                &Key32([2; 32]),
+                &Key32([3; 32]),
+            ),
+            enroll_compare_code(
+                &u,
+                &Key32([9; 32]),
+                "dev1",
+                &Key32([2; 32]),
+                &Key32([3; 32]),
+            ),
+            enroll_compare_code(
+                &u,
+                &Key32([1; 32]),
+                "dev2",
+                &Key32([2; 32]),
+                &Key32([3; 32]),
+            ),
+            enroll_compare_code(
+                &u,
+                &Key32([1; 32]),
+                "dev1",
+                &Key32([9; 32]),
+                &Key32([3; 32]),
+            ),
+            enroll_compare_code(
+                &u,
+                &Key32([1; 32]),
+                "dev1",
+                &Key32([2; 32]),
+                &Key32([9; 32]),
+            ),
+        ] {
+            assert_ne!(changed, base);
+        }
+    }
+
+    #[test]
+    fn compare_code_known_answer() {
+        // The worked example of docs/protocol.md §8.
+        let u = Username::parse("alice").unwrap();
+        let code = enroll_compare_code(
+            &u,
+            &Key32([1; 32]),
+            "dev1",
+            &Key32([2; 32]),
+            &Key32([3; 32]),
+        );
+        assert_eq!(code, KNOWN_COMPARE);
+    }
+
+    const KNOWN_COMPARE: &str = "59822 96398 69221 53042 50433";
 
     #[test]
     fn handover_round_trips_and_refuses_garbage() {

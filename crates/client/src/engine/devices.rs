@@ -4,8 +4,8 @@
 
 use anonchat_proto::bytes::Blob;
 use anonchat_proto::enroll::{
-    code_from_bytes, device_fingerprint, display_code, normalize_code, Handover, HandoverContact,
-    Token, MAX_HANDOVER_CONTACTS, TOKEN_TTL_SECS,
+    code_from_bytes, device_fingerprint, display_code, enroll_compare_code, normalize_code,
+    Handover, HandoverContact, Token, MAX_HANDOVER_CONTACTS, TOKEN_TTL_SECS,
 };
 use anonchat_proto::frames::SecretText;
 use anonchat_proto::signing::{
@@ -18,6 +18,7 @@ use vodozemac::olm::{Account, OlmMessage, SessionConfig};
 use vodozemac::Curve25519PublicKey;
 
 use super::{blocking, lock, unix_now, Engine, Inner};
+use crate::enrollment::{JoinRequest, OnJoin};
 use crate::events::Event;
 use crate::identity::{ak_secret_from_b64, new_device_id, Identity};
 use crate::profile::{self, Contact};
@@ -53,14 +54,6 @@ pub struct DeviceView {
     pub certified: bool,
 }
 
-/// A new device that joined this device's enrollment, waiting for the user.
-pub(super) struct JoinRequest {
-    dk_ed25519: Key32,
-    dk_curve25519: Key32,
-    caps: Caps,
-    otk: SignedOtk,
-}
-
 fn curve(k: &Key32) -> Curve25519PublicKey {
     Curve25519PublicKey::from_bytes(k.0)
 }
@@ -75,6 +68,7 @@ impl Engine {
         let code = code_from_bytes(b);
         let expires = unix_now() + TOKEN_TTL_SECS;
         let sig = self.sign_ak(&enroll_token_bytes(&me, &code, expires))?;
+        lock(&self.inner.enroll_gate).open();
         self.inner
             .signaling
             .request(ClientMsg::EnrollOpen {
@@ -105,8 +99,8 @@ impl Engine {
         }
         let origin = self.server_or_err()?;
         // The QR string carries the account key: the new device then trusts no one else's word for
-        // it. A typed code learns it from the server, and the fingerprints the user compares guard
-        // the other direction (no device the user did not see gets the account key).
+        // it. A typed code learns it from the server; the comparison code covers it as well as this
+        // device's keys, so a lie in either direction shows as two different codes.
         let scanned = if code_or_link.trim().starts_with("anonchat://") {
             let t = Token::parse_link(code_or_link)?;
             t.verify(unix_now())?;
@@ -133,7 +127,6 @@ impl Engine {
         let keys = account.identity_keys();
         let dk_ed25519 = Key32(*keys.ed25519.as_bytes());
         let dk_curve25519 = Key32(keys.curve25519.to_bytes());
-        let fingerprint = device_fingerprint(&dk_ed25519);
         let caps = self.inner.caps;
         let otk = SignedOtk {
             sig: Sig64(
@@ -144,7 +137,7 @@ impl Engine {
             key: otk_key,
         };
 
-        let mut joined: Option<(Username, Key32)> = None;
+        let mut joined: Option<(Username, Key32, String)> = None;
         let answer = crate::signaling::enroll(
             &origin,
             &self.inner.tls,
@@ -194,16 +187,25 @@ impl Engine {
                         "the server named another account than the scanned code".into(),
                     ));
                 }
+                // Over the account key as the server named it: if it lied, the old device shows
+                // another code (its own key), and the user stops.
+                let fingerprint = enroll_compare_code(
+                    &username,
+                    &ak_pub,
+                    &device_id,
+                    &dk_ed25519,
+                    &dk_curve25519,
+                );
                 self.inner.emit(Event::EnrollPending {
                     username: username.to_string(),
                     fingerprint: fingerprint.clone(),
                 });
-                joined = Some((username, ak_pub));
+                joined = Some((username, ak_pub, fingerprint));
                 Ok(())
             },
         )
         .await?;
-        let (username, ak_pub) = joined.ok_or(ClientError::NotConnected)?;
+        let (username, ak_pub, fingerprint) = joined.ok_or(ClientError::NotConnected)?;
         let ServerMsg::Enrolled { cert, by, blob } = answer else {
             return Err(ClientError::Refused("unexpected answer".into()));
         };
@@ -274,10 +276,20 @@ impl Engine {
 
     /// Lets the new device in (old device): signs its certificate and hands it the account key and
     /// the contact list in an Olm pre-key message to its key, which the server passes on unread.
-    pub async fn enroll_approve(&self, device_id: &str) -> Result<(), ClientError> {
-        let req = lock(&self.inner.join_requests)
-            .remove(device_id)
-            .ok_or_else(|| ClientError::Refused("no device waiting with that id".into()))?;
+    /// `compare` is the comparison code the user was shown and confirmed: the approval holds only
+    /// for the very keys it was computed over.
+    pub async fn enroll_approve(&self, device_id: &str, compare: &str) -> Result<(), ClientError> {
+        let approved = lock(&self.inner.enroll_gate).approve(device_id, compare);
+        let req = match approved {
+            Ok(req) => req,
+            Err(e) => {
+                if e == crate::enrollment::ApproveError::CodeMismatch {
+                    self.inner
+                        .abort_enrollment(vec![device_id.to_string()], &e.to_string());
+                }
+                return Err(ClientError::Refused(e.to_string()));
+            }
+        };
         let handover_contacts: Vec<HandoverContact> = {
             let data = lock(&self.inner.data);
             data.contacts
@@ -348,7 +360,7 @@ impl Engine {
     }
 
     pub async fn enroll_decline(&self, device_id: &str) -> Result<(), ClientError> {
-        lock(&self.inner.join_requests).remove(device_id);
+        lock(&self.inner.enroll_gate).decline();
         self.inner
             .signaling
             .request(ClientMsg::EnrollDecline {
@@ -421,19 +433,41 @@ impl Inner {
                 message: "ignored an enrollment request with a bad key signature".into(),
             });
         }
-        let fingerprint = device_fingerprint(&dk_ed25519);
-        lock(&self.join_requests).insert(
-            device_id.clone(),
-            JoinRequest {
-                dk_ed25519,
-                dk_curve25519,
-                caps,
-                otk,
-            },
-        );
-        self.emit(Event::EnrollRequest {
+        let Some((me, ak)) = self.my_ak() else { return };
+        let compare = enroll_compare_code(&me, &ak, &device_id, &dk_ed25519, &dk_curve25519);
+        let outcome = lock(&self.enroll_gate).on_join(JoinRequest {
             device_id,
-            fingerprint,
+            dk_ed25519,
+            dk_curve25519,
+            caps,
+            otk,
+            compare,
+        });
+        match outcome {
+            OnJoin::Show { device_id, compare } => self.emit(Event::EnrollRequest {
+                device_id,
+                fingerprint: compare,
+            }),
+            OnJoin::Abort { decline } => self.abort_enrollment(
+                decline,
+                "a second device tried to join this enrollment (the server may be tampering): \
+                 nothing was approved",
+            ),
+            OnJoin::Ignore => self.emit(Event::Warning {
+                message: "ignored an enrollment request: no enrollment is open on this device"
+                    .into(),
+            }),
+        }
+    }
+
+    /// Loudly: the user sees it, and the server is told to drop the joins (an honest one then tells
+    /// the new device its enrollment was declined).
+    pub(super) fn abort_enrollment(&self, decline: Vec<String>, reason: &str) {
+        for device_id in decline {
+            let _ = self.signaling.send(ClientMsg::EnrollDecline { device_id });
+        }
+        self.emit(Event::EnrollAborted {
+            reason: reason.to_string(),
         });
     }
 

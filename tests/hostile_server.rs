@@ -1,0 +1,226 @@
+//! A malicious server (P8), played by a tampering proxy in front of the real one: it rewrites and
+//! forges messages to real CLI clients. Each test is an attack seen on an earlier build.
+
+use anonchat_e2e::cli::{befriend, open_session, pair, say, Cli};
+use anonchat_e2e::proxy::{proxied, Dir, Tamper};
+use anonchat_e2e::unique;
+use anonchat_proto::signing::{enroll_token_bytes, one_time_key_bytes};
+use anonchat_proto::wire::{ServerEnvelope, ServerMsg, SignedOtk};
+use anonchat_proto::{Caps, Key32, Sig64, Username};
+use ed25519_dalek::{Signer, SigningKey};
+use serde_json::{json, Value};
+
+fn forged(msg: ServerMsg) -> Value {
+    serde_json::to_value(ServerEnvelope::new(None, msg)).expect("envelope")
+}
+
+/// A join request for `device_id` with keys the "server" holds.
+fn attacker_join(device_id: &str) -> ServerMsg {
+    let dk = SigningKey::generate(&mut rand::rngs::OsRng);
+    let otk = Key32(rand::random());
+    ServerMsg::EnrollRequest {
+        device_id: device_id.to_string(),
+        dk_ed25519: Key32(dk.verifying_key().to_bytes()),
+        dk_curve25519: Key32(rand::random()),
+        caps: Caps::default(),
+        otk: SignedOtk {
+            key: otk,
+            sig: Sig64(dk.sign(&one_time_key_bytes(device_id, &otk)).to_bytes()),
+        },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_join_under_the_same_device_id_aborts_the_enrollment_and_the_account_key_stays() {
+    let (_server, proxy) = proxied(None).await;
+    let mut p = pair(&proxy.url()).await;
+    let mut new = Cli::start(&unique("pn"), &p.home.0, &proxy.url()).await;
+
+    let open = p.a.ok(json!({"cmd": "enroll_open"})).await;
+    new.send(json!({"cmd": "enroll", "code": open["code"]}))
+        .await;
+    let pending = new.expect_event("enroll_pending").await;
+    let req = p.a.expect_event("enroll_request").await;
+    assert_eq!(req["fingerprint"], pending["fingerprint"]);
+    let code = req["fingerprint"].as_str().expect("code");
+    assert_eq!(
+        code.chars().filter(char::is_ascii_digit).count(),
+        25,
+        "≥ 80 bits compared: {code}"
+    );
+    let id = req["device_id"].as_str().expect("id").to_string();
+
+    // The user compared the codes; now the server slips its own keys in under the same id.
+    assert_eq!(proxy.inject(&p.a_name, &forged(attacker_join(&id))), 1);
+    let aborted = p.a.expect_event("enroll_aborted").await;
+    assert!(
+        aborted["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("second device")),
+        "{aborted}"
+    );
+    // Approving what the user saw is refused now, and nothing was sealed to anyone.
+    let approve =
+        p.a.call(json!({"cmd": "enroll_approve", "device_id": id, "fingerprint": code}))
+            .await;
+    assert_eq!(approve["ok"], false, "{approve}");
+    assert!(proxy.recorded_messages("enroll_approve").is_empty());
+    // The new device hears it too: its enrollment ends, it has no account.
+    let done = new
+        .expect("reply to enroll", |v| v["reply"] == "enroll")
+        .await;
+    assert_eq!(done["ok"], false, "{done}");
+    let who = new.ok(json!({"cmd": "whoami"})).await;
+    assert!(who["username"].is_null());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_code_enrollment_shows_a_different_code_when_the_server_names_another_account_key()
+{
+    // The server tells the new device that the account's key is one it holds, and signs the
+    // token (over the code the new device sent) with it, so every signature checks out.
+    let fake = SigningKey::generate(&mut rand::rngs::OsRng);
+    let fake_pub = Key32(fake.verifying_key().to_bytes());
+    let code = std::sync::Mutex::new(None::<String>);
+    let tamper: Tamper = std::sync::Arc::new(move |dir, text| {
+        let Ok(mut v) = serde_json::from_str::<Value>(&text) else {
+            return text;
+        };
+        if dir == Dir::ToServer && v["t"] == "enroll_join" {
+            *code.lock().expect("code") = v["code"].as_str().map(str::to_string);
+        }
+        let typed = code.lock().expect("code").clone();
+        let (Some(typed), Some(u), Some(exp)) = (
+            typed,
+            v["username"].as_str().and_then(|u| Username::parse(u).ok()),
+            v["expires"].as_u64(),
+        ) else {
+            return text;
+        };
+        if dir != Dir::ToClient || v["t"] != "enroll_pending" {
+            return text;
+        }
+        let sig = fake.sign(&enroll_token_bytes(&u, &typed, exp)).to_bytes();
+        v["ak_pub"] = json!(fake_pub.to_base64());
+        v["sig"] = json!(Sig64(sig).to_base64());
+        v.to_string()
+    });
+    let (_server, proxy) = proxied(Some(tamper)).await;
+    let mut p = pair(&proxy.url()).await;
+    let mut new = Cli::start(&unique("pn"), &p.home.0, &proxy.url()).await;
+    let open = p.a.ok(json!({"cmd": "enroll_open"})).await;
+    new.send(json!({"cmd": "enroll", "code": open["code"]}))
+        .await;
+    let pending = new.expect_event("enroll_pending").await;
+    let req = p.a.expect_event("enroll_request").await;
+    assert!(
+        proxy
+            .recorded_messages("enroll_pending")
+            .iter()
+            .any(|m| m["ak_pub"] != json!(fake_pub.to_base64())),
+        "the real server's answer was recorded before the rewrite"
+    );
+    assert_ne!(
+        pending["fingerprint"], req["fingerprint"],
+        "the two screens differ when the server lies about the account key"
+    );
+    // The user sees two codes and declines.
+    p.a.ok(json!({"cmd": "enroll_decline", "device_id": req["device_id"]}))
+        .await;
+    let done = new
+        .expect("reply to enroll", |v| v["reply"] == "enroll")
+        .await;
+    assert_eq!(done["ok"], false, "{done}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_cannot_connect_a_call_nobody_answered() {
+    let (_server, proxy) = proxied(None).await;
+    let mut p = pair(&proxy.url()).await;
+    befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
+    // One genuine call, so the "server" has alice's device certificate as bob was given it.
+    let first = open_session(&mut p.a, &mut p.b, &p.b_name).await;
+    p.a.ok(json!({"cmd": "leave", "session": first})).await;
+    p.b.expect_event("session_ended").await;
+    let cert = proxy
+        .recorded_messages("ring_connected")
+        .first()
+        .map(|m| m["peer"].clone())
+        .expect("a ring_connected was recorded");
+
+    let ring = p.a.ok(json!({"cmd": "ring", "username": p.b_name})).await;
+    let ring_id = ring["ring_id"].as_str().expect("ring id").to_string();
+    p.b.expect_event("incoming_ring").await;
+    // Bob has not answered; the server connects the call anyway.
+    let msg = json!({"v": 1, "t": "ring_connected", "ring_id": ring_id, "peer": cert});
+    assert_eq!(proxy.inject(&p.b_name, &msg), 1);
+    let warned =
+        p.b.expect("warning", |v| {
+            v["event"] == "warning"
+                && v["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("not answered"))
+        })
+        .await;
+    assert!(
+        !p.b.seen(|v| v["event"] == "connecting" && v["session"] == ring_id.as_str()),
+        "no session without a click: {warned}"
+    );
+    // Still an ordinary ring: bob can answer it, and only then does the chat open.
+    p.b.ok(json!({"cmd": "answer", "ring_id": ring_id, "accept": true}))
+        .await;
+    p.a.expect_event("session_open").await;
+    p.b.expect_event("session_open").await;
+    say(&mut p.a, &mut p.b, &ring_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_blobs_and_a_ring_reusing_a_live_chats_id_do_not_end_the_chat() {
+    let (_server, proxy) = proxied(None).await;
+    let mut p = pair(&proxy.url()).await;
+    befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
+    let session = open_session(&mut p.a, &mut p.b, &p.b_name).await;
+
+    // An undecryptable blob on the live chat's route, and a replay of a real one.
+    let garbage = json!({"v": 1, "t": "relayed", "ring_id": session, "blob": "AQIDBAUGBwg="});
+    assert_eq!(proxy.inject(&p.b_name, &garbage), 1);
+    let replayed = proxy
+        .recorded_messages("relayed")
+        .into_iter()
+        .find(|m| m["ring_id"] == session.as_str())
+        .expect("a relayed blob was recorded");
+    assert_eq!(proxy.inject(&p.b_name, &replayed), 1);
+    for _ in 0..2 {
+        p.b.expect("warning", |v| {
+            v["event"] == "warning"
+                && v["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("dropped a relayed message"))
+        })
+        .await;
+    }
+    // A forged ring under the live chat's id, to either side.
+    let a_key = proxy
+        .recorded_messages("incoming_ring")
+        .first()
+        .map(|m| m["ak_pub"].clone())
+        .expect("incoming_ring recorded");
+    let ring = json!({"v": 1, "t": "incoming_ring", "ring_id": session, "from": p.a_name, "ak_pub": a_key});
+    assert_eq!(proxy.inject(&p.b_name, &ring), 1);
+    p.b.expect("warning", |v| {
+        v["event"] == "warning"
+            && v["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("live chat"))
+    })
+    .await;
+
+    say(&mut p.a, &mut p.b, &session).await;
+    say(&mut p.b, &mut p.a, &session).await;
+    assert!(!p.a.seen(|v| v["event"] == "session_ended"));
+    assert!(!p.b.seen(|v| v["event"] == "session_ended"));
+    assert!(
+        !p.b.seen(|v| v["event"] == "incoming_ring" && v["ring_id"] == session.as_str()),
+        "the forged ring was not shown"
+    );
+}
