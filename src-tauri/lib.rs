@@ -13,10 +13,10 @@ mod shortcut;
 mod tray;
 mod window;
 
-use anonchat_client::{platform_caps, Engine, EngineConfig, Event, Keychain};
+use anonchat_client::events::EventReceiver;
+use anonchat_client::{platform_caps, Engine, EngineConfig, Keychain};
 use anyhow::Context;
 use tauri::{Emitter, Manager};
-use tokio::sync::mpsc::UnboundedReceiver;
 
 /// What every command and handler reaches through Tauri's state.
 pub struct AppState {
@@ -50,7 +50,7 @@ fn options() -> Options {
     o
 }
 
-fn open_engine(o: &Options) -> anyhow::Result<(Engine, UnboundedReceiver<Event>)> {
+fn open_engine(o: &Options) -> anyhow::Result<(Engine, EventReceiver)> {
     let extra_ca_pem = match &o.ca_cert {
         Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
         None => None,
@@ -128,7 +128,7 @@ fn start() -> anyhow::Result<()> {
 }
 
 /// Engine events to the UI (and, when the window is not in front, to notifications).
-fn forward_events(app: tauri::AppHandle, mut events: UnboundedReceiver<Event>) {
+fn forward_events(app: tauri::AppHandle, mut events: EventReceiver) {
     tauri::async_runtime::spawn(async move {
         while let Some(ev) = events.recv().await {
             notify::on_event(&app, &ev);

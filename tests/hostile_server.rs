@@ -3,7 +3,8 @@
 
 use anonchat_e2e::cli::{befriend, open_session, pair, say, Cli};
 use anonchat_e2e::proxy::{proxied, Dir, Tamper};
-use anonchat_e2e::unique;
+use anonchat_e2e::server::{Server, ServerOpts};
+use anonchat_e2e::{unique, TempDir};
 use anonchat_proto::signing::{enroll_token_bytes, one_time_key_bytes};
 use anonchat_proto::wire::{ServerEnvelope, ServerMsg, SignedOtk};
 use anonchat_proto::{Caps, Key32, Sig64, Username};
@@ -222,5 +223,29 @@ async fn garbage_blobs_and_a_ring_reusing_a_live_chats_id_do_not_end_the_chat() 
     assert!(
         !p.b.seen(|v| v["event"] == "incoming_ring" && v["ring_id"] == session.as_str()),
         "the forged ring was not shown"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_asking_for_endless_proof_of_work_gets_a_clear_refusal_not_a_hung_client() {
+    let server = Server::start_with(
+        ServerOpts {
+            extra: ["--register-pow-bits", "40"].map(String::from).to_vec(),
+            ..Default::default()
+        },
+        TempDir::new("server"),
+    )
+    .await;
+    let home = TempDir::new("clients");
+    let mut a = Cli::start(&unique("pa"), &home.0, &server.url()).await;
+    let reply = a
+        .call(json!({"cmd": "register", "username": unique("alice")}))
+        .await;
+    assert_eq!(reply["ok"], false, "{reply}");
+    assert!(
+        reply["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("40 bits of proof of work")),
+        "{reply}"
     );
 }

@@ -729,7 +729,11 @@ const handlers = {
     if (bar) { bar.max = ev.total || 1; bar.value = ev.done; }
   },
   file_received(ev) {
-    if (ui.session && ev.session === ui.session.id) attachmentDone(ev.id);
+    if (!ui.session || ev.session !== ui.session.id) return;
+    // What the bytes are, sniffed by the engine (never the peer's claimed type).
+    const item = itemFor(ev.id);
+    if (item && item._meta) item._meta = { ...item._meta, kind: ev.kind, mime: ev.mime };
+    attachmentDone(ev.id);
   },
   file_sent(ev) {
     if (ui.session && ev.session === ui.session.id) attachmentDone(ev.id);
@@ -767,7 +771,8 @@ const handlers = {
     if (ui.session && ev.session === ui.session.id) showRoute(ev.route);
   },
   session_ended(ev) {
-    if (ui.session && ev.session === ui.session.id) closeChat("The chat ended and was wiped.");
+    const flood = ev.reason === "flooded" ? " The other side sent far more than a person could, so this side ended it." : "";
+    if (ui.session && ev.session === ui.session.id) closeChat(`The chat ended and was wiped.${flood}`);
   },
   session_failed(ev) {
     say("add-status", `Could not start the chat: ${ev.reason}`);

@@ -4,11 +4,10 @@ use std::time::Duration;
 
 use anonchat_client::{platform_caps, Engine, EngineConfig, Event, Keychain};
 use anyhow::bail;
-use tokio::sync::mpsc;
 
 pub const WAIT: Duration = Duration::from_secs(30);
 
-pub type Events = mpsc::UnboundedReceiver<Event>;
+pub type Events = anonchat_client::events::EventReceiver;
 
 /// The first event that matches `pred` within [`WAIT`]; the error lists what came instead.
 pub async fn next(

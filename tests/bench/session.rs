@@ -363,7 +363,7 @@ async fn parent() -> anyhow::Result<()> {
 /// checked the hash of the whole).
 async fn e2e_transfer(
     engine: &Engine,
-    events: &mut mpsc::UnboundedReceiver<Event>,
+    events: &mut anonchat_client::events::EventReceiver,
     peer: &str,
     payload: &[u8],
 ) -> anyhow::Result<Duration> {

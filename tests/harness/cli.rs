@@ -144,6 +144,18 @@ impl Cli {
         self.backlog.iter().any(pred)
     }
 
+    /// Takes every line matching `pred` seen so far (without waiting).
+    pub fn take_all(&mut self, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+        while let Ok(v) = self.lines.try_recv() {
+            self.backlog.push(v);
+        }
+        let (taken, kept) = std::mem::take(&mut self.backlog)
+            .into_iter()
+            .partition(pred);
+        self.backlog = kept;
+        taken
+    }
+
     /// Sends a command and waits for its reply; panics unless it succeeded.
     pub async fn ok(&mut self, cmd: Value) -> Value {
         let reply = self.call(cmd.clone()).await;

@@ -4,6 +4,7 @@
 
 use std::io::Write;
 
+use anonchat_client::events::EventReceiver;
 use anonchat_client::{Engine, Event};
 use anonchat_proto::frames::SecretText;
 use anonchat_proto::fvc::CodeFormat;
@@ -11,7 +12,6 @@ use anonchat_proto::wire::{Mode, PresenceMode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::sync::mpsc::UnboundedReceiver;
 use zeroize::Zeroizing;
 
 #[derive(Deserialize)]
@@ -162,6 +162,12 @@ enum Command {
         #[serde(default)]
         mb: Option<u32>,
     },
+    SetChatLimits {
+        #[serde(default)]
+        lines: Option<u32>,
+        #[serde(default)]
+        mb: Option<u32>,
+    },
     /// Old device: a code and QR string for adding a new device.
     EnrollOpen,
     /// New device: join with the code or the QR string; answers once the old device decided.
@@ -216,7 +222,7 @@ async fn scan_and_add(engine: &Engine, camera: u32) -> Result<Value, anonchat_cl
     Ok(json!({"username": u, "safety_number": sn}))
 }
 
-pub async fn run(engine: Engine, mut events: UnboundedReceiver<Event>) -> anyhow::Result<()> {
+pub async fn run(engine: Engine, mut events: EventReceiver) -> anyhow::Result<()> {
     let printer = tokio::spawn(async move {
         while let Some(ev) = events.recv().await {
             emit_event(&ev);
@@ -396,6 +402,10 @@ async fn execute(engine: &Engine, cmd: Command) -> Value {
         Command::SetTimer { session, seconds } => (
             "set_timer",
             engine.set_timer(&session, seconds).await.map(|_| json!({})),
+        ),
+        Command::SetChatLimits { lines, mb } => (
+            "set_chat_limits",
+            engine.set_chat_limits(lines, mb).map(|_| json!({})),
         ),
         Command::SetMaxFileMb { mb } => (
             "set_max_file_mb",

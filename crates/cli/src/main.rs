@@ -5,10 +5,10 @@
 mod json;
 mod repl;
 
+use anonchat_client::events::EventReceiver;
 use anonchat_client::{platform_caps, Engine, EngineConfig, Event, Keychain};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use tokio::sync::mpsc::UnboundedReceiver;
 
 #[derive(Parser)]
 #[command(
@@ -55,7 +55,7 @@ enum Cmd {
     Chat,
 }
 
-async fn open(cli: &Cli) -> anyhow::Result<(Engine, UnboundedReceiver<Event>)> {
+async fn open(cli: &Cli) -> anyhow::Result<(Engine, EventReceiver)> {
     let keychain = Keychain::os().context("opening the OS keychain")?;
     let extra_ca_pem = match &cli.ca_cert {
         Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
@@ -73,10 +73,7 @@ async fn open(cli: &Cli) -> anyhow::Result<(Engine, UnboundedReceiver<Event>)> {
 }
 
 /// Connects and waits for the server to accept this device.
-pub(crate) async fn connected(
-    engine: &Engine,
-    events: &mut UnboundedReceiver<Event>,
-) -> anyhow::Result<()> {
+pub(crate) async fn connected(engine: &Engine, events: &mut EventReceiver) -> anyhow::Result<()> {
     engine.connect().await?;
     let wait = async {
         while let Some(ev) = events.recv().await {

@@ -1,10 +1,10 @@
 //! The interactive terminal chat. Lines starting with `/` are commands; anything else goes to the
 //! current session.
 
+use anonchat_client::events::EventReceiver;
 use anonchat_client::{Engine, Event};
 use anonchat_proto::frames::SecretText;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::sync::mpsc::UnboundedReceiver;
 use zeroize::Zeroizing;
 
 const HELP: &str = "\
@@ -26,7 +26,7 @@ const HELP: &str = "\
 /panic           end and wipe every chat         /quit          leave and exit
 Anything else is sent to the open chat.";
 
-pub async fn run(engine: Engine, mut events: UnboundedReceiver<Event>) -> anyhow::Result<()> {
+pub async fn run(engine: Engine, mut events: EventReceiver) -> anyhow::Result<()> {
     if engine.username().is_none() {
         anyhow::bail!("this profile has no identity yet: run `anonchat-cli --server URL register USERNAME` first");
     }

@@ -168,6 +168,66 @@ pub(crate) async fn send_chunks(
 }
 
 /// A media type from a file name's extension (enough for what a chat shows inline).
+/// Image types a front-end may decode, each recognised by its leading bytes. Never the peer's word:
+/// a peer-chosen type would have WebKit decode (or run) whatever it names.
+pub fn sniff_image(data: &[u8]) -> Option<&'static str> {
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n";
+    if data.starts_with(PNG) {
+        Some("image/png")
+    } else if data.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if data.starts_with(b"GIF87a") || data.starts_with(b"GIF89a") {
+        Some("image/gif")
+    } else if data.len() >= 12 && data.starts_with(b"RIFF") && &data[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        None
+    }
+}
+
+/// What an arrived attachment is shown as: an inline image only if its bytes are an allowed image
+/// type; anything else is a file of unknown type.
+pub fn received_kind(claimed: AttachmentKind, data: &[u8]) -> (AttachmentKind, &'static str) {
+    match (claimed, sniff_image(data)) {
+        (AttachmentKind::Image | AttachmentKind::Photo, Some(mime)) => (claimed, mime),
+        _ => (AttachmentKind::File, UNKNOWN_MIME),
+    }
+}
+
+pub const UNKNOWN_MIME: &str = "application/octet-stream";
+
+/// Most characters of a peer's file name kept.
+const MAX_NAME_CHARS: usize = 120;
+
+/// A peer's file name made safe to show and to offer in a Save dialog: no control or format
+/// characters (bidi overrides that make `exe.txt` look like `txt.exe`, zero-width joiners), no path
+/// separators or characters Windows refuses, no leading dots, at most 120 characters.
+pub fn safe_file_name(raw: &str) -> String {
+    let cleaned: String = raw
+        .chars()
+        .filter(|c| !is_invisible(*c))
+        .map(|c| match c {
+            '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => '_',
+            c => c,
+        })
+        .take(MAX_NAME_CHARS)
+        .collect();
+    let trimmed = cleaned.trim().trim_start_matches('.').trim();
+    if trimmed.is_empty() {
+        "file".into()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// Control characters, bidi controls and zero-width characters (Unicode Cc and the Cf that matter).
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
 pub fn mime_for(name: &str) -> &'static str {
     let ext = name.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
     match ext.as_str() {
@@ -184,6 +244,51 @@ pub fn mime_for(name: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peer_file_names_lose_bidi_controls_separators_and_control_characters() {
+        assert_eq!(safe_file_name("report\u{202E}fdp.exe"), "reportfdp.exe");
+        assert_eq!(safe_file_name("../../etc/passwd"), "_.._etc_passwd");
+        assert_eq!(safe_file_name("a\nb\tc\u{0}d"), "abcd");
+        assert_eq!(safe_file_name("C:\\x\u{200B}y.txt"), "C__xy.txt");
+        assert_eq!(safe_file_name(".hidden"), "hidden");
+        assert_eq!(safe_file_name("\u{2066}\u{2069} "), "file");
+        assert_eq!(safe_file_name(&"é".repeat(500)).chars().count(), 120);
+        assert_eq!(safe_file_name("holiday photo.jpg"), "holiday photo.jpg");
+    }
+
+    #[test]
+    fn only_sniffed_allowed_images_render_inline() {
+        let png = b"\x89PNG\r\n\x1a\n....";
+        assert_eq!(
+            received_kind(AttachmentKind::Image, png),
+            (AttachmentKind::Image, "image/png")
+        );
+        assert_eq!(
+            received_kind(AttachmentKind::Photo, &[0xFF, 0xD8, 0xFF, 0xE0]),
+            (AttachmentKind::Photo, "image/jpeg")
+        );
+        assert_eq!(
+            received_kind(AttachmentKind::Image, b"RIFF\0\0\0\0WEBPVP8 "),
+            (AttachmentKind::Image, "image/webp")
+        );
+        for evil in [
+            &b"<svg onload=alert(1)>"[..],
+            b"<html><script>",
+            b"GIF8",
+            b"",
+        ] {
+            assert_eq!(
+                received_kind(AttachmentKind::Image, evil),
+                (AttachmentKind::File, UNKNOWN_MIME)
+            );
+        }
+        assert_eq!(
+            received_kind(AttachmentKind::File, png),
+            (AttachmentKind::File, UNKNOWN_MIME),
+            "a file stays a file"
+        );
+    }
 
     fn meta(size: u64) -> Meta {
         Meta {

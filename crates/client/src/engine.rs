@@ -99,7 +99,7 @@ struct Inner {
     /// Proof-of-work bits the server wants on a gated request that must carry a stamp.
     contact_pow_bits: Mutex<Option<u8>>,
     signaling: Arc<Signaling>,
-    events: mpsc::UnboundedSender<Event>,
+    events: mpsc::Sender<Event>,
     sessions: Mutex<HashMap<String, SessionHandle>>,
     /// ring id → who we ring.
     outgoing: Mutex<HashMap<String, Username>>,
@@ -155,11 +155,11 @@ impl Engine {
     /// Opens a profile: loads its identity from the keychain if it has one.
     pub async fn open(
         cfg: EngineConfig,
-    ) -> Result<(Engine, mpsc::UnboundedReceiver<Event>), ClientError> {
+    ) -> Result<(Engine, crate::events::EventReceiver), ClientError> {
         // Several dependencies bring rustls with different backends; pick one for the process.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = profile::profile_dir(&cfg.profile)?;
-        let (events, rx) = mpsc::unbounded_channel();
+        let (events, rx) = mpsc::channel(crate::events::EVENT_QUEUE);
         let kc = cfg.keychain.clone();
         let name = cfg.profile.clone();
         let secret = blocking(move || kc.load(&name)).await??;
@@ -245,7 +245,7 @@ impl Engine {
         let identity = Identity::create(username.clone(), self.inner.caps, unix_now());
         let ak_pub = identity.ak_pub();
         let resource = pow::register_resource(&username, &ak_pub);
-        let bits = config.register_pow_bits;
+        let bits = pow::affordable(config.register_pow_bits)?;
         let stamp = blocking(move || pow::Stamp::mint(&resource, bits, unix_now())).await?;
         let req = RegisterRequest {
             v: anonchat_proto::VERSION,
@@ -351,6 +351,7 @@ impl Engine {
                 b
             }
         };
+        let bits = pow::affordable(bits)?;
         let resource = pow::contact_resource(&me, to);
         let start = rand::random::<u64>();
         blocking(move || pow::Stamp::mint_from(&resource, bits, unix_now(), start)).await
@@ -902,7 +903,11 @@ impl Engine {
 
 impl Inner {
     fn emit(&self, ev: Event) {
-        let _ = self.events.send(ev);
+        // Bounded: a front-end that stops reading (or a peer that outpaces it) cannot grow this
+        // process without limit. Chat state stays queryable (`history`, `attachments`).
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.events.try_send(ev) {
+            tracing::warn!("the front-end fell behind: an engine event was dropped");
+        }
     }
 
     fn is_blocked(&self, who: &Username) -> bool {
@@ -1345,6 +1350,10 @@ impl SessionHost for Inner {
 
     fn max_file_size(&self) -> u64 {
         Inner::max_file_size(self)
+    }
+
+    fn chat_limits(&self) -> crate::quota::ChatLimits {
+        Inner::chat_limits(self)
     }
 
     fn session_over(&self, id: &str) {

@@ -5,6 +5,12 @@ use anonchat_proto::wire::RingEnd;
 use anonchat_proto::Caps;
 use serde::Serialize;
 
+/// Events a front-end has not read yet, at most (then new ones are dropped, never memory grown).
+pub const EVENT_QUEUE: usize = 4096;
+
+/// Where a front-end reads the engine's events.
+pub type EventReceiver = tokio::sync::mpsc::Receiver<Event>;
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
@@ -101,10 +107,14 @@ pub enum Event {
         total: u64,
         outgoing: bool,
     },
-    /// An incoming attachment arrived whole and matched the sender's hash.
+    /// An incoming attachment arrived whole and matched the sender's hash. `kind` and `mime` are
+    /// what its bytes are (sniffed: only allowed image types are shown inline), not what the peer
+    /// claimed.
     FileReceived {
         session: String,
         id: u64,
+        kind: anonchat_proto::frames::AttachmentKind,
+        mime: String,
     },
     /// Every chunk of an outgoing attachment left; a `delivered` receipt follows.
     FileSent {
@@ -201,4 +211,6 @@ pub enum EndReason {
     Panic,
     /// The connection could not be set up in time.
     SetupFailed,
+    /// The peer kept sending far faster than a person could (a flood): this side ended it.
+    Flooded,
 }

@@ -12,6 +12,7 @@ pub mod identity;
 pub mod keychain;
 pub mod profile;
 pub mod qr;
+pub mod quota;
 pub mod session;
 pub mod signaling;
 pub mod tls;

@@ -41,6 +41,11 @@ pub struct ProfileData {
     /// The largest attachment accepted, in MB (unset: the default).
     #[serde(default)]
     pub max_file_mb: Option<u32>,
+    /// Lines one chat keeps, and MB of attachments it holds (unset: the defaults).
+    #[serde(default)]
+    pub max_chat_lines: Option<u32>,
+    #[serde(default)]
+    pub max_chat_mb: Option<u32>,
 }
 
 /// Where profiles live: `$ANONCHAT_HOME` or the platform data folder, then `profiles/<name>`.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use anonchat_proto::attach::{ChunkCipher, TransferKey, CHUNK_TAG};
 use anonchat_proto::frames::{PeerFrame, ReceiptKind, SecretText, Signal};
@@ -18,6 +18,7 @@ use zeroize::Zeroizing;
 
 use crate::attachments::{self, ChunkOutcome, Held, Incoming, Meta, NewAttachment};
 use crate::events::{EndReason, Event};
+use crate::quota::{self, Admit, ChatLimits, FrameRate};
 use crate::transport::{Candidate, IceConfig, Transport, TransportEvent};
 use crate::ClientError;
 
@@ -63,6 +64,10 @@ pub trait SessionHost: Send + Sync + 'static {
     /// The largest attachment this side accepts, in bytes.
     fn max_file_size(&self) -> u64 {
         DEFAULT_MAX_FILE_SIZE
+    }
+    /// What one chat may hold.
+    fn chat_limits(&self) -> ChatLimits {
+        ChatLimits::default()
     }
 }
 
@@ -133,7 +138,12 @@ struct Chat {
     host: Arc<dyn SessionHost>,
     olm: Option<Session>,
     transport: Option<Transport>,
-    log: Vec<Line>,
+    log: VecDeque<Line>,
+    /// Text bytes in `log`.
+    log_bytes: usize,
+    limits: ChatLimits,
+    /// The peer's frames against the rate a person could send.
+    rate: FrameRate,
     next_id: u64,
     open: bool,
     last_rx: Instant,
@@ -169,6 +179,7 @@ pub fn spawn(
 ) -> SessionHandle {
     let (tx, rx) = mpsc::channel(256);
     let peer = peer_cert.username.clone();
+    let limits = host.chat_limits();
     let chat = Chat {
         id,
         peer: peer.clone(),
@@ -176,7 +187,10 @@ pub fn spawn(
         host,
         olm: None,
         transport: None,
-        log: Vec::new(),
+        log: VecDeque::new(),
+        log_bytes: 0,
+        limits,
+        rate: FrameRate::new(Instant::now()),
         // Caller odd, callee even: one id space for the session, so an id names one message or
         // attachment on both sides (receipts, expiry, view-once).
         next_id: if matches!(role, Role::Caller { .. }) {
@@ -312,7 +326,7 @@ impl Chat {
                             let _ = reply.send(self.set_timer(seconds).await);
                         }
                         Some(Cmd::History(reply)) => {
-                            let _ = reply.send(self.log.clone());
+                            let _ = reply.send(self.log.iter().cloned().collect());
                         }
                         Some(Cmd::Ping(reply)) => {
                             if self.open {
@@ -631,7 +645,7 @@ impl Chat {
         let blob = seal(olm, &frame.encode())?;
         t.send(Bytes::from(blob)).await?;
         let expires = self.expiry_from_now();
-        self.log.push(Line {
+        self.log_push(Line {
             id,
             mine: true,
             text,
@@ -655,6 +669,22 @@ impl Chat {
             }
         };
         self.last_rx = Instant::now();
+        // Pongs answer our own pings; everything else counts against the peer's rate.
+        if !matches!(frame, PeerFrame::Pong { .. }) {
+            match self.rate.admit(self.last_rx) {
+                Admit::Yes => {}
+                Admit::Drop { first } => {
+                    if first {
+                        self.host.emit(Event::Warning {
+                            message: "the peer sends faster than a person could: dropping frames"
+                                .into(),
+                        });
+                    }
+                    return None;
+                }
+                Admit::Flood => return Some(EndReason::Flooded),
+            }
+        }
         match frame {
             PeerFrame::Text { id, body } => {
                 self.host.emit(Event::Message {
@@ -663,7 +693,7 @@ impl Chat {
                     text: body.clone(),
                 });
                 let expires = self.expiry_from_now();
-                self.log.push(Line {
+                self.log_push(Line {
                     id,
                     mine: false,
                     text: body,
@@ -695,16 +725,18 @@ impl Chat {
                 id,
                 name,
                 size,
-                mime,
+                mime: _,
                 kind,
                 view_once,
                 key,
             } => {
+                // The peer's name is cleaned before anything shows it; its type is not believed
+                // at all (the bytes decide once they are here).
                 let meta = Meta {
                     id,
-                    name,
+                    name: SecretText::new(crate::attachments::safe_file_name(name.as_str())),
                     size,
-                    mime,
+                    mime: crate::attachments::UNKNOWN_MIME.into(),
                     kind,
                     view_once,
                     mine: false,
@@ -757,6 +789,34 @@ impl Chat {
         lines.chain(held).min()
     }
 
+    /// Keeps a line, wiping the oldest ones past the chat's caps (front-ends hear of them as
+    /// expired, so their copies go too).
+    fn log_push(&mut self, line: Line) {
+        self.log_bytes += line.text.as_str().len();
+        self.log.push_back(line);
+        let mut ids = Vec::new();
+        while quota::log_over(&self.limits, self.log.len(), self.log_bytes) {
+            let Some(old) = self.log.pop_front() else {
+                break;
+            };
+            self.log_bytes -= old.text.as_str().len();
+            ids.push(old.id);
+        }
+        if !ids.is_empty() {
+            self.host.emit(Event::Expired {
+                session: self.id.clone(),
+                ids,
+            });
+        }
+    }
+
+    /// Attachment bytes this chat holds or has promised room for.
+    fn attachment_bytes(&self) -> u64 {
+        let held: u64 = self.held.values().map(|h| h.meta.size).sum();
+        let arriving: u64 = self.incoming.values().map(|i| i.meta.size).sum();
+        held + arriving
+    }
+
     /// Wipes every line and attachment whose timer ran out.
     fn expire(&mut self) {
         let now = Instant::now();
@@ -768,6 +828,7 @@ impl Chat {
             }
             !gone
         });
+        self.log_bytes = self.log.iter().map(|l| l.text.as_str().len()).sum();
         self.held.retain(|id, h| {
             let gone = h.expires.is_some_and(|e| e <= now);
             if gone {
@@ -816,6 +877,13 @@ impl Chat {
             anonchat_proto::limits::MAX_FILE_NAME,
         )?;
         anonchat_proto::wire::check_size(new.mime.len(), anonchat_proto::limits::MAX_MIME)?;
+        quota::admit_attachment(
+            &self.limits,
+            self.attachment_bytes(),
+            self.held.len() + self.incoming.len(),
+            new.data.len() as u64,
+        )
+        .map_err(ClientError::Refused)?;
         let bulk = match &self.transport {
             Some(t) => t.bulk().await.ok_or(ClientError::NotOpen)?,
             None => return Err(ClientError::NotOpen),
@@ -930,7 +998,13 @@ impl Chat {
         } else if self.incoming.contains_key(&id) || self.held.contains_key(&id) {
             Some("a second offer with the same id".into())
         } else {
-            None
+            quota::admit_attachment(
+                &self.limits,
+                self.attachment_bytes(),
+                self.held.len() + self.incoming.len(),
+                meta.size,
+            )
+            .err()
         };
         if let Some(reason) = refuse {
             self.send_frame(&PeerFrame::FileCancel { id }).await;
@@ -983,7 +1057,10 @@ impl Chat {
             return;
         };
         match inc.verify(&blake3.0) {
-            Ok((meta, data)) => {
+            Ok((mut meta, data)) => {
+                let (kind, mime) = crate::attachments::received_kind(meta.kind, &data);
+                meta.kind = kind;
+                meta.mime = mime.into();
                 self.held.insert(
                     id,
                     Held {
@@ -995,6 +1072,8 @@ impl Chat {
                 self.host.emit(Event::FileReceived {
                     session: self.id.clone(),
                     id,
+                    kind,
+                    mime: mime.into(),
                 });
                 self.send_frame(&PeerFrame::Receipt {
                     id,
@@ -1045,6 +1124,7 @@ impl Chat {
     async fn finish(mut self, exit: Exit) {
         self.log.clear();
         self.log.shrink_to_fit();
+        self.log_bytes = 0;
         for (_, t) in self.sending.drain() {
             t.cancel();
         }
@@ -1164,7 +1244,13 @@ mod tests {
             host: host.clone(),
             olm: Some(inbound.session),
             transport: None,
-            log: Vec::new(),
+            log: VecDeque::new(),
+            log_bytes: 0,
+            limits: ChatLimits {
+                max_lines: 100,
+                ..ChatLimits::default()
+            },
+            rate: FrameRate::new(Instant::now()),
             next_id: 1,
             open: true,
             last_rx: Instant::now(),
@@ -1235,5 +1321,59 @@ mod tests {
         assert_eq!(chat.log.len(), 1);
         let bye = seal_raw(&mut alice, &PeerFrame::Bye.encode());
         assert_eq!(chat.on_frame(&bye).await, Some(EndReason::PeerLeft));
+    }
+
+    #[tokio::test]
+    async fn a_text_flood_keeps_the_log_within_its_cap_then_ends_the_chat() {
+        let (mut alice, mut chat, host) = pair();
+        let mut ended = None;
+        let mut sent = 0u64;
+        let started = Instant::now();
+        while ended.is_none() && sent < 20_000 {
+            sent += 1;
+            let frame = PeerFrame::Text {
+                id: sent * 2,
+                body: SecretText::new(format!("flood {sent}")),
+            };
+            ended = chat.on_frame(&seal_raw(&mut alice, &frame.encode())).await;
+            assert!(chat.log.len() <= 100, "the log stays within its cap");
+        }
+        assert_eq!(ended, Some(EndReason::Flooded));
+        let burst = crate::quota::FRAME_BURST as u64;
+        assert!(
+            sent >= burst + u64::from(crate::quota::FLOOD_DROPS) - 1,
+            "the burst passes, then {} drops: {sent}",
+            crate::quota::FLOOD_DROPS
+        );
+        let events = host.0.lock().unwrap();
+        let messages = events
+            .iter()
+            .filter(|e| matches!(e, Event::Message { .. }))
+            .count() as u64;
+        // What the rate refilled while this ran (a debug build is slow) passes too; no more.
+        let refilled = (started.elapsed().as_secs_f64() * crate::quota::FRAMES_PER_SEC) as u64;
+        assert!(
+            messages <= burst + refilled + 1,
+            "dropped frames raise no event: {messages}"
+        );
+        let wiped: usize = events
+            .iter()
+            .map(|e| match e {
+                Event::Expired { ids, .. } => ids.len(),
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(
+            wiped as u64,
+            messages - 100,
+            "front-ends hear of every wiped line"
+        );
+        assert_eq!(
+            chat.log_bytes,
+            chat.log
+                .iter()
+                .map(|l| l.text.as_str().len())
+                .sum::<usize>()
+        );
     }
 }

@@ -21,4 +21,6 @@ pub enum ProtoError {
     Malformed(String),
     #[error("proof of work is insufficient or stale")]
     BadProofOfWork,
+    #[error("the server asks for {bits} bits of proof of work, more than the {max} a client pays (about 2^{max} hashes): refusing")]
+    PowTooHard { bits: u8, max: u8 },
 }

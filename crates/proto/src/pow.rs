@@ -15,6 +15,22 @@ pub struct Stamp {
     pub nonce: u64,
 }
 
+/// The most work a client does for one stamp: 2^24 hashes is a few seconds on a laptop. A server
+/// asking for more (by mistake or to burn its users' CPU) gets a clear refusal, not a hung client.
+pub const MAX_CLIENT_BITS: u8 = 24;
+
+/// Whether a client should pay `bits` at all.
+pub fn affordable(bits: u8) -> Result<u8, ProtoError> {
+    if bits > MAX_CLIENT_BITS {
+        Err(ProtoError::PowTooHard {
+            bits,
+            max: MAX_CLIENT_BITS,
+        })
+    } else {
+        Ok(bits)
+    }
+}
+
 /// Oldest (and furthest in the future) a stamp may be, in seconds.
 pub const MAX_AGE_SECS: u64 = 300;
 
@@ -94,6 +110,17 @@ fn leading_zero_bits(h: &[u8; 32]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_pays_at_most_max_client_bits() {
+        assert_eq!(affordable(MAX_CLIENT_BITS), Ok(MAX_CLIENT_BITS));
+        assert_eq!(affordable(0), Ok(0));
+        assert!(matches!(
+            affordable(MAX_CLIENT_BITS + 1),
+            Err(ProtoError::PowTooHard { bits: 25, max: 24 })
+        ));
+        assert!(affordable(255).is_err());
+    }
 
     #[test]
     fn mint_then_check() {

@@ -20,6 +20,18 @@ pub const MAX_SEND_SIZE: u64 = 1024 * 1024 * 1024;
 const WARM_UP_FRAMES: usize = 3;
 
 impl Inner {
+    pub(super) fn chat_limits(&self) -> crate::quota::ChatLimits {
+        let data = lock(&self.data);
+        let mut limits = crate::quota::ChatLimits::default();
+        if let Some(lines) = data.max_chat_lines {
+            limits.max_lines = lines as usize;
+        }
+        if let Some(mb) = data.max_chat_mb {
+            limits.max_bytes = u64::from(mb) * 1_000_000;
+        }
+        limits
+    }
+
     pub(super) fn max_file_size(&self) -> u64 {
         lock(&self.data)
             .max_file_mb
@@ -182,6 +194,24 @@ impl Engine {
     pub async fn set_timer(&self, session: &str, seconds: u32) -> Result<(), ClientError> {
         self.to_session(session, |tx| Cmd::SetTimer(seconds, tx))
             .await?
+    }
+
+    /// What one chat keeps at most: lines of text (`None`: 5 000) and MB of attachments (`None`:
+    /// 512 MB). Past them the oldest lines are wiped and further attachments refused. Applies to
+    /// chats that start from now on.
+    pub fn set_chat_limits(&self, lines: Option<u32>, mb: Option<u32>) -> Result<(), ClientError> {
+        if lines == Some(0) || mb == Some(0) {
+            return Err(ClientError::Refused(
+                "a chat limit must be above zero".into(),
+            ));
+        }
+        let snapshot = {
+            let mut data = lock(&self.inner.data);
+            data.max_chat_lines = lines;
+            data.max_chat_mb = mb;
+            data.clone()
+        };
+        self.inner.save_profile(&snapshot)
     }
 
     /// The largest attachment this device accepts, in MB (`None`: the default, 256 MB).
