@@ -188,6 +188,12 @@ fn trust_new_key(state: State<'_, AppState>, username: String) -> Res<()> {
     state.engine.trust_new_key(&username).map_err(err)
 }
 
+/// The user confirmed with the server's operator that its TLS key was replaced.
+#[tauri::command(rename_all = "snake_case")]
+fn trust_server_key(state: State<'_, AppState>) -> Res<()> {
+    state.engine.trust_server_key().map_err(err)
+}
+
 #[tauri::command(rename_all = "snake_case")]
 async fn ring(state: State<'_, AppState>, username: String, code: Option<String>) -> Res<String> {
     let code = code.filter(|c| !c.trim().is_empty());
@@ -462,6 +468,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         safety_number,
         mark_verified,
         trust_new_key,
+        trust_server_key,
         ring,
         incoming_rings,
         friend_requests,

@@ -30,6 +30,8 @@ struct Options {
     profile: String,
     server: Option<String>,
     ca_cert: Option<std::path::PathBuf>,
+    /// `--insecure-plain-http-on-lan`: plain http:// to another machine (test networks only).
+    insecure_plain_http_on_lan: bool,
 }
 
 fn options() -> Options {
@@ -38,12 +40,15 @@ fn options() -> Options {
         profile: std::env::var("ANONCHAT_PROFILE").unwrap_or_else(|_| "default".into()),
         server: std::env::var("ANONCHAT_SERVER").ok(),
         ca_cert: std::env::var_os("ANONCHAT_CA_CERT").map(Into::into),
+        insecure_plain_http_on_lan: std::env::var_os("ANONCHAT_INSECURE_PLAIN_HTTP_ON_LAN")
+            .is_some_and(|v| v == "1" || v == "true"),
     };
     while let Some(a) = args.next() {
         match a.as_str() {
             "--profile" => o.profile = args.next().unwrap_or(o.profile),
             "--server" => o.server = args.next().or(o.server),
             "--ca-cert" => o.ca_cert = args.next().map(Into::into).or(o.ca_cert),
+            "--insecure-plain-http-on-lan" => o.insecure_plain_http_on_lan = true,
             _ => {}
         }
     }
@@ -62,6 +67,7 @@ fn open_engine(o: &Options) -> anyhow::Result<(Engine, EventReceiver)> {
         keychain: Keychain::os().context("opening the OS keychain")?,
         extra_ca_pem,
         camera: anonchat_client::camera::Source::for_this_build()?,
+        insecure_plain_http_on_lan: o.insecure_plain_http_on_lan,
     };
     tauri::async_runtime::block_on(Engine::open(cfg)).context("opening the profile")
 }

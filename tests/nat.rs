@@ -18,6 +18,10 @@ use anonchat_e2e::turn::Coturn;
 use anonchat_e2e::{unique, TempDir};
 use serde_json::{json, Value};
 
+/// The namespaces' server is on a documentation address over plain http (no TLS in a test
+/// network): the clients need the loudly named flag for that.
+const LAN_HTTP: &[(&str, &str)] = &[("ANONCHAT_INSECURE_PLAIN_HTTP_ON_LAN", "1")];
+
 /// The server (and, with `relay`, coturn) in the public network; a client in each home.
 struct World {
     a: Cli,
@@ -62,8 +66,10 @@ async fn world(relay: bool, block_udp: bool) -> Option<World> {
     let clients = TempDir::new("nat-clients");
     let url = server.url();
     let (a_name, b_name) = (unique("alice"), unique("bob"));
-    let mut a = Cli::start_wrapped(&unique("pa"), &clients.0, &url, &[], &net.exec("ha")).await;
-    let mut b = Cli::start_wrapped(&unique("pb"), &clients.0, &url, &[], &net.exec("hb")).await;
+    let mut a =
+        Cli::start_wrapped(&unique("pa"), &clients.0, &url, LAN_HTTP, &net.exec("ha")).await;
+    let mut b =
+        Cli::start_wrapped(&unique("pb"), &clients.0, &url, LAN_HTTP, &net.exec("hb")).await;
     a.register(&a_name).await;
     b.register(&b_name).await;
     a.connect().await;

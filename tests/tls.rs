@@ -77,3 +77,90 @@ async fn clients_chat_through_a_server_that_terminates_tls() {
     let session = open_session(&mut a, &mut b, &b_name).await;
     say(&mut a, &mut b, &session).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_to_another_machine_is_refused() {
+    let home = TempDir::new("clients");
+    // A documentation address: nothing is sent anywhere, the client refuses before connecting.
+    let mut c = Cli::start(&unique("pc"), &home.0, "http://203.0.113.5:7878").await;
+    let refused = c
+        .call(json!({"cmd": "register", "username": unique("carol")}))
+        .await;
+    assert_eq!(refused["ok"], false);
+    assert!(
+        refused["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("plain http:// is refused")),
+        "{refused}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_server_tls_key_is_a_blocking_warning_until_the_user_trusts_it() {
+    let certs = TempDir::new("tls");
+    let first = TempDir::new("tls1");
+    let second = TempDir::new("tls2");
+    let (cert1, key1) = self_signed(&first.0);
+    let (cert2, key2) = self_signed(&second.0);
+    // The client trusts both certificates (as it would two certificates from a public CA for the
+    // same name): only the pin tells the servers apart.
+    let both = certs.0.join("both.pem");
+    let pem = std::fs::read_to_string(&cert1).expect("cert1")
+        + &std::fs::read_to_string(&cert2).expect("cert2");
+    std::fs::write(&both, pem).expect("write");
+    let both = both.display().to_string();
+    let server = Server::start_with(
+        ServerOpts {
+            extra: vec!["--tls-cert".into(), cert1, "--tls-key".into(), key1],
+            ..Default::default()
+        },
+        TempDir::new("server"),
+    )
+    .await;
+    let addr = server.addr;
+    let url = format!("https://{addr}");
+    let home = TempDir::new("clients");
+    let env = [("ANONCHAT_CA_CERT", both.as_str())];
+    let profile = unique("pa");
+    let mut a = Cli::start_with_env(&profile, &home.0, &url, &env).await;
+    a.register(&unique("alice")).await;
+    a.connect().await;
+
+    // The "server" comes back with another key under the same name and address.
+    let dir = server.kill().await;
+    a.expect_event("disconnected").await;
+    let _impostor = Server::start_with(
+        ServerOpts {
+            listen: addr.to_string(),
+            extra: vec!["--tls-cert".into(), cert2, "--tls-key".into(), key2],
+            ..Default::default()
+        },
+        dir,
+    )
+    .await;
+    let warned = a.expect_event("server_key_changed").await;
+    assert_eq!(warned["server"], url.as_str());
+    let refused = a.call(json!({"cmd": "connect"})).await;
+    assert_eq!(refused["ok"], false);
+    assert!(
+        refused["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("TLS key changed")),
+        "{refused}"
+    );
+    assert!(
+        !a.seen(|v| v["event"] == "connected"),
+        "never connected to the impostor"
+    );
+    a.quit().await;
+
+    // The pin is in the profile: a restarted client refuses too.
+    let mut a = Cli::start_with_env(&profile, &home.0, &url, &env).await;
+    let again = a.call(json!({"cmd": "connect"})).await;
+    assert_eq!(again["ok"], false, "{again}");
+    a.expect_event("server_key_changed").await;
+    // The user accepts the change: the new key is pinned and the client connects.
+    a.ok(json!({"cmd": "trust_server_key"})).await;
+    a.connect().await;
+    a.ok(json!({"cmd": "friends"})).await;
+}

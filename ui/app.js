@@ -696,6 +696,17 @@ const handlers = {
       renderFriends();
     }
   },
+  server_key_changed(ev) {
+    // Loud and blocking: nothing goes to the server until the user decides.
+    const box = $("add-status");
+    box.replaceChildren(
+      span("warning", `The TLS key of ${ev.server} CHANGED since this app first connected. Someone may be impersonating the server; nothing is sent to it. Trust the new key only if the server's operator confirms they replaced it.`),
+      button("Trust the new key", "Trust the server's new TLS key", async () => {
+        await act(invoke("trust_server_key"), "add-status");
+        await act(invoke("connect"), "add-status", "New key trusted; connecting.");
+      }),
+    );
+  },
   key_changed(ev) {
     say("add-status", `Warning: the key of ${ev.username} changed. Compare safety numbers before trusting it.`);
   },

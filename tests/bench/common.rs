@@ -40,6 +40,7 @@ pub async fn open_engine(
         keychain: Keychain::os()?,
         extra_ca_pem: None,
         camera: Default::default(),
+        insecure_plain_http_on_lan: false,
     })
     .await?;
     Ok((engine, events))

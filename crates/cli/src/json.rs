@@ -94,6 +94,8 @@ enum Command {
     TrustNewKey {
         username: String,
     },
+    /// The server's TLS key changed and its operator confirmed it: pin the new one.
+    TrustServerKey,
     Ring {
         username: String,
         #[serde(default)]
@@ -315,6 +317,10 @@ async fn execute(engine: &Engine, cmd: Command) -> Value {
         Command::MarkVerified { username } => (
             "mark_verified",
             engine.mark_verified(&username).map(|_| json!({})),
+        ),
+        Command::TrustServerKey => (
+            "trust_server_key",
+            engine.trust_server_key().map(|_| json!({})),
         ),
         Command::TrustNewKey { username } => (
             "trust_new_key",

@@ -26,6 +26,10 @@ struct Cli {
     /// A PEM file of extra certificate authorities to trust (a self-hosted server's private CA).
     #[arg(long, env = "ANONCHAT_CA_CERT")]
     ca_cert: Option<std::path::PathBuf>,
+    /// Allow plain http:// to a server on another machine. For a test network only: anyone on
+    /// the way can then read the signaling and play the server.
+    #[arg(long, env = "ANONCHAT_INSECURE_PLAIN_HTTP_ON_LAN")]
+    insecure_plain_http_on_lan: bool,
     /// JSON lines on stdin/stdout instead of a human interface.
     #[arg(long)]
     json: bool,
@@ -68,6 +72,7 @@ async fn open(cli: &Cli) -> anyhow::Result<(Engine, EventReceiver)> {
         keychain,
         extra_ca_pem,
         camera: anonchat_client::camera::Source::for_this_build()?,
+        insecure_plain_http_on_lan: cli.insecure_plain_http_on_lan,
     };
     Engine::open(cfg).await.context("opening the profile")
 }

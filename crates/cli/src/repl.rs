@@ -90,6 +90,7 @@ pub async fn run(engine: Engine, mut events: EventReceiver) -> anyhow::Result<()
                         println!("!!! Adding a device was ABORTED: {reason}. Open a new one with /adddevice if you still want to.");
                     }
                     Event::Blocked { username, .. } => println!("* {username} refused three times: now blocked (/unblock {username})."),
+                    Event::ServerKeyChanged { server } => println!("!!! The TLS key of {server} CHANGED since this profile first connected. Someone may be impersonating it; nothing is sent to it. Only if its operator confirms a new key: anonchat-cli --json, then {{\"cmd\": \"trust_server_key\"}}"),
                     Event::DeviceRevoked => { println!("* This device was revoked from another one: its keys are deleted."); break; }
                     _ => {}
                 }

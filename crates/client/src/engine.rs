@@ -52,6 +52,9 @@ pub struct EngineConfig {
     pub extra_ca_pem: Option<Vec<u8>>,
     /// Where camera frames come from (the platform's cameras, or a still image in tests).
     pub camera: crate::camera::Source,
+    /// Allow plain `http://` to a server on another machine (a LAN test setup only: anyone on the
+    /// path can then play the server).
+    pub insecure_plain_http_on_lan: bool,
 }
 
 /// This account's discovery and presence settings.
@@ -127,6 +130,11 @@ struct Inner {
     fvc: Mutex<Option<(Zeroizing<[u8; 32]>, CodeFormat)>>,
     http: reqwest::Client,
     tls: Arc<rustls::ClientConfig>,
+    /// The server's TLS key pinned on first use, checked on every handshake.
+    pin: Arc<crate::tls::ServerPin>,
+    /// The user was told the server's key changed (once per change).
+    pin_warned: std::sync::atomic::AtomicBool,
+    insecure_plain_http_on_lan: bool,
     camera: crate::camera::Source,
     /// The QR scan in progress, if any.
     scan: Mutex<Option<CancellationToken>>,
@@ -172,7 +180,9 @@ impl Engine {
             .server
             .map(|s| normalize_origin(&s))
             .or_else(|| data.server.clone());
-        let (http, tls) = crate::tls::clients(cfg.extra_ca_pem.as_deref())?;
+        let pin = Arc::new(crate::tls::ServerPin::default());
+        pin.expect(data.server_pin.map(|k| k.0));
+        let (http, tls) = crate::tls::clients(cfg.extra_ca_pem.as_deref(), pin.clone())?;
         let inner = Arc::new_cyclic(|me| Inner {
             me: me.clone(),
             profile: cfg.profile,
@@ -200,6 +210,9 @@ impl Engine {
             fvc: Mutex::default(),
             http,
             tls,
+            pin,
+            pin_warned: std::sync::atomic::AtomicBool::new(false),
+            insecure_plain_http_on_lan: cfg.insecure_plain_http_on_lan,
             camera: cfg.camera,
             scan: Mutex::default(),
         });
@@ -216,9 +229,15 @@ impl Engine {
         lock(&self.inner.server).clone()
     }
 
+    /// The server to talk to, if this client may (`https://`, or `http://` to loopback) and its
+    /// TLS key has not changed under a pin.
     fn server_or_err(&self) -> Result<String, ClientError> {
-        self.server()
-            .ok_or_else(|| ClientError::Http("no server configured for this profile".into()))
+        let origin = self
+            .server()
+            .ok_or_else(|| ClientError::Http("no server configured for this profile".into()))?;
+        crate::tls::check_origin(&origin, self.inner.insecure_plain_http_on_lan)?;
+        self.inner.pin_check()?;
+        Ok(origin)
     }
 
     async fn server_config(&self, origin: &str) -> Result<ServerConfig, ClientError> {
@@ -228,7 +247,12 @@ impl Engine {
             .get(format!("{origin}/v1/config"))
             .send()
             .await
-            .map_err(|e| ClientError::Http(e.to_string()))?;
+            .map_err(|e| {
+                self.inner
+                    .pin_check()
+                    .err()
+                    .unwrap_or_else(|| ClientError::Http(e.to_string()))
+            })?;
         resp.json()
             .await
             .map_err(|e| ClientError::Http(e.to_string()))
@@ -294,9 +318,26 @@ impl Engine {
         let data = {
             let mut d = lock(&self.inner.data);
             d.server = Some(origin);
+            d.server_pin = self.inner.pin.seen().map(Key32);
             d.clone()
         };
+        self.inner.pin.expect(data.server_pin.map(|k| k.0));
         profile::save(&self.inner.dir, &key, &data)
+    }
+
+    /// The user accepts that the server's TLS key changed (its operator replaced it): the next
+    /// connection pins the new key. Until then nothing is sent to the server.
+    pub fn trust_server_key(&self) -> Result<(), ClientError> {
+        let snapshot = {
+            let mut data = lock(&self.inner.data);
+            data.server_pin = None;
+            data.clone()
+        };
+        self.inner.pin.expect(None);
+        self.inner
+            .pin_warned
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        self.inner.save_profile(&snapshot)
     }
 
     /// Starts (or restarts) the signaling connection; it reconnects by itself until shutdown.
@@ -305,9 +346,14 @@ impl Engine {
             return Err(ClientError::NoIdentity);
         }
         let origin = self.server_or_err()?;
-        if let Ok(cfg) = self.server_config(&origin).await {
-            self.inner.set_public_ice(cfg.ice_servers);
-            *lock(&self.inner.contact_pow_bits) = Some(cfg.contact_pow_bits);
+        match self.server_config(&origin).await {
+            Ok(cfg) => {
+                self.inner.set_public_ice(cfg.ice_servers);
+                *lock(&self.inner.contact_pow_bits) = Some(cfg.contact_pow_bits);
+            }
+            Err(e @ ClientError::ServerKeyChanged) => return Err(e),
+            // Not reachable now: the connection below keeps trying.
+            Err(_) => {}
         }
         let stop = {
             let mut s = lock(&self.inner.stop);
@@ -902,6 +948,43 @@ impl Engine {
 }
 
 impl Inner {
+    /// Refuses (and tells the user once) when a handshake met another TLS key than the pinned one.
+    fn pin_check(&self) -> Result<(), ClientError> {
+        if self.pin.refused().is_none() {
+            return Ok(());
+        }
+        if !self
+            .pin_warned
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.emit(Event::ServerKeyChanged {
+                server: lock(&self.server).clone().unwrap_or_default(),
+            });
+        }
+        Err(ClientError::ServerKeyChanged)
+    }
+
+    /// A profile that has no pin yet (made before pinning, or after the user trusted a change)
+    /// pins the key of the server it just authenticated with.
+    fn pin_first_key(&self) {
+        let Some(seen) = self.pin.seen() else { return };
+        let snapshot = {
+            let mut data = lock(&self.data);
+            if let Some(pinned) = data.server_pin {
+                if self.pin.expected().is_none() {
+                    self.pin.expect(Some(pinned.0));
+                }
+                return;
+            }
+            data.server_pin = Some(Key32(seen));
+            data.clone()
+        };
+        self.pin.expect(Some(seen));
+        if let Err(e) = self.save_profile(&snapshot) {
+            tracing::warn!(error = %e, "could not save the server's key pin");
+        }
+    }
+
     fn emit(&self, ev: Event) {
         // Bounded: a front-end that stops reading (or a peer that outpaces it) cannot grow this
         // process without limit. Chat state stays queryable (`history`, `attachments`).
@@ -1274,6 +1357,7 @@ impl signaling::Host for Inner {
     }
 
     fn on_connected(&self) {
+        self.pin_first_key();
         self.emit(Event::Connected);
         // Fresh ICE servers and TURN credential for the sessions to come.
         if let Some(inner) = self.me.upgrade() {
@@ -1287,6 +1371,7 @@ impl signaling::Host for Inner {
     }
 
     fn on_disconnected(&self, retry_in: Duration) {
+        let _ = self.pin_check();
         // The server drops a device's routes with its socket: open chats go on, but can no
         // longer be repaired by an ICE restart (and end at the usual silence limit).
         for s in lock(&self.sessions).values() {

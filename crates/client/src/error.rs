@@ -40,6 +40,8 @@ pub enum ClientError {
     UnknownRing,
     #[error("{0}")]
     Camera(String),
+    #[error("the server's TLS key changed since this profile first connected: someone may be impersonating it. Nothing was sent. If its operator confirms the key was replaced, trust the new key")]
+    ServerKeyChanged,
     #[error("crypto: {0}")]
     Crypto(String),
     #[error(transparent)]

@@ -173,6 +173,11 @@ pub enum Event {
     EnrollAborted {
         reason: String,
     },
+    /// The server answered with another TLS key than the one this profile pinned: nothing is sent
+    /// to it until the user trusts the new key (`trust_server_key`). Loud and blocking.
+    ServerKeyChanged {
+        server: String,
+    },
     /// Another device of this account revoked this one (signature checked): chats were wiped, and
     /// the keychain entry and profile folder deleted.
     DeviceRevoked,

@@ -46,6 +46,9 @@ pub struct ProfileData {
     pub max_chat_lines: Option<u32>,
     #[serde(default)]
     pub max_chat_mb: Option<u32>,
+    /// SHA-256 of the server's TLS key (SubjectPublicKeyInfo), pinned on first use.
+    #[serde(default)]
+    pub server_pin: Option<anonchat_proto::Key32>,
 }
 
 /// Where profiles live: `$ANONCHAT_HOME` or the platform data folder, then `profiles/<name>`.

@@ -252,6 +252,7 @@ impl Engine {
         let data = {
             let mut d = lock(&self.inner.data);
             d.server = Some(origin);
+            d.server_pin = self.inner.pin.seen().map(Key32);
             for c in handover.contacts {
                 d.contacts.insert(
                     c.username.to_string(),
