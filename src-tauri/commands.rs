@@ -49,6 +49,22 @@ fn whoami(app: AppHandle, state: State<'_, AppState>) -> Me {
 }
 
 #[tauri::command(rename_all = "snake_case")]
+fn lock_status(state: State<'_, AppState>) -> anonchat_client::engine::LockView {
+    state.engine.lock_status()
+}
+
+/// The passcode travels as a zeroized string, never logged.
+#[tauri::command(rename_all = "snake_case")]
+async fn unlock(state: State<'_, AppState>, passcode: SecretText) -> Res<()> {
+    state.engine.unlock(passcode).await.map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn set_passcode(state: State<'_, AppState>, passcode: Option<SecretText>) -> Res<()> {
+    state.engine.set_passcode(passcode).await.map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
 async fn register(state: State<'_, AppState>, username: String) -> Res<()> {
     state.engine.register(&username).await.map_err(err)
 }
@@ -469,6 +485,9 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         mark_verified,
         trust_new_key,
         trust_server_key,
+        lock_status,
+        unlock,
+        set_passcode,
         ring,
         incoming_rings,
         friend_requests,

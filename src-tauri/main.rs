@@ -5,6 +5,10 @@
 static ALLOC: anonchat_desktop::scrub::ZeroOnFree = anonchat_desktop::scrub::ZeroOnFree;
 
 fn main() {
+    // Before anything holds a secret: a crash must not leave a core with chat in it.
+    if let Err(e) = anonchat_client::hardening::forbid_core_dumps() {
+        eprintln!("AnonChat: {e}");
+    }
     anonchat_desktop::scrub::scrub_freed_memory();
     anonchat_desktop::run()
 }

@@ -10,8 +10,10 @@ pub const LABEL: &str = "main";
 pub fn create(app: &AppHandle) -> tauri::Result<()> {
     let profile = app.state::<AppState>().profile.clone();
     // WebDriver (tauri-driver sets this) cannot open a browsing context in an incognito webview;
-    // every other run is incognito.
-    let automated = std::env::var("TAURI_WEBVIEW_AUTOMATION").is_ok_and(|v| v == "true");
+    // every other run is incognito. A release build ignores the variable: anyone who can set an
+    // environment variable must not be able to switch incognito off.
+    let automated = cfg!(debug_assertions)
+        && std::env::var("TAURI_WEBVIEW_AUTOMATION").is_ok_and(|v| v == "true");
     let window = WebviewWindowBuilder::new(app, LABEL, WebviewUrl::App("index.html".into()))
         .title(format!("AnonChat — {profile}"))
         .inner_size(900.0, 640.0)

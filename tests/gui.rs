@@ -172,6 +172,12 @@ async fn onboard_befriend_chat_and_panic_by_shortcut_and_by_tray() {
     app.until("the window back", "document.visibilityState === 'visible'")
         .await;
     app.shot("locked").await;
+    assert!(
+        app.text("#lock-note")
+            .await
+            .contains("anyone at this computer can continue"),
+        "without a passcode the lock page says so plainly"
+    );
     app.click("#unlock").await;
     app.until("the main screen", "!document.getElementById('main').hidden")
         .await;
@@ -730,4 +736,96 @@ fn files_since(root: &std::path::Path, since: std::time::SystemTime) -> Vec<std:
         }
     }
     out
+}
+
+/// Item 8 of the P8 review: after a panic (and at every start) an app with a passcode opens only
+/// with it; the engine refuses account data while locked, whatever the page asks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_passcode_the_lock_page_is_a_lock() {
+    let _turn = one_at_a_time().await;
+    let server = Server::start().await;
+    let display = Display::start();
+    let _notifications = display.notification_daemon();
+    let home = TempDir::new("gui");
+    let (app_name, profile) = (unique("desk"), unique("pd"));
+    let passcode = format!("pass-{}", unique(""));
+    let app = Desktop::start(&display, &home.0, &profile, &server.url()).await;
+    app.until("onboarding", "!document.getElementById('onboard').hidden")
+        .await;
+    app.type_into("#onboard-passcode", &passcode).await;
+    app.onboard(&app_name).await;
+
+    app.click("#panic-button").await;
+    let pid = app.pid();
+    tray_click(pid, "Show AnonChat");
+    app.until(
+        "the lock page asking for the passcode",
+        "!document.getElementById('lock').hidden \
+         && !document.getElementById('unlock-passcode').hidden",
+    )
+    .await;
+    assert!(app.text("#lock-note").await.contains("passcode"));
+    app.shot("locked-passcode").await;
+    // Behind the page the engine is locked too: no contacts, no code, no devices, no enrolling.
+    let refused = app
+        .eval_async(
+            "const out = [];
+             for (const cmd of ['friends', 'code', 'devices', 'enroll_open', 'get_mode']) {
+               out.push(await window.__TAURI__.core.invoke(cmd).then(() => cmd + ': allowed', (e) => String(e)));
+             }
+             return out;",
+        )
+        .await;
+    let refused: Vec<String> = serde_json::from_value(refused).expect("answers");
+    assert!(
+        refused.iter().all(|r| r.contains("locked")),
+        "locked engine: {refused:?}"
+    );
+    // Continue without it, or with a wrong one, stays here.
+    app.click("#unlock").await;
+    app.until(
+        "an error",
+        "document.getElementById('unlock-error').textContent.includes('wrong passcode')",
+    )
+    .await;
+    app.type_into("#unlock-passcode", "not-it").await;
+    app.click("#unlock").await;
+    app.until(
+        "still locked",
+        "document.getElementById('unlock-error').textContent.includes('wrong passcode') \
+         && !document.getElementById('lock').hidden",
+    )
+    .await;
+    app.type_into("#unlock-passcode", &passcode).await;
+    app.click("#unlock").await;
+    app.until("the main screen", "!document.getElementById('main').hidden")
+        .await;
+    assert_eq!(app.text("#me-name").await, app_name);
+    app.close().await;
+
+    // Quitting and starting again is no way around it: the app starts locked.
+    if let Some(pid) = anonchat_e2e::gui::app_pid(&profile) {
+        let _ = std::process::Command::new("kill")
+            .arg(pid.to_string())
+            .status();
+    }
+    let t0 = std::time::Instant::now();
+    while anonchat_e2e::gui::app_pid(&profile).is_some() {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(20),
+            "the app did not quit"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let app = Desktop::start(&display, &home.0, &profile, &server.url()).await;
+    app.until(
+        "the lock page at start",
+        "!document.getElementById('lock').hidden \
+         && !document.getElementById('unlock-passcode').hidden",
+    )
+    .await;
+    app.type_into("#unlock-passcode", &passcode).await;
+    app.click("#unlock").await;
+    app.until("the main screen", "!document.getElementById('main').hidden")
+        .await;
 }

@@ -72,9 +72,9 @@ async function qrInto(id, text) {
 
 async function start() {
   ui.me = await invoke("whoami");
-  if (LOCKED) {
-    show("lock");
-    $("unlock").focus();
+  const lockState = await invoke("lock_status");
+  if (LOCKED || lockState.locked) {
+    showLock(lockState);
     return;
   }
   if (!ui.me.username) {
@@ -101,8 +101,76 @@ function enterMain() {
   }).catch(() => {});
 }
 
-// A fresh document again, without the lock.
-$("unlock").addEventListener("click", () => location.replace("index.html"));
+// The lock page: with a passcode, only the passcode continues; without one it says so plainly.
+function showLock(lockState) {
+  show("lock");
+  const has = lockState.has_passcode;
+  $("unlock-label").hidden = !has;
+  $("unlock-passcode").hidden = !has;
+  say("lock-note", has
+    ? "Enter your app passcode to continue."
+    : "No app passcode is set: anyone at this computer can continue. Set one in Settings.");
+  (has ? $("unlock-passcode") : $("unlock")).focus();
+}
+
+$("unlock-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  say("unlock-error", "");
+  const input = $("unlock-passcode");
+  if (!input.hidden) {
+    try {
+      await invoke("unlock", { passcode: input.value });
+    } catch (err) {
+      input.value = "";
+      say("unlock-error", String(err));
+      return;
+    }
+    input.value = "";
+  }
+  // A fresh document again, without the lock.
+  location.replace("index.html");
+});
+
+// Runs `call`; if the engine wants the passcode first, asks for it once and runs it again.
+async function withPasscode(call) {
+  try {
+    return await call();
+  } catch (err) {
+    if (!/needs the app passcode/.test(String(err))) throw err;
+    if (!(await askPasscode())) throw err;
+    return await call();
+  }
+}
+
+function askPasscode() {
+  return new Promise((resolve) => {
+    const box = $("passcode-ask");
+    const input = $("passcode-ask-input");
+    const form = $("passcode-ask-form");
+    say("passcode-ask-error", "");
+    input.value = "";
+    box.hidden = false;
+    input.focus();
+    const done = (ok) => {
+      box.hidden = true;
+      input.value = "";
+      form.onsubmit = null;
+      $("passcode-ask-cancel").onclick = null;
+      resolve(ok);
+    };
+    form.onsubmit = async (e) => {
+      e.preventDefault();
+      try {
+        await invoke("unlock", { passcode: input.value });
+        done(true);
+      } catch (err) {
+        input.value = "";
+        say("passcode-ask-error", String(err));
+      }
+    };
+    $("passcode-ask-cancel").onclick = () => done(false);
+  });
+}
 
 $("onboard-form").addEventListener("submit", async (e) => {
   e.preventDefault();
@@ -116,6 +184,9 @@ $("onboard-form").addEventListener("submit", async (e) => {
     await invoke("register", { username: name });
     await invoke("connect");
     await invoke("set_mode", { mode, always_require_code: false }).catch(() => {});
+    const passcode = $("onboard-passcode").value;
+    $("onboard-passcode").value = "";
+    if (passcode) await invoke("set_passcode", { passcode });
     ui.me = await invoke("whoami");
     say("onboard-error", "");
     enterMain();
@@ -549,6 +620,7 @@ async function openSettings() {
     $("code-box").hidden = m.mode !== "strict";
   }
   await refreshCode(m && m.mode === "strict");
+  await refreshPasscode();
   await refreshNetwork();
   await refreshDevices();
 }
@@ -563,6 +635,27 @@ async function refreshNetwork() {
       ? "On: chats are a little slower, and nobody you chat with learns where you are."
       : "Off: chats connect directly when they can; the other person can see your IP address.");
 }
+
+async function refreshPasscode() {
+  const l = await act(invoke("lock_status"), "settings-status");
+  if (!l) return;
+  say("passcode-note", l.has_passcode
+    ? "Set: asked after a panic and before sensitive actions."
+    : "Not set: after a panic anyone at this computer can continue.");
+  $("set-passcode-remove").hidden = !l.has_passcode;
+}
+
+$("set-passcode-save").addEventListener("click", async () => {
+  const passcode = $("set-passcode").value;
+  $("set-passcode").value = "";
+  await act(withPasscode(() => invoke("set_passcode", { passcode })), "settings-status", "Passcode set.");
+  await refreshPasscode();
+});
+
+$("set-passcode-remove").addEventListener("click", async () => {
+  await act(withPasscode(() => invoke("set_passcode", { passcode: null })), "settings-status", "Passcode removed.");
+  await refreshPasscode();
+});
 
 $("set-hide-ip").addEventListener("change", async () => {
   await act(invoke("set_hide_ip", { hide: $("set-hide-ip").checked }), "settings-status", "Saved.");
@@ -579,8 +672,13 @@ async function refreshCode(strict) {
     return;
   }
   const tick = async () => {
-    const c = await act(invoke("code"), "settings-status");
-    if (!c) return;
+    const c = await act(withPasscode(() => invoke("code")), "settings-status");
+    if (!c) {
+      // Not shown (no passcode given): stop asking every second.
+      clearInterval(ui.codeTimer);
+      ui.codeTimer = null;
+      return;
+    }
     say("code-value", c.code);
     say("code-left", `${c.seconds_left} s left`);
     if ($("share-link").textContent !== c.link) {
@@ -603,7 +701,7 @@ async function saveMode() {
   if (mode === "strict" && !confirm("Switching makes a new code: codes and QR codes you shared stop working. Continue?")) {
     return openSettings();
   }
-  const ok = await act(invoke("set_mode", { mode, always_require_code: always }), "settings-status", "Saved.");
+  const ok = await act(withPasscode(() => invoke("set_mode", { mode, always_require_code: always })), "settings-status", "Saved.");
   if (ok !== undefined || mode) {
     $("code-box").hidden = mode !== "strict";
     await refreshCode(mode === "strict");
@@ -616,7 +714,7 @@ for (const r of document.querySelectorAll("input[name=set-presence]")) {
 }
 
 $("code-rotate").addEventListener("click", async () => {
-  await act(invoke("rotate_code"), "settings-status", "New code made; old ones no longer work.");
+  await act(withPasscode(() => invoke("rotate_code")), "settings-status", "New code made; old ones no longer work.");
   await refreshCode(true);
 });
 
@@ -651,7 +749,7 @@ async function refreshDevices() {
 }
 
 $("device-add").addEventListener("click", async () => {
-  const v = await act(invoke("enroll_open"), "settings-status");
+  const v = await act(withPasscode(() => invoke("enroll_open")), "settings-status");
   if (!v) return;
   say("enroll-code", v.code);
   await qrInto("enroll-qr", v.link);
@@ -660,7 +758,7 @@ $("device-add").addEventListener("click", async () => {
 
 $("delete-account").addEventListener("click", async () => {
   if (!confirm("Delete your account on the server and everything of it on this device? This cannot be undone.")) return;
-  const ok = await act(invoke("delete_account"), "settings-status");
+  const ok = await act(withPasscode(() => invoke("delete_account")), "settings-status");
   if (ok !== undefined) {
     ui.me = await invoke("whoami");
     show("onboard");
@@ -797,7 +895,7 @@ const handlers = {
       span("name mono", ev.fingerprint),
       button("Approve", `Approve the device showing ${ev.fingerprint}`, async () => {
         // The approval names the code shown here: it holds only for the keys it was computed over.
-        await act(invoke("enroll_approve", { device_id: ev.device_id, fingerprint: ev.fingerprint }), "settings-status", "Device added.");
+        await act(withPasscode(() => invoke("enroll_approve", { device_id: ev.device_id, fingerprint: ev.fingerprint })), "settings-status", "Device added.");
         item.remove();
         $("device-enroll").hidden = true;
         refreshDevices();

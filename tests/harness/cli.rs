@@ -189,6 +189,14 @@ impl Cli {
         let _ = tokio::time::timeout(WAIT, self.child.wait()).await;
     }
 
+    /// Waits for the process to end (after a signal the test sent) and returns how it ended.
+    pub async fn wait(mut self) -> std::process::ExitStatus {
+        tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("the cli did not end")
+            .expect("wait for the cli")
+    }
+
     pub async fn kill(mut self) {
         let _ = self.child.kill().await;
     }

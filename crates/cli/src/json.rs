@@ -96,6 +96,16 @@ enum Command {
     },
     /// The server's TLS key changed and its operator confirmed it: pin the new one.
     TrustServerKey,
+    /// Sets, changes or (with none) removes the app passcode.
+    SetPasscode {
+        #[serde(default)]
+        passcode: Option<SecretText>,
+    },
+    /// Enters the app passcode: unlocks, and covers sensitive actions for a minute.
+    Unlock {
+        passcode: SecretText,
+    },
+    LockStatus,
     Ring {
         username: String,
         #[serde(default)]
@@ -318,6 +328,14 @@ async fn execute(engine: &Engine, cmd: Command) -> Value {
             "mark_verified",
             engine.mark_verified(&username).map(|_| json!({})),
         ),
+        Command::SetPasscode { passcode } => (
+            "set_passcode",
+            engine.set_passcode(passcode).await.map(|_| json!({})),
+        ),
+        Command::Unlock { passcode } => {
+            ("unlock", engine.unlock(passcode).await.map(|_| json!({})))
+        }
+        Command::LockStatus => ("lock_status", Ok(json!(engine.lock_status()))),
         Command::TrustServerKey => (
             "trust_server_key",
             engine.trust_server_key().map(|_| json!({})),

@@ -95,6 +95,10 @@ pub(crate) async fn connected(engine: &Engine, events: &mut EventReceiver) -> an
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Before anything holds a secret: a crash must not leave a core with chat in it.
+    if let Err(e) = anonchat_client::hardening::forbid_core_dumps() {
+        eprintln!("warning: {e}");
+    }
     let cli = Cli::parse();
     // Logs go to stderr and never carry content; off unless asked for.
     tracing_subscriber::fmt()

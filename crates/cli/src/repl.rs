@@ -23,6 +23,7 @@ const HELP: &str = "\
 /open ID         open a view-once attachment      /save ID PATH  write an attachment there
 /cancel ID       stop a transfer                 /timer SECS  auto-delete: 0, 5, 60, 3600, 86400
 /hideip on|off   relay only (hide your IP) or direct
+/passcode P|off  set or remove the app passcode   /unlock P     enter it (after a start or panic)
 /panic           end and wipe every chat         /quit          leave and exit
 Anything else is sent to the open chat.";
 
@@ -166,6 +167,11 @@ pub async fn run(engine: Engine, mut events: EventReceiver) -> anyhow::Result<()
                         None => { println!("No device is waiting to join."); Ok(()) }
                     },
                     "/revoke" => engine.revoke_device(arg).await,
+                    "/unlock" => engine.unlock(SecretText::new(arg.to_string())).await.map(|_| println!("* Unlocked.")),
+                    "/passcode" => {
+                        let new = (arg != "off").then(|| SecretText::new(arg.to_string()));
+                        engine.set_passcode(new).await.map(|_| println!("* Passcode saved."))
+                    }
                     "/send" | "/once" | "/photo" | "/files" | "/open" | "/save" | "/cancel" | "/timer" => match &current {
                         None => { println!("No open chat. /ring a friend first."); Ok(()) }
                         Some(id) => media_command(&engine, id, head, arg).await,

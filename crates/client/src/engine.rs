@@ -30,10 +30,12 @@ use crate::transport::IceConfig;
 use crate::ClientError;
 
 mod devices;
+mod lock;
 mod media;
 mod network;
 mod scan;
 pub use devices::{DeviceView, EnrollView, EnrolledView};
+pub use lock::LockView;
 pub use network::NetworkView;
 
 /// Refused rings and friend requests from one account before it is blocked automatically.
@@ -123,6 +125,8 @@ struct Inner {
     /// Rings and friend requests the user refused, per requester (RAM): after
     /// [`AUTO_BLOCK_AFTER`] the requester is blocked.
     refusals: Mutex<HashMap<Username, u32>>,
+    /// Locked or not, and the grant an entered passcode gives sensitive actions.
+    lock_state: Mutex<crate::passcode::LockState>,
     /// The enrollment this device opened, and the one new device that joined it.
     enroll_gate: Mutex<crate::enrollment::EnrollGate>,
     stop: Mutex<CancellationToken>,
@@ -172,6 +176,11 @@ impl Engine {
         let name = cfg.profile.clone();
         let secret = blocking(move || kc.load(&name)).await??;
         let identity = secret.map(|s| Identity::from_secret(&s)).transpose()?;
+        // With a passcode the app starts locked: quitting and starting again is no way around it.
+        let mut lock_state = crate::passcode::LockState::new(
+            identity.as_ref().is_some_and(|i| i.passcode_hash.is_some()),
+        );
+        lock_state.lock();
         let data = match &identity {
             Some(id) => profile::load(&dir, &id.profile_key)?,
             None => ProfileData::default(),
@@ -204,6 +213,7 @@ impl Engine {
             requests: Mutex::default(),
             changed_keys: Mutex::default(),
             enroll_gate: Mutex::default(),
+            lock_state: Mutex::new(lock_state),
             accepted: Mutex::default(),
             refusals: Mutex::default(),
             stop: Mutex::new(CancellationToken::new()),
@@ -434,6 +444,7 @@ impl Engine {
         to: &Username,
         code: Option<&str>,
     ) -> Result<(Key32, bool), ClientError> {
+        self.inner.unlocked()?;
         match self
             .gated(
                 to,
@@ -459,6 +470,7 @@ impl Engine {
         username: &str,
         code: Option<&str>,
     ) -> Result<String, ClientError> {
+        self.inner.unlocked()?;
         let to = Username::parse(username)?;
         let (their_ak, _) = self.lookup(&to, code).await?;
         self.inner.pin(&to, their_ak)?;
@@ -495,6 +507,7 @@ impl Engine {
         always_require_code: bool,
         format: CodeFormat,
     ) -> Result<(), ClientError> {
+        self.inner.sensitive()?;
         self.inner
             .signaling
             .request(ClientMsg::SetMode {
@@ -509,6 +522,7 @@ impl Engine {
     }
 
     pub async fn get_mode(&self) -> Result<ModeView, ClientError> {
+        self.inner.unlocked()?;
         match self.inner.signaling.request(ClientMsg::GetMode).await? {
             ServerMsg::Mode {
                 mode,
@@ -527,6 +541,7 @@ impl Engine {
 
     /// What friends see of this account's presence: exact, "recently active", or offline.
     pub async fn set_presence(&self, presence: PresenceMode) -> Result<(), ClientError> {
+        self.inner.unlocked()?;
         self.inner
             .signaling
             .request(ClientMsg::SetPresence { presence })
@@ -537,17 +552,22 @@ impl Engine {
     /// This account's live code, the seconds it has left, and its share link. The seed is fetched
     /// once and kept in RAM only.
     pub async fn code(&self) -> Result<CodeView, ClientError> {
+        self.inner.unlocked()?;
         let cached = lock(&self.inner.fvc).clone();
         let (seed, format) = match cached {
             Some(c) => c,
-            None => match self.inner.signaling.request(ClientMsg::FvcSeed).await? {
-                ServerMsg::FvcSeed { seed, format, .. } => {
-                    let c = (Zeroizing::new(seed.0), format);
-                    *lock(&self.inner.fvc) = Some(c.clone());
-                    c
-                }
-                _ => return Err(ClientError::Refused("unexpected answer".into())),
-            },
+            None => {
+                // Showing the code is sensitive: the passcode once per unlock (a lock drops the
+                // seed).
+                self.inner.sensitive()?;
+                let answer = self.inner.signaling.request(ClientMsg::FvcSeed).await?;
+                let ServerMsg::FvcSeed { seed, format, .. } = answer else {
+                    return Err(ClientError::Refused("unexpected answer".into()));
+                };
+                let c = (Zeroizing::new(seed.0), format);
+                *lock(&self.inner.fvc) = Some(c.clone());
+                c
+            }
         };
         let now = unix_now();
         let code = Fvc::new(&*seed, format).code(now);
@@ -562,6 +582,7 @@ impl Engine {
     /// Uses a code of the user's choosing (6–32 letters and digits) instead of the rotating one, or
     /// goes back to the rotating one with `None`. The server keeps only an Argon2id hash of it.
     pub async fn set_static_code(&self, code: Option<&str>) -> Result<(), ClientError> {
+        self.inner.sensitive()?;
         self.inner
             .signaling
             .request(ClientMsg::SetStaticCode {
@@ -574,6 +595,7 @@ impl Engine {
 
     /// A new salt: every code and link shared before stops working.
     pub async fn rotate_code(&self) -> Result<(), ClientError> {
+        self.inner.sensitive()?;
         self.inner.signaling.request(ClientMsg::RotateCode).await?;
         *lock(&self.inner.fvc) = None;
         Ok(())
@@ -582,6 +604,7 @@ impl Engine {
     /// Deletes the account on the server (AK-signed), then everything of it on this device: the
     /// keychain entry and the profile folder. Open chats are wiped first.
     pub async fn delete_account(&self) -> Result<(), ClientError> {
+        self.inner.sensitive()?;
         let (me, _) = self.my_ak()?;
         let ts = unix_now();
         let sig = self.sign_ak(&anonchat_proto::signing::delete_account_bytes(&me, ts))?;
@@ -611,6 +634,7 @@ impl Engine {
 
     /// PUBLIC accounts whose names start with `prefix`.
     pub async fn search(&self, prefix: &str) -> Result<Vec<String>, ClientError> {
+        self.inner.unlocked()?;
         match self
             .inner
             .signaling
@@ -625,6 +649,7 @@ impl Engine {
     }
 
     pub async fn accept_friend(&self, username: &str) -> Result<(), ClientError> {
+        self.inner.unlocked()?;
         let from = Username::parse(username)?;
         let (their_ak, _) = lock(&self.inner.requests)
             .get(&from)
@@ -656,6 +681,7 @@ impl Engine {
     }
 
     pub async fn unfriend(&self, username: &str) -> Result<(), ClientError> {
+        self.inner.unlocked()?;
         let username = Username::parse(username)?;
         self.inner
             .signaling
@@ -665,6 +691,7 @@ impl Engine {
     }
 
     pub async fn friends(&self) -> Result<Vec<FriendView>, ClientError> {
+        self.inner.unlocked()?;
         let ServerMsg::Friends { friends } =
             self.inner.signaling.request(ClientMsg::ListFriends).await?
         else {
@@ -728,6 +755,7 @@ impl Engine {
 
     /// The 60-digit safety number with a pinned contact, as 12 groups of 5.
     pub fn safety_number(&self, username: &str) -> Result<String, ClientError> {
+        self.inner.unlocked()?;
         let them = Username::parse(username)?;
         let their_ak = self
             .inner
@@ -741,6 +769,7 @@ impl Engine {
 
     /// The user compared safety numbers in person: mark the contact verified.
     pub fn mark_verified(&self, username: &str) -> Result<(), ClientError> {
+        self.inner.unlocked()?;
         let them = Username::parse(username)?;
         let mut data = lock(&self.inner.data);
         let c = data
@@ -755,6 +784,7 @@ impl Engine {
 
     /// After a `key_changed` warning, the user chose to trust the new key.
     pub fn trust_new_key(&self, username: &str) -> Result<(), ClientError> {
+        self.inner.unlocked()?;
         let them = Username::parse(username)?;
         let ak = lock(&self.inner.changed_keys)
             .remove(&them)
@@ -776,6 +806,7 @@ impl Engine {
     /// Rings every online device of `username` (with its code where its mode needs one). Returns the
     /// ring id, which becomes the session id.
     pub async fn ring(&self, username: &str, code: Option<&str>) -> Result<String, ClientError> {
+        self.inner.unlocked()?;
         let to = Username::parse(username)?;
         if self.inner.pinned(&to).is_none() {
             let (ak_pub, _) = self.lookup(&to, code).await?;
@@ -819,6 +850,7 @@ impl Engine {
     }
 
     pub async fn answer(&self, ring_id: &str, accept: bool) -> Result<(), ClientError> {
+        self.inner.unlocked()?;
         let from = lock(&self.inner.incoming)
             .get(ring_id)
             .map(|(from, _)| from.clone())
@@ -901,6 +933,9 @@ impl Engine {
 
     /// Friend requests waiting for an answer: `(from, safety number)`, for a UI that (re)loads.
     pub fn friend_requests(&self) -> Vec<(String, String)> {
+        if self.inner.unlocked().is_err() {
+            return Vec::new();
+        }
         let waiting: Vec<(Username, Key32)> = lock(&self.inner.requests)
             .iter()
             .map(|(from, (ak, _))| (from.clone(), *ak))
@@ -914,6 +949,9 @@ impl Engine {
     /// Rings waiting for an answer: `(ring id, caller)`. A UI that (re)loads while one rings — after
     /// a panic, or a ring that came while the window was hidden — shows it from here.
     pub fn incoming_rings(&self) -> Vec<(String, String)> {
+        if self.inner.unlocked().is_err() {
+            return Vec::new();
+        }
         lock(&self.inner.incoming)
             .iter()
             .map(|(id, (from, _))| (id.clone(), from.to_string()))
@@ -922,6 +960,7 @@ impl Engine {
 
     /// Ends every session with `bye` and waits until each has zeroized its state.
     pub async fn panic(&self) {
+        self.inner.lock_app();
         self.stop_scan();
         let handles: Vec<SessionHandle> = lock(&self.inner.sessions).values().cloned().collect();
         let mut waits = Vec::new();

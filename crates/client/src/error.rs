@@ -42,6 +42,8 @@ pub enum ClientError {
     Camera(String),
     #[error("the server's TLS key changed since this profile first connected: someone may be impersonating it. Nothing was sent. If its operator confirms the key was replaced, trust the new key")]
     ServerKeyChanged,
+    #[error(transparent)]
+    Lock(#[from] crate::passcode::LockError),
     #[error("crypto: {0}")]
     Crypto(String),
     #[error(transparent)]

@@ -22,6 +22,9 @@ struct Stored {
     profile_key: String,
     account: String,
     cert: String,
+    /// The app passcode's Argon2id hash (PHC string), if the user set one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    passcode: Option<String>,
 }
 
 pub struct Identity {
@@ -32,6 +35,8 @@ pub struct Identity {
     pickle_key: Zeroizing<[u8; 32]>,
     pub profile_key: Zeroizing<[u8; 32]>,
     pub cert: DeviceCert,
+    /// The app passcode's Argon2id hash, kept in the keychain entry with the keys.
+    pub passcode_hash: Option<String>,
 }
 
 fn random32() -> Zeroizing<[u8; 32]> {
@@ -97,6 +102,7 @@ impl Identity {
             pickle_key: random32(),
             profile_key: random32(),
             cert,
+            passcode_hash: None,
         }
     }
 
@@ -116,6 +122,7 @@ impl Identity {
             pickle_key: random32(),
             profile_key: random32(),
             cert,
+            passcode_hash: None,
         };
         me.cert.verify(&me.ak_pub())?;
         Ok(me)
@@ -152,6 +159,7 @@ impl Identity {
             profile_key: encode_b64(&*self.profile_key),
             account: self.account.pickle().encrypt(&self.pickle_key),
             cert: serde_json::to_string(&self.cert).unwrap_or_default(),
+            passcode: self.passcode_hash.clone(),
         };
         let mut out = Zeroizing::new(Vec::with_capacity(2048));
         // Serializing plain strings into a Vec does not fail.
@@ -175,6 +183,7 @@ impl Identity {
             pickle_key,
             profile_key: secret32(&stored.profile_key)?,
             cert,
+            passcode_hash: stored.passcode.clone(),
         };
         me.cert.verify(&me.ak_pub())?;
         Ok(me)

@@ -62,6 +62,7 @@ impl Engine {
     /// Opens an enrollment for a new device (old device): an 8-character code and the QR string,
     /// both good for five minutes and for one device.
     pub async fn enroll_open(&self) -> Result<EnrollView, ClientError> {
+        self.inner.sensitive()?;
         let (me, ak_pub) = self.my_ak()?;
         let mut b = [0u8; 5];
         rand::rngs::OsRng.fill_bytes(&mut b);
@@ -280,6 +281,7 @@ impl Engine {
     /// `compare` is the comparison code the user was shown and confirmed: the approval holds only
     /// for the very keys it was computed over.
     pub async fn enroll_approve(&self, device_id: &str, compare: &str) -> Result<(), ClientError> {
+        self.inner.sensitive()?;
         let approved = lock(&self.inner.enroll_gate).approve(device_id, compare);
         let req = match approved {
             Ok(req) => req,
@@ -361,6 +363,7 @@ impl Engine {
     }
 
     pub async fn enroll_decline(&self, device_id: &str) -> Result<(), ClientError> {
+        self.inner.unlocked()?;
         lock(&self.inner.enroll_gate).decline();
         self.inner
             .signaling
@@ -373,6 +376,7 @@ impl Engine {
 
     /// This account's devices, each checked against the account key.
     pub async fn devices(&self) -> Result<Vec<DeviceView>, ClientError> {
+        self.inner.unlocked()?;
         let ServerMsg::Devices { devices } =
             self.inner.signaling.request(ClientMsg::ListDevices).await?
         else {
@@ -399,6 +403,7 @@ impl Engine {
     /// Revokes another device of this account (signed by the account key). The server closes its
     /// connection at once and refuses it from then on; the device wipes itself when it hears.
     pub async fn revoke_device(&self, device_id: &str) -> Result<(), ClientError> {
+        self.inner.unlocked()?;
         let (me, _) = self.my_ak()?;
         let ts = unix_now();
         let sig = self.sign_ak(&revoke_device_bytes(&me, device_id, ts))?;

@@ -1,0 +1,234 @@
+//! The app passcode (DESIGN §8): an optional secret that makes the lock after a panic a lock, and
+//! that sensitive actions (approve a device, show or rotate the code, change the mode, delete the
+//! account) ask for again. Its Argon2id hash lives in the keychain entry, beside the keys.
+//!
+//! [`LockState`] is the pure part: locked or not, a short grant after the passcode was entered,
+//! and a growing wait after wrong guesses. Time is passed in.
+
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+/// Shortest passcode accepted.
+pub const MIN_LEN: usize = 4;
+/// How long an entered passcode also covers sensitive actions.
+pub const GRANT: Duration = Duration::from_secs(60);
+/// Wrong guesses before each further one waits (5 s, doubling, at most 5 minutes).
+pub const FREE_GUESSES: u32 = 3;
+const MAX_WAIT: Duration = Duration::from_secs(300);
+
+/// 19 MiB, two passes (OWASP's Argon2id minimum): ~50 ms here, paid once per unlock.
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// A PHC string (`$argon2id$…`) for `passcode`; `None` if it is too short.
+pub fn hash(passcode: &str) -> Option<String> {
+    if passcode.chars().count() < MIN_LEN {
+        return None;
+    }
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    argon2()
+        .hash_password(passcode.as_bytes(), &salt)
+        .ok()
+        .map(|h| h.to_string())
+}
+
+pub fn verify(passcode: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|parsed| {
+            argon2()
+                .verify_password(passcode.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LockError {
+    #[error("AnonChat is locked: enter the app passcode")]
+    Locked,
+    #[error("this needs the app passcode")]
+    PasscodeRequired,
+    #[error("wrong passcode")]
+    Wrong,
+    #[error("too many wrong passcodes: try again in {0} s")]
+    Wait(u64),
+}
+
+#[derive(Debug, Default)]
+pub struct LockState {
+    has_passcode: bool,
+    locked: bool,
+    granted_until: Option<Instant>,
+    wrong: u32,
+    retry_at: Option<Instant>,
+}
+
+impl LockState {
+    pub fn new(has_passcode: bool) -> Self {
+        Self {
+            has_passcode,
+            ..Self::default()
+        }
+    }
+
+    pub fn has_passcode(&self) -> bool {
+        self.has_passcode
+    }
+
+    pub fn is_locked(&self) -> bool {
+        self.locked
+    }
+
+    /// A passcode was set, changed (`true`) or removed (`false`); the user just proved it.
+    pub fn set_passcode(&mut self, has: bool, now: Instant) {
+        self.has_passcode = has;
+        self.locked = false;
+        self.granted_until = has.then_some(now + GRANT);
+    }
+
+    /// Panic (and later idle or the OS lock): with a passcode the app is locked until it is
+    /// entered; without one there is nothing to lock with.
+    pub fn lock(&mut self) {
+        self.granted_until = None;
+        self.locked = self.has_passcode;
+    }
+
+    /// Anything that shows or changes account data.
+    pub fn check_unlocked(&self) -> Result<(), LockError> {
+        if self.locked {
+            Err(LockError::Locked)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A sensitive action: with a passcode it must have been entered within [`GRANT`].
+    pub fn check_sensitive(&self, now: Instant) -> Result<(), LockError> {
+        self.check_unlocked()?;
+        if !self.has_passcode || self.granted_until.is_some_and(|t| now < t) {
+            Ok(())
+        } else {
+            Err(LockError::PasscodeRequired)
+        }
+    }
+
+    /// Whether a guess may be checked now (the Argon2 work is only done if so).
+    pub fn may_guess(&self, now: Instant) -> Result<(), LockError> {
+        match self.retry_at {
+            Some(t) if now < t => Err(LockError::Wait((t - now).as_secs().max(1))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The outcome of a checked guess.
+    pub fn guessed(&mut self, right: bool, now: Instant) -> Result<(), LockError> {
+        if right {
+            self.locked = false;
+            self.wrong = 0;
+            self.retry_at = None;
+            self.granted_until = Some(now + GRANT);
+            return Ok(());
+        }
+        self.wrong += 1;
+        if self.wrong >= FREE_GUESSES {
+            let doublings = (self.wrong - FREE_GUESSES).min(6);
+            let wait = (Duration::from_secs(5) * 2u32.pow(doublings)).min(MAX_WAIT);
+            self.retry_at = Some(now + wait);
+        }
+        Err(LockError::Wrong)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_verify_and_short_ones_are_refused() {
+        let h = hash("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(verify("correct horse", &h));
+        assert!(!verify("correct hors", &h));
+        assert!(!verify("correct horse", "not a hash"));
+        assert!(hash("abc").is_none());
+    }
+
+    #[test]
+    fn without_a_passcode_nothing_locks_and_nothing_asks() {
+        let now = Instant::now();
+        let mut s = LockState::new(false);
+        s.lock();
+        assert!(!s.is_locked());
+        assert_eq!(s.check_unlocked(), Ok(()));
+        assert_eq!(s.check_sensitive(now), Ok(()));
+    }
+
+    #[test]
+    fn with_a_passcode_panic_locks_until_it_is_entered() {
+        let t0 = Instant::now();
+        let mut s = LockState::new(true);
+        assert_eq!(s.check_unlocked(), Ok(()));
+        assert_eq!(s.check_sensitive(t0), Err(LockError::PasscodeRequired));
+        s.lock();
+        assert_eq!(s.check_unlocked(), Err(LockError::Locked));
+        assert_eq!(s.check_sensitive(t0), Err(LockError::Locked));
+        assert_eq!(s.guessed(true, t0), Ok(()));
+        assert_eq!(s.check_unlocked(), Ok(()));
+        assert_eq!(
+            s.check_sensitive(t0 + GRANT / 2),
+            Ok(()),
+            "within the grant"
+        );
+        assert_eq!(
+            s.check_sensitive(t0 + GRANT),
+            Err(LockError::PasscodeRequired),
+            "asked again after it"
+        );
+        s.lock();
+        assert_eq!(
+            s.check_sensitive(t0),
+            Err(LockError::Locked),
+            "panic ends a grant"
+        );
+    }
+
+    #[test]
+    fn wrong_guesses_wait_longer_and_longer() {
+        let t0 = Instant::now();
+        let mut s = LockState::new(true);
+        s.lock();
+        for _ in 0..FREE_GUESSES - 1 {
+            assert_eq!(s.may_guess(t0), Ok(()));
+            assert_eq!(s.guessed(false, t0), Err(LockError::Wrong));
+        }
+        assert_eq!(s.guessed(false, t0), Err(LockError::Wrong));
+        assert_eq!(s.may_guess(t0), Err(LockError::Wait(5)));
+        let t1 = t0 + Duration::from_secs(5);
+        assert_eq!(s.may_guess(t1), Ok(()));
+        assert_eq!(s.guessed(false, t1), Err(LockError::Wrong));
+        assert_eq!(s.may_guess(t1), Err(LockError::Wait(10)));
+        for _ in 0..20 {
+            let _ = s.guessed(false, t1);
+        }
+        assert_eq!(s.may_guess(t1), Err(LockError::Wait(300)), "capped");
+        assert!(s.is_locked());
+        let t2 = t1 + MAX_WAIT;
+        assert_eq!(s.guessed(true, t2), Ok(()));
+        assert_eq!(s.may_guess(t2), Ok(()), "a right guess resets the wait");
+    }
+
+    #[test]
+    fn setting_a_passcode_grants_and_removing_it_unlocks() {
+        let t0 = Instant::now();
+        let mut s = LockState::new(false);
+        s.set_passcode(true, t0);
+        assert_eq!(s.check_sensitive(t0), Ok(()));
+        s.set_passcode(false, t0);
+        s.lock();
+        assert_eq!(s.check_unlocked(), Ok(()));
+    }
+}
