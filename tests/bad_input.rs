@@ -256,7 +256,18 @@ async fn registration_refuses_bad_requests() {
         }
     };
     assert_eq!(post("{".into()).await.status(), 400);
-    assert_eq!(post("x".repeat(64 * 1024)).await.status(), 413);
+    let big = post("x".repeat(64 * 1024)).await;
+    assert_eq!(big.status(), 413);
+    // The same JSON envelope as every other error.
+    let body: serde_json::Value = big.json().await.expect("a JSON error body");
+    assert_eq!(body["t"], "error");
+    assert_eq!(body["code"], "bad_request");
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("16384 bytes")),
+        "{body}"
+    );
 
     let d = RawDevice::new(&unique("reg"));
     let mut weak = d.register_request(8);

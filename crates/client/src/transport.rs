@@ -31,6 +31,9 @@ impl From<webrtc::Error> for TransportError {
     }
 }
 
+/// The mid of the one m-line (the data channel's) in every offer and answer.
+pub const DATA_MID: &str = "0";
+
 /// ICE settings handed down by the server (plus the user's relay-only choice).
 #[derive(Debug, Clone, Default)]
 pub struct IceConfig {
@@ -191,11 +194,16 @@ impl Transport {
                 }
                 if let Some(Ok(init)) = c.map(|c| c.to_json()) {
                     gathered.fetch_add(1, Ordering::SeqCst);
+                    // webrtc-rs leaves the mid empty; a browser refuses a candidate whose mid
+                    // names no m-line. There is one, the data channel's, with mid "0".
                     let _ = tx
                         .send(TransportEvent::LocalCandidate(Candidate {
                             candidate: init.candidate,
-                            sdp_mid: init.sdp_mid,
-                            sdp_mline_index: init.sdp_mline_index,
+                            sdp_mid: init
+                                .sdp_mid
+                                .filter(|m| !m.is_empty())
+                                .or_else(|| Some(DATA_MID.into())),
+                            sdp_mline_index: init.sdp_mline_index.or(Some(0)),
                         }))
                         .await;
                 }
@@ -386,5 +394,35 @@ impl Transport {
             let _ = dc.close().await;
         }
         let _ = self.pc.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn local_candidates_name_the_data_channels_m_line() {
+        let (tx, mut rx) = mpsc::channel(64);
+        let (_t, sdp) = Transport::offer(&IceConfig::default(), tx).await.unwrap();
+        let mids: Vec<&str> = sdp
+            .lines()
+            .filter_map(|l| l.strip_prefix("a=mid:"))
+            .collect();
+        assert_eq!(mids, [DATA_MID], "one m-line: {sdp}");
+        let first = loop {
+            match tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv()).await {
+                Ok(Some(TransportEvent::LocalCandidate(c))) => break c,
+                Ok(Some(_)) => continue,
+                other => panic!("no candidate: {other:?}"),
+            }
+        };
+        assert_eq!(first.sdp_mid.as_deref(), Some(DATA_MID));
+        assert_eq!(first.sdp_mline_index, Some(0));
+        assert!(
+            first.candidate.starts_with("candidate:"),
+            "{}",
+            first.candidate
+        );
     }
 }

@@ -17,6 +17,12 @@ pub enum ProtoError {
     BadVersion(u8),
     #[error("message of {size} bytes is over the limit of {limit}")]
     TooLarge { size: usize, limit: usize },
+    #[error("{count} {what} are over the limit of {limit}")]
+    TooMany {
+        what: &'static str,
+        count: usize,
+        limit: usize,
+    },
     #[error("malformed message: {0}")]
     Malformed(String),
     #[error("proof of work is insufficient or stale")]

@@ -123,6 +123,22 @@ mod tests {
     }
 
     #[test]
+    fn worked_example_of_docs_protocol_md() {
+        // §4: alice reaching bob, 8 bits, ts 1764100000: the first nonce from 0 that solves it.
+        let res = contact_resource(
+            &crate::Username::parse("alice").unwrap(),
+            &crate::Username::parse("bob").unwrap(),
+        );
+        let s = Stamp::mint(&res, 8, 1_764_100_000);
+        assert_eq!(s.nonce, 151);
+        let id: String = s.id(&res).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            id,
+            "00e4327d08ecec39850ddc86b2243776e0ba51cac0bf09a5d13aec5cd61eddc7"
+        );
+    }
+
+    #[test]
     fn mint_then_check() {
         let s = Stamp::mint(b"r", 12, 1000);
         assert!(s.check(b"r", 12, 1000).is_ok());

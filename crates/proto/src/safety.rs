@@ -100,4 +100,20 @@ mod tests {
         assert_ne!(n, safety_number(&a, &Key32([3; 32]), &b, &kb));
         assert_eq!(grouped(&n).split(' ').count(), 12);
     }
+
+    #[test]
+    fn anonchat_form_vector() {
+        // docs/protocol.md §4: raw 32-byte account keys (no 0x05 type byte), the username as the
+        // stable id. Computed independently in Python (hashlib) as well.
+        let n = safety_number(
+            &Username::parse("alice").unwrap(),
+            &Key32([1; 32]),
+            &Username::parse("bob").unwrap(),
+            &Key32([2; 32]),
+        );
+        assert_eq!(
+            grouped(&n),
+            "01967 56016 84161 93702 99052 44989 02389 48933 41874 00641 97031 86220"
+        );
+    }
 }

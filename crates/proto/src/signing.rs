@@ -142,6 +142,18 @@ mod tests {
     use ed25519_dalek::{Signer, SigningKey};
 
     #[test]
+    fn otk_bytes_worked_example() {
+        // docs/protocol.md §3: the device id signed as its 22 characters, the key with its length.
+        let b = one_time_key_bytes("AAAAAAAAAAAAAAAAAAAAAA", &Key32([0x11; 32]));
+        let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        assert_eq!(
+            hex,
+            "616e6f6e636861742f7631006f746b00000000164141414141414141414141414141414141414141414100\
+             0000201111111111111111111111111111111111111111111111111111111111111111"
+        );
+    }
+
+    #[test]
     fn layout_is_length_prefixed() {
         let b = SigningBytes::new("x").str("ab").u64(1).finish();
         assert_eq!(b, b"anonchat/v1\0x\0\0\0\0\x02ab\0\0\0\0\0\0\0\x01");

@@ -439,7 +439,13 @@ impl ClientEnvelope {
             check_size(blob.0.len(), limits::MAX_RELAY_BLOB)?;
         }
         if let ClientMsg::UploadOtks { keys } = &env.msg {
-            check_size(keys.len(), limits::MAX_ONE_TIME_KEYS)?;
+            if keys.len() > limits::MAX_ONE_TIME_KEYS {
+                return Err(ProtoError::TooMany {
+                    what: "one-time keys",
+                    count: keys.len(),
+                    limit: limits::MAX_ONE_TIME_KEYS,
+                });
+            }
         }
         Ok(env)
     }
@@ -587,6 +593,18 @@ mod tests {
             ClientEnvelope::parse(&big),
             Err(ProtoError::TooLarge { .. })
         ));
+        let key = r#"{"key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","sig":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}"#;
+        let keys = vec![key; limits::MAX_ONE_TIME_KEYS + 1].join(",");
+        let too_many =
+            ClientEnvelope::parse(&format!(r#"{{"v":1,"t":"upload_otks","keys":[{keys}]}}"#));
+        assert!(
+            matches!(too_many, Err(ProtoError::TooMany { count: 51, .. })),
+            "{too_many:?}"
+        );
+        assert_eq!(
+            too_many.unwrap_err().to_string(),
+            "51 one-time keys are over the limit of 50"
+        );
         let blob = crate::bytes::encode_b64(&vec![0u8; limits::MAX_RELAY_BLOB + 1]);
         let relay = format!(r#"{{"v":1,"t":"relay","ring_id":"r","blob":"{blob}"}}"#);
         assert!(matches!(

@@ -40,7 +40,25 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/register", post(register))
         .route("/v1/ws", get(crate::ws::upgrade))
         .layer(DefaultBodyLimit::max(limits::MAX_HTTP_BODY))
+        .layer(axum::middleware::map_response(json_errors))
         .with_state(app)
+}
+
+/// Errors axum answers by itself (a body over the limit, an unparsable one) get the same JSON
+/// envelope as every other error, so a client reads one shape.
+async fn json_errors(resp: Response) -> Response {
+    let detail = match resp.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => format!(
+            "the request body is over the limit of {} bytes",
+            limits::MAX_HTTP_BODY
+        ),
+        _ => return resp,
+    };
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::BadRequest,
+        Some(detail),
+    )
 }
 
 fn error(status: StatusCode, code: ErrorCode, detail: Option<String>) -> Response {
