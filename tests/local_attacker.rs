@@ -1,6 +1,7 @@
 //! The local machine: what a crash, or a person at the keyboard, can get. A forced abort of the
 //! CLI and of the desktop app with core dumps enabled leaves no core file (P3), shown beside a
-//! control process that does dump under the same settings.
+//! control process that does dump under the same settings; with an app passcode the lock after a
+//! panic (and at every start) is a lock, in the real app and in the engine behind it.
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -8,7 +9,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anonchat_e2e::cli::{befriend, open_session, say, Cli};
-use anonchat_e2e::gui::{children, Display};
+use anonchat_e2e::gui::{app_pid, children, one_at_a_time, tray_click, Desktop, Display};
 use anonchat_e2e::server::Server;
 use anonchat_e2e::{bin, unique, TempDir};
 
@@ -44,17 +45,17 @@ fn abort(pid: u32) {
     assert!(ok.success());
 }
 
-/// The same settings make an ordinary process dump a core here: the check below can fail.
+/// The same settings make an ordinary process dump a core here: the check below can fail. The
+/// control aborts itself once its limit is up (a signal from outside could beat the `ulimit`).
 fn control_dumps(dir: &Path) {
-    let mut args = cores_on(dir);
-    args.extend(["sleep".into(), "30".into()]);
-    let mut child = std::process::Command::new(&args[0])
-        .args(&args[1..])
-        .spawn()
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "cd '{}' && ulimit -c unlimited && kill -ABRT $$",
+            dir.display()
+        ))
+        .status()
         .expect("control");
-    // Whether the signal meets `sh` or `sleep`, either dumps.
-    abort(child.id());
-    let status = child.wait().expect("wait");
     assert!(
         status.core_dumped(),
         "the control process dumps: {status:?}"
@@ -99,7 +100,7 @@ async fn an_aborted_cli_in_a_chat_leaves_no_core() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_aborted_desktop_app_leaves_no_core() {
-    let _turn = anonchat_e2e::gui::one_at_a_time().await;
+    let _turn = one_at_a_time().await;
     let cwd = TempDir::new("cores");
     control_dumps(&cwd.0);
     let display = Display::start();
@@ -186,4 +187,96 @@ async fn with_a_passcode_a_restarted_client_is_locked_and_guessing_slows_down() 
         a.ok(serde_json::json!({"cmd": "lock_status"})).await["locked"],
         true
     );
+}
+
+/// After a panic (and at every start) an app with a passcode opens only
+/// with it; the engine refuses account data while locked, whatever the page asks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_passcode_the_lock_page_is_a_lock() {
+    let _turn = one_at_a_time().await;
+    let server = Server::start().await;
+    let display = Display::start();
+    let _notifications = display.notification_daemon();
+    let home = TempDir::new("gui");
+    let (app_name, profile) = (unique("desk"), unique("pd"));
+    let passcode = format!("pass-{}", unique(""));
+    let app = Desktop::start(&display, &home.0, &profile, &server.url()).await;
+    app.until("onboarding", "!document.getElementById('onboard').hidden")
+        .await;
+    app.type_into("#onboard-passcode", &passcode).await;
+    app.onboard(&app_name).await;
+
+    app.click("#panic-button").await;
+    let pid = app.pid();
+    tray_click(pid, "Show AnonChat");
+    app.until(
+        "the lock page asking for the passcode",
+        "!document.getElementById('lock').hidden \
+         && !document.getElementById('unlock-passcode').hidden",
+    )
+    .await;
+    assert!(app.text("#lock-note").await.contains("passcode"));
+    app.shot("locked-passcode").await;
+    // Behind the page the engine is locked too: no contacts, no code, no devices, no enrolling.
+    let refused = app
+        .eval_async(
+            "const out = [];
+             for (const cmd of ['friends', 'code', 'devices', 'enroll_open', 'get_mode']) {
+               out.push(await window.__TAURI__.core.invoke(cmd).then(() => cmd + ': allowed', (e) => String(e)));
+             }
+             return out;",
+        )
+        .await;
+    let refused: Vec<String> = serde_json::from_value(refused).expect("answers");
+    assert!(
+        refused.iter().all(|r| r.contains("locked")),
+        "locked engine: {refused:?}"
+    );
+    // Continue without it, or with a wrong one, stays here.
+    app.click("#unlock").await;
+    app.until(
+        "an error",
+        "document.getElementById('unlock-error').textContent.includes('wrong passcode')",
+    )
+    .await;
+    app.type_into("#unlock-passcode", "not-it").await;
+    app.click("#unlock").await;
+    app.until(
+        "still locked",
+        "document.getElementById('unlock-error').textContent.includes('wrong passcode') \
+         && !document.getElementById('lock').hidden",
+    )
+    .await;
+    app.type_into("#unlock-passcode", &passcode).await;
+    app.click("#unlock").await;
+    app.until("the main screen", "!document.getElementById('main').hidden")
+        .await;
+    assert_eq!(app.text("#me-name").await, app_name);
+    app.close().await;
+
+    // Quitting and starting again is no way around it: the app starts locked.
+    if let Some(pid) = app_pid(&profile) {
+        let _ = std::process::Command::new("kill")
+            .arg(pid.to_string())
+            .status();
+    }
+    let t0 = std::time::Instant::now();
+    while app_pid(&profile).is_some() {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(20),
+            "the app did not quit"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let app = Desktop::start(&display, &home.0, &profile, &server.url()).await;
+    app.until(
+        "the lock page at start",
+        "!document.getElementById('lock').hidden \
+         && !document.getElementById('unlock-passcode').hidden",
+    )
+    .await;
+    app.type_into("#unlock-passcode", &passcode).await;
+    app.click("#unlock").await;
+    app.until("the main screen", "!document.getElementById('main').hidden")
+        .await;
 }

@@ -10,7 +10,8 @@ const NOT_FOUND = "User not found or offline.";
 
 // The lock screen after a panic renders nothing the engine reports — no caller's name, no
 // request; what still waits is fetched when the user continues (enterMain).
-const LOCKED = new URLSearchParams(location.search).has("locked");
+// A start with a passcode set is locked the same way (see `start`).
+let LOCKED = new URLSearchParams(location.search).has("locked");
 
 const ui = {
   me: null,
@@ -74,6 +75,7 @@ async function start() {
   ui.me = await invoke("whoami");
   const lockState = await invoke("lock_status");
   if (LOCKED || lockState.locked) {
+    LOCKED = true;
     showLock(lockState);
     return;
   }
@@ -99,77 +101,6 @@ function enterMain() {
     for (const [from, sn] of reqs) ui.requests.set(from, sn);
     renderRequests();
   }).catch(() => {});
-}
-
-// The lock page: with a passcode, only the passcode continues; without one it says so plainly.
-function showLock(lockState) {
-  show("lock");
-  const has = lockState.has_passcode;
-  $("unlock-label").hidden = !has;
-  $("unlock-passcode").hidden = !has;
-  say("lock-note", has
-    ? "Enter your app passcode to continue."
-    : "No app passcode is set: anyone at this computer can continue. Set one in Settings.");
-  (has ? $("unlock-passcode") : $("unlock")).focus();
-}
-
-$("unlock-form").addEventListener("submit", async (e) => {
-  e.preventDefault();
-  say("unlock-error", "");
-  const input = $("unlock-passcode");
-  if (!input.hidden) {
-    try {
-      await invoke("unlock", { passcode: input.value });
-    } catch (err) {
-      input.value = "";
-      say("unlock-error", String(err));
-      return;
-    }
-    input.value = "";
-  }
-  // A fresh document again, without the lock.
-  location.replace("index.html");
-});
-
-// Runs `call`; if the engine wants the passcode first, asks for it once and runs it again.
-async function withPasscode(call) {
-  try {
-    return await call();
-  } catch (err) {
-    if (!/needs the app passcode/.test(String(err))) throw err;
-    if (!(await askPasscode())) throw err;
-    return await call();
-  }
-}
-
-function askPasscode() {
-  return new Promise((resolve) => {
-    const box = $("passcode-ask");
-    const input = $("passcode-ask-input");
-    const form = $("passcode-ask-form");
-    say("passcode-ask-error", "");
-    input.value = "";
-    box.hidden = false;
-    input.focus();
-    const done = (ok) => {
-      box.hidden = true;
-      input.value = "";
-      form.onsubmit = null;
-      $("passcode-ask-cancel").onclick = null;
-      resolve(ok);
-    };
-    form.onsubmit = async (e) => {
-      e.preventDefault();
-      try {
-        await invoke("unlock", { passcode: input.value });
-        done(true);
-      } catch (err) {
-        input.value = "";
-        say("passcode-ask-error", String(err));
-      }
-    };
-    $("passcode-ask-cancel").onclick = () => done(false);
-  });
 }
 
 $("onboard-form").addEventListener("submit", async (e) => {
@@ -635,27 +566,6 @@ async function refreshNetwork() {
       ? "On: chats are a little slower, and nobody you chat with learns where you are."
       : "Off: chats connect directly when they can; the other person can see your IP address.");
 }
-
-async function refreshPasscode() {
-  const l = await act(invoke("lock_status"), "settings-status");
-  if (!l) return;
-  say("passcode-note", l.has_passcode
-    ? "Set: asked after a panic and before sensitive actions."
-    : "Not set: after a panic anyone at this computer can continue.");
-  $("set-passcode-remove").hidden = !l.has_passcode;
-}
-
-$("set-passcode-save").addEventListener("click", async () => {
-  const passcode = $("set-passcode").value;
-  $("set-passcode").value = "";
-  await act(withPasscode(() => invoke("set_passcode", { passcode })), "settings-status", "Passcode set.");
-  await refreshPasscode();
-});
-
-$("set-passcode-remove").addEventListener("click", async () => {
-  await act(withPasscode(() => invoke("set_passcode", { passcode: null })), "settings-status", "Passcode removed.");
-  await refreshPasscode();
-});
 
 $("set-hide-ip").addEventListener("change", async () => {
   await act(invoke("set_hide_ip", { hide: $("set-hide-ip").checked }), "settings-status", "Saved.");

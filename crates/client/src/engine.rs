@@ -24,7 +24,7 @@ use crate::events::Event;
 use crate::identity::Identity;
 use crate::keychain::Keychain;
 use crate::profile::{self, Contact, ProfileData};
-use crate::session::{self, Cmd, Line, Role, SessionHandle, SessionHost};
+use crate::session::{Cmd, Line, SessionHandle, SessionHost};
 use crate::signaling::{self, Signaling};
 use crate::transport::IceConfig;
 use crate::ClientError;
@@ -33,7 +33,9 @@ mod devices;
 mod lock;
 mod media;
 mod network;
+mod rings;
 mod scan;
+mod server_key;
 pub use devices::{DeviceView, EnrollView, EnrolledView};
 pub use lock::LockView;
 pub use network::NetworkView;
@@ -333,21 +335,6 @@ impl Engine {
         };
         self.inner.pin.expect(data.server_pin.map(|k| k.0));
         profile::save(&self.inner.dir, &key, &data)
-    }
-
-    /// The user accepts that the server's TLS key changed (its operator replaced it): the next
-    /// connection pins the new key. Until then nothing is sent to the server.
-    pub fn trust_server_key(&self) -> Result<(), ClientError> {
-        let snapshot = {
-            let mut data = lock(&self.inner.data);
-            data.server_pin = None;
-            data.clone()
-        };
-        self.inner.pin.expect(None);
-        self.inner
-            .pin_warned
-            .store(false, std::sync::atomic::Ordering::SeqCst);
-        self.inner.save_profile(&snapshot)
     }
 
     /// Starts (or restarts) the signaling connection; it reconnects by itself until shutdown.
@@ -803,75 +790,6 @@ impl Engine {
         self.inner.save_profile(&snapshot)
     }
 
-    /// Rings every online device of `username` (with its code where its mode needs one). Returns the
-    /// ring id, which becomes the session id.
-    pub async fn ring(&self, username: &str, code: Option<&str>) -> Result<String, ClientError> {
-        self.inner.unlocked()?;
-        let to = Username::parse(username)?;
-        if self.inner.pinned(&to).is_none() {
-            let (ak_pub, _) = self.lookup(&to, code).await?;
-            self.inner.pin(&to, ak_pub)?;
-        }
-        self.refresh_ice(false).await?;
-        let ServerMsg::Ringing { ring_id } = self
-            .gated(
-                &to,
-                code,
-                |pow| ClientMsg::Ring {
-                    to: to.clone(),
-                    code: code.map(str::to_string),
-                    pow,
-                },
-                || {
-                    // The answer may be followed at once by `ring_accepted`: record the ring before
-                    // that is read.
-                    let me = Arc::downgrade(&self.inner);
-                    let callee = to.clone();
-                    Some(Box::new(move |msg: &ServerMsg| {
-                        if let (ServerMsg::Ringing { ring_id }, Some(me)) = (msg, me.upgrade()) {
-                            lock(&me.outgoing).insert(ring_id.clone(), callee);
-                            let early = lock(&me.early_accepts).remove(ring_id);
-                            if let Some((peer, otk, _)) = early {
-                                me.on_ring_accepted(ring_id.clone(), peer, otk);
-                            }
-                        }
-                    }))
-                },
-            )
-            .await?
-        else {
-            return Err(ClientError::Refused("unexpected answer".into()));
-        };
-        self.inner.emit(Event::Ringing {
-            ring_id: ring_id.clone(),
-            to: to.to_string(),
-        });
-        Ok(ring_id)
-    }
-
-    pub async fn answer(&self, ring_id: &str, accept: bool) -> Result<(), ClientError> {
-        self.inner.unlocked()?;
-        let from = lock(&self.inner.incoming)
-            .get(ring_id)
-            .map(|(from, _)| from.clone())
-            .ok_or(ClientError::UnknownRing)?;
-        if accept {
-            lock(&self.inner.accepted).insert(ring_id.to_string());
-            self.refresh_ice(false).await?;
-        } else {
-            lock(&self.inner.incoming).remove(ring_id);
-            self.inner.refused(&from);
-        }
-        self.inner
-            .signaling
-            .request(ClientMsg::Answer {
-                ring_id: ring_id.to_string(),
-                accept,
-            })
-            .await?;
-        Ok(())
-    }
-
     fn session(&self, id: &str) -> Result<SessionHandle, ClientError> {
         lock(&self.inner.sessions)
             .get(id)
@@ -987,43 +905,6 @@ impl Engine {
 }
 
 impl Inner {
-    /// Refuses (and tells the user once) when a handshake met another TLS key than the pinned one.
-    fn pin_check(&self) -> Result<(), ClientError> {
-        if self.pin.refused().is_none() {
-            return Ok(());
-        }
-        if !self
-            .pin_warned
-            .swap(true, std::sync::atomic::Ordering::SeqCst)
-        {
-            self.emit(Event::ServerKeyChanged {
-                server: lock(&self.server).clone().unwrap_or_default(),
-            });
-        }
-        Err(ClientError::ServerKeyChanged)
-    }
-
-    /// A profile that has no pin yet (made before pinning, or after the user trusted a change)
-    /// pins the key of the server it just authenticated with.
-    fn pin_first_key(&self) {
-        let Some(seen) = self.pin.seen() else { return };
-        let snapshot = {
-            let mut data = lock(&self.data);
-            if let Some(pinned) = data.server_pin {
-                if self.pin.expected().is_none() {
-                    self.pin.expect(Some(pinned.0));
-                }
-                return;
-            }
-            data.server_pin = Some(Key32(seen));
-            data.clone()
-        };
-        self.pin.expect(Some(seen));
-        if let Err(e) = self.save_profile(&snapshot) {
-            tracing::warn!(error = %e, "could not save the server's key pin");
-        }
-    }
-
     fn emit(&self, ev: Event) {
         // Bounded: a front-end that stops reading (or a peer that outpaces it) cannot grow this
         // process without limit. Chat state stays queryable (`history`, `attachments`).
@@ -1130,135 +1011,6 @@ impl Inner {
         self.my_ak()
             .map(|(me, my_ak)| safety::grouped(&safety::safety_number(&me, &my_ak, who, ak)))
             .unwrap_or_default()
-    }
-
-    fn session_failed(&self, ring_id: &str, reason: &str) {
-        self.signaling_hangup(ring_id);
-        self.emit(Event::SessionFailed {
-            session: ring_id.to_string(),
-            reason: reason.to_string(),
-        });
-    }
-
-    fn signaling_hangup(&self, ring_id: &str) {
-        let _ = self.signaling.send(ClientMsg::Hangup {
-            ring_id: ring_id.to_string(),
-        });
-    }
-
-    fn start_session(&self, ring_id: String, peer: DeviceCert, role: Role) {
-        let Some(me) = self.me.upgrade() else { return };
-        if lock(&self.sessions).contains_key(&ring_id) {
-            // Never replace a live chat (dropping its handle would end it); no hangup either, that
-            // would name the live chat's route.
-            return self.emit(Event::Warning {
-                message: "ignored a second session under the id of a live chat".into(),
-            });
-        }
-        self.emit(Event::Connecting {
-            session: ring_id.clone(),
-            peer: peer.username.to_string(),
-        });
-        let handle = session::spawn(me, ring_id.clone(), peer, role);
-        lock(&self.sessions).insert(ring_id, handle);
-    }
-
-    /// The caller side: check who answered against the pinned key, then open the session.
-    fn on_ring_accepted(&self, ring_id: String, peer: DeviceCert, otk: SignedOtk) {
-        let Some(callee) = lock(&self.outgoing).remove(&ring_id) else {
-            // Perhaps ahead of the answer to our own `ring`: keep it a moment (a few, briefly).
-            let mut early = lock(&self.early_accepts);
-            early.retain(|_, (_, _, at)| at.elapsed() < Duration::from_secs(5));
-            if early.len() < 8 {
-                early.insert(ring_id, (peer, otk, std::time::Instant::now()));
-            }
-            return;
-        };
-        let Some(ak) = self.pinned(&callee) else {
-            return self.session_failed(&ring_id, "no pinned key for this contact");
-        };
-        if peer.username != callee || peer.verify(&ak).is_err() {
-            return self.session_failed(
-                &ring_id,
-                "the answering device's certificate does not verify with the pinned account key",
-            );
-        }
-        if verify(
-            &peer.dk_ed25519,
-            &one_time_key_bytes(&peer.device_id, &otk.key),
-            &otk.sig,
-        )
-        .is_err()
-        {
-            return self.session_failed(
-                &ring_id,
-                "the one-time key is not signed by the answering device",
-            );
-        }
-        self.start_session(ring_id, peer, Role::Caller { otk: otk.key });
-    }
-
-    /// The callee side: only a ring this device accepted connects (a server that says "connected"
-    /// for a ring nobody answered gets nothing), and the caller's certificate must verify with the
-    /// key of the ring.
-    fn on_ring_connected(&self, ring_id: String, peer: DeviceCert) {
-        if !lock(&self.accepted).remove(&ring_id) {
-            return self.emit(Event::Warning {
-                message: "ignored a connect for a ring this device has not answered".into(),
-            });
-        }
-        let Some((caller, ak)) = lock(&self.incoming).remove(&ring_id) else {
-            return;
-        };
-        if self.pin(&caller, ak).is_err() {
-            return self.session_failed(&ring_id, "the caller's account key changed");
-        }
-        if peer.username != caller || peer.verify(&ak).is_err() {
-            return self.session_failed(
-                &ring_id,
-                "the caller's certificate does not verify with the pinned account key",
-            );
-        }
-        self.start_session(ring_id, peer, Role::Callee);
-    }
-
-    /// Whether `ring_id` already names a chat or ring here (a server reusing it would replace a
-    /// live chat, which ends it).
-    fn ring_id_in_use(&self, ring_id: &str) -> bool {
-        lock(&self.sessions).contains_key(ring_id)
-            || lock(&self.incoming).contains_key(ring_id)
-            || lock(&self.outgoing).contains_key(ring_id)
-            || lock(&self.finished).iter().any(|id| id == ring_id)
-    }
-
-    fn on_incoming_ring(&self, ring_id: String, from: Username, ak: Key32) {
-        if self.ring_id_in_use(&ring_id) {
-            return self.emit(Event::Warning {
-                message: "ignored a ring that reuses the id of a live chat or ring".into(),
-            });
-        }
-        if self.is_blocked(&from) {
-            // Declined without a word to the user; the caller sees an ordinary decline.
-            let _ = self.signaling.send(ClientMsg::Answer {
-                ring_id,
-                accept: false,
-            });
-            return;
-        }
-        if self.pinned(&from).is_some_and(|k| k != ak) {
-            // Loud and blocking: no ring from a changed key until the user trusts it.
-            let _ = self.pin(&from, ak);
-            let _ = self.signaling.send(ClientMsg::Answer {
-                ring_id,
-                accept: false,
-            });
-            return;
-        }
-        lock(&self.incoming).insert(ring_id.clone(), (from.clone(), ak));
-        self.emit(Event::IncomingRing {
-            ring_id,
-            from: from.to_string(),
-        });
     }
 
     fn on_friend_request(&self, from: Username, ak: Key32, sig: Sig64) {

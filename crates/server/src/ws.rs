@@ -339,7 +339,9 @@ async fn enroll(
         None => ServerEnvelope::error(
             None,
             ErrorCode::NotFound,
-            Some("the enrollment was declined or ran out".into()),
+            Some(
+                "the enrollment was declined or aborted on the other device, or it ran out".into(),
+            ),
         ),
     };
     let _ = socket.send(text(&last)).await;
