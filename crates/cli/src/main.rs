@@ -28,7 +28,11 @@ struct Cli {
     ca_cert: Option<std::path::PathBuf>,
     /// Allow plain http:// to a server on another machine. For a test network only: anyone on
     /// the way can then read the signaling and play the server.
-    #[arg(long, env = "ANONCHAT_INSECURE_PLAIN_HTTP_ON_LAN")]
+    #[arg(
+        long,
+        env = "ANONCHAT_INSECURE_PLAIN_HTTP_ON_LAN",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     insecure_plain_http_on_lan: bool,
     /// JSON lines on stdin/stdout instead of a human interface.
     #[arg(long)]
