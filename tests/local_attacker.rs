@@ -280,3 +280,86 @@ async fn with_a_passcode_the_lock_page_is_a_lock() {
     app.until("the main screen", "!document.getElementById('main').hidden")
         .await;
 }
+
+/// Sensitive actions ask for the passcode again once the grant of the last entry ran out (here
+/// 1.5 s instead of a minute: a debug build's test setting). Wrong ones are refused in the prompt;
+/// cancelling leaves nothing done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_a_device_asks_for_the_passcode_again() {
+    let _turn = one_at_a_time().await;
+    let server = Server::start().await;
+    let display = Display::start();
+    let _notifications = display.notification_daemon();
+    let home = TempDir::new("gui");
+    let passcode = format!("pass-{}", unique(""));
+    let app = Desktop::start_with_env(
+        &display,
+        &home.0,
+        &unique("pd"),
+        &server.url(),
+        &[("ANONCHAT_PASSCODE_GRANT_MS", "1500")],
+    )
+    .await;
+    app.until("onboarding", "!document.getElementById('onboard').hidden")
+        .await;
+    app.type_into("#onboard-passcode", &passcode).await;
+    app.onboard(&unique("desk")).await;
+    app.click("#nav-settings").await;
+    let grant_over = async || {
+        let t0 = std::time::Instant::now();
+        while app
+            .eval_async("return (await window.__TAURI__.core.invoke('lock_status')).granted;")
+            .await
+            == serde_json::json!(true)
+        {
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(20),
+                "the grant never ran out"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+
+    // Cancelled: asked, nothing opened.
+    grant_over().await;
+    app.click("#device-add").await;
+    app.until(
+        "the prompt",
+        "!document.getElementById('passcode-ask').hidden",
+    )
+    .await;
+    app.click("#passcode-ask-cancel").await;
+    app.until(
+        "refused",
+        "document.getElementById('passcode-ask').hidden \
+         && document.getElementById('settings-status').textContent.includes('needs the app passcode') \
+         && document.getElementById('device-enroll').hidden",
+    )
+    .await;
+
+    // A wrong one stays in the prompt; the right one opens the enrollment.
+    grant_over().await;
+    app.click("#device-add").await;
+    app.until(
+        "the prompt",
+        "!document.getElementById('passcode-ask').hidden",
+    )
+    .await;
+    app.type_into("#passcode-ask-input", "not-it").await;
+    app.click("#passcode-ask-ok").await;
+    app.until(
+        "a wrong passcode",
+        "document.getElementById('passcode-ask-error').textContent.includes('wrong passcode') \
+         && !document.getElementById('passcode-ask').hidden",
+    )
+    .await;
+    app.type_into("#passcode-ask-input", &passcode).await;
+    app.click("#passcode-ask-ok").await;
+    app.until(
+        "the enrollment code",
+        "document.getElementById('passcode-ask').hidden \
+         && !document.getElementById('device-enroll').hidden \
+         && document.getElementById('enroll-code').textContent.length === 9",
+    )
+    .await;
+}

@@ -181,7 +181,8 @@ impl Engine {
         // With a passcode the app starts locked: quitting and starting again is no way around it.
         let mut lock_state = crate::passcode::LockState::new(
             identity.as_ref().is_some_and(|i| i.passcode_hash.is_some()),
-        );
+        )
+        .with_grant(lock::grant());
         lock_state.lock();
         let data = match &identity {
             Some(id) => profile::load(&dir, &id.profile_key)?,

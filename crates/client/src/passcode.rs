@@ -58,13 +58,27 @@ pub enum LockError {
     Wait(u64),
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LockState {
     has_passcode: bool,
     locked: bool,
     granted_until: Option<Instant>,
     wrong: u32,
     retry_at: Option<Instant>,
+    grant: Duration,
+}
+
+impl Default for LockState {
+    fn default() -> Self {
+        Self {
+            has_passcode: false,
+            locked: false,
+            granted_until: None,
+            wrong: 0,
+            retry_at: None,
+            grant: GRANT,
+        }
+    }
 }
 
 impl LockState {
@@ -73,6 +87,18 @@ impl LockState {
             has_passcode,
             ..Self::default()
         }
+    }
+
+    /// Another grant than [`GRANT`] (debug builds under test: the prompt before a sensitive action
+    /// is then seen without waiting a minute).
+    pub fn with_grant(mut self, grant: Duration) -> Self {
+        self.grant = grant;
+        self
+    }
+
+    /// Whether an entered passcode still covers sensitive actions.
+    pub fn granted(&self, now: Instant) -> bool {
+        self.granted_until.is_some_and(|t| now < t)
     }
 
     pub fn has_passcode(&self) -> bool {
@@ -87,7 +113,7 @@ impl LockState {
     pub fn set_passcode(&mut self, has: bool, now: Instant) {
         self.has_passcode = has;
         self.locked = false;
-        self.granted_until = has.then_some(now + GRANT);
+        self.granted_until = has.then_some(now + self.grant);
     }
 
     /// Panic (and later idle or the OS lock): with a passcode the app is locked until it is
@@ -109,7 +135,7 @@ impl LockState {
     /// A sensitive action: with a passcode it must have been entered within [`GRANT`].
     pub fn check_sensitive(&self, now: Instant) -> Result<(), LockError> {
         self.check_unlocked()?;
-        if !self.has_passcode || self.granted_until.is_some_and(|t| now < t) {
+        if !self.has_passcode || self.granted(now) {
             Ok(())
         } else {
             Err(LockError::PasscodeRequired)
@@ -130,7 +156,7 @@ impl LockState {
             self.locked = false;
             self.wrong = 0;
             self.retry_at = None;
-            self.granted_until = Some(now + GRANT);
+            self.granted_until = Some(now + self.grant);
             return Ok(());
         }
         self.wrong += 1;
@@ -219,6 +245,19 @@ mod tests {
         let t2 = t1 + MAX_WAIT;
         assert_eq!(s.guessed(true, t2), Ok(()));
         assert_eq!(s.may_guess(t2), Ok(()), "a right guess resets the wait");
+    }
+
+    #[test]
+    fn a_shorter_grant_runs_out_sooner() {
+        let t0 = Instant::now();
+        let mut s = LockState::new(true).with_grant(Duration::from_secs(2));
+        assert_eq!(s.guessed(true, t0), Ok(()));
+        assert!(s.granted(t0 + Duration::from_secs(1)));
+        assert!(!s.granted(t0 + Duration::from_secs(2)));
+        assert_eq!(
+            s.check_sensitive(t0 + Duration::from_secs(2)),
+            Err(LockError::PasscodeRequired)
+        );
     }
 
     #[test]

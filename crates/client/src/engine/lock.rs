@@ -13,6 +13,8 @@ use crate::ClientError;
 pub struct LockView {
     pub has_passcode: bool,
     pub locked: bool,
+    /// An entered passcode still covers sensitive actions.
+    pub granted: bool,
 }
 
 impl Engine {
@@ -21,6 +23,7 @@ impl Engine {
         LockView {
             has_passcode: st.has_passcode(),
             locked: st.is_locked(),
+            granted: st.granted(Instant::now()),
         }
     }
 
@@ -71,6 +74,17 @@ impl Engine {
         lock(&self.inner.lock_state).guessed(right, Instant::now())?;
         Ok(())
     }
+}
+
+/// The grant an entered passcode gives: [`passcode::GRANT`], or in a debug build
+/// `ANONCHAT_PASSCODE_GRANT_MS` (so a test sees the prompt before a sensitive action without
+/// waiting a minute; a release build ignores it).
+pub(super) fn grant() -> std::time::Duration {
+    let from_env = cfg!(debug_assertions)
+        .then(|| std::env::var("ANONCHAT_PASSCODE_GRANT_MS").ok())
+        .flatten()
+        .and_then(|v| v.parse::<u64>().ok());
+    from_env.map_or(passcode::GRANT, std::time::Duration::from_millis)
 }
 
 impl Inner {
