@@ -1,8 +1,8 @@
 //! A malicious server (P8), played by a tampering proxy in front of the real one: it rewrites and
 //! forges messages to real CLI clients. Each test is an attack seen on an earlier build.
 
-use anonchat_e2e::cli::{befriend, open_session, pair, say, Cli};
-use anonchat_e2e::proxy::{proxied, Dir, Tamper};
+use anonchat_e2e::cli::{befriend, open_session, pair, say, Cli, Pair};
+use anonchat_e2e::proxy::{proxied, Dir, Proxy, Tamper};
 use anonchat_e2e::server::{Server, ServerOpts};
 use anonchat_e2e::{unique, TempDir};
 use anonchat_proto::signing::{enroll_token_bytes, one_time_key_bytes};
@@ -31,17 +31,24 @@ fn attacker_join(device_id: &str) -> ServerMsg {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_join_under_the_same_device_id_aborts_the_enrollment_and_the_account_key_stays() {
-    let (_server, proxy) = proxied(None).await;
+/// Two friends-to-be through `proxy`; the first opens an enrollment and a new device joins it by
+/// the typed code. Returns them with the new device's `enroll_pending` and the old one's
+/// `enroll_request`.
+async fn join(proxy: &Proxy) -> (Pair, Cli, Value, Value) {
     let mut p = pair(&proxy.url()).await;
     let mut new = Cli::start(&unique("pn"), &p.home.0, &proxy.url()).await;
-
     let open = p.a.ok(json!({"cmd": "enroll_open"})).await;
     new.send(json!({"cmd": "enroll", "code": open["code"]}))
         .await;
     let pending = new.expect_event("enroll_pending").await;
     let req = p.a.expect_event("enroll_request").await;
+    (p, new, pending, req)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_join_under_the_same_device_id_aborts_the_enrollment_and_the_account_key_stays() {
+    let (_server, proxy) = proxied(None).await;
+    let (mut p, mut new, pending, req) = join(&proxy).await;
     assert_eq!(req["fingerprint"], pending["fingerprint"]);
     let code = req["fingerprint"].as_str().expect("code");
     assert_eq!(
@@ -107,13 +114,7 @@ async fn a_typed_code_enrollment_shows_a_different_code_when_the_server_names_an
         v.to_string()
     });
     let (_server, proxy) = proxied(Some(tamper)).await;
-    let mut p = pair(&proxy.url()).await;
-    let mut new = Cli::start(&unique("pn"), &p.home.0, &proxy.url()).await;
-    let open = p.a.ok(json!({"cmd": "enroll_open"})).await;
-    new.send(json!({"cmd": "enroll", "code": open["code"]}))
-        .await;
-    let pending = new.expect_event("enroll_pending").await;
-    let req = p.a.expect_event("enroll_request").await;
+    let (mut p, mut new, pending, req) = join(&proxy).await;
     assert!(
         proxy
             .recorded_messages("enroll_pending")

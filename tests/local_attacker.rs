@@ -189,6 +189,30 @@ async fn with_a_passcode_a_restarted_client_is_locked_and_guessing_slows_down() 
     );
 }
 
+async fn onboard_with(app: &Desktop, name: &str, passcode: &str) {
+    app.until("onboarding", "!document.getElementById('onboard').hidden")
+        .await;
+    app.type_into("#onboard-passcode", passcode).await;
+    app.onboard(name).await;
+}
+
+/// Types a wrong passcode into `input` and submits with `submit`: `error` says so and `page` stays;
+/// then types the right one and submits.
+async fn wrong_then_right(app: &Desktop, [input, submit, error, page]: [&str; 4], passcode: &str) {
+    app.type_into(&format!("#{input}"), "not-it").await;
+    app.click(&format!("#{submit}")).await;
+    app.until(
+        "a wrong passcode refused",
+        &format!(
+            "document.getElementById('{error}').textContent.includes('wrong passcode') \
+             && !document.getElementById('{page}').hidden"
+        ),
+    )
+    .await;
+    app.type_into(&format!("#{input}"), passcode).await;
+    app.click(&format!("#{submit}")).await;
+}
+
 /// After a panic (and at every start) an app with a passcode opens only
 /// with it; the engine refuses account data while locked, whatever the page asks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,10 +225,7 @@ async fn with_a_passcode_the_lock_page_is_a_lock() {
     let (app_name, profile) = (unique("desk"), unique("pd"));
     let passcode = format!("pass-{}", unique(""));
     let app = Desktop::start(&display, &home.0, &profile, &server.url()).await;
-    app.until("onboarding", "!document.getElementById('onboard').hidden")
-        .await;
-    app.type_into("#onboard-passcode", &passcode).await;
-    app.onboard(&app_name).await;
+    onboard_with(&app, &app_name, &passcode).await;
 
     app.click("#panic-button").await;
     let pid = app.pid();
@@ -239,16 +260,12 @@ async fn with_a_passcode_the_lock_page_is_a_lock() {
         "document.getElementById('unlock-error').textContent.includes('wrong passcode')",
     )
     .await;
-    app.type_into("#unlock-passcode", "not-it").await;
-    app.click("#unlock").await;
-    app.until(
-        "still locked",
-        "document.getElementById('unlock-error').textContent.includes('wrong passcode') \
-         && !document.getElementById('lock').hidden",
+    wrong_then_right(
+        &app,
+        ["unlock-passcode", "unlock", "unlock-error", "lock"],
+        &passcode,
     )
     .await;
-    app.type_into("#unlock-passcode", &passcode).await;
-    app.click("#unlock").await;
     app.until("the main screen", "!document.getElementById('main').hidden")
         .await;
     assert_eq!(app.text("#me-name").await, app_name);
@@ -300,10 +317,7 @@ async fn adding_a_device_asks_for_the_passcode_again() {
         &[("ANONCHAT_PASSCODE_GRANT_MS", "1500")],
     )
     .await;
-    app.until("onboarding", "!document.getElementById('onboard').hidden")
-        .await;
-    app.type_into("#onboard-passcode", &passcode).await;
-    app.onboard(&unique("desk")).await;
+    onboard_with(&app, &unique("desk"), &passcode).await;
     app.click("#nav-settings").await;
     let grant_over = async || {
         let t0 = std::time::Instant::now();
@@ -345,16 +359,17 @@ async fn adding_a_device_asks_for_the_passcode_again() {
         "!document.getElementById('passcode-ask').hidden",
     )
     .await;
-    app.type_into("#passcode-ask-input", "not-it").await;
-    app.click("#passcode-ask-ok").await;
-    app.until(
-        "a wrong passcode",
-        "document.getElementById('passcode-ask-error').textContent.includes('wrong passcode') \
-         && !document.getElementById('passcode-ask').hidden",
+    wrong_then_right(
+        &app,
+        [
+            "passcode-ask-input",
+            "passcode-ask-ok",
+            "passcode-ask-error",
+            "passcode-ask",
+        ],
+        &passcode,
     )
     .await;
-    app.type_into("#passcode-ask-input", &passcode).await;
-    app.click("#passcode-ask-ok").await;
     app.until(
         "the enrollment code",
         "document.getElementById('passcode-ask').hidden \
