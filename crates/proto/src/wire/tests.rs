@@ -1,0 +1,72 @@
+//! Parsing of every wire message: versions, limits, malformed input.
+
+use super::*;
+
+#[test]
+fn client_message_shape() {
+    let env = ClientEnvelope::new(
+        Some(3),
+        ClientMsg::Ring {
+            to: Username::parse("bob").unwrap(),
+            code: None,
+            pow: None,
+        },
+    );
+    let s = serde_json::to_string(&env).unwrap();
+    assert_eq!(s, r#"{"v":1,"id":3,"t":"ring","to":"bob"}"#);
+    assert_eq!(ClientEnvelope::parse(&s).unwrap(), env);
+}
+
+#[test]
+fn origin_is_normalized() {
+    assert_eq!(normalize_origin("HTTP://Host:8/v1/ws/"), "http://host:8");
+    assert_eq!(normalize_origin("https://h/"), "https://h");
+}
+
+#[test]
+fn not_found_is_one_fixed_byte_string() {
+    let s = serde_json::to_string(&ServerEnvelope::error(None, ErrorCode::NotFound, None)).unwrap();
+    assert_eq!(s, r#"{"v":1,"t":"error","code":"not_found"}"#);
+}
+
+#[test]
+fn rejects_bad_input() {
+    assert!(matches!(
+        ClientEnvelope::parse("{"),
+        Err(ProtoError::Malformed(_))
+    ));
+    assert!(matches!(
+        ClientEnvelope::parse(r#"{"v":2,"t":"ping"}"#),
+        Err(ProtoError::BadVersion(2))
+    ));
+    assert!(matches!(
+        ClientEnvelope::parse(r#"{"v":1,"t":"launch_missiles"}"#),
+        Err(ProtoError::Malformed(_))
+    ));
+    let big = format!(
+        r#"{{"v":1,"t":"ping","x":"{}"}}"#,
+        "a".repeat(limits::MAX_WS_MESSAGE)
+    );
+    assert!(matches!(
+        ClientEnvelope::parse(&big),
+        Err(ProtoError::TooLarge { .. })
+    ));
+    let key = r#"{"key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","sig":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}"#;
+    let keys = vec![key; limits::MAX_ONE_TIME_KEYS + 1].join(",");
+    let too_many =
+        ClientEnvelope::parse(&format!(r#"{{"v":1,"t":"upload_otks","keys":[{keys}]}}"#));
+    assert!(
+        matches!(too_many, Err(ProtoError::TooMany { count: 51, .. })),
+        "{too_many:?}"
+    );
+    assert_eq!(
+        too_many.unwrap_err().to_string(),
+        "51 one-time keys are over the limit of 50"
+    );
+    let blob = crate::bytes::encode_b64(&vec![0u8; limits::MAX_RELAY_BLOB + 1]);
+    let relay = format!(r#"{{"v":1,"t":"relay","ring_id":"r","blob":"{blob}"}}"#);
+    assert!(matches!(
+        ClientEnvelope::parse(&relay),
+        Err(ProtoError::TooLarge { .. })
+    ));
+}
