@@ -200,8 +200,8 @@ fn mark_verified(state: State<'_, AppState>, username: String) -> Res<()> {
 }
 
 #[tauri::command(rename_all = "snake_case")]
-fn trust_new_key(state: State<'_, AppState>, username: String) -> Res<()> {
-    state.engine.trust_new_key(&username).map_err(err)
+async fn trust_new_key(state: State<'_, AppState>, username: String) -> Res<()> {
+    state.engine.trust_new_key(&username).await.map_err(err)
 }
 
 /// The user confirmed with the server's operator that its TLS key was replaced.
@@ -438,6 +438,13 @@ async fn revoke_device(state: State<'_, AppState>, device_id: String) -> Res<()>
 }
 
 #[tauri::command(rename_all = "snake_case")]
+async fn rotate_account_key(
+    state: State<'_, AppState>,
+) -> Res<anonchat_client::engine::RotationView> {
+    state.engine.rotate_account_key().await.map_err(err)
+}
+
+#[tauri::command(rename_all = "snake_case")]
 fn block(state: State<'_, AppState>, username: String) -> Res<()> {
     state.engine.block(&username).map_err(err)
 }
@@ -510,6 +517,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         enroll_approve,
         enroll_decline,
         revoke_device,
+        rotate_account_key,
         block,
         unblock,
         delete_account,

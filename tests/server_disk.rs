@@ -50,6 +50,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("friendships", &["user_a", "user_b", "sig_a", "sig_b"]),
     ("tombstones", &["name_hash", "expires_at"]),
+    (
+        "ak_rotations",
+        &["username", "old_ak", "new_ak", "ts", "sig_old", "sig_new"],
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,6 +113,8 @@ async fn the_server_disk_holds_only_what_p2_allows() {
         .await;
     sent.push(enroll_code.replace('-', ""));
     a2.quit().await;
+    // ... and the account key rotated after it (a transition statement is kept on disk).
+    a.ok(json!({"cmd": "rotate_account_key"})).await;
     a.quit().await;
     b.quit().await;
 

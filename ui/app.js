@@ -650,7 +650,8 @@ async function refreshDevices() {
     const parts = [span("name mono small", `${d.fingerprint}${d.this_device ? " (this device)" : ""}`), span("hint", state)];
     if (!d.this_device && !d.revoked) {
       parts.push(button("Revoke", `Revoke device ${d.fingerprint}`, async () => {
-        await act(invoke("revoke_device", { device_id: d.device_id }), "settings-status", "Device revoked.");
+        const ok = await act(invoke("revoke_device", { device_id: d.device_id }), "settings-status", "Device revoked.");
+        if (ok !== undefined) offerRotation();
         await refreshDevices();
       }));
     }
@@ -714,9 +715,6 @@ const handlers = {
         await act(invoke("connect"), "add-status", "New key trusted; connecting.");
       }),
     );
-  },
-  key_changed(ev) {
-    say("add-status", `Warning: the key of ${ev.username} changed. Compare safety numbers before trusting it.`);
   },
   incoming_ring(ev) {
     ringDialog({ ring_id: ev.ring_id, from: ev.from });

@@ -221,6 +221,37 @@ pub async fn befriend(a: &mut Cli, a_name: &str, b: &mut Cli, b_name: &str) -> S
     sn
 }
 
+/// `old` opens an enrollment, `new` joins with `code_or_link`, `old` approves after checking that
+/// both show the same fingerprint. Returns the new device's id.
+pub async fn enroll(old: &mut Cli, new: &mut Cli, username: &str, use_link: bool) -> String {
+    let open = old.ok(json!({"cmd": "enroll_open"})).await;
+    let code = open["code"].as_str().expect("code").to_string();
+    assert_eq!(code.len(), 9, "8 characters shown as XXXX-XXXX: {code}");
+    let link = open["link"].as_str().expect("link").to_string();
+    assert!(link.starts_with("anonchat://enroll?"), "{link}");
+    let given = if use_link { link } else { code };
+    new.send(json!({"cmd": "enroll", "code": given})).await;
+    let pending = new.expect_event("enroll_pending").await;
+    assert_eq!(pending["username"], username);
+    let req = old.expect_event("enroll_request").await;
+    assert_eq!(
+        req["fingerprint"], pending["fingerprint"],
+        "both devices show the new device's fingerprint"
+    );
+    let device_id = req["device_id"].as_str().expect("device id").to_string();
+    old.ok(
+        json!({"cmd": "enroll_approve", "device_id": device_id, "fingerprint": req["fingerprint"]}),
+    )
+    .await;
+    let done = new
+        .expect("reply to enroll", |v| v["reply"] == "enroll")
+        .await;
+    assert_eq!(done["ok"], true, "{done}");
+    assert_eq!(done["username"], username);
+    assert_eq!(done["device_id"], device_id.as_str());
+    device_id
+}
+
 /// A rings B, B answers; returns the session id once both sides report the channel open.
 pub async fn open_session(a: &mut Cli, b: &mut Cli, b_name: &str) -> String {
     open_session_events(a, b, b_name).await.0

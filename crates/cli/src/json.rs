@@ -205,6 +205,7 @@ enum Command {
     RevokeDevice {
         device_id: String,
     },
+    RotateAccountKey,
     Panic,
     Quit,
 }
@@ -342,7 +343,7 @@ async fn execute(engine: &Engine, cmd: Command) -> Value {
         ),
         Command::TrustNewKey { username } => (
             "trust_new_key",
-            engine.trust_new_key(&username).map(|_| json!({})),
+            engine.trust_new_key(&username).await.map(|_| json!({})),
         ),
         Command::Ring { username, code } => (
             "ring",
@@ -531,6 +532,10 @@ async fn execute(engine: &Engine, cmd: Command) -> Value {
         Command::RevokeDevice { device_id } => (
             "revoke_device",
             engine.revoke_device(&device_id).await.map(|_| json!({})),
+        ),
+        Command::RotateAccountKey => (
+            "rotate_account_key",
+            engine.rotate_account_key().await.map(|v| json!(v)),
         ),
         Command::Block { username } => (
             "block",

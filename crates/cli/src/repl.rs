@@ -18,6 +18,8 @@ const HELP: &str = "\
 /block USER      refuse USER without asking      /unblock USER  undo that
 /devices         this account's devices          /adddevice     a code + QR for a new device
 /approve, /deny  let the new device in, or not   /revoke ID     cut a device off (it wipes itself)
+/rotatekey       new account key (after a lost device; offline devices are signed out)
+/trust USER      trust USER's changed key (after comparing safety numbers in person)
 /send PATH       send a file (images show inline)  /once PATH  send it view-once
 /photo [N]       take a photo with camera N, send it  /files     attachments in this chat
 /open ID         open a view-once attachment      /save ID PATH  write an attachment there
@@ -77,7 +79,15 @@ pub async fn run(engine: Engine, mut events: EventReceiver) -> anyhow::Result<()
                     Event::RingEnded { reason, .. } => println!("* Ring ended: {reason:?}"),
                     Event::FriendRequest { from, safety_number } => println!("* Friend request from {from}. Safety number:\n  {safety_number}\n  /accept {from}"),
                     Event::FriendAdded { username, .. } => println!("* {username} is now a friend."),
-                    Event::KeyChanged { username, safety_number } => println!("!!! The account key of {username} CHANGED. Do not trust this contact until you compare the new safety number in person:\n  {safety_number}"),
+                    Event::KeyChanged { username, safety_number, rotated } => {
+                        let how = if *rotated { " (signed by the old key: they say they rotated it, but a thief of the old key could say the same)" } else { "" };
+                        println!("!!! The account key of {username} CHANGED{how}. Do not trust this contact until you compare the new safety number in person:\n  {safety_number}");
+                    }
+                    Event::AccountKeyRotated { here, signed_out } => {
+                        let by = if *here { "on this device" } else { "by another device of this account" };
+                        println!("* The account key was rotated {by}. Friends will see a key-change warning until they accept it.");
+                        for d in signed_out { println!("  signed out: {d} (add it again)"); }
+                    }
                     Event::Presence { username, online, recently_active } => println!("* {username} is {}", if *online { "online" } else if *recently_active { "recently active" } else { "offline" }),
                     Event::Disconnected { .. } => println!("* Lost the server; reconnecting (open chats go on)."),
                     Event::Connected => println!("* Connected to the server."),
@@ -133,6 +143,7 @@ pub async fn run(engine: Engine, mut events: EventReceiver) -> anyhow::Result<()
                         println!("{:<24} {:<8} {}", f.username, if f.online { "online" } else { "offline" }, f.safety_number);
                     }),
                     "/safety" => engine.safety_number(arg).map(|sn| println!("{sn}")),
+                    "/trust" => engine.trust_new_key(arg).await.map(|_| println!("* New key of {arg} trusted (not marked verified).")),
                     "/ring" => {
                         let mut a = arg.split_whitespace();
                         let (user, code) = (a.next().unwrap_or(""), a.next());
@@ -166,7 +177,8 @@ pub async fn run(engine: Engine, mut events: EventReceiver) -> anyhow::Result<()
                         Some((id, _)) => engine.enroll_decline(&id).await,
                         None => { println!("No device is waiting to join."); Ok(()) }
                     },
-                    "/revoke" => engine.revoke_device(arg).await,
+                    "/revoke" => engine.revoke_device(arg).await.map(|_| println!("* Revoked. It held the account key: /rotatekey replaces it.")),
+                    "/rotatekey" => engine.rotate_account_key().await.map(|v| println!("* New account key: {} device(s) got it, {} friendship(s) re-signed.", v.handed_over.len() + 1, v.friends_resigned)),
                     "/unlock" => engine.unlock(SecretText::new(arg.to_string())).await.map(|_| println!("* Unlocked.")),
                     "/passcode" => {
                         let new = (arg != "off").then(|| SecretText::new(arg.to_string()));

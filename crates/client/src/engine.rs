@@ -34,11 +34,13 @@ mod lock;
 mod media;
 mod network;
 mod rings;
+mod rotation;
 mod scan;
 mod server_key;
 pub use devices::{DeviceView, EnrollView, EnrolledView};
 pub use lock::LockView;
 pub use network::NetworkView;
+pub use rotation::RotationView;
 
 /// Refused rings and friend requests from one account before it is blocked automatically.
 pub const AUTO_BLOCK_AFTER: u32 = 3;
@@ -771,7 +773,7 @@ impl Engine {
     }
 
     /// After a `key_changed` warning, the user chose to trust the new key.
-    pub fn trust_new_key(&self, username: &str) -> Result<(), ClientError> {
+    pub async fn trust_new_key(&self, username: &str) -> Result<(), ClientError> {
         self.inner.unlocked()?;
         let them = Username::parse(username)?;
         let ak = lock(&self.inner.changed_keys)
@@ -788,7 +790,10 @@ impl Engine {
             );
             data.clone()
         };
-        self.inner.save_profile(&snapshot)
+        self.inner.save_profile(&snapshot)?;
+        // Our half of the friendship edge was signed over the old key: sign it over the new one.
+        self.resign_edge_with(them, ak).await;
+        Ok(())
     }
 
     fn session(&self, id: &str) -> Result<SessionHandle, ClientError> {
@@ -972,19 +977,11 @@ impl Inner {
             let mut data = lock(&self.data);
             match data.contacts.get(who.as_str()) {
                 Some(c) if c.ak_pub == ak => return Ok(()),
-                Some(_) => {
+                Some(c) => {
+                    let pinned = c.ak_pub;
                     drop(data);
                     lock(&self.changed_keys).insert(who.clone(), ak);
-                    let safety_number = self
-                        .my_ak()
-                        .map(|(me, my_ak)| {
-                            safety::grouped(&safety::safety_number(&me, &my_ak, who, &ak))
-                        })
-                        .unwrap_or_default();
-                    self.emit(Event::KeyChanged {
-                        username: who.to_string(),
-                        safety_number,
-                    });
+                    self.warn_key_changed(who, pinned, ak);
                     return Err(ClientError::KeyChanged(who.to_string()));
                 }
                 None => {
@@ -1131,6 +1128,16 @@ impl signaling::Host for Inner {
             } => self.on_enroll_request(device_id, dk_ed25519, dk_curve25519, caps, otk),
             ServerMsg::DeviceRevoked { device_id, ts, sig } => {
                 self.on_device_revoked(device_id, ts, sig)
+            }
+            ServerMsg::AccountKeyRotated {
+                rotation,
+                cert,
+                by,
+                blob,
+            } => self.on_account_key_rotated(*rotation, cert, by, blob),
+            ServerMsg::KeyRotated { username, ak_pub } => {
+                // Checked against our pin like any key the server names: loud unless unchanged.
+                let _ = self.pin(&username, ak_pub);
             }
             ServerMsg::FriendRemoved { username } => self.emit(Event::FriendRemoved {
                 username: username.to_string(),

@@ -42,6 +42,16 @@ pub enum Event {
     KeyChanged {
         username: String,
         safety_number: String,
+        /// The contact's own rotation statements lead from the pinned key to the new one: the
+        /// holder of the old key made the new one (still to be accepted: a thief of the old key
+        /// could have done it too).
+        rotated: bool,
+    },
+    /// This account's key was replaced: on this device (`here`), or by another device of the
+    /// account, whose handover this device took. `signed_out`: devices revoked on the way.
+    AccountKeyRotated {
+        here: bool,
+        signed_out: Vec<String>,
     },
     IncomingRing {
         ring_id: String,

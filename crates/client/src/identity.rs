@@ -39,6 +39,27 @@ pub struct Identity {
     pub passcode_hash: Option<String>,
 }
 
+/// An account key made for a rotation, not yet the account's (zeroized on drop by `SigningKey`).
+pub struct NewAccountKey(SigningKey);
+
+impl NewAccountKey {
+    pub fn public(&self) -> Key32 {
+        Key32(self.0.verifying_key().to_bytes())
+    }
+
+    pub fn sign(&self, msg: &[u8]) -> Sig64 {
+        Sig64(self.0.sign(msg).to_bytes())
+    }
+
+    pub fn secret(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.0.to_bytes())
+    }
+
+    pub fn secret_b64(&self) -> Zeroizing<String> {
+        Zeroizing::new(encode_b64(&*self.secret()))
+    }
+}
+
 fn random32() -> Zeroizing<[u8; 32]> {
     let mut k = Zeroizing::new([0u8; 32]);
     rand::rngs::OsRng.fill_bytes(&mut *k);
@@ -128,6 +149,34 @@ impl Identity {
         Ok(me)
     }
 
+    /// A fresh account key, to rotate to.
+    pub fn new_account_key() -> NewAccountKey {
+        NewAccountKey(SigningKey::from_bytes(&random32()))
+    }
+
+    /// Switches this device to a rotated account key: `cert` must be the new key's over this very
+    /// device's keys, or nothing changes.
+    pub fn set_account_key(
+        &mut self,
+        ak_secret: &[u8; 32],
+        cert: DeviceCert,
+    ) -> Result<(), ClientError> {
+        let ak = SigningKey::from_bytes(ak_secret);
+        let mine = cert.device_id == self.device_id
+            && cert.username == self.username
+            && cert.dk_ed25519 == self.cert.dk_ed25519
+            && cert.dk_curve25519 == self.cert.dk_curve25519;
+        cert.verify(&Key32(ak.verifying_key().to_bytes()))?;
+        if !mine {
+            return Err(ClientError::Refused(
+                "the new certificate is not for this device".into(),
+            ));
+        }
+        self.ak = ak;
+        self.cert = cert;
+        Ok(())
+    }
+
     /// The account key's secret bytes, for handing over to a new device of this account.
     pub fn ak_secret_b64(&self) -> Zeroizing<String> {
         let raw = Zeroizing::new(self.ak.to_bytes());
@@ -203,5 +252,40 @@ mod tests {
         assert_eq!(back.cert, id.cert);
         assert_eq!(back.account.identity_keys(), id.account.identity_keys());
         assert!(Identity::from_secret(b"{}").is_err());
+    }
+
+    #[test]
+    fn a_rotated_key_needs_a_certificate_for_this_device() {
+        let mut id = Identity::create(Username::parse("alice").unwrap(), Caps::default(), 7);
+        let old = id.ak_pub();
+        let new = Identity::new_account_key();
+        let sign_cert = |cert: &DeviceCert, key: &NewAccountKey| {
+            let mut c = cert.clone();
+            c.sig = key.sign(&DeviceCert::signing_bytes(
+                &c.username,
+                &c.device_id,
+                &c.dk_ed25519,
+                &c.dk_curve25519,
+                c.caps,
+                c.created_at,
+            ));
+            c
+        };
+        // Signed by another key, or for another device: refused, nothing changes.
+        let stranger = Identity::new_account_key();
+        assert!(id
+            .set_account_key(&new.secret(), sign_cert(&id.cert, &stranger))
+            .is_err());
+        let mut other = id.cert.clone();
+        other.device_id = new_device_id();
+        assert!(id
+            .set_account_key(&new.secret(), sign_cert(&other, &new))
+            .is_err());
+        assert_eq!(id.ak_pub(), old);
+        let cert = sign_cert(&id.cert, &new);
+        id.set_account_key(&new.secret(), cert).unwrap();
+        assert_eq!(id.ak_pub(), new.public());
+        let back = Identity::from_secret(&id.to_secret()).unwrap();
+        assert_eq!(back.ak_pub(), new.public());
     }
 }

@@ -12,6 +12,7 @@ pub mod frames;
 pub mod fvc;
 pub mod limits;
 pub mod pow;
+pub mod rotation;
 pub mod safety;
 pub mod signing;
 pub mod username;

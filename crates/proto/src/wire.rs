@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::bytes::Blob;
 use crate::fvc::CodeFormat;
 use crate::pow::Stamp;
+use crate::rotation::AkRotation;
 use crate::{limits, DeviceCert, Key32, ProtoError, Sig64, Username};
 
 /// A one-time key, signed by the device's Ed25519 key over `signing::one_time_key_bytes`.
@@ -156,6 +157,31 @@ pub enum ClientMsg {
         ts: u64,
         sig: Sig64,
     },
+    /// A device of this account's own one-time key, to seal the rotated account key to it. Only for
+    /// online, unrevoked devices of the asker's account; the key is claimed (gone) like a ring's.
+    ClaimDeviceOtk {
+        device_id: String,
+    },
+    /// Replaces this account's key (DESIGN P8, after a lost device). `rotation`: its old key is the
+    /// key on record; `certs`: the new key's certificate for every unrevoked device; `handovers`: the
+    /// new key's secret for every other unrevoked device (each online now), an Olm pre-key message to
+    /// that device's claimed one-time key. This account's halves of its friendship edges are then
+    /// re-signed with `friend_resign`.
+    RotateAccountKey {
+        rotation: AkRotation,
+        certs: Vec<DeviceCert>,
+        handovers: Vec<DeviceBlob>,
+    },
+    /// The account-key rotations of this account or of a friend, oldest first.
+    KeyHistory {
+        username: Username,
+    },
+    /// This account's half of a friendship edge, re-signed over both accounts' current keys: after
+    /// this account rotated its key, or after trusting a friend's rotated key.
+    FriendResign {
+        username: Username,
+        sig: Sig64,
+    },
     /// Callee device answers a ring.
     Answer {
         ring_id: String,
@@ -283,6 +309,13 @@ pub struct FriendInfo {
     /// For accounts that show only "recently active": online now or within the last 15 minutes.
     #[serde(default)]
     pub recently_active: bool,
+}
+
+/// An end-to-end encrypted blob for one device of this account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceBlob {
+    pub device_id: String,
+    pub blob: Blob,
 }
 
 /// One device of an account, as `list_devices` reports it.
@@ -419,6 +452,30 @@ pub enum ServerMsg {
         device_id: String,
         ts: u64,
         sig: Sig64,
+    },
+    /// Answer to `claim_device_otk`.
+    DeviceOtk {
+        device_id: String,
+        otk: SignedOtk,
+    },
+    /// To every other online device of an account whose key was rotated: the statement, this
+    /// device's new certificate, the rotating device's new certificate, and the new key's secret in
+    /// an Olm pre-key message from that device (a `Handover` with no contacts).
+    AccountKeyRotated {
+        rotation: Box<AkRotation>,
+        cert: DeviceCert,
+        by: DeviceCert,
+        blob: Blob,
+    },
+    /// To a friend's online devices: that account's key was rotated (fetch `key_history`).
+    KeyRotated {
+        username: Username,
+        ak_pub: Key32,
+    },
+    /// Answer to `key_history`, oldest first.
+    KeyHistory {
+        username: Username,
+        rotations: Vec<AkRotation>,
     },
     Pong,
 }

@@ -24,6 +24,7 @@ use std::net::IpAddr;
 use zeroize::Zeroizing;
 
 mod devices;
+mod rotation;
 pub use devices::{Join, Joined};
 
 /// Messages waiting for a device's socket. A device that lets this many pile up is too slow to
@@ -789,6 +790,14 @@ impl Hub {
             ClientMsg::RevokeDevice { device_id, ts, sig } => {
                 self.revoke_device(s, device_id, ts, sig).await
             }
+            ClientMsg::ClaimDeviceOtk { device_id } => self.claim_device_otk(s, &device_id),
+            ClientMsg::RotateAccountKey {
+                rotation,
+                certs,
+                handovers,
+            } => self.rotate_account_key(s, rotation, certs, handovers).await,
+            ClientMsg::KeyHistory { username } => self.key_history(s, username).await,
+            ClientMsg::FriendResign { username, sig } => self.friend_resign(s, username, sig).await,
             ClientMsg::Answer { ring_id, accept } => {
                 let mut st = self.lock();
                 let out = st

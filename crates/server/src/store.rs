@@ -1,5 +1,5 @@
-//! The server's disk: exactly what DESIGN P2 allows (accounts, devices, friendships). SQLite through
-//! sqlx with embedded migrations.
+//! The server's disk: exactly what DESIGN P2 allows (accounts, devices, friendships, account-key
+//! rotations). SQLite through sqlx with embedded migrations.
 
 use std::str::FromStr;
 
@@ -8,6 +8,8 @@ use anonchat_proto::wire::{Mode, PresenceMode};
 use anonchat_proto::{DeviceCert, Key32, Sig64, Username};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
+
+mod rotation;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -470,7 +472,7 @@ mod tests {
     use super::*;
     use anonchat_proto::Caps;
 
-    fn cert(user: &Username, id: u8) -> DeviceCert {
+    pub(super) fn cert(user: &Username, id: u8) -> DeviceCert {
         DeviceCert {
             v: 1,
             username: user.clone(),

@@ -1,0 +1,40 @@
+// Account keys in the UI: rotating this account's key (offered after revoking a device), and the
+// warning when a friend's key changed — never silent, with the safety number to compare and a
+// button to trust the new key. Loaded after app.js (same global scope: `$`, `invoke`, `say`, `act`,
+// `button`, `span`, `handlers`, `refreshDevices`, `refreshFriends`, `withPasscode`).
+"use strict";
+
+function offerRotation() {
+  $("rotate-offer").hidden = false;
+  $("device-rotate").focus();
+}
+
+$("device-rotate").addEventListener("click", async () => {
+  if (!confirm("Make a new account key? Devices that are offline now are signed out, and every friend sees a key-change warning to accept.")) return;
+  const v = await act(withPasscode(() => invoke("rotate_account_key")), "settings-status");
+  if (!v) return;
+  $("rotate-offer").hidden = true;
+  const out = v.signed_out.length ? ` ${v.signed_out.length} offline device(s) signed out.` : "";
+  say("settings-status", `New account key. ${v.handed_over.length} other device(s) got it.${out} Friends will be asked to accept it.`);
+  await refreshDevices();
+});
+
+handlers.key_changed = (ev) => {
+  const box = $("add-status");
+  const how = ev.rotated
+    ? `${ev.username}'s new key is signed by their old one: they say they rotated it (for example after losing a device). Someone who stole that device could say the same.`
+    : `${ev.username}'s key was replaced WITHOUT their old key's signature. Someone may be impersonating them.`;
+  box.replaceChildren(
+    span("warning", `The account key of ${ev.username} CHANGED. ${how} Compare this safety number with them in person before you trust it: ${ev.safety_number}`),
+    button("Trust the new key", `Trust the new key of ${ev.username}`, async () => {
+      await act(invoke("trust_new_key", { username: ev.username }), "add-status", `New key of ${ev.username} trusted (not verified).`);
+      refreshFriends();
+    }),
+  );
+};
+
+handlers.account_key_rotated = (ev) => {
+  if (ev.here) return; // the Rotate button reports it
+  say("settings-status", "Another of your devices rotated the account key; this device took the new key.");
+  if (!$("settings").hidden) refreshDevices();
+};
