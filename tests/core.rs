@@ -289,6 +289,10 @@ async fn a_changed_account_key_is_a_loud_blocking_warning() {
     p.a.ok(json!({"cmd": "ring", "username": p.b_name})).await;
     let warning = p.b.expect_event("key_changed").await;
     assert_eq!(warning["username"], p.a_name.as_str());
+    assert_eq!(
+        warning["rotated"], false,
+        "no rotation statement explains it"
+    );
     assert_ne!(
         warning["safety_number"],
         sn.as_str(),

@@ -109,7 +109,7 @@ mod tests {
 
     #[test]
     fn signing_bytes_worked_example() {
-        // docs/protocol.md §7a.
+        // docs/protocol.md §3.
         let u = Username::parse("alice").unwrap();
         let b = AkRotation::signing_bytes(&u, &Key32([1; 32]), &Key32([2; 32]), 1_700_000_000);
         let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
