@@ -3,6 +3,8 @@
 # - session: setup time and message round trip, E2E beside a bare data channel; file throughput;
 # - relay: setup time and round trip through coturn ("hide my IP") beside a direct connection;
 # - gate: answered lookups per second under a flood once the buckets are empty, beside no limit;
+# - dos: a victim's p50/p99 while 16 addresses flood each expensive path, beside no attacker, and
+#   /healthz with 2 000 half-open requests held;
 # - desktop: the app's cold start to first paint and idle memory beside the CLI, and the panic
 #   shortcut → window hidden / peer told, with a live chat beside none.
 set -euo pipefail
@@ -17,4 +19,5 @@ cargo build --release --workspace --bins --locked
 bash scripts/with-keyring.sh cargo bench -p anonchat-e2e --bench session --locked
 bash scripts/with-keyring.sh cargo bench -p anonchat-e2e --bench relay --locked
 cargo bench -p anonchat-e2e --bench gate --locked
+cargo bench -p anonchat-e2e --bench dos --locked
 bash scripts/with-keyring.sh cargo bench -p anonchat-e2e --bench desktop --locked

@@ -61,14 +61,32 @@ async fn a_rotated_key_is_shown_trusted_by_a_click_and_the_app_rotates_its_own()
 
     // The app rotates its own key from Settings (confirming the dialog).
     app.click("#nav-settings").await;
+    // Settings have loaded when this device is listed.
+    app.until(
+        "the device list",
+        "document.querySelectorAll('#devices li').length > 0",
+    )
+    .await;
     app.eval_async("window.confirm = () => true; return true;")
         .await;
     app.click("#device-rotate").await;
-    app.until(
-        "rotated",
-        "document.getElementById('settings-status').textContent.startsWith('New account key')",
-    )
-    .await;
+    let status = "return document.getElementById('settings-status').textContent;";
+    let t0 = std::time::Instant::now();
+    loop {
+        let now = app.eval_async(status).await;
+        if now
+            .as_str()
+            .is_some_and(|t| t.starts_with("New account key"))
+        {
+            break;
+        }
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(20),
+            "not rotated; the status says {now}"
+        );
+        // Polling the page: the app reports the outcome only there.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let warned = bob.expect_event("key_changed").await;
     assert_eq!(warned["username"], desk.as_str());
     assert_eq!(warned["rotated"], true, "{warned}");

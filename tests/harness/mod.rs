@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod gui;
 pub mod netns;
+pub mod nginx;
 pub mod proxy;
 pub mod raw;
 pub mod server;

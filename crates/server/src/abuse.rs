@@ -17,6 +17,8 @@ pub struct Limits {
     ip: DefaultKeyedRateLimiter<IpAddr>,
     device: DefaultKeyedRateLimiter<String>,
     account: DefaultKeyedRateLimiter<Username>,
+    /// Registrations per address: the same quota as lookups, in a bucket of their own.
+    register: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 impl Limits {
@@ -29,6 +31,7 @@ impl Limits {
             ip: DefaultKeyedRateLimiter::keyed(quota),
             device: DefaultKeyedRateLimiter::keyed(quota),
             account: DefaultKeyedRateLimiter::keyed(quota),
+            register: DefaultKeyedRateLimiter::keyed(quota),
         }
     }
 
@@ -46,8 +49,14 @@ impl Limits {
         self.ip.check_key(&ip).is_ok()
     }
 
+    /// Takes a token from the address's registration bucket.
+    pub fn allow_register(&self, ip: IpAddr) -> bool {
+        self.register.check_key(&ip).is_ok()
+    }
+
     /// Forgets buckets that are full again, so memory follows recent activity only.
     pub fn prune(&self) {
+        self.register.retain_recent();
         self.ip.retain_recent();
         self.device.retain_recent();
         self.account.retain_recent();

@@ -44,6 +44,22 @@ pub struct Config {
     /// Most simultaneous WebSocket connections from one IP address.
     #[arg(long, env = "ANONCHAT_MAX_CONNECTIONS_PER_IP", default_value_t = 32)]
     pub max_connections_per_ip: usize,
+    /// Most simultaneous TCP connections from one IP address (IPv6: one prefix), counted from
+    /// the moment they are accepted, finished requests or not. Trusted proxies are exempt.
+    #[arg(long, env = "ANONCHAT_MAX_TCP_PER_IP", default_value_t = 64)]
+    pub max_tcp_per_ip: usize,
+    /// Seconds a connection may take to send a request's headers (and may sit idle between
+    /// requests) before it is closed.
+    #[arg(long, env = "ANONCHAT_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// A reverse proxy's address or network (repeat, or comma-separate): only from these is
+    /// `X-Forwarded-For` believed, and they are not capped per address themselves.
+    #[arg(long, env = "ANONCHAT_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxy: Vec<String>,
+    /// Bits of an IPv6 address that name one client for the per-address limits (a /64 is what
+    /// one subscriber gets).
+    #[arg(long, env = "ANONCHAT_IPV6_PREFIX", default_value_t = 64)]
+    pub ipv6_prefix: u8,
     /// Lookups, rings and friend requests allowed per minute, per IP, per device and per account.
     #[arg(long, env = "ANONCHAT_GATE_PER_MINUTE", default_value_t = 60)]
     pub gate_per_minute: u32,

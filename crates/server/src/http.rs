@@ -28,9 +28,23 @@ pub struct App {
     pub origin: String,
     pub pow_bits: u8,
     pub per_ip: PerIp,
+    /// Whose request it is (trusted proxies, IPv6 prefixes).
+    pub client_ip: Arc<crate::client_ip::ClientIp>,
     pub shutdown: CancellationToken,
     /// Registration stamps already spent, so one stamp pays once. RAM only, pruned by age.
     pub spent: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+impl App {
+    /// The address a request counts against: the peer, or the client a trusted proxy names.
+    pub fn client_key(
+        &self,
+        peer: SocketAddr,
+        headers: &axum::http::HeaderMap,
+    ) -> std::net::IpAddr {
+        let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        self.client_ip.key(peer.ip(), forwarded)
+    }
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -83,9 +97,19 @@ pub fn unix_now() -> u64 {
 
 async fn register(
     State(app): State<Arc<App>>,
-    ConnectInfo(_peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
+    // An answer says whether a name is taken (names are unique): priced like a lookup (a
+    // per-address bucket of the same size), on top of the registration's proof of work (P9).
+    if !app.hub.allow_register(app.client_key(peer, &headers)) {
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            Some("too many requests; try again in a minute".into()),
+        );
+    }
     let req: RegisterRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {

@@ -36,8 +36,6 @@ pub const OTK_LOW: usize = 10;
 pub const TOMBSTONE_DAYS: u64 = 30;
 /// How long an account counts as "recently active" after it leaves.
 const RECENTLY_ACTIVE: Duration = Duration::from_secs(15 * 60);
-const FRIEND_REQUEST_TTL: Duration = Duration::from_secs(600);
-const MAX_PENDING_FRIEND_REQUESTS: usize = 10_000;
 
 /// An authenticated socket's identity, as the reader task holds it.
 #[derive(Clone)]
@@ -76,7 +74,7 @@ struct State {
     conns: HashMap<String, Conn>,
     online: HashMap<Username, HashSet<String>>,
     rings: Rings,
-    friend_requests: HashMap<(Username, Username), (Sig64, Instant)>,
+    friend_requests: crate::requests::FriendRequests,
     /// When accounts went offline, for "recently active" (RAM, 15 minutes).
     last_seen: HashMap<Username, Instant>,
     /// Open device enrollments by code (RAM, for the token's life).
@@ -156,6 +154,15 @@ impl State {
     fn is_online(&self, user: &Username) -> bool {
         self.online.get(user).is_some_and(|s| !s.is_empty())
     }
+
+    /// Online now, or within `RECENTLY_ACTIVE` of leaving.
+    fn recently_active(&self, user: &Username) -> bool {
+        self.is_online(user)
+            || self
+                .last_seen
+                .get(user)
+                .is_some_and(|at| at.elapsed() < RECENTLY_ACTIVE)
+    }
 }
 
 pub struct Hub {
@@ -217,7 +224,10 @@ fn internal(e: StoreError) -> (ErrorCode, Option<String>) {
 }
 
 fn ring_error(e: RingError) -> (ErrorCode, Option<String>) {
-    bad(e.to_string())
+    match e {
+        RingError::Busy => (ErrorCode::RateLimited, Some(e.to_string())),
+        _ => bad(e.to_string()),
+    }
 }
 
 impl Hub {
@@ -248,6 +258,11 @@ impl Hub {
 
     pub fn contact_pow_bits(&self) -> u8 {
         self.contact_pow_bits
+    }
+
+    /// Takes a token from the address's registration bucket.
+    pub fn allow_register(&self, ip: IpAddr) -> bool {
+        self.limits.allow_register(ip)
     }
 
     pub fn store(&self) -> &Store {
@@ -390,8 +405,7 @@ impl Hub {
         let mut st = self.lock();
         let expired = st.rings.expire(now);
         st.apply(expired);
-        st.friend_requests
-            .retain(|_, (_, at)| now.duration_since(*at) < FRIEND_REQUEST_TTL);
+        st.friend_requests.expire(now);
         st.last_seen
             .retain(|_, at| now.duration_since(*at) < RECENTLY_ACTIVE);
         let max_age = Duration::from_secs(2 * anonchat_proto::pow::MAX_AGE_SECS);
@@ -414,23 +428,37 @@ impl Hub {
     ) -> Result<Reach, (ErrorCode, Option<String>)> {
         let account = self.store.account(target).await.map_err(internal)?;
         let friends = self.store.are_friends(me, target).await.map_err(internal)?;
-        let online = self.lock().is_online(target);
+        let (online, recent) = {
+            let st = self.lock();
+            (st.is_online(target), st.recently_active(target))
+        };
         let (ak, salt, format) = match &account {
             Some(a) => (a.ak_pub, a.fvc_salt.as_slice(), a.format),
             None => (Key32([0; 32]), &[][..], CodeFormat::default()),
         };
-        let given = code.unwrap_or("");
-        let totp_ok = Fvc::new(&*fvc::seed(&*self.secret, &ak, salt), format)
-            .check(given, crate::http::unix_now());
-        // One Argon2 verification on every path (a throwaway hash without a static code).
+        // Without a code there is nothing to check: the cheap path stays cheap on every branch (P9).
+        // With one, the request has already paid a proof-of-work stamp, which costs the sender far
+        // more than the one Argon2 verification run on every path (a throwaway hash without a
+        // static code) costs us.
         let stored = account.as_ref().and_then(|a| a.static_code_hash.clone());
-        let (given_owned, stored_for_check) = (given.to_string(), stored.clone());
-        let static_ok = tokio::task::spawn_blocking(move || {
-            crate::static_code::check(&given_owned, stored_for_check.as_deref())
-        })
-        .await
-        .unwrap_or(false);
-        let code_ok = if stored.is_some() { static_ok } else { totp_ok };
+        let code_ok = match code {
+            None => false,
+            Some(given) => {
+                let totp_ok = Fvc::new(&*fvc::seed(&*self.secret, &ak, salt), format)
+                    .check(given, crate::http::unix_now());
+                let (given_owned, stored_for_check) = (given.to_string(), stored.clone());
+                let static_ok = tokio::task::spawn_blocking(move || {
+                    crate::static_code::check(&given_owned, stored_for_check.as_deref())
+                })
+                .await
+                .unwrap_or(false);
+                if stored.is_some() {
+                    static_ok
+                } else {
+                    totp_ok
+                }
+            }
+        };
         let presence = account.as_ref().map(|a| a.presence).unwrap_or_default();
         let facts = Facts {
             exists: account.is_some(),
@@ -438,8 +466,15 @@ impl Hub {
             mode: account.as_ref().map(|a| a.mode).unwrap_or_default(),
             always_require_code: account.as_ref().is_some_and(|a| a.always_require_code),
             friends,
-            // "Appear offline" is offline to strangers; friends can still ring.
-            online: online && (friends || presence != PresenceMode::Hidden),
+            // "Appear offline" is offline to strangers; friends can still ring. "Recently active"
+            // holds for strangers too: they find the account for 15 minutes after it left, as if
+            // it were online (a ring then waits, a request is kept), so found/not found does not
+            // tell them the exact moment.
+            online: match presence {
+                PresenceMode::Exact => online,
+                PresenceMode::Recent => recent,
+                PresenceMode::Hidden => online && friends,
+            },
             code_ok,
         };
         match decide(&facts) {
@@ -714,6 +749,13 @@ impl Hub {
                 Ok(ServerMsg::Ok)
             }
             ClientMsg::Search { prefix } => {
+                // A scan of the public names: priced like a lookup (P9).
+                if !self.limits.allow(s.ip, &s.device_id, &s.username) {
+                    return Err((
+                        ErrorCode::RateLimited,
+                        Some("too many requests; try again in a minute".into()),
+                    ));
+                }
                 let ok = prefix.len() >= 3
                     && prefix.len() <= 32
                     && prefix.bytes().all(|b| {
@@ -733,9 +775,7 @@ impl Hub {
             }
             ClientMsg::FriendAccept { from, sig } => self.friend_accept(s, from, sig).await,
             ClientMsg::FriendDecline { from } => {
-                self.lock()
-                    .friend_requests
-                    .remove(&(from, s.username.clone()));
+                self.lock().friend_requests.remove(&from, &s.username);
                 Ok(ServerMsg::Ok)
             }
             ClientMsg::Unfriend { username } => {
@@ -825,19 +865,32 @@ impl Hub {
         }
     }
 
+    /// The cap is checked first and the signatures outside the hub's lock (P9): a refused batch
+    /// costs nothing, and verifying never holds up other accounts.
     fn upload_otks(&self, s: &Session, keys: Vec<SignedOtk>) -> Reply {
-        let mut st = self.lock();
-        let conn = st.conns.get_mut(&s.device_id).ok_or(NOT_FOUND)?;
-        let dk = conn.cert.dk_ed25519;
+        let too_many = || {
+            bad(format!(
+                "at most {} one-time keys may be held",
+                limits::MAX_ONE_TIME_KEYS
+            ))
+        };
+        let dk = {
+            let st = self.lock();
+            let conn = st.conns.get(&s.device_id).ok_or(NOT_FOUND)?;
+            if conn.otks.len() + keys.len() > limits::MAX_ONE_TIME_KEYS {
+                return Err(too_many());
+            }
+            conn.cert.dk_ed25519
+        };
         for k in &keys {
             verify(&dk, &one_time_key_bytes(&s.device_id, &k.key), &k.sig)
                 .map_err(|_| bad("one-time key signature does not verify"))?;
         }
+        let mut st = self.lock();
+        let conn = st.conns.get_mut(&s.device_id).ok_or(NOT_FOUND)?;
+        // Checked again: another batch of this device may have landed meanwhile.
         if conn.otks.len() + keys.len() > limits::MAX_ONE_TIME_KEYS {
-            return Err(bad(format!(
-                "at most {} one-time keys may be held",
-                limits::MAX_ONE_TIME_KEYS
-            )));
+            return Err(too_many());
         }
         conn.otks.extend(keys);
         Ok(ServerMsg::Ok)
@@ -859,11 +912,9 @@ impl Hub {
         )
         .map_err(|_| bad("friend signature does not verify"))?;
         let mut st = self.lock();
-        if st.friend_requests.len() >= MAX_PENDING_FRIEND_REQUESTS {
-            return Err((ErrorCode::RateLimited, None));
-        }
         st.friend_requests
-            .insert((s.username.clone(), to.clone()), (sig, Instant::now()));
+            .insert(&s.username, &to, sig, Instant::now())
+            .map_err(|e| (ErrorCode::RateLimited, Some(e.to_string())))?;
         st.send_user(
             &to,
             &ServerMsg::FriendRequestIn {
@@ -876,12 +927,10 @@ impl Hub {
     }
 
     async fn friend_accept(&self, s: &Session, from: Username, sig: Sig64) -> Reply {
-        let key = (from.clone(), s.username.clone());
         let their_sig = self
             .lock()
             .friend_requests
-            .get(&key)
-            .map(|(sig, _)| *sig)
+            .get(&from, &s.username, Instant::now())
             .ok_or(NOT_FOUND)?;
         let their_ak = self.account_key(&from).await?;
         let my_ak = self.account_key(&s.username).await?;
@@ -895,7 +944,7 @@ impl Hub {
             .map_err(internal)?;
         let st = {
             let mut st = self.lock();
-            st.friend_requests.remove(&key);
+            st.friend_requests.remove(&from, &s.username);
             st
         };
         st.send_user(
@@ -926,10 +975,23 @@ impl Hub {
         }
         let mut st = self.lock();
         let devices: HashSet<String> = st.online.get(&to).cloned().unwrap_or_default();
-        if devices.is_empty() && !wake {
+        // A "recently active" account that left rings like one that is online: the ring waits for
+        // a device and ends `unavailable` (the caller cannot tell it from an unanswered ring).
+        let blurred = reach.presence == PresenceMode::Recent;
+        if devices.is_empty() && !wake && !blurred {
             return Err(NOT_FOUND); // Went offline between the gate and now.
         }
         let ring_id = new_id();
+        st.rings
+            .start(
+                ring_id.clone(),
+                s.username.clone(),
+                s.device_id.clone(),
+                to,
+                devices.clone(),
+                Instant::now(),
+            )
+            .map_err(ring_error)?;
         for d in &devices {
             st.send_device(
                 d,
@@ -940,14 +1002,6 @@ impl Hub {
                 },
             );
         }
-        st.rings.start(
-            ring_id.clone(),
-            s.username.clone(),
-            s.device_id.clone(),
-            to,
-            devices,
-            Instant::now(),
-        );
         Ok(ServerMsg::Ringing { ring_id })
     }
 }

@@ -2,6 +2,8 @@
 //! one-time keys, rings and the relay of opaque end-to-end encrypted blobs.
 
 pub mod abuse;
+pub mod accept;
+pub mod client_ip;
 pub mod config;
 pub mod gate;
 pub mod hold;
@@ -9,6 +11,7 @@ pub mod http;
 pub mod hub;
 pub mod limits;
 pub mod logs;
+pub mod requests;
 pub mod ring;
 pub mod static_code;
 pub mod store;

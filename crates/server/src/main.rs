@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use anonchat_server::accept::CappedAcceptor;
+use anonchat_server::client_ip::ClientIp;
 use anonchat_server::http::{router, App};
 use anonchat_server::hub::{Hub, HubConfig};
 use anonchat_server::limits::PerIp;
@@ -32,6 +34,8 @@ async fn main() -> anyhow::Result<()> {
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
     let shutdown = CancellationToken::new();
+    let client_ip =
+        Arc::new(ClientIp::new(&cfg.trusted_proxy, cfg.ipv6_prefix).context("--trusted-proxy")?);
     let app = Arc::new(App {
         hub: Hub::new(
             store.clone(),
@@ -53,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
         origin: cfg.origin(bound),
         pow_bits: cfg.register_pow_bits,
         per_ip: PerIp::new(cfg.max_connections_per_ip),
+        client_ip: client_ip.clone(),
         shutdown: shutdown.clone(),
         spent: Mutex::new(HashMap::new()),
     });
@@ -82,28 +87,32 @@ async fn main() -> anyhow::Result<()> {
     let server = {
         let handle = handle.clone();
         let cfg = cfg.clone();
+        // Counted per address from the accept on, and a deadline on every request's headers (and
+        // on idle keep-alive connections): a half-open request cannot hold a slot for long (P9).
+        let capped = CappedAcceptor::new(cfg.max_tcp_per_ip, client_ip);
+        let header_timeout = Duration::from_secs(cfg.header_timeout_secs.max(1));
         tokio::spawn(async move {
             match (&cfg.tls_cert, &cfg.tls_key) {
                 (Some(cert), Some(key)) => {
                     let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
                         .await
                         .context("loading the TLS certificate and key")?;
-                    // Signaling is many small messages: no Nagle delay on them.
-                    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
-                        .acceptor(axum_server::accept::NoDelayAcceptor::new());
-                    axum_server::from_tcp(listener)
+                    // The TLS handshake has axum-server's own 10 s deadline.
+                    let acceptor =
+                        axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(capped);
+                    let mut srv = axum_server::from_tcp(listener)
                         .acceptor(acceptor)
-                        .handle(handle)
-                        .serve(service)
-                        .await
-                        .context("serving")
+                        .handle(handle);
+                    http1_with_deadlines(srv.http_builder(), header_timeout);
+                    srv.serve(service).await.context("serving")
                 }
-                _ => axum_server::from_tcp(listener)
-                    .acceptor(axum_server::accept::NoDelayAcceptor::new())
-                    .handle(handle)
-                    .serve(service)
-                    .await
-                    .context("serving"),
+                _ => {
+                    let mut srv = axum_server::from_tcp(listener)
+                        .acceptor(capped)
+                        .handle(handle);
+                    http1_with_deadlines(srv.http_builder(), header_timeout);
+                    srv.serve(service).await.context("serving")
+                }
             }
         })
     };
@@ -124,6 +133,19 @@ async fn main() -> anyhow::Result<()> {
     server.await.context("server task")??;
     store.close().await;
     Ok(())
+}
+
+/// HTTP/1.1 only (WebSockets need it; HTTP/2 would be a second set of slow-client paths to bound),
+/// with a deadline on every request's headers.
+fn http1_with_deadlines(
+    b: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    header_timeout: Duration,
+) {
+    *b = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+        .http1_only();
+    b.http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout);
 }
 
 async fn shutdown_signal() {

@@ -1,7 +1,7 @@
 //! Rings: the only way a chat starts. A pure state machine (no sockets, time passed in), so every
 //! transition is unit-tested; the hub turns its outcomes into messages.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use anonchat_proto::wire::RingEnd;
@@ -47,16 +47,48 @@ pub enum RingError {
     NotParty,
     #[error("the ring is not in a state that allows this")]
     WrongState,
+    #[error("this device has as many rings open as it may")]
+    Busy,
 }
 
+/// Rings a device may hold at once: the ones it started plus the ones it answered (P9). Being
+/// rung does not count, so nobody can use up another device's share by ringing it.
+pub const MAX_PER_DEVICE: usize = 32;
+
+/// Every ring, with indexes so that no transition scans them all (P9): by device (socket closed),
+/// by callee while ringing (a device came online), by deadline (expiry), and each device's load.
 pub struct Rings {
     map: HashMap<String, Ring>,
     timeout: Duration,
+    by_device: HashMap<DeviceId, HashSet<String>>,
+    ringing_for: HashMap<Username, HashSet<String>>,
+    deadlines: BTreeSet<(Instant, String)>,
+    load: HashMap<DeviceId, usize>,
 }
 
 impl Default for Rings {
     fn default() -> Self {
         Self::new(RING_TIMEOUT)
+    }
+}
+
+fn add(index: &mut HashMap<DeviceId, HashSet<String>>, device: &str, id: &str) {
+    index
+        .entry(device.to_string())
+        .or_default()
+        .insert(id.to_string());
+}
+
+fn drop_from<K: std::hash::Hash + Eq + Clone>(
+    index: &mut HashMap<K, HashSet<String>>,
+    key: &K,
+    id: &str,
+) {
+    if let Some(set) = index.get_mut(key) {
+        set.remove(id);
+        if set.is_empty() {
+            index.remove(key);
+        }
     }
 }
 
@@ -66,6 +98,10 @@ impl Rings {
         Self {
             map: HashMap::new(),
             timeout,
+            by_device: HashMap::new(),
+            ringing_for: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            load: HashMap::new(),
         }
     }
 
@@ -77,6 +113,47 @@ impl Rings {
         self.map.is_empty()
     }
 
+    /// Rings `device` started or answered that are still alive.
+    pub fn load(&self, device: &str) -> usize {
+        self.load.get(device).copied().unwrap_or(0)
+    }
+
+    fn add_load(&mut self, device: &str) {
+        *self.load.entry(device.to_string()).or_default() += 1;
+    }
+
+    fn sub_load(&mut self, device: &str) {
+        if let Some(n) = self.load.get_mut(device) {
+            *n -= 1;
+            if *n == 0 {
+                self.load.remove(device);
+            }
+        }
+    }
+
+    /// Takes a ring out of the map and every index.
+    fn remove(&mut self, id: &str) -> Option<Ring> {
+        let ring = self.map.remove(id)?;
+        self.deadlines.remove(&(ring.deadline, id.to_string()));
+        drop_from(&mut self.by_device, &ring.caller_device, id);
+        self.sub_load(&ring.caller_device);
+        match &ring.state {
+            RingState::Ringing { devices } => {
+                for d in devices {
+                    drop_from(&mut self.by_device, d, id);
+                }
+                drop_from(&mut self.ringing_for, &ring.callee, id);
+            }
+            RingState::Answered { callee_device } => {
+                drop_from(&mut self.by_device, callee_device, id);
+                let callee_device = callee_device.clone();
+                self.sub_load(&callee_device);
+            }
+        }
+        Some(ring)
+    }
+
+    /// `Busy` when the caller's device already holds `MAX_PER_DEVICE` rings.
     pub fn start(
         &mut self,
         id: String,
@@ -85,7 +162,21 @@ impl Rings {
         callee: Username,
         devices: HashSet<DeviceId>,
         now: Instant,
-    ) {
+    ) -> Result<(), RingError> {
+        if self.load(&caller_device) >= MAX_PER_DEVICE {
+            return Err(RingError::Busy);
+        }
+        let deadline = now + self.timeout;
+        add(&mut self.by_device, &caller_device, &id);
+        for d in &devices {
+            add(&mut self.by_device, d, &id);
+        }
+        self.add_load(&caller_device);
+        self.ringing_for
+            .entry(callee.clone())
+            .or_default()
+            .insert(id.clone());
+        self.deadlines.insert((deadline, id.clone()));
         self.map.insert(
             id,
             Ring {
@@ -93,9 +184,10 @@ impl Rings {
                 caller_device,
                 callee,
                 state: RingState::Ringing { devices },
-                deadline: now + self.timeout,
+                deadline,
             },
         );
+        Ok(())
     }
 
     /// A device of `callee` came online: it joins every ring still ringing for that account (a
@@ -107,15 +199,18 @@ impl Rings {
         now: Instant,
     ) -> Vec<(String, Username)> {
         let mut woken = Vec::new();
-        for (id, ring) in self.map.iter_mut() {
+        for id in self.ringing_for.get(callee).into_iter().flatten() {
+            let Some(ring) = self.map.get_mut(id) else {
+                continue;
+            };
             if let RingState::Ringing { devices } = &mut ring.state {
-                if &ring.callee == callee
-                    && ring.deadline > now
-                    && devices.insert(device.to_string())
-                {
+                if ring.deadline > now && devices.insert(device.to_string()) {
                     woken.push((id.clone(), ring.caller.clone()));
                 }
             }
+        }
+        for (id, _) in &woken {
+            add(&mut self.by_device, device, id);
         }
         woken
     }
@@ -124,6 +219,7 @@ impl Rings {
         self.map.get(id)
     }
 
+    /// `Busy` when accepting would take the answering device over `MAX_PER_DEVICE`.
     pub fn answer(
         &mut self,
         id: &str,
@@ -131,6 +227,7 @@ impl Rings {
         accept: bool,
         now: Instant,
     ) -> Result<Outcome, RingError> {
+        let busy = self.load(device) >= MAX_PER_DEVICE;
         let ring = self.map.get_mut(id).ok_or(RingError::Unknown)?;
         let RingState::Ringing { devices } = &mut ring.state else {
             return Err(RingError::WrongState);
@@ -139,32 +236,47 @@ impl Rings {
             return Err(RingError::NotParty);
         }
         let mut out = Outcome::default();
-        if accept {
-            out.ended = devices
-                .iter()
-                .filter(|d| d.as_str() != device)
-                .map(|d| (id.to_string(), d.clone(), RingEnd::AnsweredElsewhere))
-                .collect();
-            out.answered = Some((
-                id.to_string(),
-                ring.caller_device.clone(),
-                device.to_string(),
-            ));
-            ring.state = RingState::Answered {
-                callee_device: device.to_string(),
-            };
-            ring.deadline = now + ROUTE_TTL;
-        } else {
+        if !accept {
             devices.remove(device);
-            if devices.is_empty() {
-                out.ended.push((
-                    id.to_string(),
-                    ring.caller_device.clone(),
-                    RingEnd::Declined,
-                ));
-                self.map.remove(id);
+            let empty = devices.is_empty();
+            let caller_device = ring.caller_device.clone();
+            drop_from(&mut self.by_device, &device.to_string(), id);
+            if empty {
+                out.ended
+                    .push((id.to_string(), caller_device, RingEnd::Declined));
+                self.remove(id);
             }
+            return Ok(out);
         }
+        if busy {
+            return Err(RingError::Busy);
+        }
+        let others: Vec<DeviceId> = devices
+            .iter()
+            .filter(|d| d.as_str() != device)
+            .cloned()
+            .collect();
+        out.ended = others
+            .iter()
+            .map(|d| (id.to_string(), d.clone(), RingEnd::AnsweredElsewhere))
+            .collect();
+        out.answered = Some((
+            id.to_string(),
+            ring.caller_device.clone(),
+            device.to_string(),
+        ));
+        ring.state = RingState::Answered {
+            callee_device: device.to_string(),
+        };
+        let old = std::mem::replace(&mut ring.deadline, now + ROUTE_TTL);
+        let (new, callee) = (ring.deadline, ring.callee.clone());
+        for d in &others {
+            drop_from(&mut self.by_device, d, id);
+        }
+        drop_from(&mut self.ringing_for, &callee, id);
+        self.deadlines.remove(&(old, id.to_string()));
+        self.deadlines.insert((new, id.to_string()));
+        self.add_load(device);
         Ok(out)
     }
 
@@ -196,7 +308,7 @@ impl Rings {
                     .push((id.to_string(), other.clone(), RingEnd::Cancelled));
             }
         }
-        self.map.remove(id);
+        self.remove(id);
         Ok(out)
     }
 
@@ -218,7 +330,7 @@ impl Rings {
     /// Ends a ring whose answering device could not be introduced (no one-time key left).
     pub fn fail(&mut self, id: &str) -> Outcome {
         let mut out = Outcome::default();
-        if let Some(ring) = self.map.remove(id) {
+        if let Some(ring) = self.remove(id) {
             out.ended
                 .push((id.to_string(), ring.caller_device, RingEnd::Unavailable));
             if let RingState::Answered { callee_device } = ring.state {
@@ -229,49 +341,67 @@ impl Rings {
         out
     }
 
-    /// A device's socket closed.
+    /// A device's socket closed: only the rings it is part of are looked at.
     pub fn device_gone(&mut self, device: &str) -> Outcome {
         let mut out = Outcome::default();
-        self.map.retain(|id, ring| match &mut ring.state {
-            RingState::Ringing { devices } => {
-                if ring.caller_device == device {
-                    out.ended.extend(
-                        devices
-                            .iter()
-                            .map(|d| (id.clone(), d.clone(), RingEnd::Cancelled)),
-                    );
-                    false
-                } else if devices.remove(device) && devices.is_empty() {
-                    out.ended
-                        .push((id.clone(), ring.caller_device.clone(), RingEnd::Unavailable));
-                    false
-                } else {
-                    true
+        let ids: Vec<String> = self
+            .by_device
+            .get(device)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        for id in ids {
+            let Some(ring) = self.map.get_mut(&id) else {
+                continue;
+            };
+            match &mut ring.state {
+                RingState::Ringing { devices } => {
+                    if ring.caller_device == device {
+                        out.ended.extend(
+                            devices
+                                .iter()
+                                .map(|d| (id.clone(), d.clone(), RingEnd::Cancelled)),
+                        );
+                        self.remove(&id);
+                    } else if devices.remove(device) {
+                        drop_from(&mut self.by_device, &device.to_string(), &id);
+                        if devices.is_empty() {
+                            out.ended.push((
+                                id.clone(),
+                                ring.caller_device.clone(),
+                                RingEnd::Unavailable,
+                            ));
+                            self.remove(&id);
+                        }
+                    }
+                }
+                // A live session does not need the server; one still being set up learns at once.
+                RingState::Answered { callee_device } => {
+                    let other = if ring.caller_device == device {
+                        callee_device.clone()
+                    } else if callee_device == device {
+                        ring.caller_device.clone()
+                    } else {
+                        continue;
+                    };
+                    out.ended.push((id.clone(), other, RingEnd::Unavailable));
+                    self.remove(&id);
                 }
             }
-            // A live session does not need the server; one still being set up learns at once.
-            RingState::Answered { callee_device } => {
-                let other = if ring.caller_device == device {
-                    callee_device.clone()
-                } else if callee_device == device {
-                    ring.caller_device.clone()
-                } else {
-                    return true;
-                };
-                out.ended.push((id.clone(), other, RingEnd::Unavailable));
-                false
-            }
-        });
+        }
         out
     }
 
-    /// Rings past their deadline: ringing ones time out for everyone, stale routes vanish.
+    /// Rings past their deadline, earliest first, without looking at the others: ringing ones
+    /// time out for everyone, stale routes vanish.
     pub fn expire(&mut self, now: Instant) -> Outcome {
         let mut out = Outcome::default();
-        self.map.retain(|id, ring| {
-            if ring.deadline > now {
-                return true;
+        while let Some((deadline, id)) = self.deadlines.first().cloned() {
+            if deadline > now {
+                break;
             }
+            let Some(ring) = self.remove(&id) else {
+                continue;
+            };
             if let RingState::Ringing { devices } = &ring.state {
                 // No device ever came for it: the account was not reachable.
                 let why = if devices.is_empty() {
@@ -287,163 +417,33 @@ impl Rings {
                         .map(|d| (id.clone(), d.clone(), RingEnd::Timeout)),
                 );
             }
-            false
-        });
+        }
         out
+    }
+
+    /// Every index agrees with the map (for tests).
+    #[cfg(test)]
+    fn consistent(&self) -> bool {
+        let indexed: usize = self.by_device.values().map(HashSet::len).sum();
+        let parties: usize = self
+            .map
+            .values()
+            .map(|r| {
+                1 + match &r.state {
+                    RingState::Ringing { devices } => devices.len(),
+                    RingState::Answered { .. } => 1,
+                }
+            })
+            .sum();
+        let loads: usize = self.load.values().sum();
+        let expected_load: usize = self
+            .map
+            .values()
+            .map(|r| 1 + usize::from(matches!(r.state, RingState::Answered { .. })))
+            .sum();
+        indexed == parties && self.deadlines.len() == self.map.len() && loads == expected_load
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn setup(now: Instant) -> Rings {
-        let mut r = Rings::default();
-        r.start(
-            "r1".into(),
-            Username::parse("alice").unwrap(),
-            "a1".into(),
-            Username::parse("bob").unwrap(),
-            ["b1".to_string(), "b2".to_string()].into_iter().collect(),
-            now,
-        );
-        r
-    }
-
-    #[test]
-    fn first_accept_wins_others_answered_elsewhere() {
-        let now = Instant::now();
-        let mut r = setup(now);
-        let out = r.answer("r1", "b2", true, now).unwrap();
-        assert_eq!(out.answered, Some(("r1".into(), "a1".into(), "b2".into())));
-        assert_eq!(
-            out.ended,
-            vec![("r1".into(), "b1".into(), RingEnd::AnsweredElsewhere)]
-        );
-        assert_eq!(r.answer("r1", "b1", true, now), Err(RingError::WrongState));
-        assert_eq!(r.route("r1", "a1"), Ok("b2"));
-        assert_eq!(r.route("r1", "b2"), Ok("a1"));
-        assert_eq!(r.route("r1", "b1"), Err(RingError::NotParty));
-        assert_eq!(r.route("nope", "a1"), Err(RingError::Unknown));
-    }
-
-    /// Alice rings Bob, who has no device online.
-    fn wake_intent(now: Instant) -> (Rings, Username) {
-        let mut r = Rings::new(Duration::from_secs(30));
-        let bob = Username::parse("bob").unwrap();
-        let alice = Username::parse("alice").unwrap();
-        r.start(
-            "w".into(),
-            alice,
-            "a1".into(),
-            bob.clone(),
-            HashSet::new(),
-            now,
-        );
-        (r, bob)
-    }
-
-    #[test]
-    fn a_wake_intent_rings_the_first_device_to_come_in_time() {
-        let now = Instant::now();
-        let (mut r, bob) = wake_intent(now);
-        assert!(r
-            .wake(&Username::parse("carol").unwrap(), "c1", now)
-            .is_empty());
-        let woken = r.wake(&bob, "b1", now + Duration::from_secs(10));
-        assert_eq!(
-            woken,
-            vec![("w".to_string(), Username::parse("alice").unwrap())]
-        );
-        assert!(r.wake(&bob, "b1", now).is_empty(), "once per device");
-        assert!(r.answer("w", "b1", true, now).unwrap().answered.is_some());
-    }
-
-    #[test]
-    fn a_wake_intent_nobody_answers_ends_as_unavailable() {
-        let now = Instant::now();
-        let (mut r, bob) = wake_intent(now);
-        let out = r.expire(now + Duration::from_secs(30));
-        assert_eq!(
-            out.ended,
-            vec![("w".into(), "a1".into(), RingEnd::Unavailable)]
-        );
-        assert!(
-            r.wake(&bob, "b1", now + Duration::from_secs(31)).is_empty(),
-            "too late"
-        );
-    }
-
-    #[test]
-    fn all_decline_tells_caller() {
-        let now = Instant::now();
-        let mut r = setup(now);
-        assert!(r.answer("r1", "b1", false, now).unwrap().ended.is_empty());
-        let out = r.answer("r1", "b2", false, now).unwrap();
-        assert_eq!(
-            out.ended,
-            vec![("r1".into(), "a1".into(), RingEnd::Declined)]
-        );
-        assert!(r.is_empty());
-    }
-
-    #[test]
-    fn times_out_after_30s_for_everyone() {
-        let now = Instant::now();
-        let mut r = setup(now);
-        assert!(r.expire(now + Duration::from_secs(29)).ended.is_empty());
-        let out = r.expire(now + RING_TIMEOUT);
-        assert_eq!(out.ended.len(), 3);
-        assert!(out.ended.iter().all(|(_, _, why)| *why == RingEnd::Timeout));
-        assert!(r.is_empty());
-    }
-
-    #[test]
-    fn strangers_cannot_answer_or_hang_up() {
-        let now = Instant::now();
-        let mut r = setup(now);
-        assert_eq!(r.answer("r1", "x9", true, now), Err(RingError::NotParty));
-        assert_eq!(r.hangup("r1", "b1"), Err(RingError::NotParty));
-        assert_eq!(r.answer("zz", "b1", true, now), Err(RingError::Unknown));
-        assert_eq!(r.len(), 1);
-    }
-
-    #[test]
-    fn caller_leaving_cancels_ringing_devices() {
-        let now = Instant::now();
-        let mut r = setup(now);
-        let mut ended = r.device_gone("a1").ended;
-        ended.sort();
-        assert_eq!(
-            ended,
-            vec![
-                ("r1".into(), "b1".into(), RingEnd::Cancelled),
-                ("r1".into(), "b2".into(), RingEnd::Cancelled)
-            ]
-        );
-    }
-
-    #[test]
-    fn answered_route_dropped_and_other_side_told_when_a_device_leaves() {
-        let now = Instant::now();
-        let mut r = setup(now);
-        r.answer("r1", "b1", true, now).unwrap();
-        assert_eq!(
-            r.device_gone("b1").ended,
-            vec![("r1".into(), "a1".into(), RingEnd::Unavailable)]
-        );
-        assert!(r.is_empty());
-    }
-
-    #[test]
-    fn hangup_of_answered_route_tells_the_other_side() {
-        let now = Instant::now();
-        let mut r = setup(now);
-        r.answer("r1", "b1", true, now).unwrap();
-        assert_eq!(
-            r.hangup("r1", "b1").unwrap().ended,
-            vec![("r1".into(), "a1".into(), RingEnd::Cancelled)]
-        );
-        assert_eq!(r.route("r1", "a1"), Err(RingError::Unknown));
-    }
-}
+mod tests;

@@ -79,6 +79,7 @@ impl Store {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true);
+        owner_only(opts.get_filename())?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(opts)
@@ -437,6 +438,23 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// The database file readable by the server's user only (0600, like the secret): SQLite gives
+/// its `-wal` and `-shm` files the same mode. An in-memory database has no file.
+fn owner_only(path: &std::path::Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
+        return Ok(());
+    }
+    let io = |e: std::io::Error| StoreError::Db(sqlx::Error::Io(e));
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)
 }
 
 fn revocation_col(r: &sqlx::sqlite::SqliteRow) -> Result<Option<(u64, Sig64)>, StoreError> {

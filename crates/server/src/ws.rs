@@ -31,9 +31,11 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 pub async fn upgrade(
     ws: WebSocketUpgrade,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     State(app): State<Arc<App>>,
 ) -> Response {
-    let Some(slot) = app.per_ip.acquire(peer.ip()) else {
+    let ip = app.client_key(peer, &headers);
+    let Some(slot) = app.per_ip.acquire(ip) else {
         return (
             StatusCode::TOO_MANY_REQUESTS,
             Json(ServerEnvelope::error(
@@ -46,7 +48,7 @@ pub async fn upgrade(
     };
     ws.max_message_size(limits::MAX_WS_MESSAGE)
         .max_frame_size(limits::MAX_WS_MESSAGE)
-        .on_upgrade(move |socket| serve(socket, app, slot, peer.ip()))
+        .on_upgrade(move |socket| serve(socket, app, slot, ip))
 }
 
 fn text(env: &ServerEnvelope) -> Message {

@@ -17,7 +17,7 @@ use crate::http::unix_now;
 use crate::store::StoreError;
 
 /// Enrollments open at once, server-wide (each is a few hundred bytes of RAM).
-const MAX_ENROLLMENTS: usize = 10_000;
+const MAX_ENROLLMENTS: usize = 100_000;
 
 /// An enrollment a device of `username` opened, keyed by its code.
 pub(super) struct Enrollment {
@@ -78,8 +78,9 @@ impl Hub {
         verify(&ak, &enroll_token_bytes(&s.username, &code, expires), &sig)
             .map_err(|_| bad("the token must be signed by the account key"))?;
         let mut st = self.lock();
-        // One open enrollment per device: a new one replaces the old.
-        st.enrollments.retain(|_, e| e.opener != s.device_id);
+        // One open enrollment per account (P9: the table grows with accounts, not with requests):
+        // a new one replaces the old.
+        st.enrollments.retain(|_, e| e.username != s.username);
         if st.enrollments.len() >= MAX_ENROLLMENTS {
             return Err((ErrorCode::RateLimited, None));
         }

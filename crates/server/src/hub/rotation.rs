@@ -104,8 +104,7 @@ impl Hub {
         let friends = self.store.friends(&s.username).await.map_err(internal)?;
         let mut st = self.lock();
         // Requests signed with the old key can no longer be accepted.
-        st.friend_requests
-            .retain(|(from, _), _| *from != s.username);
+        st.friend_requests.remove_from(&s.username);
         let mut by = None;
         for cert in &certs {
             if let Some(c) = st.conns.get_mut(&cert.device_id) {
