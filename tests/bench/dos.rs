@@ -18,7 +18,8 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-const SAMPLES: usize = 400;
+/// Within a socket's burst of 200 messages, so the victim is never paced itself.
+const SAMPLES: usize = 150;
 const REPEATS: usize = 3;
 /// Attacking addresses (127.0.1.x), each with its own account and socket.
 const ATTACKERS: u8 = 16;
@@ -41,8 +42,10 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// p50 and p99 of `SAMPLES` sequential `list_friends` on the victim's socket, in ms.
-async fn victim_latency(ws: &mut Ws) -> (f64, f64) {
+/// p50 and p99 of `SAMPLES` sequential `list_friends` on a fresh socket of the victim, in ms.
+async fn victim_latency(victim: &RawDevice, url: &str) -> (f64, f64) {
+    let mut ws = victim.connect_from(url, local(3, 1)).await;
+    let ws = &mut ws;
     let mut ms = Vec::with_capacity(SAMPLES);
     for i in 0..SAMPLES {
         let t0 = Instant::now();
@@ -76,7 +79,12 @@ async fn healthz_latency(server: SocketAddr) -> (f64, f64) {
 }
 
 /// One attacker: keeps sending `msg` (refused or not) as fast as answers come back.
-async fn hammer(mut ws: Ws, msg: serde_json::Value, stop: Arc<AtomicBool>) -> u64 {
+async fn hammer(
+    mut ws: Ws,
+    msg: serde_json::Value,
+    stop: Arc<AtomicBool>,
+    total: Arc<std::sync::atomic::AtomicU64>,
+) -> u64 {
     let mut sent = 0u64;
     for _ in 0..8 {
         send(&mut ws, msg.clone()).await;
@@ -88,6 +96,7 @@ async fn hammer(mut ws: Ws, msg: serde_json::Value, stop: Arc<AtomicBool>) -> u6
         }
         send(&mut ws, msg.clone()).await;
         sent += 1;
+        total.fetch_add(1, Ordering::Relaxed);
     }
     sent
 }
@@ -126,13 +135,18 @@ async fn attackers(
     attack: Attack,
     stop: &Arc<AtomicBool>,
 ) -> Vec<tokio::task::JoinHandle<u64>> {
+    let total = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut tasks = Vec::new();
     for (i, d) in devices.iter().enumerate() {
         let mut ws = d.connect_from(url, local(1, i as u8 + 1)).await;
         // Fill the cap once, so every later batch is refused.
         let _ = request(&mut ws, 1, refused_otk_batch(d)).await;
         let msg = attack(d);
-        tasks.push(tokio::spawn(hammer(ws, msg, stop.clone())));
+        tasks.push(tokio::spawn(hammer(ws, msg, stop.clone(), total.clone())));
+    }
+    // Measure the steady state: every attacker has spent its socket's burst (400 messages).
+    while total.load(Ordering::Relaxed) < u64::from(ATTACKERS) * 500 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tasks
 }
@@ -143,7 +157,6 @@ async fn main() -> anyhow::Result<()> {
     let url = server.url();
     let victim = RawDevice::new(&unique("victim"));
     victim.register(&url).await;
-    let mut vws = victim.connect_from(&url, local(3, 1)).await;
     // Registered once (registration is rate limited per address too).
     let mut devices = Vec::new();
     for _ in 0..ATTACKERS {
@@ -163,10 +176,10 @@ async fn main() -> anyhow::Result<()> {
         let (mut base99, mut hit99, mut base50, mut hit50, mut ratio) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..REPEATS {
-            let (b50, b99) = victim_latency(&mut vws).await;
+            let (b50, b99) = victim_latency(&victim, &url).await;
             let stop = Arc::new(AtomicBool::new(false));
             let tasks = attackers(&url, &devices, attack, &stop).await;
-            let (a50, a99) = victim_latency(&mut vws).await;
+            let (a50, a99) = victim_latency(&victim, &url).await;
             stop.store(true, Ordering::Relaxed);
             let mut sent = 0;
             for t in tasks {

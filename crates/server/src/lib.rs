@@ -11,6 +11,7 @@ pub mod http;
 pub mod hub;
 pub mod limits;
 pub mod logs;
+pub mod pace;
 pub mod requests;
 pub mod ring;
 pub mod static_code;

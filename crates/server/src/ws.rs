@@ -51,6 +51,14 @@ pub async fn upgrade(
         .on_upgrade(move |socket| serve(socket, app, slot, ip))
 }
 
+fn frame_len(m: &Message) -> usize {
+    match m {
+        Message::Text(t) => t.len(),
+        Message::Binary(b) => b.len(),
+        _ => 0,
+    }
+}
+
 fn text(env: &ServerEnvelope) -> Message {
     Message::Text(Utf8Bytes::from(
         serde_json::to_string(env).unwrap_or_default(),
@@ -105,6 +113,7 @@ async fn serve(mut socket: WebSocket, app: Arc<App>, _slot: Slot, ip: std::net::
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Close(None))).await;
     });
 
+    let pace = crate::pace::Pace::default();
     loop {
         let frame = tokio::select! {
             f = tokio::time::timeout(IDLE_TIMEOUT, stream.next()) => f,
@@ -114,6 +123,10 @@ async fn serve(mut socket: WebSocket, app: Arc<App>, _slot: Slot, ip: std::net::
             Ok(Some(Ok(m))) => m,
             _ => break, // Idle, closed, or a protocol error (including an oversized frame).
         };
+        tokio::select! {
+            _ = pace.admit(frame_len(&msg)) => {}
+            _ = kill.cancelled() => break,
+        }
         match msg {
             Message::Text(t) => {
                 let arrived = tokio::time::Instant::now();
