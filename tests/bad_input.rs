@@ -357,7 +357,25 @@ async fn a_reader_that_stops_reading_is_disconnected_and_server_memory_stays_bou
     use futures_util::SinkExt;
     use tokio_tungstenite::tungstenite::Message;
 
-    let server = Server::start().await;
+    // Unpaced, so the flood fills the socket's buffers and then its queue (pacing alone would
+    // only slow it: tests/dos.rs).
+    let server = Server::start_with(
+        ServerOpts {
+            extra: [
+                "--socket-messages-per-second",
+                "1000000",
+                "--socket-message-burst",
+                "1000000",
+                "--socket-kib-per-second",
+                "1000000",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..Default::default()
+        },
+        TempDir::new("server"),
+    )
+    .await;
     let url = server.url();
     let (slow, watcher) = (device(&server).await, device(&server).await);
     let mut ws_slow = slow.connect(&url).await;

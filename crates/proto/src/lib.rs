@@ -9,6 +9,7 @@ pub mod cert;
 pub mod enroll;
 pub mod error;
 pub mod frames;
+pub mod fuzz;
 pub mod fvc;
 pub mod limits;
 pub mod pow;

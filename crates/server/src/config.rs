@@ -60,6 +60,19 @@ pub struct Config {
     /// one subscriber gets).
     #[arg(long, env = "ANONCHAT_IPV6_PREFIX", default_value_t = 64)]
     pub ipv6_prefix: u8,
+    /// Messages one socket is served per second; past it (and the burst) the socket is not read
+    /// until the budget allows.
+    #[arg(
+        long,
+        env = "ANONCHAT_SOCKET_MESSAGES_PER_SECOND",
+        default_value_t = 200
+    )]
+    pub socket_messages_per_second: u32,
+    #[arg(long, env = "ANONCHAT_SOCKET_MESSAGE_BURST", default_value_t = 400)]
+    pub socket_message_burst: u32,
+    /// KiB one socket is served per second (bursts of four seconds' worth).
+    #[arg(long, env = "ANONCHAT_SOCKET_KIB_PER_SECOND", default_value_t = 128)]
+    pub socket_kib_per_second: u32,
     /// Lookups, rings and friend requests allowed per minute, per IP, per device and per account.
     #[arg(long, env = "ANONCHAT_GATE_PER_MINUTE", default_value_t = 60)]
     pub gate_per_minute: u32,

@@ -28,6 +28,8 @@ pub struct App {
     pub origin: String,
     pub pow_bits: u8,
     pub per_ip: PerIp,
+    /// How fast each socket is served.
+    pub pace: crate::pace::Budget,
     /// Whose request it is (trusted proxies, IPv6 prefixes).
     pub client_ip: Arc<crate::client_ip::ClientIp>,
     pub shutdown: CancellationToken,

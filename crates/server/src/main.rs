@@ -58,6 +58,11 @@ async fn main() -> anyhow::Result<()> {
         pow_bits: cfg.register_pow_bits,
         per_ip: PerIp::new(cfg.max_connections_per_ip),
         client_ip: client_ip.clone(),
+        pace: anonchat_server::pace::Budget {
+            messages_per_second: cfg.socket_messages_per_second,
+            message_burst: cfg.socket_message_burst,
+            kib_per_second: cfg.socket_kib_per_second,
+        },
         shutdown: shutdown.clone(),
         spent: Mutex::new(HashMap::new()),
     });

@@ -113,7 +113,7 @@ async fn serve(mut socket: WebSocket, app: Arc<App>, _slot: Slot, ip: std::net::
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Close(None))).await;
     });
 
-    let pace = crate::pace::Pace::default();
+    let pace = crate::pace::Pace::new(app.pace);
     loop {
         let frame = tokio::select! {
             f = tokio::time::timeout(IDLE_TIMEOUT, stream.next()) => f,

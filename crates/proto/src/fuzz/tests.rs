@@ -1,0 +1,96 @@
+//! The fuzz harnesses inside `cargo test`: each target gets valid seed inputs with random
+//! mutations (bytes flipped, inserted, cut, spliced from another seed) and raw random bytes.
+//! `fuzz/` runs the same functions for hours under afl.
+
+use proptest::prelude::*;
+
+use super::seeds::seeds;
+use super::*;
+
+#[derive(Debug, Clone)]
+enum Edit {
+    Flip(usize, u8),
+    Insert(usize, u8),
+    Cut(usize, usize),
+    Splice(usize, usize),
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Edit::Flip(i, b)),
+        (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Edit::Insert(i, b)),
+        (any::<usize>(), 0usize..16).prop_map(|(i, n)| Edit::Cut(i, n)),
+        (any::<usize>(), any::<usize>()).prop_map(|(i, j)| Edit::Splice(i, j)),
+    ]
+}
+
+fn mutate(seed: &[u8], other: &[u8], edits: &[Edit]) -> Vec<u8> {
+    let mut v = seed.to_vec();
+    let at = |i: usize, len: usize| i % (len + 1);
+    for e in edits {
+        match *e {
+            Edit::Flip(i, b) if !v.is_empty() => {
+                let i = i % v.len();
+                v[i] ^= b;
+            }
+            Edit::Insert(i, b) => {
+                let i = at(i, v.len());
+                v.insert(i, b);
+            }
+            Edit::Cut(i, n) => {
+                let i = at(i, v.len());
+                let end = (i + n).min(v.len());
+                v.drain(i..end);
+            }
+            Edit::Splice(i, j) if !other.is_empty() => {
+                let i = at(i, v.len());
+                let j = j % other.len();
+                v.splice(i.., other[j..].iter().copied());
+            }
+            _ => {}
+        }
+    }
+    v
+}
+
+fn all_seeds() -> Vec<(usize, Vec<u8>)> {
+    TARGETS
+        .iter()
+        .enumerate()
+        .flat_map(|(t, (name, _))| seeds(name).into_iter().map(move |s| (t, s)))
+        .collect()
+}
+
+#[test]
+fn every_seed_decodes_and_round_trips() {
+    for (name, target) in TARGETS {
+        for (i, s) in seeds(name).iter().enumerate() {
+            assert!(target(s), "seed {i} of {name} does not decode");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4000))]
+
+    #[test]
+    fn mutated_inputs_never_panic_and_round_trip(
+        pick in any::<usize>(),
+        other in any::<usize>(),
+        edits in proptest::collection::vec(edit(), 1..6),
+    ) {
+        let seeds = all_seeds();
+        let (t, seed) = &seeds[pick % seeds.len()];
+        let (_, donor) = &seeds[other % seeds.len()];
+        let input = mutate(seed, donor, &edits);
+        let _ = (TARGETS[*t].1)(&input);
+    }
+
+    #[test]
+    fn random_bytes_never_panic(
+        t in 0..TARGETS.len(),
+        data in proptest::collection::vec(any::<u8>(), 0..512),
+    ) {
+        let _ = (TARGETS[t].1)(&data);
+    }
+}
