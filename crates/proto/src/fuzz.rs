@@ -8,9 +8,11 @@ use crate::frames::{PeerFrame, Signal};
 use crate::wire::{ClientEnvelope, ServerEnvelope};
 use crate::{attach, fvc, Key32, ProtoError, Username};
 
-/// Every target by name, for the afl binary and the tests.
-/// Each returns whether the input decoded (the seeds must; afl ignores it).
-pub const TARGETS: &[(&str, fn(&[u8]) -> bool)] = &[
+/// A harness: whether the input decoded (the seeds must; afl ignores it).
+pub type Harness = fn(&[u8]) -> bool;
+
+/// Every target by name.
+pub const TARGETS: &[(&str, Harness)] = &[
     ("client_envelope", client_envelope),
     ("server_envelope", server_envelope),
     ("signal", signal),
