@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Long fuzz runs (DESIGN P9) of every decoder that takes outside bytes, under AFL++ through
 # cargo-afl (stable toolchain). `scripts/fuzz.sh [SECONDS] [TARGET...]`: each target runs SECONDS
-# (default 600), two at a time; then the figures from afl's fuzzer_stats. Crashes stay in
+# (default 600), FUZZ_JOBS at a time (default 2); then the figures from afl's fuzzer_stats. Crashes stay in
 # target/fuzz/out/TARGET/default/crashes for `anonchat-fuzz TARGET < file` to replay.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,17 +15,20 @@ cargo afl config --build >/dev/null 2>&1 || true
 out="${CARGO_TARGET_DIR:-target}/fuzz"
 (cd fuzz && cargo afl build --release)
 bin="$(cd fuzz && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/anonchat-fuzz"
-rm -rf "$out/seeds"
+rm -rf "$out/seeds" "$out/out"
+mkdir -p "$out/out"
 "$bin" --seeds "$out/seeds"
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(ls "$out/seeds")
 run() {
-    AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 \
+    AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_NO_AFFINITY=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 \
         cargo afl fuzz -V "$secs" -i "$out/seeds/$1" -o "$out/out/$1" "$bin" "$1" >"$out/$1.log" 2>&1 || true
 }
-for ((i = 0; i < ${#targets[@]}; i += 2)); do
-    run "${targets[i]}" &
-    [ $((i + 1)) -lt ${#targets[@]} ] && run "${targets[i + 1]}" &
+jobs="${FUZZ_JOBS:-2}"
+for ((i = 0; i < ${#targets[@]}; i += jobs)); do
+    for ((j = i; j < i + jobs && j < ${#targets[@]}; j++)); do
+        run "${targets[j]}" &
+    done
     wait
 done
 printf '%-18s %12s %10s %8s %8s\n' target execs execs/s crashes hangs
