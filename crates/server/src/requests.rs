@@ -184,9 +184,15 @@ mod tests {
             r.insert(&u("late"), &victim, Sig64([3; 64]), now),
             Err(QuotaError::Target)
         );
-        // A decline frees a place.
+        // A decline frees one place, and only one.
         assert!(r.remove(&u("from0"), &victim));
+        assert!(!r.remove(&u("from0"), &victim), "already gone");
         r.insert(&u("late"), &victim, Sig64([3; 64]), now).unwrap();
+        assert_eq!(
+            r.insert(&u("later"), &victim, Sig64([3; 64]), now),
+            Err(QuotaError::Target)
+        );
+        assert!(!r.is_empty());
         r.remove_from(&spammer);
         r.insert(&spammer, &u("onemore"), Sig64([1; 64]), now)
             .unwrap();

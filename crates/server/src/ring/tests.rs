@@ -231,3 +231,51 @@ fn the_indexes_follow_every_transition() {
     assert_eq!(r.len(), 1);
     assert!(r.consistent());
 }
+
+#[test]
+fn an_answered_route_lives_for_the_chat_then_expires() {
+    let now = Instant::now();
+    let mut r = setup(now);
+    assert_eq!((r.len(), r.is_empty()), (1, false));
+    assert!(r.get("r1").is_some_and(|ring| ring.caller_device == "a1"));
+    r.answer("r1", "b1", true, now).unwrap();
+    // Long past the ring timeout the route still relays (an ICE restart may need it) ...
+    assert!(r
+        .expire(now + Duration::from_secs(11 * 3600))
+        .ended
+        .is_empty());
+    assert_eq!(r.route("r1", "a1"), Ok("b1"));
+    // ... until its 12 hours are up.
+    r.expire(now + ROUTE_TTL);
+    assert_eq!(r.route("r1", "a1"), Err(RingError::Unknown));
+    assert!(r.is_empty() && r.get("r1").is_none());
+}
+
+#[test]
+fn a_wake_intent_at_its_deadline_is_over() {
+    let now = Instant::now();
+    let (mut r, bob) = wake_intent(now);
+    assert!(r.wake(&bob, "b1", now + RING_TIMEOUT).is_empty());
+    assert_eq!(
+        r.wake(&bob, "b1", now + RING_TIMEOUT - Duration::from_millis(1))
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_failed_introduction_ends_the_ring_for_both_devices() {
+    let now = Instant::now();
+    let mut r = setup(now);
+    r.answer("r1", "b2", true, now).unwrap();
+    let out = r.fail("r1");
+    assert_eq!(
+        out.ended,
+        vec![
+            ("r1".into(), "a1".into(), RingEnd::Unavailable),
+            ("r1".into(), "b2".into(), RingEnd::Unavailable)
+        ]
+    );
+    assert!(r.is_empty() && r.consistent());
+    assert_eq!(r.fail("r1"), Outcome::default(), "once");
+}
