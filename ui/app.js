@@ -640,25 +640,6 @@ $("set-notify-name").addEventListener("change", async () => {
   ui.me.notify_show_name = show;
 });
 
-async function refreshDevices() {
-  const ds = await act(invoke("devices"), "settings-status");
-  if (!ds) return;
-  const list = $("devices");
-  list.replaceChildren();
-  for (const d of ds) {
-    const state = d.revoked ? "revoked" : d.online ? "online" : "offline";
-    const parts = [span("name mono small", `${d.fingerprint}${d.this_device ? " (this device)" : ""}`), span("hint", state)];
-    if (!d.this_device && !d.revoked) {
-      parts.push(button("Revoke", `Revoke device ${d.fingerprint}`, async () => {
-        const ok = await act(invoke("revoke_device", { device_id: d.device_id }), "settings-status", "Device revoked.");
-        if (ok !== undefined) offerRotation();
-        await refreshDevices();
-      }));
-    }
-    list.append(li(parts));
-  }
-}
-
 $("device-add").addEventListener("click", async () => {
   const v = await act(withPasscode(() => invoke("enroll_open")), "settings-status");
   if (!v) return;

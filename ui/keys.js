@@ -1,8 +1,28 @@
-// Account keys in the UI: rotating this account's key (offered after revoking a device), and the
-// warning when a friend's key changed — never silent, with the safety number to compare and a
-// button to trust the new key. Loaded after app.js (same global scope: `$`, `invoke`, `say`, `act`,
-// `button`, `span`, `handlers`, `refreshDevices`, `refreshFriends`, `withPasscode`).
+// Account keys and devices in the UI: the device list with revocation, rotating this account's key
+// (offered after revoking a device), and the warning when a friend's key changed — never silent,
+// with the safety number to compare and a button to trust the new key. Loaded after app.js (same
+// global scope: `$`, `invoke`, `say`, `act`, `button`, `span`, `li`, `handlers`, `refreshFriends`,
+// `withPasscode`); app.js calls `refreshDevices` when Settings open.
 "use strict";
+
+async function refreshDevices() {
+  const ds = await act(invoke("devices"), "settings-status");
+  if (!ds) return;
+  const list = $("devices");
+  list.replaceChildren();
+  for (const d of ds) {
+    const state = d.revoked ? "revoked" : d.online ? "online" : "offline";
+    const parts = [span("name mono small", `${d.fingerprint}${d.this_device ? " (this device)" : ""}`), span("hint", state)];
+    if (!d.this_device && !d.revoked) {
+      parts.push(button("Revoke", `Revoke device ${d.fingerprint}`, async () => {
+        const ok = await act(invoke("revoke_device", { device_id: d.device_id }), "settings-status", "Device revoked.");
+        if (ok !== undefined) offerRotation();
+        await refreshDevices();
+      }));
+    }
+    list.append(li(parts));
+  }
+}
 
 function offerRotation() {
   $("rotate-offer").hidden = false;
