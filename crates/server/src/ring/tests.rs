@@ -249,6 +249,7 @@ fn an_answered_route_lives_for_the_chat_then_expires() {
     r.expire(now + ROUTE_TTL);
     assert_eq!(r.route("r1", "a1"), Err(RingError::Unknown));
     assert!(r.is_empty() && r.get("r1").is_none());
+    assert_eq!(r.len(), 0);
 }
 
 #[test]
