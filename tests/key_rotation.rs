@@ -172,6 +172,13 @@ async fn a_rotation_reaches_online_devices_signs_out_offline_ones_and_friends_mu
         .expect("second half over the new keys");
 }
 
+/// `c` signed anew by `k` (what a rotation does to every device's certificate).
+fn recert(c: &DeviceCert, k: &SigningKey) -> DeviceCert {
+    let mut c = c.clone();
+    c.sig = Sig64(k.sign(&c.bytes_to_sign()).to_bytes());
+    c
+}
+
 fn forged(msg: ServerMsg) -> Value {
     serde_json::to_value(ServerEnvelope::new(None, msg)).expect("envelope")
 }
@@ -261,19 +268,6 @@ async fn a_forged_rotation_sent_to_the_account_s_own_devices_changes_nothing() {
     let server_key = SigningKey::generate(&mut rand::rngs::OsRng);
     let server_device = vodozemac::olm::Account::new();
     let ids = server_device.identity_keys();
-    let recert = |c: &DeviceCert| {
-        let mut c = c.clone();
-        let bytes = DeviceCert::signing_bytes(
-            &c.username,
-            &c.device_id,
-            &c.dk_ed25519,
-            &c.dk_curve25519,
-            c.caps,
-            c.created_at,
-        );
-        c.sig = Sig64(server_key.sign(&bytes).to_bytes());
-        c
-    };
     let mut by = a2_cert.clone();
     by.device_id = "AAAAAAAAAAAAAAAAAAAAAA".into();
     by.dk_ed25519 = Key32(*ids.ed25519.as_bytes());
@@ -302,8 +296,8 @@ async fn a_forged_rotation_sent_to_the_account_s_own_devices_changes_nothing() {
     let not_alice = SigningKey::generate(&mut rand::rngs::OsRng);
     let msg = forged(ServerMsg::AccountKeyRotated {
         rotation: Box::new(statement(&alice, alice_ak, &not_alice, &server_key)),
-        cert: recert(&a2_cert),
-        by: recert(&by),
+        cert: recert(&a2_cert, &server_key),
+        by: recert(&by, &server_key),
         blob: anonchat_proto::bytes::Blob(blob),
     });
     assert_eq!(proxy.inject(&p.a_name, &msg), 2);
@@ -346,19 +340,6 @@ async fn the_server_refuses_rotations_that_do_not_hold() {
     assert_eq!(up["t"], "ok", "{up}");
 
     let new = SigningKey::generate(&mut rand::rngs::OsRng);
-    let recert = |c: &DeviceCert, k: &SigningKey| {
-        let mut c = c.clone();
-        let bytes = DeviceCert::signing_bytes(
-            &c.username,
-            &c.device_id,
-            &c.dk_ed25519,
-            &c.dk_curve25519,
-            c.caps,
-            c.created_at,
-        );
-        c.sig = Sig64(k.sign(&bytes).to_bytes());
-        c
-    };
     let good = statement(&d1.username, d1.ak_pub(), &d1.ak, &new);
     let certs = json!([recert(&d1.cert, &new), recert(&d2.cert, &new)]);
     let handovers = json!([{"device_id": d2.cert.device_id, "blob": anonchat_proto::bytes::encode_b64(b"olm")}]);

@@ -261,14 +261,7 @@ mod tests {
         let new = Identity::new_account_key();
         let sign_cert = |cert: &DeviceCert, key: &NewAccountKey| {
             let mut c = cert.clone();
-            c.sig = key.sign(&DeviceCert::signing_bytes(
-                &c.username,
-                &c.device_id,
-                &c.dk_ed25519,
-                &c.dk_curve25519,
-                c.caps,
-                c.created_at,
-            ));
+            c.sig = key.sign(&c.bytes_to_sign());
             c
         };
         // Signed by another key, or for another device: refused, nothing changes.

@@ -62,7 +62,9 @@ impl DeviceCert {
             .finish()
     }
 
-    fn own_signing_bytes(&self) -> Vec<u8> {
+    /// The bytes this certificate's `sig` covers (to check it, or to sign it anew after a key
+    /// rotation: same fields, new key).
+    pub fn bytes_to_sign(&self) -> Vec<u8> {
         Self::signing_bytes(
             &self.username,
             &self.device_id,
@@ -81,7 +83,7 @@ impl DeviceCert {
         if !valid_device_id(&self.device_id) {
             return Err(ProtoError::Malformed("device_id".into()));
         }
-        verify(ak, &self.own_signing_bytes(), &self.sig)
+        verify(ak, &self.bytes_to_sign(), &self.sig)
     }
 }
 

@@ -39,14 +39,7 @@ fn curve(k: &Key32) -> Curve25519PublicKey {
 
 fn recert(cert: &DeviceCert, key: &NewAccountKey) -> DeviceCert {
     let mut c = cert.clone();
-    c.sig = key.sign(&DeviceCert::signing_bytes(
-        &c.username,
-        &c.device_id,
-        &c.dk_ed25519,
-        &c.dk_curve25519,
-        c.caps,
-        c.created_at,
-    ));
+    c.sig = key.sign(&c.bytes_to_sign());
     c
 }
 
