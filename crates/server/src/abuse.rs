@@ -68,6 +68,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_address_and_registration_buckets_are_separate_and_pruned_when_full_again() {
+        let l = Limits::new(60, 2);
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(l.allow_ip(ip) && l.allow_ip(ip));
+        assert!(!l.allow_ip(ip), "the address's bucket is empty");
+        // Registrations have a bucket of their own, of the same size.
+        assert!(l.allow_register(ip) && l.allow_register(ip));
+        assert!(!l.allow_register(ip));
+        assert!(l.allow_register("127.0.0.2".parse().unwrap()));
+        // Pruning keeps buckets that are still short of tokens.
+        l.prune();
+        assert!(l.ip.len() == 1 && l.register.len() == 2);
+        // A bucket that is full again is forgotten (here after 1 ms: 60 000 a minute, burst 1).
+        let quick = Limits::new(60_000, 1);
+        assert!(quick.allow_ip(ip) && quick.allow_register(ip));
+        std::thread::sleep(Duration::from_millis(5));
+        quick.prune();
+        assert_eq!((quick.ip.len(), quick.register.len()), (0, 0));
+    }
+
+    #[test]
     fn a_burst_then_nothing_until_tokens_return() {
         let l = Limits::new(60, 3);
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
@@ -172,6 +193,37 @@ impl Failures {
 #[cfg(test)]
 mod failure_tests {
     use super::*;
+
+    #[test]
+    fn failures_are_remembered_for_fifteen_minutes_and_pow_after_zero_is_off() {
+        let f = Failures::default();
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let u = Username::parse("alice").unwrap();
+        let t0 = Instant::now();
+        for _ in 0..50 {
+            f.record(ip, &u, t0);
+        }
+        assert!(!f.demand(ip, &u, 0, 0).pow, "0 turns proof of work off");
+        assert!(
+            f.demand(ip, &u, 0, 50).pow,
+            "at exactly the allowance it is owed"
+        );
+        assert!(!f.demand(ip, &u, 0, 51).pow);
+        f.prune(t0 + FAILURE_MEMORY - Duration::from_secs(1));
+        assert!(
+            f.demand(ip, &u, 5, 0).not_before.is_some(),
+            "still remembered"
+        );
+        f.prune(t0 + Duration::from_secs(15 * 60));
+        assert_eq!(
+            f.demand(ip, &u, 5, 10),
+            Demand {
+                not_before: None,
+                pow: false
+            },
+            "forgotten after 15 minutes"
+        );
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {
