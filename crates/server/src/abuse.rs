@@ -209,7 +209,7 @@ mod failure_tests {
             "at exactly the allowance it is owed"
         );
         assert!(!f.demand(ip, &u, 0, 51).pow);
-        f.prune(t0 + FAILURE_MEMORY - Duration::from_secs(1));
+        f.prune(t0 + Duration::from_secs(14 * 60 + 59));
         assert!(
             f.demand(ip, &u, 5, 0).not_before.is_some(),
             "still remembered"
