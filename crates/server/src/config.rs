@@ -146,12 +146,15 @@ impl Config {
 
 /// The ICE servers to hand out, with the TURN secret read from its file (surrounding whitespace
 /// dropped, as coturn's config file would).
-pub fn turn(cfg: &Config) -> anyhow::Result<crate::turn::Turn> {
+pub fn turn(cfg: &Config) -> Result<crate::turn::Turn, crate::serve::ServeError> {
     let secret = match &cfg.turn_secret_file {
         Some(p) => {
-            let raw = zeroize::Zeroizing::new(
-                std::fs::read(p).map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))?,
-            );
+            let raw = zeroize::Zeroizing::new(std::fs::read(p).map_err(|source| {
+                crate::serve::ServeError::File {
+                    path: p.clone(),
+                    source,
+                }
+            })?);
             Some(zeroize::Zeroizing::new(raw.trim_ascii().to_vec()))
         }
         None => None,

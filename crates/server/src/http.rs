@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anonchat_proto::wire::{ErrorCode, RegisterRequest, ServerConfig, ServerEnvelope, ServerMsg};
 use anonchat_proto::{limits, pow};
@@ -12,42 +12,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Instant;
-use tokio_util::sync::CancellationToken;
 
-use crate::hub::Hub;
-use crate::limits::PerIp;
+use crate::app::App;
+use crate::clock::unix_now;
 use crate::store::StoreError;
-
-pub struct App {
-    pub hub: Hub,
-    /// Strict server mode: nothing about accounts in the logs.
-    pub quiet: bool,
-    pub origin: String,
-    pub pow_bits: u8,
-    pub per_ip: PerIp,
-    /// How fast each socket is served.
-    pub pace: crate::pace::Budget,
-    /// Whose request it is (trusted proxies, IPv6 prefixes).
-    pub client_ip: Arc<crate::client_ip::ClientIp>,
-    pub shutdown: CancellationToken,
-    /// Registration stamps already spent, so one stamp pays once. RAM only, pruned by age.
-    pub spent: Mutex<HashMap<[u8; 32], Instant>>,
-}
-
-impl App {
-    /// The address a request counts against: the peer, or the client a trusted proxy names.
-    pub fn client_key(
-        &self,
-        peer: SocketAddr,
-        headers: &axum::http::HeaderMap,
-    ) -> std::net::IpAddr {
-        let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-        self.client_ip.key(peer.ip(), forwarded)
-    }
-}
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -88,13 +57,6 @@ async fn config(State(app): State<Arc<App>>) -> Json<ServerConfig> {
         contact_pow_bits: app.hub.contact_pow_bits(),
         ice_servers: app.hub.public_ice_servers(),
     })
-}
-
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 async fn register(

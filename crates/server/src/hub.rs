@@ -6,17 +6,15 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use anonchat_proto::signing::{friend_bytes, one_time_key_bytes, verify};
-use anonchat_proto::wire::{
-    ClientMsg, ErrorCode, FriendInfo, ServerEnvelope, ServerMsg, SignedOtk,
-};
+use anonchat_proto::wire::{ClientMsg, FriendInfo, ServerEnvelope, ServerMsg, SignedOtk};
 use anonchat_proto::{limits, DeviceCert, Key32, Sig64, Username};
 use rand::RngCore;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::abuse::{Failures, Limits};
-use crate::ring::{Outcome, RingError, Rings};
-use crate::store::{AccountRow, Store, StoreError};
+use crate::ring::{Outcome, Rings};
+use crate::store::{AccountRow, Store};
 use anonchat_proto::fvc;
 use anonchat_proto::wire::{Mode, PresenceMode};
 use std::net::IpAddr;
@@ -24,8 +22,11 @@ use zeroize::Zeroizing;
 
 mod devices;
 mod gating;
+mod refusal;
 mod rotation;
+
 pub use devices::{Join, Joined};
+pub use refusal::{bad, Refusal};
 
 /// Messages waiting for a device's socket. A device that lets this many pile up is too slow to
 /// serve and is disconnected, so memory per connection stays bounded.
@@ -210,25 +211,7 @@ pub struct Attached {
     pub farewell: Arc<OnceLock<Arc<str>>>,
 }
 
-type Reply = Result<ServerMsg, (ErrorCode, Option<String>)>;
-
-fn bad(detail: impl Into<String>) -> (ErrorCode, Option<String>) {
-    (ErrorCode::BadRequest, Some(detail.into()))
-}
-
-const NOT_FOUND: (ErrorCode, Option<String>) = (ErrorCode::NotFound, None);
-
-fn internal(e: StoreError) -> (ErrorCode, Option<String>) {
-    tracing::error!(error = %e, "store failure");
-    (ErrorCode::Internal, None)
-}
-
-fn ring_error(e: RingError) -> (ErrorCode, Option<String>) {
-    match e {
-        RingError::Busy => (ErrorCode::RateLimited, Some(e.to_string())),
-        _ => bad(e.to_string()),
-    }
-}
+pub type Reply = Result<ServerMsg, Refusal>;
 
 impl Hub {
     pub fn new(store: Store, secret: Zeroizing<[u8; 32]>, cfg: HubConfig) -> Self {
@@ -412,7 +395,7 @@ impl Hub {
         st.spent_stamps
             .retain(|_, at| now.duration_since(*at) < max_age);
         drop(st);
-        self.expire_enrollments(crate::http::unix_now());
+        self.expire_enrollments(crate::clock::unix_now());
         self.limits.prune();
         self.failures.prune(now);
     }
@@ -428,21 +411,13 @@ impl Hub {
     }
 
     /// An account's row; an account that vanished reads as `not_found`.
-    async fn account_row(&self, who: &Username) -> Result<AccountRow, (ErrorCode, Option<String>)> {
-        self.store
-            .account(who)
-            .await
-            .map_err(internal)?
-            .ok_or(NOT_FOUND)
+    async fn account_row(&self, who: &Username) -> Result<AccountRow, Refusal> {
+        self.store.account(who).await?.ok_or(Refusal::NotFound)
     }
 
     /// An account's key; an account that vanished reads as `not_found`.
-    async fn account_key(&self, who: &Username) -> Result<Key32, (ErrorCode, Option<String>)> {
-        self.store
-            .account_key(who)
-            .await
-            .map_err(internal)?
-            .ok_or(NOT_FOUND)
+    async fn account_key(&self, who: &Username) -> Result<Key32, Refusal> {
+        self.store.account_key(who).await?.ok_or(Refusal::NotFound)
     }
 
     async fn answer_inner(&self, s: &Session, msg: ClientMsg) -> Reply {
@@ -481,8 +456,7 @@ impl Hub {
                         format,
                         salt.as_ref().map(|s| &s[..]),
                     )
-                    .await
-                    .map_err(internal)?;
+                    .await?;
                 Ok(ServerMsg::Ok)
             }
             ClientMsg::GetMode => {
@@ -495,15 +469,12 @@ impl Hub {
                 })
             }
             ClientMsg::SetPresence { presence } => {
-                self.store
-                    .set_presence(&s.username, presence)
-                    .await
-                    .map_err(internal)?;
+                self.store.set_presence(&s.username, presence).await?;
                 Ok(ServerMsg::Ok)
             }
             // TURN credentials only for authenticated devices: the relay is not an open proxy.
             ClientMsg::IceServers => {
-                let (ice_servers, expires_at) = self.turn.issue(crate::http::unix_now());
+                let (ice_servers, expires_at) = self.turn.issue(crate::clock::unix_now());
                 Ok(ServerMsg::IceServers {
                     ice_servers,
                     expires_at,
@@ -534,21 +505,17 @@ impl Hub {
                 };
                 self.store
                     .set_static_code(&s.username, hash.as_deref())
-                    .await
-                    .map_err(internal)?;
+                    .await?;
                 Ok(ServerMsg::Ok)
             }
             ClientMsg::RotateCode => {
-                self.store
-                    .rotate_salt(&s.username, &new_salt())
-                    .await
-                    .map_err(internal)?;
+                self.store.rotate_salt(&s.username, &new_salt()).await?;
                 Ok(ServerMsg::Ok)
             }
             ClientMsg::DeleteAccount { ts, sig } => {
                 let ak = self.account_key(&s.username).await?;
                 let fresh =
-                    ts.abs_diff(crate::http::unix_now()) <= anonchat_proto::pow::MAX_AGE_SECS;
+                    ts.abs_diff(crate::clock::unix_now()) <= anonchat_proto::pow::MAX_AGE_SECS;
                 verify(
                     &ak,
                     &anonchat_proto::signing::delete_account_bytes(&s.username, ts),
@@ -557,11 +524,10 @@ impl Hub {
                 .ok()
                 .filter(|_| fresh)
                 .ok_or_else(|| bad("deletion must be signed by the account key, just now"))?;
-                let expires = crate::http::unix_now() + TOMBSTONE_DAYS * 86_400;
+                let expires = crate::clock::unix_now() + TOMBSTONE_DAYS * 86_400;
                 self.store
                     .delete_account(&s.username, &self.name_hash(&s.username), expires as i64)
-                    .await
-                    .map_err(internal)?;
+                    .await?;
                 // The account's other devices are cut off now; this one hears `ok` and leaves.
                 let st = self.lock();
                 for d in st.online.get(&s.username).into_iter().flatten() {
@@ -577,10 +543,9 @@ impl Hub {
             ClientMsg::Search { prefix } => {
                 // A scan of the public names: priced like a lookup (P9).
                 if !self.limits.allow(s.ip, &s.device_id, &s.username) {
-                    return Err((
-                        ErrorCode::RateLimited,
-                        Some("too many requests; try again in a minute".into()),
-                    ));
+                    return Err(Refusal::RateLimited(Some(
+                        "too many requests; try again in a minute".into(),
+                    )));
                 }
                 let ok = prefix.len() >= 3
                     && prefix.len() <= 32
@@ -592,11 +557,7 @@ impl Hub {
                 if !ok {
                     return Err(bad("search needs 3 to 32 characters of a username"));
                 }
-                let users = self
-                    .store
-                    .search_public(&prefix, 20)
-                    .await
-                    .map_err(internal)?;
+                let users = self.store.search_public(&prefix, 20).await?;
                 Ok(ServerMsg::Users { users })
             }
             ClientMsg::FriendAccept { from, sig } => self.friend_accept(s, from, sig).await,
@@ -605,12 +566,7 @@ impl Hub {
                 Ok(ServerMsg::Ok)
             }
             ClientMsg::Unfriend { username } => {
-                if self
-                    .store
-                    .remove_friendship(&s.username, &username)
-                    .await
-                    .map_err(internal)?
-                {
+                if self.store.remove_friendship(&s.username, &username).await? {
                     let st = self.lock();
                     st.send_user(
                         &username,
@@ -623,7 +579,7 @@ impl Hub {
                 Ok(ServerMsg::Ok)
             }
             ClientMsg::ListFriends => {
-                let friends = self.store.friends(&s.username).await.map_err(internal)?;
+                let friends = self.store.friends(&s.username).await?;
                 let st = self.lock();
                 Ok(ServerMsg::Friends {
                     friends: friends
@@ -668,23 +624,19 @@ impl Hub {
                 let mut st = self.lock();
                 let out = st
                     .rings
-                    .answer(&ring_id, &s.device_id, accept, Instant::now())
-                    .map_err(ring_error)?;
+                    .answer(&ring_id, &s.device_id, accept, Instant::now())?;
                 st.apply(out);
                 Ok(ServerMsg::Ok)
             }
             ClientMsg::Hangup { ring_id } => {
                 let mut st = self.lock();
-                let out = st
-                    .rings
-                    .hangup(&ring_id, &s.device_id)
-                    .map_err(ring_error)?;
+                let out = st.rings.hangup(&ring_id, &s.device_id)?;
                 st.apply(out);
                 Ok(ServerMsg::Ok)
             }
             ClientMsg::Relay { ring_id, blob } => {
                 let st = self.lock();
-                let to = st.rings.route(&ring_id, &s.device_id).map_err(ring_error)?;
+                let to = st.rings.route(&ring_id, &s.device_id)?;
                 st.send_device(to, ServerMsg::Relayed { ring_id, blob });
                 Ok(ServerMsg::Ok)
             }
@@ -702,7 +654,7 @@ impl Hub {
         };
         let dk = {
             let st = self.lock();
-            let conn = st.conns.get(&s.device_id).ok_or(NOT_FOUND)?;
+            let conn = st.conns.get(&s.device_id).ok_or(Refusal::NotFound)?;
             if conn.otks.len() + keys.len() > limits::MAX_ONE_TIME_KEYS {
                 return Err(too_many());
             }
@@ -713,7 +665,7 @@ impl Hub {
                 .map_err(|_| bad("one-time key signature does not verify"))?;
         }
         let mut st = self.lock();
-        let conn = st.conns.get_mut(&s.device_id).ok_or(NOT_FOUND)?;
+        let conn = st.conns.get_mut(&s.device_id).ok_or(Refusal::NotFound)?;
         // Checked again: another batch of this device may have landed meanwhile.
         if conn.otks.len() + keys.len() > limits::MAX_ONE_TIME_KEYS {
             return Err(too_many());
@@ -740,7 +692,7 @@ impl Hub {
         let mut st = self.lock();
         st.friend_requests
             .insert(&s.username, &to, sig, Instant::now())
-            .map_err(|e| (ErrorCode::RateLimited, Some(e.to_string())))?;
+            .map_err(|e| Refusal::RateLimited(Some(e.to_string())))?;
         st.send_user(
             &to,
             &ServerMsg::FriendRequestIn {
@@ -757,17 +709,16 @@ impl Hub {
             .lock()
             .friend_requests
             .get(&from, &s.username, Instant::now())
-            .ok_or(NOT_FOUND)?;
+            .ok_or(Refusal::NotFound)?;
         let their_ak = self.account_key(&from).await?;
         let my_ak = self.account_key(&s.username).await?;
         let edge = friend_bytes(&from, &their_ak, &s.username, &my_ak);
         verify(&my_ak, &edge, &sig).map_err(|_| bad("friend signature does not verify"))?;
         // Checked again: the requester's key could have changed since the request (account re-made).
-        verify(&their_ak, &edge, &their_sig).map_err(|_| NOT_FOUND)?;
+        verify(&their_ak, &edge, &their_sig).map_err(|_| Refusal::NotFound)?;
         self.store
             .add_friendship(&from, &their_sig, &s.username, &sig)
-            .await
-            .map_err(internal)?;
+            .await?;
         let st = {
             let mut st = self.lock();
             st.friend_requests.remove(&from, &s.username);
@@ -797,7 +748,7 @@ impl Hub {
         // first device to connect in time — a wake intent. Anyone else needs the account online.
         let wake = reach.friends && self.wake_intents;
         if !reach.online && !wake {
-            return Err(NOT_FOUND);
+            return Err(Refusal::NotFound);
         }
         let mut st = self.lock();
         let devices: HashSet<String> = st.online.get(&to).cloned().unwrap_or_default();
@@ -805,19 +756,17 @@ impl Hub {
         // a device and ends `unavailable` (the caller cannot tell it from an unanswered ring).
         let blurred = reach.presence == PresenceMode::Recent;
         if devices.is_empty() && !wake && !blurred {
-            return Err(NOT_FOUND); // Went offline between the gate and now.
+            return Err(Refusal::NotFound); // Went offline between the gate and now.
         }
         let ring_id = new_id();
-        st.rings
-            .start(
-                ring_id.clone(),
-                s.username.clone(),
-                s.device_id.clone(),
-                to,
-                devices.clone(),
-                Instant::now(),
-            )
-            .map_err(ring_error)?;
+        st.rings.start(
+            ring_id.clone(),
+            s.username.clone(),
+            s.device_id.clone(),
+            to,
+            devices.clone(),
+            Instant::now(),
+        )?;
         for d in &devices {
             st.send_device(
                 d,

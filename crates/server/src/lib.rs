@@ -3,7 +3,9 @@
 
 pub mod abuse;
 pub mod accept;
+pub mod app;
 pub mod client_ip;
+pub mod clock;
 pub mod config;
 pub mod gate;
 pub mod hold;
@@ -14,6 +16,7 @@ pub mod logs;
 pub mod pace;
 pub mod requests;
 pub mod ring;
+pub mod serve;
 pub mod static_code;
 pub mod store;
 pub mod turn;

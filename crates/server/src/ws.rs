@@ -16,7 +16,7 @@ use axum::Json;
 use futures_util::{SinkExt, StreamExt};
 use rand::RngCore;
 
-use crate::http::App;
+use crate::app::App;
 use crate::hub::{Join, Session};
 use crate::limits::Slot;
 use anonchat_proto::enroll::TOKEN_TTL_SECS;
@@ -177,7 +177,7 @@ async fn on_text(
     };
     let answer = match app.hub.handle(session, env.msg, arrived).await {
         Ok(msg) => ServerEnvelope::new(env.id, msg),
-        Err((code, detail)) => ServerEnvelope::error(env.id, code, detail),
+        Err(refusal) => ServerEnvelope::error(env.id, refusal.code(), refusal.into_detail()),
     };
     replies.send(answer).await;
 }
@@ -319,10 +319,9 @@ async fn enroll(
 ) {
     let joined = match app.hub.enroll_join(ip, nonce, &app.origin, join).await {
         Ok(j) => j,
-        Err((code, detail)) => {
-            let _ = socket
-                .send(text(&ServerEnvelope::error(None, code, detail)))
-                .await;
+        Err(refusal) => {
+            let env = ServerEnvelope::error(None, refusal.code(), refusal.into_detail());
+            let _ = socket.send(text(&env)).await;
             return;
         }
     };

@@ -8,12 +8,12 @@ use anonchat_proto::enroll::{normalize_code, TOKEN_TTL_SECS};
 use anonchat_proto::signing::{
     enroll_join_bytes, enroll_token_bytes, one_time_key_bytes, revoke_device_bytes, verify,
 };
-use anonchat_proto::wire::{DeviceInfo, ErrorCode, ServerEnvelope, ServerMsg, SignedOtk};
+use anonchat_proto::wire::{DeviceInfo, ServerEnvelope, ServerMsg, SignedOtk};
 use anonchat_proto::{limits, Caps, DeviceCert, Key32, Sig64, Username};
 use tokio::sync::oneshot;
 
-use super::{bad, internal, Hub, Reply, Session, NOT_FOUND};
-use crate::http::unix_now;
+use super::{bad, Hub, Refusal, Reply, Session};
+use crate::clock::unix_now;
 use crate::store::StoreError;
 
 /// Enrollments open at once, server-wide (each is a few hundred bytes of RAM).
@@ -56,8 +56,6 @@ pub struct Joined {
     pub device_id: String,
 }
 
-type Refusal = (ErrorCode, Option<String>);
-
 impl Hub {
     pub(super) async fn enroll_open(
         &self,
@@ -82,7 +80,7 @@ impl Hub {
         // a new one replaces the old.
         st.enrollments.retain(|_, e| e.username != s.username);
         if st.enrollments.len() >= MAX_ENROLLMENTS {
-            return Err((ErrorCode::RateLimited, None));
+            return Err(Refusal::RateLimited(None));
         }
         if st.enrollments.contains_key(&code) {
             return Err(bad("code in use; make another"));
@@ -110,12 +108,12 @@ impl Hub {
         j: Join,
     ) -> Result<Joined, Refusal> {
         if !self.limits.allow_ip(ip) {
-            return Err((ErrorCode::RateLimited, None));
+            return Err(Refusal::RateLimited(None));
         }
         if !valid_device_id(&j.device_id) {
             return Err(bad("malformed device id"));
         }
-        let code = normalize_code(&j.code).ok_or(NOT_FOUND)?;
+        let code = normalize_code(&j.code).ok_or(Refusal::NotFound)?;
         let signed = enroll_join_bytes(
             nonce,
             origin,
@@ -125,25 +123,15 @@ impl Hub {
             &j.dk_curve25519,
             j.caps,
         );
-        verify(&j.dk_ed25519, &signed, &j.sig).map_err(|_| {
-            (
-                ErrorCode::Unauthorized,
-                Some("signature does not verify".into()),
-            )
-        })?;
+        verify(&j.dk_ed25519, &signed, &j.sig)
+            .map_err(|_| Refusal::Unauthorized("signature does not verify".into()))?;
         verify(
             &j.dk_ed25519,
             &one_time_key_bytes(&j.device_id, &j.otk.key),
             &j.otk.sig,
         )
         .map_err(|_| bad("one-time key signature does not verify"))?;
-        if self
-            .store
-            .device(&j.device_id)
-            .await
-            .map_err(internal)?
-            .is_some()
-        {
+        if self.store.device(&j.device_id).await?.is_some() {
             return Err(bad("device id in use"));
         }
         let (tx, rx) = oneshot::channel();
@@ -154,7 +142,7 @@ impl Hub {
                 .enrollments
                 .get_mut(&code)
                 .filter(|e| e.expires > now && e.joiner.is_none())
-                .ok_or(NOT_FOUND)?;
+                .ok_or(Refusal::NotFound)?;
             e.joiner = Some(Joiner {
                 device_id: j.device_id.clone(),
                 dk_ed25519: j.dk_ed25519,
@@ -223,7 +211,7 @@ impl Hub {
                 .enrollments
                 .get(&code)
                 .and_then(|e| e.joiner.as_ref())
-                .ok_or(NOT_FOUND)?;
+                .ok_or(Refusal::NotFound)?;
             let same_keys = cert.username == s.username
                 && cert.device_id == j.device_id
                 && cert.dk_ed25519 == j.dk_ed25519
@@ -240,7 +228,7 @@ impl Hub {
             Err(StoreError::Taken) => {
                 return Err(bad("this account has as many devices as it may"))
             }
-            Err(e) => return Err(internal(e)),
+            Err(e) => return Err(e.into()),
         }
         let mut st = self.lock();
         let by = st.conns.get(&s.device_id).map(|c| c.cert.clone());
@@ -271,11 +259,11 @@ impl Hub {
                     && e.joiner.as_ref().is_some_and(|j| j.device_id == device_id)
             })
             .map(|(code, _)| code.clone())
-            .ok_or(NOT_FOUND)
+            .ok_or(Refusal::NotFound)
     }
 
     pub(super) async fn list_devices(&self, s: &Session) -> Reply {
-        let rows = self.store.devices(&s.username).await.map_err(internal)?;
+        let rows = self.store.devices(&s.username).await?;
         let st = self.lock();
         Ok(ServerMsg::Devices {
             devices: rows
@@ -312,10 +300,9 @@ impl Hub {
         if !self
             .store
             .revoke_device(&s.username, &device_id, ts, &sig)
-            .await
-            .map_err(internal)?
+            .await?
         {
-            return Err(NOT_FOUND);
+            return Err(Refusal::NotFound);
         }
         let st = self.lock();
         if let Some(c) = st.conns.get(&device_id) {

@@ -5,10 +5,10 @@
 use std::time::Instant;
 
 use anonchat_proto::fvc::{self, CodeFormat, Fvc};
-use anonchat_proto::wire::{ClientMsg, ErrorCode, PresenceMode};
+use anonchat_proto::wire::{ClientMsg, PresenceMode};
 use anonchat_proto::{Key32, Username};
 
-use super::{bad, internal, Hub, Reply, Session, NOT_FOUND};
+use super::{bad, Hub, Refusal, Reply, Session};
 use crate::gate::{decide, Facts, Verdict};
 
 impl Hub {
@@ -20,9 +20,9 @@ impl Hub {
         me: &Username,
         target: &Username,
         code: Option<&str>,
-    ) -> Result<Reach, (ErrorCode, Option<String>)> {
-        let account = self.store.account(target).await.map_err(internal)?;
-        let friends = self.store.are_friends(me, target).await.map_err(internal)?;
+    ) -> Result<Reach, Refusal> {
+        let account = self.store.account(target).await?;
+        let friends = self.store.are_friends(me, target).await?;
         let (online, recent) = {
             let st = self.lock();
             (st.is_online(target), st.recently_active(target))
@@ -40,7 +40,7 @@ impl Hub {
             None => false,
             Some(given) => {
                 let totp_ok = Fvc::new(&*fvc::seed(&*self.secret, &ak, salt), format)
-                    .check(given, crate::http::unix_now());
+                    .check(given, crate::clock::unix_now());
                 let (given_owned, stored_for_check) = (given.to_string(), stored.clone());
                 let static_ok = tokio::task::spawn_blocking(move || {
                     crate::static_code::check(&given_owned, stored_for_check.as_deref())
@@ -79,7 +79,7 @@ impl Hub {
                 friends,
                 presence,
             }),
-            Verdict::NotFound => Err(NOT_FOUND),
+            Verdict::NotFound => Err(Refusal::NotFound),
         }
     }
 
@@ -89,12 +89,12 @@ impl Hub {
         me: &Username,
         target: &Username,
         code: Option<&str>,
-    ) -> Result<Key32, (ErrorCode, Option<String>)> {
+    ) -> Result<Key32, Refusal> {
         match self.gate(me, target, code).await? {
             Reach {
                 ak, online: true, ..
             } => Ok(ak),
-            _ => Err(NOT_FOUND),
+            _ => Err(Refusal::NotFound),
         }
     }
 
@@ -128,20 +128,18 @@ impl Hub {
             // Held back by the backoff first, so waiting it out does not also drain the buckets.
             if let Some(t) = owed.not_before.filter(|t| *t > Instant::now()) {
                 let secs = t.duration_since(Instant::now()).as_secs_f64().ceil() as u64;
-                return Err((
-                    ErrorCode::RateLimited,
-                    Some(format!("too many unanswered requests; wait {secs} s")),
-                ));
+                return Err(Refusal::RateLimited(Some(format!(
+                    "too many unanswered requests; wait {secs} s"
+                ))));
             }
             if !self.limits.allow(s.ip, &s.device_id, &s.username) {
-                return Err((
-                    ErrorCode::RateLimited,
-                    Some("too many requests; try again in a minute".into()),
-                ));
+                return Err(Refusal::RateLimited(Some(
+                    "too many requests; try again in a minute".into(),
+                )));
             }
             self.pay(s, target, code.is_some() || owed.pow, pow)?;
             let reply = self.answer_inner(s, msg).await;
-            if matches!(&reply, Err((ErrorCode::NotFound, _))) {
+            if matches!(&reply, Err(Refusal::NotFound)) {
                 self.failures.record(s.ip, &s.username, Instant::now());
             }
             return reply;
@@ -158,22 +156,17 @@ impl Hub {
         target: &Username,
         owed: bool,
         pow: Option<&anonchat_proto::pow::Stamp>,
-    ) -> Result<(), (ErrorCode, Option<String>)> {
+    ) -> Result<(), Refusal> {
         if !owed {
             return Ok(());
         }
         let now = Instant::now();
         let bits = self.contact_pow_bits;
-        let required = || {
-            (
-                ErrorCode::PowRequired,
-                Some(format!("proof of work of {bits} bits required")),
-            )
-        };
+        let required = || Refusal::PowRequired(format!("proof of work of {bits} bits required"));
         let stamp = pow.ok_or_else(required)?;
         let resource = anonchat_proto::pow::contact_resource(&s.username, target);
         stamp
-            .check(&resource, bits, crate::http::unix_now())
+            .check(&resource, bits, crate::clock::unix_now())
             .map_err(|_| required())?;
         if self
             .lock()

@@ -7,11 +7,11 @@ use std::collections::{HashMap, HashSet};
 
 use anonchat_proto::rotation::AkRotation;
 use anonchat_proto::signing::{friend_bytes, verify};
-use anonchat_proto::wire::{DeviceBlob, ErrorCode, ServerEnvelope, ServerMsg};
+use anonchat_proto::wire::{DeviceBlob, ServerEnvelope, ServerMsg};
 use anonchat_proto::{limits, DeviceCert, Sig64, Username};
 
-use super::{bad, internal, Hub, Reply, Session, NOT_FOUND, OTK_LOW};
-use crate::http::unix_now;
+use super::{bad, Hub, Refusal, Reply, Session, OTK_LOW};
+use crate::clock::unix_now;
 
 impl Hub {
     /// One one-time key of another online, unrevoked device of the asker's own account.
@@ -21,13 +21,11 @@ impl Hub {
             .conns
             .get_mut(device_id)
             .filter(|c| c.cert.username == s.username && device_id != s.device_id)
-            .ok_or(NOT_FOUND)?;
-        let otk = c.otks.pop().ok_or_else(|| {
-            (
-                ErrorCode::NotFound,
-                Some("that device has no one-time key left".into()),
-            )
-        })?;
+            .ok_or(Refusal::NotFound)?;
+        let otk = c
+            .otks
+            .pop()
+            .ok_or_else(|| Refusal::Gone("that device has no one-time key left".into()))?;
         if c.otks.len() < OTK_LOW {
             c.push(&ServerEnvelope::new(
                 None,
@@ -64,8 +62,7 @@ impl Hub {
         let on_record: HashMap<String, DeviceCert> = self
             .store
             .devices(&s.username)
-            .await
-            .map_err(internal)?
+            .await?
             .into_iter()
             .filter(|(_, revoked)| !revoked)
             .map(|(c, _)| (c.device_id.clone(), c))
@@ -87,21 +84,15 @@ impl Hub {
         {
             let st = self.lock();
             if let Some(gone) = siblings.iter().find(|d| !st.conns.contains_key(d.as_str())) {
-                return Err((
-                    ErrorCode::NotFound,
-                    Some(format!("device {gone} went offline; try again")),
-                ));
+                return Err(Refusal::Gone(format!(
+                    "device {gone} went offline; try again"
+                )));
             }
         }
-        if !self
-            .store
-            .rotate_account_key(&rotation, &certs)
-            .await
-            .map_err(internal)?
-        {
+        if !self.store.rotate_account_key(&rotation, &certs).await? {
             return Err(bad("the account key changed meanwhile"));
         }
-        let friends = self.store.friends(&s.username).await.map_err(internal)?;
+        let friends = self.store.friends(&s.username).await?;
         let mut st = self.lock();
         // Requests signed with the old key can no longer be accepted.
         st.friend_requests.remove_from(&s.username);
@@ -146,16 +137,12 @@ impl Hub {
 
     /// The rotations of this account or of a friend; anyone else reads as not found.
     pub(super) async fn key_history(&self, s: &Session, username: Username) -> Reply {
-        let allowed = username == s.username
-            || self
-                .store
-                .are_friends(&s.username, &username)
-                .await
-                .map_err(internal)?;
+        let allowed =
+            username == s.username || self.store.are_friends(&s.username, &username).await?;
         if !allowed {
-            return Err(NOT_FOUND);
+            return Err(Refusal::NotFound);
         }
-        let rotations = self.store.key_history(&username).await.map_err(internal)?;
+        let rotations = self.store.key_history(&username).await?;
         Ok(ServerMsg::KeyHistory {
             username,
             rotations,
@@ -172,13 +159,8 @@ impl Hub {
             &sig,
         )
         .map_err(|_| bad("friend signature does not verify"))?;
-        if !self
-            .store
-            .resign_edge(&s.username, &username, &sig)
-            .await
-            .map_err(internal)?
-        {
-            return Err(NOT_FOUND);
+        if !self.store.resign_edge(&s.username, &username, &sig).await? {
+            return Err(Refusal::NotFound);
         }
         Ok(ServerMsg::Ok)
     }
@@ -189,7 +171,7 @@ fn check_certs(
     rotation: &AkRotation,
     certs: &[DeviceCert],
     on_record: &HashMap<String, DeviceCert>,
-) -> Result<(), (ErrorCode, Option<String>)> {
+) -> Result<(), Refusal> {
     let ids: HashSet<&String> = certs.iter().map(|c| &c.device_id).collect();
     if ids.len() != certs.len() || ids.len() != on_record.len() {
         return Err(bad("one certificate for every device of the account"));

@@ -1,0 +1,202 @@
+//! The server's wiring: state from the configuration, the ticker, and the HTTP/WebSocket listener.
+//! `main.rs` only parses flags and waits for a signal; tests can run a server in-process.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::accept::CappedAcceptor;
+use crate::app::App;
+use crate::client_ip::{ClientIp, ClientIpError};
+use crate::http::router;
+use crate::hub::{Hub, HubConfig};
+use crate::limits::PerIp;
+use crate::logs::Sink;
+use crate::store::{Store, StoreError};
+use crate::turn::TurnError;
+use crate::Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("opening the database: {0}")]
+    Store(#[from] StoreError),
+    #[error("reading {path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("TURN configuration: {0}")]
+    Turn(#[from] TurnError),
+    #[error("--trusted-proxy: {0}")]
+    TrustedProxy(#[from] ClientIpError),
+    #[error("loading the TLS certificate and key: {0}")]
+    Tls(std::io::Error),
+    #[error("serving: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A server ready to serve on a bound listener: the state is built (database open, secret read),
+/// nothing is accepted yet.
+pub struct Server {
+    cfg: Config,
+    listener: std::net::TcpListener,
+    app: Arc<App>,
+    store: Store,
+}
+
+impl Server {
+    pub async fn new(cfg: Config, listener: std::net::TcpListener) -> Result<Self, ServeError> {
+        listener.set_nonblocking(true)?;
+        let bound = listener.local_addr()?;
+        let store = Store::open(&cfg.database_url).await?;
+        let secret = crate::config::load_or_create_secret(&cfg.secret_file).map_err(|source| {
+            ServeError::File {
+                path: cfg.secret_file.clone(),
+                source,
+            }
+        })?;
+        let client_ip = Arc::new(ClientIp::new(&cfg.trusted_proxy, cfg.ipv6_prefix)?);
+        let hub_config = HubConfig {
+            ring_timeout: Duration::from_secs(cfg.ring_timeout_secs),
+            wake_intents: !cfg.strict,
+            quiet: cfg.strict,
+            gate_per_minute: cfg.gate_per_minute,
+            gate_burst: cfg.gate_burst,
+            gate_floor: Duration::from_millis(cfg.gate_floor_ms),
+            contact_pow_bits: cfg.contact_pow_bits,
+            backoff_after: cfg.backoff_after,
+            pow_after: cfg.pow_after,
+            turn: crate::config::turn(&cfg)?,
+        };
+        let app = Arc::new(App {
+            hub: Hub::new(store.clone(), secret, hub_config),
+            quiet: cfg.strict,
+            origin: cfg.origin(bound),
+            pow_bits: cfg.register_pow_bits,
+            per_ip: PerIp::new(cfg.max_connections_per_ip),
+            client_ip,
+            pace: crate::pace::Budget {
+                messages_per_second: cfg.socket_messages_per_second,
+                message_burst: cfg.socket_message_burst,
+                kib_per_second: cfg.socket_kib_per_second,
+            },
+            shutdown: CancellationToken::new(),
+            spent: Mutex::new(HashMap::new()),
+        });
+        Ok(Self {
+            cfg,
+            listener,
+            app,
+            store,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The origin devices sign when they authenticate.
+    pub fn origin(&self) -> &str {
+        &self.app.origin
+    }
+
+    /// Serves until `shutdown`, then closes sockets (5 s grace) and the database.
+    pub async fn run(self, log_sink: Sink, shutdown: CancellationToken) -> Result<(), ServeError> {
+        let Self {
+            cfg,
+            listener,
+            app,
+            store,
+        } = self;
+        let ticker = tokio::spawn(tick(app.clone(), log_sink));
+        let handle = axum_server::Handle::new();
+        let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        // Counted per address from the accept on, and a deadline on every request's headers (and
+        // on idle keep-alive connections): a half-open request cannot hold a slot for long (P9).
+        let capped = CappedAcceptor::new(cfg.max_tcp_per_ip, app.client_ip.clone());
+        let header_timeout = Duration::from_secs(cfg.header_timeout_secs.max(1));
+        let server = {
+            let handle = handle.clone();
+            let tls = match (&cfg.tls_cert, &cfg.tls_key) {
+                (Some(cert), Some(key)) => Some(
+                    axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                        .await
+                        .map_err(ServeError::Tls)?,
+                ),
+                _ => None,
+            };
+            tokio::spawn(async move {
+                match tls {
+                    Some(tls) => {
+                        // The TLS handshake has axum-server's own 10 s deadline.
+                        let acceptor =
+                            axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(capped);
+                        let mut srv = axum_server::from_tcp(listener)
+                            .acceptor(acceptor)
+                            .handle(handle);
+                        http1_with_deadlines(srv.http_builder(), header_timeout);
+                        srv.serve(service).await
+                    }
+                    None => {
+                        let mut srv = axum_server::from_tcp(listener)
+                            .acceptor(capped)
+                            .handle(handle);
+                        http1_with_deadlines(srv.http_builder(), header_timeout);
+                        srv.serve(service).await
+                    }
+                }
+            })
+        };
+        let mut server = server;
+        let early = tokio::select! {
+            _ = shutdown.cancelled() => None,
+            // The listener failed by itself: stop the rest and say why.
+            r = &mut server => Some(r),
+        };
+        tracing::info!("shutting down");
+        app.shutdown.cancel();
+        handle.graceful_shutdown(Some(Duration::from_secs(5)));
+        let _ = ticker.await;
+        let served = match early {
+            Some(r) => r,
+            None => server.await,
+        };
+        store.close().await;
+        Ok(served.map_err(std::io::Error::other)??)
+    }
+}
+
+/// Expiries twice a second; log pruning hourly.
+async fn tick(app: Arc<App>, log_sink: Sink) {
+    let stop = app.shutdown.clone();
+    let mut every = tokio::time::interval(Duration::from_millis(500));
+    let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = every.tick() => app.hub.tick(Instant::now()),
+            _ = hourly.tick() => {
+                if let Sink::Files { dir, keep_days } = &log_sink {
+                    let _ = crate::logs::prune(dir, *keep_days, std::time::SystemTime::now());
+                }
+            }
+            _ = stop.cancelled() => break,
+        }
+    }
+}
+
+/// HTTP/1.1 only (WebSockets need it; HTTP/2 would be a second set of slow-client paths to bound),
+/// with a deadline on every request's headers.
+fn http1_with_deadlines(
+    b: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    header_timeout: Duration,
+) {
+    *b = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+        .http1_only();
+    b.http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout);
+}
