@@ -207,6 +207,34 @@ pub fn open_chunk(
 mod tests {
     use super::*;
 
+    /// The exact bounds of a chunk frame (cargo-mutants found them untested).
+    #[test]
+    fn chunk_frames_are_bounded_exactly() {
+        assert_eq!(CHUNK_SIZE, 61_440);
+        let max = CHUNK_HEADER + CHUNK_SIZE + TAG;
+        assert!(
+            max < crate::limits::MAX_WS_MESSAGE,
+            "a full chunk and its tag fit a frame"
+        );
+        let frame = |len: usize| {
+            let mut f = vec![0u8; len];
+            f[0] = CHUNK_TAG;
+            f[1..9].copy_from_slice(&7u64.to_be_bytes());
+            f[9..13].copy_from_slice(&3u32.to_be_bytes());
+            f
+        };
+        assert_eq!(chunk_header(&frame(CHUNK_HEADER + TAG)), Ok((7, 3)));
+        assert!(chunk_header(&frame(CHUNK_HEADER + TAG - 1)).is_err());
+        assert_eq!(chunk_header(&frame(max)), Ok((7, 3)));
+        assert_eq!(
+            chunk_header(&frame(max + 1)),
+            Err(ProtoError::TooLarge {
+                size: max + 1,
+                limit: 61_469
+            })
+        );
+    }
+
     #[test]
     fn chunks_round_trip_and_tampering_is_caught() {
         let key = ChunkCipher::new(&TransferKey::random());

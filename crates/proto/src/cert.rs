@@ -90,6 +90,23 @@ impl DeviceCert {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_ids_are_22_url_safe_characters() {
+        assert!(valid_device_id("abcdefghijklmnopqrs-_9"));
+        assert!(!valid_device_id("abcdefghijklmnopqrs-_"), "21 characters");
+        assert!(!valid_device_id("abcdefghijklmnopqrs-_90"), "23 characters");
+        assert!(
+            !valid_device_id("abcdefghijklmnopqrs-+9"),
+            "'+' is not URL-safe"
+        );
+        assert!(!valid_device_id("abcdefghijklmnopqrs-/9"));
+        assert!(
+            !valid_device_id("abcdefghijklmnopqrs-é"),
+            "22 bytes, not ASCII"
+        );
+        assert!(!valid_device_id(""));
+    }
     use ed25519_dalek::{Signer, SigningKey};
 
     fn cert(sk: &SigningKey) -> DeviceCert {

@@ -225,6 +225,15 @@ impl Handover {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_are_the_40_bits_in_crockford_base32() {
+        assert_eq!(code_from_bytes([0, 0, 0, 0, 0]), "00000000");
+        assert_eq!(code_from_bytes([0, 0, 0, 0, 1]), "00000001");
+        assert_eq!(code_from_bytes([1, 0, 0, 0, 0]), "04000000");
+        assert_eq!(code_from_bytes([0x80, 0, 0, 0, 0x21]), "G0000011");
+        assert_eq!(code_from_bytes([0xff; 5]), "ZZZZZZZZ");
+    }
     use ed25519_dalek::{Signer, SigningKey};
 
     #[test]
