@@ -5,6 +5,8 @@
 # - gate: answered lookups per second under a flood once the buckets are empty, beside no limit;
 # - dos: a victim's p50/p99 while 16 addresses flood each expensive path, beside no attacker, and
 #   /healthz with 2 000 half-open requests held;
+# - conns: server RSS per idle authenticated connection at N up to 19 000, beside a minimal
+#   tokio-tungstenite server holding the same N;
 # - desktop: the app's cold start to first paint and idle memory beside the CLI, and the panic
 #   shortcut → window hidden / peer told, with a live chat beside none.
 set -euo pipefail
@@ -20,4 +22,5 @@ bash scripts/with-keyring.sh cargo bench -p anonchat-e2e --bench session --locke
 bash scripts/with-keyring.sh cargo bench -p anonchat-e2e --bench relay --locked
 cargo bench -p anonchat-e2e --bench gate --locked
 cargo bench -p anonchat-e2e --bench dos --locked
+cargo bench -p anonchat-e2e --bench conns --locked
 bash scripts/with-keyring.sh cargo bench -p anonchat-e2e --bench desktop --locked

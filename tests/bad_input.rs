@@ -191,6 +191,22 @@ async fn malformed_oversized_and_out_of_place_messages_change_nothing() {
     )
     .await;
     assert_eq!(code(&e), "bad_request");
+    // The largest blob allowed still goes through whole (the server reads with a 1 KiB buffer).
+    let max = anonchat_proto::bytes::encode_b64(&vec![9u8; anonchat_proto::limits::MAX_RELAY_BLOB]);
+    let sent = request(
+        &mut wa,
+        11,
+        json!({"t":"relay","ring_id":ring_id,"blob":max}),
+    )
+    .await;
+    assert_eq!(sent["t"], "ok", "{sent}");
+    loop {
+        let m = recv(&mut wb).await.expect("relayed");
+        if m["t"] == "relayed" {
+            assert_eq!(m["blob"], max.as_str());
+            break;
+        }
+    }
 
     // An oversized frame closes that socket only.
     let huge = format!(

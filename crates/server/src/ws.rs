@@ -25,6 +25,8 @@ use anonchat_proto::enroll::TOKEN_TTL_SECS;
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a closing socket may take to accept its close frame.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// What each socket reads into at a time.
+const READ_BUFFER: usize = 1024;
 /// A socket that sends nothing (not even a ping) for this long is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -46,7 +48,10 @@ pub async fn upgrade(
         )
             .into_response();
     };
-    ws.max_message_size(limits::MAX_WS_MESSAGE)
+    // A 1 KiB read buffer, not tungstenite's 128 KiB: an idle socket then costs a few KiB. A
+    // larger frame still arrives whole (tungstenite reserves a frame's length once its header is in).
+    ws.read_buffer_size(READ_BUFFER)
+        .max_message_size(limits::MAX_WS_MESSAGE)
         .max_frame_size(limits::MAX_WS_MESSAGE)
         .on_upgrade(move |socket| serve(socket, app, slot, ip))
 }
@@ -66,11 +71,13 @@ fn text(env: &ServerEnvelope) -> Message {
 }
 
 async fn serve(mut socket: WebSocket, app: Arc<App>, _slot: Slot, ip: std::net::IpAddr) {
-    let Some((username, cert)) = authenticate(&mut socket, &app, ip).await else {
+    // The long-lived task holds only this loop's state: the big futures (authentication, the hub's
+    // database calls) are boxed while they run instead of sizing every idle socket's task (issue 14).
+    let Some((username, cert)) = Box::pin(authenticate(&mut socket, &app, ip)).await else {
         let _ = socket.send(Message::Close(None)).await;
         return;
     };
-    let attached = app.hub.attach(username, cert, ip, &app.shutdown).await;
+    let attached = Box::pin(app.hub.attach(username, cert, ip, &app.shutdown)).await;
     let session = attached.session.clone();
     let kill = attached.kill.clone();
     let replies = Replies {
@@ -130,7 +137,7 @@ async fn serve(mut socket: WebSocket, app: Arc<App>, _slot: Slot, ip: std::net::
         match msg {
             Message::Text(t) => {
                 let arrived = tokio::time::Instant::now();
-                on_text(&app, &session, &replies, t.as_str(), arrived).await
+                Box::pin(on_text(&app, &session, &replies, t.as_str(), arrived)).await
             }
             Message::Binary(_) => {
                 replies
@@ -147,7 +154,7 @@ async fn serve(mut socket: WebSocket, app: Arc<App>, _slot: Slot, ip: std::net::
     }
     kill.cancel();
     let _ = writer.await;
-    app.hub.detach(&session).await;
+    Box::pin(app.hub.detach(&session)).await;
     tracing::debug!("device disconnected");
 }
 
