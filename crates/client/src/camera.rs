@@ -64,6 +64,11 @@ impl Source {
 pub struct Frame(RgbImage);
 
 impl Frame {
+    /// A frame from pixels already in memory (the fuzz harness's camera).
+    pub(crate) fn from_image(img: RgbImage) -> Self {
+        Frame(img)
+    }
+
     pub fn image(&self) -> &RgbImage {
         &self.0
     }

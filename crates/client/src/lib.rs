@@ -8,6 +8,7 @@ pub mod engine;
 pub mod enrollment;
 pub mod error;
 pub mod events;
+pub mod fuzz;
 pub mod hardening;
 pub mod identity;
 pub mod keychain;

@@ -79,6 +79,11 @@ pub fn load(dir: &Path, key: &[u8; 32]) -> Result<ProfileData, ClientError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ProfileData::default()),
         Err(e) => return Err(ClientError::Profile(e.to_string())),
     };
+    open(&raw, key)
+}
+
+/// The contacts file's bytes (nonce, then XChaCha20-Poly1305 ciphertext) opened under `key`.
+pub fn open(raw: &[u8], key: &[u8; 32]) -> Result<ProfileData, ClientError> {
     if raw.len() < 24 {
         return Err(ClientError::Profile("contacts file is corrupt".into()));
     }
@@ -90,11 +95,16 @@ pub fn load(dir: &Path, key: &[u8; 32]) -> Result<ProfileData, ClientError> {
                 ClientError::Profile("contacts file does not match this identity".into())
             })?,
     );
-    serde_json::from_slice(&plain).map_err(|e| ClientError::Profile(e.to_string()))
+    parse(&plain)
 }
 
-pub fn save(dir: &Path, key: &[u8; 32], data: &ProfileData) -> Result<(), ClientError> {
-    std::fs::create_dir_all(dir).map_err(|e| ClientError::Profile(e.to_string()))?;
+/// The decrypted contents (JSON).
+pub fn parse(plain: &[u8]) -> Result<ProfileData, ClientError> {
+    serde_json::from_slice(plain).map_err(|e| ClientError::Profile(e.to_string()))
+}
+
+/// The contacts file's bytes for `data` under `key`, with a fresh nonce.
+pub fn seal(key: &[u8; 32], data: &ProfileData) -> Result<Vec<u8>, ClientError> {
     let plain =
         Zeroizing::new(serde_json::to_vec(data).map_err(|e| ClientError::Profile(e.to_string()))?);
     let mut nonce = [0u8; 24];
@@ -104,6 +114,12 @@ pub fn save(dir: &Path, key: &[u8; 32], data: &ProfileData) -> Result<(), Client
         .map_err(|_| ClientError::Profile("encryption failed".into()))?;
     let mut out = nonce.to_vec();
     out.extend_from_slice(&ct);
+    Ok(out)
+}
+
+pub fn save(dir: &Path, key: &[u8; 32], data: &ProfileData) -> Result<(), ClientError> {
+    std::fs::create_dir_all(dir).map_err(|e| ClientError::Profile(e.to_string()))?;
+    let out = seal(key, data)?;
     std::fs::write(dir.join(CONTACTS_FILE), out).map_err(|e| ClientError::Profile(e.to_string()))
 }
 

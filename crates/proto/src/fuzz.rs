@@ -22,6 +22,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("share_link", share_link),
     ("chunk_header", chunk_header),
     ("key_base64", key_base64),
+    ("register_request", register_request),
 ];
 
 /// A re-encoding may only fail to decode for being over a size limit it did not change.
@@ -88,6 +89,16 @@ pub fn handover(data: &[u8]) -> bool {
     true
 }
 
+/// A `POST /v1/register` body, from anyone.
+pub fn register_request(data: &[u8]) -> bool {
+    let Ok(req) = serde_json::from_slice::<crate::wire::RegisterRequest>(data) else {
+        return false;
+    };
+    let again = serde_json::to_vec(&req).expect("a parsed request encodes");
+    assert_eq!(serde_json::from_slice(&again).ok(), Some(req));
+    true
+}
+
 /// A scanned or pasted enrollment QR string.
 pub fn enroll_link(data: &[u8]) -> bool {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -139,6 +150,7 @@ pub fn key_base64(data: &[u8]) -> bool {
     key || name
 }
 
+pub mod mutate;
 pub mod seeds;
 
 #[cfg(test)]

@@ -100,6 +100,27 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             vec![attach::seal_chunk(&cipher, 5, 1, b"chunk")]
         }
         "key_base64" => vec![key.to_base64().into_bytes(), b"alice".to_vec()],
+        "register_request" => vec![serde_json::to_vec(&crate::wire::RegisterRequest {
+            v: 1,
+            username: alice.clone(),
+            ak_pub: key,
+            device_cert: crate::DeviceCert {
+                v: 1,
+                username: alice,
+                device_id: "d1".into(),
+                dk_ed25519: key,
+                dk_curve25519: Key32([8; 32]),
+                caps: crate::Caps::default(),
+                created_at: 5,
+                sig: crate::Sig64([3; 64]),
+            },
+            pow: crate::pow::Stamp {
+                bits: 12,
+                ts: 6,
+                nonce: 7,
+            },
+        })
+        .expect("a seed encodes")],
         other => panic!("no seeds for {other}"),
     }
 }

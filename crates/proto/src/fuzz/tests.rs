@@ -6,51 +6,10 @@ use proptest::prelude::*;
 
 use super::seeds::seeds;
 use super::*;
-
-#[derive(Debug, Clone)]
-enum Edit {
-    Flip(usize, u8),
-    Insert(usize, u8),
-    Cut(usize, usize),
-    Splice(usize, usize),
-}
+use crate::fuzz::mutate::{mutate, Edit};
 
 fn edit() -> impl Strategy<Value = Edit> {
-    prop_oneof![
-        (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Edit::Flip(i, b)),
-        (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Edit::Insert(i, b)),
-        (any::<usize>(), 0usize..16).prop_map(|(i, n)| Edit::Cut(i, n)),
-        (any::<usize>(), any::<usize>()).prop_map(|(i, j)| Edit::Splice(i, j)),
-    ]
-}
-
-fn mutate(seed: &[u8], other: &[u8], edits: &[Edit]) -> Vec<u8> {
-    let mut v = seed.to_vec();
-    let at = |i: usize, len: usize| i % (len + 1);
-    for e in edits {
-        match *e {
-            Edit::Flip(i, b) if !v.is_empty() => {
-                let i = i % v.len();
-                v[i] ^= b;
-            }
-            Edit::Insert(i, b) => {
-                let i = at(i, v.len());
-                v.insert(i, b);
-            }
-            Edit::Cut(i, n) => {
-                let i = at(i, v.len());
-                let end = (i + n).min(v.len());
-                v.drain(i..end);
-            }
-            Edit::Splice(i, j) if !other.is_empty() => {
-                let i = at(i, v.len());
-                let j = j % other.len();
-                v.splice(i.., other[j..].iter().copied());
-            }
-            _ => {}
-        }
-    }
-    v
+    (any::<u8>(), any::<usize>(), any::<usize>()).prop_map(Edit::from)
 }
 
 fn all_seeds() -> Vec<(usize, Vec<u8>)> {
