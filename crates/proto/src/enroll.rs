@@ -227,6 +227,69 @@ mod tests {
     use super::*;
 
     #[test]
+    fn codes_display_in_two_groups_only_when_they_are_codes() {
+        assert_eq!(display_code("ABCD1234"), "ABCD-1234");
+        assert_eq!(display_code("ABC"), "ABC");
+        assert_eq!(
+            display_code("ABCDEFé"),
+            "ABCDEFé",
+            "8 bytes, not 8 ASCII characters"
+        );
+    }
+
+    #[test]
+    fn a_token_is_good_from_now_to_its_expiry_and_not_too_far_ahead() {
+        let ak = ed25519_dalek::SigningKey::from_bytes(&[4; 32]);
+        let alice = Username::parse("alice").unwrap();
+        let token = |expires: u64| {
+            use ed25519_dalek::Signer;
+            Token {
+                username: alice.clone(),
+                code: "ABCD1234".into(),
+                expires,
+                ak_pub: Key32(ak.verifying_key().to_bytes()),
+                sig: Sig64(
+                    ak.sign(&enroll_token_bytes(&alice, "ABCD1234", expires))
+                        .to_bytes(),
+                ),
+            }
+        };
+        let now = 1_000_000;
+        assert!(token(now).verify(now).is_ok(), "good up to its expiry");
+        assert!(token(now - 1).verify(now).is_err(), "expired");
+        let furthest = now + TOKEN_TTL_SECS + 60;
+        assert!(token(furthest).verify(now).is_ok());
+        assert!(token(furthest + 1).verify(now).is_err(), "too far ahead");
+    }
+
+    #[test]
+    fn a_handover_holds_at_most_100_contacts_and_100_blocked() {
+        let alice = Username::parse("alice").unwrap();
+        let contact = HandoverContact {
+            username: alice.clone(),
+            ak_pub: Key32([1; 32]),
+            verified: false,
+        };
+        let handover = |contacts: usize, blocked: usize| Handover {
+            username: alice.clone(),
+            ak_secret: SecretText::new("c2VjcmV0".into()),
+            contacts: vec![contact.clone(); contacts],
+            blocked: vec![alice.clone(); blocked],
+        };
+        let max = MAX_HANDOVER_CONTACTS;
+        assert_eq!(max, 100);
+        assert!(Handover::decode(&handover(max, max).encode()).is_ok());
+        assert!(Handover::decode(&handover(max + 1, 0).encode()).is_err());
+        assert!(Handover::decode(&handover(0, max + 1).encode()).is_err());
+    }
+
+    #[test]
+    fn device_fingerprints_are_pinned() {
+        // SHA-256 of the label and the key, first 8 bytes big-endian mod 10^12 (computed apart).
+        assert_eq!(device_fingerprint(&Key32([1; 32])), "7618 2158 5736");
+    }
+
+    #[test]
     fn codes_are_the_40_bits_in_crockford_base32() {
         assert_eq!(code_from_bytes([0, 0, 0, 0, 0]), "00000000");
         assert_eq!(code_from_bytes([0, 0, 0, 0, 1]), "00000001");

@@ -208,6 +208,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn secret_text_reads_back() {
+        assert_eq!(SecretText::new("hi".into()).as_str(), "hi");
+    }
+
+    #[test]
+    fn file_offers_and_timers_are_checked_on_decode() {
+        let offer = |name: usize, mime: usize| PeerFrame::FileOffer {
+            id: 1,
+            name: SecretText::new("n".repeat(name)),
+            size: 3,
+            mime: "m".repeat(mime),
+            kind: AttachmentKind::File,
+            view_once: false,
+            key: crate::attach::TransferKey([1; 32]),
+        };
+        let (name, mime) = (limits::MAX_FILE_NAME, limits::MAX_MIME);
+        assert!(PeerFrame::decode(&offer(name, mime).encode()).is_ok());
+        assert!(PeerFrame::decode(&offer(name + 1, mime).encode()).is_err());
+        assert!(PeerFrame::decode(&offer(name, mime + 1).encode()).is_err());
+        assert!(PeerFrame::decode(&PeerFrame::Timer { seconds: 60 }.encode()).is_ok());
+        assert!(PeerFrame::decode(&PeerFrame::Timer { seconds: 7 }.encode()).is_err());
+    }
+
+    #[test]
     fn frames_round_trip_and_hide_text_in_debug() {
         let f = PeerFrame::Text {
             id: 1,

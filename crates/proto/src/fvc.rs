@@ -187,6 +187,49 @@ pub fn parse_share_link(link: &str) -> Result<(Username, Option<String>), ProtoE
 mod tests {
     use super::*;
 
+    #[test]
+    fn code_formats_have_6_to_8_digits() {
+        for d in [6, 7, 8] {
+            assert!(CodeFormat::Digits { digits: d }.validate().is_ok());
+        }
+        for d in [5, 9] {
+            assert!(CodeFormat::Digits { digits: d }.validate().is_err());
+        }
+        assert!(CodeFormat::Crockford.validate().is_ok());
+    }
+
+    /// RFC 4226 §5.4: the HMAC-SHA-1 of its example truncates to 0x50ef7f19.
+    #[test]
+    fn dynamic_truncation_is_rfc_4226() {
+        let sig = [
+            0x1f, 0x86, 0x98, 0x69, 0x0e, 0x02, 0xca, 0x16, 0x61, 0x85, 0x50, 0xef, 0x7f, 0x19,
+            0xda, 0x8e, 0x94, 0x5b, 0x55, 0x5a,
+        ];
+        assert_eq!(truncate(&sig), 0x50ef_7f19);
+        let mut high = sig;
+        high[10] = 0xd0; // The top bit is dropped.
+        assert_eq!(truncate(&high), 0x50ef_7f19);
+        assert_eq!(crockford(0x50ef_7f19), "8EYZRS");
+        assert_eq!(crockford(0), "000000");
+    }
+
+    #[test]
+    fn seconds_left_counts_down_each_step() {
+        assert_eq!(STEP, 60);
+        assert_eq!(Fvc::seconds_left(0), 60);
+        assert_eq!(Fvc::seconds_left(59), 1);
+        assert_eq!(Fvc::seconds_left(61), 59);
+    }
+
+    #[test]
+    fn a_share_link_code_is_1_to_16_letters_or_digits() {
+        let ok = |c: &str| parse_share_link(&format!("anonchat://add?u=alice&c={c}")).is_ok();
+        assert!(ok("1") && ok("ABCDEFGH12345678"));
+        assert!(!ok(""), "empty");
+        assert!(!ok("ABCDEFGH123456789"), "17 characters");
+        assert!(!ok("12-34"), "not alphanumeric");
+    }
+
     /// RFC 6238 Appendix B, through the same TOTP construction the gate uses (only the hash, step and
     /// digits differ, as the appendix fixes them).
     #[test]

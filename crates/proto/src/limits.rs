@@ -18,3 +18,20 @@ pub const MAX_TEXT: usize = 16 * 1024;
 pub const MAX_ONE_TIME_KEYS: usize = 50;
 /// Largest HTTP request body (registration).
 pub const MAX_HTTP_BODY: usize = 16 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The limits are part of the protocol (docs/protocol.md): a change must be deliberate, on both
+    /// sides at once.
+    #[test]
+    fn the_limits_are_the_documented_ones() {
+        assert_eq!(MAX_WS_MESSAGE, 65_536);
+        assert_eq!(MAX_RELAY_BLOB, 32_768);
+        assert_eq!(MAX_PEER_FRAME, 65_536);
+        assert_eq!(MAX_TEXT, 16_384);
+        assert_eq!(MAX_HTTP_BODY, 16_384);
+        assert_eq!((MAX_FILE_NAME, MAX_MIME, MAX_ONE_TIME_KEYS), (255, 100, 50));
+    }
+}

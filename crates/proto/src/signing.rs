@@ -139,6 +139,97 @@ pub fn verify(public: &Key32, msg: &[u8], sig: &Sig64) -> Result<(), ProtoError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn head(purpose: &str) -> Vec<u8> {
+        [b"anonchat/v1\0".as_slice(), purpose.as_bytes(), b"\0"].concat()
+    }
+
+    fn field(b: &[u8]) -> Vec<u8> {
+        [(b.len() as u32).to_be_bytes().as_slice(), b].concat()
+    }
+
+    /// Every layout byte for byte, restated from the module's rule (docs/protocol.md §3).
+    #[test]
+    fn every_layout_is_the_documented_one() {
+        let alice = Username::parse("alice").unwrap();
+        let bob = Username::parse("bob").unwrap();
+        let (k1, k2) = (Key32([1; 32]), Key32([2; 32]));
+        assert_eq!(
+            auth_bytes(&[9; 32], "http://x", &alice, "d1"),
+            [
+                head("auth"),
+                field(&[9; 32]),
+                field(b"http://x"),
+                field(b"alice"),
+                field(b"d1")
+            ]
+            .concat()
+        );
+        assert_eq!(
+            one_time_key_bytes("d1", &k1),
+            [head("otk"), field(b"d1"), field(&k1.0)].concat()
+        );
+        let edge = [
+            head("friend"),
+            field(b"alice"),
+            field(&k1.0),
+            field(b"bob"),
+            field(&k2.0),
+        ]
+        .concat();
+        assert_eq!(friend_bytes(&alice, &k1, &bob, &k2), edge);
+        assert_eq!(friend_bytes(&bob, &k2, &alice, &k1), edge);
+        assert_eq!(
+            delete_account_bytes(&alice, 5),
+            [
+                head("delete-account"),
+                field(b"alice"),
+                5u64.to_be_bytes().to_vec()
+            ]
+            .concat()
+        );
+        assert_eq!(
+            enroll_token_bytes(&alice, "ABCD1234", 7),
+            [
+                head("enroll-token"),
+                field(b"alice"),
+                field(b"ABCD1234"),
+                7u64.to_be_bytes().to_vec()
+            ]
+            .concat()
+        );
+        let caps = crate::Caps {
+            screen_protection: true,
+        };
+        assert_eq!(
+            enroll_join_bytes(&[9; 32], "http://x", "ABCD1234", "d1", &k1, &k2, caps),
+            [
+                head("enroll-join"),
+                field(&[9; 32]),
+                field(b"http://x"),
+                field(b"ABCD1234"),
+                field(b"d1"),
+                field(&k1.0),
+                field(&k2.0),
+                1u64.to_be_bytes().to_vec()
+            ]
+            .concat()
+        );
+        assert_eq!(
+            revoke_device_bytes(&alice, "d1", 8),
+            [
+                head("revoke-device"),
+                field(b"alice"),
+                field(b"d1"),
+                8u64.to_be_bytes().to_vec()
+            ]
+            .concat()
+        );
+        assert_eq!(
+            crate::pow::register_resource(&alice, &k1),
+            [head("register"), field(b"alice"), field(&k1.0)].concat()
+        );
+    }
     use ed25519_dalek::{Signer, SigningKey};
 
     #[test]
