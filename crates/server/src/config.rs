@@ -13,6 +13,10 @@ pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "ANONCHAT_LISTEN", default_value = "127.0.0.1:7878")]
     pub listen: SocketAddr,
+    /// Serve Prometheus metrics (`GET /metrics`) on this address, apart from the clients' (off
+    /// unless set; keep it private: counts, never who).
+    #[arg(long, env = "ANONCHAT_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Database URL. SQLite is embedded: `sqlite://PATH` (created if missing).
     #[arg(
         long,

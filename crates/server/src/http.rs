@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use crate::app::App;
 use crate::clock::unix_now;
+use crate::metrics::{Code, CodeLabel};
 use crate::store::StoreError;
 
 pub fn router(app: Arc<App>) -> Router {
@@ -65,16 +66,41 @@ async fn register(
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
+    let resp = register_inner(&app, peer, &headers, &body).await;
+    let code = match resp.status() {
+        StatusCode::OK => Code::ok,
+        StatusCode::CONFLICT => Code::taken,
+        StatusCode::TOO_MANY_REQUESTS => Code::rate_limited,
+        StatusCode::INTERNAL_SERVER_ERROR => {
+            app.hub.metrics().store_errors.inc();
+            Code::internal
+        }
+        _ => Code::bad_request,
+    };
+    app.hub
+        .metrics()
+        .registrations
+        .get_or_create(&CodeLabel { code })
+        .inc();
+    resp
+}
+
+async fn register_inner(
+    app: &App,
+    peer: SocketAddr,
+    headers: &axum::http::HeaderMap,
+    body: &Bytes,
+) -> Response {
     // An answer says whether a name is taken (names are unique): priced like a lookup (a
     // per-address bucket of the same size), on top of the registration's proof of work (P9).
-    if !app.hub.allow_register(app.client_key(peer, &headers)) {
+    if !app.hub.allow_register(app.client_key(peer, headers)) {
         return error(
             StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::RateLimited,
             Some("too many requests; try again in a minute".into()),
         );
     }
-    let req: RegisterRequest = match serde_json::from_slice(&body) {
+    let req: RegisterRequest = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(e) => {
             return error(

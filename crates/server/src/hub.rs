@@ -26,6 +26,7 @@ mod refusal;
 mod rotation;
 
 pub use devices::{Join, Joined};
+pub use gating::is_gated;
 pub use refusal::{bad, Refusal};
 
 /// Messages waiting for a device's socket. A device that lets this many pile up is too slow to
@@ -83,6 +84,7 @@ struct State {
     /// Contact stamps already spent, so one stamp pays once (RAM, pruned by age).
     spent_stamps: HashMap<[u8; 32], Instant>,
     next_conn: u64,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl State {
@@ -103,9 +105,14 @@ impl State {
 
     fn apply(&mut self, out: Outcome) {
         for (ring_id, device, reason) in out.ended {
+            let reason_label = crate::metrics::ReasonLabel {
+                reason: (&reason).into(),
+            };
+            self.metrics.ring_ends.get_or_create(&reason_label).inc();
             self.send_device(&device, ServerMsg::RingEnded { ring_id, reason });
         }
         if let Some((ring_id, caller, callee)) = out.answered {
+            self.metrics.rings_answered.inc();
             self.introduce(&ring_id, &caller, &callee);
         }
     }
@@ -181,6 +188,7 @@ pub struct Hub {
     backoff_after: u32,
     pow_after: u32,
     turn: crate::turn::Turn,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 pub struct HubConfig {
@@ -198,6 +206,7 @@ pub struct HubConfig {
     pub backoff_after: u32,
     /// `not_found` answers (per account; 4× per IP) before every gated request needs a stamp (0: never).
     pub pow_after: u32,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// STUN/TURN servers and TURN credentials for clients.
     pub turn: crate::turn::Turn,
 }
@@ -219,8 +228,10 @@ impl Hub {
             store,
             state: Mutex::new(State {
                 rings: Rings::new(cfg.ring_timeout),
+                metrics: cfg.metrics.clone(),
                 ..State::default()
             }),
+            metrics: cfg.metrics,
             secret,
             wake_intents: cfg.wake_intents,
             quiet: cfg.quiet,
@@ -246,6 +257,10 @@ impl Hub {
     /// Takes a token from the address's registration bucket.
     pub fn allow_register(&self, ip: IpAddr) -> bool {
         self.limits.allow_register(ip)
+    }
+
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
     }
 
     pub fn store(&self) -> &Store {
@@ -637,6 +652,7 @@ impl Hub {
             ClientMsg::Relay { ring_id, blob } => {
                 let st = self.lock();
                 let to = st.rings.route(&ring_id, &s.device_id)?;
+                st.metrics.relayed_bytes.inc_by(blob.0.len() as u64);
                 st.send_device(to, ServerMsg::Relayed { ring_id, blob });
                 Ok(ServerMsg::Ok)
             }
@@ -767,6 +783,7 @@ impl Hub {
             devices.clone(),
             Instant::now(),
         )?;
+        st.metrics.rings_started.inc();
         for d in &devices {
             st.send_device(
                 d,

@@ -13,6 +13,7 @@ pub mod http;
 pub mod hub;
 pub mod limits;
 pub mod logs;
+pub mod metrics;
 pub mod pace;
 pub mod requests;
 pub mod ring;

@@ -24,6 +24,9 @@ async fn main() -> anyhow::Result<()> {
         server.local_addr()?,
         server.origin()
     );
+    if let Some(addr) = server.metrics_addr() {
+        println!("anonchat-server metrics on http://{addr}/metrics");
+    }
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     tokio::spawn(async move {

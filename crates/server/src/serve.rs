@@ -46,6 +46,7 @@ pub struct Server {
     listener: std::net::TcpListener,
     app: Arc<App>,
     store: Store,
+    metrics_listener: Option<std::net::TcpListener>,
 }
 
 impl Server {
@@ -60,6 +61,14 @@ impl Server {
             }
         })?;
         let client_ip = Arc::new(ClientIp::new(&cfg.trusted_proxy, cfg.ipv6_prefix)?);
+        let metrics_listener = match cfg.metrics_listen {
+            Some(addr) => {
+                let l = std::net::TcpListener::bind(addr)?;
+                l.set_nonblocking(true)?;
+                Some(l)
+            }
+            None => None,
+        };
         let hub_config = HubConfig {
             ring_timeout: Duration::from_secs(cfg.ring_timeout_secs),
             wake_intents: !cfg.strict,
@@ -71,6 +80,7 @@ impl Server {
             backoff_after: cfg.backoff_after,
             pow_after: cfg.pow_after,
             turn: crate::config::turn(&cfg)?,
+            metrics: Arc::new(crate::metrics::Metrics::default()),
         };
         let app = Arc::new(App {
             hub: Hub::new(store.clone(), secret, hub_config),
@@ -92,11 +102,17 @@ impl Server {
             listener,
             app,
             store,
+            metrics_listener,
         })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref()?.local_addr().ok()
     }
 
     /// The origin devices sign when they authenticate.
@@ -111,8 +127,10 @@ impl Server {
             listener,
             app,
             store,
+            metrics_listener,
         } = self;
         let ticker = tokio::spawn(tick(app.clone(), log_sink));
+        let metrics = metrics_listener.map(|l| tokio::spawn(serve_metrics(l, app.clone())));
         let handle = axum_server::Handle::new();
         let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
         // Counted per address from the accept on, and a deadline on every request's headers (and
@@ -161,12 +179,42 @@ impl Server {
         app.shutdown.cancel();
         handle.graceful_shutdown(Some(Duration::from_secs(5)));
         let _ = ticker.await;
+        if let Some(m) = metrics {
+            let _ = m.await;
+        }
         let served = match early {
             Some(r) => r,
             None => server.await,
         };
         store.close().await;
         Ok(served.map_err(std::io::Error::other)??)
+    }
+}
+
+/// `GET /metrics` on its own listener until shutdown.
+async fn serve_metrics(listener: std::net::TcpListener, app: Arc<App>) {
+    use axum::routing::get;
+    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+        return;
+    };
+    let stop = app.shutdown.clone();
+    let router = axum::Router::new().route(
+        "/metrics",
+        get(move || async move {
+            (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    crate::metrics::CONTENT_TYPE,
+                )],
+                app.hub.metrics().render(),
+            )
+        }),
+    );
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "metrics listener failed");
     }
 }
 

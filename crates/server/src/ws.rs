@@ -19,6 +19,7 @@ use rand::RngCore;
 use crate::app::App;
 use crate::hub::{Join, Session};
 use crate::limits::Slot;
+use crate::metrics::Code;
 use anonchat_proto::enroll::TOKEN_TTL_SECS;
 
 /// A device must answer the challenge within this time.
@@ -70,7 +71,24 @@ fn text(env: &ServerEnvelope) -> Message {
     ))
 }
 
+/// Counts a gauge up while held.
+struct Held<'a>(&'a prometheus_client::metrics::gauge::Gauge);
+
+impl<'a> Held<'a> {
+    fn new(g: &'a prometheus_client::metrics::gauge::Gauge) -> Self {
+        g.inc();
+        Held(g)
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 async fn serve(mut socket: WebSocket, app: Arc<App>, _slot: Slot, ip: std::net::IpAddr) {
+    let _open = Held::new(&app.hub.metrics().sockets);
     // The long-lived task holds only this loop's state: the big futures (authentication, the hub's
     // database calls) are boxed while they run instead of sizing every idle socket's task (issue 14).
     let Some((username, cert)) = Box::pin(authenticate(&mut socket, &app, ip)).await else {
@@ -78,6 +96,7 @@ async fn serve(mut socket: WebSocket, app: Arc<App>, _slot: Slot, ip: std::net::
         return;
     };
     let attached = Box::pin(app.hub.attach(username, cert, ip, &app.shutdown)).await;
+    let _device = Held::new(&app.hub.metrics().devices);
     let session = attached.session.clone();
     let kill = attached.kill.clone();
     let replies = Replies {
@@ -182,9 +201,20 @@ async fn on_text(
                 .await;
         }
     };
+    let gated = crate::hub::is_gated(&env.msg);
+    let metrics = app.hub.metrics();
     let answer = match app.hub.handle(session, env.msg, arrived).await {
-        Ok(msg) => ServerEnvelope::new(env.id, msg),
-        Err(refusal) => ServerEnvelope::error(env.id, refusal.code(), refusal.into_detail()),
+        Ok(msg) => {
+            metrics.answered(Code::ok, gated, arrived.elapsed());
+            ServerEnvelope::new(env.id, msg)
+        }
+        Err(refusal) => {
+            if matches!(refusal, crate::hub::Refusal::Store(_)) {
+                metrics.store_errors.inc();
+            }
+            metrics.answered(refusal.code().into(), gated, arrived.elapsed());
+            ServerEnvelope::error(env.id, refusal.code(), refusal.into_detail())
+        }
     };
     replies.send(answer).await;
 }

@@ -190,7 +190,7 @@ pub(super) struct Reach {
 }
 
 /// Requests that reveal something about another account: rate-limited, gated, held to the floor.
-fn is_gated(msg: &ClientMsg) -> bool {
+pub fn is_gated(msg: &ClientMsg) -> bool {
     gated_parts(msg).is_some()
 }
 
