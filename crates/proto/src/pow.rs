@@ -112,6 +112,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn leading_zero_bits_counts_across_bytes() {
+        let mut h = [0xffu8; 32];
+        assert_eq!(leading_zero_bits(&h), 0);
+        h[0] = 0;
+        h[1] = 0x10;
+        assert_eq!(leading_zero_bits(&h), 11);
+        h[1] = 0;
+        h[2] = 0x01;
+        assert_eq!(leading_zero_bits(&h), 23);
+        assert_eq!(leading_zero_bits(&[0; 32]), 256);
+    }
+
+    /// The stamp's hash is SHA-256 over the documented layout (docs/protocol.md §5).
+    #[test]
+    fn a_stamp_id_is_sha256_of_its_layout() {
+        let stamp = Stamp {
+            bits: 3,
+            ts: 4,
+            nonce: 5,
+        };
+        let field = |b: &[u8]| [(b.len() as u32).to_be_bytes().as_slice(), b].concat();
+        let layout = [
+            b"anonchat/v1\0pow\0".to_vec(),
+            field(b"res"),
+            3u64.to_be_bytes().to_vec(),
+            4u64.to_be_bytes().to_vec(),
+            5u64.to_be_bytes().to_vec(),
+        ]
+        .concat();
+        let want: [u8; 32] = Sha256::digest(layout).into();
+        assert_eq!(stamp.id(b"res"), want);
+    }
+
+    #[test]
     fn a_client_pays_at_most_max_client_bits() {
         assert_eq!(affordable(MAX_CLIENT_BITS), Ok(MAX_CLIENT_BITS));
         assert_eq!(affordable(0), Ok(0));

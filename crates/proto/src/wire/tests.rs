@@ -70,3 +70,61 @@ fn rejects_bad_input() {
         Err(ProtoError::TooLarge { .. })
     ));
 }
+
+#[test]
+fn modes_and_presence_modes_read_back_by_name() {
+    for (m, name) in [
+        (Mode::Public, "public"),
+        (Mode::Default, "default"),
+        (Mode::Strict, "strict"),
+    ] {
+        assert_eq!(m.as_str(), name);
+        assert_eq!(Mode::parse(name), Some(m));
+    }
+    for (p, name) in [
+        (PresenceMode::Exact, "exact"),
+        (PresenceMode::Recent, "recent"),
+        (PresenceMode::Hidden, "hidden"),
+    ] {
+        assert_eq!(p.as_str(), name);
+        assert_eq!(PresenceMode::parse(name), Some(p));
+    }
+    assert_eq!(Mode::parse("open"), None);
+    assert_eq!(PresenceMode::parse("Exact"), None);
+}
+
+/// The limits hold at exactly the limit (cargo-mutants found `>` and `>=` untold apart).
+#[test]
+fn limits_are_inclusive() {
+    assert!(check_size(10, 10).is_ok());
+    assert!(check_size(11, 10).is_err());
+    let keys = |n: usize| {
+        let key = SignedOtk {
+            key: Key32([1; 32]),
+            sig: crate::Sig64([2; 64]),
+        };
+        serde_json::to_string(&ClientEnvelope::new(
+            Some(1),
+            ClientMsg::UploadOtks { keys: vec![key; n] },
+        ))
+        .unwrap()
+    };
+    let max = limits::MAX_ONE_TIME_KEYS;
+    assert!(ClientEnvelope::parse(&keys(max)).is_ok());
+    assert!(matches!(
+        ClientEnvelope::parse(&keys(max + 1)),
+        Err(ProtoError::TooMany { .. })
+    ));
+    // A message of exactly the limit is read (and found malformed), one byte more is too large.
+    let pad = |len: usize| format!("{{\"v\":1,\"t\":\"ping\",\"x\":\"{}", "a".repeat(len - 23));
+    let at = pad(limits::MAX_WS_MESSAGE);
+    assert_eq!(at.len(), limits::MAX_WS_MESSAGE);
+    assert!(matches!(
+        ClientEnvelope::parse(&at),
+        Err(ProtoError::Malformed(_))
+    ));
+    assert!(matches!(
+        ClientEnvelope::parse(&pad(limits::MAX_WS_MESSAGE + 1)),
+        Err(ProtoError::TooLarge { .. })
+    ));
+}
