@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 # shellcheck disable=SC2086
-need_packages ca-certificates build-essential pkg-config $CLIENT_BUILD_PACKAGES dbus dbus-x11 gnome-keyring libsecret-tools openssl faketime coturn nginx-light iproute2 iptables tcpdump strace \
+need_packages ca-certificates build-essential pkg-config $CLIENT_BUILD_PACKAGES dbus dbus-x11 gnome-keyring libsecret-tools openssl faketime coturn nginx-light postgresql iproute2 iptables tcpdump strace \
     $DESKTOP_BUILD_PACKAGES $DESKTOP_TEST_PACKAGES
 need_rust
 need_tauri_driver

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod gui;
 pub mod netns;
 pub mod nginx;
+pub mod postgres;
 pub mod proxy;
 pub mod raw;
 pub mod server;

@@ -75,11 +75,13 @@ impl Server {
             }
             None => Command::new(bin("anonchat-server")),
         };
-        cmd.arg("--listen")
-            .arg(&opts.listen)
-            .arg("--database-url")
-            .arg(format!("sqlite://{}/server.db", dir.0.display()))
-            .arg("--secret-file")
+        cmd.arg("--listen").arg(&opts.listen);
+        // SQLite in the server's folder, unless the test gives a database (PostgreSQL).
+        if !opts.extra.iter().any(|a| a == "--database-url") {
+            cmd.arg("--database-url")
+                .arg(format!("sqlite://{}/server.db", dir.0.display()));
+        }
+        cmd.arg("--secret-file")
             .arg(dir.0.join("server.secret"))
             .args(&opts.extra)
             .env("ANONCHAT_LOG", &opts.log)

@@ -1,13 +1,16 @@
 //! The server's disk: exactly what DESIGN P2 allows (accounts, devices, friendships, account-key
-//! rotations). SQLite through sqlx with embedded migrations.
+//! rotations). SQLite (embedded, the default) or PostgreSQL (`postgres://…`, for many instances),
+//! through sqlx's `Any` driver: one set of queries (`$N` placeholders, types both share), a schema and
+//! migrations per database (`migrations/sqlite`, `migrations/postgres`).
 
 use std::str::FromStr;
 
 use anonchat_proto::fvc::CodeFormat;
 use anonchat_proto::wire::{Mode, PresenceMode};
 use anonchat_proto::{DeviceCert, Key32, Sig64, Username};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::{Row, SqlitePool};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AnyPool, Row};
 
 mod rotation;
 
@@ -21,11 +24,21 @@ pub enum StoreError {
     Taken,
     #[error("stored row is corrupt")]
     Corrupt,
+    #[error("unsupported database URL (sqlite://PATH or postgres://…)")]
+    Url,
+}
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
 }
 
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
 }
 
 /// An account's gate settings.
@@ -75,17 +88,49 @@ pub const MAX_DEVICES: i64 = 16;
 
 impl Store {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let opts = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .foreign_keys(true);
-        owner_only(opts.get_filename())?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(opts)
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Url);
+        };
+        // Through `Any` every connection opens the URL anew: an in-memory database (tests) must be
+        // one connection kept for the pool's life, or each would see a database of its own.
+        let memory = url.contains(":memory:") || url.contains("mode=memory");
+        if backend == Backend::Sqlite && !memory {
+            // Made here, owner-only, so the driver opens an existing file (sqlx's SQLite defaults
+            // keep foreign keys on).
+            owner_only(SqliteConnectOptions::from_str(url)?.get_filename())?;
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                _ if memory => 1,
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            })
+            .min_connections(u32::from(memory))
+            .idle_timeout((!memory).then_some(std::time::Duration::from_secs(600)))
+            .max_lifetime((!memory).then_some(std::time::Duration::from_secs(1800)))
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect(url)
             .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        match backend {
+            Backend::Sqlite => {
+                // Persistent in the file: readers never wait for the writer.
+                sqlx::query("PRAGMA journal_mode = WAL")
+                    .execute(&pool)
+                    .await?;
+                sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+            }
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+        }
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     pub async fn close(&self) {
@@ -101,7 +146,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO accounts (username, ak_pub, fvc_salt) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO accounts (username, ak_pub, fvc_salt) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )
         .bind(username.as_str())
         .bind(&ak_pub.0[..])
@@ -114,7 +159,7 @@ impl Store {
         let cert_json = serde_json::to_string(cert).map_err(|_| StoreError::Corrupt)?;
         sqlx::query(
             "INSERT INTO devices (device_id, username, dk_ed25519, dk_curve25519, caps, cert) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&cert.device_id)
         .bind(username.as_str())
@@ -133,7 +178,7 @@ impl Store {
     }
 
     pub async fn account_key(&self, username: &Username) -> Result<Option<Key32>, StoreError> {
-        let row = sqlx::query("SELECT ak_pub FROM accounts WHERE username = ?")
+        let row = sqlx::query("SELECT ak_pub FROM accounts WHERE username = $1")
             .bind(username.as_str())
             .fetch_optional(&self.pool)
             .await?;
@@ -148,12 +193,12 @@ impl Store {
         expires_at: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM accounts WHERE username = ?")
+        sqlx::query("DELETE FROM accounts WHERE username = $1")
             .bind(username.as_str())
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO tombstones (name_hash, expires_at) VALUES (?, ?) \
+            "INSERT INTO tombstones (name_hash, expires_at) VALUES ($1, $2) \
              ON CONFLICT (name_hash) DO UPDATE SET expires_at = excluded.expires_at",
         )
         .bind(name_hash)
@@ -166,11 +211,11 @@ impl Store {
 
     /// Whether a name is reserved by a tombstone; expired ones are removed on the way.
     pub async fn tombstoned(&self, name_hash: &[u8], now: i64) -> Result<bool, StoreError> {
-        sqlx::query("DELETE FROM tombstones WHERE expires_at <= ?")
+        sqlx::query("DELETE FROM tombstones WHERE expires_at <= $1")
             .bind(now)
             .execute(&self.pool)
             .await?;
-        let row = sqlx::query("SELECT 1 FROM tombstones WHERE name_hash = ?")
+        let row = sqlx::query("SELECT 1 FROM tombstones WHERE name_hash = $1")
             .bind(name_hash)
             .fetch_optional(&self.pool)
             .await?;
@@ -180,7 +225,7 @@ impl Store {
     pub async fn account(&self, username: &Username) -> Result<Option<AccountRow>, StoreError> {
         let row = sqlx::query(
             "SELECT ak_pub, discovery_mode, always_require_code, fvc_salt, code_format, presence, \
-             static_code_hash FROM accounts WHERE username = ?",
+             static_code_hash FROM accounts WHERE username = $1",
         )
         .bind(username.as_str())
         .fetch_optional(&self.pool)
@@ -209,8 +254,8 @@ impl Store {
         new_salt: Option<&[u8]>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE accounts SET discovery_mode = ?, always_require_code = ?, code_format = ?, \
-             fvc_salt = COALESCE(?, fvc_salt) WHERE username = ?",
+            "UPDATE accounts SET discovery_mode = $1, always_require_code = $2, code_format = $3, \
+             fvc_salt = COALESCE($4, fvc_salt) WHERE username = $5",
         )
         .bind(mode.as_str())
         .bind(i64::from(always_require_code))
@@ -227,7 +272,7 @@ impl Store {
         username: &Username,
         presence: PresenceMode,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE accounts SET presence = ? WHERE username = ?")
+        sqlx::query("UPDATE accounts SET presence = $1 WHERE username = $2")
             .bind(presence.as_str())
             .bind(username.as_str())
             .execute(&self.pool)
@@ -240,7 +285,7 @@ impl Store {
         username: &Username,
         hash: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE accounts SET static_code_hash = ? WHERE username = ?")
+        sqlx::query("UPDATE accounts SET static_code_hash = $1 WHERE username = $2")
             .bind(hash)
             .bind(username.as_str())
             .execute(&self.pool)
@@ -249,7 +294,7 @@ impl Store {
     }
 
     pub async fn rotate_salt(&self, username: &Username, salt: &[u8]) -> Result<(), StoreError> {
-        sqlx::query("UPDATE accounts SET fvc_salt = ? WHERE username = ?")
+        sqlx::query("UPDATE accounts SET fvc_salt = $1 WHERE username = $2")
             .bind(salt)
             .bind(username.as_str())
             .execute(&self.pool)
@@ -267,7 +312,7 @@ impl Store {
         let pattern = format!("{}%", prefix.replace('_', "\\_"));
         let rows = sqlx::query(
             "SELECT username FROM accounts WHERE discovery_mode = 'public' \
-             AND username LIKE ? ESCAPE '\\' ORDER BY username LIMIT ?",
+             AND username LIKE $1 ESCAPE '\\' ORDER BY username LIMIT $2",
         )
         .bind(pattern)
         .bind(limit)
@@ -283,7 +328,7 @@ impl Store {
 
     pub async fn device(&self, device_id: &str) -> Result<Option<DeviceRow>, StoreError> {
         let row = sqlx::query(
-            "SELECT username, dk_ed25519, cert, revoked, revocation FROM devices WHERE device_id = ?",
+            "SELECT username, dk_ed25519, cert, revoked, revocation FROM devices WHERE device_id = $1",
         )
         .bind(device_id)
         .fetch_optional(&self.pool)
@@ -306,7 +351,7 @@ impl Store {
         let cert_json = serde_json::to_string(cert).map_err(|_| StoreError::Corrupt)?;
         let inserted = sqlx::query(
             "INSERT INTO devices (device_id, username, dk_ed25519, dk_curve25519, caps, cert) \
-             SELECT ?, ?, ?, ?, ?, ? WHERE (SELECT COUNT(*) FROM devices WHERE username = ?) < ? \
+             SELECT $1, $2, $3, $4, $5, $6 WHERE (SELECT COUNT(*) FROM devices WHERE username = $7) < $8 \
              ON CONFLICT DO NOTHING",
         )
         .bind(&cert.device_id)
@@ -331,7 +376,7 @@ impl Store {
         username: &Username,
     ) -> Result<Vec<(DeviceCert, bool)>, StoreError> {
         let rows =
-            sqlx::query("SELECT cert, revoked FROM devices WHERE username = ? ORDER BY rowid")
+            sqlx::query("SELECT cert, revoked FROM devices WHERE username = $1 ORDER BY rowid")
                 .bind(username.as_str())
                 .fetch_all(&self.pool)
                 .await?;
@@ -358,7 +403,7 @@ impl Store {
         let mut blob = ts.to_be_bytes().to_vec();
         blob.extend_from_slice(&sig.0);
         let done = sqlx::query(
-            "UPDATE devices SET revoked = 1, revocation = ? WHERE device_id = ? AND username = ?",
+            "UPDATE devices SET revoked = 1, revocation = $1 WHERE device_id = $2 AND username = $3",
         )
         .bind(blob)
         .bind(device_id)
@@ -370,7 +415,7 @@ impl Store {
 
     pub async fn are_friends(&self, a: &Username, b: &Username) -> Result<bool, StoreError> {
         let (x, y) = ordered(a, b);
-        let row = sqlx::query("SELECT 1 FROM friendships WHERE user_a = ? AND user_b = ?")
+        let row = sqlx::query("SELECT 1 FROM friendships WHERE user_a = $1 AND user_b = $2")
             .bind(x.as_str())
             .bind(y.as_str())
             .fetch_optional(&self.pool)
@@ -392,7 +437,7 @@ impl Store {
             ((b, sig_of_b), (a, sig_of_a))
         };
         sqlx::query(
-            "INSERT INTO friendships (user_a, user_b, sig_a, sig_b) VALUES (?, ?, ?, ?) \
+            "INSERT INTO friendships (user_a, user_b, sig_a, sig_b) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (user_a, user_b) DO UPDATE SET sig_a = excluded.sig_a, sig_b = excluded.sig_b",
         )
         .bind(x.as_str())
@@ -406,7 +451,7 @@ impl Store {
 
     pub async fn remove_friendship(&self, a: &Username, b: &Username) -> Result<bool, StoreError> {
         let (x, y) = ordered(a, b);
-        let done = sqlx::query("DELETE FROM friendships WHERE user_a = ? AND user_b = ?")
+        let done = sqlx::query("DELETE FROM friendships WHERE user_a = $1 AND user_b = $2")
             .bind(x.as_str())
             .bind(y.as_str())
             .execute(&self.pool)
@@ -421,8 +466,8 @@ impl Store {
     ) -> Result<Vec<(Username, Key32, PresenceMode)>, StoreError> {
         let rows = sqlx::query(
             "SELECT a.username, a.ak_pub, a.presence FROM friendships f \
-             JOIN accounts a ON a.username = CASE WHEN f.user_a = ?1 THEN f.user_b ELSE f.user_a END \
-             WHERE f.user_a = ?1 OR f.user_b = ?1 ORDER BY a.username",
+             JOIN accounts a ON a.username = CASE WHEN f.user_a = $1 THEN f.user_b ELSE f.user_a END \
+             WHERE f.user_a = $1 OR f.user_b = $1 ORDER BY a.username",
         )
         .bind(who.as_str())
         .fetch_all(&self.pool)
@@ -457,7 +502,7 @@ fn owner_only(path: &std::path::Path) -> Result<(), StoreError> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)
 }
 
-fn revocation_col(r: &sqlx::sqlite::SqliteRow) -> Result<Option<(u64, Sig64)>, StoreError> {
+fn revocation_col(r: &AnyRow) -> Result<Option<(u64, Sig64)>, StoreError> {
     let raw: Option<Vec<u8>> = r.try_get("revocation")?;
     raw.map(|b| {
         let (ts, sig) = b.split_at_checked(8).ok_or(StoreError::Corrupt)?;
@@ -467,7 +512,7 @@ fn revocation_col(r: &sqlx::sqlite::SqliteRow) -> Result<Option<(u64, Sig64)>, S
     .transpose()
 }
 
-fn presence_col(r: &sqlx::sqlite::SqliteRow) -> Result<PresenceMode, StoreError> {
+fn presence_col(r: &AnyRow) -> Result<PresenceMode, StoreError> {
     let p: String = r.try_get("presence")?;
     PresenceMode::parse(&p).ok_or(StoreError::Corrupt)
 }
@@ -480,7 +525,7 @@ fn ordered<'a>(a: &'a Username, b: &'a Username) -> (&'a Username, &'a Username)
     }
 }
 
-fn key_col(r: &sqlx::sqlite::SqliteRow, col: &str) -> Result<Key32, StoreError> {
+fn key_col(r: &AnyRow, col: &str) -> Result<Key32, StoreError> {
     let raw: Vec<u8> = r.try_get(col)?;
     Key32::from_slice(&raw).map_err(|_| StoreError::Corrupt)
 }

@@ -19,7 +19,7 @@ impl Store {
         let user = rotation.username.as_str();
         let mut tx = self.pool.begin().await?;
         let swapped =
-            sqlx::query("UPDATE accounts SET ak_pub = ? WHERE username = ? AND ak_pub = ?")
+            sqlx::query("UPDATE accounts SET ak_pub = $1 WHERE username = $2 AND ak_pub = $3")
                 .bind(&rotation.new_ak.0[..])
                 .bind(user)
                 .bind(&rotation.old_ak.0[..])
@@ -31,7 +31,7 @@ impl Store {
         for cert in certs {
             let json = serde_json::to_string(cert).map_err(|_| StoreError::Corrupt)?;
             let done = sqlx::query(
-                "UPDATE devices SET cert = ? WHERE device_id = ? AND username = ? AND revoked = 0",
+                "UPDATE devices SET cert = $1 WHERE device_id = $2 AND username = $3 AND revoked = 0",
             )
             .bind(json)
             .bind(&cert.device_id)
@@ -44,7 +44,7 @@ impl Store {
         }
         sqlx::query(
             "INSERT INTO ak_rotations (username, old_ak, new_ak, ts, sig_old, sig_new) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(user)
         .bind(&rotation.old_ak.0[..])
@@ -56,8 +56,8 @@ impl Store {
         .await?;
         // Bounded per account: the oldest statements go first.
         sqlx::query(
-            "DELETE FROM ak_rotations WHERE username = ?1 AND rowid NOT IN \
-             (SELECT rowid FROM ak_rotations WHERE username = ?1 ORDER BY rowid DESC LIMIT ?2)",
+            "DELETE FROM ak_rotations WHERE username = $1 AND rowid NOT IN \
+             (SELECT rowid FROM ak_rotations WHERE username = $1 ORDER BY rowid DESC LIMIT $2)",
         )
         .bind(user)
         .bind(MAX_HISTORY as i64)
@@ -71,7 +71,7 @@ impl Store {
     pub async fn key_history(&self, username: &Username) -> Result<Vec<AkRotation>, StoreError> {
         let rows = sqlx::query(
             "SELECT old_ak, new_ak, ts, sig_old, sig_new FROM ak_rotations \
-             WHERE username = ? ORDER BY rowid",
+             WHERE username = $1 ORDER BY rowid",
         )
         .bind(username.as_str())
         .fetch_all(&self.pool)
@@ -105,7 +105,7 @@ impl Store {
         let (a, b) = ordered(me, them);
         let col = if a == me { "sig_a" } else { "sig_b" };
         let done = sqlx::query(&format!(
-            "UPDATE friendships SET {col} = ? WHERE user_a = ? AND user_b = ?"
+            "UPDATE friendships SET {col} = $1 WHERE user_a = $2 AND user_b = $3"
         ))
         .bind(&sig.0[..])
         .bind(a.as_str())
