@@ -28,6 +28,16 @@ pub enum Reason {
     unavailable,
 }
 
+impl Reason {
+    const ALL: [Reason; 5] = [
+        Reason::declined,
+        Reason::timeout,
+        Reason::answered_elsewhere,
+        Reason::cancelled,
+        Reason::unavailable,
+    ];
+}
+
 impl From<&RingEnd> for Reason {
     fn from(r: &RingEnd) -> Self {
         match r {
@@ -57,6 +67,19 @@ pub enum Code {
     unauthorized,
     taken,
     internal,
+}
+
+impl Code {
+    const ALL: [Code; 8] = [
+        Code::ok,
+        Code::bad_request,
+        Code::not_found,
+        Code::rate_limited,
+        Code::pow_required,
+        Code::unauthorized,
+        Code::taken,
+        Code::internal,
+    ];
 }
 
 impl From<ErrorCode> for Code {
@@ -174,6 +197,19 @@ impl Default for Metrics {
             "Database operations that failed",
             m.store_errors.clone(),
         );
+        // Every series exists from the start, at zero: a rate over it is 0, not "no data".
+        for code in Code::ALL {
+            let label = CodeLabel { code };
+            let _ = m.answers.get_or_create(&label);
+            let _ = m.gate_answers.get_or_create(&label);
+            let _ = m.registrations.get_or_create(&label);
+        }
+        for reason in Reason::ALL {
+            let _ = m.ring_ends.get_or_create(&ReasonLabel { reason });
+        }
+        for kind in [Kind::gated, Kind::other] {
+            let _ = m.request_seconds.get_or_create(&KindLabel { kind });
+        }
         m
     }
 }
