@@ -163,6 +163,52 @@ impl RawDevice {
         (ws, nonce.0)
     }
 
+    /// Like `open_from`, but a refusal is an `Err` with the server's HTTP status and body.
+    pub async fn open_from_checked(
+        server: &str,
+        local: std::net::IpAddr,
+    ) -> Result<(Ws, [u8; 32]), String> {
+        let host = server.trim_start_matches("http://");
+        let addr: std::net::SocketAddr = host.parse().map_err(|e| format!("{e}"))?;
+        let sock = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+        sock.bind(std::net::SocketAddr::new(local, 0))
+            .map_err(|e| e.to_string())?;
+        let tcp = sock.connect(addr).await.map_err(|e| e.to_string())?;
+        let url = format!("ws://{host}/v1/ws");
+        let mut ws = match tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)).await {
+            Ok((ws, _)) => ws,
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                let body = resp
+                    .body()
+                    .as_deref()
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default()
+                    .into_owned();
+                return Err(format!("{} {body}", resp.status()));
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        let challenge = recv(&mut ws).await.ok_or("no challenge")?;
+        let nonce = Key32::from_base64(challenge["nonce"].as_str().unwrap_or(""))
+            .map_err(|e| e.to_string())?;
+        Ok((ws, nonce.0))
+    }
+
+    /// Answers the challenge; `Err` with what the server said instead of `auth_ok`.
+    pub async fn authenticate_checked(
+        &self,
+        ws: &mut Ws,
+        nonce: &[u8; 32],
+        server: &str,
+    ) -> Result<(), String> {
+        let sig = self.auth_sig(nonce, server);
+        send(ws, json!({"v": 1, "t": "auth", "username": self.username.as_str(), "device_id": self.cert.device_id, "sig": sig})).await;
+        match recv(ws).await {
+            Some(ok) if ok["t"] == "auth_ok" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    }
+
     /// `connect`, from the local address `local`.
     pub async fn connect_from(&self, server: &str, local: std::net::IpAddr) -> Ws {
         let (mut ws, nonce) = Self::open_from(server, local).await;

@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::capacity::{Counter, Held};
 use crate::client_ip::ClientIp;
 use crate::limits::{PerIp, Slot};
 
@@ -18,17 +19,24 @@ use crate::limits::{PerIp, Slot};
 pub struct CappedAcceptor {
     per_ip: PerIp,
     client_ip: Arc<ClientIp>,
+    /// All connections at once, below the open-file limit (capacity.rs).
+    total: Counter,
 }
 
 impl CappedAcceptor {
-    pub fn new(max_per_ip: usize, client_ip: Arc<ClientIp>) -> Self {
+    pub fn new(max_per_ip: usize, client_ip: Arc<ClientIp>, total: Counter) -> Self {
         Self {
             per_ip: PerIp::new(max_per_ip),
             client_ip,
+            total,
         }
     }
 
     fn admit(&self, stream: TcpStream) -> io::Result<Counted> {
+        let total = self
+            .total
+            .acquire()
+            .ok_or_else(|| io::Error::other("at the connection cap"))?;
         // Signaling is many small messages: no Nagle delay on them.
         let _ = stream.set_nodelay(true);
         let ip = stream.peer_addr()?.ip();
@@ -45,6 +53,7 @@ impl CappedAcceptor {
         Ok(Counted {
             inner: stream,
             _slot: slot,
+            _total: total,
         })
     }
 }
@@ -64,6 +73,7 @@ impl<S: Send + 'static> axum_server::accept::Accept<TcpStream, S> for CappedAcce
 pub struct Counted {
     inner: TcpStream,
     _slot: Option<Slot>,
+    _total: Held,
 }
 
 impl AsyncRead for Counted {

@@ -17,6 +17,8 @@ pub struct App {
     pub origin: String,
     pub pow_bits: u8,
     pub per_ip: PerIp,
+    /// WebSockets at once, below the open-file limit (capacity.rs).
+    pub websockets: crate::capacity::Counter,
     /// How fast each socket is served.
     pub pace: crate::pace::Budget,
     /// Whose request it is (trusted proxies, IPv6 prefixes).

@@ -48,6 +48,10 @@ pub struct Config {
     /// Most simultaneous WebSocket connections from one IP address.
     #[arg(long, env = "ANONCHAT_MAX_CONNECTIONS_PER_IP", default_value_t = 32)]
     pub max_connections_per_ip: usize,
+    /// Most WebSockets at once (devices connected). Unset: from the open-file limit, leaving room
+    /// for the database and for short requests such as `/healthz`.
+    #[arg(long, env = "ANONCHAT_MAX_WEBSOCKETS")]
+    pub max_websockets: Option<usize>,
     /// Most simultaneous TCP connections from one IP address (IPv6: one prefix), counted from
     /// the moment they are accepted, finished requests or not. Trusted proxies are exempt.
     #[arg(long, env = "ANONCHAT_MAX_TCP_PER_IP", default_value_t = 64)]

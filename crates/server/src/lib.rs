@@ -4,6 +4,7 @@
 pub mod abuse;
 pub mod accept;
 pub mod app;
+pub mod capacity;
 pub mod client_ip;
 pub mod clock;
 pub mod config;

@@ -47,6 +47,7 @@ pub struct Server {
     app: Arc<App>,
     store: Store,
     metrics_listener: Option<std::net::TcpListener>,
+    tcp_cap: usize,
 }
 
 impl Server {
@@ -82,12 +83,18 @@ impl Server {
             turn: crate::config::turn(&cfg)?,
             metrics: Arc::new(crate::metrics::Metrics::default()),
         };
+        let caps = crate::capacity::caps(crate::capacity::open_file_limit(), cfg.max_websockets)
+            .unwrap_or(crate::capacity::Caps {
+                tcp: usize::MAX,
+                websockets: usize::MAX,
+            });
         let app = Arc::new(App {
             hub: Hub::new(store.clone(), secret, hub_config),
             quiet: cfg.strict,
             origin: cfg.origin(bound),
             pow_bits: cfg.register_pow_bits,
             per_ip: PerIp::new(cfg.max_connections_per_ip),
+            websockets: crate::capacity::Counter::new(caps.websockets),
             client_ip,
             pace: crate::pace::Budget {
                 messages_per_second: cfg.socket_messages_per_second,
@@ -103,6 +110,7 @@ impl Server {
             app,
             store,
             metrics_listener,
+            tcp_cap: caps.tcp,
         })
     }
 
@@ -128,6 +136,7 @@ impl Server {
             app,
             store,
             metrics_listener,
+            tcp_cap,
         } = self;
         let ticker = tokio::spawn(tick(app.clone(), log_sink));
         let metrics = metrics_listener.map(|l| tokio::spawn(serve_metrics(l, app.clone())));
@@ -135,7 +144,11 @@ impl Server {
         let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
         // Counted per address from the accept on, and a deadline on every request's headers (and
         // on idle keep-alive connections): a half-open request cannot hold a slot for long (P9).
-        let capped = CappedAcceptor::new(cfg.max_tcp_per_ip, app.client_ip.clone());
+        let capped = CappedAcceptor::new(
+            cfg.max_tcp_per_ip,
+            app.client_ip.clone(),
+            crate::capacity::Counter::new(tcp_cap),
+        );
         let header_timeout = Duration::from_secs(cfg.header_timeout_secs.max(1));
         let server = {
             let handle = handle.clone();

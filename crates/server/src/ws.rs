@@ -38,6 +38,17 @@ pub async fn upgrade(
     State(app): State<Arc<App>>,
 ) -> Response {
     let ip = app.client_key(peer, &headers);
+    let Some(place) = app.websockets.acquire() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(ServerEnvelope::error(
+                None,
+                ErrorCode::RateLimited,
+                Some("the server is full; try again later".into()),
+            )),
+        )
+            .into_response();
+    };
     let Some(slot) = app.per_ip.acquire(ip) else {
         return (
             StatusCode::TOO_MANY_REQUESTS,
@@ -54,7 +65,7 @@ pub async fn upgrade(
     ws.read_buffer_size(READ_BUFFER)
         .max_message_size(limits::MAX_WS_MESSAGE)
         .max_frame_size(limits::MAX_WS_MESSAGE)
-        .on_upgrade(move |socket| serve(socket, app, slot, ip))
+        .on_upgrade(move |socket| serve(socket, app, (place, slot), ip))
 }
 
 fn frame_len(m: &Message) -> usize {
@@ -87,7 +98,12 @@ impl Drop for Held<'_> {
     }
 }
 
-async fn serve(mut socket: WebSocket, app: Arc<App>, _slot: Slot, ip: std::net::IpAddr) {
+async fn serve(
+    mut socket: WebSocket,
+    app: Arc<App>,
+    _places: (crate::capacity::Held, Slot),
+    ip: std::net::IpAddr,
+) {
     let _open = Held::new(&app.hub.metrics().sockets);
     // The long-lived task holds only this loop's state: the big futures (authentication, the hub's
     // database calls) are boxed while they run instead of sizing every idle socket's task (issue 14).
