@@ -1,13 +1,15 @@
 //! Everything the server holds in RAM: who is connected, one-time keys, rings, pending friend
-//! requests. It answers each authenticated request and routes events to devices' send queues.
+//! requests. It answers each authenticated request and routes events to devices' send queues. The
+//! state and the dispatch are here; the answers live by what they touch: `conns` (sockets, presence,
+//! one-time keys), `calls` (lookups, rings, relay), `friends`, `account`, `devices`, `rotation`, and
+//! `gating` in front of every gated request.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use anonchat_proto::signing::{friend_bytes, one_time_key_bytes, verify};
-use anonchat_proto::wire::{ClientMsg, FriendInfo, ServerEnvelope, ServerMsg, SignedOtk};
-use anonchat_proto::{limits, DeviceCert, Key32, Sig64, Username};
+use anonchat_proto::wire::{ClientMsg, ServerEnvelope, ServerMsg, SignedOtk};
+use anonchat_proto::{DeviceCert, Key32, Username};
 use rand::RngCore;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -15,12 +17,14 @@ use tokio_util::sync::CancellationToken;
 use crate::abuse::{Failures, Limits};
 use crate::ring::{Outcome, Rings};
 use crate::store::{AccountRow, Store};
-use anonchat_proto::fvc;
-use anonchat_proto::wire::{Mode, PresenceMode};
 use std::net::IpAddr;
 use zeroize::Zeroizing;
 
+mod account;
+mod calls;
+mod conns;
 mod devices;
+mod friends;
 mod gating;
 mod refusal;
 mod rotation;
@@ -276,128 +280,6 @@ impl Hub {
         self.lock().conns.len()
     }
 
-    /// Registers an authenticated socket. A second socket of the same device replaces the first.
-    pub async fn attach(
-        &self,
-        username: Username,
-        cert: DeviceCert,
-        ip: IpAddr,
-        parent: &CancellationToken,
-    ) -> Attached {
-        let (tx, rx) = mpsc::channel(SEND_QUEUE);
-        let kill = parent.child_token();
-        let device_id = cert.device_id.clone();
-        let farewell = Arc::new(OnceLock::new());
-        let (conn_id, first) = {
-            let mut st = self.lock();
-            st.next_conn += 1;
-            let conn_id = st.next_conn;
-            if let Some(old) = st.conns.remove(&device_id) {
-                old.kill.cancel();
-            }
-            st.conns.insert(
-                device_id.clone(),
-                Conn {
-                    conn_id,
-                    cert,
-                    tx: tx.clone(),
-                    kill: kill.clone(),
-                    otks: Vec::new(),
-                    farewell: farewell.clone(),
-                },
-            );
-            let devices = st.online.entry(username.clone()).or_default();
-            let first = devices.is_empty();
-            devices.insert(device_id.clone());
-            (conn_id, first)
-        };
-        if first {
-            self.announce(&username, true).await;
-        }
-        // Rings waiting for this account (wake intents) ring this device now.
-        let woken = self
-            .lock()
-            .rings
-            .wake(&username, &device_id, Instant::now());
-        for (ring_id, caller) in woken {
-            if let Ok(ak_pub) = self.account_key(&caller).await {
-                self.lock().send_device(
-                    &device_id,
-                    ServerMsg::IncomingRing {
-                        ring_id,
-                        from: caller,
-                        ak_pub,
-                    },
-                );
-            }
-        }
-        Attached {
-            session: Session {
-                device_id,
-                username,
-                conn_id,
-                ip,
-            },
-            tx,
-            rx,
-            kill,
-            farewell,
-        }
-    }
-
-    /// The socket closed: drop its keys and rings; tell friends if the account went offline.
-    pub async fn detach(&self, s: &Session) {
-        let last = {
-            let mut st = self.lock();
-            if st.conns.get(&s.device_id).map(|c| c.conn_id) != Some(s.conn_id) {
-                return; // Already replaced by a newer socket of the same device.
-            }
-            st.conns.remove(&s.device_id);
-            let gone = st.rings.device_gone(&s.device_id);
-            st.apply(gone);
-            let mut last = false;
-            if let Some(set) = st.online.get_mut(&s.username) {
-                set.remove(&s.device_id);
-                if set.is_empty() {
-                    st.online.remove(&s.username);
-                    st.last_seen.insert(s.username.clone(), Instant::now());
-                    last = true;
-                }
-            }
-            last
-        };
-        if last {
-            self.announce(&s.username, false).await;
-        }
-    }
-
-    /// Tells friends an account came or went, as much as its presence setting lets them know.
-    async fn announce(&self, who: &Username, online: bool) {
-        let (Ok(friends), Ok(Some(account))) =
-            (self.store.friends(who).await, self.store.account(who).await)
-        else {
-            return;
-        };
-        let msg = match (account.presence, online) {
-            (PresenceMode::Exact, _) => ServerMsg::Presence {
-                username: who.clone(),
-                online,
-                recently_active: false,
-            },
-            // Blurred: "recently active" when it comes, nothing when it goes.
-            (PresenceMode::Recent, true) => ServerMsg::Presence {
-                username: who.clone(),
-                online: false,
-                recently_active: true,
-            },
-            (PresenceMode::Recent, false) | (PresenceMode::Hidden, _) => return,
-        };
-        let st = self.lock();
-        for (f, _, _) in friends {
-            st.send_user(&f, &msg);
-        }
-    }
-
     /// Rings that ran past their deadline. Called about once a second.
     pub fn tick(&self, now: Instant) {
         let mut st = self.lock();
@@ -437,20 +319,12 @@ impl Hub {
 
     async fn answer_inner(&self, s: &Session, msg: ClientMsg) -> Reply {
         match msg {
-            ClientMsg::Auth { .. } => Err(bad("already authenticated")),
+            ClientMsg::Auth { .. } | ClientMsg::EnrollJoin { .. } => {
+                Err(bad("already authenticated"))
+            }
             ClientMsg::Ping => Ok(ServerMsg::Pong),
             ClientMsg::UploadOtks { keys } => self.upload_otks(s, keys),
-            ClientMsg::Lookup { username, code, .. } => {
-                let reach = self.gate(&s.username, &username, code.as_deref()).await?;
-                // A friend's blurred or hidden presence is not revealed by a lookup either.
-                let online = reach.online && reach.presence == PresenceMode::Exact;
-                let ak_pub = reach.ak;
-                Ok(ServerMsg::User {
-                    username,
-                    ak_pub,
-                    online,
-                })
-            }
+            ClientMsg::Lookup { username, code, .. } => self.lookup(s, username, code).await,
             ClientMsg::FriendRequest { to, sig, code, .. } => {
                 self.friend_request(s, to, sig, code).await
             }
@@ -458,165 +332,23 @@ impl Hub {
                 mode,
                 always_require_code,
                 format,
-            } => {
-                let format = format.validate().map_err(|e| bad(e.to_string()))?;
-                let current = self.account_row(&s.username).await?;
-                // Switching to STRICT starts from a fresh salt: codes shared before stop working.
-                let salt = (mode == Mode::Strict && current.mode != Mode::Strict).then(new_salt);
-                self.store
-                    .set_mode(
-                        &s.username,
-                        mode,
-                        always_require_code,
-                        format,
-                        salt.as_ref().map(|s| &s[..]),
-                    )
-                    .await?;
-                Ok(ServerMsg::Ok)
-            }
-            ClientMsg::GetMode => {
-                let a = self.account_row(&s.username).await?;
-                Ok(ServerMsg::Mode {
-                    mode: a.mode,
-                    always_require_code: a.always_require_code,
-                    format: a.format,
-                    presence: a.presence,
-                })
-            }
-            ClientMsg::SetPresence { presence } => {
-                self.store.set_presence(&s.username, presence).await?;
-                Ok(ServerMsg::Ok)
-            }
-            // TURN credentials only for authenticated devices: the relay is not an open proxy.
-            ClientMsg::IceServers => {
-                let (ice_servers, expires_at) = self.turn.issue(crate::clock::unix_now());
-                Ok(ServerMsg::IceServers {
-                    ice_servers,
-                    expires_at,
-                    relay: self.turn.has_relay(),
-                })
-            }
-            ClientMsg::FvcSeed => {
-                let a = self.account_row(&s.username).await?;
-                if a.static_code_hash.is_some() {
-                    return Err(bad("this account uses a static code"));
-                }
-                Ok(ServerMsg::FvcSeed {
-                    seed: Key32(*fvc::seed(&*self.secret, &a.ak_pub, &a.fvc_salt)),
-                    format: a.format,
-                    step: fvc::STEP,
-                })
-            }
-            ClientMsg::SetStaticCode { code } => {
-                let hash = match code {
-                    Some(c) => Some(
-                        tokio::task::spawn_blocking(move || crate::static_code::hash(&c))
-                            .await
-                            .ok()
-                            .flatten()
-                            .ok_or_else(|| bad("a static code has 6 to 32 letters and digits"))?,
-                    ),
-                    None => None,
-                };
-                self.store
-                    .set_static_code(&s.username, hash.as_deref())
-                    .await?;
-                Ok(ServerMsg::Ok)
-            }
-            ClientMsg::RotateCode => {
-                self.store.rotate_salt(&s.username, &new_salt()).await?;
-                Ok(ServerMsg::Ok)
-            }
-            ClientMsg::DeleteAccount { ts, sig } => {
-                let ak = self.account_key(&s.username).await?;
-                let fresh =
-                    ts.abs_diff(crate::clock::unix_now()) <= anonchat_proto::pow::MAX_AGE_SECS;
-                verify(
-                    &ak,
-                    &anonchat_proto::signing::delete_account_bytes(&s.username, ts),
-                    &sig,
-                )
-                .ok()
-                .filter(|_| fresh)
-                .ok_or_else(|| bad("deletion must be signed by the account key, just now"))?;
-                let expires = crate::clock::unix_now() + TOMBSTONE_DAYS * 86_400;
-                self.store
-                    .delete_account(&s.username, &self.name_hash(&s.username), expires as i64)
-                    .await?;
-                // The account's other devices are cut off now; this one hears `ok` and leaves.
-                let st = self.lock();
-                for d in st.online.get(&s.username).into_iter().flatten() {
-                    if let Some(c) = st.conns.get(d).filter(|_| *d != s.device_id) {
-                        c.kill.cancel();
-                    }
-                }
-                if !self.quiet {
-                    tracing::info!("account deleted");
-                }
-                Ok(ServerMsg::Ok)
-            }
-            ClientMsg::Search { prefix } => {
-                // A scan of the public names: priced like a lookup (P9).
-                if !self.limits.allow(s.ip, &s.device_id, &s.username) {
-                    return Err(Refusal::RateLimited(Some(
-                        "too many requests; try again in a minute".into(),
-                    )));
-                }
-                let ok = prefix.len() >= 3
-                    && prefix.len() <= 32
-                    && prefix.bytes().all(|b| {
-                        b.is_ascii_lowercase()
-                            || b.is_ascii_digit()
-                            || matches!(b, b'.' | b'_' | b'-')
-                    });
-                if !ok {
-                    return Err(bad("search needs 3 to 32 characters of a username"));
-                }
-                let users = self.store.search_public(&prefix, 20).await?;
-                Ok(ServerMsg::Users { users })
-            }
+            } => self.set_mode(s, mode, always_require_code, format).await,
+            ClientMsg::GetMode => self.get_mode(s).await,
+            ClientMsg::SetPresence { presence } => self.set_presence(s, presence).await,
+            ClientMsg::IceServers => self.ice_servers(),
+            ClientMsg::FvcSeed => self.fvc_seed(s).await,
+            ClientMsg::SetStaticCode { code } => self.set_static_code(s, code).await,
+            ClientMsg::RotateCode => self.rotate_code(s).await,
+            ClientMsg::DeleteAccount { ts, sig } => self.delete_account(s, ts, sig).await,
+            ClientMsg::Search { prefix } => self.search(s, prefix).await,
             ClientMsg::FriendAccept { from, sig } => self.friend_accept(s, from, sig).await,
-            ClientMsg::FriendDecline { from } => {
-                self.lock().friend_requests.remove(&from, &s.username);
-                Ok(ServerMsg::Ok)
-            }
-            ClientMsg::Unfriend { username } => {
-                if self.store.remove_friendship(&s.username, &username).await? {
-                    let st = self.lock();
-                    st.send_user(
-                        &username,
-                        &ServerMsg::FriendRemoved {
-                            username: s.username.clone(),
-                        },
-                    );
-                    st.send_user(&s.username, &ServerMsg::FriendRemoved { username });
-                }
-                Ok(ServerMsg::Ok)
-            }
-            ClientMsg::ListFriends => {
-                let friends = self.store.friends(&s.username).await?;
-                let st = self.lock();
-                Ok(ServerMsg::Friends {
-                    friends: friends
-                        .into_iter()
-                        .map(|(username, ak_pub, presence)| {
-                            let online = st.is_online(&username);
-                            let recent = online || st.last_seen.contains_key(&username);
-                            FriendInfo {
-                                online: online && presence == PresenceMode::Exact,
-                                recently_active: recent && presence == PresenceMode::Recent,
-                                username,
-                                ak_pub,
-                            }
-                        })
-                        .collect(),
-                })
-            }
+            ClientMsg::FriendDecline { from } => self.friend_decline(s, from),
+            ClientMsg::Unfriend { username } => self.unfriend(s, username).await,
+            ClientMsg::ListFriends => self.list_friends(s).await,
             ClientMsg::Ring { to, code, .. } => self.ring(s, to, code).await,
             ClientMsg::EnrollOpen { code, expires, sig } => {
                 self.enroll_open(s, code, expires, sig).await
             }
-            ClientMsg::EnrollJoin { .. } => Err(bad("already authenticated")),
             ClientMsg::EnrollApprove {
                 device_id,
                 cert,
@@ -635,166 +367,10 @@ impl Hub {
             } => self.rotate_account_key(s, rotation, certs, handovers).await,
             ClientMsg::KeyHistory { username } => self.key_history(s, username).await,
             ClientMsg::FriendResign { username, sig } => self.friend_resign(s, username, sig).await,
-            ClientMsg::Answer { ring_id, accept } => {
-                let mut st = self.lock();
-                let out = st
-                    .rings
-                    .answer(&ring_id, &s.device_id, accept, Instant::now())?;
-                st.apply(out);
-                Ok(ServerMsg::Ok)
-            }
-            ClientMsg::Hangup { ring_id } => {
-                let mut st = self.lock();
-                let out = st.rings.hangup(&ring_id, &s.device_id)?;
-                st.apply(out);
-                Ok(ServerMsg::Ok)
-            }
-            ClientMsg::Relay { ring_id, blob } => {
-                let st = self.lock();
-                let to = st.rings.route(&ring_id, &s.device_id)?;
-                st.metrics.relayed_bytes.inc_by(blob.0.len() as u64);
-                st.send_device(to, ServerMsg::Relayed { ring_id, blob });
-                Ok(ServerMsg::Ok)
-            }
+            ClientMsg::Answer { ring_id, accept } => self.answer_ring(s, ring_id, accept),
+            ClientMsg::Hangup { ring_id } => self.hangup(s, ring_id),
+            ClientMsg::Relay { ring_id, blob } => self.relay(s, ring_id, blob),
         }
-    }
-
-    /// The cap is checked first and the signatures outside the hub's lock (P9): a refused batch
-    /// costs nothing, and verifying never holds up other accounts.
-    fn upload_otks(&self, s: &Session, keys: Vec<SignedOtk>) -> Reply {
-        let too_many = || {
-            bad(format!(
-                "at most {} one-time keys may be held",
-                limits::MAX_ONE_TIME_KEYS
-            ))
-        };
-        let dk = {
-            let st = self.lock();
-            let conn = st.conns.get(&s.device_id).ok_or(Refusal::NotFound)?;
-            if conn.otks.len() + keys.len() > limits::MAX_ONE_TIME_KEYS {
-                return Err(too_many());
-            }
-            conn.cert.dk_ed25519
-        };
-        for k in &keys {
-            verify(&dk, &one_time_key_bytes(&s.device_id, &k.key), &k.sig)
-                .map_err(|_| bad("one-time key signature does not verify"))?;
-        }
-        let mut st = self.lock();
-        let conn = st.conns.get_mut(&s.device_id).ok_or(Refusal::NotFound)?;
-        // Checked again: another batch of this device may have landed meanwhile.
-        if conn.otks.len() + keys.len() > limits::MAX_ONE_TIME_KEYS {
-            return Err(too_many());
-        }
-        conn.otks.extend(keys);
-        Ok(ServerMsg::Ok)
-    }
-
-    async fn friend_request(
-        &self,
-        s: &Session,
-        to: Username,
-        sig: Sig64,
-        code: Option<String>,
-    ) -> Reply {
-        let their_ak = self.gate_online(&s.username, &to, code.as_deref()).await?;
-        let my_ak = self.account_key(&s.username).await?;
-        verify(
-            &my_ak,
-            &friend_bytes(&s.username, &my_ak, &to, &their_ak),
-            &sig,
-        )
-        .map_err(|_| bad("friend signature does not verify"))?;
-        let mut st = self.lock();
-        st.friend_requests
-            .insert(&s.username, &to, sig, Instant::now())
-            .map_err(|e| Refusal::RateLimited(Some(e.to_string())))?;
-        st.send_user(
-            &to,
-            &ServerMsg::FriendRequestIn {
-                from: s.username.clone(),
-                ak_pub: my_ak,
-                sig,
-            },
-        );
-        Ok(ServerMsg::Ok)
-    }
-
-    async fn friend_accept(&self, s: &Session, from: Username, sig: Sig64) -> Reply {
-        let their_sig = self
-            .lock()
-            .friend_requests
-            .get(&from, &s.username, Instant::now())
-            .ok_or(Refusal::NotFound)?;
-        let their_ak = self.account_key(&from).await?;
-        let my_ak = self.account_key(&s.username).await?;
-        let edge = friend_bytes(&from, &their_ak, &s.username, &my_ak);
-        verify(&my_ak, &edge, &sig).map_err(|_| bad("friend signature does not verify"))?;
-        // Checked again: the requester's key could have changed since the request (account re-made).
-        verify(&their_ak, &edge, &their_sig).map_err(|_| Refusal::NotFound)?;
-        self.store
-            .add_friendship(&from, &their_sig, &s.username, &sig)
-            .await?;
-        let st = {
-            let mut st = self.lock();
-            st.friend_requests.remove(&from, &s.username);
-            st
-        };
-        st.send_user(
-            &from,
-            &ServerMsg::FriendAdded {
-                username: s.username.clone(),
-                ak_pub: my_ak,
-            },
-        );
-        st.send_user(
-            &s.username,
-            &ServerMsg::FriendAdded {
-                username: from,
-                ak_pub: their_ak,
-            },
-        );
-        Ok(ServerMsg::Ok)
-    }
-
-    async fn ring(&self, s: &Session, to: Username, code: Option<String>) -> Reply {
-        let caller_ak = self.account_key(&s.username).await?;
-        let reach = self.gate(&s.username, &to, code.as_deref()).await?;
-        // A friend may ring an account with no device online: the ring waits (RAM only) for the
-        // first device to connect in time — a wake intent. Anyone else needs the account online.
-        let wake = reach.friends && self.wake_intents;
-        if !reach.online && !wake {
-            return Err(Refusal::NotFound);
-        }
-        let mut st = self.lock();
-        let devices: HashSet<String> = st.online.get(&to).cloned().unwrap_or_default();
-        // A "recently active" account that left rings like one that is online: the ring waits for
-        // a device and ends `unavailable` (the caller cannot tell it from an unanswered ring).
-        let blurred = reach.presence == PresenceMode::Recent;
-        if devices.is_empty() && !wake && !blurred {
-            return Err(Refusal::NotFound); // Went offline between the gate and now.
-        }
-        let ring_id = new_id();
-        st.rings.start(
-            ring_id.clone(),
-            s.username.clone(),
-            s.device_id.clone(),
-            to,
-            devices.clone(),
-            Instant::now(),
-        )?;
-        st.metrics.rings_started.inc();
-        for d in &devices {
-            st.send_device(
-                d,
-                ServerMsg::IncomingRing {
-                    ring_id: ring_id.clone(),
-                    from: s.username.clone(),
-                    ak_pub: caller_ak,
-                },
-            );
-        }
-        Ok(ServerMsg::Ringing { ring_id })
     }
 }
 

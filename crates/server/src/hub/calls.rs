@@ -1,0 +1,107 @@
+//! Lookups and rings, and the signaling relay: start, answer, hang up, relay; TURN credentials for a chat.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use anonchat_proto::wire::{PresenceMode, ServerMsg};
+use anonchat_proto::Username;
+
+use super::{new_id, Hub, Refusal, Reply, Session};
+
+impl Hub {
+    pub(super) async fn lookup(
+        &self,
+        s: &Session,
+        username: Username,
+        code: Option<String>,
+    ) -> Reply {
+        let reach = self.gate(&s.username, &username, code.as_deref()).await?;
+        // A friend's blurred or hidden presence is not revealed by a lookup either.
+        let online = reach.online && reach.presence == PresenceMode::Exact;
+        let ak_pub = reach.ak;
+        Ok(ServerMsg::User {
+            username,
+            ak_pub,
+            online,
+        })
+    }
+
+    pub(super) async fn ring(&self, s: &Session, to: Username, code: Option<String>) -> Reply {
+        let caller_ak = self.account_key(&s.username).await?;
+        let reach = self.gate(&s.username, &to, code.as_deref()).await?;
+        // A friend may ring an account with no device online: the ring waits (RAM only) for the
+        // first device to connect in time — a wake intent. Anyone else needs the account online.
+        let wake = reach.friends && self.wake_intents;
+        if !reach.online && !wake {
+            return Err(Refusal::NotFound);
+        }
+        let mut st = self.lock();
+        let devices: HashSet<String> = st.online.get(&to).cloned().unwrap_or_default();
+        // A "recently active" account that left rings like one that is online: the ring waits for
+        // a device and ends `unavailable` (the caller cannot tell it from an unanswered ring).
+        let blurred = reach.presence == PresenceMode::Recent;
+        if devices.is_empty() && !wake && !blurred {
+            return Err(Refusal::NotFound); // Went offline between the gate and now.
+        }
+        let ring_id = new_id();
+        st.rings.start(
+            ring_id.clone(),
+            s.username.clone(),
+            s.device_id.clone(),
+            to,
+            devices.clone(),
+            Instant::now(),
+        )?;
+        st.metrics.rings_started.inc();
+        for d in &devices {
+            st.send_device(
+                d,
+                ServerMsg::IncomingRing {
+                    ring_id: ring_id.clone(),
+                    from: s.username.clone(),
+                    ak_pub: caller_ak,
+                },
+            );
+        }
+        Ok(ServerMsg::Ringing { ring_id })
+    }
+
+    pub(super) fn answer_ring(&self, s: &Session, ring_id: String, accept: bool) -> Reply {
+        let mut st = self.lock();
+        let out = st
+            .rings
+            .answer(&ring_id, &s.device_id, accept, Instant::now())?;
+        st.apply(out);
+        Ok(ServerMsg::Ok)
+    }
+
+    pub(super) fn hangup(&self, s: &Session, ring_id: String) -> Reply {
+        let mut st = self.lock();
+        let out = st.rings.hangup(&ring_id, &s.device_id)?;
+        st.apply(out);
+        Ok(ServerMsg::Ok)
+    }
+
+    pub(super) fn relay(
+        &self,
+        s: &Session,
+        ring_id: String,
+        blob: anonchat_proto::bytes::Blob,
+    ) -> Reply {
+        let st = self.lock();
+        let to = st.rings.route(&ring_id, &s.device_id)?;
+        st.metrics.relayed_bytes.inc_by(blob.0.len() as u64);
+        st.send_device(to, ServerMsg::Relayed { ring_id, blob });
+        Ok(ServerMsg::Ok)
+    }
+
+    /// TURN credentials only for authenticated devices: the relay is not an open proxy.
+    pub(super) fn ice_servers(&self) -> Reply {
+        let (ice_servers, expires_at) = self.turn.issue(crate::clock::unix_now());
+        Ok(ServerMsg::IceServers {
+            ice_servers,
+            expires_at,
+            relay: self.turn.has_relay(),
+        })
+    }
+}
