@@ -18,7 +18,6 @@ use anonchat_e2e::{unique, TempDir};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::process::Command;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
@@ -143,49 +142,10 @@ where
     Ok(out)
 }
 
-/// The baseline: accept, handshake with a 4 KiB read buffer, echo text until closed.
-async fn echo_server() -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    println!("{}", listener.local_addr()?);
-    loop {
-        let (tcp, _) = listener.accept().await?;
-        tokio::spawn(async move {
-            let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(tcp, Some(small())).await
-            else {
-                return;
-            };
-            while let Some(Ok(m)) = ws.next().await {
-                if m.is_text() && ws.send(m).await.is_err() {
-                    break;
-                }
-            }
-        });
-    }
-}
-
-async fn start_echo() -> anyhow::Result<(tokio::process::Child, SocketAddr)> {
-    use tokio::io::AsyncBufReadExt;
-    let mut child = Command::new(std::env::current_exe()?)
-        .arg("--echo-server")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let line = tokio::io::BufReader::new(stdout)
-        .lines()
-        .next_line()
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("echo server did not start"))?;
-    Ok((child, line.parse()?))
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    if std::env::args().any(|a| a == "--echo-server") {
-        return echo_server().await;
+    if std::env::args().any(|a| a == anonchat_e2e::echo::FLAG) {
+        return anonchat_e2e::echo::serve().await;
     }
     let opts = ServerOpts {
         log: "warn".into(),
@@ -223,7 +183,7 @@ async fn main() -> anyhow::Result<()> {
         .into_iter()
         .collect::<anyhow::Result<_>>()?;
 
-    let (echo_child, echo_addr) = start_echo().await?;
+    let (echo_child, echo_addr) = anonchat_e2e::echo::start().await?;
     let echo_pid = echo_child.id().ok_or_else(|| anyhow::anyhow!("echo pid"))?;
     let base = measure(echo_pid, |i| echo(echo_addr, i)).await?;
     drop(echo_child);

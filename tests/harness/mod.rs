@@ -5,6 +5,7 @@
 //! Secret Service the environment provides (the test script starts gnome-keyring under D-Bus).
 
 pub mod cli;
+pub mod echo;
 pub mod gui;
 pub mod netns;
 pub mod nginx;
