@@ -7,6 +7,8 @@
 #   /healthz with 2 000 half-open requests held;
 # - conns: server RSS per idle authenticated connection at N up to 19 000, beside a minimal
 #   tokio-tungstenite server holding the same N;
+# - churn: 1 000 connects/s for 60 s over 5 000 idle devices, RSS after beside before, and beside
+#   the same tokio-tungstenite baseline;
 # - desktop: the app's cold start to first paint and idle memory beside the CLI, and the panic
 #   shortcut → window hidden / peer told, with a live chat beside none.
 set -euo pipefail
@@ -23,4 +25,5 @@ bash scripts/with-keyring.sh cargo bench -p anonchat-e2e --bench relay --locked
 cargo bench -p anonchat-e2e --bench gate --locked
 cargo bench -p anonchat-e2e --bench dos --locked
 cargo bench -p anonchat-e2e --bench conns --locked
+cargo bench -p anonchat-e2e --bench churn --locked
 bash scripts/with-keyring.sh cargo bench -p anonchat-e2e --bench desktop --locked
