@@ -83,16 +83,16 @@ fn text(env: &ServerEnvelope) -> Message {
 }
 
 /// Counts a gauge up while held.
-struct Held<'a>(&'a prometheus_client::metrics::gauge::Gauge);
+struct GaugeUp<'a>(&'a prometheus_client::metrics::gauge::Gauge);
 
-impl<'a> Held<'a> {
+impl<'a> GaugeUp<'a> {
     fn new(g: &'a prometheus_client::metrics::gauge::Gauge) -> Self {
         g.inc();
-        Held(g)
+        GaugeUp(g)
     }
 }
 
-impl Drop for Held<'_> {
+impl Drop for GaugeUp<'_> {
     fn drop(&mut self) {
         self.0.dec();
     }
@@ -104,7 +104,7 @@ async fn serve(
     _places: (crate::capacity::Held, Slot),
     ip: std::net::IpAddr,
 ) {
-    let _open = Held::new(&app.hub.metrics().sockets);
+    let _open = GaugeUp::new(&app.hub.metrics().sockets);
     // The long-lived task holds only this loop's state: the big futures (authentication, the hub's
     // database calls) are boxed while they run instead of sizing every idle socket's task (issue 14).
     let Some((username, cert)) = Box::pin(authenticate(&mut socket, &app, ip)).await else {
@@ -112,7 +112,7 @@ async fn serve(
         return;
     };
     let attached = Box::pin(app.hub.attach(username, cert, ip, &app.shutdown)).await;
-    let _device = Held::new(&app.hub.metrics().devices);
+    let _device = GaugeUp::new(&app.hub.metrics().devices);
     let session = attached.session.clone();
     let kill = attached.kill.clone();
     let replies = Replies {

@@ -1,0 +1,223 @@
+//! Request load bench (issue 14): with 5 000 idle devices connected, lookups sent open-loop at
+//! 1 000, 2 000 and 5 000 per second from 200 sockets on 20 addresses; each answer's latency beyond
+//! the gate's timing floor (p50/p99/p99.9), beside `ping` (not gated, no floor) at the same rate in
+//! the same run. Goal: p99 ≤ 5 ms beyond the floor at 5 000/s. Limits and backoff are lifted: this
+//! measures the work per request, not the abuse defences.
+//!
+//! Run with `scripts/bench.sh` (release build, real server process).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anonchat_e2e::raw::RawDevice;
+use anonchat_e2e::server::{Server, ServerOpts};
+use anonchat_e2e::{unique, TempDir};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+const IDLE: usize = 5_000;
+const SENDERS: usize = 200;
+const RATES: [u64; 3] = [1_000, 2_000, 5_000];
+const SECONDS: u64 = 10;
+const FLOOR_MS: f64 = 10.0;
+
+type Ws = WebSocketStream<TcpStream>;
+
+fn source(block: u8, i: usize, per: usize) -> IpAddr {
+    let a = i / per;
+    IpAddr::V4(Ipv4Addr::new(
+        127,
+        block,
+        (a / 250) as u8,
+        (a % 250) as u8 + 1,
+    ))
+}
+
+async fn connect(
+    server: SocketAddr,
+    origin: &str,
+    d: &RawDevice,
+    local: IpAddr,
+) -> anyhow::Result<Ws> {
+    let sock = TcpSocket::new_v4()?;
+    sock.bind(SocketAddr::new(local, 0))?;
+    let tcp = sock.connect(server).await?;
+    let cfg = WebSocketConfig::default().read_buffer_size(4096);
+    let (mut ws, _) =
+        tokio_tungstenite::client_async_with_config(format!("ws://{server}/v1/ws"), tcp, Some(cfg))
+            .await?;
+    let challenge = next_json(&mut ws).await?;
+    let nonce = anonchat_proto::Key32::from_base64(challenge["nonce"].as_str().unwrap_or(""))?;
+    let auth = json!({"v": 1, "t": "auth", "username": d.username.as_str(),
+        "device_id": d.cert.device_id, "sig": d.auth_sig(&nonce.0, origin)});
+    ws.send(Message::text(auth.to_string())).await?;
+    let ok = next_json(&mut ws).await?;
+    anyhow::ensure!(ok["t"] == "auth_ok", "{ok}");
+    Ok(ws)
+}
+
+async fn next_json(ws: &mut Ws) -> anyhow::Result<serde_json::Value> {
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("closed"))??;
+        if let Message::Text(t) = m {
+            return Ok(serde_json::from_str(t.as_str())?);
+        }
+    }
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Sends `rate` requests per second for SECONDS over the senders, open loop; the latencies (ms) of
+/// the answers, in order, and how many never came.
+async fn drive(senders: Vec<Ws>, rate: u64, gated: bool) -> (Vec<Ws>, Vec<f64>, usize) {
+    let per_sender = Duration::from_secs_f64(senders.len() as f64 / rate as f64);
+    let count = (rate * SECONDS) as usize / senders.len();
+    let mut tasks = Vec::new();
+    for ws in senders {
+        tasks.push(tokio::spawn(async move {
+            let (mut tx, mut rx) = ws.split();
+            let sent: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
+            let reader = {
+                let sent = sent.clone();
+                tokio::spawn(async move {
+                    let mut lat = Vec::with_capacity(count);
+                    while lat.len() < count {
+                        let Ok(Some(Ok(Message::Text(t)))) =
+                            tokio::time::timeout(Duration::from_secs(5), rx.next()).await
+                        else {
+                            break;
+                        };
+                        let Ok(v) = serde_json::from_str::<serde_json::Value>(t.as_str()) else {
+                            continue;
+                        };
+                        let Some(id) = v["re"].as_u64() else { continue };
+                        if let Some(at) = sent.lock().unwrap_or_else(|p| p.into_inner()).remove(&id) {
+                            lat.push(at.elapsed().as_secs_f64() * 1000.0);
+                        }
+                    }
+                    (rx, lat)
+                })
+            };
+            let mut tick = tokio::time::interval(per_sender);
+            // Spread the senders' phases over one interval.
+            tokio::time::sleep(per_sender.mul_f64(rand::random::<f64>())).await;
+            for id in 1..=count as u64 {
+                tick.tick().await;
+                let msg = if gated {
+                    json!({"v":1,"id":id,"t":"lookup","username":format!("nobody{:08x}", rand::random::<u32>())})
+                } else {
+                    json!({"v":1,"id":id,"t":"ping"})
+                };
+                sent.lock().unwrap_or_else(|p| p.into_inner()).insert(id, Instant::now());
+                if tx.send(Message::text(msg.to_string())).await.is_err() {
+                    break;
+                }
+            }
+            let (rx, lat) = reader.await.unwrap_or_else(|_| panic!("reader"));
+            let lost = count - lat.len();
+            (tx.reunite(rx).ok(), lat, lost)
+        }));
+    }
+    let (mut back, mut all, mut lost) = (Vec::new(), Vec::new(), 0);
+    for t in tasks {
+        if let Ok((ws, lat, l)) = t.await {
+            back.extend(ws);
+            all.extend(lat);
+            lost += l;
+        }
+    }
+    all.sort_by(|a, b| a.total_cmp(b));
+    (back, all, lost)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let extra = [
+        "--gate-per-minute",
+        "10000000",
+        "--gate-burst",
+        "1000000",
+        "--backoff-after",
+        "0",
+        "--pow-after",
+        "0",
+        "--socket-messages-per-second",
+        "100000",
+        "--socket-message-burst",
+        "100000",
+    ]
+    .map(String::from)
+    .to_vec();
+    let opts = ServerOpts {
+        log: "warn".into(),
+        extra,
+        ..ServerOpts::default()
+    };
+    let server = Server::start_with(opts, TempDir::new("server")).await;
+    let url = server.url();
+    println!("registering {} accounts", IDLE + SENDERS);
+    let http = reqwest::Client::new();
+    let devices: Vec<RawDevice> = futures_util::stream::iter(0..IDLE + SENDERS)
+        .map(|_| {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let d = RawDevice::new(&unique("load"));
+                let resp = http
+                    .post(format!("{url}/v1/register"))
+                    .json(&d.register_request(8))
+                    .send()
+                    .await?;
+                anyhow::ensure!(resp.status().is_success(), "register: {}", resp.status());
+                Ok(d)
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<anyhow::Result<RawDevice>>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
+    let (addr, origin) = (server.addr, url.as_str());
+    let idle: Vec<anyhow::Result<Ws>> = futures_util::stream::iter(0..IDLE)
+        .map(|i| connect(addr, origin, &devices[i], source(9, i, 25)))
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let _idle: Vec<Ws> = idle.into_iter().collect::<anyhow::Result<_>>()?;
+    let mut senders = Vec::new();
+    for i in 0..SENDERS {
+        senders.push(connect(addr, origin, &devices[IDLE + i], source(10, i, 10)).await?);
+    }
+    println!("lookups of unknown names, open loop from {SENDERS} sockets, {IDLE} idle devices connected; {SECONDS} s per rate");
+    println!("latency beyond the {FLOOR_MS} ms gate floor, beside ping (ungated) at the same rate");
+    for rate in RATES {
+        let (s, ping, ping_lost) = drive(senders, rate, false).await;
+        let (s, look, look_lost) = drive(s, rate, true).await;
+        senders = s;
+        anyhow::ensure!(senders.len() == SENDERS, "sockets were lost");
+        let beyond = |v: f64| v - FLOOR_MS;
+        println!(
+            "{rate:5}/s  lookup beyond floor p50 {:7.2}  p99 {:7.2}  p99.9 {:7.2} ms (lost {look_lost})   ping p50 {:6.2}  p99 {:6.2}  p99.9 {:6.2} ms (lost {ping_lost})   p99 ratio {:.2}x  (goal p99 <= 5 ms beyond the floor at 5 000/s)",
+            beyond(pct(&look, 0.5)),
+            beyond(pct(&look, 0.99)),
+            beyond(pct(&look, 0.999)),
+            pct(&ping, 0.5),
+            pct(&ping, 0.99),
+            pct(&ping, 0.999),
+            beyond(pct(&look, 0.99)) / pct(&ping, 0.99).max(0.001),
+        );
+    }
+    Ok(())
+}
