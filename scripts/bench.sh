@@ -9,6 +9,8 @@
 #   tokio-tungstenite server holding the same N;
 # - churn: 1 000 connects/s for 60 s over 5 000 idle devices, RSS after beside before, and beside
 #   the same tokio-tungstenite baseline;
+# - load: lookups at 1k/2k/5k per second with 5 000 devices connected, latency beyond the gate floor
+#   beside ping at the same rate;
 # - desktop: the app's cold start to first paint and idle memory beside the CLI, and the panic
 #   shortcut → window hidden / peer told, with a live chat beside none.
 set -euo pipefail
@@ -26,4 +28,5 @@ cargo bench -p anonchat-e2e --bench gate --locked
 cargo bench -p anonchat-e2e --bench dos --locked
 cargo bench -p anonchat-e2e --bench conns --locked
 cargo bench -p anonchat-e2e --bench churn --locked
+cargo bench -p anonchat-e2e --bench load --locked
 bash scripts/with-keyring.sh cargo bench -p anonchat-e2e --bench desktop --locked
