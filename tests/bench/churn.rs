@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anonchat_e2e::nginx::free_port;
 use anonchat_e2e::raw::RawDevice;
 use anonchat_e2e::server::{Server, ServerOpts};
-use anonchat_e2e::{unique, TempDir};
+use anonchat_e2e::TempDir;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::net::{TcpSocket, TcpStream};
@@ -193,26 +193,7 @@ async fn main() -> anyhow::Result<()> {
     let server = Server::start_with(opts, TempDir::new("server")).await;
     let url = server.url();
     println!("registering {} accounts", IDLE + CHURNERS);
-    let http = reqwest::Client::new();
-    let devices: Vec<RawDevice> = futures_util::stream::iter(0..IDLE + CHURNERS)
-        .map(|_| {
-            let (http, url) = (http.clone(), url.clone());
-            async move {
-                let d = RawDevice::new(&unique("churn"));
-                let resp = http
-                    .post(format!("{url}/v1/register"))
-                    .json(&d.register_request(8))
-                    .send()
-                    .await?;
-                anyhow::ensure!(resp.status().is_success(), "register: {}", resp.status());
-                Ok(d)
-            }
-        })
-        .buffer_unordered(16)
-        .collect::<Vec<anyhow::Result<RawDevice>>>()
-        .await
-        .into_iter()
-        .collect::<anyhow::Result<_>>()?;
+    let devices = anonchat_e2e::raw::register_many(&url, IDLE + CHURNERS, "churn").await?;
     let devices = Arc::new(devices);
 
     let (echo_child, echo_addr) = anonchat_e2e::echo::start().await?;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anonchat_e2e::raw::RawDevice;
 use anonchat_e2e::server::{Server, ServerOpts};
-use anonchat_e2e::{unique, TempDir};
+use anonchat_e2e::TempDir;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::net::{TcpSocket, TcpStream};
@@ -156,32 +156,7 @@ async fn main() -> anyhow::Result<()> {
     let url = server.url();
     let max = STEPS[STEPS.len() - 1];
     println!("registering {max} accounts");
-    let http = reqwest::Client::new();
-    let devices: Vec<RawDevice> = futures_util::stream::iter(0..max)
-        .map(|_| {
-            let http = http.clone();
-            let url = url.clone();
-            async move {
-                let d = RawDevice::new(&unique("idle"));
-                let resp = http
-                    .post(format!("{url}/v1/register"))
-                    .json(&d.register_request(8))
-                    .send()
-                    .await?;
-                let status = resp.status();
-                anyhow::ensure!(
-                    status.is_success(),
-                    "register: {status} {}",
-                    resp.text().await?
-                );
-                Ok(d)
-            }
-        })
-        .buffer_unordered(16)
-        .collect::<Vec<anyhow::Result<RawDevice>>>()
-        .await
-        .into_iter()
-        .collect::<anyhow::Result<_>>()?;
+    let devices = anonchat_e2e::raw::register_many(&url, max, "idle").await?;
 
     let (echo_child, echo_addr) = anonchat_e2e::echo::start().await?;
     let echo_pid = echo_child.id().ok_or_else(|| anyhow::anyhow!("echo pid"))?;

@@ -52,6 +52,8 @@ impl RawDevice {
         let e = Key32(dk.verifying_key().to_bytes());
         let c = Key32(rand::random());
         let caps = Caps::default();
+        // One reading of the clock: the certificate must carry the time it was signed over.
+        let created_at = now();
         let sig = Sig64(
             ak.sign(&DeviceCert::signing_bytes(
                 &username,
@@ -59,7 +61,7 @@ impl RawDevice {
                 &e,
                 &c,
                 caps,
-                now(),
+                created_at,
             ))
             .to_bytes(),
         );
@@ -70,7 +72,7 @@ impl RawDevice {
             dk_ed25519: e,
             dk_curve25519: c,
             caps,
-            created_at: now(),
+            created_at,
             sig,
         };
         Self {
@@ -327,4 +329,35 @@ pub async fn request(ws: &mut Ws, id: u64, mut v: Value) -> Value {
             return m;
         }
     }
+}
+
+/// `n` fresh accounts registered on `server` (16 at a time), each with one device; names carry
+/// their index, so they cannot collide however many there are.
+pub async fn register_many(server: &str, n: usize, prefix: &str) -> anyhow::Result<Vec<RawDevice>> {
+    let http = reqwest::Client::new();
+    let run: u32 = rand::random::<u32>() & 0xff_ffff;
+    futures_util::stream::iter(0..n)
+        .map(|i| {
+            let http = http.clone();
+            async move {
+                let d = RawDevice::new(&format!("{prefix}{i}x{run:06x}"));
+                let resp = http
+                    .post(format!("{server}/v1/register"))
+                    .json(&d.register_request(8))
+                    .send()
+                    .await?;
+                let status = resp.status();
+                anyhow::ensure!(
+                    status.is_success(),
+                    "register: {status} {}",
+                    resp.text().await?
+                );
+                Ok(d)
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<anyhow::Result<RawDevice>>>()
+        .await
+        .into_iter()
+        .collect()
 }
