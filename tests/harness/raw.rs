@@ -56,12 +56,7 @@ impl RawDevice {
         let created_at = now();
         let sig = Sig64(
             ak.sign(&DeviceCert::signing_bytes(
-                &username,
-                &device_id,
-                &e,
-                &c,
-                caps,
-                created_at,
+                &username, &device_id, &e, &c, caps, created_at,
             ))
             .to_bytes(),
         );
