@@ -5,21 +5,15 @@
 //!
 //! Run with `scripts/bench.sh` (release build, real server process).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anonchat_e2e::nginx::free_port;
-use anonchat_e2e::raw::RawDevice;
 use anonchat_e2e::server::{Server, ServerOpts};
+use anonchat_e2e::sockets::{self, rss_kib, Ws};
 use anonchat_e2e::TempDir;
-use futures_util::{SinkExt, StreamExt};
-use serde_json::json;
-use tokio::net::{TcpSocket, TcpStream};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
+use futures_util::StreamExt;
 
 const IDLE: usize = 5_000;
 /// Accounts that come and go, each many times.
@@ -27,74 +21,6 @@ const CHURNERS: usize = 1_000;
 const RATE: u64 = 1_000;
 const SECONDS: u64 = 60;
 const PER_ADDRESS: usize = 25;
-
-type Ws = WebSocketStream<TcpStream>;
-
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no VmRSS for {pid}"))
-}
-
-fn source(block: u8, i: usize) -> IpAddr {
-    let a = i / PER_ADDRESS;
-    IpAddr::V4(Ipv4Addr::new(
-        127,
-        block,
-        (a / 250) as u8,
-        (a % 250) as u8 + 1,
-    ))
-}
-
-async fn ws_from(server: SocketAddr, local: IpAddr) -> anyhow::Result<Ws> {
-    let sock = TcpSocket::new_v4()?;
-    sock.bind(SocketAddr::new(local, 0))?;
-    let tcp = sock.connect(server).await?;
-    let cfg = WebSocketConfig::default().read_buffer_size(4096);
-    let (ws, _) =
-        tokio_tungstenite::client_async_with_config(format!("ws://{server}/v1/ws"), tcp, Some(cfg))
-            .await?;
-    Ok(ws)
-}
-
-async fn next_text(ws: &mut Ws) -> anyhow::Result<String> {
-    loop {
-        let m = tokio::time::timeout(Duration::from_secs(30), ws.next())
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("closed"))??;
-        if let Message::Text(t) = m {
-            return Ok(t.as_str().to_string());
-        }
-    }
-}
-
-async fn anonchat(
-    server: SocketAddr,
-    origin: &str,
-    d: &RawDevice,
-    local: IpAddr,
-) -> anyhow::Result<Ws> {
-    let mut ws = ws_from(server, local).await?;
-    let challenge: serde_json::Value = serde_json::from_str(&next_text(&mut ws).await?)?;
-    let nonce = anonchat_proto::Key32::from_base64(challenge["nonce"].as_str().unwrap_or(""))?;
-    let auth = json!({"v": 1, "t": "auth", "username": d.username.as_str(),
-        "device_id": d.cert.device_id, "sig": d.auth_sig(&nonce.0, origin)});
-    ws.send(Message::text(auth.to_string())).await?;
-    let ok: serde_json::Value = serde_json::from_str(&next_text(&mut ws).await?)?;
-    anyhow::ensure!(ok["t"] == "auth_ok", "{ok}");
-    Ok(ws)
-}
-
-async fn echo(server: SocketAddr, local: IpAddr) -> anyhow::Result<Ws> {
-    let mut ws = ws_from(server, local).await?;
-    ws.send(Message::text("hi")).await?;
-    next_text(&mut ws).await?;
-    Ok(ws)
-}
 
 struct Figures {
     start_kib: u64,
@@ -200,7 +126,12 @@ async fn main() -> anyhow::Result<()> {
     let echo_pid = echo_child.id().ok_or_else(|| anyhow::anyhow!("echo pid"))?;
     let base = run(
         echo_pid,
-        move |churn, i| echo(echo_addr, source(if churn { 6 } else { 5 }, i)),
+        move |churn, i| {
+            sockets::echo(
+                echo_addr,
+                sockets::source(if churn { 6 } else { 5 }, i, PER_ADDRESS),
+            )
+        },
         || async { true },
     )
     .await?;
@@ -215,7 +146,8 @@ async fn main() -> anyhow::Result<()> {
             let (devs, origin) = (devs.clone(), origin.clone());
             async move {
                 let d = if churn { &devs[IDLE + i] } else { &devs[i] };
-                anonchat(addr, &origin, d, source(if churn { 8 } else { 7 }, i)).await
+                let local = sockets::source(if churn { 8 } else { 7 }, i, PER_ADDRESS);
+                sockets::device(addr, &origin, d, local).await
             }
         },
         || {

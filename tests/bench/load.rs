@@ -7,71 +7,21 @@
 //! Run with `scripts/bench.sh` (release build, real server process).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anonchat_e2e::raw::RawDevice;
 use anonchat_e2e::server::{Server, ServerOpts};
+use anonchat_e2e::sockets::{self, Ws};
 use anonchat_e2e::TempDir;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
-use tokio::net::{TcpSocket, TcpStream};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 
 const IDLE: usize = 5_000;
 const SENDERS: usize = 200;
 const RATES: [u64; 3] = [1_000, 2_000, 5_000];
 const SECONDS: u64 = 10;
 const FLOOR_MS: f64 = 10.0;
-
-type Ws = WebSocketStream<TcpStream>;
-
-fn source(block: u8, i: usize, per: usize) -> IpAddr {
-    let a = i / per;
-    IpAddr::V4(Ipv4Addr::new(
-        127,
-        block,
-        (a / 250) as u8,
-        (a % 250) as u8 + 1,
-    ))
-}
-
-async fn connect(
-    server: SocketAddr,
-    origin: &str,
-    d: &RawDevice,
-    local: IpAddr,
-) -> anyhow::Result<Ws> {
-    let sock = TcpSocket::new_v4()?;
-    sock.bind(SocketAddr::new(local, 0))?;
-    let tcp = sock.connect(server).await?;
-    let cfg = WebSocketConfig::default().read_buffer_size(4096);
-    let (mut ws, _) =
-        tokio_tungstenite::client_async_with_config(format!("ws://{server}/v1/ws"), tcp, Some(cfg))
-            .await?;
-    let challenge = next_json(&mut ws).await?;
-    let nonce = anonchat_proto::Key32::from_base64(challenge["nonce"].as_str().unwrap_or(""))?;
-    let auth = json!({"v": 1, "t": "auth", "username": d.username.as_str(),
-        "device_id": d.cert.device_id, "sig": d.auth_sig(&nonce.0, origin)});
-    ws.send(Message::text(auth.to_string())).await?;
-    let ok = next_json(&mut ws).await?;
-    anyhow::ensure!(ok["t"] == "auth_ok", "{ok}");
-    Ok(ws)
-}
-
-async fn next_json(ws: &mut Ws) -> anyhow::Result<serde_json::Value> {
-    loop {
-        let m = tokio::time::timeout(Duration::from_secs(30), ws.next())
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("closed"))??;
-        if let Message::Text(t) = m {
-            return Ok(serde_json::from_str(t.as_str())?);
-        }
-    }
-}
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -172,14 +122,15 @@ async fn main() -> anyhow::Result<()> {
     let devices = anonchat_e2e::raw::register_many(&url, IDLE + SENDERS, "load").await?;
     let (addr, origin) = (server.addr, url.as_str());
     let idle: Vec<anyhow::Result<Ws>> = futures_util::stream::iter(0..IDLE)
-        .map(|i| connect(addr, origin, &devices[i], source(9, i, 25)))
+        .map(|i| sockets::device(addr, origin, &devices[i], sockets::source(9, i, 25)))
         .buffer_unordered(64)
         .collect()
         .await;
     let _idle: Vec<Ws> = idle.into_iter().collect::<anyhow::Result<_>>()?;
     let mut senders = Vec::new();
     for i in 0..SENDERS {
-        senders.push(connect(addr, origin, &devices[IDLE + i], source(10, i, 10)).await?);
+        let local = sockets::source(10, i, 10);
+        senders.push(sockets::device(addr, origin, &devices[IDLE + i], local).await?);
     }
     println!("lookups of unknown names, open loop from {SENDERS} sockets, {IDLE} idle devices connected; {SECONDS} s per rate");
     println!("latency beyond the {FLOOR_MS} ms gate floor, beside ping (ungated) at the same rate");

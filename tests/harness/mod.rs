@@ -13,6 +13,7 @@ pub mod postgres;
 pub mod proxy;
 pub mod raw;
 pub mod server;
+pub mod sockets;
 pub mod turn;
 
 use std::path::PathBuf;
