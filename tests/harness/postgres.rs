@@ -96,15 +96,8 @@ impl Postgres {
         self.child = Some(child);
         let t0 = Instant::now();
         loop {
-            let ready = Command::new(bin("pg_isready"))
-                .args([
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    &self.port.to_string(),
-                    "-U",
-                    "anonchat",
-                ])
+            let ready = self
+                .client("pg_isready")
                 .stdout(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success());
@@ -117,6 +110,20 @@ impl Postgres {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// A client tool (`pg_isready`, `createdb`, `psql`) pointed at this server as its one user.
+    fn client(&self, tool: &str) -> Command {
+        let mut c = Command::new(bin(tool));
+        c.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "anonchat",
+        ]);
+        c
     }
 
     /// Stops the server (fast shutdown), keeping its data.
@@ -137,16 +144,9 @@ impl Postgres {
 
     /// A fresh database of its own, for one test: `postgres://anonchat@127.0.0.1:PORT/NAME`.
     pub fn database(&self, name: &str) -> String {
-        let out = Command::new(bin("createdb"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "anonchat",
-                name,
-            ])
+        let out = self
+            .client("createdb")
+            .arg(name)
             .output()
             .expect("createdb");
         assert!(
@@ -159,15 +159,8 @@ impl Postgres {
 
     /// `psql -c SQL` on `db`, the output as unaligned text.
     pub fn psql(&self, db: &str, sql: &str) -> String {
-        let out = Command::new(bin("psql"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "anonchat",
-            ])
+        let out = self
+            .client("psql")
             .args(["-d", db, "-At", "-c", sql])
             .output()
             .expect("psql");

@@ -150,6 +150,16 @@ pub fn key_base64(data: &[u8]) -> bool {
     key || name
 }
 
+/// Panics unless every seed of every target decodes (and so round-trips): the seeds are what
+/// mutation starts from, and a seed that does not decode explores nothing.
+pub fn assert_seeds_decode(targets: &[(&str, Harness)], seeds: fn(&str) -> Vec<Vec<u8>>) {
+    for (name, target) in targets {
+        for (i, s) in seeds(name).iter().enumerate() {
+            assert!(target(s), "seed {i} of {name} does not decode");
+        }
+    }
+}
+
 pub mod mutate;
 pub mod seeds;
 

@@ -7,11 +7,7 @@ use super::*;
 
 #[test]
 fn every_seed_decodes_and_round_trips() {
-    for (name, target) in TARGETS {
-        for (i, s) in seeds(name).iter().enumerate() {
-            assert!(target(s), "seed {i} of {name} does not decode");
-        }
-    }
+    anonchat_proto::fuzz::assert_seeds_decode(TARGETS, seeds);
 }
 
 proptest! {

@@ -22,11 +22,7 @@ fn all_seeds() -> Vec<(usize, Vec<u8>)> {
 
 #[test]
 fn every_seed_decodes_and_round_trips() {
-    for (name, target) in TARGETS {
-        for (i, s) in seeds(name).iter().enumerate() {
-            assert!(target(s), "seed {i} of {name} does not decode");
-        }
-    }
+    assert_seeds_decode(TARGETS, seeds);
 }
 
 proptest! {
