@@ -298,11 +298,16 @@ pub struct Pair {
 }
 
 pub async fn pair(server_url: &str) -> Pair {
+    pair_on(server_url, server_url).await
+}
+
+/// As [`pair`], `a` on one server (instance) and `b` on another.
+pub async fn pair_on(a_url: &str, b_url: &str) -> Pair {
     let home = crate::TempDir::new("clients");
     let (a_name, b_name) = (crate::unique("alice"), crate::unique("bob"));
     let (a_profile, b_profile) = (crate::unique("pa"), crate::unique("pb"));
-    let mut a = Cli::start(&a_profile, &home.0, server_url).await;
-    let mut b = Cli::start(&b_profile, &home.0, server_url).await;
+    let mut a = Cli::start(&a_profile, &home.0, a_url).await;
+    let mut b = Cli::start(&b_profile, &home.0, b_url).await;
     a.register(&a_name).await;
     b.register(&b_name).await;
     a.connect().await;

@@ -5,6 +5,7 @@
 //! Secret Service the environment provides (the test script starts gnome-keyring under D-Bus).
 
 pub mod cli;
+pub mod deployment;
 pub mod echo;
 pub mod gui;
 pub mod netns;
@@ -12,6 +13,7 @@ pub mod nginx;
 pub mod postgres;
 pub mod proxy;
 pub mod raw;
+pub mod redis;
 pub mod server;
 pub mod sockets;
 pub mod turn;

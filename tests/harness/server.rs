@@ -81,9 +81,11 @@ impl Server {
             cmd.arg("--database-url")
                 .arg(format!("sqlite://{}/server.db", dir.0.display()));
         }
-        cmd.arg("--secret-file")
-            .arg(dir.0.join("server.secret"))
-            .args(&opts.extra)
+        // Instances of one deployment share a secret: a test may name the file.
+        if !opts.extra.iter().any(|a| a == "--secret-file") {
+            cmd.arg("--secret-file").arg(dir.0.join("server.secret"));
+        }
+        cmd.args(&opts.extra)
             .env("ANONCHAT_LOG", &opts.log)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -14,6 +14,8 @@ use anonchat_proto::Username;
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 pub struct Limits {
+    per_minute: u32,
+    burst: u32,
     ip: DefaultKeyedRateLimiter<IpAddr>,
     device: DefaultKeyedRateLimiter<String>,
     account: DefaultKeyedRateLimiter<Username>,
@@ -28,11 +30,18 @@ impl Limits {
             Quota::per_minute(NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN))
                 .allow_burst(NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN));
         Self {
+            per_minute,
+            burst,
             ip: DefaultKeyedRateLimiter::keyed(quota),
             device: DefaultKeyedRateLimiter::keyed(quota),
             account: DefaultKeyedRateLimiter::keyed(quota),
             register: DefaultKeyedRateLimiter::keyed(quota),
         }
+    }
+
+    /// The quota: sustained per minute, and the burst.
+    pub fn quota(&self) -> (u32, u32) {
+        (self.per_minute, self.burst)
     }
 
     /// Takes a token from each bucket; `false` if any is empty.
@@ -142,6 +151,28 @@ pub fn backoff(failures: u32, after: u32) -> Option<Duration> {
     Some(Duration::from_secs(1u64 << doublings).min(MAX_BACKOFF))
 }
 
+/// The demand from `[account, address]` failure records `(count, latest)`, wherever they are
+/// kept (here, or in Redis for many instances).
+pub fn demand_from(
+    records: [Option<(u32, Instant)>; 2],
+    backoff_after: u32,
+    pow_after: u32,
+) -> Demand {
+    let mut d = Demand {
+        not_before: None,
+        pow: false,
+    };
+    for (rec, factor) in records.into_iter().zip([1, IP_FACTOR]) {
+        let Some((n, last)) = rec else { continue };
+        if let Some(wait) = backoff(n, backoff_after.saturating_mul(factor)) {
+            let until = last + wait;
+            d.not_before = Some(d.not_before.map_or(until, |t| t.max(until)));
+        }
+        d.pow |= pow_after > 0 && n >= pow_after.saturating_mul(factor);
+    }
+    d
+}
+
 impl Failures {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Who, (u32, Instant)>> {
         self.seen.lock().unwrap_or_else(|p| p.into_inner())
@@ -158,22 +189,11 @@ impl Failures {
     ) -> Demand {
         let seen = self.lock();
         let get = |w: &Who| seen.get(w).copied();
-        let mut d = Demand {
-            not_before: None,
-            pow: false,
-        };
-        for (rec, factor) in [
-            (get(&Who::Account(account.clone())), 1),
-            (get(&Who::Ip(ip)), IP_FACTOR),
-        ] {
-            let Some((n, last)) = rec else { continue };
-            if let Some(wait) = backoff(n, backoff_after.saturating_mul(factor)) {
-                let until = last + wait;
-                d.not_before = Some(d.not_before.map_or(until, |t| t.max(until)));
-            }
-            d.pow |= pow_after > 0 && n >= pow_after.saturating_mul(factor);
-        }
-        d
+        demand_from(
+            [get(&Who::Account(account.clone())), get(&Who::Ip(ip))],
+            backoff_after,
+            pow_after,
+        )
     }
 
     pub fn record(&self, ip: IpAddr, account: &Username, now: Instant) {

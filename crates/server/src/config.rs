@@ -24,6 +24,15 @@ pub struct Config {
         default_value = "sqlite://anonchat-server.db"
     )]
     pub database_url: String,
+    /// Share presence, rings, routes and abuse counters with other instances through Redis 7+
+    /// (`redis://` or `rediss://`); with `--database-url postgres://…`, any number of instances
+    /// can then serve behind one balancer. They must share the secret file too.
+    #[arg(long, env = "ANONCHAT_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Start even if Redis writes snapshots or an append-only file (rings and presence would
+    /// reach its disk; P2). Without it such a Redis is refused.
+    #[arg(long, env = "ANONCHAT_REDIS_ALLOW_PERSISTENCE")]
+    pub redis_allow_persistence: bool,
     /// The origin clients reach this server at (`http(s)://host:port`), which devices sign when they
     /// authenticate. Defaults to the listen address. Set it when behind a proxy.
     #[arg(long, env = "ANONCHAT_PUBLIC_URL")]

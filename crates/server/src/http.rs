@@ -93,7 +93,7 @@ async fn register_inner(
 ) -> Response {
     // An answer says whether a name is taken (names are unique): priced like a lookup (a
     // per-address bucket of the same size), on top of the registration's proof of work (P9).
-    if !app.hub.allow_register(app.client_key(peer, headers)) {
+    if !app.hub.allow_register(app.client_key(peer, headers)).await {
         return error(
             StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::RateLimited,

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::abuse::{Failures, Limits};
+use crate::cluster::{Cluster, RingTag, Stage};
 use crate::ring::{Outcome, Rings};
 use crate::store::{AccountRow, Store};
 use std::net::IpAddr;
@@ -23,10 +24,12 @@ use zeroize::Zeroizing;
 mod account;
 mod calls;
 mod conns;
+mod counters;
 mod devices;
 mod friends;
 mod gating;
 mod refusal;
+mod remote;
 mod rotation;
 
 pub use devices::{Join, Joined};
@@ -68,7 +71,11 @@ impl Conn {
         let Ok(text) = serde_json::to_string(env) else {
             return;
         };
-        if self.tx.try_send(Arc::from(text)).is_err() {
+        self.push_text(Arc::from(text));
+    }
+
+    fn push_text(&self, text: Arc<str>) {
+        if self.tx.try_send(text).is_err() {
             // Full (slow reader) or closed: either way this socket is done.
             self.kill.cancel();
         }
@@ -89,9 +96,13 @@ struct State {
     spent_stamps: HashMap<[u8; 32], Instant>,
     next_conn: u64,
     metrics: Arc<crate::metrics::Metrics>,
+    /// With Redis: the other instances, and what this one follows of theirs (remote.rs).
+    cluster: Option<Arc<Cluster>>,
+    remote: remote::Remote,
 }
 
 impl State {
+    /// To every device of the account: here directly, elsewhere through the account's channel.
     fn send_user(&self, user: &Username, msg: &ServerMsg) {
         let env = ServerEnvelope::new(None, msg.clone());
         for d in self.online.get(user).into_iter().flatten() {
@@ -99,11 +110,27 @@ impl State {
                 c.push(&env);
             }
         }
+        if let Some(cluster) = &self.cluster {
+            remote::publish(cluster, cluster.keys().account_channel(user), &env, None);
+        }
     }
 
     fn send_device(&self, device: &str, msg: ServerMsg) {
+        self.send_ring(device, msg, None);
+    }
+
+    /// To one device, here or (with Redis) wherever it is; `ring` tags a ring's messages.
+    fn send_ring(&self, device: &str, msg: ServerMsg, ring: Option<(&str, Stage)>) {
+        let env = ServerEnvelope::new(None, msg);
         if let Some(c) = self.conns.get(device) {
-            c.push(&ServerEnvelope::new(None, msg));
+            c.push(&env);
+        } else if let Some(cluster) = &self.cluster {
+            let tag = ring.map(|(id, stage)| RingTag {
+                id: id.to_string(),
+                owner: cluster.id().to_string(),
+                stage,
+            });
+            remote::publish(cluster, cluster.keys().device_channel(device), &env, tag);
         }
     }
 
@@ -113,7 +140,11 @@ impl State {
                 reason: (&reason).into(),
             };
             self.metrics.ring_ends.get_or_create(&reason_label).inc();
-            self.send_device(&device, ServerMsg::RingEnded { ring_id, reason });
+            let msg = ServerMsg::RingEnded {
+                ring_id: ring_id.clone(),
+                reason,
+            };
+            self.send_ring(&device, msg, Some((&ring_id, Stage::Ended)));
         }
         if let Some((ring_id, caller, callee)) = out.answered {
             self.metrics.rings_answered.inc();
@@ -125,6 +156,13 @@ impl State {
     /// callee the caller's certificate.
     fn introduce(&mut self, ring_id: &str, caller: &str, callee: &str) {
         let caller_cert = self.conns.get(caller).map(|c| c.cert.clone());
+        if let (Some(cert), false, Some(cluster)) =
+            (&caller_cert, self.conns.contains_key(callee), &self.cluster)
+        {
+            // The callee's instance claims the key and makes the introduction (remote.rs).
+            remote::introduce(cluster, ring_id, caller, cert.clone(), callee);
+            return;
+        }
         let claimed = self.conns.get_mut(callee).and_then(|c| {
             let otk = c.otks.pop()?;
             let low = c.otks.len() < OTK_LOW;
@@ -148,12 +186,13 @@ impl State {
                         otk,
                     },
                 );
-                self.send_device(
+                self.send_ring(
                     callee,
                     ServerMsg::RingConnected {
                         ring_id: ring_id.to_string(),
                         peer: caller_cert,
                     },
+                    Some((ring_id, Stage::Connected)),
                 );
             }
             _ => {
@@ -193,6 +232,7 @@ pub struct Hub {
     pow_after: u32,
     turn: crate::turn::Turn,
     metrics: Arc<crate::metrics::Metrics>,
+    cluster: Option<Arc<Cluster>>,
 }
 
 pub struct HubConfig {
@@ -213,6 +253,8 @@ pub struct HubConfig {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// STUN/TURN servers and TURN credentials for clients.
     pub turn: crate::turn::Turn,
+    /// Many instances sharing state in Redis (`None`: this process is the whole hub).
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 /// The outcome of authenticating a socket.
@@ -233,6 +275,7 @@ impl Hub {
             state: Mutex::new(State {
                 rings: Rings::new(cfg.ring_timeout),
                 metrics: cfg.metrics.clone(),
+                cluster: cfg.cluster.clone(),
                 ..State::default()
             }),
             metrics: cfg.metrics,
@@ -246,6 +289,7 @@ impl Hub {
             backoff_after: cfg.backoff_after,
             pow_after: cfg.pow_after,
             turn: cfg.turn,
+            cluster: cfg.cluster,
         }
     }
 
@@ -256,11 +300,6 @@ impl Hub {
 
     pub fn contact_pow_bits(&self) -> u8 {
         self.contact_pow_bits
-    }
-
-    /// Takes a token from the address's registration bucket.
-    pub fn allow_register(&self, ip: IpAddr) -> bool {
-        self.limits.allow_register(ip)
     }
 
     pub fn metrics(&self) -> &crate::metrics::Metrics {
@@ -342,7 +381,7 @@ impl Hub {
             ClientMsg::DeleteAccount { ts, sig } => self.delete_account(s, ts, sig).await,
             ClientMsg::Search { prefix } => self.search(s, prefix).await,
             ClientMsg::FriendAccept { from, sig } => self.friend_accept(s, from, sig).await,
-            ClientMsg::FriendDecline { from } => self.friend_decline(s, from),
+            ClientMsg::FriendDecline { from } => self.friend_decline(s, from).await,
             ClientMsg::Unfriend { username } => self.unfriend(s, username).await,
             ClientMsg::ListFriends => self.list_friends(s).await,
             ClientMsg::Ring { to, code, .. } => self.ring(s, to, code).await,
@@ -367,9 +406,9 @@ impl Hub {
             } => self.rotate_account_key(s, rotation, certs, handovers).await,
             ClientMsg::KeyHistory { username } => self.key_history(s, username).await,
             ClientMsg::FriendResign { username, sig } => self.friend_resign(s, username, sig).await,
-            ClientMsg::Answer { ring_id, accept } => self.answer_ring(s, ring_id, accept),
-            ClientMsg::Hangup { ring_id } => self.hangup(s, ring_id),
-            ClientMsg::Relay { ring_id, blob } => self.relay(s, ring_id, blob),
+            ClientMsg::Answer { ring_id, accept } => self.answer_ring(s, ring_id, accept).await,
+            ClientMsg::Hangup { ring_id } => self.hangup(s, ring_id).await,
+            ClientMsg::Relay { ring_id, blob } => self.relay(s, ring_id, blob).await,
         }
     }
 }

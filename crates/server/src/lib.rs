@@ -7,6 +7,7 @@ pub mod app;
 pub mod capacity;
 pub mod client_ip;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod gate;
 pub mod hold;

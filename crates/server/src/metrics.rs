@@ -133,6 +133,9 @@ pub struct Metrics {
     pub registrations: Family<CodeLabel, Counter>,
     pub request_seconds: Latency,
     pub store_errors: Counter,
+    /// Redis round trips that failed, and frames dropped for a full outbox.
+    pub redis_errors: Counter,
+    pub redis_seconds: Histogram,
 }
 
 impl Default for Metrics {
@@ -150,6 +153,8 @@ impl Default for Metrics {
             registrations: Family::default(),
             request_seconds: Family::new_with_constructor(latency_buckets),
             store_errors: Counter::default(),
+            redis_errors: Counter::default(),
+            redis_seconds: latency_buckets(),
         };
         let r = &mut m.registry;
         r.register("websockets", "Open WebSockets", m.sockets.clone());
@@ -196,6 +201,17 @@ impl Default for Metrics {
             "store_errors",
             "Database operations that failed",
             m.store_errors.clone(),
+        );
+        r.register(
+            "redis_errors",
+            "Redis operations that failed, and frames to other instances dropped",
+            m.redis_errors.clone(),
+        );
+        r.register_with_unit(
+            "redis_duration",
+            "Redis round trips (shared state; 0 without --redis-url)",
+            Unit::Seconds,
+            m.redis_seconds.clone(),
         );
         // Every series exists from the start, at zero: a rate over it is 0, not "no data".
         for code in Code::ALL {

@@ -215,6 +215,11 @@ impl Rings {
         woken
     }
 
+    /// Whether a ring is ringing for the account (its devices coming online would join it).
+    pub fn ringing_for(&self, callee: &Username) -> bool {
+        self.ringing_for.get(callee).is_some_and(|r| !r.is_empty())
+    }
+
     pub fn get(&self, id: &str) -> Option<&Ring> {
         self.map.get(id)
     }

@@ -35,6 +35,8 @@ pub enum ServeError {
     TrustedProxy(#[from] ClientIpError),
     #[error("loading the TLS certificate and key: {0}")]
     Tls(std::io::Error),
+    #[error("--redis-url: {0}")]
+    Redis(#[from] crate::cluster::ClusterError),
     #[error("serving: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -48,6 +50,7 @@ pub struct Server {
     store: Store,
     metrics_listener: Option<std::net::TcpListener>,
     tcp_cap: usize,
+    frames: Option<tokio::sync::mpsc::UnboundedReceiver<crate::cluster::Incoming>>,
 }
 
 impl Server {
@@ -70,6 +73,20 @@ impl Server {
             }
             None => None,
         };
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let (cluster, frames) = match &cfg.redis_url {
+            Some(url) => {
+                let (c, rx) = crate::cluster::Cluster::connect(
+                    url,
+                    &secret,
+                    cfg.redis_allow_persistence,
+                    metrics.clone(),
+                )
+                .await?;
+                (Some(c), Some(rx))
+            }
+            None => (None, None),
+        };
         let hub_config = HubConfig {
             ring_timeout: Duration::from_secs(cfg.ring_timeout_secs),
             wake_intents: !cfg.strict,
@@ -81,7 +98,8 @@ impl Server {
             backoff_after: cfg.backoff_after,
             pow_after: cfg.pow_after,
             turn: crate::config::turn(&cfg)?,
-            metrics: Arc::new(crate::metrics::Metrics::default()),
+            metrics,
+            cluster,
         };
         let caps = crate::capacity::caps(crate::capacity::open_file_limit(), cfg.max_websockets)
             .unwrap_or(crate::capacity::Caps {
@@ -111,6 +129,7 @@ impl Server {
             store,
             metrics_listener,
             tcp_cap: caps.tcp,
+            frames,
         })
     }
 
@@ -137,8 +156,13 @@ impl Server {
             store,
             metrics_listener,
             tcp_cap,
+            frames,
         } = self;
         let ticker = tokio::spawn(tick(app.clone(), log_sink));
+        if let Some(frames) = frames {
+            let app = app.clone();
+            tokio::spawn(async move { app.hub.follow(frames).await });
+        }
         let metrics = metrics_listener.map(|l| tokio::spawn(serve_metrics(l, app.clone())));
         let handle = axum_server::Handle::new();
         let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -236,9 +260,12 @@ async fn tick(app: Arc<App>, log_sink: Sink) {
     let stop = app.shutdown.clone();
     let mut every = tokio::time::interval(Duration::from_millis(500));
     let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+    // With Redis: presence entries refreshed, dead owners' rings ended (hub/remote.rs).
+    let mut shared = tokio::time::interval(crate::cluster::REFRESH_EVERY);
     loop {
         tokio::select! {
             _ = every.tick() => app.hub.tick(Instant::now()),
+            _ = shared.tick() => app.hub.tick_shared().await,
             _ = hourly.tick() => {
                 if let Sink::Files { dir, keep_days } = &log_sink {
                     let _ = crate::logs::prune(dir, *keep_days, std::time::SystemTime::now());

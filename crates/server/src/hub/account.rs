@@ -100,10 +100,11 @@ impl Hub {
             .delete_account(&s.username, &self.name_hash(&s.username), expires as i64)
             .await?;
         // The account's other devices are cut off now; this one hears `ok` and leaves.
-        let st = self.lock();
-        for d in st.online.get(&s.username).into_iter().flatten() {
-            if let Some(c) = st.conns.get(d).filter(|_| *d != s.device_id) {
-                c.kill.cancel();
+        let devices = self.devices_anywhere(&s.username).await;
+        for d in devices.iter().filter(|d| **d != s.device_id) {
+            let here = self.lock().conns.get(d).map(|c| c.kill.cancel()).is_some();
+            if !here {
+                self.kill_elsewhere(d, None);
             }
         }
         if !self.quiet {
@@ -114,7 +115,7 @@ impl Hub {
 
     /// A scan of the public names: priced like a lookup (P9).
     pub(super) async fn search(&self, s: &Session, prefix: String) -> Reply {
-        if !self.limits.allow(s.ip, &s.device_id, &s.username) {
+        if !self.allow(s).await {
             return Err(Refusal::RateLimited(Some(
                 "too many requests; try again in a minute".into(),
             )));

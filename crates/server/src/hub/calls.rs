@@ -7,6 +7,7 @@ use anonchat_proto::wire::{PresenceMode, ServerMsg};
 use anonchat_proto::Username;
 
 use super::{new_id, Hub, Refusal, Reply, Session};
+use crate::cluster::{RingOp, Stage};
 
 impl Hub {
     pub(super) async fn lookup(
@@ -35,8 +36,10 @@ impl Hub {
         if !reach.online && !wake {
             return Err(Refusal::NotFound);
         }
+        // Devices of the callee coming online while it rings join the ring (remote.rs).
+        self.watch(&to).await;
+        let devices: HashSet<String> = self.devices_anywhere(&to).await;
         let mut st = self.lock();
-        let devices: HashSet<String> = st.online.get(&to).cloned().unwrap_or_default();
         // A "recently active" account that left rings like one that is online: the ring waits for
         // a device and ends `unavailable` (the caller cannot tell it from an unanswered ring).
         let blurred = reach.presence == PresenceMode::Recent;
@@ -54,19 +57,23 @@ impl Hub {
         )?;
         st.metrics.rings_started.inc();
         for d in &devices {
-            st.send_device(
-                d,
-                ServerMsg::IncomingRing {
-                    ring_id: ring_id.clone(),
-                    from: s.username.clone(),
-                    ak_pub: caller_ak,
-                },
-            );
+            let msg = ServerMsg::IncomingRing {
+                ring_id: ring_id.clone(),
+                from: s.username.clone(),
+                ak_pub: caller_ak,
+            };
+            st.send_ring(d, msg, Some((&ring_id, Stage::Ringing)));
         }
         Ok(ServerMsg::Ringing { ring_id })
     }
 
-    pub(super) fn answer_ring(&self, s: &Session, ring_id: String, accept: bool) -> Reply {
+    pub(super) async fn answer_ring(&self, s: &Session, ring_id: String, accept: bool) -> Reply {
+        if let Some(r) = self
+            .ring_elsewhere(s, &ring_id, RingOp::Answer { accept })
+            .await
+        {
+            return r;
+        }
         let mut st = self.lock();
         let out = st
             .rings
@@ -75,19 +82,28 @@ impl Hub {
         Ok(ServerMsg::Ok)
     }
 
-    pub(super) fn hangup(&self, s: &Session, ring_id: String) -> Reply {
+    pub(super) async fn hangup(&self, s: &Session, ring_id: String) -> Reply {
+        if let Some(r) = self.ring_elsewhere(s, &ring_id, RingOp::Hangup).await {
+            return r;
+        }
         let mut st = self.lock();
         let out = st.rings.hangup(&ring_id, &s.device_id)?;
         st.apply(out);
         Ok(ServerMsg::Ok)
     }
 
-    pub(super) fn relay(
+    pub(super) async fn relay(
         &self,
         s: &Session,
         ring_id: String,
         blob: anonchat_proto::bytes::Blob,
     ) -> Reply {
+        if let Some(r) = self
+            .ring_elsewhere(s, &ring_id, RingOp::Relay { blob: blob.clone() })
+            .await
+        {
+            return r;
+        }
         let st = self.lock();
         let to = st.rings.route(&ring_id, &s.device_id)?;
         st.metrics.relayed_bytes.inc_by(blob.0.len() as u64);

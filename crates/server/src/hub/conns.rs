@@ -48,6 +48,7 @@ impl Hub {
             devices.insert(device_id.clone());
             (conn_id, first)
         };
+        let first = self.attached_shared(&username, &device_id, first).await;
         if first {
             self.announce(&username, true).await;
         }
@@ -103,6 +104,7 @@ impl Hub {
             }
             last
         };
+        let last = self.detached_shared(s, last).await;
         if last {
             self.announce(&s.username, false).await;
         }

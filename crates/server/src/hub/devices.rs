@@ -107,7 +107,7 @@ impl Hub {
         origin: &str,
         j: Join,
     ) -> Result<Joined, Refusal> {
-        if !self.limits.allow_ip(ip) {
+        if !self.allow_ip(ip).await {
             return Err(Refusal::RateLimited(None));
         }
         if !valid_device_id(&j.device_id) {
@@ -264,12 +264,12 @@ impl Hub {
 
     pub(super) async fn list_devices(&self, s: &Session) -> Reply {
         let rows = self.store.devices(&s.username).await?;
-        let st = self.lock();
+        let online = self.devices_anywhere(&s.username).await;
         Ok(ServerMsg::Devices {
             devices: rows
                 .into_iter()
                 .map(|(cert, revoked)| DeviceInfo {
-                    online: st.conns.contains_key(&cert.device_id),
+                    online: online.contains(&cert.device_id),
                     cert,
                     revoked,
                 })
@@ -304,20 +304,28 @@ impl Hub {
         {
             return Err(Refusal::NotFound);
         }
-        let st = self.lock();
-        if let Some(c) = st.conns.get(&device_id) {
-            let last = ServerEnvelope::new(
-                None,
-                ServerMsg::DeviceRevoked {
-                    device_id: device_id.clone(),
-                    ts,
-                    sig,
-                },
-            );
-            if let Ok(text) = serde_json::to_string(&last) {
-                let _ = c.farewell.set(text.into());
+        let last = ServerEnvelope::new(
+            None,
+            ServerMsg::DeviceRevoked {
+                device_id: device_id.clone(),
+                ts,
+                sig,
+            },
+        );
+        let last = serde_json::to_string(&last).ok();
+        let here = {
+            let st = self.lock();
+            let c = st.conns.get(&device_id);
+            if let Some(c) = c {
+                if let Some(text) = &last {
+                    let _ = c.farewell.set(text.as_str().into());
+                }
+                c.kill.cancel();
             }
-            c.kill.cancel();
+            c.is_some()
+        };
+        if !here {
+            self.kill_elsewhere(&device_id, last);
         }
         if !self.quiet {
             tracing::info!("device revoked");

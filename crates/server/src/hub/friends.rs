@@ -7,6 +7,8 @@ use anonchat_proto::wire::{FriendInfo, PresenceMode, ServerMsg};
 use anonchat_proto::{Sig64, Username};
 
 use super::{bad, Hub, Refusal, Reply, Session};
+use crate::cluster::{self, requests::RequestError};
+use crate::requests::QuotaError;
 
 impl Hub {
     pub(super) async fn friend_request(
@@ -24,10 +26,8 @@ impl Hub {
             &sig,
         )
         .map_err(|_| bad("friend signature does not verify"))?;
-        let mut st = self.lock();
-        st.friend_requests
-            .insert(&s.username, &to, sig, Instant::now())
-            .map_err(|e| Refusal::RateLimited(Some(e.to_string())))?;
+        self.keep_request(&s.username, &to, sig).await?;
+        let st = self.lock();
         st.send_user(
             &to,
             &ServerMsg::FriendRequestIn {
@@ -41,9 +41,8 @@ impl Hub {
 
     pub(super) async fn friend_accept(&self, s: &Session, from: Username, sig: Sig64) -> Reply {
         let their_sig = self
-            .lock()
-            .friend_requests
-            .get(&from, &s.username, Instant::now())
+            .waiting_request(&from, &s.username)
+            .await
             .ok_or(Refusal::NotFound)?;
         let their_ak = self.account_key(&from).await?;
         let my_ak = self.account_key(&s.username).await?;
@@ -54,11 +53,8 @@ impl Hub {
         self.store
             .add_friendship(&from, &their_sig, &s.username, &sig)
             .await?;
-        let st = {
-            let mut st = self.lock();
-            st.friend_requests.remove(&from, &s.username);
-            st
-        };
+        self.drop_request(&from, &s.username).await;
+        let st = self.lock();
         st.send_user(
             &from,
             &ServerMsg::FriendAdded {
@@ -76,8 +72,8 @@ impl Hub {
         Ok(ServerMsg::Ok)
     }
 
-    pub(super) fn friend_decline(&self, s: &Session, from: Username) -> Reply {
-        self.lock().friend_requests.remove(&from, &s.username);
+    pub(super) async fn friend_decline(&self, s: &Session, from: Username) -> Reply {
+        self.drop_request(&from, &s.username).await;
         Ok(ServerMsg::Ok)
     }
 
@@ -95,23 +91,71 @@ impl Hub {
         Ok(ServerMsg::Ok)
     }
 
+    /// Keeps a pending request: in RAM, or in Redis when instances share state.
+    async fn keep_request(
+        &self,
+        from: &Username,
+        to: &Username,
+        sig: Sig64,
+    ) -> Result<(), Refusal> {
+        let quota = |e: QuotaError| Refusal::RateLimited(Some(e.to_string()));
+        let Some(c) = self.cluster.as_deref() else {
+            return self
+                .lock()
+                .friend_requests
+                .insert(from, to, sig, Instant::now())
+                .map_err(quota);
+        };
+        match cluster::requests::insert(c, from, to, &sig, crate::requests::TTL).await {
+            Ok(()) => Ok(()),
+            Err(RequestError::Quota(e)) => Err(quota(e)),
+            Err(RequestError::Cluster(e)) => {
+                tracing::warn!(error = %e, "keeping a friend request in redis failed");
+                Err(Refusal::RateLimited(Some("try again in a moment".into())))
+            }
+        }
+    }
+
+    async fn waiting_request(&self, from: &Username, to: &Username) -> Option<Sig64> {
+        match self.cluster.as_deref() {
+            None => self.lock().friend_requests.get(from, to, Instant::now()),
+            Some(c) => cluster::requests::get(c, from, to).await.ok().flatten(),
+        }
+    }
+
+    async fn drop_request(&self, from: &Username, to: &Username) {
+        match self.cluster.as_deref() {
+            None => {
+                self.lock().friend_requests.remove(from, to);
+            }
+            Some(c) => {
+                let _ = cluster::requests::remove(c, from, to).await;
+            }
+        }
+    }
+
+    /// Drops every request `from` made (signed with a key it no longer has).
+    pub(super) async fn drop_requests_from(&self, from: &Username) {
+        match self.cluster.as_deref() {
+            None => self.lock().friend_requests.remove_from(from),
+            Some(c) => {
+                let _ = cluster::requests::remove_from(c, from).await;
+            }
+        }
+    }
+
     pub(super) async fn list_friends(&self, s: &Session) -> Reply {
         let friends = self.store.friends(&s.username).await?;
-        let st = self.lock();
-        Ok(ServerMsg::Friends {
-            friends: friends
-                .into_iter()
-                .map(|(username, ak_pub, presence)| {
-                    let online = st.is_online(&username);
-                    let recent = online || st.last_seen.contains_key(&username);
-                    FriendInfo {
-                        online: online && presence == PresenceMode::Exact,
-                        recently_active: recent && presence == PresenceMode::Recent,
-                        username,
-                        ak_pub,
-                    }
-                })
-                .collect(),
-        })
+        let mut list = Vec::with_capacity(friends.len());
+        for (username, ak_pub, presence) in friends {
+            let (online, recent) = self.presence_anywhere(&username).await;
+            list.push(FriendInfo {
+                online: online && presence == PresenceMode::Exact,
+                recently_active: recent && presence == PresenceMode::Recent,
+                username,
+                ak_pub,
+            });
+        }
+        Ok(ServerMsg::Friends { friends: list })
     }
 }

@@ -23,10 +23,7 @@ impl Hub {
     ) -> Result<Reach, Refusal> {
         let account = self.store.account(target).await?;
         let friends = self.store.are_friends(me, target).await?;
-        let (online, recent) = {
-            let st = self.lock();
-            (st.is_online(target), st.recently_active(target))
-        };
+        let (online, recent) = self.presence_anywhere(target).await;
         let (ak, salt, format) = match &account {
             Some(a) => (a.ak_pub, a.fvc_salt.as_slice(), a.format),
             None => (Key32([0; 32]), &[][..], CodeFormat::default()),
@@ -122,9 +119,7 @@ impl Hub {
 
     async fn answer(&self, s: &Session, msg: ClientMsg) -> Reply {
         if let Some((target, code, pow)) = gated_parts(&msg) {
-            let owed = self
-                .failures
-                .demand(s.ip, &s.username, self.backoff_after, self.pow_after);
+            let owed = self.demand(s).await;
             // Held back by the backoff first, so waiting it out does not also drain the buckets.
             if let Some(t) = owed.not_before.filter(|t| *t > Instant::now()) {
                 let secs = t.duration_since(Instant::now()).as_secs_f64().ceil() as u64;
@@ -132,15 +127,15 @@ impl Hub {
                     "too many unanswered requests; wait {secs} s"
                 ))));
             }
-            if !self.limits.allow(s.ip, &s.device_id, &s.username) {
+            if !self.allow(s).await {
                 return Err(Refusal::RateLimited(Some(
                     "too many requests; try again in a minute".into(),
                 )));
             }
-            self.pay(s, target, code.is_some() || owed.pow, pow)?;
+            self.pay(s, target, code.is_some() || owed.pow, pow).await?;
             let reply = self.answer_inner(s, msg).await;
             if matches!(&reply, Err(Refusal::NotFound)) {
-                self.failures.record(s.ip, &s.username, Instant::now());
+                self.record_failure(s).await;
             }
             return reply;
         }
@@ -150,7 +145,7 @@ impl Hub {
     /// The proof of work a gated request owes (DESIGN §5): a stamp always with a code (first
     /// contact with a STRICT account, without saying which accounts are STRICT), and after repeated
     /// `not_found` answers.
-    fn pay(
+    async fn pay(
         &self,
         s: &Session,
         target: &Username,
@@ -160,7 +155,6 @@ impl Hub {
         if !owed {
             return Ok(());
         }
-        let now = Instant::now();
         let bits = self.contact_pow_bits;
         let required = || Refusal::PowRequired(format!("proof of work of {bits} bits required"));
         let stamp = pow.ok_or_else(required)?;
@@ -168,12 +162,7 @@ impl Hub {
         stamp
             .check(&resource, bits, crate::clock::unix_now())
             .map_err(|_| required())?;
-        if self
-            .lock()
-            .spent_stamps
-            .insert(stamp.id(&resource), now)
-            .is_some()
-        {
+        if !self.spend_stamp(stamp.id(&resource)).await {
             return Err(bad("proof of work already spent"));
         }
         Ok(())

@@ -81,25 +81,24 @@ impl Hub {
         {
             return Err(bad("handover too large"));
         }
-        {
-            let st = self.lock();
-            if let Some(gone) = siblings.iter().find(|d| !st.conns.contains_key(d.as_str())) {
-                return Err(Refusal::Gone(format!(
-                    "device {gone} went offline; try again"
-                )));
-            }
+        let online = self.devices_anywhere(&s.username).await;
+        if let Some(gone) = siblings.iter().find(|d| !online.contains(d.as_str())) {
+            return Err(Refusal::Gone(format!(
+                "device {gone} went offline; try again"
+            )));
         }
         if !self.store.rotate_account_key(&rotation, &certs).await? {
             return Err(bad("the account key changed meanwhile"));
         }
         let friends = self.store.friends(&s.username).await?;
-        let mut st = self.lock();
         // Requests signed with the old key can no longer be accepted.
-        st.friend_requests.remove_from(&s.username);
+        self.drop_requests_from(&s.username).await;
+        let mut st = self.lock();
         let mut by = None;
         for cert in &certs {
-            if let Some(c) = st.conns.get_mut(&cert.device_id) {
-                c.cert = cert.clone();
+            match st.conns.get_mut(&cert.device_id) {
+                Some(c) => c.cert = cert.clone(),
+                None => self.cert_elsewhere(cert),
             }
             if cert.device_id == s.device_id {
                 by = Some(cert.clone());

@@ -1,0 +1,322 @@
+//! The Redis hub backend: what many instances share so that a device on one reaches a device on
+//! another. Each instance keeps its own sockets (and the rings its devices started) in RAM; Redis
+//! holds who is online where, "recently active", spent stamps and the abuse counters, every key
+//! with a TTL, and carries frames between instances over sharded pub/sub: one channel per device,
+//! one per account (presence pushes, friend events, a device coming online) and one per instance
+//! (operations on the rings it owns, and answers). Keys and channels are hash-tagged so that what
+//! one operation touches sits in one cluster slot; accounts appear only as keyed hashes (P2).
+//!
+//! A dead instance's entries expire by themselves: presence is refreshed by the owning instance
+//! and read only while fresh, and an instance's "alive" key lapses when it stops refreshing it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{PushKind, Value};
+use tokio::sync::{mpsc, oneshot};
+
+mod frames;
+mod keys;
+pub mod requests;
+mod shared;
+
+pub use frames::{Frame, RingOp, RingTag, Stage, WireResult};
+pub use keys::Keys;
+
+/// How long a presence entry lives unless its instance refreshes it.
+pub const PRESENCE_TTL: Duration = Duration::from_secs(30);
+/// How often an instance refreshes its presence entries and its "alive" key.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(10);
+/// How long a request to another instance may take before it counts as gone.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+/// Frames waiting to be published. A flood beyond this is dropped (and counted), not buffered.
+const OUTBOX: usize = 65_536;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error(
+        "redis persists to disk ({0}); rings and presence must stay in RAM (P2): run it with \
+         `save \"\"` and `appendonly no`, or pass --redis-allow-persistence"
+    )]
+    Persists(String),
+    #[error("redis {0} is too old: sharded pub/sub needs 7.0 or later")]
+    TooOld(String),
+    #[error("the other instance did not answer in time")]
+    Timeout,
+}
+
+/// What goes out, in order: subscriptions and frames share one queue so that a device's
+/// channel is subscribed before anything announces it.
+enum Out {
+    Publish(String, Vec<u8>),
+    Unsubscribe(String),
+}
+
+pub struct Cluster {
+    /// This instance's random id: the name of its channel and of the rings it owns.
+    id: String,
+    keys: Keys,
+    conn: ConnectionManager,
+    subs: ConnectionManager,
+    outbox: mpsc::Sender<Out>,
+    pending: Mutex<HashMap<u64, oneshot::Sender<WireResult>>>,
+    next_req: AtomicU64,
+    metrics: Arc<crate::metrics::Metrics>,
+}
+
+/// A frame that arrived for this instance, with the channel it came on.
+pub struct Incoming {
+    pub channel: String,
+    pub frame: Frame,
+}
+
+impl Cluster {
+    /// Connects (two connections: commands, and subscriptions with RESP3 pushes), checks the
+    /// server, and starts the publisher. Frames for this instance arrive on the returned receiver.
+    pub async fn connect(
+        url: &str,
+        secret: &[u8; 32],
+        allow_persistence: bool,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Result<(Arc<Self>, mpsc::UnboundedReceiver<Incoming>), ClusterError> {
+        let url = with_resp3(url);
+        let client = redis::Client::open(url.as_str())?;
+        let timeouts = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(Duration::from_secs(5)))
+            .set_max_delay(Duration::from_secs(2));
+        let mut conn = client
+            .get_connection_manager_with_config(timeouts.clone())
+            .await?;
+        shared::check_server(&mut conn, allow_persistence).await?;
+        let (push_tx, mut push_rx) = mpsc::unbounded_channel();
+        let subs = client
+            .get_connection_manager_with_config(
+                timeouts
+                    .set_push_sender(push_tx)
+                    .set_automatic_resubscription(),
+            )
+            .await?;
+        let (outbox, out_rx) = mpsc::channel(OUTBOX);
+        let cluster = Arc::new(Self {
+            id: crate::hub::new_id()[..12].to_string(),
+            keys: Keys::new(secret),
+            conn,
+            subs,
+            outbox,
+            pending: Mutex::new(HashMap::new()),
+            next_req: AtomicU64::new(1),
+            metrics,
+        });
+        tokio::spawn(publisher(cluster.clone(), out_rx));
+        let own = cluster.keys.instance_channel(&cluster.id);
+        cluster.subscribe(&own).await?;
+        let (in_tx, in_rx) = mpsc::unbounded_channel();
+        let me = Arc::downgrade(&cluster);
+        tokio::spawn(async move {
+            while let Some(push) = push_rx.recv().await {
+                let Some(cluster) = me.upgrade() else { break };
+                if let Some(incoming) = cluster.decode(push) {
+                    if in_tx.send(incoming).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        Ok((cluster, in_rx))
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// A connection for commands (cheap to clone; reconnects by itself).
+    pub(crate) fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// A pushed message: a frame on one of our channels, or a replied request.
+    fn decode(&self, push: redis::PushInfo) -> Option<Incoming> {
+        if push.kind != PushKind::SMessage {
+            return None;
+        }
+        let mut data = push.data.into_iter();
+        let channel: String = redis::from_redis_value(data.next()?).ok()?;
+        let payload: Vec<u8> = match data.next()? {
+            Value::BulkString(b) => b,
+            _ => return None,
+        };
+        let frame: Frame = match serde_json::from_slice(&payload) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(error = %e, "an unreadable frame from another instance");
+                return None;
+            }
+        };
+        if let Frame::Reply { req, result } = frame {
+            let waiter = self.lock_pending().remove(&req);
+            if let Some(w) = waiter {
+                let _ = w.send(result);
+            }
+            return None;
+        }
+        Some(Incoming { channel, frame })
+    }
+
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<WireResult>>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Subscribes to a channel; returns once Redis confirmed it.
+    pub async fn subscribe(&self, channel: &str) -> Result<(), ClusterError> {
+        let mut subs = self.subs.clone();
+        let started = std::time::Instant::now();
+        let r: Result<Value, _> = redis::cmd("SSUBSCRIBE")
+            .arg(channel)
+            .query_async(&mut subs)
+            .await;
+        self.observe(started, r.is_ok());
+        r?;
+        Ok(())
+    }
+
+    /// Drops a subscription, after every frame queued before it has gone out.
+    pub fn unsubscribe(&self, channel: String) {
+        self.queue(Out::Unsubscribe(channel));
+    }
+
+    /// Sends a frame to a channel, without waiting (it keeps its place behind earlier frames).
+    pub fn publish(&self, channel: String, frame: &Frame) {
+        match serde_json::to_vec(frame) {
+            Ok(payload) => self.queue(Out::Publish(channel, payload)),
+            Err(e) => tracing::error!(error = %e, "a frame that does not encode"),
+        }
+    }
+
+    fn queue(&self, out: Out) {
+        if self.outbox.try_send(out).is_err() {
+            self.metrics.redis_errors.inc();
+            tracing::warn!("the outbox to redis is full; a frame was dropped");
+        }
+    }
+
+    /// Sends a request to another instance's channel and waits for its answer.
+    pub async fn call(
+        &self,
+        instance: &str,
+        ring_id: String,
+        device: String,
+        op: RingOp,
+    ) -> WireResult {
+        let req = self.next_req.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.lock_pending().insert(req, tx);
+        self.publish(
+            self.keys.instance_channel(instance),
+            &Frame::Ring {
+                from: self.id.clone(),
+                req,
+                ring_id,
+                device,
+                op,
+            },
+        );
+        let answer = tokio::time::timeout(CALL_TIMEOUT, rx).await;
+        self.lock_pending().remove(&req);
+        match answer {
+            Ok(Ok(result)) => result,
+            // The owner is gone (or never was): the ring is as good as ended.
+            _ => Err((anonchat_proto::wire::ErrorCode::NotFound, None)),
+        }
+    }
+
+    /// Answers a request of another instance.
+    pub fn reply(&self, instance: &str, req: u64, result: WireResult) {
+        self.publish(
+            self.keys.instance_channel(instance),
+            &Frame::Reply { req, result },
+        );
+    }
+
+    /// Counts a Redis round trip in the latency histogram, and its failure.
+    pub(crate) fn observe(&self, started: std::time::Instant, ok: bool) {
+        self.metrics
+            .redis_seconds
+            .observe(started.elapsed().as_secs_f64());
+        if !ok {
+            self.metrics.redis_errors.inc();
+        }
+    }
+}
+
+/// Publishes queued frames in order, pipelining what has piled up.
+async fn publisher(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<Out>) {
+    let mut conn = cluster.conn();
+    let mut subs = cluster.subs.clone();
+    drop(cluster);
+    let mut batch = Vec::new();
+    while rx.recv_many(&mut batch, 256).await > 0 {
+        let mut pipe = redis::pipe();
+        for out in batch.drain(..) {
+            match out {
+                Out::Publish(channel, payload) => {
+                    pipe.cmd("SPUBLISH").arg(channel).arg(payload).ignore();
+                }
+                Out::Unsubscribe(channel) => {
+                    // Subscriptions live on their own connection; what was queued before goes first.
+                    let _: Result<(), _> = pipe.query_async(&mut conn).await;
+                    pipe = redis::pipe();
+                    let _: Result<Value, _> = redis::cmd("SUNSUBSCRIBE")
+                        .arg(channel)
+                        .query_async(&mut subs)
+                        .await;
+                }
+            }
+        }
+        if let Err(e) = pipe.query_async::<()>(&mut conn).await {
+            tracing::warn!(error = %e, "publishing to redis failed");
+        }
+    }
+}
+
+/// Subscriptions need RESP3 pushes; the URL may already ask for them.
+fn with_resp3(url: &str) -> String {
+    if url.contains("protocol=") {
+        return url.to_string();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}protocol=resp3")
+}
+
+pub use shared::{
+    alive, allow, devices_online, failures, presence, record_failure, refresh, seen_recently,
+    set_online, spend_stamp,
+};
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn resp3_is_asked_for_once() {
+        assert_eq!(
+            super::with_resp3("redis://h:1"),
+            "redis://h:1?protocol=resp3"
+        );
+        assert_eq!(
+            super::with_resp3("rediss://h:1/0?x=1"),
+            "rediss://h:1/0?x=1&protocol=resp3"
+        );
+        assert_eq!(
+            super::with_resp3("redis://h/?protocol=resp3"),
+            "redis://h/?protocol=resp3"
+        );
+    }
+}

@@ -1,0 +1,328 @@
+//! The state instances share in Redis, each operation one round trip (a pipeline or a script)
+//! and every key written with a TTL: presence, "recently active", spent stamps, token buckets and
+//! failure counts.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use anonchat_proto::Username;
+use redis::aio::ConnectionManager;
+use redis::AsyncCommands;
+
+use super::{Cluster, ClusterError, PRESENCE_TTL};
+
+/// Unix milliseconds now.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+/// Runs a command or pipeline, counting its latency and failure.
+async fn run<T: redis::FromRedisValue>(
+    cluster: &Cluster,
+    f: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> Result<T, ClusterError> {
+    let started = Instant::now();
+    let r = f.await;
+    cluster.observe(started, r.is_ok());
+    Ok(r?)
+}
+
+/// Refuses a Redis that is too old for sharded pub/sub, or that would write rings and presence
+/// to disk (P2) unless that was explicitly allowed — then it is only warned about.
+pub(super) async fn check_server(
+    conn: &mut ConnectionManager,
+    allow_persistence: bool,
+) -> Result<(), ClusterError> {
+    let info: String = redis::cmd("INFO").arg("server").query_async(conn).await?;
+    let version = info
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .unwrap_or("0")
+        .trim()
+        .to_string();
+    let major: u32 = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    if major < 7 {
+        return Err(ClusterError::TooOld(version));
+    }
+    let persists = match persistence(conn).await {
+        Ok(p) => p,
+        Err(e) => {
+            // Managed services often disable CONFIG: say loudly that nobody checked.
+            tracing::warn!(
+                error = %e,
+                "cannot read redis's persistence settings (CONFIG GET); make sure it runs with \
+                 save \"\" and appendonly no, or rings and presence may reach its disk"
+            );
+            None
+        }
+    };
+    match persists {
+        Some(what) if allow_persistence => {
+            tracing::warn!(
+                persistence = %what,
+                "REDIS PERSISTS TO DISK: rings and presence will be written there (allowed by \
+                 --redis-allow-persistence)"
+            );
+            Ok(())
+        }
+        Some(what) => Err(ClusterError::Persists(what)),
+        None => Ok(()),
+    }
+}
+
+/// What Redis would write to disk, if anything.
+async fn persistence(conn: &mut ConnectionManager) -> redis::RedisResult<Option<String>> {
+    let save: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("save")
+        .query_async(conn)
+        .await?;
+    let aof: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("appendonly")
+        .query_async(conn)
+        .await?;
+    let mut found = Vec::new();
+    if let Some(s) = save.get(1).filter(|s| !s.trim().is_empty()) {
+        found.push(format!("RDB snapshots (save {s})"));
+    }
+    if aof.get(1).is_some_and(|a| a == "yes") {
+        found.push("the append-only file (appendonly yes)".to_string());
+    }
+    Ok((!found.is_empty()).then(|| found.join(" and ")))
+}
+
+fn member(device: &str, instance: &str) -> String {
+    format!("{device}|{instance}")
+}
+
+/// A device of `user` came online here, or left: its presence entry. When the account has no
+/// fresh entry left, it is marked "recently active" for `recent`. Returns whether other entries
+/// are online (before it came; after it left).
+pub async fn set_online(
+    cluster: &Cluster,
+    user: &Username,
+    device: &str,
+    online: bool,
+    recent: Duration,
+) -> Result<bool, ClusterError> {
+    let key = cluster.keys().presence(user);
+    let entry = member(device, cluster.id());
+    let now = now_ms();
+    let mut conn = cluster.conn();
+    let mut pipe = redis::pipe();
+    if online {
+        pipe.zcount(&key, now, "+inf")
+            .zadd(&key, &entry, now + ms(PRESENCE_TTL))
+            .ignore()
+            .pexpire(&key, ms(PRESENCE_TTL) as i64)
+            .ignore()
+            .del(cluster.keys().seen(user))
+            .ignore();
+        let (before,): (u64,) = run(cluster, pipe.query_async(&mut conn)).await?;
+        return Ok(before > 0);
+    }
+    pipe.zrem(&key, &entry).ignore().zcount(&key, now, "+inf");
+    let (left,): (u64,) = run(cluster, pipe.query_async(&mut conn)).await?;
+    if left == 0 {
+        let _: () = run(
+            cluster,
+            conn.pset_ex(cluster.keys().seen(user), 1u8, ms(recent)),
+        )
+        .await?;
+    }
+    Ok(left > 0)
+}
+
+/// Refreshes this instance's presence entries and its "alive" key, and drops lapsed entries of
+/// these accounts (a dead instance's).
+pub async fn refresh(
+    cluster: &Cluster,
+    entries: &[(Username, String)],
+) -> Result<(), ClusterError> {
+    let now = now_ms();
+    let ttl = ms(PRESENCE_TTL);
+    let mut conn = cluster.conn();
+    let mut pipe = redis::pipe();
+    pipe.pset_ex(cluster.keys().alive(cluster.id()), 1u8, ttl)
+        .ignore();
+    for (user, device) in entries {
+        let key = cluster.keys().presence(user);
+        pipe.zrembyscore(&key, "-inf", now)
+            .ignore()
+            .zadd(&key, member(device, cluster.id()), now + ttl)
+            .ignore()
+            .pexpire(&key, ttl as i64)
+            .ignore();
+    }
+    run(cluster, pipe.query_async::<()>(&mut conn)).await
+}
+
+/// The account's devices online on any instance, as `(device, instance)`.
+pub async fn devices_online(
+    cluster: &Cluster,
+    user: &Username,
+) -> Result<Vec<(String, String)>, ClusterError> {
+    let mut conn = cluster.conn();
+    let entries: Vec<String> = run(
+        cluster,
+        conn.zrangebyscore(cluster.keys().presence(user), now_ms(), "+inf"),
+    )
+    .await?;
+    Ok(entries
+        .into_iter()
+        .filter_map(|e| {
+            let (d, i) = e.rsplit_once('|')?;
+            Some((d.to_string(), i.to_string()))
+        })
+        .collect())
+}
+
+/// Whether the account has a device online on any instance, and whether it left within the
+/// "recently active" window: one round trip.
+pub async fn presence(cluster: &Cluster, user: &Username) -> Result<(bool, bool), ClusterError> {
+    let mut conn = cluster.conn();
+    let mut pipe = redis::pipe();
+    pipe.zcount(cluster.keys().presence(user), now_ms(), "+inf")
+        .exists(cluster.keys().seen(user));
+    let (online, seen): (u64, bool) = run(cluster, pipe.query_async(&mut conn)).await?;
+    Ok((online > 0, seen))
+}
+
+/// Whether the account left within the "recently active" window.
+pub async fn seen_recently(cluster: &Cluster, user: &Username) -> Result<bool, ClusterError> {
+    let mut conn = cluster.conn();
+    run(cluster, conn.exists(cluster.keys().seen(user))).await
+}
+
+/// Whether the instance refreshed its "alive" key lately.
+pub async fn alive(cluster: &Cluster, instance: &str) -> Result<bool, ClusterError> {
+    let mut conn = cluster.conn();
+    run(cluster, conn.exists(cluster.keys().alive(instance))).await
+}
+
+/// Spends a proof-of-work stamp: `true` the first time, on any instance.
+pub async fn spend_stamp(
+    cluster: &Cluster,
+    id: &[u8; 32],
+    keep: Duration,
+) -> Result<bool, ClusterError> {
+    let mut conn = cluster.conn();
+    let set: Option<String> = run(
+        cluster,
+        redis::cmd("SET")
+            .arg(cluster.keys().stamp(id))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(ms(keep).max(1))
+            .query_async(&mut conn),
+    )
+    .await?;
+    Ok(set.is_some())
+}
+
+/// GCRA, the token bucket as one timestamp: the bucket is full again at the stored "theoretical
+/// arrival time". A request is let through when, after it, the bucket would be no more than
+/// `burst` requests ahead of now. The key lapses when the bucket is full again.
+const BUCKET: &str = r"
+local now = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local next = tat + interval
+if next - now > interval * burst then return 0 end
+redis.call('SET', KEYS[1], next, 'PX', next - now)
+return 1
+";
+
+/// Takes a token from each bucket (`(kind, who)`); `false` if any was empty. Every bucket is
+/// charged, as in RAM, so a busy address cannot spare an account's bucket and vice versa.
+pub async fn allow(
+    cluster: &Cluster,
+    buckets: &[(&str, &[u8])],
+    per_minute: u32,
+    burst: u32,
+) -> Result<bool, ClusterError> {
+    let script = redis::Script::new(BUCKET);
+    let interval = 60_000 / u64::from(per_minute.max(1));
+    let now = now_ms();
+    let mut all = true;
+    let mut conn = cluster.conn();
+    for (kind, who) in buckets {
+        // One key per script call: the buckets of one request sit in different cluster slots.
+        let ok: u8 = run(
+            cluster,
+            script
+                .key(cluster.keys().bucket(kind, who))
+                .arg(now)
+                .arg(interval.max(1))
+                .arg(burst.max(1))
+                .invoke_async(&mut conn),
+        )
+        .await?;
+        all &= ok == 1;
+    }
+    Ok(all)
+}
+
+/// `(count, last failure)` for the account and for the address.
+pub async fn failures(
+    cluster: &Cluster,
+    ip: IpAddr,
+    user: &Username,
+) -> Result<[Option<(u32, Instant)>; 2], ClusterError> {
+    let mut conn = cluster.conn();
+    let mut pipe = redis::pipe();
+    for key in [
+        cluster.keys().failures_of_account(user),
+        cluster.keys().failures_of_ip(ip),
+    ] {
+        pipe.cmd("HMGET").arg(&key).arg("n").arg("last");
+    }
+    let got: Vec<(Option<u32>, Option<u64>)> = run(cluster, pipe.query_async(&mut conn)).await?;
+    let now = now_ms();
+    let at = |last: u64| Instant::now() - Duration::from_millis(now.saturating_sub(last));
+    let mut out = [None, None];
+    for (slot, (n, last)) in out.iter_mut().zip(got) {
+        if let (Some(n), Some(last)) = (n, last) {
+            *slot = Some((n, at(last)));
+        }
+    }
+    Ok(out)
+}
+
+/// Counts a `not_found` answer against the account and the address, remembered for `memory`.
+pub async fn record_failure(
+    cluster: &Cluster,
+    ip: IpAddr,
+    user: &Username,
+    memory: Duration,
+) -> Result<(), ClusterError> {
+    let mut conn = cluster.conn();
+    let mut pipe = redis::pipe();
+    for key in [
+        cluster.keys().failures_of_account(user),
+        cluster.keys().failures_of_ip(ip),
+    ] {
+        pipe.hincr(&key, "n", 1)
+            .ignore()
+            .hset(&key, "last", now_ms())
+            .ignore()
+            .pexpire(&key, ms(memory) as i64)
+            .ignore();
+    }
+    run(cluster, pipe.query_async::<()>(&mut conn)).await
+}

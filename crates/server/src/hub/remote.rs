@@ -1,0 +1,540 @@
+//! The hub's side of the Redis backend (cluster.rs): what this instance follows of the others,
+//! and the frames it gets from them.
+//!
+//! A ring lives on its caller's instance (the owner), in that instance's `Rings`; devices rung on
+//! other instances hear about it through their device channels, and their answers, hang-ups and
+//! relayed blobs are forwarded to the owner, which answers as for its own devices. So "first
+//! answer wins" is decided in one place, by the same state machine as on a single server.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anonchat_proto::wire::{ServerEnvelope, ServerMsg};
+use anonchat_proto::{DeviceCert, Username};
+
+use super::{Hub, Refusal, Reply, Session, OTK_LOW};
+use crate::cluster::{self, Cluster, Frame, Incoming, RingOp, RingTag, Stage, WireResult};
+
+/// What this instance follows of the others.
+#[derive(Default)]
+pub(super) struct Remote {
+    /// Rings owned elsewhere that devices here are part of.
+    rings: HashMap<String, RemoteRing>,
+    /// The account channels this instance is subscribed to, by channel: accounts with devices
+    /// here, or with rings ringing for them here.
+    accounts: HashMap<String, Username>,
+}
+
+struct RemoteRing {
+    owner: String,
+    devices: HashSet<String>,
+    connected: bool,
+}
+
+/// Publishes an envelope for a device or account elsewhere.
+pub(super) fn publish(
+    cluster: &Cluster,
+    channel: String,
+    env: &ServerEnvelope,
+    ring: Option<RingTag>,
+) {
+    let Ok(text) = serde_json::to_string(env) else {
+        return;
+    };
+    let frame = Frame::Push {
+        from: cluster.id().to_string(),
+        text,
+        ring,
+    };
+    cluster.publish(channel, &frame);
+}
+
+/// Asks the callee's instance to make the introduction of an answered ring.
+pub(super) fn introduce(
+    cluster: &Cluster,
+    ring_id: &str,
+    caller: &str,
+    caller_cert: DeviceCert,
+    callee: &str,
+) {
+    let frame = Frame::Introduce {
+        from: cluster.id().to_string(),
+        ring_id: ring_id.to_string(),
+        caller_device: caller.to_string(),
+        caller_cert,
+    };
+    cluster.publish(cluster.keys().device_channel(callee), &frame);
+}
+
+fn to_wire(r: Result<(), Refusal>) -> WireResult {
+    r.map_err(|e| (e.code(), e.into_detail()))
+}
+
+fn from_wire(r: WireResult) -> Reply {
+    use anonchat_proto::wire::ErrorCode;
+    match r {
+        Ok(()) => Ok(ServerMsg::Ok),
+        Err((ErrorCode::NotFound, _)) => Err(Refusal::NotFound),
+        Err((ErrorCode::RateLimited, d)) => Err(Refusal::RateLimited(d)),
+        Err((_, d)) => Err(Refusal::BadRequest(d.unwrap_or_default())),
+    }
+}
+
+impl Hub {
+    /// Frames from the other instances, until this instance shuts down.
+    pub async fn follow(&self, mut rx: tokio::sync::mpsc::UnboundedReceiver<Incoming>) {
+        while let Some(incoming) = rx.recv().await {
+            self.on_frame(incoming).await;
+        }
+    }
+
+    async fn on_frame(&self, Incoming { channel, frame }: Incoming) {
+        let Some(cluster) = self.cluster.clone() else {
+            return;
+        };
+        let device = channel
+            .strip_prefix("ac:{d:")
+            .and_then(|c| c.strip_suffix('}'));
+        match frame {
+            Frame::Push { from, text, ring } => match device {
+                Some(device) => self.push_to_device(device, text, ring),
+                None if from != cluster.id() => {
+                    let st = self.lock();
+                    let Some(user) = st.remote.accounts.get(&channel) else {
+                        return;
+                    };
+                    let text: Arc<str> = Arc::from(text);
+                    for d in st.online.get(user).into_iter().flatten() {
+                        if let Some(c) = st.conns.get(d) {
+                            c.push_text(text.clone());
+                        }
+                    }
+                }
+                None => {}
+            },
+            Frame::Attached { from, device } if from != cluster.id() => {
+                let user = self.lock().remote.accounts.get(&channel).cloned();
+                if let Some(user) = user {
+                    self.wake(&user, &device).await;
+                }
+            }
+            Frame::Attached { .. } => {}
+            Frame::Ring {
+                from,
+                req,
+                ring_id,
+                device,
+                op,
+            } => {
+                let result = self.owned_ring_op(&ring_id, &device, op);
+                cluster.reply(&from, req, to_wire(result));
+            }
+            Frame::Reply { .. } => {} // Taken by the cluster's waiters.
+            Frame::Introduce {
+                from,
+                ring_id,
+                caller_device,
+                caller_cert,
+            } => {
+                if let Some(device) = device {
+                    self.introduce_here(
+                        &cluster,
+                        &from,
+                        &ring_id,
+                        &caller_device,
+                        caller_cert,
+                        device,
+                    );
+                }
+            }
+            Frame::Kill { from, farewell } if from != cluster.id() => {
+                let st = self.lock();
+                if let Some(c) = device.and_then(|d| st.conns.get(d)) {
+                    if let Some(text) = farewell {
+                        let _ = c.farewell.set(text.into());
+                    }
+                    c.kill.cancel();
+                }
+            }
+            Frame::Kill { .. } => {}
+            Frame::Cert { cert } => {
+                let mut st = self.lock();
+                if let Some(c) = st.conns.get_mut(&cert.device_id) {
+                    if c.cert.username == cert.username {
+                        c.cert = cert;
+                    }
+                }
+            }
+        }
+    }
+
+    fn push_to_device(&self, device: &str, text: String, ring: Option<RingTag>) {
+        let mut st = self.lock();
+        if !st.conns.contains_key(device) {
+            return; // Gone meanwhile: its rings were or will be told (detach).
+        }
+        if let Some(tag) = ring {
+            match tag.stage {
+                Stage::Ringing | Stage::Connected => {
+                    let r = st.remote.rings.entry(tag.id).or_insert_with(|| RemoteRing {
+                        owner: tag.owner,
+                        devices: HashSet::new(),
+                        connected: false,
+                    });
+                    r.devices.insert(device.to_string());
+                    r.connected |= tag.stage == Stage::Connected;
+                }
+                Stage::Ended => {
+                    if let Some(r) = st.remote.rings.get_mut(&tag.id) {
+                        r.devices.remove(device);
+                        if r.devices.is_empty() {
+                            st.remote.rings.remove(&tag.id);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(c) = st.conns.get(device) {
+            c.push_text(Arc::from(text));
+        }
+    }
+
+    /// A device of `user` came online on another instance: it joins the rings ringing for the
+    /// account here.
+    async fn wake(&self, user: &Username, device: &str) {
+        let woken = self.lock().rings.wake(user, device, Instant::now());
+        for (ring_id, caller) in woken {
+            if let Ok(ak_pub) = self.account_key(&caller).await {
+                let msg = ServerMsg::IncomingRing {
+                    ring_id: ring_id.clone(),
+                    from: caller,
+                    ak_pub,
+                };
+                self.lock()
+                    .send_ring(device, msg, Some((&ring_id, Stage::Ringing)));
+            }
+        }
+    }
+
+    /// An operation by a device elsewhere on a ring this instance owns.
+    fn owned_ring_op(&self, ring_id: &str, device: &str, op: RingOp) -> Result<(), Refusal> {
+        let mut st = self.lock();
+        let out = match op {
+            RingOp::Answer { accept } => {
+                st.rings.answer(ring_id, device, accept, Instant::now())?
+            }
+            RingOp::Hangup => st.rings.hangup(ring_id, device)?,
+            RingOp::Relay { blob } => {
+                let to = st.rings.route(ring_id, device)?.to_string();
+                st.metrics.relayed_bytes.inc_by(blob.0.len() as u64);
+                let msg = ServerMsg::Relayed {
+                    ring_id: ring_id.to_string(),
+                    blob,
+                };
+                st.send_ring(&to, msg, None);
+                return Ok(());
+            }
+            RingOp::Gone => st.rings.device_gone(device),
+            RingOp::Fail => st.rings.fail(ring_id),
+        };
+        st.apply(out);
+        Ok(())
+    }
+
+    /// The owner of an answered ring asks: claim a one-time key of the callee (here), hand the
+    /// caller the callee's certificate and key, and the callee the caller's certificate.
+    fn introduce_here(
+        &self,
+        cluster: &Arc<Cluster>,
+        owner: &str,
+        ring_id: &str,
+        caller_device: &str,
+        caller_cert: DeviceCert,
+        callee: &str,
+    ) {
+        let mut st = self.lock();
+        let claimed = st.conns.get_mut(callee).and_then(|c| {
+            let otk = c.otks.pop()?;
+            if c.otks.len() < OTK_LOW {
+                let count = c.otks.len() as u32;
+                c.push(&ServerEnvelope::new(None, ServerMsg::OtkLow { count }));
+            }
+            Some((c.cert.clone(), otk))
+        });
+        let Some((callee_cert, otk)) = claimed else {
+            drop(st);
+            let (cluster, owner, ring_id) =
+                (cluster.clone(), owner.to_string(), ring_id.to_string());
+            let callee = callee.to_string();
+            tokio::spawn(async move {
+                let _ = cluster.call(&owner, ring_id, callee, RingOp::Fail).await;
+            });
+            return;
+        };
+        let accepted = ServerMsg::RingAccepted {
+            ring_id: ring_id.to_string(),
+            peer: callee_cert,
+            otk,
+        };
+        // The caller is the owner's device; its channel reaches it there.
+        publish(
+            cluster,
+            cluster.keys().device_channel(caller_device),
+            &ServerEnvelope::new(None, accepted),
+            None,
+        );
+        let r = st
+            .remote
+            .rings
+            .entry(ring_id.to_string())
+            .or_insert_with(|| RemoteRing {
+                owner: owner.to_string(),
+                devices: HashSet::new(),
+                connected: false,
+            });
+        r.devices.insert(callee.to_string());
+        r.connected = true;
+        st.send_device(
+            callee,
+            ServerMsg::RingConnected {
+                ring_id: ring_id.to_string(),
+                peer: caller_cert,
+            },
+        );
+    }
+
+    /// Answer, hang-up or relay on a ring owned by another instance; `None` if it is not one.
+    pub(super) async fn ring_elsewhere(
+        &self,
+        s: &Session,
+        ring_id: &str,
+        op: RingOp,
+    ) -> Option<Reply> {
+        let cluster = self.cluster.clone()?;
+        let owner = {
+            let st = self.lock();
+            if st.rings.get(ring_id).is_some() {
+                return None;
+            }
+            let r = st.remote.rings.get(ring_id)?;
+            if !r.devices.contains(&s.device_id) {
+                return None;
+            }
+            r.owner.clone()
+        };
+        let answer = cluster
+            .call(&owner, ring_id.to_string(), s.device_id.clone(), op)
+            .await;
+        Some(from_wire(answer))
+    }
+
+    /// Whether an account is online, and recently active, on any instance.
+    pub(super) async fn presence_anywhere(&self, user: &Username) -> (bool, bool) {
+        let (online, recent) = {
+            let st = self.lock();
+            (st.is_online(user), st.recently_active(user))
+        };
+        let Some(cluster) = self.cluster.as_deref() else {
+            return (online, recent);
+        };
+        // Asked on every path, online here or not, so the gate does the same work on each (P5).
+        // An unreachable Redis: nobody elsewhere can be reached either.
+        let (elsewhere, seen) = cluster::presence(cluster, user)
+            .await
+            .unwrap_or((false, false));
+        (online || elsewhere, recent || elsewhere || seen)
+    }
+
+    /// The account's devices online on any instance.
+    pub(super) async fn devices_anywhere(&self, user: &Username) -> HashSet<String> {
+        let mut devices: HashSet<String> =
+            self.lock().online.get(user).cloned().unwrap_or_default();
+        if let Some(cluster) = self.cluster.as_deref() {
+            if let Ok(elsewhere) = cluster::devices_online(cluster, user).await {
+                devices.extend(elsewhere.into_iter().map(|(d, _)| d));
+            }
+        }
+        devices
+    }
+
+    /// Follows an account's channel (devices of it here, or rings ringing for it here).
+    pub(super) async fn watch(&self, user: &Username) {
+        let Some(cluster) = self.cluster.as_deref() else {
+            return;
+        };
+        let channel = cluster.keys().account_channel(user);
+        if self.lock().remote.accounts.contains_key(&channel) {
+            return;
+        }
+        if let Err(e) = cluster.subscribe(&channel).await {
+            tracing::warn!(error = %e, "subscribing to an account's channel failed");
+            return;
+        }
+        self.lock().remote.accounts.insert(channel, user.clone());
+    }
+
+    /// A device attached here: its channel, its presence entry, and word to the others (its older
+    /// socket elsewhere closes; rings ringing for the account there ring it). Returns whether it
+    /// is the account's first device online anywhere.
+    pub(super) async fn attached_shared(
+        &self,
+        user: &Username,
+        device: &str,
+        first_here: bool,
+    ) -> bool {
+        let Some(cluster) = self.cluster.clone() else {
+            return first_here;
+        };
+        if let Err(e) = cluster
+            .subscribe(&cluster.keys().device_channel(device))
+            .await
+        {
+            tracing::warn!(error = %e, "subscribing to a device's channel failed");
+        }
+        self.watch(user).await;
+        let others = cluster::set_online(&cluster, user, device, true, super::RECENTLY_ACTIVE)
+            .await
+            .unwrap_or(false);
+        let from = cluster.id().to_string();
+        cluster.publish(
+            cluster.keys().device_channel(device),
+            &Frame::Kill {
+                from: from.clone(),
+                farewell: None,
+            },
+        );
+        cluster.publish(
+            cluster.keys().account_channel(user),
+            &Frame::Attached {
+                from,
+                device: device.to_string(),
+            },
+        );
+        first_here && !others
+    }
+
+    /// A device detached here: the owners of its rings elsewhere hear it left, its channel and
+    /// presence entry go. Returns whether the account has no device online anywhere now.
+    pub(super) async fn detached_shared(&self, s: &Session, last_here: bool) -> bool {
+        let Some(cluster) = self.cluster.clone() else {
+            return last_here;
+        };
+        let owners: HashSet<String> = {
+            let mut st = self.lock();
+            let mut owners = HashSet::new();
+            st.remote.rings.retain(|_, r| {
+                if r.devices.remove(&s.device_id) {
+                    owners.insert(r.owner.clone());
+                }
+                !r.devices.is_empty()
+            });
+            owners
+        };
+        for owner in owners {
+            let _ = cluster
+                .call(&owner, String::new(), s.device_id.clone(), RingOp::Gone)
+                .await;
+        }
+        cluster.unsubscribe(cluster.keys().device_channel(&s.device_id));
+        let others = cluster::set_online(
+            &cluster,
+            &s.username,
+            &s.device_id,
+            false,
+            super::RECENTLY_ACTIVE,
+        )
+        .await
+        .unwrap_or(true);
+        last_here && !others
+    }
+
+    /// Tells another instance's socket of a device to close, with a last message.
+    pub(super) fn kill_elsewhere(&self, device: &str, farewell: Option<String>) {
+        if let Some(cluster) = self.cluster.as_deref() {
+            cluster.publish(
+                cluster.keys().device_channel(device),
+                &Frame::Kill {
+                    from: cluster.id().to_string(),
+                    farewell,
+                },
+            );
+        }
+    }
+
+    /// A device's certificate changed (account key rotation): its instance serves the new one.
+    pub(super) fn cert_elsewhere(&self, cert: &DeviceCert) {
+        if let Some(cluster) = self.cluster.as_deref() {
+            cluster.publish(
+                cluster.keys().device_channel(&cert.device_id),
+                &Frame::Cert { cert: cert.clone() },
+            );
+        }
+    }
+
+    /// Every `REFRESH_EVERY`: presence entries and the "alive" key refreshed; rings whose owner
+    /// died end for the devices here that were still ringing; account channels nobody here
+    /// needs any more are dropped.
+    pub async fn tick_shared(&self) {
+        let Some(cluster) = self.cluster.clone() else {
+            return;
+        };
+        let entries: Vec<(Username, String)> = {
+            let st = self.lock();
+            st.online
+                .iter()
+                .flat_map(|(u, ds)| ds.iter().map(move |d| (u.clone(), d.clone())))
+                .collect()
+        };
+        for chunk in entries.chunks(1000) {
+            if let Err(e) = cluster::refresh(&cluster, chunk).await {
+                tracing::warn!(error = %e, "refreshing presence in redis failed");
+                break;
+            }
+        }
+        let owners: HashSet<String> = self
+            .lock()
+            .remote
+            .rings
+            .values()
+            .map(|r| r.owner.clone())
+            .collect();
+        for owner in owners {
+            if cluster::alive(&cluster, &owner).await.unwrap_or(true) {
+                continue;
+            }
+            let mut st = self.lock();
+            let dead: Vec<(String, RemoteRing)> = st
+                .remote
+                .rings
+                .extract_if(|_, r| r.owner == owner)
+                .collect();
+            for (ring_id, ring) in dead {
+                if ring.connected {
+                    continue; // A chat goes on peer to peer; only its relay is gone.
+                }
+                for d in ring.devices {
+                    st.send_device(
+                        &d,
+                        ServerMsg::RingEnded {
+                            ring_id: ring_id.clone(),
+                            reason: anonchat_proto::wire::RingEnd::Cancelled,
+                        },
+                    );
+                }
+            }
+        }
+        let mut st = self.lock();
+        let unneeded: Vec<String> = st
+            .remote
+            .accounts
+            .iter()
+            .filter(|(_, u)| !st.is_online(u) && !st.rings.ringing_for(u))
+            .map(|(c, _)| c.clone())
+            .collect();
+        for channel in unneeded {
+            st.remote.accounts.remove(&channel);
+            cluster.unsubscribe(channel);
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! A private Redis (Debian's redis-server 7) on loopback: its own port and folder, no
+//! persistence (as the server demands), stopped when dropped. `run` again after `stop` restarts it
+//! on the same port, empty — as a Redis restart is.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::nginx::free_port;
+use crate::TempDir;
+
+pub struct Redis {
+    child: Option<Child>,
+    pub port: u16,
+    dir: TempDir,
+    /// Extra `redis-server` arguments (e.g. `--save 60 1` to test the persistence check).
+    pub args: Vec<String>,
+}
+
+impl Redis {
+    pub fn start() -> Redis {
+        Self::start_with(Vec::new())
+    }
+
+    pub fn start_with(args: Vec<String>) -> Redis {
+        let mut r = Redis {
+            child: None,
+            port: free_port(),
+            dir: TempDir::new("redis"),
+            args,
+        };
+        r.run();
+        r
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts (or restarts) the server; returns when it answers PING.
+    pub fn run(&mut self) {
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&self.dir.0)
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        self.child = Some(
+            cmd.spawn()
+                .expect("redis-server (Debian package redis-server)"),
+        );
+        let t0 = Instant::now();
+        while self.cli(&["PING"]).trim() != "PONG" {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "redis did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `redis-cli ARGS…`, its output (raw, one value per line).
+    pub fn cli(&self, args: &[&str]) -> String {
+        Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "--raw"])
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Every key with its TTL in milliseconds (-1: none) and its value as `redis-cli` prints it
+    /// (`DUMP`-free: strings, sets, hashes and sorted sets read as text).
+    pub fn contents(&self) -> Vec<(String, i64, String)> {
+        let keys = self.cli(&["--scan"]);
+        let mut out = Vec::new();
+        for key in keys.lines().filter(|k| !k.is_empty()) {
+            let ttl: i64 = self.cli(&["PTTL", key]).trim().parse().unwrap_or(-3);
+            let value = match self.cli(&["TYPE", key]).trim() {
+                "string" => self.cli(&["GET", key]),
+                "hash" => self.cli(&["HGETALL", key]),
+                "zset" => self.cli(&["ZRANGE", key, "0", "-1", "WITHSCORES"]),
+                "set" => self.cli(&["SMEMBERS", key]),
+                other => format!("<{other}>"),
+            };
+            out.push((key.to_string(), ttl, value));
+        }
+        out
+    }
+
+    /// SIGKILL (its data is RAM only: gone).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,42 @@
+//! Many instances on one PostgreSQL and one Redis (issue 14): every flow with its clients spread
+//! over instances, what Redis holds (P2), and failover.
+
+use anonchat_e2e::cli::{befriend, open_session, pair_on, say, Cli};
+use anonchat_e2e::deployment::Deployment;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn friends_ring_and_chat_across_instances_and_presence_follows() {
+    let d = Deployment::start(2, &[]).await;
+    let mut p = pair_on(&d.url(0), &d.url(1)).await;
+    // The request is made through instance 0 and accepted through instance 1.
+    befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
+    // A ring from 0 to 1, answered on 1; signaling relayed both ways between the instances.
+    let session = open_session(&mut p.a, &mut p.b, &p.b_name).await;
+    say(&mut p.a, &mut p.b, &session).await;
+    say(&mut p.b, &mut p.a, &session).await;
+    p.a.ok(json!({"cmd": "leave", "session": session})).await;
+    p.a.expect_event("session_ended").await;
+    p.b.expect_event("session_ended").await;
+    // And the other way round.
+    let session = open_session(&mut p.b, &mut p.a, &p.a_name).await;
+    say(&mut p.b, &mut p.a, &session).await;
+    // The friend list on 0 sees b online on 1.
+    let friends = p.a.ok(json!({"cmd": "friends"})).await;
+    assert_eq!(friends["friends"][0]["online"], true, "{friends}");
+    // b leaves instance 1: a, on instance 0, hears it.
+    p.b.quit().await;
+    p.a.expect("b offline", |v| {
+        v["event"] == "presence" && v["online"] == false
+    })
+    .await;
+    let friends = p.a.ok(json!({"cmd": "friends"})).await;
+    assert_eq!(friends["friends"][0]["online"], false, "{friends}");
+    // b comes back on instance 0's neighbour: a hears that too.
+    let mut b = Cli::start(&p.b_profile, &p.home.0, &d.url(1)).await;
+    b.connect().await;
+    p.a.expect("b online", |v| {
+        v["event"] == "presence" && v["online"] == true
+    })
+    .await;
+}
