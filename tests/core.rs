@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use anonchat_e2e::canary;
 use anonchat_e2e::cli::{befriend, keychain_has, open_session, pair, say, Cli, Pair};
 use anonchat_e2e::proxy::{proxied, rewrite, Dir, Tamper};
 use anonchat_e2e::server::{Server, ServerOpts};
+use anonchat_e2e::{canary, TempDir};
 use serde_json::json;
 
 fn contains(hay: &[u8], needle: &str) -> bool {
@@ -133,7 +133,12 @@ async fn befriend_chat_both_ways_with_receipts_then_leave_wipes_both_and_server_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_goes_on_when_the_server_dies_and_clients_reconnect_when_it_is_back() {
-    let first = Server::start().await;
+    // One process, restarted on its own database (the spread shape's failover is instances.rs).
+    let single = || ServerOpts {
+        single: true,
+        ..Default::default()
+    };
+    let first = Server::start_with(single(), TempDir::new("server")).await;
     let addr = first.addr;
     let mut p = pair(&first.url()).await;
     befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
@@ -148,7 +153,7 @@ async fn chat_goes_on_when_the_server_dies_and_clients_reconnect_when_it_is_back
     let _again = Server::start_with(
         ServerOpts {
             listen: addr.to_string(),
-            ..Default::default()
+            ..single()
         },
         dir,
     )

@@ -1,8 +1,10 @@
 //! Many instances on one PostgreSQL and one Redis (issue 14): every flow with its clients spread
 //! over instances, what Redis holds (P2), and failover.
 
-use anonchat_e2e::cli::{befriend, open_session, pair_on, say, Cli};
+use anonchat_e2e::cli::{befriend, open_session, pair, pair_on, say, Cli};
 use anonchat_e2e::deployment::Deployment;
+use anonchat_e2e::server::ServerOpts;
+use anonchat_e2e::TempDir;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -39,4 +41,25 @@ async fn friends_ring_and_chat_across_instances_and_presence_follows() {
         v["event"] == "presence" && v["online"] == true
     })
     .await;
+}
+
+/// The suite's spread shape (`ANONCHAT_E2E_INSTANCES`, harness/spread.rs) really puts one test's
+/// clients on different instances: each instance's log shows one device connecting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spread_shape_puts_two_clients_on_two_instances() {
+    let opts = ServerOpts {
+        log: "anonchat_server=debug".into(),
+        ..ServerOpts::default()
+    };
+    let server = anonchat_e2e::spread::start(2, opts, TempDir::new("server")).await;
+    let mut p = pair(&server.url()).await;
+    befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
+    let session = open_session(&mut p.a, &mut p.b, &p.b_name).await;
+    say(&mut p.a, &mut p.b, &session).await;
+    let logs = server.instance_logs();
+    let per_instance: Vec<usize> = logs
+        .iter()
+        .map(|l| l.matches("device connected").count())
+        .collect();
+    assert_eq!(per_instance, [1, 1], "{logs:#?}");
 }

@@ -46,8 +46,8 @@ async fn deleting_an_account_removes_it_everywhere_and_reserves_the_name() {
     assert_eq!(taken["ok"], false);
     assert_eq!(taken["error"], "the username is taken");
 
-    let db = server.dir.0.join("server.db");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display()))
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&server.database_url())
         .await
         .expect("db");
     for (table, col) in [
@@ -57,7 +57,7 @@ async fn deleting_an_account_removes_it_everywhere_and_reserves_the_name() {
         ("friendships", "user_b"),
     ] {
         let n: i64 = sqlx::query(&format!(
-            "SELECT count(*) AS n FROM {table} WHERE {col} = ?"
+            "SELECT count(*) AS n FROM {table} WHERE {col} = $1"
         ))
         .bind(&b_name)
         .fetch_one(&pool)

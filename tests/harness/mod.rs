@@ -16,6 +16,7 @@ pub mod raw;
 pub mod redis;
 pub mod server;
 pub mod sockets;
+pub mod spread;
 pub mod turn;
 
 use std::path::PathBuf;

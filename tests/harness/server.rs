@@ -12,6 +12,9 @@ pub struct Server {
     child: Child,
     pub addr: SocketAddr,
     pub dir: TempDir,
+    /// With `ANONCHAT_E2E_INSTANCES`: the other instances, the balancer in front (at `addr`),
+    /// Redis and PostgreSQL (spread.rs).
+    spread: Option<Box<crate::spread::Spread>>,
 }
 
 pub struct ServerOpts {
@@ -22,6 +25,9 @@ pub struct ServerOpts {
     pub extra: Vec<String>,
     /// A command prefix to run the server under (e.g. `ip netns exec NS`).
     pub wrapper: Vec<String>,
+    /// One process even when the suite runs spread over instances (the test restarts it on its
+    /// own database, or is about one process).
+    pub single: bool,
 }
 
 impl ServerOpts {
@@ -42,6 +48,7 @@ impl Default for ServerOpts {
             public_url: None,
             extra: Vec::new(),
             wrapper: Vec::new(),
+            single: false,
         }
     }
 }
@@ -56,9 +63,36 @@ fn log_file(dir: &TempDir) -> Stdio {
 }
 
 impl Server {
-    /// Everything the server has logged so far.
+    /// Where the server keeps its rows, for a test to read (sqlx `Any`: `$1` placeholders).
+    pub fn database_url(&self) -> String {
+        match &self.spread {
+            Some(s) => s.database_url.clone(),
+            None => format!(
+                "sqlite://{}?mode=ro",
+                self.dir.0.join("server.db").display()
+            ),
+        }
+    }
+
+    /// Each instance's log (one entry for a single process).
+    pub fn instance_logs(&self) -> Vec<String> {
+        let mut logs =
+            vec![std::fs::read_to_string(self.dir.0.join("server.log")).unwrap_or_default()];
+        logs.extend(
+            self.spread
+                .iter()
+                .flat_map(|s| s.others.iter().map(|o| o.log())),
+        );
+        logs
+    }
+
+    /// Everything the server (every instance of it) has logged so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.0.join("server.log")).unwrap_or_default()
+        let mut log = std::fs::read_to_string(self.dir.0.join("server.log")).unwrap_or_default();
+        for other in self.spread.iter().flat_map(|s| s.others.iter()) {
+            log += &other.log();
+        }
+        log
     }
 
     pub async fn start() -> Server {
@@ -66,7 +100,20 @@ impl Server {
     }
 
     /// Starts on `opts.listen` with its database in `dir` (reuse `dir` to restart the same server).
+    /// With `ANONCHAT_E2E_INSTANCES=N` set, a server the test does not pin to one process is N
+    /// instances on PostgreSQL and Redis behind a balancer at one address.
     pub async fn start_with(opts: ServerOpts, dir: TempDir) -> Server {
+        let pinned = opts.single
+            || !opts.wrapper.is_empty()
+            || opts.extra.iter().any(|a| a == "--database-url");
+        match crate::spread::instances() {
+            Some(n) if !pinned => crate::spread::start(n, opts, dir).await,
+            _ => Self::spawn(opts, dir).await,
+        }
+    }
+
+    /// One server process.
+    pub(crate) async fn spawn(opts: ServerOpts, dir: TempDir) -> Server {
         let mut cmd = match opts.wrapper.split_first() {
             Some((program, args)) => {
                 let mut c = Command::new(program);
@@ -114,7 +161,19 @@ impl Server {
             .unwrap_or_else(|| panic!("unexpected server banner: {line}"));
         // Keep draining stdout so the server never blocks on it.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Server { child, addr, dir }
+        Server {
+            child,
+            addr,
+            dir,
+            spread: None,
+        }
+    }
+
+    /// Puts the balancer's address in front and keeps the rest of the deployment alive.
+    pub(crate) fn front(mut self, addr: SocketAddr, spread: crate::spread::Spread) -> Server {
+        self.addr = addr;
+        self.spread = Some(Box::new(spread));
+        self
     }
 
     pub fn url(&self) -> String {
