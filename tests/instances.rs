@@ -1,10 +1,10 @@
 //! Many instances on one PostgreSQL and one Redis (issue 14): every flow with its clients spread
 //! over instances, what Redis holds (P2), and failover.
 
-use anonchat_e2e::cli::{befriend, open_session, pair, pair_on, say, Cli};
+use anonchat_e2e::cli::{befriend, enroll, open_session, pair, pair_on, say, Cli};
 use anonchat_e2e::deployment::Deployment;
 use anonchat_e2e::server::ServerOpts;
-use anonchat_e2e::TempDir;
+use anonchat_e2e::{unique, TempDir};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,4 +62,48 @@ async fn the_spread_shape_puts_two_clients_on_two_instances() {
         .map(|l| l.matches("device connected").count())
         .collect();
     assert_eq!(per_instance, [1, 1], "{logs:#?}");
+}
+
+/// A second device enrolled through another instance rings alongside the first, on a third;
+/// the first answer wins and the other hears `answered_elsewhere`; a revocation made on one
+/// instance closes the device's socket on another, with the signed notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_on_three_instances_enroll_ring_and_revoke() {
+    let d = Deployment::start(3, &[]).await;
+    let mut p = pair_on(&d.url(0), &d.url(1)).await;
+    befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
+    let mut b2 = Cli::start(&unique("pb2"), &p.home.0, &d.url(2)).await;
+    let b2_id = enroll(&mut p.b, &mut b2, &p.b_name, false).await;
+    b2.connect().await;
+    let list = p.b.ok(json!({"cmd": "devices"})).await;
+    let listed = list["devices"]
+        .as_array()
+        .and_then(|l| l.iter().find(|x| x["device_id"] == b2_id.as_str()).cloned())
+        .expect("b2 listed");
+    assert_eq!(listed["online"], true, "b2 online on instance 2: {list}");
+
+    let ring = p.a.ok(json!({"cmd": "ring", "username": p.b_name})).await;
+    let id = ring["ring_id"].as_str().expect("ring id").to_string();
+    for dev in [&mut p.b, &mut b2] {
+        let incoming = dev.expect_event("incoming_ring").await;
+        assert_eq!(incoming["ring_id"], id.as_str());
+    }
+    b2.ok(json!({"cmd": "answer", "ring_id": id, "accept": true}))
+        .await;
+    let ended = p.b.expect_event("ring_ended").await;
+    assert_eq!(ended["reason"], "answered_elsewhere");
+    p.a.expect_event("session_open").await;
+    b2.expect_event("session_open").await;
+    say(&mut p.a, &mut b2, &id).await;
+    say(&mut b2, &mut p.a, &id).await;
+
+    p.b.ok(json!({"cmd": "revoke_device", "device_id": b2_id}))
+        .await;
+    b2.expect_event("device_revoked").await;
+    let over = p.a.expect_event("session_ended").await;
+    assert_eq!(over["session"], id.as_str());
+    // Only the first device rings now.
+    let ring = p.a.ok(json!({"cmd": "ring", "username": p.b_name})).await;
+    let incoming = p.b.expect_event("incoming_ring").await;
+    assert_eq!(incoming["ring_id"], ring["ring_id"]);
 }

@@ -23,7 +23,7 @@ mod keys;
 pub mod requests;
 mod shared;
 
-pub use frames::{Frame, RingOp, RingTag, Stage, WireResult};
+pub use frames::{Frame, JoinRequest, RingOp, RingTag, Stage, WireResult};
 pub use keys::Keys;
 
 /// How long a presence entry lives unless its instance refreshes it.
@@ -209,34 +209,41 @@ impl Cluster {
         }
     }
 
-    /// Sends a request to another instance's channel and waits for its answer.
-    pub async fn call(
-        &self,
-        instance: &str,
-        ring_id: String,
-        device: String,
-        op: RingOp,
-    ) -> WireResult {
+    /// Sends a request to another instance's channel and waits for its answer. `frame` builds
+    /// the request from its number and this instance's id.
+    pub async fn call(&self, instance: &str, frame: impl FnOnce(u64, String) -> Frame) -> WireResult {
         let req = self.next_req.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.lock_pending().insert(req, tx);
         self.publish(
             self.keys.instance_channel(instance),
-            &Frame::Ring {
-                from: self.id.clone(),
-                req,
-                ring_id,
-                device,
-                op,
-            },
+            &frame(req, self.id.clone()),
         );
         let answer = tokio::time::timeout(CALL_TIMEOUT, rx).await;
         self.lock_pending().remove(&req);
         match answer {
             Ok(Ok(result)) => result,
-            // The owner is gone (or never was): the ring is as good as ended.
+            // The other instance is gone (or never was): what it held is as good as ended.
             _ => Err((anonchat_proto::wire::ErrorCode::NotFound, None)),
         }
+    }
+
+    /// A ring operation for the ring's owner.
+    pub async fn ring_call(
+        &self,
+        owner: &str,
+        ring_id: String,
+        device: String,
+        op: RingOp,
+    ) -> WireResult {
+        self.call(owner, |req, from| Frame::Ring {
+            from,
+            req,
+            ring_id,
+            device,
+            op,
+        })
+        .await
     }
 
     /// Answers a request of another instance.
@@ -298,7 +305,7 @@ fn with_resp3(url: &str) -> String {
 }
 
 pub use shared::{
-    alive, allow, devices_online, failures, presence, record_failure, refresh, seen_recently,
+    alive, allow, devices_online, enrollment_owner, failures, index_enrollment, presence, record_failure, refresh, seen_recently,
     set_online, spend_stamp,
 };
 

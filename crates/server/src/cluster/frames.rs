@@ -2,12 +2,13 @@
 //! these channels; they are as trusted as the instance's own memory. JSON, tagged by `t`.
 
 use anonchat_proto::bytes::Blob;
-use anonchat_proto::wire::ErrorCode;
-use anonchat_proto::DeviceCert;
+use anonchat_proto::wire::{ErrorCode, ServerMsg, SignedOtk};
+use anonchat_proto::{Caps, DeviceCert, Key32};
 use serde::{Deserialize, Serialize};
 
-/// The answer to a forwarded request: `Ok` or the wire's error code and detail.
-pub type WireResult = Result<(), (ErrorCode, Option<String>)>;
+/// The answer to a forwarded request: `Ok` with what the request asked for (`null` if nothing),
+/// or the wire's error code and detail.
+pub type WireResult = Result<serde_json::Value, (ErrorCode, Option<String>)>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
@@ -58,6 +59,33 @@ pub enum Frame {
     Cert {
         cert: DeviceCert,
     },
+    /// A new device joins an enrollment opened through the receiving instance (instance
+    /// channel). Answered with `Reply`: the enrollment's `{username, expires, sig}`.
+    Join {
+        from: String,
+        req: u64,
+        code: String,
+        join: JoinRequest,
+    },
+    /// The opener's answer for a new device waiting on the receiving instance (instance
+    /// channel); `None`: declined, replaced or ran out.
+    Enrolled {
+        code: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        answer: Option<Box<ServerMsg>>,
+    },
+    /// The new device gave up (instance channel of the enrollment's instance).
+    Abandon { code: String, device_id: String },
+}
+
+/// What a joining device proved, forwarded to the enrollment's instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinRequest {
+    pub device_id: String,
+    pub dk_ed25519: Key32,
+    pub dk_curve25519: Key32,
+    pub caps: Caps,
+    pub otk: SignedOtk,
 }
 
 /// Which ring a pushed message belongs to, so the callee's instance can tell the owner when its

@@ -69,6 +69,11 @@ impl Keys {
         format!("ac:{{u:{}}}:frout", self.account(from))
     }
 
+    /// Which instance holds an open enrollment, by a hash of its code.
+    pub fn enrollment(&self, code: &str) -> String {
+        format!("ac:{{e:{}}}", self.hash(&[b"enroll", code.as_bytes()]))
+    }
+
     pub fn device_channel(&self, device: &str) -> String {
         format!("ac:{{d:{device}}}")
     }

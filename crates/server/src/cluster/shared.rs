@@ -326,3 +326,23 @@ pub async fn record_failure(
     }
     run(cluster, pipe.query_async::<()>(&mut conn)).await
 }
+
+/// Notes that this instance holds the enrollment of `code`, for its life.
+pub async fn index_enrollment(
+    cluster: &Cluster,
+    code: &str,
+    life: Duration,
+) -> Result<(), ClusterError> {
+    let mut conn = cluster.conn();
+    run(
+        cluster,
+        conn.pset_ex(cluster.keys().enrollment(code), cluster.id(), ms(life).max(1)),
+    )
+    .await
+}
+
+/// The instance holding the enrollment of `code`, if one does.
+pub async fn enrollment_owner(cluster: &Cluster, code: &str) -> Result<Option<String>, ClusterError> {
+    let mut conn = cluster.conn();
+    run(cluster, conn.get(cluster.keys().enrollment(code))).await
+}

@@ -12,6 +12,7 @@ use anonchat_proto::wire::{DeviceInfo, ServerEnvelope, ServerMsg, SignedOtk};
 use anonchat_proto::{limits, Caps, DeviceCert, Key32, Sig64, Username};
 use tokio::sync::oneshot;
 
+use super::joins::Answer;
 use super::{bad, Hub, Refusal, Reply, Session};
 use crate::clock::unix_now;
 use crate::store::StoreError;
@@ -28,13 +29,14 @@ pub(super) struct Enrollment {
     joiner: Option<Joiner>,
 }
 
-/// The new device waiting on its own socket for the old device's answer.
-struct Joiner {
-    device_id: String,
-    dk_ed25519: Key32,
-    dk_curve25519: Key32,
-    caps: Caps,
-    done: oneshot::Sender<ServerMsg>,
+/// The new device waiting on its own socket (here or on another instance) for the old
+/// device's answer.
+pub(super) struct Joiner {
+    pub(super) device_id: String,
+    pub(super) dk_ed25519: Key32,
+    pub(super) dk_curve25519: Key32,
+    pub(super) caps: Caps,
+    pub(super) done: Answer,
 }
 
 /// What a new device sends instead of `auth`.
@@ -75,26 +77,30 @@ impl Hub {
         let ak = self.account_key(&s.username).await?;
         verify(&ak, &enroll_token_bytes(&s.username, &code, expires), &sig)
             .map_err(|_| bad("the token must be signed by the account key"))?;
-        let mut st = self.lock();
-        // One open enrollment per account (P9: the table grows with accounts, not with requests):
-        // a new one replaces the old.
-        st.enrollments.retain(|_, e| e.username != s.username);
-        if st.enrollments.len() >= MAX_ENROLLMENTS {
-            return Err(Refusal::RateLimited(None));
+        {
+            let mut st = self.lock();
+            // One open enrollment per account (P9: the table grows with accounts, not with
+            // requests): a new one replaces the old.
+            st.enrollments.retain(|_, e| e.username != s.username);
+            if st.enrollments.len() >= MAX_ENROLLMENTS {
+                return Err(Refusal::RateLimited(None));
+            }
+            if st.enrollments.contains_key(&code) {
+                return Err(bad("code in use; make another"));
+            }
+            st.enrollments.insert(
+                code.clone(),
+                Enrollment {
+                    username: s.username.clone(),
+                    opener: s.device_id.clone(),
+                    expires,
+                    sig,
+                    joiner: None,
+                },
+            );
         }
-        if st.enrollments.contains_key(&code) {
-            return Err(bad("code in use; make another"));
-        }
-        st.enrollments.insert(
-            code,
-            Enrollment {
-                username: s.username.clone(),
-                opener: s.device_id.clone(),
-                expires,
-                sig,
-                joiner: None,
-            },
-        );
+        let life = std::time::Duration::from_secs(expires.saturating_sub(now));
+        self.index_enrollment(&code, life).await;
         Ok(ServerMsg::Ok)
     }
 
@@ -134,36 +140,19 @@ impl Hub {
         if self.store.device(&j.device_id).await?.is_some() {
             return Err(bad("device id in use"));
         }
+        let here = self.lock().enrollments.contains_key(&code);
+        if !here {
+            return self.join_elsewhere(code, j).await;
+        }
         let (tx, rx) = oneshot::channel();
-        let (username, expires, sig) = {
-            let mut st = self.lock();
-            let now = unix_now();
-            let e = st
-                .enrollments
-                .get_mut(&code)
-                .filter(|e| e.expires > now && e.joiner.is_none())
-                .ok_or(Refusal::NotFound)?;
-            e.joiner = Some(Joiner {
-                device_id: j.device_id.clone(),
-                dk_ed25519: j.dk_ed25519,
-                dk_curve25519: j.dk_curve25519,
-                caps: j.caps,
-                done: tx,
-            });
-            let found = (e.username.clone(), e.expires, e.sig);
-            let opener = e.opener.clone();
-            st.send_device(
-                &opener,
-                ServerMsg::EnrollRequest {
-                    device_id: j.device_id.clone(),
-                    dk_ed25519: j.dk_ed25519,
-                    dk_curve25519: j.dk_curve25519,
-                    caps: j.caps,
-                    otk: j.otk,
-                },
-            );
-            found
+        let joiner = Joiner {
+            device_id: j.device_id.clone(),
+            dk_ed25519: j.dk_ed25519,
+            dk_curve25519: j.dk_curve25519,
+            caps: j.caps,
+            done: Answer::Here(tx),
         };
+        let (username, expires, sig) = self.take_enrollment(&code, joiner, j.otk)?;
         let ak_pub = self.account_key(&username).await?;
         Ok(Joined {
             pending: ServerMsg::EnrollPending {
@@ -178,6 +167,35 @@ impl Hub {
         })
     }
 
+    /// Puts the joiner on the open enrollment of `code` and tells the opener. Returns the
+    /// enrollment's account, expiry and token signature.
+    pub(super) fn take_enrollment(
+        &self,
+        code: &str,
+        joiner: Joiner,
+        otk: SignedOtk,
+    ) -> Result<(Username, u64, Sig64), Refusal> {
+        let mut st = self.lock();
+        let now = unix_now();
+        let e = st
+            .enrollments
+            .get_mut(code)
+            .filter(|e| e.expires > now && e.joiner.is_none())
+            .ok_or(Refusal::NotFound)?;
+        let request = ServerMsg::EnrollRequest {
+            device_id: joiner.device_id.clone(),
+            dk_ed25519: joiner.dk_ed25519,
+            dk_curve25519: joiner.dk_curve25519,
+            caps: joiner.caps,
+            otk,
+        };
+        e.joiner = Some(joiner);
+        let found = (e.username.clone(), e.expires, e.sig);
+        let opener = e.opener.clone();
+        st.send_device(&opener, request);
+        Ok(found)
+    }
+
     /// The new device left or gave up: its code is spent.
     pub fn enroll_abandon(&self, code: &str, device_id: &str) {
         let mut st = self.lock();
@@ -189,6 +207,8 @@ impl Hub {
         if mine {
             st.enrollments.remove(code);
         }
+        drop(st);
+        self.abandon_elsewhere(code, device_id);
     }
 
     /// The old device approves: the certificate must be the account key's over exactly the keys the
@@ -234,7 +254,7 @@ impl Hub {
         let by = st.conns.get(&s.device_id).map(|c| c.cert.clone());
         let joiner = st.enrollments.remove(&code).and_then(|e| e.joiner);
         if let (Some(j), Some(by)) = (joiner, by) {
-            let _ = j.done.send(ServerMsg::Enrolled { cert, by, blob });
+            j.done.send(ServerMsg::Enrolled { cert, by, blob });
         }
         if !self.quiet {
             tracing::info!("device enrolled");

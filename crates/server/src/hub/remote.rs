@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use anonchat_proto::wire::{ServerEnvelope, ServerMsg};
 use anonchat_proto::{DeviceCert, Username};
+use tokio::sync::oneshot;
 
 use super::{Hub, Refusal, Reply, Session, OTK_LOW};
 use crate::cluster::{self, Cluster, Frame, Incoming, RingOp, RingTag, Stage, WireResult};
@@ -24,6 +25,9 @@ pub(super) struct Remote {
     /// The account channels this instance is subscribed to, by channel: accounts with devices
     /// here, or with rings ringing for them here.
     accounts: HashMap<String, Username>,
+    /// New devices waiting here on enrollments held elsewhere, by code: the enrollment's
+    /// instance, the device, and where its answer goes (joins.rs).
+    pub(super) joiners: HashMap<String, (String, String, oneshot::Sender<ServerMsg>)>,
 }
 
 struct RemoteRing {
@@ -67,18 +71,23 @@ pub(super) fn introduce(
     cluster.publish(cluster.keys().device_channel(callee), &frame);
 }
 
-fn to_wire(r: Result<(), Refusal>) -> WireResult {
+pub(super) fn to_wire(r: Result<serde_json::Value, Refusal>) -> WireResult {
     r.map_err(|e| (e.code(), e.into_detail()))
 }
 
-fn from_wire(r: WireResult) -> Reply {
+/// A refusal as another instance gave it.
+pub(super) fn refusal((code, detail): (anonchat_proto::wire::ErrorCode, Option<String>)) -> Refusal {
     use anonchat_proto::wire::ErrorCode;
-    match r {
-        Ok(()) => Ok(ServerMsg::Ok),
-        Err((ErrorCode::NotFound, _)) => Err(Refusal::NotFound),
-        Err((ErrorCode::RateLimited, d)) => Err(Refusal::RateLimited(d)),
-        Err((_, d)) => Err(Refusal::BadRequest(d.unwrap_or_default())),
+    match code {
+        ErrorCode::NotFound => Refusal::NotFound,
+        ErrorCode::RateLimited => Refusal::RateLimited(detail),
+        ErrorCode::Unauthorized => Refusal::Unauthorized(detail.unwrap_or_default()),
+        _ => Refusal::BadRequest(detail.unwrap_or_default()),
     }
+}
+
+fn from_wire(r: WireResult) -> Reply {
+    r.map(|_| ServerMsg::Ok).map_err(refusal)
 }
 
 impl Hub {
@@ -128,7 +137,7 @@ impl Hub {
                 op,
             } => {
                 let result = self.owned_ring_op(&ring_id, &device, op);
-                cluster.reply(&from, req, to_wire(result));
+                cluster.reply(&from, req, to_wire(result.map(|()| serde_json::Value::Null)));
             }
             Frame::Reply { .. } => {} // Taken by the cluster's waiters.
             Frame::Introduce {
@@ -158,6 +167,17 @@ impl Hub {
                 }
             }
             Frame::Kill { .. } => {}
+            Frame::Join {
+                from,
+                req,
+                code,
+                join,
+            } => {
+                let result = self.join_here_for(&cluster, from.clone(), code, join);
+                cluster.reply(&from, req, result);
+            }
+            Frame::Enrolled { code, answer } => self.enrolled(&code, answer.map(|a| *a)),
+            Frame::Abandon { code, device_id } => self.enroll_abandon(&code, &device_id),
             Frame::Cert { cert } => {
                 let mut st = self.lock();
                 if let Some(c) = st.conns.get_mut(&cert.device_id) {
@@ -268,7 +288,7 @@ impl Hub {
                 (cluster.clone(), owner.to_string(), ring_id.to_string());
             let callee = callee.to_string();
             tokio::spawn(async move {
-                let _ = cluster.call(&owner, ring_id, callee, RingOp::Fail).await;
+                let _ = cluster.ring_call(&owner, ring_id, callee, RingOp::Fail).await;
             });
             return;
         };
@@ -324,7 +344,7 @@ impl Hub {
             r.owner.clone()
         };
         let answer = cluster
-            .call(&owner, ring_id.to_string(), s.device_id.clone(), op)
+            .ring_call(&owner, ring_id.to_string(), s.device_id.clone(), op)
             .await;
         Some(from_wire(answer))
     }
@@ -433,7 +453,7 @@ impl Hub {
         };
         for owner in owners {
             let _ = cluster
-                .call(&owner, String::new(), s.device_id.clone(), RingOp::Gone)
+                .ring_call(&owner, String::new(), s.device_id.clone(), RingOp::Gone)
                 .await;
         }
         cluster.unsubscribe(cluster.keys().device_channel(&s.device_id));
