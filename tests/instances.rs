@@ -107,3 +107,112 @@ async fn devices_on_three_instances_enroll_ring_and_revoke() {
     let incoming = p.b.expect_event("incoming_ring").await;
     assert_eq!(incoming["ring_id"], ring["ring_id"]);
 }
+
+/// A client behind the balancer, registered and connected; returns it with the instance it
+/// landed on (told by the instances' logs: `connected` devices so far, this one included).
+async fn connect_behind(
+    d: &Deployment,
+    home: &TempDir,
+    name: &str,
+    connected: usize,
+) -> (Cli, usize) {
+    let mut c = Cli::start(&unique("pf"), &home.0, &d.front()).await;
+    c.register(name).await;
+    c.connect().await;
+    let on = (0..d.servers.len())
+        .find(|i| {
+            d.servers[*i].log().matches("device connected").count() == 1
+                && d.servers
+                    .iter()
+                    .map(|s| s.log().matches("device connected").count())
+                    .sum::<usize>()
+                    == connected
+        })
+        .expect("the client's instance");
+    (c, on)
+}
+
+/// Kill the instance one side of a chat is on: the chat goes on peer to peer, that client
+/// reconnects through the balancer to the other instance within its backoff, and is reachable
+/// there: it is rung, answers, and chats again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_dies_mid_chat_and_its_client_comes_back_through_the_balancer() {
+    let mut d = Deployment::balanced(2, &["--presence-ttl-secs", "3"]).await;
+    let home = TempDir::new("clients");
+    let (a_name, b_name) = (unique("alice"), unique("bob"));
+    let (mut a, a_on) = connect_behind(&d, &home, &a_name, 1).await;
+    let (mut b, b_on) = connect_behind(&d, &home, &b_name, 2).await;
+    assert_ne!(a_on, b_on, "the balancer spread them");
+    befriend(&mut a, &a_name, &mut b, &b_name).await;
+    let session = open_session(&mut a, &mut b, &b_name).await;
+    say(&mut a, &mut b, &session).await;
+
+    let dead = d.servers.remove(a_on);
+    dead.kill().await;
+    a.expect_event("disconnected").await;
+    say(&mut a, &mut b, &session).await;
+    say(&mut b, &mut a, &session).await;
+    a.expect_event("connected").await;
+    a.ok(json!({"cmd": "leave", "session": session})).await;
+    b.expect_event("session_ended").await;
+    // a is reachable on the surviving instance.
+    let session = open_session(&mut b, &mut a, &a_name).await;
+    say(&mut b, &mut a, &session).await;
+}
+
+/// A ring whose caller's instance dies ends cleanly for the callee on another instance (within
+/// the presence TTL), and the dead instance's device stops counting as online.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ring_in_flight_on_a_dead_instance_ends_for_the_callee() {
+    let mut d = Deployment::start(2, &["--presence-ttl-secs", "3"]).await;
+    let mut p = pair_on(&d.url(0), &d.url(1)).await;
+    befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
+    let ring = p.a.ok(json!({"cmd": "ring", "username": p.b_name})).await;
+    let incoming = p.b.expect_event("incoming_ring").await;
+    assert_eq!(incoming["ring_id"], ring["ring_id"]);
+    let dead = d.servers.remove(0);
+    dead.kill().await;
+    let ended = p.b.expect_event("ring_ended").await;
+    assert_eq!(ended["ring_id"], ring["ring_id"]);
+    assert_eq!(ended["reason"], "cancelled");
+    // a's presence entry lapses with its instance (nobody is there to say so: friends read it).
+    friend_online_becomes(&mut p.b, false).await;
+}
+
+/// Asks for the friend list (every 200 ms, for at most 20 s) until its first friend's `online`
+/// is `want`: for state nobody announces (an entry lapsing or coming back in Redis).
+async fn friend_online_becomes(c: &mut Cli, want: bool) {
+    let t0 = std::time::Instant::now();
+    loop {
+        let friends = c.ok(json!({"cmd": "friends"})).await;
+        if friends["friends"][0]["online"] == want {
+            return;
+        }
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(20),
+            "online did not become {want} in 20 s: {friends}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// Redis restarts (empty): the instances reconnect by themselves, presence re-converges from
+/// their refreshes, and rings cross instances again; the chat meanwhile goes on peer to peer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarts_and_presence_and_routing_come_back() {
+    let mut d = Deployment::start(2, &["--presence-ttl-secs", "3"]).await;
+    let mut p = pair_on(&d.url(0), &d.url(1)).await;
+    befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
+    let session = open_session(&mut p.a, &mut p.b, &p.b_name).await;
+    d.redis.stop();
+    say(&mut p.a, &mut p.b, &session).await;
+    d.redis.run();
+    say(&mut p.b, &mut p.a, &session).await;
+    p.a.ok(json!({"cmd": "leave", "session": session})).await;
+    p.b.expect_event("session_ended").await;
+    // Re-converged: b's entry is back (each instance refreshes three times per TTL).
+    friend_online_becomes(&mut p.a, true).await;
+    // Routing too: the device channels were subscribed again.
+    let session = open_session(&mut p.a, &mut p.b, &p.b_name).await;
+    say(&mut p.a, &mut p.b, &session).await;
+}

@@ -2,6 +2,7 @@
 //! (and one secret file), each on its own port — as behind a balancer, with the test choosing
 //! which instance each client talks to.
 
+use crate::nginx::{free_port, Nginx};
 use crate::postgres::Postgres;
 use crate::redis::Redis;
 use crate::server::{Server, ServerOpts};
@@ -9,6 +10,8 @@ use crate::{unique, TempDir};
 
 pub struct Deployment {
     pub servers: Vec<Server>,
+    /// A balancer in front of every instance (`balanced`), which clients then all use.
+    pub balancer: Option<Nginx>,
     pub redis: Redis,
     pub pg: Postgres,
     pub database_url: String,
@@ -20,16 +23,35 @@ pub struct Deployment {
 impl Deployment {
     /// `n` instances on one fresh database and a fresh Redis; `extra` flags for every instance.
     pub async fn start(n: usize, extra: &[&str]) -> Deployment {
+        Self::start_inner(n, extra, None).await
+    }
+
+    /// `n` instances behind an nginx balancer (fewest connections first), their public URL the
+    /// balancer's: a client whose instance dies reconnects to another through it.
+    pub async fn balanced(n: usize, extra: &[&str]) -> Deployment {
+        let port = free_port();
+        let mut d = Self::start_inner(n, extra, Some(format!("http://127.0.0.1:{port}"))).await;
+        let addrs: Vec<_> = d.servers.iter().map(|s| s.addr).collect();
+        d.balancer = Some(Nginx::balance(port, &addrs));
+        d
+    }
+
+    async fn start_inner(n: usize, extra: &[&str], public: Option<String>) -> Deployment {
         let pg = Postgres::start();
         let database_url = pg.database(&unique("db").replace('-', "_"));
         let redis = Redis::start();
+        let mut extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        if let Some(url) = public {
+            extra.extend(["--public-url".to_string(), url]);
+        }
         let mut d = Deployment {
             servers: Vec::new(),
+            balancer: None,
             redis,
             pg,
             database_url,
             shared: TempDir::new("shared"),
-            extra: extra.iter().map(|s| s.to_string()).collect(),
+            extra,
         };
         for _ in 0..n {
             let s = d.instance().await;
@@ -56,6 +78,8 @@ impl Deployment {
         extra.extend(self.extra.iter().cloned());
         let opts = ServerOpts {
             listen: listen.to_string(),
+            // "device connected" lines (no names in them) tell which instance a client is on.
+            log: "info,anonchat_server::ws=debug".into(),
             extra,
             ..ServerOpts::default()
         };
@@ -64,5 +88,17 @@ impl Deployment {
 
     pub fn url(&self, i: usize) -> String {
         self.servers[i].url()
+    }
+
+    /// The balancer's URL.
+    pub fn front(&self) -> String {
+        self.balancer.as_ref().expect("a balanced deployment").url()
+    }
+
+    /// Which instance logged `n` connected devices (with `ANONCHAT_LOG` at debug), if one did.
+    pub fn instance_with_devices(&self, n: usize) -> Option<usize> {
+        self.servers
+            .iter()
+            .position(|s| s.log().matches("device connected").count() == n)
     }
 }

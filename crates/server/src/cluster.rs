@@ -26,10 +26,6 @@ mod shared;
 pub use frames::{Frame, JoinRequest, RingOp, RingTag, Stage, WireResult};
 pub use keys::Keys;
 
-/// How long a presence entry lives unless its instance refreshes it.
-pub const PRESENCE_TTL: Duration = Duration::from_secs(30);
-/// How often an instance refreshes its presence entries and its "alive" key.
-pub const REFRESH_EVERY: Duration = Duration::from_secs(10);
 /// How long a request to another instance may take before it counts as gone.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 /// Frames waiting to be published. A flood beyond this is dropped (and counted), not buffered.
@@ -66,6 +62,7 @@ pub struct Cluster {
     outbox: mpsc::Sender<Out>,
     pending: Mutex<HashMap<u64, oneshot::Sender<WireResult>>>,
     next_req: AtomicU64,
+    presence_ttl: Duration,
     metrics: Arc<crate::metrics::Metrics>,
 }
 
@@ -82,6 +79,7 @@ impl Cluster {
         url: &str,
         secret: &[u8; 32],
         allow_persistence: bool,
+        presence_ttl: Duration,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<(Arc<Self>, mpsc::UnboundedReceiver<Incoming>), ClusterError> {
         let url = with_resp3(url);
@@ -111,6 +109,7 @@ impl Cluster {
             outbox,
             pending: Mutex::new(HashMap::new()),
             next_req: AtomicU64::new(1),
+            presence_ttl: presence_ttl.max(Duration::from_secs(3)),
             metrics,
         });
         tokio::spawn(publisher(cluster.clone(), out_rx));
@@ -133,6 +132,16 @@ impl Cluster {
 
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    pub fn presence_ttl(&self) -> Duration {
+        self.presence_ttl
+    }
+
+    /// How often this instance refreshes its presence entries and "alive" key: three times per
+    /// TTL, so one late refresh does not drop anyone.
+    pub fn refresh_every(&self) -> Duration {
+        self.presence_ttl / 3
     }
 
     pub fn keys(&self) -> &Keys {
@@ -211,7 +220,11 @@ impl Cluster {
 
     /// Sends a request to another instance's channel and waits for its answer. `frame` builds
     /// the request from its number and this instance's id.
-    pub async fn call(&self, instance: &str, frame: impl FnOnce(u64, String) -> Frame) -> WireResult {
+    pub async fn call(
+        &self,
+        instance: &str,
+        frame: impl FnOnce(u64, String) -> Frame,
+    ) -> WireResult {
         let req = self.next_req.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.lock_pending().insert(req, tx);
@@ -305,8 +318,8 @@ fn with_resp3(url: &str) -> String {
 }
 
 pub use shared::{
-    alive, allow, devices_online, enrollment_owner, failures, index_enrollment, presence, record_failure, refresh, seen_recently,
-    set_online, spend_stamp,
+    alive, allow, devices_online, enrollment_owner, failures, index_enrollment, presence,
+    record_failure, refresh, seen_recently, set_online, spend_stamp,
 };
 
 #[cfg(test)]

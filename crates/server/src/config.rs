@@ -33,6 +33,11 @@ pub struct Config {
     /// reach its disk; P2). Without it such a Redis is refused.
     #[arg(long, env = "ANONCHAT_REDIS_ALLOW_PERSISTENCE")]
     pub redis_allow_persistence: bool,
+    /// With Redis: seconds a device's presence entry, and an instance's "alive" key, live unless
+    /// refreshed (a third of this). A dead instance's devices stop counting as online, and its
+    /// rings end for callees elsewhere, within this (at least 3).
+    #[arg(long, env = "ANONCHAT_PRESENCE_TTL_SECS", default_value_t = 30)]
+    pub presence_ttl_secs: u64,
     /// The origin clients reach this server at (`http(s)://host:port`), which devices sign when they
     /// authenticate. Defaults to the listen address. Set it when behind a proxy.
     #[arg(long, env = "ANONCHAT_PUBLIC_URL")]

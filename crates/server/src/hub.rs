@@ -316,6 +316,11 @@ impl Hub {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// How often `tick_shared` should run (`None`: no Redis, nothing shared).
+    pub fn shared_every(&self) -> Option<Duration> {
+        self.cluster.as_ref().map(|c| c.refresh_every())
+    }
+
     pub fn connections(&self) -> usize {
         self.lock().conns.len()
     }

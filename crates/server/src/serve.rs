@@ -80,6 +80,7 @@ impl Server {
                     url,
                     &secret,
                     cfg.redis_allow_persistence,
+                    Duration::from_secs(cfg.presence_ttl_secs),
                     metrics.clone(),
                 )
                 .await?;
@@ -261,7 +262,8 @@ async fn tick(app: Arc<App>, log_sink: Sink) {
     let mut every = tokio::time::interval(Duration::from_millis(500));
     let mut hourly = tokio::time::interval(Duration::from_secs(3600));
     // With Redis: presence entries refreshed, dead owners' rings ended (hub/remote.rs).
-    let mut shared = tokio::time::interval(crate::cluster::REFRESH_EVERY);
+    let mut shared =
+        tokio::time::interval(app.hub.shared_every().unwrap_or(Duration::from_secs(3600)));
     loop {
         tokio::select! {
             _ = every.tick() => app.hub.tick(Instant::now()),

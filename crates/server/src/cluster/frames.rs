@@ -75,7 +75,10 @@ pub enum Frame {
         answer: Option<Box<ServerMsg>>,
     },
     /// The new device gave up (instance channel of the enrollment's instance).
-    Abandon { code: String, device_id: String },
+    Abandon {
+        code: String,
+        device_id: String,
+    },
 }
 
 /// What a joining device proved, forwarded to the enrollment's instance.

@@ -9,7 +9,7 @@ use anonchat_proto::Username;
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 
-use super::{Cluster, ClusterError, PRESENCE_TTL};
+use super::{Cluster, ClusterError};
 
 /// Unix milliseconds now.
 fn now_ms() -> u64 {
@@ -124,9 +124,9 @@ pub async fn set_online(
     let mut pipe = redis::pipe();
     if online {
         pipe.zcount(&key, now, "+inf")
-            .zadd(&key, &entry, now + ms(PRESENCE_TTL))
+            .zadd(&key, &entry, now + ms(cluster.presence_ttl()))
             .ignore()
-            .pexpire(&key, ms(PRESENCE_TTL) as i64)
+            .pexpire(&key, ms(cluster.presence_ttl()) as i64)
             .ignore()
             .del(cluster.keys().seen(user))
             .ignore();
@@ -152,7 +152,7 @@ pub async fn refresh(
     entries: &[(Username, String)],
 ) -> Result<(), ClusterError> {
     let now = now_ms();
-    let ttl = ms(PRESENCE_TTL);
+    let ttl = ms(cluster.presence_ttl());
     let mut conn = cluster.conn();
     let mut pipe = redis::pipe();
     pipe.pset_ex(cluster.keys().alive(cluster.id()), 1u8, ttl)
@@ -336,13 +336,20 @@ pub async fn index_enrollment(
     let mut conn = cluster.conn();
     run(
         cluster,
-        conn.pset_ex(cluster.keys().enrollment(code), cluster.id(), ms(life).max(1)),
+        conn.pset_ex(
+            cluster.keys().enrollment(code),
+            cluster.id(),
+            ms(life).max(1),
+        ),
     )
     .await
 }
 
 /// The instance holding the enrollment of `code`, if one does.
-pub async fn enrollment_owner(cluster: &Cluster, code: &str) -> Result<Option<String>, ClusterError> {
+pub async fn enrollment_owner(
+    cluster: &Cluster,
+    code: &str,
+) -> Result<Option<String>, ClusterError> {
     let mut conn = cluster.conn();
     run(cluster, conn.get(cluster.keys().enrollment(code))).await
 }

@@ -107,9 +107,9 @@ impl Hub {
                 join,
             })
             .await;
-        let found = asked.map_err(refusal).and_then(|v| {
-            serde_json::from_value::<Found>(v).map_err(|_| Refusal::NotFound)
-        });
+        let found = asked
+            .map_err(refusal)
+            .and_then(|v| serde_json::from_value::<Found>(v).map_err(|_| Refusal::NotFound));
         let found = match found {
             Ok(f) => f,
             Err(e) => {

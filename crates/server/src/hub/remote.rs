@@ -76,7 +76,9 @@ pub(super) fn to_wire(r: Result<serde_json::Value, Refusal>) -> WireResult {
 }
 
 /// A refusal as another instance gave it.
-pub(super) fn refusal((code, detail): (anonchat_proto::wire::ErrorCode, Option<String>)) -> Refusal {
+pub(super) fn refusal(
+    (code, detail): (anonchat_proto::wire::ErrorCode, Option<String>),
+) -> Refusal {
     use anonchat_proto::wire::ErrorCode;
     match code {
         ErrorCode::NotFound => Refusal::NotFound,
@@ -137,7 +139,11 @@ impl Hub {
                 op,
             } => {
                 let result = self.owned_ring_op(&ring_id, &device, op);
-                cluster.reply(&from, req, to_wire(result.map(|()| serde_json::Value::Null)));
+                cluster.reply(
+                    &from,
+                    req,
+                    to_wire(result.map(|()| serde_json::Value::Null)),
+                );
             }
             Frame::Reply { .. } => {} // Taken by the cluster's waiters.
             Frame::Introduce {
@@ -288,7 +294,9 @@ impl Hub {
                 (cluster.clone(), owner.to_string(), ring_id.to_string());
             let callee = callee.to_string();
             tokio::spawn(async move {
-                let _ = cluster.ring_call(&owner, ring_id, callee, RingOp::Fail).await;
+                let _ = cluster
+                    .ring_call(&owner, ring_id, callee, RingOp::Fail)
+                    .await;
             });
             return;
         };
@@ -492,7 +500,7 @@ impl Hub {
         }
     }
 
-    /// Every `REFRESH_EVERY`: presence entries and the "alive" key refreshed; rings whose owner
+    /// Every `Cluster::refresh_every`: presence entries and the "alive" key refreshed; rings whose owner
     /// died end for the devices here that were still ringing; account channels nobody here
     /// needs any more are dropped.
     pub async fn tick_shared(&self) {
@@ -506,7 +514,12 @@ impl Hub {
                 .flat_map(|(u, ds)| ds.iter().map(move |d| (u.clone(), d.clone())))
                 .collect()
         };
-        for chunk in entries.chunks(1000) {
+        // Even with no device here: the "alive" key says the rings this instance owns are live.
+        let chunks: Vec<&[(Username, String)]> = match entries.is_empty() {
+            true => vec![&[]],
+            false => entries.chunks(1000).collect(),
+        };
+        for chunk in chunks {
             if let Err(e) = cluster::refresh(&cluster, chunk).await {
                 tracing::warn!(error = %e, "refreshing presence in redis failed");
                 break;
