@@ -3,6 +3,7 @@
 
 use anonchat_e2e::cli::{befriend, enroll, open_session, pair, pair_on, say, Cli};
 use anonchat_e2e::deployment::Deployment;
+use anonchat_e2e::raw::{request, RawDevice};
 use anonchat_e2e::server::ServerOpts;
 use anonchat_e2e::{unique, TempDir};
 use serde_json::json;
@@ -215,4 +216,199 @@ async fn redis_restarts_and_presence_and_routing_come_back() {
     // Routing too: the device channels were subscribed again.
     let session = open_session(&mut p.a, &mut p.b, &p.b_name).await;
     say(&mut p.a, &mut p.b, &session).await;
+}
+
+fn stamp(from: &str, to: &str) -> serde_json::Value {
+    use anonchat_proto::pow::{contact_resource, Stamp};
+    use anonchat_proto::Username;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (from, to) = (
+        Username::parse(from).expect("name"),
+        Username::parse(to).expect("name"),
+    );
+    json!(Stamp::mint_from(
+        &contact_resource(&from, &to),
+        8,
+        now,
+        rand::random()
+    ))
+}
+
+/// Spreading requests over instances buys an attacker nothing: the failure backoff, a spent
+/// stamp and the address's token bucket follow the requester from one instance to the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backoff_stamps_and_buckets_are_shared_by_the_instances() {
+    let d = Deployment::start(
+        2,
+        &[
+            "--gate-per-minute",
+            "1",
+            "--gate-burst",
+            "4",
+            "--backoff-after",
+            "2",
+            "--contact-pow-bits",
+            "8",
+        ],
+    )
+    .await;
+    let (u0, u1) = (d.url(0), d.url(1));
+    let [asker, asker2, asker3, target] =
+        ["ask", "ask", "ask", "tgt"].map(|p| RawDevice::new(&unique(p)));
+    for dev in [&asker, &asker2, &asker3, &target] {
+        dev.register(&u0).await;
+    }
+    let _online = target.connect(&u1).await;
+    let ghost = || json!({"t": "lookup", "username": unique("ghost")});
+
+    // Two failures through instance 0 (two tokens of the address's four) …
+    let mut ws = asker.connect(&u0).await;
+    for id in 1..=2 {
+        assert_eq!(request(&mut ws, id, ghost()).await["code"], "not_found");
+    }
+    // … and instance 1 holds the same device back (no token taken).
+    drop(ws);
+    let mut ws = asker.connect(&u1).await;
+    let held = request(&mut ws, 3, ghost()).await;
+    assert_eq!(held["code"], "rate_limited", "{held}");
+    assert!(
+        held["detail"].as_str().unwrap_or_default().contains("wait"),
+        "{held}"
+    );
+
+    // A stamp paid through instance 0 (a third token) is spent on instance 1 too (a fourth).
+    let t = target.username.as_str();
+    let paid = stamp(asker2.username.as_str(), t);
+    let coded = |pow: &serde_json::Value| json!({"t": "lookup", "username": t, "code": "123456", "pow": pow});
+    let mut ws2 = asker2.connect(&u0).await;
+    let first = request(&mut ws2, 1, coded(&paid)).await;
+    assert_eq!(first["t"], "user", "{first}");
+    drop(ws2);
+    let mut ws2 = asker2.connect(&u1).await;
+    let again = request(&mut ws2, 2, coded(&paid)).await;
+    assert_eq!(again["code"], "bad_request", "{again}");
+
+    // The address's bucket is empty everywhere now, for another account as well.
+    let mut ws3 = asker3.connect(&u1).await;
+    let limited = request(&mut ws3, 1, ghost()).await;
+    assert_eq!(limited["code"], "rate_limited", "{limited}");
+    assert!(
+        limited["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("too many requests"),
+        "{limited}"
+    );
+}
+
+/// What Redis holds during a chat, with a friend request waiting and an enrollment open (P2):
+/// every key carries a TTL, and no key or value holds a name, an address, a code, a safety
+/// number or a message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_holds_only_expiring_keys_and_no_names_addresses_codes_or_content() {
+    let d = Deployment::start(2, &[]).await;
+    let mut p = pair_on(&d.url(0), &d.url(1)).await;
+    let sn = befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
+    let session = open_session(&mut p.a, &mut p.b, &p.b_name).await;
+    let said = say(&mut p.a, &mut p.b, &session).await;
+    let mut c = Cli::start(&unique("pc"), &p.home.0, &d.url(1)).await;
+    let c_name = unique("carol");
+    c.register(&c_name).await;
+    c.connect().await;
+    c.ok(json!({"cmd": "add_friend", "username": p.a_name}))
+        .await;
+    p.a.expect_event("friend_request").await;
+    let open = p.b.ok(json!({"cmd": "enroll_open"})).await;
+    let code = open["code"].as_str().expect("code").replace('-', "");
+
+    let contents = d.redis.contents();
+    assert!(
+        contents.len() >= 5,
+        "presence, requests, buckets: {contents:#?}"
+    );
+    let kinds: Vec<&str> = contents.iter().map(|(k, _, _)| k.as_str()).collect();
+    assert!(kinds.iter().any(|k| k.ends_with(":on")), "{kinds:?}");
+    assert!(kinds.iter().any(|k| k.contains(":fr:")), "{kinds:?}");
+    assert!(kinds.iter().any(|k| k.starts_with("ac:{e:")), "{kinds:?}");
+    let words = sn.split_whitespace().collect::<Vec<_>>().join(" ");
+    for (key, ttl, value) in &contents {
+        assert!(*ttl > 0, "{key} has no TTL ({ttl})");
+        let all = format!("{key} {value}");
+        for secret in [
+            p.a_name.as_str(),
+            p.b_name.as_str(),
+            c_name.as_str(),
+            said.as_str(),
+            "127.0.0.1",
+            code.as_str(),
+            words.as_str(),
+            session.as_str(),
+        ] {
+            assert!(!all.contains(secret), "{key} holds {secret}: {value}");
+        }
+    }
+}
+
+/// A Redis that would write rings and presence to disk (RDB snapshots or an append-only file)
+/// is refused at start-up with the reason; `--redis-allow-persistence` starts anyway, warning
+/// loudly. The embedded default never needs Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_persists_is_refused_unless_allowed_and_then_warned_about() {
+    use anonchat_e2e::redis::Redis;
+    for (flags, what) in [
+        (vec!["--save", "60 1"], "RDB snapshots"),
+        (vec!["--appendonly", "yes"], "append-only file"),
+    ] {
+        let redis = Redis::start_with(flags.iter().map(|s| s.to_string()).collect());
+        let dir = TempDir::new("refused");
+        let run = |allow: bool| {
+            let mut c = std::process::Command::new(anonchat_e2e::bin("anonchat-server"));
+            c.args(["--listen", "127.0.0.1:0", "--redis-url", &redis.url()])
+                .arg("--database-url")
+                .arg(format!("sqlite://{}/s.db", dir.0.display()))
+                .arg("--secret-file")
+                .arg(dir.0.join("s.secret"));
+            if allow {
+                c.arg("--redis-allow-persistence");
+            }
+            c
+        };
+        let refused = tokio::process::Command::from(run(false))
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(std::time::Duration::from_secs(20), refused)
+            .await
+            .expect("the server refused to start, and exited")
+            .expect("run the server");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "refused: {err}");
+        assert!(err.contains(what) && err.contains("P2"), "{err}");
+
+        let mut allowed = tokio::process::Command::from(run(true));
+        allowed
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = allowed.spawn().expect("run the server");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+        let banner = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("started in time")
+            .expect("stdout")
+            .unwrap_or_default();
+        assert!(banner.contains("listening on"), "{banner}");
+        child.kill().await.expect("kill");
+        let mut warned = String::new();
+        tokio::io::AsyncReadExt::read_to_string(
+            child.stderr.as_mut().expect("stderr"),
+            &mut warned,
+        )
+        .await
+        .expect("read stderr");
+        assert!(warned.contains("REDIS PERSISTS TO DISK"), "{warned}");
+    }
 }

@@ -83,21 +83,18 @@ pub(super) async fn check_server(
 
 /// What Redis would write to disk, if anything.
 async fn persistence(conn: &mut ConnectionManager) -> redis::RedisResult<Option<String>> {
-    let save: Vec<String> = redis::cmd("CONFIG")
+    // A map in RESP3, pairs in RESP2: both read as a map.
+    let config: std::collections::HashMap<String, String> = redis::cmd("CONFIG")
         .arg("GET")
         .arg("save")
-        .query_async(conn)
-        .await?;
-    let aof: Vec<String> = redis::cmd("CONFIG")
-        .arg("GET")
         .arg("appendonly")
         .query_async(conn)
         .await?;
     let mut found = Vec::new();
-    if let Some(s) = save.get(1).filter(|s| !s.trim().is_empty()) {
+    if let Some(s) = config.get("save").filter(|s| !s.trim().is_empty()) {
         found.push(format!("RDB snapshots (save {s})"));
     }
-    if aof.get(1).is_some_and(|a| a == "yes") {
+    if config.get("appendonly").is_some_and(|a| a == "yes") {
         found.push("the append-only file (appendonly yes)".to_string());
     }
     Ok((!found.is_empty()).then(|| found.join(" and ")))
