@@ -126,16 +126,15 @@ async fn a_rotation_reaches_online_devices_signs_out_offline_ones_and_friends_mu
         Username::parse(&p.a_name).unwrap(),
         Username::parse(&p.b_name).unwrap(),
     );
-    let dir = server.kill().await;
-    let db = dir.0.join("server.db");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display()))
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&server.database_url())
         .await
         .expect("db");
     let key = |name: &str| {
         let pool = pool.clone();
         let name = name.to_string();
         async move {
-            let r = sqlx::query("SELECT ak_pub FROM accounts WHERE username = ?")
+            let r = sqlx::query("SELECT ak_pub FROM accounts WHERE username = $1")
                 .bind(name)
                 .fetch_one(&pool)
                 .await
@@ -144,7 +143,7 @@ async fn a_rotation_reaches_online_devices_signs_out_offline_ones_and_friends_mu
         }
     };
     let (ka, kb) = (key(&p.a_name).await, key(&p.b_name).await);
-    let rotations = sqlx::query("SELECT new_ak FROM ak_rotations WHERE username = ?")
+    let rotations = sqlx::query("SELECT new_ak FROM ak_rotations WHERE username = $1")
         .bind(&p.a_name)
         .fetch_all(&pool)
         .await
@@ -152,7 +151,7 @@ async fn a_rotation_reaches_online_devices_signs_out_offline_ones_and_friends_mu
     assert_eq!(rotations.len(), 1);
     assert_eq!(rotations[0].get::<Vec<u8>, _>("new_ak"), ka.0.to_vec());
     let edge = friend_bytes(&alice, &ka, &bob, &kb);
-    let row = sqlx::query("SELECT user_a, sig_a, sig_b FROM friendships WHERE user_a IN (?1, ?2) AND user_b IN (?1, ?2)")
+    let row = sqlx::query("SELECT user_a, sig_a, sig_b FROM friendships WHERE user_a IN ($1, $2) AND user_b IN ($1, $2)")
         .bind(&p.a_name)
         .bind(&p.b_name)
         .fetch_one(&pool)

@@ -404,7 +404,7 @@ impl Hub {
             ClientMsg::RevokeDevice { device_id, ts, sig } => {
                 self.revoke_device(s, device_id, ts, sig).await
             }
-            ClientMsg::ClaimDeviceOtk { device_id } => self.claim_device_otk(s, &device_id),
+            ClientMsg::ClaimDeviceOtk { device_id } => self.claim_device_otk(s, &device_id).await,
             ClientMsg::RotateAccountKey {
                 rotation,
                 certs,

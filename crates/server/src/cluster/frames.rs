@@ -3,7 +3,7 @@
 
 use anonchat_proto::bytes::Blob;
 use anonchat_proto::wire::{ErrorCode, ServerMsg, SignedOtk};
-use anonchat_proto::{Caps, DeviceCert, Key32};
+use anonchat_proto::{Caps, DeviceCert, Key32, Username};
 use serde::{Deserialize, Serialize};
 
 /// The answer to a forwarded request: `Ok` with what the request asked for (`null` if nothing),
@@ -78,6 +78,15 @@ pub enum Frame {
     Abandon {
         code: String,
         device_id: String,
+    },
+    /// Claim a one-time key of `username`'s device connected to the receiving instance (its
+    /// instance channel), for a session between an account's own devices. Answered with `Reply`:
+    /// the key.
+    Claim {
+        from: String,
+        req: u64,
+        device: String,
+        username: Username,
     },
 }
 

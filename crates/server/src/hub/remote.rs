@@ -81,7 +81,8 @@ pub(super) fn refusal(
 ) -> Refusal {
     use anonchat_proto::wire::ErrorCode;
     match code {
-        ErrorCode::NotFound => Refusal::NotFound,
+        // A detail means "gone" (safe to say); none is the plain `not_found` of P5.
+        ErrorCode::NotFound => detail.map_or(Refusal::NotFound, Refusal::Gone),
         ErrorCode::RateLimited => Refusal::RateLimited(detail),
         ErrorCode::Unauthorized => Refusal::Unauthorized(detail.unwrap_or_default()),
         _ => Refusal::BadRequest(detail.unwrap_or_default()),
@@ -184,6 +185,17 @@ impl Hub {
             }
             Frame::Enrolled { code, answer } => self.enrolled(&code, answer.map(|a| *a)),
             Frame::Abandon { code, device_id } => self.enroll_abandon(&code, &device_id),
+            Frame::Claim {
+                from,
+                req,
+                device,
+                username,
+            } => {
+                let otk = self
+                    .claim_here(&username, &device)
+                    .and_then(|k| serde_json::to_value(k).map_err(|_| Refusal::NotFound));
+                cluster.reply(&from, req, to_wire(otk));
+            }
             Frame::Cert { cert } => {
                 let mut st = self.lock();
                 if let Some(c) = st.conns.get_mut(&cert.device_id) {
@@ -355,6 +367,32 @@ impl Hub {
             .ring_call(&owner, ring_id.to_string(), s.device_id.clone(), op)
             .await;
         Some(from_wire(answer))
+    }
+
+    /// A one-time key of the account's device on another instance.
+    pub(super) async fn claim_elsewhere(
+        &self,
+        user: &Username,
+        device: &str,
+    ) -> Result<anonchat_proto::wire::SignedOtk, Refusal> {
+        let cluster = self.cluster.clone().ok_or(Refusal::NotFound)?;
+        let instance = cluster::devices_online(&cluster, user)
+            .await
+            .ok()
+            .and_then(|ds| ds.into_iter().find(|(d, _)| d == device))
+            .map(|(_, i)| i)
+            .filter(|i| i != cluster.id())
+            .ok_or(Refusal::NotFound)?;
+        let answer = cluster
+            .call(&instance, |req, from| Frame::Claim {
+                from,
+                req,
+                device: device.to_string(),
+                username: user.clone(),
+            })
+            .await
+            .map_err(refusal)?;
+        serde_json::from_value(answer).map_err(|_| Refusal::NotFound)
     }
 
     /// Whether an account is online, and recently active, on any instance.

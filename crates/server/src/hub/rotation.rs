@@ -7,20 +7,41 @@ use std::collections::{HashMap, HashSet};
 
 use anonchat_proto::rotation::AkRotation;
 use anonchat_proto::signing::{friend_bytes, verify};
-use anonchat_proto::wire::{DeviceBlob, ServerEnvelope, ServerMsg};
+use anonchat_proto::wire::{DeviceBlob, ServerEnvelope, ServerMsg, SignedOtk};
 use anonchat_proto::{limits, DeviceCert, Sig64, Username};
 
 use super::{bad, Hub, Refusal, Reply, Session, OTK_LOW};
 use crate::clock::unix_now;
 
 impl Hub {
-    /// One one-time key of another online, unrevoked device of the asker's own account.
-    pub(super) fn claim_device_otk(&self, s: &Session, device_id: &str) -> Reply {
+    /// One one-time key of another online, unrevoked device of the asker's own account, on
+    /// whichever instance it is.
+    pub(super) async fn claim_device_otk(&self, s: &Session, device_id: &str) -> Reply {
+        if device_id == s.device_id {
+            return Err(Refusal::NotFound);
+        }
+        let here = self.lock().conns.contains_key(device_id);
+        let otk = match here || self.cluster.is_none() {
+            true => self.claim_here(&s.username, device_id)?,
+            false => self.claim_elsewhere(&s.username, device_id).await?,
+        };
+        Ok(ServerMsg::DeviceOtk {
+            device_id: device_id.to_string(),
+            otk,
+        })
+    }
+
+    /// Pops a one-time key of a device of `user` connected here.
+    pub(super) fn claim_here(
+        &self,
+        user: &Username,
+        device_id: &str,
+    ) -> Result<SignedOtk, Refusal> {
         let mut st = self.lock();
         let c = st
             .conns
             .get_mut(device_id)
-            .filter(|c| c.cert.username == s.username && device_id != s.device_id)
+            .filter(|c| c.cert.username == *user)
             .ok_or(Refusal::NotFound)?;
         let otk = c
             .otks
@@ -34,10 +55,7 @@ impl Hub {
                 },
             ));
         }
-        Ok(ServerMsg::DeviceOtk {
-            device_id: device_id.to_string(),
-            otk,
-        })
+        Ok(otk)
     }
 
     pub(super) async fn rotate_account_key(
