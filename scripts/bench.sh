@@ -10,14 +10,14 @@
 # - churn: 1 000 connects/s for 60 s over 5 000 idle devices, RSS after beside before, and beside
 #   the same tokio-tungstenite baseline;
 # - load: lookups at 1k/2k/5k per second with 5 000 devices connected, latency beyond the gate floor
-#   beside ping at the same rate;
+#   beside ping at the same rate; on one instance, then on two sharing PostgreSQL and Redis;
 # - desktop: the app's cold start to first paint and idle memory beside the CLI, and the panic
 #   shortcut → window hidden / peer told, with a live chat beside none.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 # shellcheck disable=SC2086
-need_packages ca-certificates build-essential pkg-config $CLIENT_BUILD_PACKAGES dbus dbus-x11 gnome-keyring libsecret-tools coturn \
+need_packages ca-certificates build-essential pkg-config $CLIENT_BUILD_PACKAGES dbus dbus-x11 gnome-keyring libsecret-tools coturn postgresql redis-server nginx-light \
     $DESKTOP_BUILD_PACKAGES $DESKTOP_TEST_PACKAGES
 need_rust
 need_tauri_driver

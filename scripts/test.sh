@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 # shellcheck disable=SC2086
-need_packages ca-certificates build-essential pkg-config $CLIENT_BUILD_PACKAGES dbus dbus-x11 gnome-keyring libsecret-tools openssl faketime coturn nginx-light postgresql iproute2 iptables tcpdump strace \
+need_packages ca-certificates build-essential pkg-config $CLIENT_BUILD_PACKAGES dbus dbus-x11 gnome-keyring libsecret-tools openssl faketime coturn nginx-light postgresql redis-server iproute2 iptables tcpdump strace \
     $DESKTOP_BUILD_PACKAGES $DESKTOP_TEST_PACKAGES
 need_rust
 need_tauri_driver
@@ -23,5 +23,10 @@ cargo build --workspace --bins --locked
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 bash scripts/with-keyring.sh cargo test --workspace --locked 2>&1 | tee "$log"
+# The flows once more with each test's server spread over two instances on PostgreSQL and Redis
+# behind a balancer, so its clients sit on different instances (tests/harness/spread.rs).
+spread=(core modes devices relay media lifecycle key_rotation)
+ANONCHAT_E2E_INSTANCES=2 bash scripts/with-keyring.sh \
+    cargo test --locked -p anonchat-e2e "${spread[@]/#/--test=}" 2>&1 | tee -a "$log"
 # One closing line for the whole run (cargo's own last line is a doc-test summary of one crate).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"

@@ -128,3 +128,67 @@ fn systemd_accepts_the_unit() {
         "systemd-analyze verify: {stderr}"
     );
 }
+
+/// The compose file's server flags are ones the server has, its Redis runs without persistence
+/// (which the server would refuse otherwise), and nginx loads the balancer configuration.
+#[test]
+fn the_compose_file_and_balancer_config_hold() {
+    let compose = deploy_file("compose.yaml");
+    let help = std::process::Command::new(anonchat_e2e::bin("anonchat-server"))
+        .arg("--help")
+        .output()
+        .expect("anonchat-server --help");
+    let help = String::from_utf8_lossy(&help.stdout);
+    let flags: Vec<&str> = compose
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- --"))
+        .collect();
+    for flag in ["database-url", "redis-url", "secret-file", "public-url"] {
+        assert!(flags.contains(&flag), "compose.yaml gives no --{flag}");
+    }
+    let redis_flags = ["save", "appendonly", "maxmemory", "maxmemory-policy"];
+    for flag in flags.iter().filter(|f| !redis_flags.contains(f)) {
+        assert!(
+            help.contains(&format!("--{flag}")),
+            "compose.yaml passes --{flag}, which the server does not know"
+        );
+    }
+    assert!(
+        compose.contains("- --save\n      - \"\""),
+        "redis without RDB"
+    );
+    assert!(
+        compose.contains("- --appendonly\n      - \"no\""),
+        "redis without AOF"
+    );
+
+    // The balancer's server block under a minimal main configuration, the instances' names
+    // pointed at loopback (compose resolves them; here nothing would).
+    let dir = TempDir::new("balancer");
+    let site = deploy_file("nginx-balancer.conf")
+        .replace("anonchat-1:", "127.0.0.1:")
+        .replace("anonchat-2:", "127.0.0.2:")
+        .replace("listen 80;", &format!("listen 127.0.0.1:{};", free_port()));
+    let d = dir.0.display();
+    let conf = format!(
+        "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+         events {{}}\nhttp {{\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+         fastcgi_temp_path {d}/fcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+         {site}\n}}\n"
+    );
+    let path = dir.0.join("nginx.conf");
+    std::fs::write(&path, conf).expect("write nginx.conf");
+    let out = std::process::Command::new("nginx")
+        .arg("-t")
+        .arg("-p")
+        .arg(&dir.0)
+        .arg("-c")
+        .arg(&path)
+        .output()
+        .expect("nginx (Debian package nginx-light)");
+    assert!(
+        out.status.success(),
+        "nginx -t: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -4,12 +4,17 @@
 //! the same run. Goal: p99 ≤ 5 ms beyond the floor at 5 000/s. Limits and backoff are lifted: this
 //! measures the work per request, not the abuse defences.
 //!
+//! Twice: one instance (the embedded default), then two instances on PostgreSQL and Redis with the
+//! devices and senders spread over both — the same machine, so the second shape shows what the
+//! shared state costs, not what a second machine would add.
+//!
 //! Run with `scripts/bench.sh` (release build, real server process).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use anonchat_e2e::deployment::Deployment;
 use anonchat_e2e::server::{Server, ServerOpts};
 use anonchat_e2e::sockets::{self, Ws};
 use anonchat_e2e::TempDir;
@@ -113,16 +118,30 @@ async fn main() -> anyhow::Result<()> {
     .to_vec();
     let opts = ServerOpts {
         log: "warn".into(),
-        extra,
+        extra: extra.clone(),
+        single: true,
         ..ServerOpts::default()
     };
     let server = Server::start_with(opts, TempDir::new("server")).await;
-    let url = server.url();
-    println!("registering {} accounts", IDLE + SENDERS);
-    let devices = anonchat_e2e::raw::register_many(&url, IDLE + SENDERS, "load").await?;
-    let (addr, origin) = (server.addr, url.as_str());
+    let one = vec![(server.addr, server.url())];
+    shape("one instance (SQLite, in-process hub)", &one).await?;
+    drop(server);
+    let refs: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let d = Deployment::start(2, &refs).await;
+    let two: Vec<_> = d.servers.iter().map(|s| (s.addr, s.url())).collect();
+    shape("two instances (PostgreSQL, Redis)", &two).await
+}
+
+/// Idle devices and senders spread over `servers` (address, origin), then every rate.
+async fn shape(name: &str, servers: &[(std::net::SocketAddr, String)]) -> anyhow::Result<()> {
+    println!("== {name}: registering {} accounts", IDLE + SENDERS);
+    let devices = anonchat_e2e::raw::register_many(&servers[0].1, IDLE + SENDERS, "load").await?;
+    let on = |i: usize| &servers[i % servers.len()];
     let idle: Vec<anyhow::Result<Ws>> = futures_util::stream::iter(0..IDLE)
-        .map(|i| sockets::device(addr, origin, &devices[i], sockets::source(9, i, 25)))
+        .map(|i| {
+            let (addr, origin) = on(i);
+            sockets::device(*addr, origin, &devices[i], sockets::source(9, i, 25))
+        })
         .buffer_unordered(64)
         .collect()
         .await;
@@ -130,7 +149,8 @@ async fn main() -> anyhow::Result<()> {
     let mut senders = Vec::new();
     for i in 0..SENDERS {
         let local = sockets::source(10, i, 10);
-        senders.push(sockets::device(addr, origin, &devices[IDLE + i], local).await?);
+        let (addr, origin) = on(i);
+        senders.push(sockets::device(*addr, origin, &devices[IDLE + i], local).await?);
     }
     println!("lookups of unknown names, open loop from {SENDERS} sockets, {IDLE} idle devices connected; {SECONDS} s per rate");
     println!("latency beyond the {FLOOR_MS} ms gate floor, beside ping (ungated) at the same rate");

@@ -9,7 +9,7 @@
 //! A dead instance's entries expire by themselves: presence is refreshed by the owning instance
 //! and read only while fresh, and an instance's "alive" key lapses when it stops refreshing it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -44,12 +44,17 @@ pub enum ClusterError {
     TooOld(String),
     #[error("the other instance did not answer in time")]
     Timeout,
+    #[error("subscribing to a channel failed")]
+    Subscribe,
 }
 
 /// What goes out, in order: subscriptions and frames share one queue so that a device's
 /// channel is subscribed before anything announces it.
 enum Out {
     Publish(String, Vec<u8>),
+    /// Subscribe, and say whether it worked.
+    Subscribe(String, oneshot::Sender<bool>),
+    /// Unsubscribe, unless the channel is wanted again by then.
     Unsubscribe(String),
 }
 
@@ -58,8 +63,11 @@ pub struct Cluster {
     id: String,
     keys: Keys,
     conn: ConnectionManager,
-    subs: ConnectionManager,
     outbox: mpsc::Sender<Out>,
+    /// The channels this instance wants to hear. Subscriptions go through the outbox in order
+    /// and an unsubscription is skipped if its channel is wanted again by the time it runs, so a
+    /// device that leaves and comes straight back keeps its channel.
+    wanted: Arc<Mutex<HashSet<String>>>,
     pending: Mutex<HashMap<u64, oneshot::Sender<WireResult>>>,
     next_req: AtomicU64,
     presence_ttl: Duration,
@@ -100,19 +108,26 @@ impl Cluster {
                     .set_automatic_resubscription(),
             )
             .await?;
+        let subs_for_publisher = subs.clone();
         let (outbox, out_rx) = mpsc::channel(OUTBOX);
+        let wanted = Arc::new(Mutex::new(HashSet::new()));
         let cluster = Arc::new(Self {
             id: crate::hub::new_id()[..12].to_string(),
             keys: Keys::new(secret),
             conn,
-            subs,
             outbox,
+            wanted: wanted.clone(),
             pending: Mutex::new(HashMap::new()),
             next_req: AtomicU64::new(1),
             presence_ttl: presence_ttl.max(Duration::from_secs(3)),
             metrics,
         });
-        tokio::spawn(publisher(cluster.clone(), out_rx));
+        tokio::spawn(publisher(
+            cluster.conn(),
+            subs_for_publisher,
+            wanted,
+            out_rx,
+        ));
         let own = cluster.keys.instance_channel(&cluster.id);
         cluster.subscribe(&own).await?;
         let (in_tx, in_rx) = mpsc::unbounded_channel();
@@ -185,21 +200,24 @@ impl Cluster {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn lock_wanted(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.wanted.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Subscribes to a channel; returns once Redis confirmed it.
     pub async fn subscribe(&self, channel: &str) -> Result<(), ClusterError> {
-        let mut subs = self.subs.clone();
+        self.lock_wanted().insert(channel.to_string());
+        let (tx, rx) = oneshot::channel();
         let started = std::time::Instant::now();
-        let r: Result<Value, _> = redis::cmd("SSUBSCRIBE")
-            .arg(channel)
-            .query_async(&mut subs)
-            .await;
-        self.observe(started, r.is_ok());
-        r?;
-        Ok(())
+        self.queue(Out::Subscribe(channel.to_string(), tx));
+        let ok = rx.await.unwrap_or(false);
+        self.observe(started, ok);
+        ok.then_some(()).ok_or(ClusterError::Subscribe)
     }
 
     /// Drops a subscription, after every frame queued before it has gone out.
     pub fn unsubscribe(&self, channel: String) {
+        self.lock_wanted().remove(&channel);
         self.queue(Out::Unsubscribe(channel));
     }
 
@@ -278,34 +296,53 @@ impl Cluster {
     }
 }
 
-/// Publishes queued frames in order, pipelining what has piled up.
-async fn publisher(cluster: Arc<Cluster>, mut rx: mpsc::Receiver<Out>) {
-    let mut conn = cluster.conn();
-    let mut subs = cluster.subs.clone();
-    drop(cluster);
+/// Publishes queued frames in order, pipelining what has piled up; (un)subscribes in that order.
+async fn publisher(
+    mut conn: ConnectionManager,
+    mut subs: ConnectionManager,
+    wanted: Arc<Mutex<HashSet<String>>>,
+    mut rx: mpsc::Receiver<Out>,
+) {
     let mut batch = Vec::new();
     while rx.recv_many(&mut batch, 256).await > 0 {
         let mut pipe = redis::pipe();
         for out in batch.drain(..) {
-            match out {
+            let (verb, channel, done) = match out {
                 Out::Publish(channel, payload) => {
                     pipe.cmd("SPUBLISH").arg(channel).arg(payload).ignore();
+                    continue;
                 }
+                Out::Subscribe(channel, done) => ("SSUBSCRIBE", channel, Some(done)),
                 Out::Unsubscribe(channel) => {
-                    // Subscriptions live on their own connection; what was queued before goes first.
-                    let _: Result<(), _> = pipe.query_async(&mut conn).await;
-                    pipe = redis::pipe();
-                    let _: Result<Value, _> = redis::cmd("SUNSUBSCRIBE")
-                        .arg(channel)
-                        .query_async(&mut subs)
-                        .await;
+                    let again = wanted
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .contains(&channel);
+                    if again {
+                        continue;
+                    }
+                    ("SUNSUBSCRIBE", channel, None)
                 }
+            };
+            // Subscriptions live on their own connection; what was queued before goes first.
+            flush(&mut pipe, &mut conn).await;
+            let r: Result<Value, _> = redis::cmd(verb).arg(channel).query_async(&mut subs).await;
+            if let Some(done) = done {
+                let _ = done.send(r.is_ok());
             }
         }
-        if let Err(e) = pipe.query_async::<()>(&mut conn).await {
-            tracing::warn!(error = %e, "publishing to redis failed");
-        }
+        flush(&mut pipe, &mut conn).await;
     }
+}
+
+async fn flush(pipe: &mut redis::Pipeline, conn: &mut ConnectionManager) {
+    if pipe.is_empty() {
+        return;
+    }
+    if let Err(e) = pipe.query_async::<()>(conn).await {
+        tracing::warn!(error = %e, "publishing to redis failed");
+    }
+    *pipe = redis::pipe();
 }
 
 /// Subscriptions need RESP3 pushes; the URL may already ask for them.

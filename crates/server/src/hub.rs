@@ -28,6 +28,7 @@ mod counters;
 mod devices;
 mod friends;
 mod gating;
+mod inbox;
 mod joins;
 mod refusal;
 mod remote;

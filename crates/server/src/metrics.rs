@@ -136,6 +136,8 @@ pub struct Metrics {
     /// Redis round trips that failed, and frames dropped for a full outbox.
     pub redis_errors: Counter,
     pub redis_seconds: Histogram,
+    /// A database round trip, probed every few seconds.
+    pub store_seconds: Histogram,
 }
 
 impl Default for Metrics {
@@ -155,6 +157,7 @@ impl Default for Metrics {
             store_errors: Counter::default(),
             redis_errors: Counter::default(),
             redis_seconds: latency_buckets(),
+            store_seconds: latency_buckets(),
         };
         let r = &mut m.registry;
         r.register("websockets", "Open WebSockets", m.sockets.clone());
@@ -206,6 +209,12 @@ impl Default for Metrics {
             "redis_errors",
             "Redis operations that failed, and frames to other instances dropped",
             m.redis_errors.clone(),
+        );
+        r.register_with_unit(
+            "store_probe_duration",
+            "A database round trip (SELECT 1), probed every 10 s",
+            Unit::Seconds,
+            m.store_seconds.clone(),
         );
         r.register_with_unit(
             "redis_duration",

@@ -261,6 +261,7 @@ async fn tick(app: Arc<App>, log_sink: Sink) {
     let stop = app.shutdown.clone();
     let mut every = tokio::time::interval(Duration::from_millis(500));
     let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+    let mut probe = tokio::time::interval(Duration::from_secs(10));
     // With Redis: presence entries refreshed, dead owners' rings ended (hub/remote.rs).
     let mut shared =
         tokio::time::interval(app.hub.shared_every().unwrap_or(Duration::from_secs(3600)));
@@ -268,6 +269,15 @@ async fn tick(app: Arc<App>, log_sink: Sink) {
         tokio::select! {
             _ = every.tick() => app.hub.tick(Instant::now()),
             _ = shared.tick() => app.hub.tick_shared().await,
+            _ = probe.tick() => {
+                let started = Instant::now();
+                let ok = app.hub.store().ping().await.is_ok();
+                let metrics = app.hub.metrics();
+                metrics.store_seconds.observe(started.elapsed().as_secs_f64());
+                if !ok {
+                    metrics.store_errors.inc();
+                }
+            }
             _ = hourly.tick() => {
                 if let Sink::Files { dir, keep_days } = &log_sink {
                     let _ = crate::logs::prune(dir, *keep_days, std::time::SystemTime::now());

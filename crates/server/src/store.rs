@@ -139,6 +139,12 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// One round trip to the database (`SELECT 1`), for the latency the metrics report.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     pub async fn register(
         &self,
         username: &Username,
