@@ -10,7 +10,15 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn friends_ring_and_chat_across_instances_and_presence_follows() {
-    let d = Deployment::start(2, &[]).await;
+    friends_flow(Deployment::start(2, &[]).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_redis_cluster_friends_ring_chat_and_presence_follow() {
+    friends_flow(Deployment::clustered(2, &[]).await).await;
+}
+
+async fn friends_flow(d: Deployment) {
     let mut p = pair_on(&d.url(0), &d.url(1)).await;
     // The request is made through instance 0 and accepted through instance 1.
     befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
@@ -70,7 +78,15 @@ async fn the_spread_shape_puts_two_clients_on_two_instances() {
 /// instance closes the device's socket on another, with the signed notice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn devices_on_three_instances_enroll_ring_and_revoke() {
-    let d = Deployment::start(3, &[]).await;
+    devices_flow(Deployment::start(3, &[]).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_redis_cluster_devices_enroll_ring_and_revoke() {
+    devices_flow(Deployment::clustered(3, &[]).await).await;
+}
+
+async fn devices_flow(d: Deployment) {
     let mut p = pair_on(&d.url(0), &d.url(1)).await;
     befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
     let mut b2 = Cli::start(&unique("pb2"), &p.home.0, &d.url(2)).await;
@@ -241,20 +257,26 @@ fn stamp(from: &str, to: &str) -> serde_json::Value {
 /// stamp and the address's token bucket follow the requester from one instance to the next.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backoff_stamps_and_buckets_are_shared_by_the_instances() {
-    let d = Deployment::start(
-        2,
-        &[
-            "--gate-per-minute",
-            "1",
-            "--gate-burst",
-            "4",
-            "--backoff-after",
-            "2",
-            "--contact-pow-bits",
-            "8",
-        ],
-    )
-    .await;
+    shared_counters(Deployment::start(2, &COUNTED).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_redis_cluster_backoff_stamps_and_buckets_are_shared() {
+    shared_counters(Deployment::clustered(2, &COUNTED).await).await;
+}
+
+const COUNTED: [&str; 8] = [
+    "--gate-per-minute",
+    "1",
+    "--gate-burst",
+    "4",
+    "--backoff-after",
+    "2",
+    "--contact-pow-bits",
+    "8",
+];
+
+async fn shared_counters(d: Deployment) {
     let (u0, u1) = (d.url(0), d.url(1));
     let [asker, asker2, asker3, target] =
         ["ask", "ask", "ask", "tgt"].map(|p| RawDevice::new(&unique(p)));
@@ -309,7 +331,15 @@ async fn backoff_stamps_and_buckets_are_shared_by_the_instances() {
 /// number or a message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_holds_only_expiring_keys_and_no_names_addresses_codes_or_content() {
-    let d = Deployment::start(2, &[]).await;
+    what_redis_holds(Deployment::start(2, &[]).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_cluster_holds_only_expiring_keys_and_no_names_addresses_codes_or_content() {
+    what_redis_holds(Deployment::clustered(2, &[]).await).await;
+}
+
+async fn what_redis_holds(d: Deployment) {
     let mut p = pair_on(&d.url(0), &d.url(1)).await;
     let sn = befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
     let session = open_session(&mut p.a, &mut p.b, &p.b_name).await;
@@ -324,7 +354,7 @@ async fn redis_holds_only_expiring_keys_and_no_names_addresses_codes_or_content(
     let open = p.b.ok(json!({"cmd": "enroll_open"})).await;
     let code = open["code"].as_str().expect("code").replace('-', "");
 
-    let contents = d.redis.contents();
+    let contents = d.redis_contents();
     assert!(
         contents.len() >= 5,
         "presence, requests, buckets: {contents:#?}"

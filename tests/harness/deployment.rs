@@ -4,11 +4,13 @@
 
 use crate::nginx::{free_port, Nginx};
 use crate::postgres::Postgres;
-use crate::redis::Redis;
+use crate::redis::{Redis, RedisCluster};
 use crate::server::{Server, ServerOpts};
 use crate::{unique, TempDir};
 
 pub struct Deployment {
+    /// With `clustered`: a Redis Cluster instead of the single `redis` (which then sits unused).
+    pub cluster: Option<RedisCluster>,
     pub servers: Vec<Server>,
     /// A balancer in front of every instance (`balanced`), which clients then all use.
     pub balancer: Option<Nginx>,
@@ -23,20 +25,31 @@ pub struct Deployment {
 impl Deployment {
     /// `n` instances on one fresh database and a fresh Redis; `extra` flags for every instance.
     pub async fn start(n: usize, extra: &[&str]) -> Deployment {
-        Self::start_inner(n, extra, None).await
+        Self::start_inner(n, extra, None, false).await
+    }
+
+    /// As `start`, on a three-node Redis Cluster.
+    pub async fn clustered(n: usize, extra: &[&str]) -> Deployment {
+        Self::start_inner(n, extra, None, true).await
     }
 
     /// `n` instances behind an nginx balancer (fewest connections first), their public URL the
     /// balancer's: a client whose instance dies reconnects to another through it.
     pub async fn balanced(n: usize, extra: &[&str]) -> Deployment {
         let port = free_port();
-        let mut d = Self::start_inner(n, extra, Some(format!("http://127.0.0.1:{port}"))).await;
+        let public = Some(format!("http://127.0.0.1:{port}"));
+        let mut d = Self::start_inner(n, extra, public, false).await;
         let addrs: Vec<_> = d.servers.iter().map(|s| s.addr).collect();
         d.balancer = Some(Nginx::balance(port, &addrs));
         d
     }
 
-    async fn start_inner(n: usize, extra: &[&str], public: Option<String>) -> Deployment {
+    async fn start_inner(
+        n: usize,
+        extra: &[&str],
+        public: Option<String>,
+        clustered: bool,
+    ) -> Deployment {
         let pg = Postgres::start();
         let database_url = pg.database(&unique("db").replace('-', "_"));
         let redis = Redis::start();
@@ -45,6 +58,7 @@ impl Deployment {
             extra.extend(["--public-url".to_string(), url]);
         }
         let mut d = Deployment {
+            cluster: clustered.then(RedisCluster::start),
             servers: Vec::new(),
             balancer: None,
             redis,
@@ -71,10 +85,16 @@ impl Deployment {
             "--database-url".to_string(),
             self.database_url.clone(),
             "--redis-url".to_string(),
-            self.redis.url(),
+            match &self.cluster {
+                Some(c) => c.urls(),
+                None => self.redis.url(),
+            },
             "--secret-file".to_string(),
             self.shared.0.join("server.secret").display().to_string(),
         ];
+        if self.cluster.is_some() {
+            extra.push("--redis-cluster".to_string());
+        }
         extra.extend(self.extra.iter().cloned());
         let opts = ServerOpts {
             listen: listen.to_string(),
@@ -88,6 +108,14 @@ impl Deployment {
 
     pub fn url(&self, i: usize) -> String {
         self.servers[i].url()
+    }
+
+    /// Everything Redis holds now (every node of a cluster).
+    pub fn redis_contents(&self) -> Vec<(String, i64, String)> {
+        match &self.cluster {
+            Some(c) => c.contents(),
+            None => self.redis.contents(),
+        }
     }
 
     /// The balancer's URL.

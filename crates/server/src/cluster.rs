@@ -14,17 +14,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManagerConfig;
 use redis::{PushKind, Value};
 use tokio::sync::{mpsc, oneshot};
 
 mod frames;
 mod keys;
+mod link;
 pub mod requests;
 mod shared;
 
 pub use frames::{Frame, JoinRequest, RingOp, RingTag, Stage, WireResult};
 pub use keys::Keys;
+pub use link::Link;
 
 /// How long a request to another instance may take before it counts as gone.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
@@ -62,7 +64,7 @@ pub struct Cluster {
     /// This instance's random id: the name of its channel and of the rings it owns.
     id: String,
     keys: Keys,
-    conn: ConnectionManager,
+    conn: Link,
     outbox: mpsc::Sender<Out>,
     /// The channels this instance wants to hear. Subscriptions go through the outbox in order
     /// and an unsubscription is skipped if its channel is wanted again by the time it runs, so a
@@ -84,37 +86,62 @@ impl Cluster {
     /// Connects (two connections: commands, and subscriptions with RESP3 pushes), checks the
     /// server, and starts the publisher. Frames for this instance arrive on the returned receiver.
     pub async fn connect(
-        url: &str,
+        shape: &Shape,
         secret: &[u8; 32],
         allow_persistence: bool,
         presence_ttl: Duration,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<(Arc<Self>, mpsc::UnboundedReceiver<Incoming>), ClusterError> {
-        let url = with_resp3(url);
-        let client = redis::Client::open(url.as_str())?;
         let timeouts = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(5)))
             .set_response_timeout(Some(Duration::from_secs(5)))
             .set_max_delay(Duration::from_secs(2));
-        let mut conn = client
-            .get_connection_manager_with_config(timeouts.clone())
-            .await?;
-        shared::check_server(&mut conn, allow_persistence).await?;
+        // Every node is checked (a cluster's CONFIG answers come from one node at a time).
+        for url in shape.urls() {
+            let client = redis::Client::open(with_resp3(url).as_str())?;
+            let mut conn = client
+                .get_connection_manager_with_config(timeouts.clone())
+                .await?;
+            shared::check_server(&mut conn, allow_persistence).await?;
+        }
         let (push_tx, mut push_rx) = mpsc::unbounded_channel();
-        let subs = client
-            .get_connection_manager_with_config(
-                timeouts
-                    .set_push_sender(push_tx)
-                    .set_automatic_resubscription(),
-            )
-            .await?;
-        let subs_for_publisher = subs.clone();
+        let (conn, subs) = match shape {
+            Shape::Single(url) => {
+                let client = redis::Client::open(with_resp3(url).as_str())?;
+                let conn = client
+                    .get_connection_manager_with_config(timeouts.clone())
+                    .await?;
+                let subs = client
+                    .get_connection_manager_with_config(
+                        timeouts
+                            .set_push_sender(push_tx)
+                            .set_automatic_resubscription(),
+                    )
+                    .await?;
+                (Link::One(conn), Link::One(subs))
+            }
+            Shape::Cluster(urls) => {
+                let builder = || {
+                    redis::cluster::ClusterClient::builder(urls.clone())
+                        .use_protocol(redis::ProtocolVersion::RESP3)
+                        .connection_timeout(Duration::from_secs(5))
+                        .response_timeout(Duration::from_secs(5))
+                };
+                let conn = builder().build()?.get_async_connection().await?;
+                let subs = builder()
+                    .push_sender(push_tx)
+                    .build()?
+                    .get_async_connection()
+                    .await?;
+                (Link::Many(conn), Link::Many(subs))
+            }
+        };
         let (outbox, out_rx) = mpsc::channel(OUTBOX);
         let wanted = Arc::new(Mutex::new(HashSet::new()));
         let cluster = Arc::new(Self {
             id: crate::hub::new_id()[..12].to_string(),
             keys: Keys::new(secret),
-            conn,
+            conn: conn.clone(),
             outbox,
             wanted: wanted.clone(),
             pending: Mutex::new(HashMap::new()),
@@ -122,12 +149,7 @@ impl Cluster {
             presence_ttl: presence_ttl.max(Duration::from_secs(3)),
             metrics,
         });
-        tokio::spawn(publisher(
-            cluster.conn(),
-            subs_for_publisher,
-            wanted,
-            out_rx,
-        ));
+        tokio::spawn(publisher(conn, subs, wanted, out_rx));
         let own = cluster.keys.instance_channel(&cluster.id);
         cluster.subscribe(&own).await?;
         let (in_tx, in_rx) = mpsc::unbounded_channel();
@@ -164,7 +186,7 @@ impl Cluster {
     }
 
     /// A connection for commands (cheap to clone; reconnects by itself).
-    pub(crate) fn conn(&self) -> ConnectionManager {
+    pub(crate) fn conn(&self) -> Link {
         self.conn.clone()
     }
 
@@ -296,23 +318,27 @@ impl Cluster {
     }
 }
 
-/// Publishes queued frames in order, pipelining what has piled up; (un)subscribes in that order.
+/// Publishes queued frames in order, batching what has piled up; (un)subscribes in that order.
 async fn publisher(
-    mut conn: ConnectionManager,
-    mut subs: ConnectionManager,
+    mut conn: Link,
+    mut subs: Link,
     wanted: Arc<Mutex<HashSet<String>>>,
     mut rx: mpsc::Receiver<Out>,
 ) {
     let mut batch = Vec::new();
     while rx.recv_many(&mut batch, 256).await > 0 {
-        let mut pipe = redis::pipe();
+        // One pipeline per frame: channels sit in different slots (one round trip in all on a
+        // single Redis, link.rs).
+        let mut frames = Vec::new();
         for out in batch.drain(..) {
-            let (verb, channel, done) = match out {
+            let (subscribe, channel, done) = match out {
                 Out::Publish(channel, payload) => {
-                    pipe.cmd("SPUBLISH").arg(channel).arg(payload).ignore();
+                    let mut p = redis::pipe();
+                    p.cmd("SPUBLISH").arg(channel).arg(payload).ignore();
+                    frames.push(p);
                     continue;
                 }
-                Out::Subscribe(channel, done) => ("SSUBSCRIBE", channel, Some(done)),
+                Out::Subscribe(channel, done) => (true, channel, Some(done)),
                 Out::Unsubscribe(channel) => {
                     let again = wanted
                         .lock()
@@ -321,28 +347,54 @@ async fn publisher(
                     if again {
                         continue;
                     }
-                    ("SUNSUBSCRIBE", channel, None)
+                    (false, channel, None)
                 }
             };
             // Subscriptions live on their own connection; what was queued before goes first.
-            flush(&mut pipe, &mut conn).await;
-            let r: Result<Value, _> = redis::cmd(verb).arg(channel).query_async(&mut subs).await;
+            flush(&mut frames, &mut conn).await;
+            let r = match subscribe {
+                true => subs.ssubscribe(&channel).await,
+                false => subs.sunsubscribe(&channel).await,
+            };
             if let Some(done) = done {
                 let _ = done.send(r.is_ok());
             }
         }
-        flush(&mut pipe, &mut conn).await;
+        flush(&mut frames, &mut conn).await;
     }
 }
 
-async fn flush(pipe: &mut redis::Pipeline, conn: &mut ConnectionManager) {
-    if pipe.is_empty() {
+async fn flush(frames: &mut Vec<redis::Pipeline>, conn: &mut Link) {
+    if frames.is_empty() {
         return;
     }
-    if let Err(e) = pipe.query_async::<()>(conn).await {
+    if let Err(e) = conn.run_groups(std::mem::take(frames)).await {
         tracing::warn!(error = %e, "publishing to redis failed");
     }
-    *pipe = redis::pipe();
+}
+
+/// Where Redis is: one server, or a cluster's seed nodes.
+#[derive(Debug, Clone)]
+pub enum Shape {
+    Single(String),
+    Cluster(Vec<String>),
+}
+
+impl Shape {
+    /// `--redis-url` (comma-separated seed nodes with `--redis-cluster`).
+    pub fn new(url: &str, cluster: bool) -> Self {
+        match cluster {
+            true => Shape::Cluster(url.split(',').map(|u| u.trim().to_string()).collect()),
+            false => Shape::Single(url.to_string()),
+        }
+    }
+
+    fn urls(&self) -> &[String] {
+        match self {
+            Shape::Single(u) => std::slice::from_ref(u),
+            Shape::Cluster(us) => us,
+        }
+    }
 }
 
 /// Subscriptions need RESP3 pushes; the URL may already ask for them.

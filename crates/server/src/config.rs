@@ -29,6 +29,9 @@ pub struct Config {
     /// can then serve behind one balancer. They must share the secret file too.
     #[arg(long, env = "ANONCHAT_REDIS_URL")]
     pub redis_url: Option<String>,
+    /// `--redis-url` is a Redis Cluster: there, a comma-separated list of seed nodes.
+    #[arg(long, env = "ANONCHAT_REDIS_CLUSTER", requires = "redis_url")]
+    pub redis_cluster: bool,
     /// Start even if Redis writes snapshots or an append-only file (rings and presence would
     /// reach its disk; P2). Without it such a Redis is refused.
     #[arg(long, env = "ANONCHAT_REDIS_ALLOW_PERSISTENCE")]

@@ -77,7 +77,7 @@ impl Server {
         let (cluster, frames) = match &cfg.redis_url {
             Some(url) => {
                 let (c, rx) = crate::cluster::Cluster::connect(
-                    url,
+                    &crate::cluster::Shape::new(url, cfg.redis_cluster),
                     &secret,
                     cfg.redis_allow_persistence,
                     Duration::from_secs(cfg.presence_ttl_secs),

@@ -151,19 +151,19 @@ pub async fn refresh(
     let now = now_ms();
     let ttl = ms(cluster.presence_ttl());
     let mut conn = cluster.conn();
-    let mut pipe = redis::pipe();
-    pipe.pset_ex(cluster.keys().alive(cluster.id()), 1u8, ttl)
-        .ignore();
+    // One group per slot: the instance's key, then each account's (link.rs).
+    let mut alive = redis::pipe();
+    alive.pset_ex(cluster.keys().alive(cluster.id()), 1u8, ttl);
+    let mut groups = vec![alive];
     for (user, device) in entries {
         let key = cluster.keys().presence(user);
+        let mut pipe = redis::pipe();
         pipe.zrembyscore(&key, "-inf", now)
-            .ignore()
             .zadd(&key, member(device, cluster.id()), now + ttl)
-            .ignore()
-            .pexpire(&key, ttl as i64)
-            .ignore();
+            .pexpire(&key, ttl as i64);
+        groups.push(pipe);
     }
-    run(cluster, pipe.query_async::<()>(&mut conn)).await
+    run(cluster, conn.run_groups(groups)).await
 }
 
 /// The account's devices online on any instance, as `(device, instance)`.
@@ -282,14 +282,19 @@ pub async fn failures(
     user: &Username,
 ) -> Result<[Option<(u32, Instant)>; 2], ClusterError> {
     let mut conn = cluster.conn();
-    let mut pipe = redis::pipe();
+    let mut got: Vec<(Option<u32>, Option<u64>)> = Vec::with_capacity(2);
+    // Two slots: two commands.
     for key in [
         cluster.keys().failures_of_account(user),
         cluster.keys().failures_of_ip(ip),
     ] {
-        pipe.cmd("HMGET").arg(&key).arg("n").arg("last");
+        let hmget = redis::cmd("HMGET")
+            .arg(&key)
+            .arg("n")
+            .arg("last")
+            .to_owned();
+        got.push(run(cluster, hmget.query_async(&mut conn)).await?);
     }
-    let got: Vec<(Option<u32>, Option<u64>)> = run(cluster, pipe.query_async(&mut conn)).await?;
     let now = now_ms();
     let at = |last: u64| Instant::now() - Duration::from_millis(now.saturating_sub(last));
     let mut out = [None, None];
@@ -309,19 +314,18 @@ pub async fn record_failure(
     memory: Duration,
 ) -> Result<(), ClusterError> {
     let mut conn = cluster.conn();
-    let mut pipe = redis::pipe();
-    for key in [
+    let groups = [
         cluster.keys().failures_of_account(user),
         cluster.keys().failures_of_ip(ip),
-    ] {
+    ]
+    .map(|key| {
+        let mut pipe = redis::pipe();
         pipe.hincr(&key, "n", 1)
-            .ignore()
             .hset(&key, "last", now_ms())
-            .ignore()
-            .pexpire(&key, ms(memory) as i64)
-            .ignore();
-    }
-    run(cluster, pipe.query_async::<()>(&mut conn)).await
+            .pexpire(&key, ms(memory) as i64);
+        pipe
+    });
+    run(cluster, conn.run_groups(groups.to_vec())).await
 }
 
 /// Notes that this instance holds the enrollment of `code`, for its life.

@@ -1,0 +1,91 @@
+//! One connection type for a single Redis and for a Redis Cluster. Every multi-key operation the
+//! backend makes touches one hash slot (keys.rs), except the batches that refresh many accounts
+//! or publish to many channels: those are sent as one pipeline to a single Redis, one per slot
+//! to a cluster.
+
+use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
+
+#[derive(Clone)]
+pub enum Link {
+    One(ConnectionManager),
+    Many(ClusterConnection),
+}
+
+impl ConnectionLike for Link {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Link::One(c) => c.req_packed_command(cmd),
+            Link::Many(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Link::One(c) => c.req_packed_commands(pipeline, offset, count),
+            Link::Many(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Link::One(c) => c.get_db(),
+            Link::Many(c) => c.get_db(),
+        }
+    }
+}
+
+impl Link {
+    /// Runs pipelines that each stay in one slot, ignoring their replies: as one round trip on a
+    /// single Redis, one per pipeline on a cluster.
+    pub async fn run_groups(&mut self, groups: Vec<Pipeline>) -> RedisResult<()> {
+        match self {
+            Link::One(c) => {
+                let mut all = redis::pipe();
+                for cmd in groups.iter().flat_map(|g| g.cmd_iter()) {
+                    all.add_command(cmd.clone()).ignore();
+                }
+                if all.is_empty() {
+                    return Ok(());
+                }
+                all.query_async(c).await
+            }
+            Link::Many(c) => {
+                for g in groups.iter().filter(|g| !g.is_empty()) {
+                    let _: Vec<Value> = g.query_async(c).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// `SSUBSCRIBE` (on a cluster, at the shard that owns the channel's slot).
+    pub async fn ssubscribe(&mut self, channel: &str) -> RedisResult<()> {
+        match self {
+            Link::One(c) => {
+                let _: Value = redis::cmd("SSUBSCRIBE").arg(channel).query_async(c).await?;
+                Ok(())
+            }
+            Link::Many(c) => c.ssubscribe(channel).await,
+        }
+    }
+
+    pub async fn sunsubscribe(&mut self, channel: &str) -> RedisResult<()> {
+        match self {
+            Link::One(c) => {
+                let _: Value = redis::cmd("SUNSUBSCRIBE")
+                    .arg(channel)
+                    .query_async(c)
+                    .await?;
+                Ok(())
+            }
+            Link::Many(c) => c.sunsubscribe(channel).await,
+        }
+    }
+}
