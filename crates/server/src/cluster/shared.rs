@@ -256,21 +256,18 @@ pub async fn allow(
     let script = redis::Script::new(BUCKET);
     let interval = 60_000 / u64::from(per_minute.max(1));
     let now = now_ms();
+    // One key per script call (the buckets of one request sit in different cluster slots), all
+    // at once: the connection pipelines them.
+    let calls = buckets.iter().map(|(kind, who)| {
+        let mut conn = cluster.conn();
+        let mut invocation = script.key(cluster.keys().bucket(kind, who));
+        invocation.arg(now).arg(interval.max(1)).arg(burst.max(1));
+        async move { run(cluster, invocation.invoke_async::<u8>(&mut conn)).await }
+    });
+    let answers = futures_util::future::join_all(calls).await;
     let mut all = true;
-    let mut conn = cluster.conn();
-    for (kind, who) in buckets {
-        // One key per script call: the buckets of one request sit in different cluster slots.
-        let ok: u8 = run(
-            cluster,
-            script
-                .key(cluster.keys().bucket(kind, who))
-                .arg(now)
-                .arg(interval.max(1))
-                .arg(burst.max(1))
-                .invoke_async(&mut conn),
-        )
-        .await?;
-        all &= ok == 1;
+    for ok in answers {
+        all &= ok? == 1;
     }
     Ok(all)
 }
@@ -281,20 +278,24 @@ pub async fn failures(
     ip: IpAddr,
     user: &Username,
 ) -> Result<[Option<(u32, Instant)>; 2], ClusterError> {
-    let mut conn = cluster.conn();
-    let mut got: Vec<(Option<u32>, Option<u64>)> = Vec::with_capacity(2);
-    // Two slots: two commands.
-    for key in [
-        cluster.keys().failures_of_account(user),
-        cluster.keys().failures_of_ip(ip),
-    ] {
-        let hmget = redis::cmd("HMGET")
-            .arg(&key)
-            .arg("n")
-            .arg("last")
-            .to_owned();
-        got.push(run(cluster, hmget.query_async(&mut conn)).await?);
-    }
+    // Two slots: two commands, at once.
+    let read = |key: String| {
+        let mut conn = cluster.conn();
+        async move {
+            let mut hmget = redis::cmd("HMGET");
+            hmget.arg(&key).arg("n").arg("last");
+            run(
+                cluster,
+                hmget.query_async::<(Option<u32>, Option<u64>)>(&mut conn),
+            )
+            .await
+        }
+    };
+    let (account, address) = tokio::join!(
+        read(cluster.keys().failures_of_account(user)),
+        read(cluster.keys().failures_of_ip(ip))
+    );
+    let got = [account?, address?];
     let now = now_ms();
     let at = |last: u64| Instant::now() - Duration::from_millis(now.saturating_sub(last));
     let mut out = [None, None];

@@ -21,9 +21,13 @@ impl Hub {
         target: &Username,
         code: Option<&str>,
     ) -> Result<Reach, Refusal> {
-        let account = self.store.account(target).await?;
-        let friends = self.store.are_friends(me, target).await?;
-        let (online, recent) = self.presence_anywhere(target).await;
+        // The three reads at once: on PostgreSQL and Redis each is a network round trip.
+        let (account, friends, (online, recent)) = tokio::join!(
+            self.store.account(target),
+            self.store.are_friends(me, target),
+            self.presence_anywhere(target)
+        );
+        let (account, friends) = (account?, friends?);
         let (ak, salt, format) = match &account {
             Some(a) => (a.ak_pub, a.fvc_salt.as_slice(), a.format),
             None => (Key32([0; 32]), &[][..], CodeFormat::default()),
