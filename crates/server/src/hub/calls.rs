@@ -98,11 +98,12 @@ impl Hub {
         ring_id: String,
         blob: anonchat_proto::bytes::Blob,
     ) -> Reply {
-        if let Some(r) = self
-            .ring_elsewhere(s, &ring_id, RingOp::Relay { blob: blob.clone() })
-            .await
-        {
-            return r;
+        // Only with Redis is the blob copied for a ring another instance may own.
+        if self.cluster.is_some() {
+            let op = RingOp::Relay { blob: blob.clone() };
+            if let Some(r) = self.ring_elsewhere(s, &ring_id, op).await {
+                return r;
+            }
         }
         let st = self.lock();
         let to = st.rings.route(&ring_id, &s.device_id)?;
