@@ -98,7 +98,7 @@ impl Cluster {
             .set_max_delay(Duration::from_secs(2));
         // Every node is checked (a cluster's CONFIG answers come from one node at a time).
         for url in shape.urls() {
-            let client = redis::Client::open(with_resp3(url).as_str())?;
+            let client = open(url)?;
             let mut conn = client
                 .get_connection_manager_with_config(timeouts.clone())
                 .await?;
@@ -107,7 +107,7 @@ impl Cluster {
         let (push_tx, mut push_rx) = mpsc::unbounded_channel();
         let (conn, subs) = match shape {
             Shape::Single(url) => {
-                let client = redis::Client::open(with_resp3(url).as_str())?;
+                let client = open(url)?;
                 let conn = client
                     .get_connection_manager_with_config(timeouts.clone())
                     .await?;
@@ -126,6 +126,7 @@ impl Cluster {
                         .use_protocol(redis::ProtocolVersion::RESP3)
                         .connection_timeout(Duration::from_secs(5))
                         .response_timeout(Duration::from_secs(5))
+                        .tcp_settings(no_delay())
                 };
                 let conn = builder().build()?.get_async_connection().await?;
                 let subs = builder()
@@ -395,6 +396,19 @@ impl Shape {
             Shape::Cluster(us) => us,
         }
     }
+}
+
+/// Small commands go out at once: redis-rs leaves Nagle's algorithm on by default, which can
+/// hold a small write back until the previous one is acknowledged.
+fn no_delay() -> redis::io::tcp::TcpSettings {
+    redis::io::tcp::TcpSettings::default().set_nodelay(true)
+}
+
+/// A client for one server, with RESP3 and `no_delay`.
+fn open(url: &str) -> redis::RedisResult<redis::Client> {
+    let info = redis::IntoConnectionInfo::into_connection_info(with_resp3(url).as_str())?
+        .set_tcp_settings(no_delay());
+    redis::Client::open(info)
 }
 
 /// Subscriptions need RESP3 pushes; the URL may already ask for them.
