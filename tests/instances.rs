@@ -14,6 +14,11 @@ async fn friends_ring_and_chat_across_instances_and_presence_follows() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_rediss_friends_ring_chat_and_presence_follow() {
+    friends_flow(Deployment::over_tls(2, &[]).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_redis_cluster_friends_ring_chat_and_presence_follow() {
     friends_flow(Deployment::clustered(2, &[]).await).await;
 }

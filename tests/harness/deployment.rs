@@ -33,6 +33,18 @@ impl Deployment {
         Self::start_inner(n, extra, None, true).await
     }
 
+    /// As `start`, on a Redis that speaks TLS only (`rediss://`); the instances trust its
+    /// self-signed certificate through `SSL_CERT_FILE`, as they would a private CA.
+    pub async fn over_tls(n: usize, extra: &[&str]) -> Deployment {
+        let mut d = Self::start_inner(0, extra, None, false).await;
+        d.redis = Redis::start_tls();
+        for _ in 0..n {
+            let s = d.instance().await;
+            d.servers.push(s);
+        }
+        d
+    }
+
     /// `n` instances behind an nginx balancer (fewest connections first), their public URL the
     /// balancer's: a client whose instance dies reconnects to another through it.
     pub async fn balanced(n: usize, extra: &[&str]) -> Deployment {
@@ -96,7 +108,14 @@ impl Deployment {
             extra.push("--redis-cluster".to_string());
         }
         extra.extend(self.extra.iter().cloned());
+        let env = self
+            .redis
+            .tls_cert
+            .iter()
+            .map(|c| ("SSL_CERT_FILE".to_string(), c.display().to_string()))
+            .collect();
         let opts = ServerOpts {
+            env,
             listen: listen.to_string(),
             // "device connected" lines (no names in them) tell which instance a client is on.
             log: "info,anonchat_server::ws=debug".into(),

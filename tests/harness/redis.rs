@@ -14,6 +14,8 @@ pub struct Redis {
     dir: TempDir,
     /// Extra `redis-server` arguments (e.g. `--save 60 1` to test the persistence check).
     pub args: Vec<String>,
+    /// With `start_tls`: the certificate it serves (self-signed, for 127.0.0.1), TLS only.
+    pub tls_cert: Option<std::path::PathBuf>,
 }
 
 impl Redis {
@@ -27,13 +29,68 @@ impl Redis {
             port: free_port(),
             dir: TempDir::new("redis"),
             args,
+            tls_cert: None,
+        };
+        r.run();
+        r
+    }
+
+    /// TLS only (`rediss://`), with a self-signed certificate for 127.0.0.1 made by openssl.
+    pub fn start_tls() -> Redis {
+        let dir = TempDir::new("redis");
+        let (cert, key) = (dir.0.join("cert.pem"), dir.0.join("key.pem"));
+        let ok = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+            ])
+            .args(["-nodes", "-days", "1", "-subj", "/CN=anonchat-redis-test"])
+            .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+            // An end-entity certificate that is its own trust anchor (a CA one is refused).
+            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "openssl could not make a certificate");
+        let port = free_port();
+        let args = vec![
+            "--port".into(),
+            "0".into(),
+            "--tls-port".into(),
+            port.to_string(),
+            "--tls-cert-file".into(),
+            cert.display().to_string(),
+            "--tls-key-file".into(),
+            key.display().to_string(),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ];
+        let mut r = Redis {
+            child: None,
+            port,
+            dir,
+            args,
+            tls_cert: Some(cert),
         };
         r.run();
         r
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls_cert.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// Starts (or restarts) the server; returns when it answers PING.
@@ -62,8 +119,11 @@ impl Redis {
 
     /// `redis-cli ARGS…`, its output (raw, one value per line).
     pub fn cli(&self, args: &[&str]) -> String {
-        Command::new("redis-cli")
-            .args(["-p", &self.port.to_string(), "--raw"])
+        let mut c = Command::new("redis-cli");
+        if let Some(cert) = &self.tls_cert {
+            c.arg("--tls").arg("--cacert").arg(cert);
+        }
+        c.args(["-p", &self.port.to_string(), "--raw"])
             .args(args)
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())

@@ -28,6 +28,8 @@ pub struct ServerOpts {
     /// One process even when the suite runs spread over instances (the test restarts it on its
     /// own database, or is about one process).
     pub single: bool,
+    /// Extra environment for the server process.
+    pub env: Vec<(String, String)>,
 }
 
 impl ServerOpts {
@@ -49,6 +51,7 @@ impl Default for ServerOpts {
             extra: Vec::new(),
             wrapper: Vec::new(),
             single: false,
+            env: Vec::new(),
         }
     }
 }
@@ -134,6 +137,7 @@ impl Server {
         }
         cmd.args(&opts.extra)
             .env("ANONCHAT_LOG", &opts.log)
+            .envs(opts.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log_file(&dir))

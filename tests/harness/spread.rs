@@ -56,6 +56,7 @@ pub async fn start(n: usize, opts: ServerOpts, dir: TempDir) -> Server {
             extra,
             wrapper: Vec::new(),
             single: true,
+            env: opts.env.clone(),
         };
         servers.push(Server::spawn(instance, dir).await);
     }
