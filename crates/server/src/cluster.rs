@@ -427,6 +427,19 @@ pub use shared::{
 
 #[cfg(test)]
 mod tests {
+    use super::Shape;
+
+    #[test]
+    fn a_cluster_is_its_seed_nodes_and_a_single_redis_one_url() {
+        let nodes = Shape::new("redis://a:1, redis://b:2", true);
+        assert_eq!(nodes.urls(), ["redis://a:1", "redis://b:2"]);
+        assert!(matches!(nodes, Shape::Cluster(_)));
+        // Without --redis-cluster a comma is just part of the one URL (and fails to parse there).
+        let one = Shape::new("redis://a:1", false);
+        assert_eq!(one.urls(), ["redis://a:1"]);
+        assert!(matches!(one, Shape::Single(_)));
+    }
+
     #[test]
     fn resp3_is_asked_for_once() {
         assert_eq!(

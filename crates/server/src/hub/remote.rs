@@ -357,3 +357,45 @@ impl Hub {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anonchat_proto::wire::ErrorCode;
+
+    #[test]
+    fn another_instances_refusals_keep_their_meaning() {
+        // A bare not_found stays the P5 answer; one with a detail is a "gone" that may say why.
+        assert!(matches!(
+            refusal((ErrorCode::NotFound, None)),
+            Refusal::NotFound
+        ));
+        assert!(matches!(
+            refusal((ErrorCode::NotFound, Some("no key left".into()))),
+            Refusal::Gone(d) if d == "no key left"
+        ));
+        assert!(matches!(
+            refusal((ErrorCode::RateLimited, Some("busy".into()))),
+            Refusal::RateLimited(Some(d)) if d == "busy"
+        ));
+        assert!(matches!(
+            refusal((ErrorCode::Unauthorized, None)),
+            Refusal::Unauthorized(_)
+        ));
+        assert!(matches!(
+            refusal((ErrorCode::BadRequest, Some("x".into()))),
+            Refusal::BadRequest(d) if d == "x"
+        ));
+        // And back: what a refusal becomes on the wire comes back as the same refusal.
+        for r in [Refusal::NotFound, Refusal::RateLimited(Some("busy".into()))] {
+            let code = r.code();
+            let back = to_wire(Err(r)).expect_err("a refusal");
+            assert_eq!(back.0, code);
+            assert_eq!(refusal(back).code(), code);
+        }
+        assert!(matches!(
+            from_wire(Ok(serde_json::Value::Null)),
+            Ok(ServerMsg::Ok)
+        ));
+    }
+}
