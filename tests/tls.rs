@@ -5,38 +5,9 @@ use anonchat_e2e::server::{Server, ServerOpts};
 use anonchat_e2e::{unique, TempDir};
 use serde_json::json;
 
-/// A self-signed certificate for 127.0.0.1, made with openssl.
+/// A self-signed certificate for 127.0.0.1: the paths as text.
 fn self_signed(dir: &std::path::Path) -> (String, String) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let ok = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=anonchat-test",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-addext",
-            "basicConstraints=critical,CA:FALSE",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl")
-        .success();
-    assert!(ok, "openssl could not make a certificate");
+    let (cert, key) = anonchat_e2e::self_signed(dir);
     (cert.display().to_string(), key.display().to_string())
 }
 

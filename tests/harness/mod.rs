@@ -72,3 +72,30 @@ pub fn unique(prefix: &str) -> String {
 pub fn canary() -> String {
     format!("CANARY-{:016x}", rand::random::<u64>())
 }
+
+/// A self-signed end-entity certificate for 127.0.0.1 (it is its own trust anchor; a CA one is
+/// refused as an end entity), made with openssl in `dir`: the certificate's and key's paths.
+pub fn self_signed(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=anonchat-test"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "openssl could not make a certificate");
+    (cert, key)
+}

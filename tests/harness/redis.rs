@@ -35,31 +35,10 @@ impl Redis {
         r
     }
 
-    /// TLS only (`rediss://`), with a self-signed certificate for 127.0.0.1 made by openssl.
+    /// TLS only (`rediss://`), with a self-signed certificate for 127.0.0.1.
     pub fn start_tls() -> Redis {
         let dir = TempDir::new("redis");
-        let (cert, key) = (dir.0.join("cert.pem"), dir.0.join("key.pem"));
-        let ok = Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-            ])
-            .args(["-nodes", "-days", "1", "-subj", "/CN=anonchat-redis-test"])
-            .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-            // An end-entity certificate that is its own trust anchor (a CA one is refused).
-            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "openssl could not make a certificate");
+        let (cert, key) = crate::self_signed(&dir.0);
         let port = free_port();
         let args = vec![
             "--port".into(),

@@ -9,14 +9,8 @@ use anonchat_proto::{Sig64, Username};
 use redis::AsyncCommands;
 
 use super::{Cluster, ClusterError};
+use crate::clock::unix_now_ms as now_ms;
 use crate::requests::{QuotaError, MAX_PER_REQUESTER, MAX_PER_TARGET};
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {

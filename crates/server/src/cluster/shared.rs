@@ -10,14 +10,7 @@ use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 
 use super::{Cluster, ClusterError};
-
-/// Unix milliseconds now.
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+use crate::clock::unix_now_ms as now_ms;
 
 fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
