@@ -44,8 +44,6 @@ pub enum ClusterError {
     Persists(String),
     #[error("redis {0} is too old: sharded pub/sub needs 7.0 or later")]
     TooOld(String),
-    #[error("the other instance did not answer in time")]
-    Timeout,
     #[error("subscribing to a channel failed")]
     Subscribe,
 }
@@ -422,7 +420,7 @@ fn with_resp3(url: &str) -> String {
 
 pub use shared::{
     alive, allow, devices_online, enrollment_owner, failures, index_enrollment, presence,
-    record_failure, refresh, seen_recently, set_online, spend_stamp,
+    record_failure, refresh, set_online, spend_stamp,
 };
 
 #[cfg(test)]

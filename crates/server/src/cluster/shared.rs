@@ -190,12 +190,6 @@ pub async fn presence(cluster: &Cluster, user: &Username) -> Result<(bool, bool)
     Ok((online > 0, seen))
 }
 
-/// Whether the account left within the "recently active" window.
-pub async fn seen_recently(cluster: &Cluster, user: &Username) -> Result<bool, ClusterError> {
-    let mut conn = cluster.conn();
-    run(cluster, conn.exists(cluster.keys().seen(user))).await
-}
-
 /// Whether the instance refreshed its "alive" key lately.
 pub async fn alive(cluster: &Cluster, instance: &str) -> Result<bool, ClusterError> {
     let mut conn = cluster.conn();
