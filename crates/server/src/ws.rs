@@ -1,6 +1,7 @@
 //! One WebSocket per device: challenge, authentication, then requests in and events out through a
 //! bounded queue.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,6 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use futures_util::{SinkExt, StreamExt};
 use rand::RngCore;
 
 use crate::app::App;
@@ -68,14 +68,6 @@ pub async fn upgrade(
         .on_upgrade(move |socket| serve(socket, app, (place, slot), ip))
 }
 
-fn frame_len(m: &Message) -> usize {
-    match m {
-        Message::Text(t) => t.len(),
-        Message::Binary(b) => b.len(),
-        _ => 0,
-    }
-}
-
 fn text(env: &ServerEnvelope) -> Message {
     Message::Text(Utf8Bytes::from(
         serde_json::to_string(env).unwrap_or_default(),
@@ -127,68 +119,75 @@ async fn serve(
         .await;
     tracing::debug!("device connected");
 
-    let (mut sink, mut stream) = socket.split();
     let mut rx = attached.rx;
-    let writer_kill = kill.clone();
-    let farewell = attached.farewell.clone();
-    let writer = tokio::spawn(async move {
-        loop {
-            let next = tokio::select! {
-                m = rx.recv() => m,
-                _ = writer_kill.cancelled() => None,
-            };
-            let Some(t) = next else { break };
-            // A reader that stopped reading blocks this send; being killed must still end it.
-            tokio::select! {
-                r = sink.send(Message::Text(Utf8Bytes::from(t.as_ref()))) => if r.is_err() { break },
-                _ = writer_kill.cancelled() => break,
-            }
-        }
-        writer_kill.cancel();
-        if let Some(last) = farewell.get() {
-            let _ = tokio::time::timeout(
-                CLOSE_TIMEOUT,
-                sink.send(Message::Text(Utf8Bytes::from(last.as_ref()))),
-            )
-            .await;
-        }
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Close(None))).await;
-    });
-
     let pace = crate::pace::Pace::new(app.pace);
+    // One task reads requests and writes events: a second task per socket would cost more than
+    // the 8 KiB an idle connection may take (issue 14). A request in flight (held to the floor,
+    // waiting on the store or on the pace) is polled beside the writes, and the socket is not read
+    // until it is answered: one request at a time, and TCP pushes back on a client that floods.
+    let mut request: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>>> = None;
+    let idle = tokio::time::sleep(IDLE_TIMEOUT);
+    tokio::pin!(idle);
     loop {
-        let frame = tokio::select! {
-            f = tokio::time::timeout(IDLE_TIMEOUT, stream.next()) => f,
-            _ = kill.cancelled() => break,
-        };
-        let msg = match frame {
-            Ok(Some(Ok(m))) => m,
-            _ => break, // Idle, closed, or a protocol error (including an oversized frame).
-        };
         tokio::select! {
-            _ = pace.admit(frame_len(&msg)) => {}
+            biased;
             _ = kill.cancelled() => break,
-        }
-        match msg {
-            Message::Text(t) => {
+            next = rx.recv() => {
+                let Some(t) = next else { break };
+                // A client that stopped reading blocks this send; being killed must still end it.
+                let sent = tokio::select! {
+                    r = socket.send(Message::Text(Utf8Bytes::from(t.as_ref()))) => r.is_ok(),
+                    _ = kill.cancelled() => false,
+                };
+                if !sent {
+                    break;
+                }
+            }
+            () = async { if let Some(r) = request.as_mut() { r.await } }, if request.is_some() => {
+                request = None;
+                idle.as_mut().reset(tokio::time::Instant::now() + IDLE_TIMEOUT);
+            }
+            frame = socket.recv(), if request.is_none() => {
+                let Some(Ok(msg)) = frame else { break }; // Closed, or a protocol error (including an oversized frame).
                 let arrived = tokio::time::Instant::now();
-                Box::pin(on_text(&app, &session, &replies, t.as_str(), arrived)).await
+                idle.as_mut().reset(arrived + IDLE_TIMEOUT);
+                let (app, session, replies, pace) = (&*app, &session, &replies, &pace);
+                request = match msg {
+                    Message::Text(t) => Some(Box::pin(async move {
+                        pace.admit(t.len()).await;
+                        on_text(app, session, replies, t.as_str(), arrived).await
+                    })),
+                    Message::Binary(b) => Some(Box::pin(async move {
+                        pace.admit(b.len()).await;
+                        replies
+                            .send(ServerEnvelope::error(
+                                None,
+                                ErrorCode::BadRequest,
+                                Some("text frames only".into()),
+                            ))
+                            .await
+                    })),
+                    Message::Close(_) => break,
+                    Message::Ping(_) | Message::Pong(_) => Some(Box::pin(pace.admit(0))),
+                };
             }
-            Message::Binary(_) => {
-                replies
-                    .send(ServerEnvelope::error(
-                        None,
-                        ErrorCode::BadRequest,
-                        Some("text frames only".into()),
-                    ))
-                    .await
-            }
-            Message::Close(_) => break,
-            Message::Ping(_) | Message::Pong(_) => {}
+            () = &mut idle => break, // Nothing, not even a ping, for IDLE_TIMEOUT.
         }
     }
     kill.cancel();
-    let _ = writer.await;
+    // A request in flight finishes (its answer is dropped: the socket is going), so no hub
+    // operation is cut off half done.
+    if let Some(r) = request.take() {
+        r.await;
+    }
+    if let Some(last) = attached.farewell.get() {
+        let _ = tokio::time::timeout(
+            CLOSE_TIMEOUT,
+            socket.send(Message::Text(Utf8Bytes::from(last.as_ref()))),
+        )
+        .await;
+    }
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(Message::Close(None))).await;
     Box::pin(app.hub.detach(&session)).await;
     tracing::debug!("device disconnected");
 }
