@@ -183,7 +183,8 @@ async fn an_instance_dies_mid_chat_and_its_client_comes_back_through_the_balance
 }
 
 /// A ring whose caller's instance dies ends cleanly for the callee on another instance (within
-/// the presence TTL), and the dead instance's device stops counting as online.
+/// the presence TTL), and the dead instance's device stops counting as online: its friend is
+/// told so (a surviving instance announces the dead one's accounts), as after a clean leave.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ring_in_flight_on_a_dead_instance_ends_for_the_callee() {
     let mut d = Deployment::start(2, &["--presence-ttl-secs", "3"]).await;
@@ -197,8 +198,12 @@ async fn a_ring_in_flight_on_a_dead_instance_ends_for_the_callee() {
     let ended = p.b.expect_event("ring_ended").await;
     assert_eq!(ended["ring_id"], ring["ring_id"]);
     assert_eq!(ended["reason"], "cancelled");
-    // a's presence entry lapses with its instance (nobody is there to say so: friends read it).
-    friend_online_becomes(&mut p.b, false).await;
+    p.b.expect("a offline, pushed by the surviving instance", |v| {
+        v["event"] == "presence" && v["online"] == false
+    })
+    .await;
+    let friends = p.b.ok(json!({"cmd": "friends"})).await;
+    assert_eq!(friends["friends"][0]["online"], false, "{friends}");
 }
 
 /// Asks for the friend list (every 200 ms, for at most 20 s) until its first friend's `online`
@@ -368,6 +373,7 @@ async fn what_redis_holds(d: Deployment) {
     assert!(kinds.iter().any(|k| k.ends_with(":on")), "{kinds:?}");
     assert!(kinds.iter().any(|k| k.contains(":fr:")), "{kinds:?}");
     assert!(kinds.iter().any(|k| k.starts_with("ac:{e:")), "{kinds:?}");
+    assert!(kinds.iter().any(|k| k.ends_with(":accounts")), "{kinds:?}");
     let words = sn.split_whitespace().collect::<Vec<_>>().join(" ");
     for (key, ttl, value) in &contents {
         assert!(*ttl > 0, "{key} has no TTL ({ttl})");
@@ -445,5 +451,110 @@ async fn a_redis_that_persists_is_refused_unless_allowed_and_then_warned_about()
         .await
         .expect("read stderr");
         assert!(warned.contains("REDIS PERSISTS TO DISK"), "{warned}");
+    }
+}
+
+/// The friend-request signature `from` makes for `to` (a request, or the acceptance of one).
+fn friend_sig(from: &RawDevice, to: &RawDevice) -> anonchat_proto::Sig64 {
+    use ed25519_dalek::Signer;
+    let bytes = anonchat_proto::signing::friend_bytes(
+        &from.username,
+        &from.ak_pub(),
+        &to.username,
+        &to.ak_pub(),
+    );
+    anonchat_proto::Sig64(from.ak.sign(&bytes).to_bytes())
+}
+
+/// Sends a request and returns its answer, keeping the presence events that came before it.
+async fn ask(
+    ws: &mut anonchat_e2e::raw::Ws,
+    id: u64,
+    mut v: serde_json::Value,
+    presence: &mut Vec<serde_json::Value>,
+) -> serde_json::Value {
+    v["v"] = json!(1);
+    v["id"] = json!(id);
+    anonchat_e2e::raw::send(ws, v).await;
+    loop {
+        let m = anonchat_e2e::raw::recv(ws).await.expect("answer");
+        if m["re"] == id {
+            return m;
+        }
+        if m["t"] == "presence" {
+            presence.push(m);
+        }
+    }
+}
+
+/// A device drops its socket and reconnects at once to the same instance, again and again, its
+/// new socket answering the challenge the moment the old one closes, each time with a ring from
+/// its friend in flight. Whichever of the old
+/// socket's leave and the new one's arrival reaches Redis first, its presence entry survives: its
+/// friend on the other instance sees it online afterwards (checked for two seconds, far inside
+/// the refresh that would repair a lost entry), and the last presence news it got says online.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_reconnecting_at_once_stays_online_for_friends_elsewhere() {
+    let lifted = ["--gate-per-minute", "100000", "--gate-burst", "1000"];
+    let d = Deployment::start(2, &[&["--presence-ttl-secs", "600"][..], &lifted].concat()).await;
+    let (a, b) = (RawDevice::new(&unique("ra")), RawDevice::new(&unique("rb")));
+    a.register(&d.url(0)).await;
+    b.register(&d.url(1)).await;
+    let mut wa = a.connect(&d.url(0)).await;
+    let mut wb = b.connect(&d.url(1)).await;
+    let mut presence = Vec::new();
+    let asked = ask(
+        &mut wa,
+        1,
+        json!({"t": "friend_request", "to": b.username.as_str(), "sig": friend_sig(&a, &b)}),
+        &mut presence,
+    )
+    .await;
+    assert_eq!(asked["t"], "ok", "{asked}");
+    let accepted = request(
+        &mut wb,
+        2,
+        json!({"t": "friend_accept", "from": a.username.as_str(), "sig": friend_sig(&b, &a)}),
+    )
+    .await;
+    assert_eq!(accepted["t"], "ok", "{accepted}");
+    let mut id = 10;
+    for round in 0..40 {
+        // A ring in flight, owned by a's instance: b's leave then has to tell that instance
+        // before it removes the presence entry, which is when the new socket can overtake it.
+        id += 2;
+        let up = request(&mut wb, id, json!({"t": "upload_otks", "keys": [b.otk()]})).await;
+        assert_eq!(up["t"], "ok", "{up}");
+        let rung = ask(
+            &mut wa,
+            id + 1,
+            json!({"t": "ring", "to": b.username.as_str()}),
+            &mut presence,
+        )
+        .await;
+        assert_eq!(rung["t"], "ringing", "{rung}");
+        loop {
+            let m = anonchat_e2e::raw::recv(&mut wb).await;
+            let m = m.unwrap_or_else(|| panic!("round {round}: no ring came; {presence:?}"));
+            if m["t"] == "incoming_ring" {
+                break;
+            }
+        }
+        let (mut next, nonce) = RawDevice::open(&d.url(1)).await;
+        let _ = futures_util::SinkExt::close(&mut wb).await;
+        b.authenticate_checked(&mut next, &nonce, &d.url(1))
+            .await
+            .expect("reconnected");
+        wb = next;
+    }
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < std::time::Duration::from_secs(2) {
+        id += 1;
+        let friends = ask(&mut wa, id, json!({"t": "list_friends"}), &mut presence).await;
+        assert_eq!(friends["friends"][0]["online"], true, "{friends}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    if let Some(last) = presence.last() {
+        assert_eq!(last["online"], true, "{presence:#?}");
     }
 }

@@ -21,12 +21,14 @@ use tokio::sync::{mpsc, oneshot};
 mod frames;
 mod keys;
 mod link;
+mod reaper;
 pub mod requests;
 mod shared;
 
 pub use frames::{Frame, JoinRequest, RingOp, RingTag, Stage, WireResult};
 pub use keys::Keys;
 pub use link::Link;
+pub use reaper::{listed, reap, unlisted};
 
 /// How long a request to another instance may take before it counts as gone.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);

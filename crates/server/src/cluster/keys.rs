@@ -5,19 +5,63 @@
 use std::net::IpAddr;
 
 use anonchat_proto::Username;
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng};
+use chacha20poly1305::XChaCha20Poly1305;
 use hmac::Mac;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD_NO_PAD;
 
 pub struct Keys {
     mac: HmacSha256,
+    /// Seals the few names Redis must give back (`seal_name`), under a key from the same secret.
+    names: XChaCha20Poly1305,
 }
 
 impl Keys {
     pub fn new(secret: &[u8; 32]) -> Self {
-        let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
-        mac.update(b"anonchat/v1 redis keys\0");
-        Self { mac }
+        let keyed = |label: &[u8]| {
+            let mut mac =
+                <HmacSha256 as Mac>::new_from_slice(secret).expect("HMAC takes keys of any length");
+            mac.update(label);
+            mac
+        };
+        let mut name_key = keyed(b"anonchat/v1 redis names\0").finalize().into_bytes();
+        let names = XChaCha20Poly1305::new(&name_key);
+        zeroize::Zeroize::zeroize(name_key.as_mut_slice());
+        Self {
+            mac: keyed(b"anonchat/v1 redis keys\0"),
+            names,
+        }
+    }
+
+    /// An account's name, sealed: for the one place another instance must read it back (an
+    /// instance's list of its accounts, for when it dies). Base64 of nonce ‖ ciphertext.
+    pub fn seal_name(&self, user: &Username) -> String {
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let mut out = nonce.to_vec();
+        // Encrypting a few bytes in memory does not fail.
+        out.extend(
+            self.names
+                .encrypt(&nonce, user.as_str().as_bytes())
+                .unwrap_or_default(),
+        );
+        B64.encode(out)
+    }
+
+    /// The name `seal_name` sealed, or `None` for anything else.
+    pub fn open_name(&self, sealed: &str) -> Option<Username> {
+        let raw = B64.decode(sealed).ok()?;
+        if raw.len() < 24 {
+            return None;
+        }
+        let (nonce, ct) = raw.split_at(24);
+        let plain = self
+            .names
+            .decrypt(chacha20poly1305::XNonce::from_slice(nonce), ct)
+            .ok()?;
+        Username::parse(std::str::from_utf8(&plain).ok()?).ok()
     }
 
     /// 16 bytes of the keyed hash of `parts`, hex.
@@ -86,6 +130,22 @@ impl Keys {
         format!("ac:{{i:{instance}}}:alive")
     }
 
+    /// Every instance, scored by when its "alive" key lapses (unix ms): how the others find a dead
+    /// one.
+    pub fn instances(&self) -> &'static str {
+        "ac:instances"
+    }
+
+    /// A hash of the accounts with a device on the instance: account hash → sealed name.
+    pub fn instance_accounts(&self, instance: &str) -> String {
+        format!("ac:{{i:{instance}}}:accounts")
+    }
+
+    /// Set by the one instance that tells a dead instance's friends it went.
+    pub fn reaped(&self, instance: &str) -> String {
+        format!("ac:{{i:{instance}}}:reaped")
+    }
+
     pub fn stamp(&self, id: &[u8; 32]) -> String {
         format!("ac:{{s:{}}}", self.hash(&[b"stamp", id]))
     }
@@ -137,5 +197,24 @@ mod tests {
         assert!(!k.failures_of_ip(ip).contains("192.0.2.1"));
         assert_ne!(k.failures_of_ip(ip), k.failures_of_account(&alice));
         assert_ne!(k.bucket("ip", b"x"), k.bucket("device", b"x"));
+    }
+
+    #[test]
+    fn sealed_names_open_only_under_the_same_secret_and_never_show_the_name() {
+        let k = Keys::new(&[7; 32]);
+        let alice = Username::parse("alice").unwrap();
+        let sealed = k.seal_name(&alice);
+        assert!(!sealed.contains("alice"));
+        assert_eq!(k.open_name(&sealed), Some(alice.clone()));
+        // A fresh nonce each time: two seals of one name cannot be matched.
+        assert_ne!(sealed, k.seal_name(&alice));
+        assert_eq!(Keys::new(&[8; 32]).open_name(&sealed), None);
+        let mut bent = B64.decode(&sealed).unwrap();
+        let last = bent.len() - 1;
+        bent[last] ^= 1;
+        assert_eq!(k.open_name(&B64.encode(bent)), None);
+        for junk in ["", "!!", "AAAA"] {
+            assert_eq!(k.open_name(junk), None);
+        }
     }
 }

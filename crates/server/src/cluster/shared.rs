@@ -12,12 +12,12 @@ use redis::AsyncCommands;
 use super::{Cluster, ClusterError};
 use crate::clock::unix_now_ms as now_ms;
 
-fn ms(d: Duration) -> u64 {
+pub(super) fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
 /// Runs a command or pipeline, counting its latency and failure.
-async fn run<T: redis::FromRedisValue>(
+pub(super) async fn run<T: redis::FromRedisValue>(
     cluster: &Cluster,
     f: impl std::future::Future<Output = redis::RedisResult<T>>,
 ) -> Result<T, ClusterError> {
@@ -148,6 +148,9 @@ pub async fn refresh(
     let mut alive = redis::pipe();
     alive.pset_ex(cluster.keys().alive(cluster.id()), 1u8, ttl);
     let mut groups = vec![alive];
+    let mut users: Vec<&Username> = entries.iter().map(|(u, _)| u).collect();
+    users.dedup();
+    groups.extend(super::reaper::refresh_groups(cluster, &users));
     for (user, device) in entries {
         let key = cluster.keys().presence(user);
         let mut pipe = redis::pipe();

@@ -111,7 +111,7 @@ impl Hub {
     }
 
     /// Tells friends an account came or went, as much as its presence setting lets them know.
-    async fn announce(&self, who: &Username, online: bool) {
+    pub(super) async fn announce(&self, who: &Username, online: bool) {
         let (Ok(friends), Ok(Some(account))) =
             (self.store.friends(who).await, self.store.account(who).await)
         else {
@@ -132,6 +132,11 @@ impl Hub {
             (PresenceMode::Recent, false) | (PresenceMode::Hidden, _) => return,
         };
         let st = self.lock();
+        // The account may have come back (or left) here while the store was read: then this news
+        // is stale, and the newer one is on its way.
+        if st.online.contains_key(who) != online {
+            return;
+        }
         for (f, _, _) in friends {
             st.send_user(&f, &msg);
         }

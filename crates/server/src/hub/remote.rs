@@ -207,6 +207,11 @@ impl Hub {
             tracing::warn!(error = %e, "subscribing to a device's channel failed");
         }
         self.watch(user).await;
+        if first_here {
+            if let Err(e) = cluster::listed(&cluster, user).await {
+                tracing::warn!(error = %e, "listing an account in redis failed");
+            }
+        }
         let others = cluster::set_online(&cluster, user, device, true, super::RECENTLY_ACTIVE)
             .await
             .unwrap_or(false);
@@ -250,7 +255,14 @@ impl Hub {
                 .ring_call(&owner, String::new(), s.device_id.clone(), RingOp::Gone)
                 .await;
         }
-        cluster.unsubscribe(cluster.keys().device_channel(&s.device_id));
+        {
+            // Under the hub's lock, so a socket of the same device attaching meanwhile either is
+            // seen here (and keeps the channel) or subscribes after this, in the outbox's order.
+            let st = self.lock();
+            if !st.conns.contains_key(&s.device_id) {
+                cluster.unsubscribe(cluster.keys().device_channel(&s.device_id));
+            }
+        }
         let others = cluster::set_online(
             &cluster,
             &s.username,
@@ -260,6 +272,25 @@ impl Hub {
         )
         .await
         .unwrap_or(true);
+        // The device may have reconnected here while this ran: its new socket's entry must outlive
+        // this one's removal, whichever of the two reached Redis first.
+        if self.lock().conns.contains_key(&s.device_id) {
+            let _ = cluster::listed(&cluster, &s.username).await;
+            let _ = cluster::set_online(
+                &cluster,
+                &s.username,
+                &s.device_id,
+                true,
+                super::RECENTLY_ACTIVE,
+            )
+            .await;
+            return false;
+        }
+        if last_here {
+            if let Err(e) = cluster::unlisted(&cluster, &s.username).await {
+                tracing::warn!(error = %e, "unlisting an account in redis failed");
+            }
+        }
         last_here && !others
     }
 
@@ -310,6 +341,15 @@ impl Hub {
                 tracing::warn!(error = %e, "refreshing presence in redis failed");
                 break;
             }
+        }
+        // Accounts of a dead instance: their friends hear they went, as after a clean leave.
+        match cluster::reap(&cluster, super::RECENTLY_ACTIVE).await {
+            Ok(gone) => {
+                for user in gone {
+                    self.announce(&user, false).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reading dead instances from redis failed"),
         }
         let owners: HashSet<String> = self
             .lock()
