@@ -3,7 +3,9 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use anonchat_proto::signing::{auth_bytes, verify};
@@ -14,6 +16,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use futures_util::{Sink, Stream};
 use rand::RngCore;
 
 use crate::app::App;
@@ -125,51 +128,58 @@ async fn serve(
     // the 8 KiB an idle connection may take (issue 14). A request in flight (held to the floor,
     // waiting on the store or on the pace) is polled beside the writes, and the socket is not read
     // until it is answered: one request at a time, and TCP pushes back on a client that floods.
-    let mut request: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>>> = None;
+    // A write the client does not take (it stopped reading) leaves the rest running too, so its
+    // answers fill the queue and the next event for it finds the queue full (`hub::Conn::push`).
+    let mut request: Option<Pin<Box<dyn Future<Output = ()> + Send + '_>>> = None;
+    let mut flushing = false;
     let idle = tokio::time::sleep(IDLE_TIMEOUT);
     tokio::pin!(idle);
     loop {
+        let reading = request.is_none();
         tokio::select! {
             biased;
             _ = kill.cancelled() => break,
-            next = rx.recv() => {
+            // The socket's two directions in one future, as both need it mutably.
+            io = std::future::poll_fn(|cx| socket_io(&mut socket, cx, flushing, reading)) => match io {
+                Io::Flushed(Ok(())) => flushing = false,
+                Io::Flushed(Err(_)) | Io::Frame(None | Some(Err(_))) => break, // Closed, or a protocol error (including an oversized frame).
+                Io::Frame(Some(Ok(msg))) => {
+                    let arrived = tokio::time::Instant::now();
+                    idle.as_mut().reset(arrived + IDLE_TIMEOUT);
+                    let (app, session, replies, pace) = (&*app, &session, &replies, &pace);
+                    request = match msg {
+                        Message::Text(t) => Some(Box::pin(async move {
+                            pace.admit(t.len()).await;
+                            on_text(app, session, replies, t.as_str(), arrived).await
+                        })),
+                        Message::Binary(b) => Some(Box::pin(async move {
+                            pace.admit(b.len()).await;
+                            replies
+                                .send(ServerEnvelope::error(
+                                    None,
+                                    ErrorCode::BadRequest,
+                                    Some("text frames only".into()),
+                                ))
+                                .await
+                        })),
+                        Message::Close(_) => break,
+                        Message::Ping(_) | Message::Pong(_) => Some(Box::pin(pace.admit(0))),
+                    };
+                }
+            },
+            next = rx.recv(), if !flushing => {
                 let Some(t) = next else { break };
-                // A client that stopped reading blocks this send; being killed must still end it.
-                let sent = tokio::select! {
-                    r = socket.send(Message::Text(Utf8Bytes::from(t.as_ref()))) => r.is_ok(),
-                    _ = kill.cancelled() => false,
-                };
-                if !sent {
+                // The last write was flushed, so there is room for this one at once.
+                let ready = std::future::poll_fn(|cx| Pin::new(&mut socket).poll_ready(cx)).await;
+                let msg = Message::Text(Utf8Bytes::from(t.as_ref()));
+                if ready.is_err() || Pin::new(&mut socket).start_send(msg).is_err() {
                     break;
                 }
+                flushing = true;
             }
             () = async { if let Some(r) = request.as_mut() { r.await } }, if request.is_some() => {
                 request = None;
                 idle.as_mut().reset(tokio::time::Instant::now() + IDLE_TIMEOUT);
-            }
-            frame = socket.recv(), if request.is_none() => {
-                let Some(Ok(msg)) = frame else { break }; // Closed, or a protocol error (including an oversized frame).
-                let arrived = tokio::time::Instant::now();
-                idle.as_mut().reset(arrived + IDLE_TIMEOUT);
-                let (app, session, replies, pace) = (&*app, &session, &replies, &pace);
-                request = match msg {
-                    Message::Text(t) => Some(Box::pin(async move {
-                        pace.admit(t.len()).await;
-                        on_text(app, session, replies, t.as_str(), arrived).await
-                    })),
-                    Message::Binary(b) => Some(Box::pin(async move {
-                        pace.admit(b.len()).await;
-                        replies
-                            .send(ServerEnvelope::error(
-                                None,
-                                ErrorCode::BadRequest,
-                                Some("text frames only".into()),
-                            ))
-                            .await
-                    })),
-                    Message::Close(_) => break,
-                    Message::Ping(_) | Message::Pong(_) => Some(Box::pin(pace.admit(0))),
-                };
             }
             () = &mut idle => break, // Nothing, not even a ping, for IDLE_TIMEOUT.
         }
@@ -190,6 +200,32 @@ async fn serve(
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(Message::Close(None))).await;
     Box::pin(app.hub.detach(&session)).await;
     tracing::debug!("device disconnected");
+}
+
+/// What the socket did: a write flushed, or a frame came.
+enum Io {
+    Flushed(Result<(), axum::Error>),
+    Frame(Option<Result<Message, axum::Error>>),
+}
+
+/// Polls the socket's pending flush (if `flushing`) and its next frame (if `reading`).
+fn socket_io(
+    socket: &mut WebSocket,
+    cx: &mut std::task::Context<'_>,
+    flushing: bool,
+    reading: bool,
+) -> Poll<Io> {
+    if flushing {
+        if let Poll::Ready(r) = Pin::new(&mut *socket).poll_flush(cx) {
+            return Poll::Ready(Io::Flushed(r));
+        }
+    }
+    if reading {
+        if let Poll::Ready(f) = Pin::new(&mut *socket).poll_next(cx) {
+            return Poll::Ready(Io::Frame(f));
+        }
+    }
+    Poll::Pending
 }
 
 async fn on_text(
