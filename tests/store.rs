@@ -180,6 +180,18 @@ async fn suite(store: &Store) {
     assert!(store.are_friends(&alice, &bob).await.unwrap());
     assert!(store.are_friends(&bob, &alice).await.unwrap());
     assert!(!store.are_friends(&bob, &carol).await.unwrap());
+    // The gate's one query: the account (if any) and the friendship, from either side.
+    let (found, friends) = store.gate_facts(&bob, &alice).await.unwrap();
+    assert_eq!(found.map(|a| a.ak_pub), Some(Key32([1; 32])));
+    assert!(friends);
+    let (found, friends) = store.gate_facts(&alice, &bob).await.unwrap();
+    assert_eq!(found, store.account(&bob).await.unwrap());
+    assert!(friends);
+    let (found, friends) = store.gate_facts(&bob, &carol).await.unwrap();
+    assert_eq!(found.map(|a| a.ak_pub), Some(Key32([3; 32])));
+    assert!(!friends);
+    let (found, friends) = store.gate_facts(&alice, &user("nobody")).await.unwrap();
+    assert!(found.is_none() && !friends);
     let friends = store.friends(&alice).await.unwrap();
     assert_eq!(
         friends,

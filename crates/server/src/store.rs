@@ -44,7 +44,7 @@ pub struct Store {
 }
 
 /// An account's gate settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AccountRow {
     pub ak_pub: Key32,
     pub mode: Mode,
@@ -116,6 +116,9 @@ impl Store {
             .idle_timeout((!memory).then_some(std::time::Duration::from_secs(600)))
             .max_lifetime((!memory).then_some(std::time::Duration::from_secs(1800)))
             .acquire_timeout(std::time::Duration::from_secs(5))
+            // The pool already pings each connection it gets back; a ping before each use too
+            // would be one more hop to SQLite's worker thread per query, for a local file.
+            .test_before_acquire(backend != Backend::Sqlite)
             .connect(url)
             .await?;
         match backend {
@@ -231,25 +234,42 @@ impl Store {
     }
 
     pub async fn account(&self, username: &Username) -> Result<Option<AccountRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT ak_pub, discovery_mode, always_require_code, fvc_salt, code_format, presence, \
-             static_code_hash FROM accounts WHERE username = $1",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE username = $1"
+        ))
         .bind(username.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        let Some(r) = row else { return Ok(None) };
-        let mode: String = r.try_get("discovery_mode")?;
-        let format: String = r.try_get("code_format")?;
-        Ok(Some(AccountRow {
-            ak_pub: key_col(&r, "ak_pub")?,
-            mode: Mode::parse(&mode).ok_or(StoreError::Corrupt)?,
-            always_require_code: r.try_get::<i64, _>("always_require_code")? != 0,
-            fvc_salt: r.try_get("fvc_salt")?,
-            format: format_from_str(&format)?,
-            presence: presence_col(&r)?,
-            static_code_hash: r.try_get("static_code_hash")?,
-        }))
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    /// What the gate reads (DESIGN §5): the target's account, if any, and whether `me` and the
+    /// target are friends — in one query, so every path costs the same one round trip.
+    pub async fn gate_facts(
+        &self,
+        me: &Username,
+        target: &Username,
+    ) -> Result<(Option<AccountRow>, bool), StoreError> {
+        let (x, y) = ordered(me, target);
+        // One row whether or not the account exists: a LEFT JOIN from a constant.
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS}, CAST(CASE WHEN EXISTS (SELECT 1 FROM friendships \
+             WHERE user_a = $2 AND user_b = $3) THEN 1 ELSE 0 END AS BIGINT) AS friends \
+             FROM (SELECT 1 AS one) AS one LEFT JOIN accounts ON accounts.username = $1"
+        ))
+        .bind(target.as_str())
+        .bind(x.as_str())
+        .bind(y.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        let friends = row.try_get::<i64, _>("friends")? != 0;
+        let exists = row.try_get::<Option<Vec<u8>>, _>("ak_pub")?.is_some();
+        let account = if exists {
+            Some(account_from_row(&row)?)
+        } else {
+            None
+        };
+        Ok((account, friends))
     }
 
     /// Sets the discovery settings; a new salt (when given) kills every earlier code.
@@ -373,6 +393,24 @@ fn ordered<'a>(a: &'a Username, b: &'a Username) -> (&'a Username, &'a Username)
     } else {
         (b, a)
     }
+}
+
+/// The columns `account_from_row` reads.
+const ACCOUNT_COLUMNS: &str = "ak_pub, discovery_mode, always_require_code, fvc_salt, \
+     code_format, presence, static_code_hash";
+
+fn account_from_row(r: &AnyRow) -> Result<AccountRow, StoreError> {
+    let mode: String = r.try_get("discovery_mode")?;
+    let format: String = r.try_get("code_format")?;
+    Ok(AccountRow {
+        ak_pub: key_col(r, "ak_pub")?,
+        mode: Mode::parse(&mode).ok_or(StoreError::Corrupt)?,
+        always_require_code: r.try_get::<i64, _>("always_require_code")? != 0,
+        fvc_salt: r.try_get("fvc_salt")?,
+        format: format_from_str(&format)?,
+        presence: presence_col(r)?,
+        static_code_hash: r.try_get("static_code_hash")?,
+    })
 }
 
 fn key_col(r: &AnyRow, col: &str) -> Result<Key32, StoreError> {

@@ -21,13 +21,13 @@ impl Hub {
         target: &Username,
         code: Option<&str>,
     ) -> Result<Reach, Refusal> {
-        // The three reads at once: on PostgreSQL and Redis each is a network round trip.
-        let (account, friends, (online, recent)) = tokio::join!(
-            self.store.account(target),
-            self.store.are_friends(me, target),
+        // The account and the friendship in one query, beside presence: on PostgreSQL and Redis
+        // each is a network round trip, and on SQLite each query is hops to its worker thread.
+        let (facts, (online, recent)) = tokio::join!(
+            self.store.gate_facts(me, target),
             self.presence_anywhere(target)
         );
-        let (account, friends) = (account?, friends?);
+        let (account, friends) = facts?;
         let (ak, salt, format) = match &account {
             Some(a) => (a.ak_pub, a.fvc_salt.as_slice(), a.format),
             None => (Key32([0; 32]), &[][..], CodeFormat::default()),
