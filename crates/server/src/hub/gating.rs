@@ -12,9 +12,9 @@ use super::{bad, Hub, Refusal, Reply, Session};
 use crate::gate::{decide, Facts, Verdict};
 
 impl Hub {
-    /// The gate of DESIGN §5. The same work on every path — one account read, one friendship read,
-    /// one code check (against a throwaway seed when there is no account) — and every refusal is the
-    /// same `not_found`. Returns the target's key and whether it is online.
+    /// The gate of DESIGN §5. The same work on every path — one query for the account and the
+    /// friendship, one code check (against a throwaway seed when there is no account) — and every
+    /// refusal is the same `not_found`. Returns the target's key and whether it is online.
     pub(super) async fn gate(
         &self,
         me: &Username,
