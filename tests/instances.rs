@@ -558,3 +558,32 @@ async fn a_device_reconnecting_at_once_stays_online_for_friends_elsewhere() {
         assert_eq!(last["online"], true, "{presence:#?}");
     }
 }
+
+/// An instance that stalls past the presence TTL (SIGSTOP) is taken for dead: a survivor tells
+/// its users' friends they went offline. When it runs again, its refresh finds it was reaped and
+/// tells them again that its users are here — its sockets never closed, so nothing else would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_taken_for_dead_that_comes_back_announces_its_users_again() {
+    let d = Deployment::start(2, &["--presence-ttl-secs", "3"]).await;
+    let mut p = pair_on(&d.url(0), &d.url(1)).await;
+    befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
+    let signal = |sig: &str| {
+        let status = std::process::Command::new("kill")
+            .args([sig, &d.servers[0].pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {sig}");
+    };
+    signal("-STOP");
+    p.b.expect("a offline while its instance is stopped", |v| {
+        v["event"] == "presence" && v["online"] == false
+    })
+    .await;
+    signal("-CONT");
+    p.b.expect("a online again once its instance runs", |v| {
+        v["event"] == "presence" && v["online"] == true
+    })
+    .await;
+    let friends = p.b.ok(json!({"cmd": "friends"})).await;
+    assert_eq!(friends["friends"][0]["online"], true, "{friends}");
+}

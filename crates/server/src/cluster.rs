@@ -28,7 +28,7 @@ mod shared;
 pub use frames::{Frame, JoinRequest, RingOp, RingTag, Stage, WireResult};
 pub use keys::Keys;
 pub use link::Link;
-pub use reaper::{listed, reap, unlisted};
+pub use reaper::{listed, reap, registered, unlisted};
 
 /// How long a request to another instance may take before it counts as gone.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);

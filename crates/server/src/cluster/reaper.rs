@@ -48,6 +48,18 @@ pub(super) fn refresh_groups(cluster: &Cluster, users: &[&Username]) -> Vec<redi
     vec![own, registry]
 }
 
+/// Whether this instance is in the registry (it is not before its first refresh, after another
+/// instance reaped it, or after Redis lost its contents).
+pub async fn registered(cluster: &Cluster) -> Result<bool, ClusterError> {
+    let mut conn = cluster.conn();
+    let score: Option<f64> = run(
+        cluster,
+        conn.zscore(cluster.keys().instances(), cluster.id()),
+    )
+    .await?;
+    Ok(score.is_some())
+}
+
 /// The account's first device here came: on the list at once, not only at the next refresh.
 pub async fn listed(cluster: &Cluster, user: &Username) -> Result<(), ClusterError> {
     let mut conn = cluster.conn();

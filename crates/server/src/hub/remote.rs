@@ -331,6 +331,10 @@ impl Hub {
                 .flat_map(|(u, ds)| ds.iter().map(move |d| (u.clone(), d.clone())))
                 .collect()
         };
+        // Missing from the registry: another instance took this one for dead (it stalled past the
+        // TTL) and told its accounts' friends they went, or Redis lost everything. Once refreshed,
+        // they are told again that these accounts are here.
+        let reaped = matches!(cluster::registered(&cluster).await, Ok(false));
         // Even with no device here: the "alive" key says the rings this instance owns are live.
         let chunks: Vec<&[(Username, String)]> = match entries.is_empty() {
             true => vec![&[]],
@@ -340,6 +344,13 @@ impl Hub {
             if let Err(e) = cluster::refresh(&cluster, chunk).await {
                 tracing::warn!(error = %e, "refreshing presence in redis failed");
                 break;
+            }
+        }
+        if reaped {
+            let mut users: Vec<&Username> = entries.iter().map(|(u, _)| u).collect();
+            users.dedup();
+            for user in users {
+                self.announce(user, true).await;
             }
         }
         // Accounts of a dead instance: their friends hear they went, as after a clean leave.
