@@ -12,6 +12,14 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyPool, Row};
 
+/// The columns `account_from_row` reads (a macro, so queries stay `&'static str`).
+macro_rules! account_columns {
+    () => {
+        "ak_pub, discovery_mode, always_require_code, fvc_salt, code_format, presence, \
+         static_code_hash"
+    };
+}
+
 mod devices;
 mod friends;
 mod rotation;
@@ -234,8 +242,10 @@ impl Store {
     }
 
     pub async fn account(&self, username: &Username) -> Result<Option<AccountRow>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE username = $1"
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM accounts WHERE username = $1"
         ))
         .bind(username.as_str())
         .fetch_optional(&self.pool)
@@ -252,9 +262,11 @@ impl Store {
     ) -> Result<(Option<AccountRow>, bool), StoreError> {
         let (x, y) = ordered(me, target);
         // One row whether or not the account exists: a LEFT JOIN from a constant.
-        let row = sqlx::query(&format!(
-            "SELECT {ACCOUNT_COLUMNS}, CAST(CASE WHEN EXISTS (SELECT 1 FROM friendships \
-             WHERE user_a = $2 AND user_b = $3) THEN 1 ELSE 0 END AS BIGINT) AS friends \
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            account_columns!(),
+            ", CAST(CASE WHEN EXISTS (SELECT 1 FROM friendships WHERE user_a = $2 AND user_b = $3) \
+             THEN 1 ELSE 0 END AS BIGINT) AS friends \
              FROM (SELECT 1 AS one) AS one LEFT JOIN accounts ON accounts.username = $1"
         ))
         .bind(target.as_str())
@@ -394,10 +406,6 @@ fn ordered<'a>(a: &'a Username, b: &'a Username) -> (&'a Username, &'a Username)
         (b, a)
     }
 }
-
-/// The columns `account_from_row` reads.
-const ACCOUNT_COLUMNS: &str = "ak_pub, discovery_mode, always_require_code, fvc_salt, \
-     code_format, presence, static_code_hash";
 
 fn account_from_row(r: &AnyRow) -> Result<AccountRow, StoreError> {
     let mode: String = r.try_get("discovery_mode")?;
