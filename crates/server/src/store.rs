@@ -22,6 +22,7 @@ macro_rules! account_columns {
 
 mod devices;
 mod friends;
+mod inline;
 mod rotation;
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +50,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The gate's read on the calling thread (an SQLite file only).
+    inline: Option<std::sync::Arc<inline::InlineReader>>,
 }
 
 /// An account's gate settings.
@@ -109,10 +112,15 @@ impl Store {
         // Through `Any` every connection opens the URL anew: an in-memory database (tests) must be
         // one connection kept for the pool's life, or each would see a database of its own.
         let memory = url.contains(":memory:") || url.contains("mode=memory");
+        let mut inline = None;
         if backend == Backend::Sqlite && !memory {
             // Made here, owner-only, so the driver opens an existing file (sqlx's SQLite defaults
             // keep foreign keys on).
-            owner_only(SqliteConnectOptions::from_str(url)?.get_filename())?;
+            let file = SqliteConnectOptions::from_str(url)?
+                .get_filename()
+                .to_owned();
+            owner_only(&file)?;
+            inline = Some(std::sync::Arc::new(inline::InlineReader::new(file)));
         }
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
@@ -139,7 +147,11 @@ impl Store {
             }
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            inline,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -261,6 +273,22 @@ impl Store {
         target: &Username,
     ) -> Result<(Option<AccountRow>, bool), StoreError> {
         let (x, y) = ordered(me, target);
+        if let Some(answer) = self
+            .inline
+            .as_ref()
+            .and_then(|r| r.gate_facts(target, x, y))
+        {
+            return answer;
+        }
+        self.gate_facts_sqlx(target, x, y).await
+    }
+
+    async fn gate_facts_sqlx(
+        &self,
+        target: &Username,
+        x: &Username,
+        y: &Username,
+    ) -> Result<(Option<AccountRow>, bool), StoreError> {
         // One row whether or not the account exists: a LEFT JOIN from a constant.
         let row = sqlx::query(concat!(
             "SELECT ",
@@ -407,16 +435,37 @@ fn ordered<'a>(a: &'a Username, b: &'a Username) -> (&'a Username, &'a Username)
     }
 }
 
-fn account_from_row(r: &AnyRow) -> Result<AccountRow, StoreError> {
-    let mode: String = r.try_get("discovery_mode")?;
-    let format: String = r.try_get("code_format")?;
+/// An account row's columns as stored, before they are checked (read by sqlx or inline).
+struct AccountParts {
+    ak_pub: Vec<u8>,
+    mode: String,
+    always_require_code: i64,
+    fvc_salt: Vec<u8>,
+    format: String,
+    presence: String,
+    static_code_hash: Option<String>,
+}
+
+fn account_from_parts(p: AccountParts) -> Result<AccountRow, StoreError> {
     Ok(AccountRow {
-        ak_pub: key_col(r, "ak_pub")?,
-        mode: Mode::parse(&mode).ok_or(StoreError::Corrupt)?,
-        always_require_code: r.try_get::<i64, _>("always_require_code")? != 0,
+        ak_pub: Key32::from_slice(&p.ak_pub).map_err(|_| StoreError::Corrupt)?,
+        mode: Mode::parse(&p.mode).ok_or(StoreError::Corrupt)?,
+        always_require_code: p.always_require_code != 0,
+        fvc_salt: p.fvc_salt,
+        format: format_from_str(&p.format)?,
+        presence: PresenceMode::parse(&p.presence).ok_or(StoreError::Corrupt)?,
+        static_code_hash: p.static_code_hash,
+    })
+}
+
+fn account_from_row(r: &AnyRow) -> Result<AccountRow, StoreError> {
+    account_from_parts(AccountParts {
+        ak_pub: r.try_get("ak_pub")?,
+        mode: r.try_get("discovery_mode")?,
+        always_require_code: r.try_get("always_require_code")?,
         fvc_salt: r.try_get("fvc_salt")?,
-        format: format_from_str(&format)?,
-        presence: presence_col(r)?,
+        format: r.try_get("code_format")?,
+        presence: r.try_get("presence")?,
         static_code_hash: r.try_get("static_code_hash")?,
     })
 }
