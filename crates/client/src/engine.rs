@@ -29,6 +29,7 @@ use crate::signaling::{self, Signaling};
 use crate::transport::IceConfig;
 use crate::ClientError;
 
+mod calls;
 mod devices;
 mod lock;
 mod media;
@@ -44,8 +45,6 @@ pub use rotation::RotationView;
 
 /// Refused rings and friend requests from one account before it is blocked automatically.
 pub const AUTO_BLOCK_AFTER: u32 = 3;
-/// How many finished chats' ring ids are remembered (see `Inner::finished`).
-const FINISHED_KEPT: usize = 32;
 
 pub struct EngineConfig {
     pub profile: String,
@@ -109,19 +108,8 @@ struct Inner {
     contact_pow_bits: Mutex<Option<u8>>,
     signaling: Arc<Signaling>,
     events: mpsc::Sender<Event>,
-    sessions: Mutex<HashMap<String, SessionHandle>>,
-    /// ring id → who we ring.
-    outgoing: Mutex<HashMap<String, Username>>,
-    /// `ring_accepted` that arrived before the answer to our `ring` (the server holds that answer
-    /// until its timing floor; a quick callee can answer sooner), with when it came.
-    early_accepts: Mutex<HashMap<String, (DeviceCert, SignedOtk, std::time::Instant)>>,
-    /// Ring ids of the latest finished chats: their route lasted the chat, so the peer's `hangup`
-    /// can reach us just after ours ended; that is not news for the front-end.
-    finished: Mutex<std::collections::VecDeque<String>>,
-    /// ring id → who rings us, with the account key the server vouched for.
-    incoming: Mutex<HashMap<String, (Username, Key32)>>,
-    /// Rings this device accepted (the user clicked): only these may become sessions.
-    accepted: Mutex<std::collections::HashSet<String>>,
+    /// Every ring and session of this device (see `calls.rs`).
+    calls: Mutex<calls::Calls<SessionHandle, (DeviceCert, SignedOtk)>>,
     /// Friend requests waiting for the user: from → (their AK, their signature).
     requests: Mutex<HashMap<Username, (Key32, Sig64)>>,
     /// New account keys seen for pinned contacts, waiting for the user's decision.
@@ -210,16 +198,11 @@ impl Engine {
             contact_pow_bits: Mutex::default(),
             signaling: Arc::new(Signaling::default()),
             events,
-            sessions: Mutex::default(),
-            outgoing: Mutex::default(),
-            early_accepts: Mutex::default(),
-            finished: Mutex::default(),
-            incoming: Mutex::default(),
+            calls: Mutex::default(),
             requests: Mutex::default(),
             changed_keys: Mutex::default(),
             enroll_gate: Mutex::default(),
             lock_state: Mutex::new(lock_state),
-            accepted: Mutex::default(),
             refusals: Mutex::default(),
             stop: Mutex::new(CancellationToken::new()),
             fvc: Mutex::default(),
@@ -797,8 +780,8 @@ impl Engine {
     }
 
     fn session(&self, id: &str) -> Result<SessionHandle, ClientError> {
-        lock(&self.inner.sessions)
-            .get(id)
+        lock(&self.inner.calls)
+            .session(id)
             .cloned()
             .ok_or(ClientError::UnknownSession)
     }
@@ -849,8 +832,8 @@ impl Engine {
 
     /// Open sessions: `(session id, peer)`.
     pub fn sessions(&self) -> Vec<(String, String)> {
-        lock(&self.inner.sessions)
-            .iter()
+        lock(&self.inner.calls)
+            .sessions()
             .map(|(id, h)| (id.clone(), h.peer.to_string()))
             .collect()
     }
@@ -876,9 +859,9 @@ impl Engine {
         if self.inner.unlocked().is_err() {
             return Vec::new();
         }
-        lock(&self.inner.incoming)
-            .iter()
-            .map(|(id, (from, _))| (id.clone(), from.to_string()))
+        lock(&self.inner.calls)
+            .waiting()
+            .map(|(id, from)| (id.clone(), from.to_string()))
             .collect()
     }
 
@@ -886,7 +869,10 @@ impl Engine {
     pub async fn panic(&self) {
         self.inner.lock_app();
         self.stop_scan();
-        let handles: Vec<SessionHandle> = lock(&self.inner.sessions).values().cloned().collect();
+        let handles: Vec<SessionHandle> = lock(&self.inner.calls)
+            .sessions()
+            .map(|(_, h)| h.clone())
+            .collect();
         let mut waits = Vec::new();
         for h in handles {
             let (tx, rx) = oneshot::channel();
@@ -897,9 +883,7 @@ impl Engine {
         for w in waits {
             let _ = w.await;
         }
-        lock(&self.inner.incoming).clear();
-        lock(&self.inner.accepted).clear();
-        lock(&self.inner.outgoing).clear();
+        lock(&self.inner.calls).forget_rings();
         lock(&self.inner.requests).clear();
     }
 
@@ -1086,27 +1070,18 @@ impl signaling::Host for Inner {
             }
             ServerMsg::RingConnected { ring_id, peer } => self.on_ring_connected(ring_id, peer),
             ServerMsg::Relayed { ring_id, blob } => {
-                if let Some(s) = lock(&self.sessions).get(&ring_id) {
+                if let Some(s) = lock(&self.calls).session(&ring_id) {
                     let _ = s.tx.try_send(Cmd::Relayed(blob.0));
                 }
             }
             ServerMsg::RingEnded { ring_id, reason } => {
-                lock(&self.outgoing).remove(&ring_id);
-                lock(&self.incoming).remove(&ring_id);
-                lock(&self.accepted).remove(&ring_id);
-                match lock(&self.sessions).get(&ring_id) {
-                    Some(s) => {
+                let ended = lock(&self.calls).ended(&ring_id);
+                match ended {
+                    calls::OnEnded::RouteClosed(s) => {
                         let _ = s.tx.try_send(Cmd::RouteClosed);
                     }
-                    None => {
-                        let mut finished = lock(&self.finished);
-                        match finished.iter().position(|id| *id == ring_id) {
-                            Some(i) => {
-                                finished.remove(i);
-                            }
-                            None => self.emit(Event::RingEnded { ring_id, reason }),
-                        }
-                    }
+                    calls::OnEnded::Quiet => {}
+                    calls::OnEnded::Tell => self.emit(Event::RingEnded { ring_id, reason }),
                 }
             }
             ServerMsg::FriendRequestIn { from, ak_pub, sig } => {
@@ -1173,7 +1148,7 @@ impl signaling::Host for Inner {
         let _ = self.pin_check();
         // The server drops a device's routes with its socket: open chats go on, but can no
         // longer be repaired by an ICE restart (and end at the usual silence limit).
-        for s in lock(&self.sessions).values() {
+        for (_, s) in lock(&self.calls).sessions() {
             let _ = s.tx.try_send(Cmd::RouteClosed);
         }
         self.emit(Event::Disconnected {
@@ -1241,11 +1216,6 @@ impl SessionHost for Inner {
     }
 
     fn session_over(&self, id: &str) {
-        lock(&self.sessions).remove(id);
-        let mut finished = lock(&self.finished);
-        if finished.len() >= FINISHED_KEPT {
-            finished.pop_front();
-        }
-        finished.push_back(id.to_string());
+        lock(&self.calls).over(id);
     }
 }

@@ -3,12 +3,12 @@
 //! certificate that verifies with the pinned account key, under an id no live chat uses.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anonchat_proto::signing::{one_time_key_bytes, verify};
 use anonchat_proto::wire::{ClientMsg, ServerMsg, SignedOtk};
 use anonchat_proto::{DeviceCert, Key32, Username};
 
+use super::calls::{OnAccepted, OnConnected};
 use super::{lock, Engine, Inner};
 use crate::events::Event;
 use crate::session::{self, Role};
@@ -41,10 +41,9 @@ impl Engine {
                     let callee = to.clone();
                     Some(Box::new(move |msg: &ServerMsg| {
                         if let (ServerMsg::Ringing { ring_id }, Some(me)) = (msg, me.upgrade()) {
-                            lock(&me.outgoing).insert(ring_id.clone(), callee);
-                            let early = lock(&me.early_accepts).remove(ring_id);
-                            if let Some((peer, otk, _)) = early {
-                                me.on_ring_accepted(ring_id.clone(), peer, otk);
+                            let early = lock(&me.calls).ringing(ring_id, callee.clone());
+                            if let Some((peer, otk)) = early {
+                                me.accept_outgoing(ring_id.clone(), &callee, peer, otk);
                             }
                         }
                     }))
@@ -63,15 +62,15 @@ impl Engine {
 
     pub async fn answer(&self, ring_id: &str, accept: bool) -> Result<(), ClientError> {
         self.inner.unlocked()?;
-        let from = lock(&self.inner.incoming)
-            .get(ring_id)
-            .map(|(from, _)| from.clone())
-            .ok_or(ClientError::UnknownRing)?;
         if accept {
-            lock(&self.inner.accepted).insert(ring_id.to_string());
+            lock(&self.inner.calls)
+                .accepted_here(ring_id)
+                .map_err(|_| ClientError::UnknownRing)?;
             self.refresh_ice(false).await?;
         } else {
-            lock(&self.inner.incoming).remove(ring_id);
+            let from = lock(&self.inner.calls)
+                .declined_here(ring_id)
+                .map_err(|_| ClientError::UnknownRing)?;
             self.inner.refused(&from);
         }
         self.inner
@@ -102,7 +101,11 @@ impl Inner {
 
     pub(super) fn start_session(&self, ring_id: String, peer: DeviceCert, role: Role) {
         let Some(me) = self.me.upgrade() else { return };
-        if lock(&self.sessions).contains_key(&ring_id) {
+        // Under the lock from check to insert: a session that ends at once cannot report itself
+        // over before it is recorded.
+        let mut calls = lock(&self.calls);
+        if calls.session(&ring_id).is_some() {
+            drop(calls);
             // Never replace a live chat (dropping its handle would end it); no hangup either, that
             // would name the live chat's route.
             return self.emit(Event::Warning {
@@ -114,24 +117,34 @@ impl Inner {
             peer: peer.username.to_string(),
         });
         let handle = session::spawn(me, ring_id.clone(), peer, role);
-        lock(&self.sessions).insert(ring_id, handle);
+        let _ = calls.start(&ring_id, handle);
     }
 
-    /// The caller side: check who answered against the pinned key, then open the session.
+    /// The caller side: a `ring_accepted` for one of our rings (or held until our ring's answer).
     pub(super) fn on_ring_accepted(&self, ring_id: String, peer: DeviceCert, otk: SignedOtk) {
-        let Some(callee) = lock(&self.outgoing).remove(&ring_id) else {
-            // Perhaps ahead of the answer to our own `ring`: keep it a moment (a few, briefly).
-            let mut early = lock(&self.early_accepts);
-            early.retain(|_, (_, _, at)| at.elapsed() < Duration::from_secs(5));
-            if early.len() < 8 {
-                early.insert(ring_id, (peer, otk, std::time::Instant::now()));
-            }
-            return;
-        };
-        let Some(ak) = self.pinned(&callee) else {
+        let now = std::time::Instant::now();
+        let verdict = lock(&self.calls).ring_accepted(&ring_id, (peer, otk), now);
+        if let OnAccepted::Check {
+            callee,
+            accept: (peer, otk),
+        } = verdict
+        {
+            self.accept_outgoing(ring_id, &callee, peer, otk);
+        }
+    }
+
+    /// Checks who answered against the pinned key, then opens the session.
+    pub(super) fn accept_outgoing(
+        &self,
+        ring_id: String,
+        callee: &Username,
+        peer: DeviceCert,
+        otk: SignedOtk,
+    ) {
+        let Some(ak) = self.pinned(callee) else {
             return self.session_failed(&ring_id, "no pinned key for this contact");
         };
-        if peer.username != callee || peer.verify(&ak).is_err() {
+        if peer.username != *callee || peer.verify(&ak).is_err() {
             return self.session_failed(
                 &ring_id,
                 "the answering device's certificate does not verify with the pinned account key",
@@ -156,13 +169,11 @@ impl Inner {
     /// for a ring nobody answered gets nothing), and the caller's certificate must verify with the
     /// key of the ring.
     pub(super) fn on_ring_connected(&self, ring_id: String, peer: DeviceCert) {
-        if !lock(&self.accepted).remove(&ring_id) {
+        let verdict = lock(&self.calls).connected(&ring_id);
+        let OnConnected::Check { caller, ak } = verdict else {
             return self.emit(Event::Warning {
                 message: "ignored a connect for a ring this device has not answered".into(),
             });
-        }
-        let Some((caller, ak)) = lock(&self.incoming).remove(&ring_id) else {
-            return;
         };
         if self.pin(&caller, ak).is_err() {
             return self.session_failed(&ring_id, "the caller's account key changed");
@@ -176,17 +187,8 @@ impl Inner {
         self.start_session(ring_id, peer, Role::Callee);
     }
 
-    /// Whether `ring_id` already names a chat or ring here (a server reusing it would replace a
-    /// live chat, which ends it).
-    pub(super) fn ring_id_in_use(&self, ring_id: &str) -> bool {
-        lock(&self.sessions).contains_key(ring_id)
-            || lock(&self.incoming).contains_key(ring_id)
-            || lock(&self.outgoing).contains_key(ring_id)
-            || lock(&self.finished).iter().any(|id| id == ring_id)
-    }
-
     pub(super) fn on_incoming_ring(&self, ring_id: String, from: Username, ak: Key32) {
-        if self.ring_id_in_use(&ring_id) {
+        if lock(&self.calls).in_use(&ring_id) {
             return self.emit(Event::Warning {
                 message: "ignored a ring that reuses the id of a live chat or ring".into(),
             });
@@ -208,7 +210,12 @@ impl Inner {
             });
             return;
         }
-        lock(&self.incoming).insert(ring_id.clone(), (from.clone(), ak));
+        if lock(&self.calls)
+            .incoming_ring(&ring_id, from.clone(), ak)
+            .is_err()
+        {
+            return;
+        }
         self.emit(Event::IncomingRing {
             ring_id,
             from: from.to_string(),

@@ -1,0 +1,231 @@
+//! Every ring's life on this device, under one owner: rings we make, rings we get, the ones this
+//! device answered, `ring_accepted` that came before the answer to our own `ring`, live sessions and
+//! the ids of finished chats. Pure: time is passed in, each transition returns what the engine must
+//! do, and the engine holds it behind one lock, so no event can be ordered between two of its maps.
+//!
+//! The server is not trusted (P8): only a ring this device rang can be accepted, only one it
+//! answered can connect, and no id of a live chat or ring can be reused.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use anonchat_proto::{Key32, Username};
+
+/// How many finished chats' ring ids are remembered: their route lasted the chat, so the peer's
+/// `hangup` can reach us just after ours ended, and that is not news for the front-end.
+pub(super) const FINISHED_KEPT: usize = 32;
+/// Early accepts kept at once, and for how long (the server holds the answer to `ring` until its
+/// timing floor; a quick callee can answer sooner).
+const EARLY_KEPT: usize = 8;
+const EARLY_FOR: Duration = Duration::from_secs(5);
+
+/// `H` is a live session's handle, `A` what a `ring_accepted` carries (generic so the rules are
+/// tested without sessions or certificates).
+pub(super) struct Calls<H, A> {
+    /// ring id → who we ring.
+    outgoing: HashMap<String, Username>,
+    early: HashMap<String, (A, Instant)>,
+    /// ring id → who rings us, with the account key the server vouched for.
+    incoming: HashMap<String, (Username, Key32)>,
+    /// Rings this device accepted (the user clicked): only these may become sessions.
+    accepted: HashSet<String>,
+    sessions: HashMap<String, H>,
+    finished: VecDeque<String>,
+}
+
+/// What to do with a `ring_accepted`.
+#[derive(Debug, PartialEq)]
+pub(super) enum OnAccepted<A> {
+    /// Ours: check the answering device against `callee`'s pinned key, then start the session.
+    Check { callee: Username, accept: A },
+    /// Not (yet) ours: kept a moment in case the answer to our `ring` is still on its way.
+    Held,
+}
+
+/// What to do with a `ring_connected` (the callee side).
+#[derive(Debug, PartialEq)]
+pub(super) enum OnConnected {
+    /// Answered here: check the caller's device against `ak`, then start the session.
+    Check { caller: Username, ak: Key32 },
+    /// Nobody here answered it: a server connecting a call nobody took gets nothing.
+    NotAnswered,
+}
+
+/// What to do with a `ring_ended`.
+#[derive(Debug, PartialEq)]
+pub(super) enum OnEnded<H> {
+    /// A live chat's route closed; the chat goes on peer to peer until it ends.
+    RouteClosed(H),
+    /// The peer's hangup of a chat that already ended here: not news.
+    Quiet,
+    /// A ring ended before it became a chat: tell the front-end.
+    Tell,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum CallError {
+    /// The id already names a live chat or ring here.
+    InUse,
+    /// No ring of that id waits for this device.
+    UnknownRing,
+}
+
+impl<H: Clone, A> Default for Calls<H, A> {
+    fn default() -> Self {
+        Self {
+            outgoing: HashMap::new(),
+            early: HashMap::new(),
+            incoming: HashMap::new(),
+            accepted: HashSet::new(),
+            sessions: HashMap::new(),
+            finished: VecDeque::new(),
+        }
+    }
+}
+
+impl<H: Clone, A> Calls<H, A> {
+    /// The server answered our `ring` with its id. Returns an accept that came first, to check now.
+    pub(super) fn ringing(&mut self, ring_id: &str, callee: Username) -> Option<A> {
+        match self.early.remove(ring_id) {
+            Some((accept, _)) => Some(accept),
+            None => {
+                self.outgoing.insert(ring_id.to_string(), callee);
+                None
+            }
+        }
+    }
+
+    /// Who we ring under `ring_id`, once the `ringing` answer named it.
+    #[cfg(test)]
+    pub(super) fn callee(&self, ring_id: &str) -> Option<&Username> {
+        self.outgoing.get(ring_id)
+    }
+
+    pub(super) fn ring_accepted(
+        &mut self,
+        ring_id: &str,
+        accept: A,
+        now: Instant,
+    ) -> OnAccepted<A> {
+        if let Some(callee) = self.outgoing.remove(ring_id) {
+            return OnAccepted::Check { callee, accept };
+        }
+        self.early
+            .retain(|_, (_, at)| now.saturating_duration_since(*at) < EARLY_FOR);
+        if self.early.len() < EARLY_KEPT && !self.in_use(ring_id) {
+            self.early.insert(ring_id.to_string(), (accept, now));
+        }
+        OnAccepted::Held
+    }
+
+    /// Whether `ring_id` already names a chat or ring here (a server reusing it would replace a
+    /// live chat, which ends it).
+    pub(super) fn in_use(&self, ring_id: &str) -> bool {
+        self.sessions.contains_key(ring_id)
+            || self.incoming.contains_key(ring_id)
+            || self.outgoing.contains_key(ring_id)
+            || self.finished.iter().any(|id| id == ring_id)
+    }
+
+    /// A ring for this device, after the engine's own checks (blocked, changed key).
+    pub(super) fn incoming_ring(
+        &mut self,
+        ring_id: &str,
+        from: Username,
+        ak: Key32,
+    ) -> Result<(), CallError> {
+        if self.in_use(ring_id) {
+            return Err(CallError::InUse);
+        }
+        self.incoming.insert(ring_id.to_string(), (from, ak));
+        Ok(())
+    }
+
+    /// The user took the ring here. Returns the caller.
+    pub(super) fn accepted_here(&mut self, ring_id: &str) -> Result<Username, CallError> {
+        let (from, _) = self.incoming.get(ring_id).ok_or(CallError::UnknownRing)?;
+        self.accepted.insert(ring_id.to_string());
+        Ok(from.clone())
+    }
+
+    /// The user declined the ring here. Returns the caller.
+    pub(super) fn declined_here(&mut self, ring_id: &str) -> Result<Username, CallError> {
+        self.accepted.remove(ring_id);
+        let (from, _) = self
+            .incoming
+            .remove(ring_id)
+            .ok_or(CallError::UnknownRing)?;
+        Ok(from)
+    }
+
+    pub(super) fn connected(&mut self, ring_id: &str) -> OnConnected {
+        if !self.accepted.remove(ring_id) {
+            return OnConnected::NotAnswered;
+        }
+        match self.incoming.remove(ring_id) {
+            Some((caller, ak)) => OnConnected::Check { caller, ak },
+            None => OnConnected::NotAnswered,
+        }
+    }
+
+    /// A session started for the ring; never replaces a live chat (dropping its handle would end it).
+    pub(super) fn start(&mut self, ring_id: &str, handle: H) -> Result<(), CallError> {
+        if self.sessions.contains_key(ring_id) {
+            return Err(CallError::InUse);
+        }
+        self.sessions.insert(ring_id.to_string(), handle);
+        Ok(())
+    }
+
+    pub(super) fn ended(&mut self, ring_id: &str) -> OnEnded<H> {
+        self.outgoing.remove(ring_id);
+        self.early.remove(ring_id);
+        self.incoming.remove(ring_id);
+        self.accepted.remove(ring_id);
+        if let Some(h) = self.sessions.get(ring_id) {
+            return OnEnded::RouteClosed(h.clone());
+        }
+        match self.finished.iter().position(|id| id == ring_id) {
+            Some(i) => {
+                self.finished.remove(i);
+                OnEnded::Quiet
+            }
+            None => OnEnded::Tell,
+        }
+    }
+
+    /// The session under `ring_id` ended (its driver says so once it has wiped).
+    pub(super) fn over(&mut self, ring_id: &str) {
+        if self.sessions.remove(ring_id).is_none() {
+            return;
+        }
+        if self.finished.len() >= FINISHED_KEPT {
+            self.finished.pop_front();
+        }
+        self.finished.push_back(ring_id.to_string());
+    }
+
+    /// Panic or lock: every ring not yet a chat is forgotten (sessions end through their drivers).
+    pub(super) fn forget_rings(&mut self) {
+        self.outgoing.clear();
+        self.early.clear();
+        self.incoming.clear();
+        self.accepted.clear();
+    }
+
+    pub(super) fn session(&self, ring_id: &str) -> Option<&H> {
+        self.sessions.get(ring_id)
+    }
+
+    pub(super) fn sessions(&self) -> impl Iterator<Item = (&String, &H)> {
+        self.sessions.iter()
+    }
+
+    /// Rings waiting for this device's answer: `(ring id, caller)`.
+    pub(super) fn waiting(&self) -> impl Iterator<Item = (&String, &Username)> {
+        self.incoming.iter().map(|(id, (from, _))| (id, from))
+    }
+}
+
+#[cfg(test)]
+mod tests;
