@@ -22,25 +22,9 @@ use crate::quota::{self, Admit, ChatLimits, FrameRate};
 use crate::transport::{Candidate, IceConfig, Transport, TransportEvent};
 use crate::ClientError;
 
-/// Pings go out this often once the channel is open.
-pub const PING_INTERVAL: Duration = Duration::from_secs(2);
-/// No frame for this long means the third ping went unanswered: the peer is gone.
-pub const PEER_SILENCE: Duration = Duration::from_secs(5);
-/// While attachment bytes are moving (or moved lately), a congested path may stall for a while
-/// (SCTP backs off after losses): tolerate this much silence before calling the peer lost.
-pub const BULK_SILENCE: Duration = Duration::from_secs(15);
-/// A session that has not opened its channel by then fails.
-pub const SETUP_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// After the relay route closes, how long a session still being set up waits for its channel.
-const ROUTE_GRACE: Duration = Duration::from_secs(2);
-/// A chat whose path went quiet (past the silence limits above) is repaired with an ICE restart
-/// through the server's route, which lasts the chat: it may stay quiet this much longer before it
-/// ends and wipes. Without the route (the server or the peer's socket gone) it ends at once.
-pub const RESTART_WINDOW: Duration = Duration::from_secs(10);
-/// While the path stays quiet the caller offers a new restart this often (a restart offer or its
-/// answer can be lost with the path it repairs, or land before a new path exists).
-const RESTART_RETRY: Duration = Duration::from_secs(3);
+mod liveness;
+use liveness::{Do, Liveness};
+pub use liveness::{BULK_SILENCE, PEER_SILENCE, PING_INTERVAL, RESTART_WINDOW, SETUP_TIMEOUT};
 
 /// What a session needs from the engine.
 pub trait SessionHost: Send + Sync + 'static {
@@ -145,8 +129,8 @@ struct Chat {
     /// The peer's frames against the rate a person could send.
     rate: FrameRate,
     next_id: u64,
-    open: bool,
-    last_rx: Instant,
+    /// Setup deadlines, pings, silence limits and the repair window.
+    live: Liveness,
     ping_n: u64,
     /// Round-trip probes waiting for their pong.
     probes: HashMap<u64, (Instant, oneshot::Sender<Duration>)>,
@@ -157,15 +141,6 @@ struct Chat {
     sending: HashMap<u64, CancellationToken>,
     /// Auto-delete timer in seconds (0: off).
     timer: u32,
-    /// When attachment bytes last moved in either direction.
-    bulk_at: Option<Instant>,
-    /// The caller offers ICE restarts; the callee answers them.
-    caller: bool,
-    /// The server still relays signals between the two devices (needed for an ICE restart).
-    route_alive: bool,
-    /// The open chat's path went quiet and is being repaired.
-    reconnecting: bool,
-    last_restart: Option<Instant>,
 }
 
 /// What a chunk-sending task reports when it stops.
@@ -198,19 +173,13 @@ pub fn spawn(
         } else {
             2
         },
-        open: false,
-        last_rx: Instant::now(),
+        live: Liveness::new(matches!(role, Role::Caller { .. }), Instant::now()),
         ping_n: 0,
         probes: Default::default(),
         held: HashMap::new(),
         incoming: HashMap::new(),
         sending: HashMap::new(),
         timer: 0,
-        bulk_at: None,
-        caller: matches!(role, Role::Caller { .. }),
-        route_alive: true,
-        reconnecting: false,
-        last_restart: None,
     };
     tokio::spawn(chat.run(rx, role));
     SessionHandle { peer, tx }
@@ -263,10 +232,7 @@ impl Chat {
     async fn run(mut self, mut cmds: mpsc::Receiver<Cmd>, role: Role) {
         let (ev_tx, mut ev_rx) = mpsc::channel(256);
         let mut wiped: Option<oneshot::Sender<()>> = None;
-        let started = Instant::now();
         let mut tick = tokio::time::interval(PING_INTERVAL.min(Duration::from_millis(500)));
-        let mut last_ping = Instant::now();
-        let mut route_closed: Option<Instant> = None;
         let (bulk_tx, mut bulk_rx) = mpsc::channel::<BulkDone>(16);
 
         let first = match role {
@@ -294,7 +260,7 @@ impl Chat {
                             // the chat is open the server must not be able to end it with one bad
                             // blob (it could not decrypt, and Olm refuses replays): drop those.
                             match self.on_signal(&blob, &ev_tx).await {
-                                Err(e @ SignalError::Undecryptable(_)) if self.open => {
+                                Err(e @ SignalError::Undecryptable(_)) if self.live.is_open() => {
                                     self.host.emit(Event::Warning {
                                         message: format!("dropped a relayed message that is not from the peer: {e}"),
                                     });
@@ -329,7 +295,7 @@ impl Chat {
                             let _ = reply.send(self.log.iter().cloned().collect());
                         }
                         Some(Cmd::Ping(reply)) => {
-                            if self.open {
+                            if self.live.is_open() {
                                 self.ping_n += 1;
                                 self.probes.insert(self.ping_n, (Instant::now(), reply));
                                 self.send_frame(&PeerFrame::Ping { n: self.ping_n }).await;
@@ -339,10 +305,7 @@ impl Chat {
                             // The route lasts the chat, so the peer gave up or lost the server.
                             // During setup its channel may still open (its `bye` or failure will
                             // follow): wait briefly. Once open, no ICE restart is possible any more.
-                            self.route_alive = false;
-                            if !self.open {
-                                route_closed.get_or_insert_with(Instant::now);
-                            }
+                            self.live.route_closed(Instant::now());
                         }
                     },
                     ev = ev_rx.recv() => match ev {
@@ -361,7 +324,7 @@ impl Chat {
                             } else if let Some(end) = self.on_frame(&b).await {
                                 break Exit::Ended(end);
                             }
-                            if self.reconnecting {
+                            if self.live.resumed() {
                                 self.on_resumed().await;
                             }
                         }
@@ -376,27 +339,8 @@ impl Chat {
                     Some((id, result)) = bulk_rx.recv() => self.on_bulk_done(id, result).await,
                     _ = sleep_until_opt(self.next_expiry()) => self.expire(),
                     _ = tick.tick() => {
-                        if self.open {
-                            let bulk = self.bulk_at.is_some_and(|t| t.elapsed() < BULK_SILENCE)
-                                || !self.sending.is_empty()
-                                || !self.incoming.is_empty();
-                            let silence = if bulk { BULK_SILENCE } else { PEER_SILENCE };
-                            let quiet = self.last_rx.elapsed();
-                            if quiet > silence {
-                                if !self.route_alive || quiet > silence + RESTART_WINDOW {
-                                    break Exit::Ended(EndReason::PeerLost);
-                                }
-                                self.repair().await;
-                            }
-                            if last_ping.elapsed() >= PING_INTERVAL {
-                                last_ping = Instant::now();
-                                self.ping_n += 1;
-                                self.send_frame(&PeerFrame::Ping { n: self.ping_n }).await;
-                            }
-                        } else if started.elapsed() > SETUP_TIMEOUT {
-                            break Exit::Failed("could not connect to the peer in time".into());
-                        } else if route_closed.is_some_and(|t| t.elapsed() > ROUTE_GRACE) {
-                            break Exit::Failed("the peer went away during setup".into());
+                        if let Some(exit) = self.on_tick().await {
+                            break exit;
                         }
                     }
                 }
@@ -512,7 +456,9 @@ impl Chat {
                 return Err(ClientError::Crypto("the peer aborted the session".into()))
             }
             Signal::Restart { sdp } => {
-                let (Some(t), true, false) = (&self.transport, self.open, self.caller) else {
+                let (Some(t), true, false) =
+                    (&self.transport, self.live.is_open(), self.live.is_caller())
+                else {
                     return Err(ClientError::Crypto("unexpected ICE restart".into()));
                 };
                 // A restart that cannot be applied is not fatal: the chat may still recover, or
@@ -523,10 +469,14 @@ impl Chat {
                         message: format!("could not apply an ICE restart: {e}"),
                     }),
                 }
-                self.mark_reconnecting();
+                if self.live.restart_offered() {
+                    self.host.emit(Event::SessionReconnecting {
+                        session: self.id.clone(),
+                    });
+                }
             }
             Signal::RestartAnswer { sdp } => {
-                let (Some(t), true) = (&self.transport, self.caller) else {
+                let (Some(t), true) = (&self.transport, self.live.is_caller()) else {
                     return Err(ClientError::Crypto("unexpected ICE restart answer".into()));
                 };
                 if let Err(e) = t.accept_answer(sdp).await {
@@ -539,24 +489,30 @@ impl Chat {
         Ok(())
     }
 
-    /// The open chat's path went quiet while the route still works: say so once, and (caller)
-    /// offer an ICE restart now and then. Frames flowing again end it ([`Self::on_resumed`]).
-    async fn repair(&mut self) {
-        self.mark_reconnecting();
-        if !self.caller
-            || self
-                .last_restart
-                .is_some_and(|t| t.elapsed() < RESTART_RETRY)
-        {
-            return;
+    /// Runs what the liveness rules say for this tick; `Some` when the chat is over.
+    async fn on_tick(&mut self) -> Option<Exit> {
+        let busy = !self.sending.is_empty() || !self.incoming.is_empty();
+        let ice = self.transport.as_ref().is_some_and(|t| t.ice_connected());
+        for step in self.live.tick(Instant::now(), busy, ice) {
+            match step {
+                Do::Ping => {
+                    self.ping_n += 1;
+                    self.send_frame(&PeerFrame::Ping { n: self.ping_n }).await;
+                }
+                Do::Reconnecting => self.host.emit(Event::SessionReconnecting {
+                    session: self.id.clone(),
+                }),
+                Do::OfferRestart => self.offer_restart().await,
+                Do::End(reason) => return Some(Exit::Ended(reason)),
+                Do::Fail(reason) => return Some(Exit::Failed(reason.into())),
+            }
         }
+        None
+    }
+
+    /// The caller's ICE restart offer, through the route.
+    async fn offer_restart(&mut self) {
         let Some(t) = &self.transport else { return };
-        // A restart that already found a path is left alone: the data channel's retransmissions
-        // take a moment to come through it, and a new restart would tear the path down again.
-        if self.last_restart.is_some() && t.ice_connected() {
-            return;
-        }
-        self.last_restart = Some(Instant::now());
         match t.restart_offer().await {
             Ok(sdp) => self.signal(&Signal::Restart { sdp }),
             Err(e) => self.host.emit(Event::Warning {
@@ -565,19 +521,7 @@ impl Chat {
         }
     }
 
-    /// Tells the front-end once per break that the chat is being repaired.
-    fn mark_reconnecting(&mut self) {
-        if !self.reconnecting {
-            self.reconnecting = true;
-            self.host.emit(Event::SessionReconnecting {
-                session: self.id.clone(),
-            });
-        }
-    }
-
     async fn on_resumed(&mut self) {
-        self.reconnecting = false;
-        self.last_restart = None;
         let Some(t) = &self.transport else { return };
         // Told once ICE has picked the new pair (frames may flow a moment before), off this task.
         let route = t.route_when_selected(Duration::from_secs(3));
@@ -592,11 +536,9 @@ impl Chat {
     }
 
     async fn on_open(&mut self) {
-        if self.open {
+        if !self.live.opened(Instant::now()) {
             return;
         }
-        self.open = true;
-        self.last_rx = Instant::now();
         let caps: Caps = self.peer_cert.caps;
         self.send_frame(&PeerFrame::Hello {
             caps: self.host.my_cert().map(|c| c.caps).unwrap_or_default(),
@@ -620,7 +562,7 @@ impl Chat {
         let (Some(olm), Some(t)) = (self.olm.as_mut(), self.transport.as_ref()) else {
             return;
         };
-        if !self.open {
+        if !self.live.is_open() {
             return;
         }
         if let Ok(blob) = seal(olm, &frame.encode()) {
@@ -629,7 +571,7 @@ impl Chat {
     }
 
     async fn send_text(&mut self, text: SecretText) -> Result<u64, ClientError> {
-        if !self.open {
+        if !self.live.is_open() {
             return Err(ClientError::NotOpen);
         }
         anonchat_proto::wire::check_size(text.as_str().len(), anonchat_proto::limits::MAX_TEXT)?;
@@ -668,10 +610,11 @@ impl Chat {
                 return None;
             }
         };
-        self.last_rx = Instant::now();
+        let now = Instant::now();
+        self.live.heard(now);
         // Pongs answer our own pings; everything else counts against the peer's rate.
         if !matches!(frame, PeerFrame::Pong { .. }) {
-            match self.rate.admit(self.last_rx) {
+            match self.rate.admit(now) {
                 Admit::Yes => {}
                 Admit::Drop { first } => {
                     if first {
@@ -851,7 +794,7 @@ impl Chat {
                 anonchat_proto::limits::TIMER_CHOICES
             )));
         }
-        if !self.open {
+        if !self.live.is_open() {
             return Err(ClientError::NotOpen);
         }
         self.timer = seconds;
@@ -869,7 +812,7 @@ impl Chat {
         new: NewAttachment,
         done: &mpsc::Sender<BulkDone>,
     ) -> Result<u64, ClientError> {
-        if !self.open {
+        if !self.live.is_open() {
             return Err(ClientError::NotOpen);
         }
         anonchat_proto::wire::check_size(
@@ -933,7 +876,7 @@ impl Chat {
     }
 
     async fn on_bulk_done(&mut self, id: u64, result: Result<[u8; 32], String>) {
-        self.bulk_at = Some(Instant::now());
+        self.live.bulk(Instant::now());
         if self.sending.remove(&id).is_none() {
             return; // Cancelled already (and the peer told).
         }
@@ -1025,8 +968,9 @@ impl Chat {
 
     async fn on_chunk(&mut self, frame: &[u8]) {
         // Any bytes from the peer prove it is alive, even chunks of a transfer we cancelled.
-        self.last_rx = Instant::now();
-        self.bulk_at = Some(self.last_rx);
+        let now = Instant::now();
+        self.live.heard(now);
+        self.live.bulk(now);
         let Ok((id, _)) = anonchat_proto::attach::chunk_header(frame) else {
             return self.host.emit(Event::Warning {
                 message: "dropped a malformed attachment chunk".into(),
@@ -1131,11 +1075,11 @@ impl Chat {
         self.incoming.clear();
         self.held.clear();
         self.olm = None;
-        let was_open = self.open;
-        self.open = false;
+        let was_open = self.live.is_open();
+        self.live.closed();
         self.host.session_over(&self.id);
         // The route lasted the chat (for ICE restarts); release it.
-        if self.route_alive {
+        if self.live.route_alive() {
             self.host.hangup(&self.id);
         }
         match exit {

@@ -87,19 +87,17 @@ fn pair() -> (Session, Chat, Arc<Recorder>) {
         },
         rate: FrameRate::new(Instant::now()),
         next_id: 1,
-        open: true,
-        last_rx: Instant::now(),
+        live: {
+            let mut live = Liveness::new(false, Instant::now());
+            live.opened(Instant::now());
+            live
+        },
         ping_n: 0,
         probes: Default::default(),
         held: HashMap::new(),
         incoming: HashMap::new(),
         sending: HashMap::new(),
         timer: 0,
-        bulk_at: None,
-        caller: false,
-        route_alive: true,
-        reconnecting: false,
-        last_restart: None,
     };
     (out, chat, host)
 }
