@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 use anonchat_proto::attach::{ChunkCipher, TransferKey, CHUNK_TAG};
 use anonchat_proto::frames::{PeerFrame, ReceiptKind, SecretText, Signal};
@@ -23,8 +23,11 @@ use crate::transport::{Candidate, IceConfig, Transport, TransportEvent};
 use crate::ClientError;
 
 mod liveness;
+mod log;
 use liveness::{Do, Liveness};
 pub use liveness::{BULK_SILENCE, PEER_SILENCE, PING_INTERVAL, RESTART_WINDOW, SETUP_TIMEOUT};
+use log::ChatLog;
+pub use log::Line;
 
 /// What a session needs from the engine.
 pub trait SessionHost: Send + Sync + 'static {
@@ -100,16 +103,6 @@ pub struct SessionHandle {
     pub tx: mpsc::Sender<Cmd>,
 }
 
-/// One line of the chat, kept so a front-end can re-render it; wiped with the session.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Line {
-    pub id: u64,
-    pub mine: bool,
-    pub text: SecretText,
-    #[serde(skip)]
-    pub expires: Option<Instant>,
-}
-
 enum Exit {
     Ended(EndReason),
     Failed(String),
@@ -122,10 +115,8 @@ struct Chat {
     host: Arc<dyn SessionHost>,
     olm: Option<Session>,
     transport: Option<Transport>,
-    log: VecDeque<Line>,
-    /// Text bytes in `log`.
-    log_bytes: usize,
-    limits: ChatLimits,
+    /// The texts, their caps and the auto-delete timer.
+    log: ChatLog,
     /// The peer's frames against the rate a person could send.
     rate: FrameRate,
     next_id: u64,
@@ -139,8 +130,6 @@ struct Chat {
     incoming: HashMap<u64, Incoming>,
     /// Outgoing transfers still sending, by id.
     sending: HashMap<u64, CancellationToken>,
-    /// Auto-delete timer in seconds (0: off).
-    timer: u32,
 }
 
 /// What a chunk-sending task reports when it stops.
@@ -162,9 +151,7 @@ pub fn spawn(
         host,
         olm: None,
         transport: None,
-        log: VecDeque::new(),
-        log_bytes: 0,
-        limits,
+        log: ChatLog::new(limits),
         rate: FrameRate::new(Instant::now()),
         // Caller odd, callee even: one id space for the session, so an id names one message or
         // attachment on both sides (receipts, expiry, view-once).
@@ -179,7 +166,6 @@ pub fn spawn(
         held: HashMap::new(),
         incoming: HashMap::new(),
         sending: HashMap::new(),
-        timer: 0,
     };
     tokio::spawn(chat.run(rx, role));
     SessionHandle { peer, tx }
@@ -292,7 +278,7 @@ impl Chat {
                             let _ = reply.send(self.set_timer(seconds).await);
                         }
                         Some(Cmd::History(reply)) => {
-                            let _ = reply.send(self.log.iter().cloned().collect());
+                            let _ = reply.send(self.log.lines());
                         }
                         Some(Cmd::Ping(reply)) => {
                             if self.live.is_open() {
@@ -586,13 +572,7 @@ impl Chat {
         };
         let blob = seal(olm, &frame.encode())?;
         t.send(Bytes::from(blob)).await?;
-        let expires = self.expiry_from_now();
-        self.log_push(Line {
-            id,
-            mine: true,
-            text,
-            expires,
-        });
+        self.log_push(id, true, text);
         Ok(id)
     }
 
@@ -635,13 +615,7 @@ impl Chat {
                     id,
                     text: body.clone(),
                 });
-                let expires = self.expiry_from_now();
-                self.log_push(Line {
-                    id,
-                    mine: false,
-                    text: body,
-                    expires,
-                });
+                self.log_push(id, false, body);
                 self.send_frame(&PeerFrame::Receipt {
                     id,
                     kind: ReceiptKind::Delivered,
@@ -711,7 +685,7 @@ impl Chat {
                 }
             }
             PeerFrame::Timer { seconds } => {
-                self.timer = seconds;
+                self.log.set_timer(seconds);
                 self.host.emit(Event::TimerSet {
                     session: self.id.clone(),
                     seconds,
@@ -722,29 +696,14 @@ impl Chat {
         None
     }
 
-    fn expiry_from_now(&self) -> Option<Instant> {
-        (self.timer > 0).then(|| Instant::now() + Duration::from_secs(u64::from(self.timer)))
-    }
-
     fn next_expiry(&self) -> Option<Instant> {
-        let lines = self.log.iter().filter_map(|l| l.expires);
         let held = self.held.values().filter_map(|h| h.expires);
-        lines.chain(held).min()
+        self.log.next_expiry().into_iter().chain(held).min()
     }
 
-    /// Keeps a line, wiping the oldest ones past the chat's caps (front-ends hear of them as
-    /// expired, so their copies go too).
-    fn log_push(&mut self, line: Line) {
-        self.log_bytes += line.text.as_str().len();
-        self.log.push_back(line);
-        let mut ids = Vec::new();
-        while quota::log_over(&self.limits, self.log.len(), self.log_bytes) {
-            let Some(old) = self.log.pop_front() else {
-                break;
-            };
-            self.log_bytes -= old.text.as_str().len();
-            ids.push(old.id);
-        }
+    /// Keeps a line (see `ChatLog::push`); lines wiped for room are told to the front-end.
+    fn log_push(&mut self, id: u64, mine: bool, text: SecretText) {
+        let ids = self.log.push(id, mine, text, Instant::now());
         if !ids.is_empty() {
             self.host.emit(Event::Expired {
                 session: self.id.clone(),
@@ -763,15 +722,7 @@ impl Chat {
     /// Wipes every line and attachment whose timer ran out.
     fn expire(&mut self) {
         let now = Instant::now();
-        let mut ids: Vec<u64> = Vec::new();
-        self.log.retain(|l| {
-            let gone = l.expires.is_some_and(|e| e <= now);
-            if gone {
-                ids.push(l.id);
-            }
-            !gone
-        });
-        self.log_bytes = self.log.iter().map(|l| l.text.as_str().len()).sum();
+        let mut ids = self.log.expire(now);
         self.held.retain(|id, h| {
             let gone = h.expires.is_some_and(|e| e <= now);
             if gone {
@@ -797,7 +748,7 @@ impl Chat {
         if !self.live.is_open() {
             return Err(ClientError::NotOpen);
         }
-        self.timer = seconds;
+        self.log.set_timer(seconds);
         self.send_frame(&PeerFrame::Timer { seconds }).await;
         self.host.emit(Event::TimerSet {
             session: self.id.clone(),
@@ -821,7 +772,7 @@ impl Chat {
         )?;
         anonchat_proto::wire::check_size(new.mime.len(), anonchat_proto::limits::MAX_MIME)?;
         quota::admit_attachment(
-            &self.limits,
+            self.log.limits(),
             self.attachment_bytes(),
             self.held.len() + self.incoming.len(),
             new.data.len() as u64,
@@ -863,7 +814,7 @@ impl Chat {
             Held {
                 meta: meta.clone(),
                 data: data.clone(),
-                expires: self.expiry_from_now(),
+                expires: self.log.expiry_from(Instant::now()),
             },
         );
         let (host, session, done) = (self.host.clone(), self.id.clone(), done.clone());
@@ -942,7 +893,7 @@ impl Chat {
             Some("a second offer with the same id".into())
         } else {
             quota::admit_attachment(
-                &self.limits,
+                self.log.limits(),
                 self.attachment_bytes(),
                 self.held.len() + self.incoming.len(),
                 meta.size,
@@ -1010,7 +961,7 @@ impl Chat {
                     Held {
                         meta,
                         data: Arc::new(data),
-                        expires: self.expiry_from_now(),
+                        expires: self.log.expiry_from(Instant::now()),
                     },
                 );
                 self.host.emit(Event::FileReceived {
@@ -1067,8 +1018,6 @@ impl Chat {
     /// Drops the Olm session and zeroizes the chat before anything slow (closing the transport).
     async fn finish(mut self, exit: Exit) {
         self.log.clear();
-        self.log.shrink_to_fit();
-        self.log_bytes = 0;
         for (_, t) in self.sending.drain() {
             t.cancel();
         }

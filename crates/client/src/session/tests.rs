@@ -79,12 +79,10 @@ fn pair() -> (Session, Chat, Arc<Recorder>) {
         host: host.clone(),
         olm: Some(inbound.session),
         transport: None,
-        log: VecDeque::new(),
-        log_bytes: 0,
-        limits: ChatLimits {
+        log: ChatLog::new(ChatLimits {
             max_lines: 100,
             ..ChatLimits::default()
-        },
+        }),
         rate: FrameRate::new(Instant::now()),
         next_id: 1,
         live: {
@@ -97,7 +95,6 @@ fn pair() -> (Session, Chat, Arc<Recorder>) {
         held: HashMap::new(),
         incoming: HashMap::new(),
         sending: HashMap::new(),
-        timer: 0,
     };
     (out, chat, host)
 }
@@ -136,7 +133,7 @@ async fn bad_frames_from_a_peer_are_dropped_and_change_nothing() {
         .filter(|e| matches!(e, Event::Warning { .. }))
         .count();
     assert_eq!(warnings, bad.len(), "each bad frame is reported");
-    assert!(chat.log.is_empty(), "nothing was added to the chat");
+    assert!(chat.log.lines().is_empty(), "nothing was added to the chat");
 
     // The session still works: a good text arrives and is logged; `bye` ends it.
     let good = seal_raw(
@@ -154,7 +151,7 @@ async fn bad_frames_from_a_peer_are_dropped_and_change_nothing() {
         .unwrap()
         .iter()
         .any(|e| matches!(e, Event::Message { id: 7, text, .. } if text.as_str() == "still here")));
-    assert_eq!(chat.log.len(), 1);
+    assert_eq!(chat.log.lines().len(), 1);
     let bye = seal_raw(&mut alice, &PeerFrame::Bye.encode());
     assert_eq!(chat.on_frame(&bye).await, Some(EndReason::PeerLeft));
 }
@@ -172,7 +169,10 @@ async fn a_text_flood_keeps_the_log_within_its_cap_then_ends_the_chat() {
             body: SecretText::new(format!("flood {sent}")),
         };
         ended = chat.on_frame(&seal_raw(&mut alice, &frame.encode())).await;
-        assert!(chat.log.len() <= 100, "the log stays within its cap");
+        assert!(
+            chat.log.lines().len() <= 100,
+            "the log stays within its cap"
+        );
     }
     assert_eq!(ended, Some(EndReason::Flooded));
     let burst = crate::quota::FRAME_BURST as u64;
@@ -205,8 +205,9 @@ async fn a_text_flood_keeps_the_log_within_its_cap_then_ends_the_chat() {
         "front-ends hear of every wiped line"
     );
     assert_eq!(
-        chat.log_bytes,
+        chat.log.bytes(),
         chat.log
+            .lines()
             .iter()
             .map(|l| l.text.as_str().len())
             .sum::<usize>()
