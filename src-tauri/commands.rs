@@ -1,7 +1,8 @@
 //! Tauri commands: each forwards to one client-engine call (or, for panic and the shortcut, to the
-//! shell's own one). Errors go to the UI as their message; user-facing wording comes from the engine
-//! ("User not found or offline.").
+//! shell's own one). Errors go to the UI as `{ code, message }`; user-facing wording comes from the
+//! engine ("User not found or offline.").
 
+use anonchat_client::api::ApiError;
 use anonchat_client::attachments::NewAttachment;
 use anonchat_client::engine::{DeviceView, EnrollView};
 use anonchat_client::{ClientError, CodeView, FriendView, ModeView};
@@ -14,10 +15,19 @@ use tauri::{AppHandle, State};
 
 use crate::AppState;
 
-type Res<T> = Result<T, String>;
+/// Errors reach the page as `{ code, message }` (the engine's `ApiError`): the UI decides on the
+/// code and shows the message.
+type Res<T> = Result<T, ApiError>;
 
-fn err(e: ClientError) -> String {
-    e.to_string()
+fn err(e: ClientError) -> ApiError {
+    e.into()
+}
+
+fn bad_input(message: String) -> ApiError {
+    ApiError {
+        code: "bad_input",
+        message,
+    }
 }
 
 #[derive(Serialize)]
@@ -240,7 +250,7 @@ async fn typing(state: State<'_, AppState>, session: String) -> Res<()> {
 #[tauri::command(rename_all = "snake_case")]
 async fn send_attachment(state: State<'_, AppState>, request: tauri::ipc::Request<'_>) -> Res<u64> {
     let tauri::ipc::InvokeBody::Raw(bytes) = request.body() else {
-        return Err("expected the file's bytes".into());
+        return Err(bad_input("expected the file's bytes".into()));
     };
     let header = |k: &str| {
         request
@@ -354,7 +364,7 @@ async fn save_attachment(
     let Some(path) = rx.await.ok().flatten() else {
         return Ok(false); // The user closed the dialog.
     };
-    let path = path.into_path().map_err(|e| e.to_string())?;
+    let path = path.into_path().map_err(|e| bad_input(e.to_string()))?;
     state
         .engine
         .save_attachment(&session, id, &path)
@@ -390,7 +400,7 @@ async fn panic(app: AppHandle) -> Res<u64> {
 
 #[tauri::command(rename_all = "snake_case")]
 fn set_panic_shortcut(app: AppHandle, shortcut: String) -> Res<()> {
-    crate::shortcut::change(&app, &shortcut)
+    crate::shortcut::change(&app, &shortcut).map_err(bad_input)
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -464,7 +474,7 @@ async fn delete_account(state: State<'_, AppState>) -> Res<()> {
 fn check_username(username: String) -> Res<String> {
     Username::parse(&username)
         .map(|u| u.to_string())
-        .map_err(|e| e.to_string())
+        .map_err(|e| err(e.into()))
 }
 
 pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static {

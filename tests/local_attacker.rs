@@ -238,19 +238,22 @@ async fn with_a_passcode_the_lock_page_is_a_lock() {
     .await;
     assert!(app.text("#lock-note").await.contains("passcode"));
     app.shot("locked-passcode").await;
-    // Behind the page the engine is locked too: no contacts, no code, no devices, no enrolling.
+    // Behind the page the engine is locked too: no contacts, no code, no devices, no enrolling —
+    // each refused with the `locked` code the UI decides on.
     let refused = app
         .eval_async(
             "const out = [];
              for (const cmd of ['friends', 'code', 'devices', 'enroll_open', 'get_mode']) {
-               out.push(await window.__TAURI__.core.invoke(cmd).then(() => cmd + ': allowed', (e) => String(e)));
+               out.push(await window.__TAURI__.core.invoke(cmd).then(() => cmd + ': allowed', (e) => e.code + ': ' + e.message));
              }
              return out;",
         )
         .await;
     let refused: Vec<String> = serde_json::from_value(refused).expect("answers");
     assert!(
-        refused.iter().all(|r| r.contains("locked")),
+        refused
+            .iter()
+            .all(|r| r.starts_with("locked: ") && r.contains("locked")),
         "locked engine: {refused:?}"
     );
     // Continue without it, or with a wrong one, stays here.

@@ -39,6 +39,15 @@ function say(el, text) {
   $(el).textContent = text;
 }
 
+// Engine errors come as `{ code, message }`: decide on the code, show the message.
+function errText(err) {
+  return err && typeof err.message === "string" ? err.message : errText(err);
+}
+
+function errCode(err) {
+  return err && typeof err.code === "string" ? err.code : "";
+}
+
 function li(children) {
   const item = document.createElement("li");
   for (const c of children) item.append(c);
@@ -122,7 +131,7 @@ $("onboard-form").addEventListener("submit", async (e) => {
     say("onboard-error", "");
     enterMain();
   } catch (err) {
-    say("onboard-error", String(err));
+    say("onboard-error", errText(err));
   } finally {
     button.disabled = false;
   }
@@ -187,7 +196,7 @@ async function act(promise, statusId, done) {
     if (done) say(statusId, done);
     return r;
   } catch (err) {
-    say(statusId, String(err));
+    say(statusId, errText(err));
     return undefined;
   }
 }
@@ -250,7 +259,7 @@ async function scanRun(camera) {
     $("scan-open").focus();
   } catch (err) {
     if (!scan.running || run !== scan.run) return; // Cancelled, or replaced by another scan.
-    say("scan-status", String(err));
+    say("scan-status", errText(err));
   }
 }
 

@@ -23,7 +23,7 @@ $("unlock-form").addEventListener("submit", async (e) => {
       await invoke("unlock", { passcode: input.value });
     } catch (err) {
       input.value = "";
-      say("unlock-error", String(err));
+      say("unlock-error", errText(err));
       return;
     }
     input.value = "";
@@ -37,7 +37,7 @@ async function withPasscode(call) {
   try {
     return await call();
   } catch (err) {
-    if (!/needs the app passcode/.test(String(err))) throw err;
+    if (errCode(err) !== "passcode_required") throw err;
     if (!(await askPasscode())) throw err;
     return await call();
   }
@@ -66,7 +66,7 @@ function askPasscode() {
         done(true);
       } catch (err) {
         input.value = "";
-        say("passcode-ask-error", String(err));
+        say("passcode-ask-error", errText(err));
       }
     };
     $("passcode-ask-cancel").onclick = () => done(false);

@@ -2,6 +2,7 @@
 //! sessions with Olm inside, chat state only in RAM (zeroized), and an event stream for front-ends.
 //! It knows nothing of Tauri or HTML; the CLI and the desktop app both drive [`Engine`].
 
+pub mod api;
 pub mod attachments;
 pub mod camera;
 pub mod engine;

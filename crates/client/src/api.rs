@@ -1,0 +1,123 @@
+//! The one command surface (issue 15): [`Command`] in, [`Reply`] out, through
+//! [`Engine::execute`](crate::Engine::execute). The CLI's `--json` mode is read → execute → print,
+//! and the desktop app's `execute` command is the same call, so the end-to-end tests drive exactly
+//! what the app drives. Errors carry a stable `code` beside their message: front-ends decide on
+//! the code and show the message.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::passcode::LockError;
+use crate::ClientError;
+
+mod command;
+mod execute;
+pub use command::Command;
+
+/// An error as a front-end gets it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiError {
+    /// Stable, snake_case: what a front-end switches on (the match in `ClientError::code` below).
+    pub code: &'static str,
+    /// For people: what went wrong, in the engine's words.
+    pub message: String,
+}
+
+impl From<ClientError> for ApiError {
+    fn from(e: ClientError) -> Self {
+        Self {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl ClientError {
+    /// The error's stable code.
+    pub fn code(&self) -> &'static str {
+        use ClientError as E;
+        match self {
+            E::Keychain(_) => "keychain",
+            E::NoIdentity => "no_identity",
+            E::AlreadyRegistered(_) => "already_registered",
+            E::Profile(_) => "profile",
+            E::Tls(_) => "tls",
+            E::Http(_) => "server",
+            E::Taken => "taken",
+            E::NotFound => "not_found",
+            E::PowRequired => "pow_required",
+            E::Refused(_) => "refused",
+            E::NotConnected => "not_connected",
+            E::Proto(_) => "bad_input",
+            E::KeyChanged(_) => "key_changed",
+            E::UnknownContact(_) => "unknown_contact",
+            E::NotOpen => "not_open",
+            E::UnknownSession => "unknown_session",
+            E::UnknownAttachment => "unknown_attachment",
+            E::UnknownRing => "unknown_ring",
+            E::Camera(_) => "camera",
+            E::ServerKeyChanged => "server_key_changed",
+            E::Lock(LockError::Locked) => "locked",
+            E::Lock(LockError::PasscodeRequired) => "passcode_required",
+            E::Lock(LockError::Wrong) => "wrong_passcode",
+            E::Lock(LockError::Wait(_)) => "passcode_wait",
+            E::Crypto(_) => "crypto",
+            E::Transport(_) => "transport",
+        }
+    }
+}
+
+/// One command's answer: its name and what it returned.
+#[derive(Debug)]
+pub struct Reply {
+    pub name: &'static str,
+    pub result: Result<Value, ApiError>,
+}
+
+impl Reply {
+    /// `{"reply": name, "ok": true, ...}` or `{"reply": name, "ok": false, "error": message,
+    /// "code": code}`.
+    pub fn to_json(&self) -> Value {
+        match &self.result {
+            Ok(extra) => execute::ok(self.name, extra.clone()),
+            Err(e) => json!({"reply": self.name, "ok": false, "error": e.message, "code": e.code}),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable_and_distinct_from_the_message() {
+        let e = ApiError::from(ClientError::Lock(LockError::PasscodeRequired));
+        assert_eq!(e.code, "passcode_required");
+        assert_eq!(e.message, "this needs the app passcode");
+        assert_eq!(ApiError::from(ClientError::NotFound).code, "not_found");
+        let reply = Reply {
+            name: "lookup",
+            result: Err(ClientError::NotFound.into()),
+        };
+        assert_eq!(
+            reply.to_json(),
+            json!({"reply": "lookup", "ok": false, "error": "User not found or offline.", "code": "not_found"})
+        );
+        let reply = Reply {
+            name: "whoami",
+            result: Ok(json!({"username": "alice"})),
+        };
+        assert_eq!(
+            reply.to_json(),
+            json!({"reply": "whoami", "ok": true, "username": "alice"})
+        );
+    }
+
+    #[test]
+    fn a_command_line_parses_into_the_shared_list() {
+        let cmd: Command =
+            serde_json::from_str(r#"{"cmd":"lookup","username":"bob"}"#).expect("parses");
+        assert!(matches!(cmd, Command::Lookup { .. }));
+        assert!(serde_json::from_str::<Command>(r#"{"cmd":"self_destruct"}"#).is_err());
+    }
+}

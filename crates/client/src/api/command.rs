@@ -1,0 +1,203 @@
+//! The one list of commands every front-end sends (the CLI's `--json` lines, the desktop app's
+//! `execute`), as JSON objects tagged by `cmd`.
+
+use anonchat_proto::frames::SecretText;
+use anonchat_proto::fvc::CodeFormat;
+use anonchat_proto::wire::{Mode, PresenceMode};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Command {
+    Register {
+        username: String,
+    },
+    Whoami,
+    Connect,
+    AddFriend {
+        username: String,
+        #[serde(default)]
+        code: Option<String>,
+    },
+    Lookup {
+        username: String,
+        #[serde(default)]
+        code: Option<String>,
+    },
+    AddLink {
+        link: String,
+    },
+    /// The cameras there are.
+    Cameras,
+    /// Reads camera `camera` until a contact's share QR shows up, then adds that contact.
+    ScanContact {
+        #[serde(default)]
+        camera: u32,
+    },
+    StopScan,
+    SetMode {
+        mode: Mode,
+        #[serde(default)]
+        always_require_code: bool,
+        #[serde(default)]
+        format: CodeFormat,
+    },
+    GetMode,
+    SetPresence {
+        presence: PresenceMode,
+    },
+    /// "Hide my IP" and whether the server has a relay.
+    Network,
+    SetHideIp {
+        hide: bool,
+    },
+    Code,
+    /// A QR code of `text` (a share link, say) as SVG, or as PNG bytes in base64.
+    Qr {
+        text: String,
+        #[serde(default)]
+        png: bool,
+    },
+    RotateCode,
+    SetStaticCode {
+        #[serde(default)]
+        code: Option<String>,
+    },
+    DeleteAccount,
+    Search {
+        prefix: String,
+    },
+    AcceptFriend {
+        username: String,
+    },
+    DeclineFriend {
+        username: String,
+    },
+    Unfriend {
+        username: String,
+    },
+    Friends,
+    SafetyNumber {
+        username: String,
+    },
+    MarkVerified {
+        username: String,
+    },
+    TrustNewKey {
+        username: String,
+    },
+    /// The server's TLS key changed and its operator confirmed it: pin the new one.
+    TrustServerKey,
+    /// Sets, changes or (with none) removes the app passcode.
+    SetPasscode {
+        #[serde(default)]
+        passcode: Option<SecretText>,
+    },
+    /// Enters the app passcode: unlocks, and covers sensitive actions for a minute.
+    Unlock {
+        passcode: SecretText,
+    },
+    LockStatus,
+    Ring {
+        username: String,
+        #[serde(default)]
+        code: Option<String>,
+    },
+    Answer {
+        ring_id: String,
+        accept: bool,
+    },
+    Send {
+        session: String,
+        text: SecretText,
+    },
+    Typing {
+        session: String,
+    },
+    History {
+        session: String,
+    },
+    Sessions,
+    Leave {
+        session: String,
+    },
+    /// Sends a file from disk (images are shown inline by the peer).
+    SendFile {
+        session: String,
+        path: std::path::PathBuf,
+        #[serde(default)]
+        view_once: bool,
+    },
+    /// Takes a photo with camera `camera` and sends it.
+    SendPhoto {
+        session: String,
+        #[serde(default)]
+        camera: u32,
+        #[serde(default)]
+        view_once: bool,
+    },
+    Attachments {
+        session: String,
+    },
+    /// An attachment's bytes, in base64.
+    Attachment {
+        session: String,
+        id: u64,
+    },
+    OpenViewOnce {
+        session: String,
+        id: u64,
+    },
+    /// Writes an attachment to `path`, the only place it is ever written.
+    Save {
+        session: String,
+        id: u64,
+        path: std::path::PathBuf,
+    },
+    CancelTransfer {
+        session: String,
+        id: u64,
+    },
+    SetTimer {
+        session: String,
+        seconds: u32,
+    },
+    SetMaxFileMb {
+        #[serde(default)]
+        mb: Option<u32>,
+    },
+    SetChatLimits {
+        #[serde(default)]
+        lines: Option<u32>,
+        #[serde(default)]
+        mb: Option<u32>,
+    },
+    /// Old device: a code and QR string for adding a new device.
+    EnrollOpen,
+    /// New device: join with the code or the QR string; answers once the old device decided.
+    Enroll {
+        code: String,
+    },
+    EnrollApprove {
+        device_id: String,
+        /// The comparison code the user was shown (the `fingerprint` of `enroll_request`).
+        fingerprint: String,
+    },
+    EnrollDecline {
+        device_id: String,
+    },
+    Devices,
+    Block {
+        username: String,
+    },
+    Unblock {
+        username: String,
+    },
+    Blocked,
+    RevokeDevice {
+        device_id: String,
+    },
+    RotateAccountKey,
+    Panic,
+    Quit,
+}
