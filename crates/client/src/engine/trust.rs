@@ -1,0 +1,166 @@
+//! Trust: pinned account keys (first use pins; a different key is refused, kept for the user's
+//! decision and announced), safety numbers and verification, and blocking.
+
+use anonchat_proto::{safety, Key32, Username};
+
+use super::{lock, Engine, Inner, AUTO_BLOCK_AFTER};
+use crate::events::Event;
+use crate::profile::Contact;
+use crate::ClientError;
+
+impl Engine {
+    /// Refuses every ring and friend request from `username` without asking, until unblocked.
+    pub fn block(&self, username: &str) -> Result<(), ClientError> {
+        let who = Username::parse(username)?;
+        self.inner.set_blocked(&who, true)
+    }
+
+    pub fn unblock(&self, username: &str) -> Result<(), ClientError> {
+        let who = Username::parse(username)?;
+        lock(&self.inner.refusals).remove(&who);
+        self.inner.set_blocked(&who, false)
+    }
+
+    pub fn blocked(&self) -> Vec<String> {
+        lock(&self.inner.data).blocked.iter().cloned().collect()
+    }
+
+    /// The 60-digit safety number with a pinned contact, as 12 groups of 5.
+    pub fn safety_number(&self, username: &str) -> Result<String, ClientError> {
+        self.inner.unlocked()?;
+        let them = Username::parse(username)?;
+        let their_ak = self
+            .inner
+            .pinned(&them)
+            .ok_or_else(|| ClientError::UnknownContact(them.to_string()))?;
+        let (me, my_ak) = self.my_ak()?;
+        Ok(safety::grouped(&safety::safety_number(
+            &me, &my_ak, &them, &their_ak,
+        )))
+    }
+
+    /// The user compared safety numbers in person: mark the contact verified.
+    pub fn mark_verified(&self, username: &str) -> Result<(), ClientError> {
+        self.inner.unlocked()?;
+        let them = Username::parse(username)?;
+        let mut data = lock(&self.inner.data);
+        let c = data
+            .contacts
+            .get_mut(them.as_str())
+            .ok_or_else(|| ClientError::UnknownContact(them.to_string()))?;
+        c.verified = true;
+        let snapshot = data.clone();
+        drop(data);
+        self.inner.save_profile(&snapshot)
+    }
+
+    /// After a `key_changed` warning, the user chose to trust the new key.
+    pub async fn trust_new_key(&self, username: &str) -> Result<(), ClientError> {
+        self.inner.unlocked()?;
+        let them = Username::parse(username)?;
+        let ak = lock(&self.inner.changed_keys)
+            .remove(&them)
+            .ok_or_else(|| ClientError::UnknownContact(them.to_string()))?;
+        let snapshot = {
+            let mut data = lock(&self.inner.data);
+            data.contacts.insert(
+                them.to_string(),
+                Contact {
+                    ak_pub: ak,
+                    verified: false,
+                },
+            );
+            data.clone()
+        };
+        self.inner.save_profile(&snapshot)?;
+        // Our half of the friendship edge was signed over the old key: sign it over the new one.
+        self.resign_edge_with(them, ak).await;
+        Ok(())
+    }
+}
+
+impl Inner {
+    pub(super) fn is_blocked(&self, who: &Username) -> bool {
+        lock(&self.data).blocked.contains(who.as_str())
+    }
+
+    pub(super) fn set_blocked(&self, who: &Username, blocked: bool) -> Result<(), ClientError> {
+        let snapshot = {
+            let mut data = lock(&self.data);
+            let changed = if blocked {
+                data.blocked.insert(who.to_string())
+            } else {
+                data.blocked.remove(who.as_str())
+            };
+            if !changed {
+                return Ok(());
+            }
+            data.clone()
+        };
+        self.save_profile(&snapshot)
+    }
+
+    /// The user refused a ring or friend request from `who`; enough of them block `who`.
+    pub(super) fn refused(&self, who: &Username) {
+        let n = {
+            let mut r = lock(&self.refusals);
+            let n = r.entry(who.clone()).or_insert(0);
+            *n += 1;
+            *n
+        };
+        if n >= AUTO_BLOCK_AFTER && !self.is_blocked(who) && self.set_blocked(who, true).is_ok() {
+            self.emit(Event::Blocked {
+                username: who.to_string(),
+                automatic: true,
+            });
+        }
+    }
+
+    pub(super) fn pinned(&self, who: &Username) -> Option<Key32> {
+        lock(&self.data)
+            .contacts
+            .get(who.as_str())
+            .map(|c| c.ak_pub)
+    }
+
+    /// Pins a contact's key on first use; a different key than the pinned one is refused, kept for
+    /// the user's decision, and announced loudly.
+    pub(super) fn pin(&self, who: &Username, ak: Key32) -> Result<(), ClientError> {
+        let snapshot = {
+            let mut data = lock(&self.data);
+            match data.contacts.get(who.as_str()) {
+                Some(c) if c.ak_pub == ak => return Ok(()),
+                Some(c) => {
+                    let pinned = c.ak_pub;
+                    drop(data);
+                    lock(&self.changed_keys).insert(who.clone(), ak);
+                    self.warn_key_changed(who, pinned, ak);
+                    return Err(ClientError::KeyChanged(who.to_string()));
+                }
+                None => {
+                    data.contacts.insert(
+                        who.to_string(),
+                        Contact {
+                            ak_pub: ak,
+                            verified: false,
+                        },
+                    );
+                    data.clone()
+                }
+            }
+        };
+        self.save_profile(&snapshot)
+    }
+
+    pub(super) fn my_ak(&self) -> Option<(Username, Key32)> {
+        lock(&self.identity)
+            .as_ref()
+            .map(|i| (i.username.clone(), i.ak_pub()))
+    }
+
+    pub(super) fn safety_with(&self, who: &Username, ak: &Key32) -> String {
+        self.my_ak()
+            .map(|(me, my_ak)| safety::grouped(&safety::safety_number(&me, &my_ak, who, ak)))
+            .unwrap_or_default()
+    }
+}
