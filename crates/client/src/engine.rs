@@ -285,9 +285,7 @@ impl Engine {
     }
 
     fn my_ak(&self) -> Result<(Username, Key32), ClientError> {
-        let id = lock(&self.inner.identity);
-        let id = id.as_ref().ok_or(ClientError::NoIdentity)?;
-        Ok((id.username.clone(), id.ak_pub()))
+        self.inner.my_ak().ok_or(ClientError::NoIdentity)
     }
 
     fn sign_ak(&self, msg: &[u8]) -> Result<Sig64, ClientError> {

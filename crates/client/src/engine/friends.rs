@@ -2,7 +2,7 @@
 
 use anonchat_proto::signing::{friend_bytes, verify};
 use anonchat_proto::wire::{ClientMsg, ServerMsg};
-use anonchat_proto::{safety, Key32, Sig64, Username};
+use anonchat_proto::{Key32, Sig64, Username};
 
 use super::{lock, Engine, FriendView, Inner};
 use crate::events::Event;
@@ -59,9 +59,7 @@ impl Engine {
             || None,
         )
         .await?;
-        Ok(safety::grouped(&safety::safety_number(
-            &me, &my_ak, &to, &their_ak,
-        )))
+        Ok(self.inner.safety_with(&to, &their_ak))
     }
 
     /// Adds a contact from an `anonchat://add?u=…&c=…` link (typed, pasted or scanned).

@@ -9,7 +9,7 @@ use anonchat_proto::frames::SecretText;
 use anonchat_proto::rotation::{follow, AkRotation, Chain};
 use anonchat_proto::signing::{friend_bytes, one_time_key_bytes, verify};
 use anonchat_proto::wire::{ClientMsg, DeviceBlob, ServerMsg};
-use anonchat_proto::{safety, DeviceCert, Key32, Username};
+use anonchat_proto::{DeviceCert, Key32, Username};
 use vodozemac::olm::{OlmMessage, SessionConfig};
 use vodozemac::Curve25519PublicKey;
 
@@ -320,10 +320,7 @@ impl Inner {
                 _ => Vec::new(),
             };
             let rotated = matches!(follow(&who, &pinned, &new, &history), Chain::Rotated { .. });
-            let safety_number = me
-                .my_ak()
-                .map(|(me, my_ak)| safety::grouped(&safety::safety_number(&me, &my_ak, &who, &new)))
-                .unwrap_or_default();
+            let safety_number = me.safety_with(&who, &new);
             me.emit(Event::KeyChanged {
                 username: who.to_string(),
                 safety_number,

@@ -33,10 +33,8 @@ impl Engine {
             .inner
             .pinned(&them)
             .ok_or_else(|| ClientError::UnknownContact(them.to_string()))?;
-        let (me, my_ak) = self.my_ak()?;
-        Ok(safety::grouped(&safety::safety_number(
-            &me, &my_ak, &them, &their_ak,
-        )))
+        self.my_ak()?;
+        Ok(self.inner.safety_with(&them, &their_ak))
     }
 
     /// The user compared safety numbers in person: mark the contact verified.
