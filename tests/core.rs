@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use anonchat_client::session::TYPING_EVERY;
 use anonchat_e2e::cli::{befriend, keychain_has, open_session, pair, say, Cli, Pair};
 use anonchat_e2e::proxy::{proxied, rewrite, Dir, Tamper};
 use anonchat_e2e::server::{Server, ServerOpts};
@@ -311,4 +312,28 @@ async fn a_changed_account_key_is_a_loud_blocking_warning() {
         p.b.ok(json!({"cmd": "safety_number", "username": p.a_name}))
             .await;
     assert_eq!(pinned["safety_number"], sn.as_str());
+}
+
+/// Typing is throttled in the engine, not left to each front-end: a burst of keystrokes reaches
+/// the peer as one `typing` notice per `TYPING_EVERY` (issue 15).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_keystrokes_reaches_the_peer_as_one_typing_notice() {
+    let server = Server::start().await;
+    let mut p = pair(&server.url()).await;
+    befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
+    let session = open_session(&mut p.a, &mut p.b, &p.b_name).await;
+    let started = Instant::now();
+    for _ in 0..10 {
+        p.a.ok(json!({"cmd": "typing", "session": session})).await;
+    }
+    let burst = started.elapsed();
+    // The channel is ordered: once the text is here, every typing notice sent before it is too.
+    say(&mut p.a, &mut p.b, &session).await;
+    let notices = p.b.take_all(|v| v["event"] == "typing").len();
+    let allowed = 1 + (burst.as_millis() / TYPING_EVERY.as_millis()) as usize;
+    println!("10 keystrokes in {burst:?} -> {notices} typing notice(s)");
+    assert!(
+        (1..=allowed).contains(&notices),
+        "{notices} notices for 10 keystrokes in {burst:?} (at most {allowed})"
+    );
 }

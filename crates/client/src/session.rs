@@ -24,10 +24,12 @@ use crate::ClientError;
 
 mod liveness;
 mod log;
+mod typing;
 use liveness::{Do, Liveness};
 pub use liveness::{BULK_SILENCE, PEER_SILENCE, PING_INTERVAL, RESTART_WINDOW, SETUP_TIMEOUT};
 use log::ChatLog;
 pub use log::Line;
+pub use typing::TYPING_EVERY;
 
 /// What a session needs from the engine.
 pub trait SessionHost: Send + Sync + 'static {
@@ -122,6 +124,7 @@ struct Chat {
     next_id: u64,
     /// Setup deadlines, pings, silence limits and the repair window.
     live: Liveness,
+    typing: typing::Typing,
     ping_n: u64,
     /// Round-trip probes waiting for their pong.
     probes: HashMap<u64, (Instant, oneshot::Sender<Duration>)>,
@@ -161,6 +164,7 @@ pub fn spawn(
             2
         },
         live: Liveness::new(matches!(role, Role::Caller { .. }), Instant::now()),
+        typing: Default::default(),
         ping_n: 0,
         probes: Default::default(),
         held: HashMap::new(),
@@ -258,7 +262,11 @@ impl Chat {
                         Some(Cmd::SendText(text, reply)) => {
                             let _ = reply.send(self.send_text(text).await);
                         }
-                        Some(Cmd::Typing) => self.send_frame(&PeerFrame::Typing).await,
+                        Some(Cmd::Typing) => {
+                            if self.typing.due(Instant::now()) {
+                                self.send_frame(&PeerFrame::Typing).await;
+                            }
+                        }
                         Some(Cmd::SendAttachment(new, reply)) => {
                             let _ = reply.send(self.send_attachment(*new, &bulk_tx).await);
                         }

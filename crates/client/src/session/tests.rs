@@ -90,6 +90,7 @@ fn pair() -> (Session, Chat, Arc<Recorder>) {
             live.opened(Instant::now());
             live
         },
+        typing: Default::default(),
         ping_n: 0,
         probes: Default::default(),
         held: HashMap::new(),
