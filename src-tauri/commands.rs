@@ -5,6 +5,7 @@
 use anonchat_client::api::ApiError;
 use anonchat_client::attachments::NewAttachment;
 use anonchat_client::engine::{DeviceView, EnrollView};
+use anonchat_client::session::Sent;
 use anonchat_client::{ClientError, CodeView, FriendView, ModeView};
 use anonchat_proto::frames::{AttachmentKind, SecretText};
 use anonchat_proto::fvc::CodeFormat;
@@ -236,7 +237,7 @@ async fn answer(state: State<'_, AppState>, ring_id: String, accept: bool) -> Re
 }
 
 #[tauri::command(rename_all = "snake_case")]
-async fn send_text(state: State<'_, AppState>, session: String, text: SecretText) -> Res<u64> {
+async fn send_text(state: State<'_, AppState>, session: String, text: SecretText) -> Res<Sent> {
     state.engine.send_text(&session, text).await.map_err(err)
 }
 
@@ -248,7 +249,10 @@ async fn typing(state: State<'_, AppState>, session: String) -> Res<()> {
 /// An attachment the user picked in the page: the bytes are the raw request body, what it is comes
 /// in headers (`x-session`, `x-name` URI-encoded, `x-mime`, `x-kind`, `x-view-once`).
 #[tauri::command(rename_all = "snake_case")]
-async fn send_attachment(state: State<'_, AppState>, request: tauri::ipc::Request<'_>) -> Res<u64> {
+async fn send_attachment(
+    state: State<'_, AppState>,
+    request: tauri::ipc::Request<'_>,
+) -> Res<Sent> {
     let tauri::ipc::InvokeBody::Raw(bytes) = request.body() else {
         return Err(bad_input("expected the file's bytes".into()));
     };
@@ -311,7 +315,7 @@ async fn send_photo(
     session: String,
     camera: u32,
     view_once: bool,
-) -> Res<u64> {
+) -> Res<Sent> {
     state
         .engine
         .send_photo(&session, camera, view_once)

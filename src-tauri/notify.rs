@@ -58,6 +58,7 @@ mod tests {
             session: "s".into(),
             id: 1,
             text: SecretText::new("secret words".into()),
+            expires_in_ms: None,
         };
         assert_eq!(text(&msg, true), None, "no notification carries a message");
     }

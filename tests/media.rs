@@ -339,6 +339,13 @@ async fn timers_expire_on_both_sides_on_time() {
     let mut p = pair(&server.url()).await;
     befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
     let session = open_session(&mut p.a, &mut p.b, &p.b_name).await;
+    // Without a timer nothing says it expires.
+    let untimed =
+        p.a.ok(json!({"cmd": "send", "session": session, "text": "stays"}))
+            .await;
+    assert!(untimed["expires_in_ms"].is_null(), "{untimed}");
+    let got = p.b.expect_event("message").await;
+    assert!(got["expires_in_ms"].is_null(), "{got}");
     let bad =
         p.a.call(json!({"cmd": "set_timer", "session": session, "seconds": 7}))
             .await;
@@ -358,11 +365,23 @@ async fn timers_expire_on_both_sides_on_time() {
             .await;
     let id = sent["id"].as_u64().unwrap();
     let want = text.clone();
-    p.b.expect("the message", move |v| {
-        v["event"] == "message" && v["text"] == want.as_str()
-    })
-    .await;
+    let got =
+        p.b.expect("the message", move |v| {
+            v["event"] == "message" && v["text"] == want.as_str()
+        })
+        .await;
     let received_at = Instant::now();
+    // Each side's engine says when it wipes the item, so front-ends count down to its deadline
+    // and never compute one of their own.
+    for (side, said) in [("sender", &sent), ("receiver", &got)] {
+        let ms = said["expires_in_ms"]
+            .as_u64()
+            .expect("an expiry while a timer is set");
+        assert!(
+            (4_500..=5_000).contains(&ms),
+            "{side}: expires in {ms} ms, timer 5 s"
+        );
+    }
     for (side, from) in [(&mut p.a, sent_at), (&mut p.b, received_at)] {
         side.expect("expiry", move |v| {
             v["event"] == "expired"
@@ -376,8 +395,15 @@ async fn timers_expire_on_both_sides_on_time() {
             after >= Duration::from_millis(4900) && after <= Duration::from_secs(6),
             "expired after {after:?}, set to 5 s"
         );
+        // The timed line is gone; the one sent before the timer stays.
         let history = side.ok(json!({"cmd": "history", "session": session})).await;
-        assert!(history["lines"].as_array().unwrap().is_empty(), "{history}");
+        let texts: Vec<&str> = history["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|l| l["text"].as_str())
+            .collect();
+        assert_eq!(texts, vec!["stays"], "{history}");
     }
 }
 

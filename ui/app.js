@@ -341,7 +341,7 @@ function openChat(ev) {
 
 // Attachments: bytes come from the engine on demand and are shown from object URLs, all revoked
 // when the chat ends (or an item expires). Countdowns show when a timed item disappears.
-const media = { urls: new Map(), timer: 0, ticker: null, doneEarly: new Set() };
+const media = { urls: new Map(), ticker: null, doneEarly: new Set() };
 
 function dropUrl(id) {
   const url = media.urls.get(id);
@@ -351,9 +351,8 @@ function dropUrl(id) {
 
 function clearMedia() {
   for (const id of [...media.urls.keys()]) dropUrl(id);
-  media.timer = 0;
   media.doneEarly.clear();
-  $("chat-timer").value = "0";
+  $("chat-timer").value = $("chat-timer").dataset.confirmed = "0";
   if (media.ticker) clearInterval(media.ticker);
   media.ticker = null;
 }
@@ -362,11 +361,12 @@ function itemFor(id) {
   return document.querySelector(`#messages li[data-id="${id}"]`);
 }
 
-// Items sent or received while a timer is set count down to their wipe.
-function stamp(item) {
-  if (!media.timer) return;
-  item.dataset.expires = String(Date.now() + media.timer * 1000);
-  item.append(span("expires", ""));
+// An item the engine will wipe counts down to that moment: the engine says when (`expires_in_ms`
+// on the reply or event that brought the item); the page never works it out from the timer.
+function stamp(item, expiresInMs) {
+  if (!item || expiresInMs === null || expiresInMs === undefined) return;
+  item.dataset.expires = String(Date.now() + expiresInMs);
+  if (!item.querySelector(".expires")) item.append(span("expires", ""));
   tick();
   if (!media.ticker) media.ticker = setInterval(tick, 250);
 }
@@ -388,12 +388,12 @@ function closeChat(note) {
   say("add-status", note);
 }
 
-function addLine(text, mine, id) {
+function addLine(text, mine, id, expiresInMs) {
   const item = document.createElement("li");
   item.className = mine ? "mine" : "theirs";
   item.textContent = text;
   item.dataset.id = String(id);
-  stamp(item);
+  stamp(item, expiresInMs);
   if (mine) {
     item.append(span("receipt", ui.earlyReceipts.get(id) || "sent"));
     ui.earlyReceipts.delete(id);
@@ -408,8 +408,8 @@ $("chat-form").addEventListener("submit", async (e) => {
   const text = input.value;
   if (!text || !ui.session) return;
   input.value = "";
-  const id = await act(invoke("send_text", { session: ui.session.id, text }), "chat-typing");
-  if (id !== undefined) addLine(text, true, id);
+  const sent = await act(invoke("send_text", { session: ui.session.id, text }), "chat-typing");
+  if (sent !== undefined) addLine(text, true, sent.id, sent.expires_in_ms);
 });
 
 function sizeText(n) {
@@ -448,7 +448,6 @@ async function attachmentDone(id) {
   }
   const meta = item._meta;
   for (const el of item.querySelectorAll("progress, button")) el.remove();
-  stamp(item);
   if (meta.view_once && !meta.mine) {
     item.append(button("Open once", `Open ${meta.name} once`, () => openOnce(meta)));
     return;
@@ -497,24 +496,28 @@ $("file-pick").addEventListener("change", async () => {
   const kind = file.type.startsWith("image/") ? "image" : "file";
   const viewOnce = $("view-once").checked;
   const meta = { name: file.name, size: bytes.length, mime: file.type || "application/octet-stream", kind, view_once: viewOnce, mine: true };
-  const id = await act(invoke("send_attachment", bytes, { headers: {
+  const sent = await act(invoke("send_attachment", bytes, { headers: {
     "x-session": ui.session.id, "x-name": encodeURIComponent(file.name), "x-mime": meta.mime,
     "x-kind": kind, "x-view-once": String(viewOnce) } }), "chat-typing");
-  if (id !== undefined) addAttachment({ ...meta, id });
+  if (sent !== undefined) stamp(addAttachment({ ...meta, id: sent.id }), sent.expires_in_ms);
 });
 
 $("photo-send").addEventListener("click", async () => {
   if (!ui.session) return;
   const viewOnce = $("view-once").checked;
   const camera = Number($("photo-camera").value || 0);
-  const id = await act(invoke("send_photo", { session: ui.session.id, camera, view_once: viewOnce }), "chat-typing");
-  if (id !== undefined) addAttachment({ id, name: "photo.jpg", size: 0, mime: "image/jpeg", kind: "photo", view_once: viewOnce, mine: true });
+  const sent = await act(invoke("send_photo", { session: ui.session.id, camera, view_once: viewOnce }), "chat-typing");
+  if (sent !== undefined) {
+    const item = addAttachment({ id: sent.id, name: "photo.jpg", size: 0, mime: "image/jpeg", kind: "photo", view_once: viewOnce, mine: true });
+    stamp(item, sent.expires_in_ms);
+  }
 });
 
 $("chat-timer").addEventListener("change", async () => {
   const seconds = Number($("chat-timer").value);
   const ok = await act(invoke("set_timer", { session: ui.session.id, seconds }), "chat-typing");
-  if (ok !== undefined) media.timer = seconds;
+  // Refused: show the timer the chat really has (the engine's `timer_set` says which).
+  if (ok === undefined) $("chat-timer").value = $("chat-timer").dataset.confirmed || "0";
 });
 
 $("chat-input").addEventListener("input", () => {
@@ -717,7 +720,7 @@ const handlers = {
   session_open: openChat,
   message(ev) {
     if (ui.session && ev.session === ui.session.id) {
-      addLine(ev.text, false, ev.id);
+      addLine(ev.text, false, ev.id, ev.expires_in_ms);
       say("chat-typing", "");
     }
   },
@@ -740,6 +743,7 @@ const handlers = {
     // What the bytes are, sniffed by the engine (never the peer's claimed type).
     const item = itemFor(ev.id);
     if (item && item._meta) item._meta = { ...item._meta, kind: ev.kind, mime: ev.mime };
+    stamp(item, ev.expires_in_ms);
     attachmentDone(ev.id);
   },
   file_sent(ev) {
@@ -757,8 +761,7 @@ const handlers = {
   },
   timer_set(ev) {
     if (!ui.session || ev.session !== ui.session.id) return;
-    media.timer = ev.seconds;
-    $("chat-timer").value = String(ev.seconds);
+    $("chat-timer").value = $("chat-timer").dataset.confirmed = String(ev.seconds);
     if (ev.by_peer) say("chat-typing", ev.seconds ? `${ui.session.peer} set messages to disappear after ${$("chat-timer").selectedOptions[0].textContent}.` : `${ui.session.peer} turned auto-delete off.`);
   },
   expired(ev) {

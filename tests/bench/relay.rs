@@ -91,7 +91,7 @@ async fn chat(
             _ => bail!("timed out waiting for the session"),
         }
     };
-    let msg = me.send_text(&id, SecretText::new("hello".into())).await?;
+    let msg = me.send_text(&id, SecretText::new("hello".into())).await?.id;
     next(
         events,
         "receipt",

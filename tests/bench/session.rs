@@ -138,7 +138,8 @@ async fn parent() -> anyhow::Result<()> {
         .await?;
         let msg = engine
             .send_text(&id, SecretText::new("hello".into()))
-            .await?;
+            .await?
+            .id;
         next(
             &mut events,
             "receipt",
@@ -387,7 +388,8 @@ async fn e2e_transfer(
                 data,
             },
         )
-        .await?;
+        .await?
+        .id;
     next(
         events,
         "file delivered",

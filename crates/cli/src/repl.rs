@@ -228,11 +228,11 @@ async fn media_command(
         "/send" | "/once" => engine
             .send_file(session, std::path::Path::new(first), head == "/once")
             .await
-            .map(|id| println!("Sending #{id}…")),
+            .map(|s| println!("Sending #{}…", s.id)),
         "/photo" => engine
             .send_photo(session, first.parse().unwrap_or(0), false)
             .await
-            .map(|id| println!("Photo #{id} sent.")),
+            .map(|s| println!("Photo #{} sent.", s.id)),
         "/files" => engine.attachments(session).await.map(|list| {
             for m in list {
                 let who = if m.mine { "sent" } else { "received" };

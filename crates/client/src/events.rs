@@ -94,6 +94,8 @@ pub enum Event {
         session: String,
         id: u64,
         text: SecretText,
+        /// Milliseconds until the engine wipes it (a timer is set), counted from this event.
+        expires_in_ms: Option<u64>,
     },
     /// A message we sent was delivered (or read) on the other side.
     Receipt {
@@ -125,6 +127,8 @@ pub enum Event {
         id: u64,
         kind: anonchat_proto::frames::AttachmentKind,
         mime: String,
+        /// As for `message`: the engine's wipe deadline, from this event.
+        expires_in_ms: Option<u64>,
     },
     /// Every chunk of an outgoing attachment left; a `delivered` receipt follows.
     FileSent {

@@ -75,9 +75,23 @@ pub enum Role {
     Callee,
 }
 
+/// An item this side sent: its id (receipts name it) and when it is wiped, if a timer is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Sent {
+    pub id: u64,
+    /// Milliseconds from now until the item is wiped here (the engine's deadline, which front-ends
+    /// count down to; they never compute it).
+    pub expires_in_ms: Option<u64>,
+}
+
+/// A deadline as milliseconds from now, for front-ends.
+pub(crate) fn ms_from_now(at: Option<Instant>) -> Option<u64> {
+    at.map(|t| t.saturating_duration_since(Instant::now()).as_millis() as u64)
+}
+
 pub enum Cmd {
     Relayed(Vec<u8>),
-    SendText(SecretText, oneshot::Sender<Result<u64, ClientError>>),
+    SendText(SecretText, oneshot::Sender<Result<Sent, ClientError>>),
     Typing,
     History(oneshot::Sender<Vec<Line>>),
     /// Measures one encrypted round trip to the peer (a `ping` frame and its `pong`).
@@ -88,7 +102,7 @@ pub enum Cmd {
     Wipe(oneshot::Sender<()>),
     SendAttachment(
         Box<NewAttachment>,
-        oneshot::Sender<Result<u64, ClientError>>,
+        oneshot::Sender<Result<Sent, ClientError>>,
     ),
     CancelTransfer(u64),
     Attachments(oneshot::Sender<Vec<Meta>>),
@@ -564,7 +578,7 @@ impl Chat {
         }
     }
 
-    async fn send_text(&mut self, text: SecretText) -> Result<u64, ClientError> {
+    async fn send_text(&mut self, text: SecretText) -> Result<Sent, ClientError> {
         if !self.live.is_open() {
             return Err(ClientError::NotOpen);
         }
@@ -580,8 +594,11 @@ impl Chat {
         };
         let blob = seal(olm, &frame.encode())?;
         t.send(Bytes::from(blob)).await?;
-        self.log_push(id, true, text);
-        Ok(id)
+        let expires = self.log_push(id, true, text, Instant::now());
+        Ok(Sent {
+            id,
+            expires_in_ms: ms_from_now(expires),
+        })
     }
 
     /// Returns why the session ends, if this frame ends it.
@@ -618,12 +635,14 @@ impl Chat {
         }
         match frame {
             PeerFrame::Text { id, body } => {
+                let now = Instant::now();
                 self.host.emit(Event::Message {
                     session: self.id.clone(),
                     id,
                     text: body.clone(),
+                    expires_in_ms: ms_from_now(self.log.expiry_from(now)),
                 });
-                self.log_push(id, false, body);
+                self.log_push(id, false, body, now);
                 self.send_frame(&PeerFrame::Receipt {
                     id,
                     kind: ReceiptKind::Delivered,
@@ -710,14 +729,17 @@ impl Chat {
     }
 
     /// Keeps a line (see `ChatLog::push`); lines wiped for room are told to the front-end.
-    fn log_push(&mut self, id: u64, mine: bool, text: SecretText) {
-        let ids = self.log.push(id, mine, text, Instant::now());
+    /// Returns when the line expires.
+    fn log_push(&mut self, id: u64, mine: bool, text: SecretText, now: Instant) -> Option<Instant> {
+        let expires = self.log.expiry_from(now);
+        let ids = self.log.push(id, mine, text, now);
         if !ids.is_empty() {
             self.host.emit(Event::Expired {
                 session: self.id.clone(),
                 ids,
             });
         }
+        expires
     }
 
     /// Attachment bytes this chat holds or has promised room for.
@@ -770,7 +792,7 @@ impl Chat {
         &mut self,
         new: NewAttachment,
         done: &mpsc::Sender<BulkDone>,
-    ) -> Result<u64, ClientError> {
+    ) -> Result<Sent, ClientError> {
         if !self.live.is_open() {
             return Err(ClientError::NotOpen);
         }
@@ -817,12 +839,13 @@ impl Chat {
         let data = Arc::new(new.data);
         let cancel = CancellationToken::new();
         self.sending.insert(id, cancel.clone());
+        let expires = self.log.expiry_from(Instant::now());
         self.held.insert(
             id,
             Held {
                 meta: meta.clone(),
                 data: data.clone(),
-                expires: self.log.expiry_from(Instant::now()),
+                expires,
             },
         );
         let (host, session, done) = (self.host.clone(), self.id.clone(), done.clone());
@@ -831,7 +854,10 @@ impl Chat {
                 attachments::send_chunks(bulk, meta, cipher, data, cancel, host, session).await;
             let _ = done.send((id, result)).await;
         });
-        Ok(id)
+        Ok(Sent {
+            id,
+            expires_in_ms: ms_from_now(expires),
+        })
     }
 
     async fn on_bulk_done(&mut self, id: u64, result: Result<[u8; 32], String>) {
@@ -964,12 +990,13 @@ impl Chat {
                 let (kind, mime) = crate::attachments::received_kind(meta.kind, &data);
                 meta.kind = kind;
                 meta.mime = mime.into();
+                let expires = self.log.expiry_from(Instant::now());
                 self.held.insert(
                     id,
                     Held {
                         meta,
                         data: Arc::new(data),
-                        expires: self.log.expiry_from(Instant::now()),
+                        expires,
                     },
                 );
                 self.host.emit(Event::FileReceived {
@@ -977,6 +1004,7 @@ impl Chat {
                     id,
                     kind,
                     mime: mime.into(),
+                    expires_in_ms: ms_from_now(expires),
                 });
                 self.send_frame(&PeerFrame::Receipt {
                     id,

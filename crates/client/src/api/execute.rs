@@ -116,7 +116,7 @@ async fn execute(engine: &Engine, cmd: Command) -> Reply {
             engine
                 .send_text(&session, text)
                 .await
-                .map(|id| json!({"session": session, "id": id})),
+                .map(|s| json!({"session": session, "id": s.id, "expires_in_ms": s.expires_in_ms})),
         ),
         Command::Typing { session } => ("typing", engine.typing(&session).await.map(|_| json!({}))),
         Command::History { session } => (
@@ -134,7 +134,7 @@ async fn execute(engine: &Engine, cmd: Command) -> Reply {
             engine
                 .send_file(&session, &path, view_once)
                 .await
-                .map(|id| json!({"id": id})),
+                .map(|s| json!({"id": s.id, "expires_in_ms": s.expires_in_ms})),
         ),
         Command::SendPhoto {
             session,
@@ -145,7 +145,7 @@ async fn execute(engine: &Engine, cmd: Command) -> Reply {
             engine
                 .send_photo(&session, camera, view_once)
                 .await
-                .map(|id| json!({"id": id})),
+                .map(|s| json!({"id": s.id, "expires_in_ms": s.expires_in_ms})),
         ),
         Command::Attachments { session } => (
             "attachments",

@@ -7,7 +7,7 @@ use anonchat_proto::frames::SecretText;
 use tokio::sync::oneshot;
 
 use super::{lock, Engine};
-use crate::session::{Cmd, Line, SessionHandle};
+use crate::session::{Cmd, Line, Sent, SessionHandle};
 use crate::ClientError;
 
 impl Engine {
@@ -18,8 +18,8 @@ impl Engine {
             .ok_or(ClientError::UnknownSession)
     }
 
-    /// Sends a text; returns its id (receipts name it).
-    pub async fn send_text(&self, session: &str, text: SecretText) -> Result<u64, ClientError> {
+    /// Sends a text; returns its id (receipts name it) and when it is wiped.
+    pub async fn send_text(&self, session: &str, text: SecretText) -> Result<Sent, ClientError> {
         let s = self.session(session)?;
         let (tx, rx) = oneshot::channel();
         s.tx.send(Cmd::SendText(text, tx))

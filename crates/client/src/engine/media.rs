@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 use super::{blocking, lock, Engine, Inner};
 use crate::attachments::{mime_for, Meta, NewAttachment};
 use crate::camera::Capture;
-use crate::session::{AttachmentBytes, Cmd, DEFAULT_MAX_FILE_SIZE};
+use crate::session::{AttachmentBytes, Cmd, Sent, DEFAULT_MAX_FILE_SIZE};
 use crate::ClientError;
 
 /// The largest file this side sends (it is held in RAM whole).
@@ -75,7 +75,7 @@ impl Engine {
         &self,
         session: &str,
         new: NewAttachment,
-    ) -> Result<u64, ClientError> {
+    ) -> Result<Sent, ClientError> {
         self.to_session(session, |tx| Cmd::SendAttachment(Box::new(new), tx))
             .await?
     }
@@ -86,7 +86,7 @@ impl Engine {
         session: &str,
         path: &Path,
         view_once: bool,
-    ) -> Result<u64, ClientError> {
+    ) -> Result<Sent, ClientError> {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
@@ -118,7 +118,7 @@ impl Engine {
         session: &str,
         index: u32,
         view_once: bool,
-    ) -> Result<u64, ClientError> {
+    ) -> Result<Sent, ClientError> {
         let source = self.inner.camera.clone();
         let jpeg = blocking(move || -> Result<Zeroizing<Vec<u8>>, ClientError> {
             let mut capture = Capture::open(&source, index)?;
