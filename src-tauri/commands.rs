@@ -34,6 +34,8 @@ fn bad_input(message: String) -> ApiError {
 #[derive(Serialize)]
 pub struct Me {
     username: Option<String>,
+    /// The link that adds this account without a code (the engine makes it).
+    share_link: Option<String>,
     server: Option<String>,
     profile: String,
     connected: bool,
@@ -48,6 +50,7 @@ fn whoami(app: AppHandle, state: State<'_, AppState>) -> Me {
     let e = &state.engine;
     Me {
         username: e.username(),
+        share_link: e.share_link(),
         server: e.server(),
         profile: state.profile.clone(),
         connected: e.is_connected(),

@@ -121,6 +121,17 @@ async fn public_accounts_are_searchable_and_say_offline_default_ones_do_not() {
     let bad = p.a.call(json!({"cmd": "search", "prefix": "a%"})).await;
     assert_eq!(bad["ok"], false);
 
+    // The engine makes the share link (front-ends never build one): it adds b, code-free.
+    let who = p.b.ok(json!({"cmd": "whoami"})).await;
+    let link = who["share_link"]
+        .as_str()
+        .expect("a share link")
+        .to_string();
+    assert_eq!(link, format!("anonchat://add?u={}", p.b_name));
+    p.a.ok(json!({"cmd": "add_link", "link": link})).await;
+    let request = p.b.expect_event("friend_request").await;
+    assert_eq!(request["from"], p.a_name.as_str());
+
     // Offline: PUBLIC says so, DEFAULT answers like a stranger that does not exist.
     let b_name = p.b_name.clone();
     p.b.quit().await;

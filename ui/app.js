@@ -588,7 +588,7 @@ async function refreshCode(strict) {
   if (ui.codeTimer) clearInterval(ui.codeTimer);
   ui.codeTimer = null;
   if (!strict) {
-    const link = `anonchat://add?u=${ui.me.username}`;
+    const link = ui.me.share_link || "";
     say("share-link", link);
     await qrInto("share-qr", link);
     return;

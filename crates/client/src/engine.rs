@@ -220,6 +220,14 @@ impl Engine {
             .map(|i| i.username.to_string())
     }
 
+    /// The link (and QR text) that adds this account where no code is needed; in modes that need
+    /// one, `code()` gives the link with the current code.
+    pub fn share_link(&self) -> Option<String> {
+        lock(&self.inner.identity)
+            .as_ref()
+            .map(|i| anonchat_proto::fvc::share_link(&i.username, None))
+    }
+
     pub fn server(&self) -> Option<String> {
         lock(&self.inner.server).clone()
     }

@@ -42,7 +42,11 @@ async fn execute(engine: &Engine, cmd: Command) -> Reply {
         ),
         Command::Whoami => (
             "whoami",
-            Ok(json!({"username": engine.username(), "server": engine.server()})),
+            Ok(json!({
+                "username": engine.username(),
+                "server": engine.server(),
+                "share_link": engine.share_link(),
+            })),
         ),
         Command::Connect => ("connect", engine.connect().await.map(|_| json!({}))),
         Command::AddFriend { username, code } => (
