@@ -1,0 +1,105 @@
+//! The X11 side: an Xvfb display, keys and text typed into it, a notification daemon on it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::WAIT;
+
+/// An Xvfb display, killed on drop.
+pub struct Display {
+    child: Child,
+    pub name: String,
+}
+
+impl Display {
+    pub fn start() -> Display {
+        for _ in 0..20 {
+            let n = 100 + rand::random::<u16>() % 800;
+            if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+                continue;
+            }
+            let mut child = Command::new("Xvfb")
+                .arg(format!(":{n}"))
+                .args(["-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("Xvfb (apt install xvfb; scripts/test.sh does)");
+            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
+            let t0 = Instant::now();
+            while t0.elapsed() < WAIT {
+                if socket.exists() {
+                    return Display {
+                        child,
+                        name: format!(":{n}"),
+                    };
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("Xvfb :{n} did not start");
+        }
+        panic!("no free X display number");
+    }
+
+    /// Types `text` with real X key events into the focused window.
+    pub fn type_text(&self, text: &str) {
+        let out = self.run("xdotool", &["type", "--delay", "5", text]);
+        assert!(out.status.success(), "xdotool type: {out:?}");
+    }
+
+    /// Presses a key (xdotool names: Tab, Return, ctrl+shift+x) in the focused window.
+    pub fn key(&self, k: &str) {
+        let out = self.run("xdotool", &["key", k]);
+        assert!(out.status.success(), "xdotool key {k}: {out:?}");
+    }
+
+    /// Runs an X client (xdotool, import) on this display.
+    pub fn run(&self, program: &str, args: &[&str]) -> std::process::Output {
+        Command::new(program)
+            .args(args)
+            .env("DISPLAY", &self.name)
+            .output()
+            .unwrap_or_else(|e| panic!("{program}: {e}"))
+    }
+}
+
+impl Display {
+    /// A notification daemon (dunst) on this display, as a desktop session has one; killed on drop.
+    /// Without one, D-Bus would try to start whatever daemon is installed, outside this display.
+    pub fn notification_daemon(&self) -> KillOnDrop {
+        let child = Command::new("dunst")
+            .env("DISPLAY", &self.name)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dunst (apt install dunst; scripts/test.sh does)");
+        // Ready once it owns the name on the session bus (`gdbus wait` watches for that).
+        let waited = Command::new("gdbus")
+            .args(["wait", "--session", "--timeout", "20"])
+            .arg("org.freedesktop.Notifications")
+            .status()
+            .expect("gdbus");
+        assert!(waited.success(), "dunst did not take the notification name");
+        KillOnDrop(child)
+    }
+}
+
+/// A helper process, killed on drop.
+pub struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Display {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,123 @@
+//! The app's processes and what their memory holds (`gcore` dumps searched for canaries).
+
+use crate::bin;
+
+fn proc_env_has(pid: &str, needle: &[u8]) -> bool {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .map(|env| env.split(|b| *b == 0).any(|kv| kv == needle))
+        .unwrap_or(false)
+}
+
+/// The pid of the `anonchat` process running `profile`.
+pub fn app_pid(profile: &str) -> Option<u32> {
+    let exe = bin("anonchat");
+    let needle = format!("ANONCHAT_PROFILE={profile}");
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid = e.file_name().to_string_lossy().to_string();
+        let is_app = std::fs::read_link(format!("/proc/{pid}/exe")).ok()? == exe;
+        (is_app && proc_env_has(&pid, needle.as_bytes()))
+            .then(|| pid.parse().ok())
+            .flatten()
+    })
+}
+
+/// Processes whose parent is `pid` (WebKit's web and network processes for the app).
+pub fn children(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let p: u32 = e.file_name().to_string_lossy().parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+            // Field 4 (after the parenthesised name) is the parent pid.
+            let after = stat.rsplit_once(')')?.1;
+            let ppid: u32 = after.split_whitespace().nth(1)?.parse().ok()?;
+            (ppid == pid).then_some(p)
+        })
+        .collect()
+}
+
+/// How many times each of `needles` occurs in the memory of `pid`: every page that is present (or
+/// swapped) in a readable mapping, read through `/proc/PID/mem` while the process runs. (`gcore`
+/// would stop the app for about 20 s and write some 7 GB here, most of it address space WebKit's
+/// JavaScript engine reserves but never touches; `/proc/PID/pagemap` says which pages exist.)
+/// With `ANONCHAT_MEMDEBUG` set, each hit is printed with the bytes around it, to tell whose buffer
+/// still holds it.
+pub fn count_in_memory(pid: u32, needles: &[String]) -> Vec<usize> {
+    use std::os::unix::fs::FileExt;
+    const PAGE: u64 = 4096;
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("maps");
+    let mem = std::fs::File::open(format!("/proc/{pid}/mem")).expect("/proc/PID/mem");
+    let pagemap = std::fs::File::open(format!("/proc/{pid}/pagemap")).expect("pagemap");
+    let finders: Vec<_> = needles
+        .iter()
+        .map(|n| memchr::memmem::Finder::new(n.as_bytes()).into_owned())
+        .collect();
+    let mut counts = vec![0; needles.len()];
+    // Runs of existing pages are read whole, so a match inside a run is found (chat strings are
+    // far shorter than a page run boundary is likely to split).
+    let mut scan = |bytes: &[u8]| {
+        for (i, f) in finders.iter().enumerate() {
+            for at in f.find_iter(bytes) {
+                counts[i] += 1;
+                if std::env::var_os("ANONCHAT_MEMDEBUG").is_some() {
+                    eprint!("[pid {pid}] ");
+                    let lo = at.saturating_sub(120);
+                    let hi = (at + 80).min(bytes.len());
+                    eprintln!(
+                        "MEM {}",
+                        String::from_utf8_lossy(&bytes[lo..hi]).escape_debug()
+                    );
+                }
+            }
+        }
+    };
+    for line in maps.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (Some(range), Some(perms)) = (fields.first(), fields.get(1)) else {
+            continue;
+        };
+        let name = fields.get(5).copied().unwrap_or("");
+        if !perms.starts_with('r') || name == "[vvar]" || name == "[vsyscall]" {
+            continue;
+        }
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) else {
+            continue;
+        };
+        let pages = ((end - start) / PAGE) as usize;
+        let mut entries = vec![0u8; pages * 8];
+        if pagemap
+            .read_exact_at(&mut entries, start / PAGE * 8)
+            .is_err()
+        {
+            continue;
+        }
+        let exists = |i: usize| {
+            let e = u64::from_le_bytes(entries[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+            e & (3 << 62) != 0 // Present in RAM, or swapped out.
+        };
+        let mut i = 0;
+        while i < pages {
+            if !exists(i) {
+                i += 1;
+                continue;
+            }
+            let run_start = i;
+            while i < pages && exists(i) {
+                i += 1;
+            }
+            let mut run = vec![0u8; (i - run_start) * PAGE as usize];
+            if mem
+                .read_exact_at(&mut run, start + run_start as u64 * PAGE)
+                .is_ok()
+            {
+                scan(&run);
+            }
+        }
+    }
+    counts
+}
