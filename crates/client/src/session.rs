@@ -6,29 +6,36 @@ use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
 
-use anonchat_proto::attach::{ChunkCipher, TransferKey, CHUNK_TAG};
-use anonchat_proto::frames::{PeerFrame, ReceiptKind, SecretText, Signal};
+use anonchat_proto::attach::CHUNK_TAG;
+use anonchat_proto::frames::{PeerFrame, SecretText, Signal};
 use anonchat_proto::{Caps, DeviceCert, Key32, Username};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use vodozemac::olm::{OlmMessage, PreKeyMessage, Session};
+use vodozemac::olm::{PreKeyMessage, Session};
 use vodozemac::Curve25519PublicKey;
 use zeroize::Zeroizing;
 
-use crate::attachments::{self, ChunkOutcome, Held, Incoming, Meta, NewAttachment};
+use crate::attachments::{Held, Incoming, Meta, NewAttachment};
 use crate::events::{EndReason, Event};
-use crate::quota::{self, Admit, ChatLimits, FrameRate};
-use crate::transport::{Candidate, IceConfig, Transport, TransportEvent};
+use crate::quota::{ChatLimits, FrameRate};
+use crate::transport::{IceConfig, Transport, TransportEvent};
 use crate::ClientError;
 
+mod frames;
 mod liveness;
 mod log;
+mod olm;
+mod signals;
+mod transfers;
 mod typing;
 use liveness::{Do, Liveness};
 pub use liveness::{BULK_SILENCE, PEER_SILENCE, PING_INTERVAL, RESTART_WINDOW, SETUP_TIMEOUT};
 use log::ChatLog;
 pub use log::Line;
+use olm::unseal;
+pub(crate) use olm::{parse_olm, seal};
+use signals::SignalError;
 pub use typing::TYPING_EVERY;
 
 /// What a session needs from the engine.
@@ -189,41 +196,6 @@ pub fn spawn(
     SessionHandle { peer, tx }
 }
 
-pub(crate) fn seal(olm: &mut Session, plain: &[u8]) -> Result<Vec<u8>, ClientError> {
-    let msg = olm
-        .encrypt(plain)
-        .map_err(|e| ClientError::Crypto(e.to_string()))?;
-    let (kind, body) = msg.to_parts();
-    let mut out = Vec::with_capacity(body.len() + 1);
-    out.push(kind as u8);
-    out.extend_from_slice(&body);
-    Ok(out)
-}
-
-pub(crate) fn parse_olm(blob: &[u8]) -> Result<OlmMessage, ClientError> {
-    let (&kind, body) = blob
-        .split_first()
-        .ok_or_else(|| ClientError::Crypto("empty message".into()))?;
-    OlmMessage::from_parts(usize::from(kind), body).map_err(|e| ClientError::Crypto(e.to_string()))
-}
-
-fn unseal(olm: &mut Session, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, ClientError> {
-    let msg = parse_olm(blob)?;
-    olm.decrypt(&msg)
-        .map(Zeroizing::new)
-        .map_err(|e| ClientError::Crypto(e.to_string()))
-}
-
-/// Why a relayed signal was not applied: it did not decrypt (not from the peer: the server's or a
-/// replay), or the peer sent something it should not.
-#[derive(Debug, thiserror::Error)]
-enum SignalError {
-    #[error("{0}")]
-    Undecryptable(ClientError),
-    #[error(transparent)]
-    Peer(#[from] ClientError),
-}
-
 /// Sleeps until `at`, or forever when there is nothing to wait for.
 async fn sleep_until_opt(at: Option<Instant>) {
     match at {
@@ -360,143 +332,6 @@ impl Chat {
         }
     }
 
-    fn signal(&mut self, s: &Signal) {
-        let Some(olm) = self.olm.as_mut() else { return };
-        match seal(olm, &s.encode()) {
-            Ok(blob) => self.host.relay(&self.id, blob),
-            Err(e) => self.host.emit(Event::Warning {
-                message: format!("could not encrypt a signal: {e}"),
-            }),
-        }
-    }
-
-    async fn start_caller(
-        &mut self,
-        otk: Key32,
-        ev_tx: &mpsc::Sender<TransportEvent>,
-    ) -> Result<(), ClientError> {
-        let olm = self.host.outbound_session(
-            Curve25519PublicKey::from_bytes(self.peer_cert.dk_curve25519.0),
-            Curve25519PublicKey::from_bytes(otk.0),
-        )?;
-        self.olm = Some(olm);
-        let (transport, sdp) = Transport::offer(&self.host.ice(), ev_tx.clone()).await?;
-        self.transport = Some(transport);
-        let me = self.host.my_cert().ok_or(ClientError::NoIdentity)?;
-        self.signal(&Signal::Offer {
-            sdp,
-            caps: me.caps,
-            cert: me,
-        });
-        Ok(())
-    }
-
-    async fn on_signal(
-        &mut self,
-        blob: &[u8],
-        ev_tx: &mpsc::Sender<TransportEvent>,
-    ) -> Result<(), SignalError> {
-        let plain = match self.olm.as_mut() {
-            Some(olm) => unseal(olm, blob).map_err(SignalError::Undecryptable)?,
-            None => self.open_inbound(blob)?,
-        };
-        Ok(self.on_signal_plain(&plain, ev_tx).await?)
-    }
-
-    /// The callee's first message: the caller's pre-key offer opens the Olm session.
-    fn open_inbound(&mut self, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, ClientError> {
-        let OlmMessage::PreKey(pre) = parse_olm(blob)? else {
-            return Err(ClientError::Crypto("expected a pre-key message".into()));
-        };
-        let identity = Curve25519PublicKey::from_bytes(self.peer_cert.dk_curve25519.0);
-        let (olm, plain) = self.host.inbound_session(identity, &pre)?;
-        self.olm = Some(olm);
-        Ok(plain)
-    }
-
-    async fn on_signal_plain(
-        &mut self,
-        plain: &[u8],
-        ev_tx: &mpsc::Sender<TransportEvent>,
-    ) -> Result<(), ClientError> {
-        match Signal::decode(plain)? {
-            Signal::Offer { sdp, cert, .. } => {
-                if self.transport.is_some() {
-                    return Err(ClientError::Crypto("unexpected second offer".into()));
-                }
-                if cert != self.peer_cert {
-                    return Err(ClientError::Crypto(
-                        "the caller's certificate does not match the one the server introduced"
-                            .into(),
-                    ));
-                }
-                let (transport, sdp) =
-                    Transport::answer(&self.host.ice(), sdp, ev_tx.clone()).await?;
-                self.transport = Some(transport);
-                let caps = self.host.my_cert().ok_or(ClientError::NoIdentity)?.caps;
-                self.signal(&Signal::Answer { sdp, caps });
-            }
-            Signal::Answer { sdp, .. } => match &self.transport {
-                Some(t) => t.accept_answer(sdp).await?,
-                None => return Err(ClientError::Crypto("answer before offer".into())),
-            },
-            Signal::Candidate {
-                candidate,
-                sdp_mid,
-                sdp_mline_index,
-            } => {
-                if let Some(t) = &self.transport {
-                    if let Err(e) = t
-                        .add_candidate(Candidate {
-                            candidate,
-                            sdp_mid,
-                            sdp_mline_index,
-                        })
-                        .await
-                    {
-                        self.host.emit(Event::Warning {
-                            message: format!("ignored an ICE candidate: {e}"),
-                        });
-                    }
-                }
-            }
-            Signal::Abort => {
-                return Err(ClientError::Crypto("the peer aborted the session".into()))
-            }
-            Signal::Restart { sdp } => {
-                let (Some(t), true, false) =
-                    (&self.transport, self.live.is_open(), self.live.is_caller())
-                else {
-                    return Err(ClientError::Crypto("unexpected ICE restart".into()));
-                };
-                // A restart that cannot be applied is not fatal: the chat may still recover, or
-                // it ends when the window runs out.
-                match t.accept_restart(sdp).await {
-                    Ok(answer) => self.signal(&Signal::RestartAnswer { sdp: answer }),
-                    Err(e) => self.host.emit(Event::Warning {
-                        message: format!("could not apply an ICE restart: {e}"),
-                    }),
-                }
-                if self.live.restart_offered() {
-                    self.host.emit(Event::SessionReconnecting {
-                        session: self.id.clone(),
-                    });
-                }
-            }
-            Signal::RestartAnswer { sdp } => {
-                let (Some(t), true) = (&self.transport, self.live.is_caller()) else {
-                    return Err(ClientError::Crypto("unexpected ICE restart answer".into()));
-                };
-                if let Err(e) = t.accept_answer(sdp).await {
-                    self.host.emit(Event::Warning {
-                        message: format!("could not apply an ICE restart answer: {e}"),
-                    });
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Runs what the liveness rules say for this tick; `Some` when the chat is over.
     async fn on_tick(&mut self) -> Option<Exit> {
         let busy = !self.sending.is_empty() || !self.incoming.is_empty();
@@ -601,128 +436,6 @@ impl Chat {
         })
     }
 
-    /// Returns why the session ends, if this frame ends it.
-    async fn on_frame(&mut self, blob: &[u8]) -> Option<EndReason> {
-        let olm = self.olm.as_mut()?;
-        let frame = match unseal(olm, blob).and_then(|p| PeerFrame::decode(&p).map_err(Into::into))
-        {
-            Ok(f) => f,
-            Err(e) => {
-                // A bad frame from the peer changes nothing; the session goes on.
-                self.host.emit(Event::Warning {
-                    message: format!("dropped a bad frame from the peer: {e}"),
-                });
-                return None;
-            }
-        };
-        let now = Instant::now();
-        self.live.heard(now);
-        // Pongs answer our own pings; everything else counts against the peer's rate.
-        if !matches!(frame, PeerFrame::Pong { .. }) {
-            match self.rate.admit(now) {
-                Admit::Yes => {}
-                Admit::Drop { first } => {
-                    if first {
-                        self.host.emit(Event::Warning {
-                            message: "the peer sends faster than a person could: dropping frames"
-                                .into(),
-                        });
-                    }
-                    return None;
-                }
-                Admit::Flood => return Some(EndReason::Flooded),
-            }
-        }
-        match frame {
-            PeerFrame::Text { id, body } => {
-                let now = Instant::now();
-                self.host.emit(Event::Message {
-                    session: self.id.clone(),
-                    id,
-                    text: body.clone(),
-                    expires_in_ms: ms_from_now(self.log.expiry_from(now)),
-                });
-                self.log_push(id, false, body, now);
-                self.send_frame(&PeerFrame::Receipt {
-                    id,
-                    kind: ReceiptKind::Delivered,
-                })
-                .await;
-            }
-            PeerFrame::Receipt { id, kind } => self.host.emit(Event::Receipt {
-                session: self.id.clone(),
-                id,
-                kind,
-            }),
-            PeerFrame::Typing => self.host.emit(Event::Typing {
-                session: self.id.clone(),
-            }),
-            PeerFrame::Ping { n } => self.send_frame(&PeerFrame::Pong { n }).await,
-            PeerFrame::Pong { n } => {
-                if let Some((sent, reply)) = self.probes.remove(&n) {
-                    let _ = reply.send(sent.elapsed());
-                }
-            }
-            PeerFrame::Hello { .. } => {}
-            PeerFrame::Bye => return Some(EndReason::PeerLeft),
-            PeerFrame::FileOffer {
-                id,
-                name,
-                size,
-                mime: _,
-                kind,
-                view_once,
-                key,
-            } => {
-                // The peer's name is cleaned before anything shows it; its type is not believed
-                // at all (the bytes decide once they are here).
-                let meta = Meta {
-                    id,
-                    name: SecretText::new(crate::attachments::safe_file_name(name.as_str())),
-                    size,
-                    mime: crate::attachments::UNKNOWN_MIME.into(),
-                    kind,
-                    view_once,
-                    mine: false,
-                };
-                self.on_offer(meta, key).await;
-            }
-            PeerFrame::FileEnd { id, blake3 } => self.on_file_end(id, blake3).await,
-            PeerFrame::FileCancel { id } => {
-                if self.drop_transfer(id) {
-                    self.host.emit(Event::FileCancelled {
-                        session: self.id.clone(),
-                        id,
-                        by_peer: true,
-                        reason: "the other side cancelled".into(),
-                    });
-                }
-            }
-            PeerFrame::ViewOnceOpened { id } => {
-                if self
-                    .held
-                    .get(&id)
-                    .is_some_and(|h| h.meta.mine && h.meta.view_once)
-                {
-                    self.held.remove(&id);
-                    self.host.emit(Event::ViewOnceOpened {
-                        session: self.id.clone(),
-                        id,
-                    });
-                }
-            }
-            PeerFrame::Timer { seconds } => {
-                self.log.set_timer(seconds);
-                self.host.emit(Event::TimerSet {
-                    session: self.id.clone(),
-                    seconds,
-                    by_peer: true,
-                });
-            }
-        }
-        None
-    }
-
     fn next_expiry(&self) -> Option<Instant> {
         let held = self.held.values().filter_map(|h| h.expires);
         self.log.next_expiry().into_iter().chain(held).min()
@@ -740,13 +453,6 @@ impl Chat {
             });
         }
         expires
-    }
-
-    /// Attachment bytes this chat holds or has promised room for.
-    fn attachment_bytes(&self) -> u64 {
-        let held: u64 = self.held.values().map(|h| h.meta.size).sum();
-        let arriving: u64 = self.incoming.values().map(|i| i.meta.size).sum();
-        held + arriving
     }
 
     /// Wipes every line and attachment whose timer ran out.
@@ -786,269 +492,6 @@ impl Chat {
             by_peer: false,
         });
         Ok(())
-    }
-
-    async fn send_attachment(
-        &mut self,
-        new: NewAttachment,
-        done: &mpsc::Sender<BulkDone>,
-    ) -> Result<Sent, ClientError> {
-        if !self.live.is_open() {
-            return Err(ClientError::NotOpen);
-        }
-        anonchat_proto::wire::check_size(
-            new.name.as_str().len(),
-            anonchat_proto::limits::MAX_FILE_NAME,
-        )?;
-        anonchat_proto::wire::check_size(new.mime.len(), anonchat_proto::limits::MAX_MIME)?;
-        quota::admit_attachment(
-            self.log.limits(),
-            self.attachment_bytes(),
-            self.held.len() + self.incoming.len(),
-            new.data.len() as u64,
-        )
-        .map_err(ClientError::Refused)?;
-        let bulk = match &self.transport {
-            Some(t) => t.bulk().await.ok_or(ClientError::NotOpen)?,
-            None => return Err(ClientError::NotOpen),
-        };
-        let id = self.next_id;
-        self.next_id += 2;
-        let meta = Meta {
-            id,
-            name: new.name,
-            size: new.data.len() as u64,
-            mime: new.mime,
-            kind: new.kind,
-            view_once: new.view_once,
-            mine: true,
-        };
-        let key = TransferKey::random();
-        self.send_frame(&PeerFrame::FileOffer {
-            id,
-            name: meta.name.clone(),
-            size: meta.size,
-            mime: meta.mime.clone(),
-            kind: meta.kind,
-            view_once: meta.view_once,
-            key: key.clone(),
-        })
-        .await;
-        let cipher = ChunkCipher::new(&key);
-        drop(key);
-        let data = Arc::new(new.data);
-        let cancel = CancellationToken::new();
-        self.sending.insert(id, cancel.clone());
-        let expires = self.log.expiry_from(Instant::now());
-        self.held.insert(
-            id,
-            Held {
-                meta: meta.clone(),
-                data: data.clone(),
-                expires,
-            },
-        );
-        let (host, session, done) = (self.host.clone(), self.id.clone(), done.clone());
-        tokio::spawn(async move {
-            let result =
-                attachments::send_chunks(bulk, meta, cipher, data, cancel, host, session).await;
-            let _ = done.send((id, result)).await;
-        });
-        Ok(Sent {
-            id,
-            expires_in_ms: ms_from_now(expires),
-        })
-    }
-
-    async fn on_bulk_done(&mut self, id: u64, result: Result<[u8; 32], String>) {
-        self.live.bulk(Instant::now());
-        if self.sending.remove(&id).is_none() {
-            return; // Cancelled already (and the peer told).
-        }
-        match result {
-            Ok(blake3) => {
-                self.send_frame(&PeerFrame::FileEnd {
-                    id,
-                    blake3: Key32(blake3),
-                })
-                .await;
-                self.host.emit(Event::FileSent {
-                    session: self.id.clone(),
-                    id,
-                });
-            }
-            Err(reason) => {
-                self.send_frame(&PeerFrame::FileCancel { id }).await;
-                self.held.remove(&id);
-                self.host.emit(Event::FileCancelled {
-                    session: self.id.clone(),
-                    id,
-                    by_peer: false,
-                    reason,
-                });
-            }
-        }
-    }
-
-    /// Stops a transfer in either direction, tells the peer, and wipes what there was of it.
-    /// Stops and wipes a transfer still in flight; whether there was one.
-    fn drop_transfer(&mut self, id: u64) -> bool {
-        let was = self.sending.remove(&id).map(|t| t.cancel()).is_some()
-            | self.incoming.remove(&id).is_some();
-        if was {
-            self.held.remove(&id);
-        }
-        was
-    }
-
-    async fn cancel_transfer(&mut self, id: u64, reason: &str) {
-        if !self.drop_transfer(id) {
-            return;
-        }
-        self.send_frame(&PeerFrame::FileCancel { id }).await;
-        self.host.emit(Event::FileCancelled {
-            session: self.id.clone(),
-            id,
-            by_peer: false,
-            reason: reason.to_string(),
-        });
-    }
-
-    async fn on_offer(&mut self, meta: Meta, key: TransferKey) {
-        let id = meta.id;
-        let refuse = if meta.size > self.host.max_file_size() {
-            Some(format!(
-                "larger than this side accepts ({} MB)",
-                self.host.max_file_size() / 1_000_000
-            ))
-        } else if self.incoming.len() >= MAX_INCOMING {
-            Some("too many attachments arriving at once".into())
-        } else if self.incoming.contains_key(&id) || self.held.contains_key(&id) {
-            Some("a second offer with the same id".into())
-        } else {
-            quota::admit_attachment(
-                self.log.limits(),
-                self.attachment_bytes(),
-                self.held.len() + self.incoming.len(),
-                meta.size,
-            )
-            .err()
-        };
-        if let Some(reason) = refuse {
-            self.send_frame(&PeerFrame::FileCancel { id }).await;
-            self.host.emit(Event::FileCancelled {
-                session: self.id.clone(),
-                id,
-                by_peer: false,
-                reason,
-            });
-            return;
-        }
-        self.host.emit(Event::FileIncoming {
-            session: self.id.clone(),
-            meta: meta.clone(),
-        });
-        self.incoming.insert(id, Incoming::new(meta, &key));
-    }
-
-    async fn on_chunk(&mut self, frame: &[u8]) {
-        // Any bytes from the peer prove it is alive, even chunks of a transfer we cancelled.
-        let now = Instant::now();
-        self.live.heard(now);
-        self.live.bulk(now);
-        let Ok((id, _)) = anonchat_proto::attach::chunk_header(frame) else {
-            return self.host.emit(Event::Warning {
-                message: "dropped a malformed attachment chunk".into(),
-            });
-        };
-        let Some(inc) = self.incoming.get_mut(&id) else {
-            return; // A transfer we refused or cancelled: its chunks may still be in flight.
-        };
-        match inc.take_chunk(frame) {
-            ChunkOutcome::Progress => {
-                if inc.progress_due() {
-                    let (done, total) = (inc.data.len() as u64, inc.meta.size);
-                    self.host.emit(Event::FileProgress {
-                        session: self.id.clone(),
-                        id,
-                        done,
-                        total,
-                        outgoing: false,
-                    });
-                }
-            }
-            ChunkOutcome::Broken(reason) => self.cancel_transfer(id, &reason).await,
-        }
-    }
-
-    async fn on_file_end(&mut self, id: u64, blake3: Key32) {
-        let Some(inc) = self.incoming.remove(&id) else {
-            return;
-        };
-        match inc.verify(&blake3.0) {
-            Ok((mut meta, data)) => {
-                let (kind, mime) = crate::attachments::received_kind(meta.kind, &data);
-                meta.kind = kind;
-                meta.mime = mime.into();
-                let expires = self.log.expiry_from(Instant::now());
-                self.held.insert(
-                    id,
-                    Held {
-                        meta,
-                        data: Arc::new(data),
-                        expires,
-                    },
-                );
-                self.host.emit(Event::FileReceived {
-                    session: self.id.clone(),
-                    id,
-                    kind,
-                    mime: mime.into(),
-                    expires_in_ms: ms_from_now(expires),
-                });
-                self.send_frame(&PeerFrame::Receipt {
-                    id,
-                    kind: ReceiptKind::Delivered,
-                })
-                .await;
-            }
-            Err(reason) => {
-                self.send_frame(&PeerFrame::FileCancel { id }).await;
-                self.host.emit(Event::FileCancelled {
-                    session: self.id.clone(),
-                    id,
-                    by_peer: false,
-                    reason,
-                });
-            }
-        }
-    }
-
-    fn attachment(&self, id: u64) -> Result<AttachmentBytes, ClientError> {
-        let h = self.held.get(&id).ok_or(ClientError::UnknownAttachment)?;
-        if h.meta.view_once && !h.meta.mine {
-            return Err(ClientError::Refused(
-                "a view-once attachment opens only once".into(),
-            ));
-        }
-        Ok((h.meta.clone(), h.data.clone()))
-    }
-
-    async fn open_view_once(&mut self, id: u64) -> Result<AttachmentBytes, ClientError> {
-        match self.held.get(&id) {
-            Some(h) if h.meta.view_once && !h.meta.mine => {}
-            Some(_) => {
-                return Err(ClientError::Refused(
-                    "not a view-once attachment from the peer".into(),
-                ))
-            }
-            None => return Err(ClientError::UnknownAttachment),
-        }
-        let Some(h) = self.held.remove(&id) else {
-            return Err(ClientError::UnknownAttachment);
-        };
-        self.send_frame(&PeerFrame::ViewOnceOpened { id }).await;
-        Ok((h.meta, h.data))
     }
 
     /// Drops the Olm session and zeroizes the chat before anything slow (closing the transport).

@@ -3,7 +3,7 @@
 
 use super::*;
 use std::sync::Mutex;
-use vodozemac::olm::{Account, SessionConfig};
+use vodozemac::olm::{Account, OlmMessage, SessionConfig};
 
 #[derive(Default)]
 struct Recorder(Mutex<Vec<Event>>);
