@@ -339,45 +339,6 @@ function openChat(ev) {
   $("chat-input").focus();
 }
 
-// Attachments: bytes come from the engine on demand and are shown from object URLs, all revoked
-// when the chat ends (or an item expires). Countdowns show when a timed item disappears.
-const media = { urls: new Map(), ticker: null, doneEarly: new Set() };
-
-function dropUrl(id) {
-  const url = media.urls.get(id);
-  if (url) URL.revokeObjectURL(url);
-  media.urls.delete(id);
-}
-
-function clearMedia() {
-  for (const id of [...media.urls.keys()]) dropUrl(id);
-  media.doneEarly.clear();
-  $("chat-timer").value = $("chat-timer").dataset.confirmed = "0";
-  if (media.ticker) clearInterval(media.ticker);
-  media.ticker = null;
-}
-
-function itemFor(id) {
-  return document.querySelector(`#messages li[data-id="${id}"]`);
-}
-
-// An item the engine will wipe counts down to that moment: the engine says when (`expires_in_ms`
-// on the reply or event that brought the item); the page never works it out from the timer.
-function stamp(item, expiresInMs) {
-  if (!item || expiresInMs === null || expiresInMs === undefined) return;
-  item.dataset.expires = String(Date.now() + expiresInMs);
-  if (!item.querySelector(".expires")) item.append(span("expires", ""));
-  tick();
-  if (!media.ticker) media.ticker = setInterval(tick, 250);
-}
-
-function tick() {
-  for (const item of document.querySelectorAll("#messages li[data-expires]")) {
-    const left = Math.max(0, Math.ceil((Number(item.dataset.expires) - Date.now()) / 1000));
-    item.querySelector(".expires").textContent = `disappears in ${left} s`;
-  }
-}
-
 function closeChat(note) {
   clearMedia();
   ui.session = null;
@@ -386,20 +347,6 @@ function closeChat(note) {
   $("chat-input").value = "";
   pane("welcome");
   say("add-status", note);
-}
-
-function addLine(text, mine, id, expiresInMs) {
-  const item = document.createElement("li");
-  item.className = mine ? "mine" : "theirs";
-  item.textContent = text;
-  item.dataset.id = String(id);
-  stamp(item, expiresInMs);
-  if (mine) {
-    item.append(span("receipt", ui.earlyReceipts.get(id) || "sent"));
-    ui.earlyReceipts.delete(id);
-  }
-  $("messages").append(item);
-  item.scrollIntoView({ block: "end" });
 }
 
 $("chat-form").addEventListener("submit", async (e) => {
@@ -411,74 +358,6 @@ $("chat-form").addEventListener("submit", async (e) => {
   const sent = await act(invoke("send_text", { session: ui.session.id, text }), "chat-typing");
   if (sent !== undefined) addLine(text, true, sent.id, sent.expires_in_ms);
 });
-
-function sizeText(n) {
-  return n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.max(1, Math.round(n / 1e3))} kB`;
-}
-
-// One chat item for an attachment, in either direction.
-function addAttachment(meta) {
-  const item = document.createElement("li");
-  item.className = `${meta.mine ? "mine" : "theirs"} attachment`;
-  item.dataset.id = String(meta.id);
-  const what = meta.kind === "photo" ? "Photo" : meta.kind === "image" ? "Image" : "File";
-  const size = meta.size ? ` · ${sizeText(meta.size)}` : "";
-  item.append(span("name", `${what}${meta.view_once ? " (view once)" : ""}: ${meta.name}${size}`));
-  const bar = document.createElement("progress");
-  bar.max = meta.size || 1;
-  bar.value = 0;
-  bar.setAttribute("aria-label", `Transfer of ${meta.name}`);
-  item.append(bar);
-  item.append(button("Cancel", `Cancel the transfer of ${meta.name}`, () =>
-    act(invoke("cancel_transfer", { session: ui.session.id, id: meta.id }), "chat-typing")));
-  item._meta = meta;
-  $("messages").append(item);
-  item.scrollIntoView({ block: "end" });
-  // On loopback a small file can be sent before `send_attachment` has returned its id.
-  if (media.doneEarly.delete(meta.id)) attachmentDone(meta.id);
-  return item;
-}
-
-// A finished attachment: images inline (not view-once ones from the peer), files get "Save as…".
-async function attachmentDone(id) {
-  const item = itemFor(id);
-  if (!item || !item._meta) {
-    media.doneEarly.add(id);
-    return;
-  }
-  const meta = item._meta;
-  for (const el of item.querySelectorAll("progress, button")) el.remove();
-  if (meta.view_once && !meta.mine) {
-    item.append(button("Open once", `Open ${meta.name} once`, () => openOnce(meta)));
-    return;
-  }
-  if (meta.kind !== "file") {
-    const bytes = await act(invoke("attachment", { session: ui.session.id, id }), "chat-typing");
-    if (!bytes || !ui.session) return;
-    const url = URL.createObjectURL(new Blob([bytes], { type: meta.mime }));
-    media.urls.set(id, url);
-    const img = document.createElement("img");
-    img.alt = meta.name;
-    img.src = url;
-    item.append(img);
-  }
-  if (!meta.mine && !meta.view_once) {
-    item.append(button("Save as…", `Save ${meta.name}`, () =>
-      act(invoke("save_attachment", { session: ui.session.id, id, name: meta.name }), "chat-typing")));
-  }
-}
-
-async function openOnce(meta) {
-  const bytes = await act(invoke("open_view_once", { session: ui.session.id, id: meta.id }), "chat-typing");
-  const item = itemFor(meta.id);
-  if (item) item.replaceChildren(span("name", `Opened once, now wiped: ${meta.name}`));
-  if (!bytes) return;
-  const url = URL.createObjectURL(new Blob([bytes], { type: meta.mime }));
-  media.urls.set(`once-${meta.id}`, url);
-  $("viewer-img").src = url;
-  $("viewer").hidden = false;
-  $("viewer-close").focus();
-}
 
 $("viewer-close").addEventListener("click", () => {
   $("viewer").hidden = true;
@@ -543,130 +422,6 @@ $("chat-safety").addEventListener("click", async () => {
 
 $("panic-button").addEventListener("click", () => {
   invoke("panic");
-});
-
-// ---- settings ------------------------------------------------------------------------------
-
-$("nav-contacts").addEventListener("click", () => pane(ui.session ? "chat" : "welcome"));
-$("nav-settings").addEventListener("click", openSettings);
-
-async function openSettings() {
-  pane("settings");
-  say("settings-status", "");
-  $("set-shortcut").value = ui.me.panic_shortcut;
-  $("set-notify-name").checked = ui.me.notify_show_name;
-  const m = await act(invoke("get_mode"), "settings-status");
-  if (m) {
-    document.querySelector(`input[name=set-mode][value=${m.mode}]`).checked = true;
-    document.querySelector(`input[name=set-presence][value=${m.presence}]`).checked = true;
-    $("set-always-code").checked = m.always_require_code;
-    $("code-box").hidden = m.mode !== "strict";
-  }
-  await refreshCode(m && m.mode === "strict");
-  await refreshPasscode();
-  await refreshNetwork();
-  await refreshDevices();
-}
-
-async function refreshNetwork() {
-  const n = await act(invoke("network"), "settings-status");
-  if (!n) return;
-  $("set-hide-ip").checked = n.hide_ip;
-  say("relay-note", !n.relay_available
-    ? "This server offers no relay: chats connect directly, and the other person can see your IP address."
-    : n.hide_ip
-      ? "On: chats are a little slower, and nobody you chat with learns where you are."
-      : "Off: chats connect directly when they can; the other person can see your IP address.");
-}
-
-$("set-hide-ip").addEventListener("change", async () => {
-  await act(invoke("set_hide_ip", { hide: $("set-hide-ip").checked }), "settings-status", "Saved.");
-  await refreshNetwork();
-});
-
-async function refreshCode(strict) {
-  if (ui.codeTimer) clearInterval(ui.codeTimer);
-  ui.codeTimer = null;
-  if (!strict) {
-    const link = ui.me.share_link || "";
-    say("share-link", link);
-    await qrInto("share-qr", link);
-    return;
-  }
-  const tick = async () => {
-    const c = await act(withPasscode(() => invoke("code")), "settings-status");
-    if (!c) {
-      // Not shown (no passcode given): stop asking every second.
-      clearInterval(ui.codeTimer);
-      ui.codeTimer = null;
-      return;
-    }
-    say("code-value", c.code);
-    say("code-left", `${c.seconds_left} s left`);
-    if ($("share-link").textContent !== c.link) {
-      say("share-link", c.link);
-      await qrInto("share-qr", c.link);
-    }
-  };
-  await tick();
-  ui.codeTimer = setInterval(tick, 1000);
-}
-
-for (const r of document.querySelectorAll("input[name=set-mode]")) {
-  r.addEventListener("change", saveMode);
-}
-$("set-always-code").addEventListener("change", saveMode);
-
-async function saveMode() {
-  const mode = document.querySelector("input[name=set-mode]:checked").value;
-  const always = $("set-always-code").checked;
-  if (mode === "strict" && !confirm("Switching makes a new code: codes and QR codes you shared stop working. Continue?")) {
-    return openSettings();
-  }
-  const ok = await act(withPasscode(() => invoke("set_mode", { mode, always_require_code: always })), "settings-status", "Saved.");
-  if (ok !== undefined || mode) {
-    $("code-box").hidden = mode !== "strict";
-    await refreshCode(mode === "strict");
-  }
-}
-
-for (const r of document.querySelectorAll("input[name=set-presence]")) {
-  r.addEventListener("change", () =>
-    act(invoke("set_presence", { presence: r.value }), "settings-status", "Saved."));
-}
-
-$("code-rotate").addEventListener("click", async () => {
-  await act(withPasscode(() => invoke("rotate_code")), "settings-status", "New code made; old ones no longer work.");
-  await refreshCode(true);
-});
-
-$("set-shortcut-save").addEventListener("click", async () => {
-  const shortcut = $("set-shortcut").value.trim();
-  const ok = await act(invoke("set_panic_shortcut", { shortcut }), "settings-status", "Panic shortcut saved.");
-  if (ok !== undefined) ui.me.panic_shortcut = shortcut;
-});
-
-$("set-notify-name").addEventListener("change", async () => {
-  const show = $("set-notify-name").checked;
-  await act(invoke("set_notify_show_name", { show }), "settings-status", "Saved.");
-  ui.me.notify_show_name = show;
-});
-
-$("device-add").addEventListener("click", async () => {
-  const v = await act(withPasscode(() => invoke("enroll_open")), "settings-status");
-  if (!v) return;
-  say("enroll-code", v.code);
-  await qrInto("enroll-qr", v.link);
-  $("device-enroll").hidden = false;
-});
-
-$("delete-account").addEventListener("click", async () => {
-  if (!confirm("Delete your account on the server and everything of it on this device? This cannot be undone.")) return;
-  const ok = await act(withPasscode(() => invoke("delete_account")), "settings-status");
-  if (ok !== undefined) {
-    ui.me = await invoke("whoami");
-    show("onboard");
-  }
 });
 
 // ---- engine events -------------------------------------------------------------------------

@@ -1,0 +1,128 @@
+// Settings: discovery mode and code, presence, network, devices, account. Loaded after app.js
+// (it uses app.js's helpers when it runs and when the user acts).
+"use strict";
+
+// ---- settings ------------------------------------------------------------------------------
+
+$("nav-contacts").addEventListener("click", () => pane(ui.session ? "chat" : "welcome"));
+$("nav-settings").addEventListener("click", openSettings);
+
+async function openSettings() {
+  pane("settings");
+  say("settings-status", "");
+  $("set-shortcut").value = ui.me.panic_shortcut;
+  $("set-notify-name").checked = ui.me.notify_show_name;
+  const m = await act(invoke("get_mode"), "settings-status");
+  if (m) {
+    document.querySelector(`input[name=set-mode][value=${m.mode}]`).checked = true;
+    document.querySelector(`input[name=set-presence][value=${m.presence}]`).checked = true;
+    $("set-always-code").checked = m.always_require_code;
+    $("code-box").hidden = m.mode !== "strict";
+  }
+  await refreshCode(m && m.mode === "strict");
+  await refreshPasscode();
+  await refreshNetwork();
+  await refreshDevices();
+}
+
+async function refreshNetwork() {
+  const n = await act(invoke("network"), "settings-status");
+  if (!n) return;
+  $("set-hide-ip").checked = n.hide_ip;
+  say("relay-note", !n.relay_available
+    ? "This server offers no relay: chats connect directly, and the other person can see your IP address."
+    : n.hide_ip
+      ? "On: chats are a little slower, and nobody you chat with learns where you are."
+      : "Off: chats connect directly when they can; the other person can see your IP address.");
+}
+
+$("set-hide-ip").addEventListener("change", async () => {
+  await act(invoke("set_hide_ip", { hide: $("set-hide-ip").checked }), "settings-status", "Saved.");
+  await refreshNetwork();
+});
+
+async function refreshCode(strict) {
+  if (ui.codeTimer) clearInterval(ui.codeTimer);
+  ui.codeTimer = null;
+  if (!strict) {
+    const link = ui.me.share_link || "";
+    say("share-link", link);
+    await qrInto("share-qr", link);
+    return;
+  }
+  const tick = async () => {
+    const c = await act(withPasscode(() => invoke("code")), "settings-status");
+    if (!c) {
+      // Not shown (no passcode given): stop asking every second.
+      clearInterval(ui.codeTimer);
+      ui.codeTimer = null;
+      return;
+    }
+    say("code-value", c.code);
+    say("code-left", `${c.seconds_left} s left`);
+    if ($("share-link").textContent !== c.link) {
+      say("share-link", c.link);
+      await qrInto("share-qr", c.link);
+    }
+  };
+  await tick();
+  ui.codeTimer = setInterval(tick, 1000);
+}
+
+for (const r of document.querySelectorAll("input[name=set-mode]")) {
+  r.addEventListener("change", saveMode);
+}
+$("set-always-code").addEventListener("change", saveMode);
+
+async function saveMode() {
+  const mode = document.querySelector("input[name=set-mode]:checked").value;
+  const always = $("set-always-code").checked;
+  if (mode === "strict" && !confirm("Switching makes a new code: codes and QR codes you shared stop working. Continue?")) {
+    return openSettings();
+  }
+  const ok = await act(withPasscode(() => invoke("set_mode", { mode, always_require_code: always })), "settings-status", "Saved.");
+  if (ok !== undefined || mode) {
+    $("code-box").hidden = mode !== "strict";
+    await refreshCode(mode === "strict");
+  }
+}
+
+for (const r of document.querySelectorAll("input[name=set-presence]")) {
+  r.addEventListener("change", () =>
+    act(invoke("set_presence", { presence: r.value }), "settings-status", "Saved."));
+}
+
+$("code-rotate").addEventListener("click", async () => {
+  await act(withPasscode(() => invoke("rotate_code")), "settings-status", "New code made; old ones no longer work.");
+  await refreshCode(true);
+});
+
+$("set-shortcut-save").addEventListener("click", async () => {
+  const shortcut = $("set-shortcut").value.trim();
+  const ok = await act(invoke("set_panic_shortcut", { shortcut }), "settings-status", "Panic shortcut saved.");
+  if (ok !== undefined) ui.me.panic_shortcut = shortcut;
+});
+
+$("set-notify-name").addEventListener("change", async () => {
+  const show = $("set-notify-name").checked;
+  await act(invoke("set_notify_show_name", { show }), "settings-status", "Saved.");
+  ui.me.notify_show_name = show;
+});
+
+$("device-add").addEventListener("click", async () => {
+  const v = await act(withPasscode(() => invoke("enroll_open")), "settings-status");
+  if (!v) return;
+  say("enroll-code", v.code);
+  await qrInto("enroll-qr", v.link);
+  $("device-enroll").hidden = false;
+});
+
+$("delete-account").addEventListener("click", async () => {
+  if (!confirm("Delete your account on the server and everything of it on this device? This cannot be undone.")) return;
+  const ok = await act(withPasscode(() => invoke("delete_account")), "settings-status");
+  if (ok !== undefined) {
+    ui.me = await invoke("whoami");
+    show("onboard");
+  }
+});
+
