@@ -24,7 +24,9 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
 const SESSIONS: usize = 50;
-const PINGS: usize = 1000;
+/// Round trips and echoes measured per kind. With 1 000 the echo step waits in vain (no event at
+/// all for 20 s, at this session's base commit too); 100 runs. Under investigation (issue 15 note).
+const PINGS: usize = 100;
 /// Bytes per throughput run, and runs of each kind (alternating; the best and the median count).
 const BULK: usize = 64 * 1024 * 1024;
 const BULK_RUNS: usize = 9;
