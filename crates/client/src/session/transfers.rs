@@ -141,12 +141,17 @@ impl Chat {
         if !self.drop_transfer(id) {
             return;
         }
+        self.stopped(id, reason.to_string()).await;
+    }
+
+    /// Tells the peer and the front-end that transfer `id` stopped here, and why.
+    async fn stopped(&mut self, id: u64, reason: String) {
         self.send_frame(&PeerFrame::FileCancel { id }).await;
         self.host.emit(Event::FileCancelled {
             session: self.id.clone(),
             id,
             by_peer: false,
-            reason: reason.to_string(),
+            reason,
         });
     }
 
@@ -171,14 +176,7 @@ impl Chat {
             .err()
         };
         if let Some(reason) = refuse {
-            self.send_frame(&PeerFrame::FileCancel { id }).await;
-            self.host.emit(Event::FileCancelled {
-                session: self.id.clone(),
-                id,
-                by_peer: false,
-                reason,
-            });
-            return;
+            return self.stopped(id, reason).await;
         }
         self.host.emit(Event::FileIncoming {
             session: self.id.clone(),
@@ -248,15 +246,7 @@ impl Chat {
                 })
                 .await;
             }
-            Err(reason) => {
-                self.send_frame(&PeerFrame::FileCancel { id }).await;
-                self.host.emit(Event::FileCancelled {
-                    session: self.id.clone(),
-                    id,
-                    by_peer: false,
-                    reason,
-                });
-            }
+            Err(reason) => self.stopped(id, reason).await,
         }
     }
 
