@@ -1,16 +1,12 @@
-//! Tauri commands: each forwards to one client-engine call (or, for panic and the shortcut, to the
-//! shell's own one). Errors go to the UI as `{ code, message }`; user-facing wording comes from the
-//! engine ("User not found or offline.").
+//! Tauri commands: `execute`, the engine's one command surface (the list the CLI drives too), and
+//! the few only the shell can do. Errors go to the UI as `{ code, message }`; user-facing wording
+//! comes from the engine ("User not found or offline.").
 
-use anonchat_client::api::ApiError;
+use anonchat_client::api::{ApiError, Command};
 use anonchat_client::attachments::NewAttachment;
-use anonchat_client::engine::{DeviceView, EnrollView};
 use anonchat_client::session::Sent;
-use anonchat_client::{ClientError, CodeView, FriendView, ModeView};
+use anonchat_client::ClientError;
 use anonchat_proto::frames::{AttachmentKind, SecretText};
-use anonchat_proto::fvc::CodeFormat;
-use anonchat_proto::wire::{Mode, PresenceMode};
-use anonchat_proto::Username;
 use serde::Serialize;
 use tauri::{AppHandle, State};
 
@@ -28,6 +24,36 @@ fn bad_input(message: String) -> ApiError {
     ApiError {
         code: "bad_input",
         message,
+    }
+}
+
+/// The page's one door to the engine: the same command list, and the same replies, as the CLI's
+/// JSON mode (`anonchat_client::api`). What only the shell can do (window, dialogs, raw bytes, the
+/// panic path that also hides the window) has its own commands below.
+#[tauri::command(rename_all = "snake_case")]
+async fn execute(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    command: serde_json::Value,
+) -> Res<serde_json::Value> {
+    // Parsed here rather than by Tauri so a malformed command gets a `bad_input` code too.
+    let command: Command =
+        serde_json::from_value(command).map_err(|e| bad_input(format!("bad command: {e}")))?;
+    if command.names_a_path() {
+        return Err(ApiError {
+            code: "refused",
+            message: "the page never names a file: files are picked in the file dialog".into(),
+        });
+    }
+    match command {
+        Command::Panic => panic(app)
+            .await
+            .map(|us| serde_json::json!({ "micros": us })),
+        Command::Quit => Err(ApiError {
+            code: "refused",
+            message: "quit from the tray".into(),
+        }),
+        command => state.engine.execute(command).await.result,
     }
 }
 
@@ -62,101 +88,6 @@ fn whoami(app: AppHandle, state: State<'_, AppState>) -> Me {
     }
 }
 
-#[tauri::command(rename_all = "snake_case")]
-fn lock_status(state: State<'_, AppState>) -> anonchat_client::engine::LockView {
-    state.engine.lock_status()
-}
-
-/// The passcode travels as a zeroized string, never logged.
-#[tauri::command(rename_all = "snake_case")]
-async fn unlock(state: State<'_, AppState>, passcode: SecretText) -> Res<()> {
-    state.engine.unlock(passcode).await.map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-async fn set_passcode(state: State<'_, AppState>, passcode: Option<SecretText>) -> Res<()> {
-    state.engine.set_passcode(passcode).await.map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-async fn register(state: State<'_, AppState>, username: String) -> Res<()> {
-    state.engine.register(&username).await.map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-async fn connect(state: State<'_, AppState>) -> Res<()> {
-    state.engine.connect().await.map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-async fn set_mode(state: State<'_, AppState>, mode: Mode, always_require_code: bool) -> Res<()> {
-    state
-        .engine
-        .set_mode(mode, always_require_code, CodeFormat::default())
-        .await
-        .map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-async fn get_mode(state: State<'_, AppState>) -> Res<ModeView> {
-    state.engine.get_mode().await.map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-async fn set_presence(state: State<'_, AppState>, presence: PresenceMode) -> Res<()> {
-    state.engine.set_presence(presence).await.map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-fn network(state: State<'_, AppState>) -> anonchat_client::engine::NetworkView {
-    state.engine.network()
-}
-
-#[tauri::command(rename_all = "snake_case")]
-fn set_hide_ip(state: State<'_, AppState>, hide: bool) -> Res<()> {
-    state.engine.set_hide_ip(hide).map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-async fn code(state: State<'_, AppState>) -> Res<CodeView> {
-    state.engine.code().await.map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-async fn rotate_code(state: State<'_, AppState>) -> Res<()> {
-    state.engine.rotate_code().await.map_err(err)
-}
-
-/// A QR code of `text` as an SVG document.
-#[tauri::command(rename_all = "snake_case")]
-fn qr_svg(text: String) -> Res<String> {
-    anonchat_client::qr::svg(&text).map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-async fn add_friend(
-    state: State<'_, AppState>,
-    username: String,
-    code: Option<String>,
-) -> Res<String> {
-    let code = code.filter(|c| !c.trim().is_empty());
-    state
-        .engine
-        .add_friend(username.trim(), code.as_deref())
-        .await
-        .map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-async fn add_link(state: State<'_, AppState>, link: String) -> Res<(String, String)> {
-    state.engine.add_by_link(&link).await.map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-async fn cameras(state: State<'_, AppState>) -> Res<Vec<anonchat_client::camera::CameraView>> {
-    state.engine.cameras().await.map_err(err)
-}
-
 /// Scans for a contact QR; small JPEG previews go to `preview` as raw bytes while it looks.
 #[tauri::command(rename_all = "snake_case")]
 async fn scan_contact(
@@ -171,82 +102,6 @@ async fn scan_contact(
         })
         .await
         .map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-fn stop_scan(state: State<'_, AppState>) {
-    state.engine.stop_scan()
-}
-
-#[tauri::command(rename_all = "snake_case")]
-async fn accept_friend(state: State<'_, AppState>, username: String) -> Res<()> {
-    state.engine.accept_friend(&username).await.map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-async fn decline_friend(state: State<'_, AppState>, username: String) -> Res<()> {
-    state.engine.decline_friend(&username).await.map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-async fn friends(state: State<'_, AppState>) -> Res<Vec<FriendView>> {
-    state.engine.friends().await.map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-fn friend_requests(state: State<'_, AppState>) -> Vec<(String, String)> {
-    state.engine.friend_requests()
-}
-
-#[tauri::command(rename_all = "snake_case")]
-fn incoming_rings(state: State<'_, AppState>) -> Vec<(String, String)> {
-    state.engine.incoming_rings()
-}
-
-#[tauri::command(rename_all = "snake_case")]
-fn safety_number(state: State<'_, AppState>, username: String) -> Res<String> {
-    state.engine.safety_number(&username).map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-fn mark_verified(state: State<'_, AppState>, username: String) -> Res<()> {
-    state.engine.mark_verified(&username).map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-async fn trust_new_key(state: State<'_, AppState>, username: String) -> Res<()> {
-    state.engine.trust_new_key(&username).await.map_err(err)
-}
-
-/// The user confirmed with the server's operator that its TLS key was replaced.
-#[tauri::command(rename_all = "snake_case")]
-fn trust_server_key(state: State<'_, AppState>) -> Res<()> {
-    state.engine.trust_server_key().map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-async fn ring(state: State<'_, AppState>, username: String, code: Option<String>) -> Res<String> {
-    let code = code.filter(|c| !c.trim().is_empty());
-    state
-        .engine
-        .ring(&username, code.as_deref())
-        .await
-        .map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-async fn answer(state: State<'_, AppState>, ring_id: String, accept: bool) -> Res<()> {
-    state.engine.answer(&ring_id, accept).await.map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-async fn send_text(state: State<'_, AppState>, session: String, text: SecretText) -> Res<Sent> {
-    state.engine.send_text(&session, text).await.map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-async fn typing(state: State<'_, AppState>, session: String) -> Res<()> {
-    state.engine.typing(&session).await.map_err(err)
 }
 
 /// An attachment the user picked in the page: the bytes are the raw request body, what it is comes
@@ -312,20 +167,6 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-#[tauri::command(rename_all = "snake_case")]
-async fn send_photo(
-    state: State<'_, AppState>,
-    session: String,
-    camera: u32,
-    view_once: bool,
-) -> Res<Sent> {
-    state
-        .engine
-        .send_photo(&session, camera, view_once)
-        .await
-        .map_err(err)
-}
-
 /// An attachment's bytes, raw (the page shows images from an object URL).
 #[tauri::command(rename_all = "snake_case")]
 async fn attachment(
@@ -380,25 +221,6 @@ async fn save_attachment(
     Ok(true)
 }
 
-#[tauri::command(rename_all = "snake_case")]
-async fn cancel_transfer(state: State<'_, AppState>, session: String, id: u64) -> Res<()> {
-    state
-        .engine
-        .cancel_transfer(&session, id)
-        .await
-        .map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-async fn set_timer(state: State<'_, AppState>, session: String, seconds: u32) -> Res<()> {
-    state.engine.set_timer(&session, seconds).await.map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-async fn leave(state: State<'_, AppState>, session: String) -> Res<()> {
-    state.engine.leave(&session).await.map_err(err)
-}
-
 /// The panic button: the same path as the shortcut and the tray.
 #[tauri::command(rename_all = "snake_case")]
 async fn panic(app: AppHandle) -> Res<u64> {
@@ -421,123 +243,17 @@ fn set_notify_show_name(state: State<'_, AppState>, show: bool) -> Res<()> {
         .map_err(err)
 }
 
-#[tauri::command(rename_all = "snake_case")]
-async fn devices(state: State<'_, AppState>) -> Res<Vec<DeviceView>> {
-    state.engine.devices().await.map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-async fn enroll_open(state: State<'_, AppState>) -> Res<EnrollView> {
-    state.engine.enroll_open().await.map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-async fn enroll_approve(
-    state: State<'_, AppState>,
-    device_id: String,
-    fingerprint: String,
-) -> Res<()> {
-    state
-        .engine
-        .enroll_approve(&device_id, &fingerprint)
-        .await
-        .map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-async fn enroll_decline(state: State<'_, AppState>, device_id: String) -> Res<()> {
-    state.engine.enroll_decline(&device_id).await.map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-async fn revoke_device(state: State<'_, AppState>, device_id: String) -> Res<()> {
-    state.engine.revoke_device(&device_id).await.map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-async fn rotate_account_key(
-    state: State<'_, AppState>,
-) -> Res<anonchat_client::engine::RotationView> {
-    state.engine.rotate_account_key().await.map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-fn block(state: State<'_, AppState>, username: String) -> Res<()> {
-    state.engine.block(&username).map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-fn unblock(state: State<'_, AppState>, username: String) -> Res<()> {
-    state.engine.unblock(&username).map_err(err)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-async fn delete_account(state: State<'_, AppState>) -> Res<()> {
-    state.engine.delete_account().await.map_err(err)
-}
-
-/// Checks a username's form before anything is sent (the same rule the server applies).
-#[tauri::command(rename_all = "snake_case")]
-fn check_username(username: String) -> Res<String> {
-    Username::parse(&username)
-        .map(|u| u.to_string())
-        .map_err(|e| err(e.into()))
-}
-
 pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static {
     tauri::generate_handler![
+        execute,
         whoami,
-        register,
-        connect,
-        set_mode,
-        get_mode,
-        set_presence,
-        network,
-        set_hide_ip,
-        code,
-        rotate_code,
-        qr_svg,
-        add_friend,
-        add_link,
-        cameras,
         scan_contact,
-        stop_scan,
-        accept_friend,
-        decline_friend,
-        friends,
-        safety_number,
-        mark_verified,
-        trust_new_key,
-        trust_server_key,
-        lock_status,
-        unlock,
-        set_passcode,
-        ring,
-        incoming_rings,
-        friend_requests,
-        answer,
-        send_text,
-        typing,
-        leave,
         send_attachment,
-        send_photo,
         attachment,
         open_view_once,
         save_attachment,
-        cancel_transfer,
-        set_timer,
         panic,
         set_panic_shortcut,
         set_notify_show_name,
-        devices,
-        enroll_open,
-        enroll_approve,
-        enroll_decline,
-        revoke_device,
-        rotate_account_key,
-        block,
-        unblock,
-        delete_account,
-        check_username,
     ]
 }

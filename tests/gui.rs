@@ -410,8 +410,9 @@ async fn every_flow_works_by_keyboard_alone() {
     )
     .await;
     let net = app
-        .eval_async("return await window.__TAURI__.core.invoke('network');")
-        .await;
+        .engine(json!({"cmd": "network"}))
+        .await
+        .expect("network");
     assert_eq!(net["hide_ip"], false, "{net}");
     tab_to(&app, &display, "panic-button").await;
     display.key("Return");

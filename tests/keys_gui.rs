@@ -23,10 +23,13 @@ async fn a_rotated_key_is_shown_trusted_by_a_click_and_the_app_rotates_its_own()
     bob.register(&bob_name).await;
     bob.connect().await;
     app.befriend(&desk, &mut bob, &bob_name).await;
-    let safety_in_app = format!(
-        "return await window.__TAURI__.core.invoke('safety_number', {{username: '{bob_name}'}});"
-    );
-    let before = app.eval_async(&safety_in_app).await;
+    let safety_in_app = async || {
+        app.engine(json!({"cmd": "safety_number", "username": bob_name}))
+            .await
+            .expect("the safety number")["safety_number"]
+            .clone()
+    };
+    let before = safety_in_app().await;
 
     // Bob rotates: the app warns, says it is signed by the old key, and shows the new number.
     bob.ok(json!({"cmd": "rotate_account_key"})).await;
@@ -43,11 +46,7 @@ async fn a_rotated_key_is_shown_trusted_by_a_click_and_the_app_rotates_its_own()
         ),
     )
     .await;
-    assert_eq!(
-        app.eval_async(&safety_in_app).await,
-        before,
-        "still the pinned key"
-    );
+    assert_eq!(safety_in_app().await, before, "still the pinned key");
     app.click(&format!(
         "button[aria-label='Trust the new key of {bob_name}']"
     ))
@@ -57,7 +56,7 @@ async fn a_rotated_key_is_shown_trusted_by_a_click_and_the_app_rotates_its_own()
         "document.getElementById('add-status').textContent.includes('trusted')",
     )
     .await;
-    assert_eq!(app.eval_async(&safety_in_app).await, bob_sees);
+    assert_eq!(safety_in_app().await, bob_sees);
 
     // The app rotates its own key from Settings (confirming the dialog).
     app.click("#nav-settings").await;
@@ -90,8 +89,5 @@ async fn a_rotated_key_is_shown_trusted_by_a_click_and_the_app_rotates_its_own()
     let warned = bob.expect_event("key_changed").await;
     assert_eq!(warned["username"], desk.as_str());
     assert_eq!(warned["rotated"], true, "{warned}");
-    assert_eq!(
-        app.eval_async(&safety_in_app).await,
-        warned["safety_number"]
-    );
+    assert_eq!(safety_in_app().await, warned["safety_number"]);
 }

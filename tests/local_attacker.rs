@@ -240,22 +240,34 @@ async fn with_a_passcode_the_lock_page_is_a_lock() {
     app.shot("locked-passcode").await;
     // Behind the page the engine is locked too: no contacts, no code, no devices, no enrolling —
     // each refused with the `locked` code the UI decides on.
-    let refused = app
-        .eval_async(
-            "const out = [];
-             for (const cmd of ['friends', 'code', 'devices', 'enroll_open', 'get_mode']) {
-               out.push(await window.__TAURI__.core.invoke(cmd).then(() => cmd + ': allowed', (e) => e.code + ': ' + e.message));
-             }
-             return out;",
-        )
-        .await;
-    let refused: Vec<String> = serde_json::from_value(refused).expect("answers");
-    assert!(
-        refused
-            .iter()
-            .all(|r| r.starts_with("locked: ") && r.contains("locked")),
-        "locked engine: {refused:?}"
-    );
+    for cmd in ["friends", "code", "devices", "enroll_open", "get_mode"] {
+        let answer = app.engine(serde_json::json!({ "cmd": cmd })).await;
+        let err = answer.expect_err(&format!("{cmd} allowed on a locked engine"));
+        assert_eq!(err["code"], "locked", "{cmd}: {err}");
+        assert!(
+            err["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("locked")),
+            "{cmd}: {err}"
+        );
+    }
+    // Script in the page never names a file on this machine (that is the file dialog's job), and a
+    // command the engine does not know is bad input, not a crash.
+    for cmd in [
+        serde_json::json!({"cmd": "send_file", "session": "x", "path": "/etc/hostname", "view_once": false}),
+        serde_json::json!({"cmd": "save", "session": "x", "id": 1, "path": home.0.join("leak")}),
+    ] {
+        let err = app
+            .engine(cmd.clone())
+            .await
+            .expect_err("a path from the page");
+        assert_eq!(err["code"], "refused", "{cmd}: {err}");
+    }
+    let err = app
+        .engine(serde_json::json!({"cmd": "self_destruct"}))
+        .await
+        .expect_err("an unknown command");
+    assert_eq!(err["code"], "bad_input", "{err}");
     // Continue without it, or with a wrong one, stays here.
     app.click("#unlock").await;
     app.until(
@@ -325,8 +337,9 @@ async fn adding_a_device_asks_for_the_passcode_again() {
     let grant_over = async || {
         let t0 = std::time::Instant::now();
         while app
-            .eval_async("return (await window.__TAURI__.core.invoke('lock_status')).granted;")
+            .engine(serde_json::json!({"cmd": "lock_status"}))
             .await
+            .expect("lock status")["granted"]
             == serde_json::json!(true)
         {
             assert!(

@@ -41,7 +41,7 @@ function say(el, text) {
 
 // Engine errors come as `{ code, message }`: decide on the code, show the message.
 function errText(err) {
-  return err && typeof err.message === "string" ? err.message : errText(err);
+  return err && typeof err.message === "string" ? err.message : String(err);
 }
 
 function errCode(err) {
@@ -73,7 +73,7 @@ function button(text, label, onClick) {
 // The engine draws the QR code as SVG; it is parsed as XML (no HTML parsing, no scripts) and placed
 // inline.
 async function qrInto(id, text) {
-  const svg = await invoke("qr_svg", { text });
+  const { svg } = await engine("qr", { text });
   const doc = new DOMParser().parseFromString(svg, "image/svg+xml");
   $(id).replaceChildren(document.importNode(doc.documentElement, true));
 }
@@ -82,7 +82,7 @@ async function qrInto(id, text) {
 
 async function start() {
   ui.me = await invoke("whoami");
-  const lockState = await invoke("lock_status");
+  const lockState = await engine("lock_status");
   if (LOCKED || lockState.locked) {
     LOCKED = true;
     showLock(lockState);
@@ -103,11 +103,11 @@ function enterMain() {
   pane("welcome");
   refreshFriends();
   // What came while this page was not there (the lock screen shows nothing) still waits.
-  invoke("incoming_rings").then((rings) => {
-    if (rings.length && !ui.pendingRing) ringDialog({ ring_id: rings[0][0], from: rings[0][1] });
+  engine("incoming_rings").then(({ rings }) => {
+    if (rings.length && !ui.pendingRing) ringDialog(rings[0]);
   }).catch(() => {});
-  invoke("friend_requests").then((reqs) => {
-    for (const [from, sn] of reqs) ui.requests.set(from, sn);
+  engine("friend_requests").then(({ requests }) => {
+    for (const r of requests) ui.requests.set(r.from, r.safety_number);
     renderRequests();
   }).catch(() => {});
 }
@@ -118,15 +118,15 @@ $("onboard-form").addEventListener("submit", async (e) => {
   const button = $("onboard-submit");
   button.disabled = true;
   try {
-    const name = await invoke("check_username", { username: $("onboard-username").value });
+    const { username: name } = await engine("check_username", { username: $("onboard-username").value });
     const mode = document.querySelector("input[name=mode]:checked").value;
     say("onboard-error", "Creating your keys…");
-    await invoke("register", { username: name });
-    await invoke("connect");
-    await invoke("set_mode", { mode, always_require_code: false }).catch(() => {});
+    await engine("register", { username: name });
+    await engine("connect");
+    await engine("set_mode", { mode, always_require_code: false }).catch(() => {});
     const passcode = $("onboard-passcode").value;
     $("onboard-passcode").value = "";
-    if (passcode) await invoke("set_passcode", { passcode });
+    if (passcode) await engine("set_passcode", { passcode });
     ui.me = await invoke("whoami");
     say("onboard-error", "");
     enterMain();
@@ -141,7 +141,7 @@ $("onboard-form").addEventListener("submit", async (e) => {
 
 async function refreshFriends() {
   try {
-    ui.friends = await invoke("friends");
+    ui.friends = (await engine("friends")).friends;
   } catch (_) {
     return; // Not connected yet; `connected` refreshes.
   }
@@ -174,12 +174,12 @@ function renderRequests() {
     const item = li([
       span("name", from),
       button("Accept", `Accept ${from}`, async () => {
-        await act(invoke("accept_friend", { username: from }), "add-status");
+        await act(engine("accept_friend", { username: from }), "add-status");
         ui.requests.delete(from);
         renderRequests();
       }),
       button("Decline", `Decline ${from}`, async () => {
-        await act(invoke("decline_friend", { username: from }), "add-status");
+        await act(engine("decline_friend", { username: from }), "add-status");
         ui.requests.delete(from);
         renderRequests();
       }),
@@ -206,8 +206,8 @@ $("add-form").addEventListener("submit", async (e) => {
   const username = $("add-username").value.trim();
   const code = $("add-code").value.trim() || null;
   if (!username) return;
-  const sn = await act(invoke("add_friend", { username, code }), "add-status");
-  if (sn !== undefined) {
+  const added = await act(engine("add_friend", { username, code }), "add-status");
+  if (added !== undefined) {
     say("add-status", `Request sent to ${username}.`);
     $("add-username").value = "";
     $("add-code").value = "";
@@ -217,9 +217,9 @@ $("add-form").addEventListener("submit", async (e) => {
 $("link-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const link = $("add-link").value.trim();
-  const r = await act(invoke("add_link", { link }), "add-status");
+  const r = await act(engine("add_link", { link }), "add-status");
   if (r) {
-    say("add-status", `Request sent to ${r[0]}.`);
+    say("add-status", `Request sent to ${r.username}.`);
     $("add-link").value = "";
   }
 });
@@ -254,8 +254,8 @@ async function scanRun(camera) {
   try {
     const link = await invoke("scan_contact", { camera, preview });
     scanClose();
-    const r = await act(invoke("add_link", { link }), "add-status");
-    if (r) say("add-status", `Request sent to ${r[0]}.`);
+    const r = await act(engine("add_link", { link }), "add-status");
+    if (r) say("add-status", `Request sent to ${r.username}.`);
     $("scan-open").focus();
   } catch (err) {
     if (!scan.running || run !== scan.run) return; // Cancelled, or replaced by another scan.
@@ -264,7 +264,7 @@ async function scanRun(camera) {
 }
 
 $("scan-open").addEventListener("click", async () => {
-  const cams = await act(invoke("cameras"), "add-status");
+  const cams = (await act(engine("cameras"), "add-status"))?.cameras;
   if (!cams) return; // The engine's "No camera found…" is in the status line.
   const pick = $("scan-camera");
   pick.replaceChildren(...cams.map((c) => new Option(c.name, String(c.index))));
@@ -280,7 +280,7 @@ $("scan-camera").addEventListener("change", () => {
 
 $("scan-cancel").addEventListener("click", () => {
   scanClose();
-  invoke("stop_scan");
+  engine("stop_scan");
   $("scan-open").focus();
 });
 
@@ -291,8 +291,8 @@ $("scan").addEventListener("keydown", (e) => {
 // ---- calls and chat ------------------------------------------------------------------------
 
 async function call(username) {
-  const ringId = await act(invoke("ring", { username, code: null }), "add-status");
-  if (ringId) say("add-status", `Calling ${username}…`);
+  const rang = await act(engine("ring", { username, code: null }), "add-status");
+  if (rang) say("add-status", `Calling ${username}…`);
 }
 
 function ringDialog(ring) {
@@ -305,13 +305,13 @@ function ringDialog(ring) {
 $("ring-answer").addEventListener("click", async () => {
   const r = ui.pendingRing;
   ringDialog(null);
-  if (r) await act(invoke("answer", { ring_id: r.ring_id, accept: true }), "add-status");
+  if (r) await act(engine("answer", { ring_id: r.ring_id, accept: true }), "add-status");
 });
 
 $("ring-decline").addEventListener("click", async () => {
   const r = ui.pendingRing;
   ringDialog(null);
-  if (r) await act(invoke("answer", { ring_id: r.ring_id, accept: false }), "add-status");
+  if (r) await act(engine("answer", { ring_id: r.ring_id, accept: false }), "add-status");
 });
 
 function showRoute(route) {
@@ -331,7 +331,7 @@ function openChat(ev) {
   say("chat-typing", "");
   pane("chat");
   // A camera picker when there is more than one camera (none: "Take a photo" says so).
-  invoke("cameras").then((cams) => {
+  engine("cameras").then(({ cameras: cams }) => {
     const pick = $("photo-camera");
     pick.replaceChildren(...cams.map((c) => new Option(c.name, String(c.index))));
     pick.hidden = $("photo-camera-label").hidden = cams.length < 2;
@@ -355,7 +355,7 @@ $("chat-form").addEventListener("submit", async (e) => {
   const text = input.value;
   if (!text || !ui.session) return;
   input.value = "";
-  const sent = await act(invoke("send_text", { session: ui.session.id, text }), "chat-typing");
+  const sent = await act(engine("send", { session: ui.session.id, text }), "chat-typing");
   if (sent !== undefined) addLine(text, true, sent.id, sent.expires_in_ms);
 });
 
@@ -385,7 +385,7 @@ $("photo-send").addEventListener("click", async () => {
   if (!ui.session) return;
   const viewOnce = $("view-once").checked;
   const camera = Number($("photo-camera").value || 0);
-  const sent = await act(invoke("send_photo", { session: ui.session.id, camera, view_once: viewOnce }), "chat-typing");
+  const sent = await act(engine("send_photo", { session: ui.session.id, camera, view_once: viewOnce }), "chat-typing");
   if (sent !== undefined) {
     const item = addAttachment({ id: sent.id, name: "photo.jpg", size: 0, mime: "image/jpeg", kind: "photo", view_once: viewOnce, mine: true });
     stamp(item, sent.expires_in_ms);
@@ -394,17 +394,17 @@ $("photo-send").addEventListener("click", async () => {
 
 $("chat-timer").addEventListener("change", async () => {
   const seconds = Number($("chat-timer").value);
-  const ok = await act(invoke("set_timer", { session: ui.session.id, seconds }), "chat-typing");
+  const ok = await act(engine("set_timer", { session: ui.session.id, seconds }), "chat-typing");
   // Refused: show the timer the chat really has (the engine's `timer_set` says which).
   if (ok === undefined) $("chat-timer").value = $("chat-timer").dataset.confirmed || "0";
 });
 
 $("chat-input").addEventListener("input", () => {
-  if (ui.session) invoke("typing", { session: ui.session.id }).catch(() => {});
+  if (ui.session) engine("typing", { session: ui.session.id }).catch(() => {});
 });
 
 $("chat-leave").addEventListener("click", async () => {
-  if (ui.session) await act(invoke("leave", { session: ui.session.id }), "add-status");
+  if (ui.session) await act(engine("leave", { session: ui.session.id }), "add-status");
 });
 
 $("chat-safety").addEventListener("click", async () => {
@@ -413,7 +413,7 @@ $("chat-safety").addEventListener("click", async () => {
     box.hidden = true;
     return;
   }
-  const sn = await act(invoke("safety_number", { username: ui.session.peer }), "chat-typing");
+  const sn = (await act(engine("safety_number", { username: ui.session.peer }), "chat-typing"))?.safety_number;
   if (sn === undefined) return;
   say("chat-safety-number", sn);
   await qrInto("chat-safety-qr", sn.replace(/ /g, ""));
@@ -459,8 +459,8 @@ const handlers = {
     box.replaceChildren(
       span("warning", `The TLS key of ${ev.server} CHANGED since this app first connected. Someone may be impersonating the server; nothing is sent to it. Trust the new key only if the server's operator confirms they replaced it.`),
       button("Trust the new key", "Trust the server's new TLS key", async () => {
-        await act(invoke("trust_server_key"), "add-status");
-        await act(invoke("connect"), "add-status", "New key trusted; connecting.");
+        await act(engine("trust_server_key"), "add-status");
+        await act(engine("connect"), "add-status", "New key trusted; connecting.");
       }),
     );
   },
@@ -551,13 +551,13 @@ const handlers = {
       span("name mono", ev.fingerprint),
       button("Approve", `Approve the device showing ${ev.fingerprint}`, async () => {
         // The approval names the code shown here: it holds only for the keys it was computed over.
-        await act(withPasscode(() => invoke("enroll_approve", { device_id: ev.device_id, fingerprint: ev.fingerprint })), "settings-status", "Device added.");
+        await act(withPasscode(() => engine("enroll_approve", { device_id: ev.device_id, fingerprint: ev.fingerprint })), "settings-status", "Device added.");
         item.remove();
         $("device-enroll").hidden = true;
         refreshDevices();
       }),
       button("Decline", "Decline this device", async () => {
-        await act(invoke("enroll_decline", { device_id: ev.device_id }), "settings-status");
+        await act(engine("enroll_decline", { device_id: ev.device_id }), "settings-status");
         item.remove();
       }),
     ]);

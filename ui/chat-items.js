@@ -73,7 +73,7 @@ function addAttachment(meta) {
   bar.setAttribute("aria-label", `Transfer of ${meta.name}`);
   item.append(bar);
   item.append(button("Cancel", `Cancel the transfer of ${meta.name}`, () =>
-    act(invoke("cancel_transfer", { session: ui.session.id, id: meta.id }), "chat-typing")));
+    act(engine("cancel_transfer", { session: ui.session.id, id: meta.id }), "chat-typing")));
   item._meta = meta;
   $("messages").append(item);
   item.scrollIntoView({ block: "end" });

@@ -6,7 +6,7 @@
 "use strict";
 
 async function refreshDevices() {
-  const ds = await act(invoke("devices"), "settings-status");
+  const ds = (await act(engine("devices"), "settings-status"))?.devices;
   if (!ds) return;
   const list = $("devices");
   list.replaceChildren();
@@ -15,7 +15,7 @@ async function refreshDevices() {
     const parts = [span("name mono small", `${d.fingerprint}${d.this_device ? " (this device)" : ""}`), span("hint", state)];
     if (!d.this_device && !d.revoked) {
       parts.push(button("Revoke", `Revoke device ${d.fingerprint}`, async () => {
-        const ok = await act(invoke("revoke_device", { device_id: d.device_id }), "settings-status", "Device revoked.");
+        const ok = await act(engine("revoke_device", { device_id: d.device_id }), "settings-status", "Device revoked.");
         if (ok !== undefined) offerRotation();
         await refreshDevices();
       }));
@@ -31,7 +31,7 @@ function offerRotation() {
 
 $("device-rotate").addEventListener("click", async () => {
   if (!confirm("Make a new account key? Devices that are offline now are signed out, and every friend sees a key-change warning to accept.")) return;
-  const v = await act(withPasscode(() => invoke("rotate_account_key")), "settings-status");
+  const v = await act(withPasscode(() => engine("rotate_account_key")), "settings-status");
   if (!v) return;
   $("rotate-offer").hidden = true;
   const out = v.signed_out.length ? ` ${v.signed_out.length} offline device(s) signed out.` : "";
@@ -47,7 +47,7 @@ handlers.key_changed = (ev) => {
   box.replaceChildren(
     span("warning", `The account key of ${ev.username} CHANGED. ${how} Compare this safety number with them in person before you trust it: ${ev.safety_number}`),
     button("Trust the new key", `Trust the new key of ${ev.username}`, async () => {
-      await act(invoke("trust_new_key", { username: ev.username }), "add-status", `New key of ${ev.username} trusted (not verified).`);
+      await act(engine("trust_new_key", { username: ev.username }), "add-status", `New key of ${ev.username} trusted (not verified).`);
       refreshFriends();
     }),
   );

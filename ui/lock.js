@@ -20,7 +20,7 @@ $("unlock-form").addEventListener("submit", async (e) => {
   const input = $("unlock-passcode");
   if (!input.hidden) {
     try {
-      await invoke("unlock", { passcode: input.value });
+      await engine("unlock", { passcode: input.value });
     } catch (err) {
       input.value = "";
       say("unlock-error", errText(err));
@@ -62,7 +62,7 @@ function askPasscode() {
     form.onsubmit = async (e) => {
       e.preventDefault();
       try {
-        await invoke("unlock", { passcode: input.value });
+        await engine("unlock", { passcode: input.value });
         done(true);
       } catch (err) {
         input.value = "";
@@ -74,7 +74,7 @@ function askPasscode() {
 }
 
 async function refreshPasscode() {
-  const l = await act(invoke("lock_status"), "settings-status");
+  const l = await act(engine("lock_status"), "settings-status");
   if (!l) return;
   say("passcode-note", l.has_passcode
     ? "Set: asked after a panic and before sensitive actions."
@@ -85,11 +85,11 @@ async function refreshPasscode() {
 $("set-passcode-save").addEventListener("click", async () => {
   const passcode = $("set-passcode").value;
   $("set-passcode").value = "";
-  await act(withPasscode(() => invoke("set_passcode", { passcode })), "settings-status", "Passcode set.");
+  await act(withPasscode(() => engine("set_passcode", { passcode })), "settings-status", "Passcode set.");
   await refreshPasscode();
 });
 
 $("set-passcode-remove").addEventListener("click", async () => {
-  await act(withPasscode(() => invoke("set_passcode", { passcode: null })), "settings-status", "Passcode removed.");
+  await act(withPasscode(() => engine("set_passcode", { passcode: null })), "settings-status", "Passcode removed.");
   await refreshPasscode();
 });

@@ -12,7 +12,7 @@ async function openSettings() {
   say("settings-status", "");
   $("set-shortcut").value = ui.me.panic_shortcut;
   $("set-notify-name").checked = ui.me.notify_show_name;
-  const m = await act(invoke("get_mode"), "settings-status");
+  const m = await act(engine("get_mode"), "settings-status");
   if (m) {
     document.querySelector(`input[name=set-mode][value=${m.mode}]`).checked = true;
     document.querySelector(`input[name=set-presence][value=${m.presence}]`).checked = true;
@@ -26,7 +26,7 @@ async function openSettings() {
 }
 
 async function refreshNetwork() {
-  const n = await act(invoke("network"), "settings-status");
+  const n = await act(engine("network"), "settings-status");
   if (!n) return;
   $("set-hide-ip").checked = n.hide_ip;
   say("relay-note", !n.relay_available
@@ -37,7 +37,7 @@ async function refreshNetwork() {
 }
 
 $("set-hide-ip").addEventListener("change", async () => {
-  await act(invoke("set_hide_ip", { hide: $("set-hide-ip").checked }), "settings-status", "Saved.");
+  await act(engine("set_hide_ip", { hide: $("set-hide-ip").checked }), "settings-status", "Saved.");
   await refreshNetwork();
 });
 
@@ -51,7 +51,7 @@ async function refreshCode(strict) {
     return;
   }
   const tick = async () => {
-    const c = await act(withPasscode(() => invoke("code")), "settings-status");
+    const c = await act(withPasscode(() => engine("code")), "settings-status");
     if (!c) {
       // Not shown (no passcode given): stop asking every second.
       clearInterval(ui.codeTimer);
@@ -80,7 +80,7 @@ async function saveMode() {
   if (mode === "strict" && !confirm("Switching makes a new code: codes and QR codes you shared stop working. Continue?")) {
     return openSettings();
   }
-  const ok = await act(withPasscode(() => invoke("set_mode", { mode, always_require_code: always })), "settings-status", "Saved.");
+  const ok = await act(withPasscode(() => engine("set_mode", { mode, always_require_code: always })), "settings-status", "Saved.");
   if (ok !== undefined || mode) {
     $("code-box").hidden = mode !== "strict";
     await refreshCode(mode === "strict");
@@ -89,11 +89,11 @@ async function saveMode() {
 
 for (const r of document.querySelectorAll("input[name=set-presence]")) {
   r.addEventListener("change", () =>
-    act(invoke("set_presence", { presence: r.value }), "settings-status", "Saved."));
+    act(engine("set_presence", { presence: r.value }), "settings-status", "Saved."));
 }
 
 $("code-rotate").addEventListener("click", async () => {
-  await act(withPasscode(() => invoke("rotate_code")), "settings-status", "New code made; old ones no longer work.");
+  await act(withPasscode(() => engine("rotate_code")), "settings-status", "New code made; old ones no longer work.");
   await refreshCode(true);
 });
 
@@ -110,7 +110,7 @@ $("set-notify-name").addEventListener("change", async () => {
 });
 
 $("device-add").addEventListener("click", async () => {
-  const v = await act(withPasscode(() => invoke("enroll_open")), "settings-status");
+  const v = await act(withPasscode(() => engine("enroll_open")), "settings-status");
   if (!v) return;
   say("enroll-code", v.code);
   await qrInto("enroll-qr", v.link);
@@ -119,7 +119,7 @@ $("device-add").addEventListener("click", async () => {
 
 $("delete-account").addEventListener("click", async () => {
   if (!confirm("Delete your account on the server and everything of it on this device? This cannot be undone.")) return;
-  const ok = await act(withPasscode(() => invoke("delete_account")), "settings-status");
+  const ok = await act(withPasscode(() => engine("delete_account")), "settings-status");
   if (ok !== undefined) {
     ui.me = await invoke("whoami");
     show("onboard");

@@ -110,10 +110,20 @@ impl Cli {
 
     /// Waits for a line matching `pred`, keeping the others for later.
     pub async fn expect(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        self.expect_within(WAIT, what, pred).await
+    }
+
+    /// As [`Cli::expect`], waiting up to `wait`.
+    pub async fn expect_within(
+        &mut self,
+        wait: Duration,
+        what: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
         if let Some(i) = self.backlog.iter().position(&pred) {
             return self.backlog.remove(i);
         }
-        let deadline = tokio::time::Instant::now() + WAIT;
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             match tokio::time::timeout_at(deadline, self.lines.recv()).await {
                 Ok(Some(v)) if pred(&v) => return v,
@@ -265,11 +275,30 @@ pub async fn open_session_events(a: &mut Cli, b: &mut Cli, b_name: &str) -> (Str
     assert_eq!(incoming["ring_id"], id.as_str());
     b.ok(json!({"cmd": "answer", "ring_id": id, "accept": true}))
         .await;
-    let oa = a.expect_event("session_open").await;
-    let ob = b.expect_event("session_open").await;
+    let oa = session_opened(a, &id, b).await;
+    let ob = session_opened(b, &id, a).await;
     assert_eq!(oa["session"], id.as_str());
     assert_eq!(ob["session"], id.as_str());
     (id, oa, ob)
+}
+
+/// Waits for `who`'s `session_open` for `id`, past the engine's own setup timeout, so a setup that
+/// fails says how (the engine names the step that never happened) instead of only timing out.
+pub async fn session_opened(who: &mut Cli, id: &str, other: &Cli) -> Value {
+    let wait = anonchat_client::session::SETUP_TIMEOUT + Duration::from_secs(5);
+    let id2 = id.to_string();
+    let v = who
+        .expect_within(wait, "session_open or session_failed", move |v| {
+            (v["event"] == "session_open" || v["event"] == "session_failed")
+                && v["session"] == id2.as_str()
+        })
+        .await;
+    assert_eq!(
+        v["event"], "session_open",
+        "{}: {v}; the other side saw {:?}",
+        who.profile, other.backlog
+    );
+    v
 }
 
 /// `from` sends a fresh canary in `session`; `to` must receive exactly that text.

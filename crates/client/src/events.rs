@@ -228,8 +228,6 @@ pub enum EndReason {
     PeerLost,
     /// Panic wipe.
     Panic,
-    /// The connection could not be set up in time.
-    SetupFailed,
     /// The peer kept sending far faster than a person could (a flood): this side ended it.
     Flooded,
 }

@@ -29,7 +29,7 @@ mod olm;
 mod signals;
 mod transfers;
 mod typing;
-use liveness::{Do, Liveness};
+use liveness::{Do, Liveness, SetupFailure};
 pub use liveness::{BULK_SILENCE, PEER_SILENCE, PING_INTERVAL, RESTART_WINDOW, SETUP_TIMEOUT};
 use log::ChatLog;
 pub use log::Line;
@@ -347,10 +347,24 @@ impl Chat {
                 }),
                 Do::OfferRestart => self.offer_restart().await,
                 Do::End(reason) => return Some(Exit::Ended(reason)),
-                Do::Fail(reason) => return Some(Exit::Failed(reason.into())),
+                Do::Fail(why) => return Some(Exit::Failed(self.setup_failure(why).await)),
             }
         }
         None
+    }
+
+    /// A failed setup's reason, naming the step that never happened (so a user, or a test log,
+    /// can tell a missing answer from a blocked network path).
+    async fn setup_failure(&self, why: SetupFailure) -> String {
+        let stage = match (&self.transport, self.live.is_caller()) {
+            (Some(t), _) => t.setup_stage().await,
+            (None, false) => "the caller's offer never arrived",
+            (None, true) => "the connection could not be prepared",
+        };
+        match why {
+            SetupFailure::TimedOut => format!("could not connect to the peer in time: {stage}"),
+            SetupFailure::PeerLeft => format!("the peer went away during setup: {stage}"),
+        }
     }
 
     /// The caller's ICE restart offer, through the route.

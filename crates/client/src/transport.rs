@@ -321,6 +321,21 @@ impl Transport {
         )
     }
 
+    /// Where a setup that has not opened its channel stands, in words for a failure reason: the
+    /// first step that has not happened yet.
+    pub async fn setup_stage(&self) -> &'static str {
+        if self.pc.remote_description().await.is_none() {
+            return "the peer's answer never arrived";
+        }
+        if !self.ice_connected() {
+            return "no network path to the peer was found";
+        }
+        if self.pc.connection_state() != RTCPeerConnectionState::Connected {
+            return "a network path was found, but the secure handshake did not finish";
+        }
+        "the secure connection is up, but the chat channel did not open"
+    }
+
     /// Callee side of an ICE restart: takes the caller's restart offer, returns the answer.
     pub async fn accept_restart(&self, offer_sdp: String) -> Result<String, TransportError> {
         self.pc

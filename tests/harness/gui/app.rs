@@ -154,6 +154,20 @@ impl Desktop {
             .expect("script")
     }
 
+    /// Sends `command` through the page's door to the engine (`execute`, the list the CLI drives),
+    /// as the page's own script would: the reply's fields, or the error as `{code, message}`.
+    pub async fn engine(&self, command: Value) -> Result<Value, Value> {
+        let body = format!(
+            "return await window.__TAURI__.core.invoke('execute', {{command: {command}}})\
+             .then((ok) => ({{ok}}), (err) => ({{err}}));"
+        );
+        let v = self.eval_async(&body).await;
+        match v.get("ok") {
+            Some(ok) => Ok(ok.clone()),
+            None => Err(v["err"].clone()),
+        }
+    }
+
     /// Waits until `js` (an expression) is truthy in the page.
     pub async fn until(&self, what: &str, js: &str) {
         let script = format!("return !!({js});");

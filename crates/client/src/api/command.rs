@@ -77,6 +77,14 @@ pub enum Command {
         username: String,
     },
     Friends,
+    /// Friend requests waiting for an answer (for a front-end that (re)loads).
+    FriendRequests,
+    /// Rings waiting for this device's answer (for a front-end that (re)loads).
+    IncomingRings,
+    /// A username's form checked as the server checks it, nothing sent; replies the canonical form.
+    CheckUsername {
+        username: String,
+    },
     SafetyNumber {
         username: String,
     },
@@ -200,4 +208,13 @@ pub enum Command {
     RotateAccountKey,
     Panic,
     Quit,
+}
+
+impl Command {
+    /// Whether the command names a file on this machine. A front-end whose input is a web page (the
+    /// desktop app) refuses these: there the user picks files in the shell's own dialogs, so script
+    /// in the page can never make the engine read or write a path of its choosing.
+    pub fn names_a_path(&self) -> bool {
+        matches!(self, Command::SendFile { .. } | Command::Save { .. })
+    }
 }

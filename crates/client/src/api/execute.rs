@@ -75,6 +75,28 @@ async fn execute(engine: &Engine, cmd: Command) -> Reply {
             "friends",
             engine.friends().await.map(|f| json!({"friends": f})),
         ),
+        Command::FriendRequests => {
+            let list: Vec<Value> = engine
+                .friend_requests()
+                .into_iter()
+                .map(|(from, sn)| json!({"from": from, "safety_number": sn}))
+                .collect();
+            ("friend_requests", Ok(json!({"requests": list})))
+        }
+        Command::IncomingRings => {
+            let list: Vec<Value> = engine
+                .incoming_rings()
+                .into_iter()
+                .map(|(ring_id, from)| json!({"ring_id": ring_id, "from": from}))
+                .collect();
+            ("incoming_rings", Ok(json!({"rings": list})))
+        }
+        Command::CheckUsername { username } => (
+            "check_username",
+            anonchat_proto::Username::parse(&username)
+                .map(|u| json!({"username": u.to_string()}))
+                .map_err(Into::into),
+        ),
         Command::SafetyNumber { username } => (
             "safety_number",
             engine

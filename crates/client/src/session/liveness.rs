@@ -37,7 +37,16 @@ pub(super) enum Do {
     /// The chat is over.
     End(EndReason),
     /// Setup failed.
-    Fail(&'static str),
+    Fail(SetupFailure),
+}
+
+/// Why a session never opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SetupFailure {
+    /// [`SETUP_TIMEOUT`] passed; the driver says which step never happened.
+    TimedOut,
+    /// The route closed and the channel did not open within the grace after it.
+    PeerLeft,
 }
 
 pub(super) struct Liveness {
@@ -139,10 +148,10 @@ impl Liveness {
         let since = |t: Instant| now.saturating_duration_since(t);
         if !self.open {
             if since(self.started) > SETUP_TIMEOUT {
-                return vec![Do::Fail("could not connect to the peer in time")];
+                return vec![Do::Fail(SetupFailure::TimedOut)];
             }
             if self.route_closed_at.is_some_and(|t| since(t) > ROUTE_GRACE) {
-                return vec![Do::Fail("the peer went away during setup")];
+                return vec![Do::Fail(SetupFailure::PeerLeft)];
             }
             return Vec::new();
         }

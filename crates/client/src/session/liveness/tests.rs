@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Do, Liveness, BULK_SILENCE, PEER_SILENCE, RESTART_WINDOW, SETUP_TIMEOUT};
+use super::{
+    Do, Liveness, SetupFailure, BULK_SILENCE, PEER_SILENCE, RESTART_WINDOW, SETUP_TIMEOUT,
+};
 use crate::events::EndReason;
 
 /// One input at a time offset (milliseconds since the session started).
@@ -49,11 +51,7 @@ fn setup_fails_after_its_timeout_and_not_before() {
             (limit, Tick(false, false, &[])),
             (
                 limit + 1,
-                Tick(
-                    false,
-                    false,
-                    &[Do::Fail("could not connect to the peer in time")],
-                ),
+                Tick(false, false, &[Do::Fail(SetupFailure::TimedOut)]),
             ),
         ],
     );
@@ -68,7 +66,7 @@ fn a_route_closed_during_setup_fails_after_the_grace() {
             (3 * S, Tick(false, false, &[])),
             (
                 3 * S + 1,
-                Tick(false, false, &[Do::Fail("the peer went away during setup")]),
+                Tick(false, false, &[Do::Fail(SetupFailure::PeerLeft)]),
             ),
         ],
     );
