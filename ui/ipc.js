@@ -1,9 +1,32 @@
 // The page's one door to the engine: the command list the CLI's JSON mode drives too
 // (crates/client/src/api). `engine("ring", { username })` resolves to the reply's fields, or
 // rejects with `{ code, message }`. Only what the shell alone can do (raw bytes, dialogs, the
-// camera preview, the panic shortcut) is invoked by its own name. Loaded first (classic script).
-"use strict";
+// camera preview, the panic path that also hides the window) is invoked by its own name (`shell`).
 
-function engine(cmd, args = {}) {
-  return window.__TAURI__.core.invoke("execute", { command: { cmd, ...args } });
+const { invoke, Channel } = window.__TAURI__.core;
+
+export function engine(cmd, args = {}) {
+  return invoke("execute", { command: { cmd, ...args } });
+}
+
+export function shell(name, args, options) {
+  return invoke(name, args, options);
+}
+
+export { Channel };
+
+// Engine events, one handler per event name; any screen module may register its own.
+const handlers = new Map();
+
+export function on(event, handler) {
+  handlers.set(event, handler);
+}
+
+// Events are dropped while `muted()` (the lock screen after a panic renders nothing they carry).
+export function startEvents(muted) {
+  window.__TAURI__.event.listen("engine", (e) => {
+    if (muted()) return;
+    const h = handlers.get(e.payload.event);
+    if (h) h(e.payload);
+  });
 }

@@ -1,11 +1,13 @@
 // Account keys and devices in the UI: the device list with revocation, rotating this account's key
 // (offered after revoking a device), and the warning when a friend's key changed — never silent,
-// with the safety number to compare and a button to trust the new key. Loaded after app.js (same
-// global scope: `$`, `invoke`, `say`, `act`, `button`, `span`, `li`, `handlers`, `refreshFriends`,
-// `withPasscode`); app.js calls `refreshDevices` when Settings open.
-"use strict";
+// with the safety number to compare and a button to trust the new key.
 
-async function refreshDevices() {
+import { $, say, act, li, span, button } from "./dom.js";
+import { engine, on } from "./ipc.js";
+import { refreshFriends } from "./contacts.js";
+import { withPasscode } from "./lock.js";
+
+export async function refreshDevices() {
   const ds = (await act(engine("devices"), "settings-status"))?.devices;
   if (!ds) return;
   const list = $("devices");
@@ -39,7 +41,7 @@ $("device-rotate").addEventListener("click", async () => {
   await refreshDevices();
 });
 
-handlers.key_changed = (ev) => {
+on("key_changed", (ev) => {
   const box = $("add-status");
   const how = ev.rotated
     ? `${ev.username}'s new key is signed by their old one: they say they rotated it (for example after losing a device). Someone who stole that device could say the same.`
@@ -51,10 +53,10 @@ handlers.key_changed = (ev) => {
       refreshFriends();
     }),
   );
-};
+});
 
-handlers.account_key_rotated = (ev) => {
+on("account_key_rotated", (ev) => {
   if (ev.here) return; // the Rotate button reports it
   say("settings-status", "Another of your devices rotated the account key; this device took the new key.");
   if (!$("settings").hidden) refreshDevices();
-};
+});

@@ -1,9 +1,11 @@
 // The app passcode in the UI: the lock page, the passcode prompt before sensitive actions, and its
-// settings. Loaded after app.js (same global scope: `$`, `invoke`, `say`, `act`).
-"use strict";
+// settings.
+
+import { $, show, say, act, errText, errCode } from "./dom.js";
+import { engine } from "./ipc.js";
 
 // The lock page: with a passcode, only the passcode continues; without one it says so plainly.
-function showLock(lockState) {
+export function showLock(lockState) {
   show("lock");
   const has = lockState.has_passcode;
   $("unlock-label").hidden = !has;
@@ -33,7 +35,7 @@ $("unlock-form").addEventListener("submit", async (e) => {
 });
 
 // Runs `call`; if the engine wants the passcode first, asks for it once and runs it again.
-async function withPasscode(call) {
+export async function withPasscode(call) {
   try {
     return await call();
   } catch (err) {
@@ -73,7 +75,7 @@ function askPasscode() {
   });
 }
 
-async function refreshPasscode() {
+export async function refreshPasscode() {
   const l = await act(engine("lock_status"), "settings-status");
   if (!l) return;
   say("passcode-note", l.has_passcode

@@ -1,6 +1,9 @@
-// Settings: discovery mode and code, presence, network, devices, account. Loaded after app.js
-// (it uses app.js's helpers when it runs and when the user acts).
-"use strict";
+// Settings: discovery mode and code, presence, network, devices, account.
+
+import { $, ui, show, pane, say, act, qrInto } from "./dom.js";
+import { engine, shell } from "./ipc.js";
+import { withPasscode, refreshPasscode } from "./lock.js";
+import { refreshDevices } from "./keys.js";
 
 // ---- settings ------------------------------------------------------------------------------
 
@@ -99,13 +102,13 @@ $("code-rotate").addEventListener("click", async () => {
 
 $("set-shortcut-save").addEventListener("click", async () => {
   const shortcut = $("set-shortcut").value.trim();
-  const ok = await act(invoke("set_panic_shortcut", { shortcut }), "settings-status", "Panic shortcut saved.");
+  const ok = await act(shell("set_panic_shortcut", { shortcut }), "settings-status", "Panic shortcut saved.");
   if (ok !== undefined) ui.me.panic_shortcut = shortcut;
 });
 
 $("set-notify-name").addEventListener("change", async () => {
   const show = $("set-notify-name").checked;
-  await act(invoke("set_notify_show_name", { show }), "settings-status", "Saved.");
+  await act(shell("set_notify_show_name", { show }), "settings-status", "Saved.");
   ui.me.notify_show_name = show;
 });
 
@@ -121,7 +124,7 @@ $("delete-account").addEventListener("click", async () => {
   if (!confirm("Delete your account on the server and everything of it on this device? This cannot be undone.")) return;
   const ok = await act(withPasscode(() => engine("delete_account")), "settings-status");
   if (ok !== undefined) {
-    ui.me = await invoke("whoami");
+    ui.me = await shell("whoami");
     show("onboard");
   }
 });

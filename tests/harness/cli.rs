@@ -217,8 +217,23 @@ pub async fn befriend(a: &mut Cli, a_name: &str, b: &mut Cli, b_name: &str) -> S
     let sent = a.ok(json!({"cmd": "add_friend", "username": b_name})).await;
     let req = b.expect_event("friend_request").await;
     assert_eq!(req["from"], a_name);
+    // A front-end that (re)loads finds the request waiting, and only until it is answered.
+    let from_a = |v: &Value| {
+        let list = v["requests"]
+            .as_array()
+            .expect("a list of requests")
+            .clone();
+        list.into_iter().find(|r| r["from"] == a_name)
+    };
+    let waiting = b.ok(json!({"cmd": "friend_requests"})).await;
+    assert_eq!(
+        from_a(&waiting),
+        Some(json!({"from": a_name, "safety_number": req["safety_number"]}))
+    );
     b.ok(json!({"cmd": "accept_friend", "username": a_name}))
         .await;
+    let waiting = b.ok(json!({"cmd": "friend_requests"})).await;
+    assert_eq!(from_a(&waiting), None, "answered: no longer waiting");
     let added_a = a.expect_event("friend_added").await;
     let added_b = b.expect_event("friend_added").await;
     let sn = sent["safety_number"]
@@ -273,8 +288,20 @@ pub async fn open_session_events(a: &mut Cli, b: &mut Cli, b_name: &str) -> (Str
     let id = ring["ring_id"].as_str().expect("ring id").to_string();
     let incoming = b.expect_event("incoming_ring").await;
     assert_eq!(incoming["ring_id"], id.as_str());
+    // A front-end that (re)loads finds the ring waiting, and only until it is answered.
+    let this_ring = |v: &Value| {
+        let list = v["rings"].as_array().expect("a list of rings").clone();
+        list.into_iter().find(|r| r["ring_id"] == id.as_str())
+    };
+    let waiting = b.ok(json!({"cmd": "incoming_rings"})).await;
+    assert_eq!(
+        this_ring(&waiting),
+        Some(json!({"ring_id": id, "from": incoming["from"]}))
+    );
     b.ok(json!({"cmd": "answer", "ring_id": id, "accept": true}))
         .await;
+    let waiting = b.ok(json!({"cmd": "incoming_rings"})).await;
+    assert_eq!(this_ring(&waiting), None, "answered: no longer waiting");
     let oa = session_opened(a, &id, b).await;
     let ob = session_opened(b, &id, a).await;
     assert_eq!(oa["session"], id.as_str());

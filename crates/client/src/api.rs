@@ -120,4 +120,23 @@ mod tests {
         assert!(matches!(cmd, Command::Lookup { .. }));
         assert!(serde_json::from_str::<Command>(r#"{"cmd":"self_destruct"}"#).is_err());
     }
+
+    #[test]
+    fn only_the_commands_that_name_a_file_are_kept_from_a_page() {
+        let parse = |s: &str| serde_json::from_str::<Command>(s).expect("parses");
+        assert!(
+            parse(r#"{"cmd":"send_file","session":"s","path":"/etc/hostname"}"#).names_a_path()
+        );
+        assert!(parse(r#"{"cmd":"save","session":"s","id":1,"path":"/tmp/x"}"#).names_a_path());
+        for ok in [
+            r#"{"cmd":"send","session":"s","text":"hi"}"#,
+            r#"{"cmd":"send_photo","session":"s"}"#,
+            r#"{"cmd":"attachment","session":"s","id":1}"#,
+            r#"{"cmd":"friend_requests"}"#,
+            r#"{"cmd":"incoming_rings"}"#,
+            r#"{"cmd":"check_username","username":"Bob"}"#,
+        ] {
+            assert!(!parse(ok).names_a_path(), "{ok}");
+        }
+    }
 }

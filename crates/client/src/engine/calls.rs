@@ -221,9 +221,13 @@ impl<H: Clone, A> Calls<H, A> {
         self.sessions.iter()
     }
 
-    /// Rings waiting for this device's answer: `(ring id, caller)`.
+    /// Rings waiting for this device's answer: `(ring id, caller)`. One answered here no longer
+    /// waits (a front-end that reloads must not offer it again), though it stays until it connects.
     pub(super) fn waiting(&self) -> impl Iterator<Item = (&String, &Username)> {
-        self.incoming.iter().map(|(id, (from, _))| (id, from))
+        self.incoming
+            .iter()
+            .filter(|(id, _)| !self.accepted.contains(*id))
+            .map(|(id, (from, _))| (id, from))
     }
 }
 

@@ -218,3 +218,24 @@ fn panic_forgets_every_ring_but_not_the_chats() {
     assert_eq!(c.waiting().count(), 0);
     assert_eq!(c.sessions().count(), 1, "chats end through their drivers");
 }
+
+#[test]
+fn a_ring_waits_for_an_answer_here_until_it_is_answered() {
+    let mut c = Machine::default();
+    c.incoming_ring("r1", user("alice"), Key32([1; 32]))
+        .unwrap();
+    c.incoming_ring("r2", user("carol"), Key32([2; 32]))
+        .unwrap();
+    let waiting = |c: &Machine| {
+        let mut w: Vec<String> = c.waiting().map(|(id, _)| id.clone()).collect();
+        w.sort();
+        w
+    };
+    assert_eq!(waiting(&c), ["r1", "r2"]);
+    c.accepted_here("r1").unwrap();
+    assert_eq!(waiting(&c), ["r2"], "answered here: no longer offered");
+    c.declined_here("r2").unwrap();
+    assert!(waiting(&c).is_empty());
+    // The answered one still connects.
+    assert!(matches!(c.connected("r1"), OnConnected::Check { .. }));
+}

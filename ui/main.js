@@ -1,0 +1,116 @@
+// AnonChat UI: renders what the engine reports and sends the user's intents through one door
+// (ipc.js). State lives in dom.js's `ui` and in each chat's view model (chat-items.js), never in
+// the DOM; each screen is a module of its own. Nothing is kept anywhere but this page's memory,
+// and a panic replaces the page (index.html?locked=N).
+
+import { $, ui, show, pane, say, act, errText, span, button } from "./dom.js";
+import { engine, shell, on, startEvents } from "./ipc.js";
+import { refreshFriends, loadRequests } from "./contacts.js";
+import { loadRings } from "./chat.js";
+import { showLock, withPasscode } from "./lock.js";
+import { refreshDevices } from "./keys.js";
+import "./settings.js";
+
+async function start() {
+  ui.me = await shell("whoami");
+  const lockState = await engine("lock_status");
+  if (ui.locked || lockState.locked) {
+    ui.locked = true;
+    showLock(lockState);
+    return;
+  }
+  if (!ui.me.username) {
+    show("onboard");
+    $("onboard-username").focus();
+    return;
+  }
+  enterMain();
+}
+
+function enterMain() {
+  show("main");
+  say("me-name", ui.me.username);
+  if (ui.me.connected) say("conn", "connected");
+  pane("welcome");
+  refreshFriends();
+  // What came while this page was not there (the lock screen shows nothing) still waits.
+  loadRings().catch(() => {});
+  loadRequests().catch(() => {});
+}
+
+$("onboard-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  say("onboard-error", "");
+  const submit = $("onboard-submit");
+  submit.disabled = true;
+  try {
+    const { username } = await engine("check_username", { username: $("onboard-username").value });
+    const mode = document.querySelector("input[name=mode]:checked").value;
+    say("onboard-error", "Creating your keys…");
+    await engine("register", { username });
+    await engine("connect");
+    await engine("set_mode", { mode, always_require_code: false }).catch(() => {});
+    const passcode = $("onboard-passcode").value;
+    $("onboard-passcode").value = "";
+    if (passcode) await engine("set_passcode", { passcode });
+    ui.me = await shell("whoami");
+    say("onboard-error", "");
+    enterMain();
+  } catch (err) {
+    say("onboard-error", errText(err));
+  } finally {
+    submit.disabled = false;
+  }
+});
+
+$("panic-button").addEventListener("click", () => {
+  shell("panic");
+});
+
+on("connected", () => {
+  say("conn", "connected");
+  refreshFriends();
+});
+on("disconnected", () => say("conn", "reconnecting…"));
+on("server_key_changed", (ev) => {
+  // Loud and blocking: nothing goes to the server until the user decides.
+  $("add-status").replaceChildren(
+    span("warning", `The TLS key of ${ev.server} CHANGED since this app first connected. Someone may be impersonating the server; nothing is sent to it. Trust the new key only if the server's operator confirms they replaced it.`),
+    button("Trust the new key", "Trust the server's new TLS key", async () => {
+      await act(engine("trust_server_key"), "add-status");
+      await act(engine("connect"), "add-status", "New key trusted; connecting.");
+    }),
+  );
+});
+on("warning", (ev) => say("add-status", ev.message));
+on("enroll_request", (ev) => {
+  const item = document.createElement("li");
+  item.append(
+    span("name mono", ev.fingerprint),
+    button("Approve", `Approve the device showing ${ev.fingerprint}`, async () => {
+      // The approval names the code shown here: it holds only for the keys it was computed over.
+      await act(withPasscode(() => engine("enroll_approve", { device_id: ev.device_id, fingerprint: ev.fingerprint })), "settings-status", "Device added.");
+      item.remove();
+      $("device-enroll").hidden = true;
+      refreshDevices();
+    }),
+    button("Decline", "Decline this device", async () => {
+      await act(engine("enroll_decline", { device_id: ev.device_id }), "settings-status");
+      item.remove();
+    }),
+  );
+  $("enroll-requests").append(item);
+});
+on("enroll_aborted", (ev) => {
+  $("enroll-requests").replaceChildren();
+  $("device-enroll").hidden = true;
+  say("settings-status", `Adding a device was aborted: ${ev.reason}. Start again if you still want to add it.`);
+});
+on("device_revoked", () => {
+  ui.me = { ...ui.me, username: null };
+  show("onboard");
+  say("onboard-error", "This device was revoked from another one; its keys were deleted.");
+});
+
+startEvents(() => ui.locked);
+start();
