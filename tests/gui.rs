@@ -6,7 +6,7 @@
 
 use anonchat_e2e::cli::{keychain_has, Cli};
 use anonchat_e2e::gui::{
-    children, count_in_memory, one_at_a_time, tray_click, Desktop, Display, NotifyMonitor,
+    children, count_in_memory, one_at_a_time, page, tray_click, Desktop, Display, NotifyMonitor,
 };
 use anonchat_e2e::server::Server;
 use anonchat_e2e::{bin, canary, unique, TempDir};
@@ -28,19 +28,14 @@ async fn chat(
     shot: bool,
 ) -> Vec<String> {
     let ring = bob.ok(json!({"cmd": "ring", "username": app_name})).await;
-    app.until(
-        "the incoming call",
-        "!document.getElementById('ring').hidden",
-    )
-    .await;
+    app.wait(page::ring_dialog()).await;
     if shot {
         app.shot("incoming-call").await;
     }
     app.click("#ring-answer").await;
     let open = bob.expect_event("session_open").await;
     assert_eq!(open["session"], ring["ring_id"]);
-    app.until("the chat", "!document.getElementById('chat').hidden")
-        .await;
+    app.wait(page::pane("chat")).await;
 
     let mine = canary();
     app.click("#chat-input").await;
@@ -58,24 +53,13 @@ async fn chat(
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    app.until(
-        "bob's message",
-        "document.querySelector('#messages li.theirs')",
-    )
-    .await;
-    let on_page = app
-        .eval_async(
-            "const t = document.querySelector('#messages li.theirs').textContent; \
-             const h = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(t)); \
-             return [...new Uint8Array(h)].map(b => b.toString(16).padStart(2, '0')).join('');",
-        )
-        .await;
-    assert_eq!(on_page, json!(digest), "bob's text shown as sent");
-    app.until(
-        "the delivery receipt",
-        "document.querySelector('#messages li.mine .receipt').textContent === 'delivered'",
-    )
-    .await;
+    app.wait(page::peer_line()).await;
+    assert_eq!(
+        app.peer_line_sha256().await,
+        digest,
+        "bob's text shown as sent"
+    );
+    app.wait(page::my_receipt("delivered")).await;
     if shot {
         app.shot("chat").await;
     }
@@ -100,13 +84,7 @@ async fn expect_wiped(app: &Desktop, bob: &mut Cli) {
     assert_eq!(ended["reason"], "peer_left", "the app said bye: {ended}");
     println!("the peer saw the chat end");
     // A new document: the lock screen, and nothing of the chat anywhere in the page.
-    app.until(
-        "the lock screen, with no chat in the page",
-        "location.search.startsWith('?locked=') && !document.getElementById('lock').hidden \
-         && document.getElementById('main').hidden \
-         && !document.documentElement.textContent.includes('CANARY')",
-    )
-    .await;
+    app.wait(page::fresh_lock_page_without("CANARY")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,8 +101,7 @@ async fn onboard_befriend_chat_and_panic_by_shortcut_and_by_tray() {
     bob.connect().await;
 
     let app = Desktop::start(&display, &home.0, &app_profile, &server.url()).await;
-    app.until("onboarding", "!document.getElementById('onboard').hidden")
-        .await;
+    app.wait(page::screen("onboard")).await;
     app.shot("onboarding").await;
     app.onboard(&app_name).await;
     assert_eq!(app.text("#me-name").await, app_name);
@@ -169,8 +146,7 @@ async fn onboard_befriend_chat_and_panic_by_shortcut_and_by_tray() {
 
     // Back from the tray, chat again, then panic through the tray menu.
     tray_click(pid, "Show AnonChat");
-    app.until("the window back", "document.visibilityState === 'visible'")
-        .await;
+    app.wait(page::window_visible()).await;
     app.shot("locked").await;
     assert!(
         app.text("#lock-note")
@@ -179,8 +155,7 @@ async fn onboard_befriend_chat_and_panic_by_shortcut_and_by_tray() {
         "without a passcode the lock page says so plainly"
     );
     app.click("#unlock").await;
-    app.until("the main screen", "!document.getElementById('main').hidden")
-        .await;
+    app.wait(page::screen("main")).await;
     let canaries = chat(&app, &display, &mut bob, &app_name, false).await;
     tray_click(pid, "Panic: wipe all chats");
     expect_wiped(&app, &mut bob).await;
@@ -208,53 +183,26 @@ async fn onboard_befriend_chat_and_panic_by_shortcut_and_by_tray() {
     let t0 = std::time::Instant::now();
     tray_click(pid, "Show AnonChat");
     println!("tray click took {:?}", t0.elapsed());
-    app.until("the window back", "document.visibilityState === 'visible'")
-        .await;
+    app.wait(page::window_visible()).await;
     app.click("#unlock").await;
     println!("unlocked after {:?}", t0.elapsed());
-    app.until(
-        "the incoming call",
-        "!document.getElementById('ring').hidden",
-    )
-    .await;
+    app.wait(page::ring_dialog()).await;
     app.click("#ring-decline").await;
     let ended = bob.expect_event("ring_ended").await;
     assert_eq!(ended["ring_id"], ring["ring_id"]);
 
     // Settings render with the live state (mode, share QR, devices).
     app.click("#nav-settings").await;
-    app.until(
-        "settings with this device listed",
-        "document.querySelectorAll('#devices li').length === 1 \
-         && document.querySelector('#share-qr svg path') \
-         && document.getElementById('conn').textContent === 'connected'",
-    )
-    .await;
+    app.wait(page::devices_listed(1) & page::share_qr_drawn() & page::main_connected())
+        .await;
     app.shot("settings").await;
     app.close().await;
-}
-
-/// How a control is told apart in the page: its id, its label, or `name:<group>` for a radio
-/// button (Tab reaches a group once).
-const CONTROL_KEY: &str = "const keyOf = (e) => e.type === 'radio' ? 'name:' + e.name \
-     : (e.id || e.getAttribute('aria-label') || e.textContent.trim().slice(0, 40));";
-
-/// The focused control's key.
-async fn focused(app: &Desktop) -> String {
-    app.eval_async(&format!(
-        "{CONTROL_KEY} const e = document.activeElement; \
-         return (!e || e === document.body) ? '' : keyOf(e);"
-    ))
-    .await
-    .as_str()
-    .unwrap_or_default()
-    .to_string()
 }
 
 /// Presses Tab until `id` has the focus.
 async fn tab_to(app: &Desktop, display: &Display, id: &str) {
     for _ in 0..80 {
-        if focused(app).await == id {
+        if app.focused().await == id {
             return;
         }
         display.key("Tab");
@@ -265,35 +213,16 @@ async fn tab_to(app: &Desktop, display: &Display, id: &str) {
 /// Walks the page with Tab and checks that every visible control was reached, and that each has
 /// a name a screen reader can say.
 async fn every_control_reachable(app: &Desktop, display: &Display, screen: &str) {
-    let controls = app
-        .eval_async(&format!(
-            "{CONTROL_KEY} const seen = new Set(); const unnamed = []; \
-             for (const e of document.querySelectorAll('button, input, select, textarea, a[href], [tabindex]')) {{ \
-               if (e.disabled || e.tabIndex < 0 || !e.getClientRects().length) continue; \
-               const name = e.getAttribute('aria-label') || e.getAttribute('aria-labelledby') \
-                 || (e.labels && e.labels.length && e.labels[0].textContent.trim()) \
-                 || (e.tagName === 'BUTTON' && e.textContent.trim()); \
-               if (!name) unnamed.push(e.id || e.outerHTML.slice(0, 60)); \
-               seen.add(keyOf(e)); \
-             }} \
-             return {{ controls: [...seen], unnamed }};"
-        ))
-        .await;
-    let unnamed = controls["unnamed"].as_array().cloned().unwrap_or_default();
+    let (want, unnamed) = app.controls().await;
     assert!(
         unnamed.is_empty(),
         "{screen}: controls without a name: {unnamed:?}"
     );
-    let want: std::collections::BTreeSet<String> = controls["controls"]
-        .as_array()
-        .expect("controls")
-        .iter()
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect();
+    let want: std::collections::BTreeSet<String> = want.into_iter().collect();
     let mut reached = std::collections::BTreeSet::new();
     for _ in 0..(want.len() * 2 + 4) {
         display.key("Tab");
-        reached.insert(focused(app).await);
+        reached.insert(app.focused().await);
     }
     let missed: Vec<_> = want.difference(&reached).collect();
     assert!(missed.is_empty(), "{screen}: Tab never reaches {missed:?}");
@@ -316,32 +245,19 @@ async fn every_flow_works_by_keyboard_alone() {
     bob.connect().await;
     // WebDriver only reads the page here; every action is a real key press.
     let app = Desktop::start(&display, &home.0, &unique("pk"), &server.url()).await;
-    app.until("onboarding", "!document.getElementById('onboard').hidden")
-        .await;
+    app.wait(page::screen("onboard")).await;
     every_control_reachable(&app, &display, "onboarding").await;
     tab_to(&app, &display, "onboard-username").await;
     display.type_text(&app_name);
     display.key("Return");
-    app.until(
-        "the main screen, connected",
-        "!document.getElementById('main').hidden && document.getElementById('conn').textContent === 'connected'",
-    )
-    .await;
+    app.wait(page::main_connected()).await;
     every_control_reachable(&app, &display, "contacts").await;
 
     // No camera on this machine (the real enumeration): scanning says so plainly.
     tab_to(&app, &display, "scan-open").await;
     display.key("Return");
-    app.until(
-        "the no-camera message",
-        &format!("document.getElementById('add-status').textContent === {NO_CAMERA:?}"),
-    )
-    .await;
-    assert!(
-        app.eval_async("return document.getElementById('scan').hidden")
-            .await
-            == true
-    );
+    app.wait(page::text_is("add-status", NO_CAMERA)).await;
+    assert!(app.is(page::hidden("scan")).await);
 
     // Add bob: type the name, Enter.
     tab_to(&app, &display, "add-username").await;
@@ -350,25 +266,17 @@ async fn every_flow_works_by_keyboard_alone() {
     bob.expect_event("friend_request").await;
     bob.ok(json!({"cmd": "accept_friend", "username": app_name}))
         .await;
-    app.until(
-        "bob among the friends",
-        &format!("document.querySelector('#friends li[data-user=\"{bob_name}\"]')"),
-    )
-    .await;
+    app.wait(page::friend_listed(&bob_name)).await;
 
     // A call: the dialog takes the focus on Answer; Enter answers, and the focus is in the message
     // field; Enter sends.
     bob.ok(json!({"cmd": "ring", "username": app_name})).await;
-    app.until("the ring", "!document.getElementById('ring').hidden")
-        .await;
-    assert_eq!(focused(&app).await, "ring-answer");
+    app.wait(page::ring_dialog()).await;
+    assert_eq!(app.focused().await, "ring-answer");
     display.key("Return");
     bob.expect_event("session_open").await;
-    app.until(
-        "the chat, focus in the message field",
-        "!document.getElementById('chat').hidden && document.activeElement.id === 'chat-input'",
-    )
-    .await;
+    app.wait(page::pane("chat") & page::focus_on("chat-input"))
+        .await;
     every_control_reachable(&app, &display, "chat").await;
     // This server has no relay: the chat is direct, and the window says what that means.
     assert_eq!(
@@ -388,27 +296,18 @@ async fn every_flow_works_by_keyboard_alone() {
     // Settings, then panic from the keyboard.
     tab_to(&app, &display, "nav-settings").await;
     display.key("Return");
-    app.until("settings", "!document.getElementById('settings').hidden")
-        .await;
+    app.wait(page::pane("settings")).await;
     every_control_reachable(&app, &display, "settings").await;
     // "Hide my IP" is on by default; without a relay the note says chats are direct anyway.
     // Space turns it off, in the engine too.
-    assert!(
-        app.eval_async("return document.getElementById('set-hide-ip').checked")
-            .await
-            == true
-    );
+    assert!(app.is(page::checked("set-hide-ip")).await);
     assert!(app
         .text("#relay-note")
         .await
         .starts_with("This server offers no relay"));
     tab_to(&app, &display, "set-hide-ip").await;
     display.key("space");
-    app.until(
-        "the setting saved",
-        "document.getElementById('settings-status').textContent === 'Saved.'",
-    )
-    .await;
+    app.wait(page::text_is("settings-status", "Saved.")).await;
     let net = app
         .engine(json!({"cmd": "network"}))
         .await
@@ -454,43 +353,27 @@ async fn scanning_a_contact_qr_with_the_camera() {
     // Previews come through while it looks; a code that is not a contact's is not acted on;
     // Escape cancels and the preview is dropped.
     app.click("#scan-open").await;
-    app.until(
-        "a camera preview",
-        "!document.getElementById('scan').hidden \
-         && document.getElementById('scan-preview').src.startsWith('blob:')",
-    )
-    .await;
+    app.wait(page::scan_previewing()).await;
     app.shot("contacts-scan").await;
     assert_eq!(app.text("#scan-status").await, "Looking for a code…");
-    assert_eq!(focused(&app).await, "scan-cancel");
+    assert_eq!(app.focused().await, "scan-cancel");
     display.key("Escape");
-    app.until(
-        "the scan closed, its preview gone",
-        "document.getElementById('scan').hidden \
-         && !document.getElementById('scan-preview').hasAttribute('src')",
-    )
-    .await;
-    assert_eq!(focused(&app).await, "scan-open");
+    app.wait(page::scan_closed()).await;
+    assert_eq!(app.focused().await, "scan-open");
 
     // Now bob's share QR (with his live Strict code) is in front of the camera.
     let code = bob.ok(json!({"cmd": "code"})).await;
     let link = code["link"].as_str().expect("link").to_string();
     std::fs::write(&camera, qr_png(&link)).unwrap();
     display.key("Return");
-    app.until(
-        "the request sent",
-        &format!(
-            "document.getElementById('add-status').textContent === 'Request sent to {bob_name}.'"
-        ),
-    )
+    app.wait(page::text_is(
+        "add-status",
+        &format!("Request sent to {bob_name}."),
+    ))
     .await;
     let req = bob.expect_event("friend_request").await;
     assert_eq!(req["from"], app_name.as_str());
-    assert!(
-        app.eval_async("return document.getElementById('scan').hidden")
-            .await
-            == true
-    );
+    assert!(app.is(page::hidden("scan")).await);
     app.close().await;
 }
 
@@ -536,64 +419,36 @@ async fn media_in_the_chat() {
     app.befriend(&app_name, &mut bob, &bob_name).await;
     let ring = bob.ok(json!({"cmd": "ring", "username": app_name})).await;
     let session = ring["ring_id"].as_str().unwrap().to_string();
-    app.until("the call", "!document.getElementById('ring').hidden")
-        .await;
+    app.wait(page::ring_dialog()).await;
     app.click("#ring-answer").await;
     bob.expect_event("session_open").await;
-    app.until("the chat", "!document.getElementById('chat').hidden")
-        .await;
+    app.wait(page::pane("chat")).await;
 
     // An image from bob: inline, from an object URL, decoded.
     let sent = bob
         .ok(json!({"cmd": "send_file", "session": session, "path": pic}))
         .await;
     let id = sent["id"].as_u64().unwrap();
-    app.until(
-        "the image inline",
-        &format!(
-            "(() => {{ const i = document.querySelector('#messages li[data-id=\"{id}\"] img'); \
-             return i && i.src.startsWith('blob:') && i.complete && i.naturalWidth === 40; }})()"
-        ),
-    )
-    .await;
+    app.wait(page::image_shown(id, 40)).await;
 
     // A view-once image: a button, a viewer, then gone on both sides.
     let sent = bob
         .ok(json!({"cmd": "send_file", "session": session, "path": once, "view_once": true}))
         .await;
     let id = sent["id"].as_u64().unwrap();
-    let open_btn = format!("#messages li[data-id=\"{id}\"] button");
-    app.until(
-        "the open-once button",
-        &format!("document.querySelector('{open_btn}')"),
-    )
-    .await;
+    app.wait(page::item_button(id)).await;
     assert!(
-        app.eval_async(&format!(
-            "return !document.querySelector('#messages li[data-id=\"{id}\"] img');"
-        ))
-        .await
-            == true,
+        app.is(page::no_image(id)).await,
         "a view-once image is not shown before it is opened"
     );
-    app.click(&open_btn).await;
-    app.until(
-        "the viewer",
-        "!document.getElementById('viewer').hidden \
-         && document.getElementById('viewer-img').src.startsWith('blob:')",
-    )
-    .await;
+    app.click(&format!("{} button", page::item(id))).await;
+    app.wait(page::viewer_open()).await;
     bob.expect("told it was opened", move |v| {
         v["event"] == "view_once_opened" && v["id"] == id
     })
     .await;
     app.click("#viewer-close").await;
-    app.until(
-        "the viewer closed and emptied",
-        "document.getElementById('viewer').hidden \
-         && !document.getElementById('viewer-img').hasAttribute('src')",
-    )
-    .await;
+    app.wait(page::viewer_closed()).await;
 
     // A photo with the app's camera, and a file picked in the page.
     app.click("#photo-send").await;
@@ -642,14 +497,7 @@ async fn media_in_the_chat() {
         .ok(json!({"cmd": "send_file", "session": session, "path": marked}))
         .await;
     let id = sent["id"].as_u64().unwrap();
-    app.until(
-        "the marked image inline",
-        &format!(
-            "(() => {{ const i = document.querySelector('#messages li[data-id=\"{id}\"] img'); \
-             return i && i.complete && i.naturalWidth === 40; }})()"
-        ),
-    )
-    .await;
+    app.wait(page::image_shown(id, 40)).await;
     let needles = [text_canary.clone(), image_canary.clone()];
     let in_memory = count_in_memory(app.pid(), &needles);
     assert!(
@@ -684,11 +532,7 @@ async fn media_in_the_chat() {
     println!("searched {searched} files written during the test: no canary");
 
     // Auto-delete: chosen in the app, agreed with bob, counted down, wiped on both sides.
-    app.eval_async(
-        "const s = document.getElementById('chat-timer'); s.value = '5'; \
-         s.dispatchEvent(new Event('change')); return true;",
-    )
-    .await;
+    app.choose("chat-timer", "5").await;
     let set = bob.expect_event("timer_set").await;
     assert_eq!(
         (set["seconds"].as_u64(), set["by_peer"].as_bool()),
@@ -698,12 +542,7 @@ async fn media_in_the_chat() {
         .ok(json!({"cmd": "send", "session": session, "text": "gone soon"}))
         .await;
     let id = sent["id"].as_u64().unwrap();
-    let item = format!("#messages li[data-id=\"{id}\"]");
-    app.until(
-        "a countdown",
-        &format!("(document.querySelector('{item} .expires') || {{}}).textContent === 'disappears in 5 s' || (document.querySelector('{item} .expires') || {{}}).textContent === 'disappears in 4 s'"),
-    )
-    .await;
+    app.wait(page::countdown(id, &[5, 4])).await;
     bob.expect("expiry on bob's side", move |v| {
         v["event"] == "expired"
             && v["ids"]
@@ -711,11 +550,7 @@ async fn media_in_the_chat() {
                 .is_some_and(|ids| ids.contains(&json!(id)))
     })
     .await;
-    app.until(
-        "the line wiped in the app",
-        &format!("!document.querySelector('{item}')"),
-    )
-    .await;
+    app.wait(page::item_gone(id)).await;
     app.close().await;
 }
 

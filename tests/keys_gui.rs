@@ -3,7 +3,7 @@
 //! Settings, which its friend then sees as a signed rotation.
 
 use anonchat_e2e::cli::Cli;
-use anonchat_e2e::gui::{one_at_a_time, Desktop, Display};
+use anonchat_e2e::gui::{one_at_a_time, page, Desktop, Display};
 use anonchat_e2e::server::Server;
 use anonchat_e2e::{unique, TempDir};
 use serde_json::json;
@@ -37,13 +37,11 @@ async fn a_rotated_key_is_shown_trusted_by_a_click_and_the_app_rotates_its_own()
         .ok(json!({"cmd": "safety_number", "username": desk}))
         .await["safety_number"]
         .clone();
-    app.until(
-        "the key-change warning",
-        &format!(
-            "(() => {{ const t = document.getElementById('add-status').textContent; \
-             return t.includes('CHANGED') && t.includes('signed by their old one') \
-             && t.includes({bob_sees}); }})()"
-        ),
+    let bob_sees_text = bob_sees.as_str().expect("a safety number");
+    app.wait(
+        page::text_has("add-status", "CHANGED")
+            & page::text_has("add-status", "signed by their old one")
+            & page::text_has("add-status", bob_sees_text),
     )
     .await;
     assert_eq!(safety_in_app().await, before, "still the pinned key");
@@ -51,41 +49,17 @@ async fn a_rotated_key_is_shown_trusted_by_a_click_and_the_app_rotates_its_own()
         "button[aria-label='Trust the new key of {bob_name}']"
     ))
     .await;
-    app.until(
-        "trusted",
-        "document.getElementById('add-status').textContent.includes('trusted')",
-    )
-    .await;
+    app.wait(page::text_has("add-status", "trusted")).await;
     assert_eq!(safety_in_app().await, bob_sees);
 
     // The app rotates its own key from Settings (confirming the dialog).
     app.click("#nav-settings").await;
     // Settings have loaded when this device is listed.
-    app.until(
-        "the device list",
-        "document.querySelectorAll('#devices li').length > 0",
-    )
-    .await;
-    app.eval_async("window.confirm = () => true; return true;")
-        .await;
+    app.wait(page::devices_loaded()).await;
+    app.auto_confirm().await;
     app.click("#device-rotate").await;
-    let status = "return document.getElementById('settings-status').textContent;";
-    let t0 = std::time::Instant::now();
-    loop {
-        let now = app.eval_async(status).await;
-        if now
-            .as_str()
-            .is_some_and(|t| t.starts_with("New account key"))
-        {
-            break;
-        }
-        assert!(
-            t0.elapsed() < std::time::Duration::from_secs(20),
-            "not rotated; the status says {now}"
-        );
-        // Polling the page: the app reports the outcome only there.
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    app.wait(page::text_starts("settings-status", "New account key"))
+        .await;
     let warned = bob.expect_event("key_changed").await;
     assert_eq!(warned["username"], desk.as_str());
     assert_eq!(warned["rotated"], true, "{warned}");

@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anonchat_e2e::cli::{befriend, open_session, say, Cli};
-use anonchat_e2e::gui::{app_pid, children, one_at_a_time, tray_click, Desktop, Display};
+use anonchat_e2e::gui::{app_pid, children, one_at_a_time, page, tray_click, Desktop, Display};
 use anonchat_e2e::server::Server;
 use anonchat_e2e::{bin, unique, TempDir};
 
@@ -190,25 +190,22 @@ async fn with_a_passcode_a_restarted_client_is_locked_and_guessing_slows_down() 
 }
 
 async fn onboard_with(app: &Desktop, name: &str, passcode: &str) {
-    app.until("onboarding", "!document.getElementById('onboard').hidden")
-        .await;
+    app.wait(page::screen("onboard")).await;
     app.type_into("#onboard-passcode", passcode).await;
     app.onboard(name).await;
 }
 
 /// Types a wrong passcode into `input` and submits with `submit`: `error` says so and `page` stays;
 /// then types the right one and submits.
-async fn wrong_then_right(app: &Desktop, [input, submit, error, page]: [&str; 4], passcode: &str) {
+async fn wrong_then_right(
+    app: &Desktop,
+    [input, submit, error, screen]: [&str; 4],
+    passcode: &str,
+) {
     app.type_into(&format!("#{input}"), "not-it").await;
     app.click(&format!("#{submit}")).await;
-    app.until(
-        "a wrong passcode refused",
-        &format!(
-            "document.getElementById('{error}').textContent.includes('wrong passcode') \
-             && !document.getElementById('{page}').hidden"
-        ),
-    )
-    .await;
+    app.wait(page::text_has(error, "wrong passcode") & page::shown(screen))
+        .await;
     app.type_into(&format!("#{input}"), passcode).await;
     app.click(&format!("#{submit}")).await;
 }
@@ -230,12 +227,7 @@ async fn with_a_passcode_the_lock_page_is_a_lock() {
     app.click("#panic-button").await;
     let pid = app.pid();
     tray_click(pid, "Show AnonChat");
-    app.until(
-        "the lock page asking for the passcode",
-        "!document.getElementById('lock').hidden \
-         && !document.getElementById('unlock-passcode').hidden",
-    )
-    .await;
+    app.wait(page::lock_asks_passcode()).await;
     assert!(app.text("#lock-note").await.contains("passcode"));
     app.shot("locked-passcode").await;
     // Behind the page the engine is locked too: no contacts, no code, no devices, no enrolling —
@@ -270,19 +262,15 @@ async fn with_a_passcode_the_lock_page_is_a_lock() {
     assert_eq!(err["code"], "bad_input", "{err}");
     // Continue without it, or with a wrong one, stays here.
     app.click("#unlock").await;
-    app.until(
-        "an error",
-        "document.getElementById('unlock-error').textContent.includes('wrong passcode')",
-    )
-    .await;
+    app.wait(page::text_has("unlock-error", "wrong passcode"))
+        .await;
     wrong_then_right(
         &app,
         ["unlock-passcode", "unlock", "unlock-error", "lock"],
         &passcode,
     )
     .await;
-    app.until("the main screen", "!document.getElementById('main').hidden")
-        .await;
+    app.wait(page::screen("main")).await;
     assert_eq!(app.text("#me-name").await, app_name);
     app.close().await;
 
@@ -301,16 +289,10 @@ async fn with_a_passcode_the_lock_page_is_a_lock() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let app = Desktop::start(&display, &home.0, &profile, &server.url()).await;
-    app.until(
-        "the lock page at start",
-        "!document.getElementById('lock').hidden \
-         && !document.getElementById('unlock-passcode').hidden",
-    )
-    .await;
+    app.wait(page::lock_asks_passcode()).await;
     app.type_into("#unlock-passcode", &passcode).await;
     app.click("#unlock").await;
-    app.until("the main screen", "!document.getElementById('main').hidden")
-        .await;
+    app.wait(page::screen("main")).await;
 }
 
 /// Sensitive actions ask for the passcode again once the grant of the last entry ran out (here
@@ -353,28 +335,19 @@ async fn adding_a_device_asks_for_the_passcode_again() {
     // Cancelled: asked, nothing opened.
     grant_over().await;
     app.click("#device-add").await;
-    app.until(
-        "the prompt",
-        "!document.getElementById('passcode-ask').hidden",
-    )
-    .await;
+    app.wait(page::passcode_prompt()).await;
     app.click("#passcode-ask-cancel").await;
-    app.until(
-        "refused",
-        "document.getElementById('passcode-ask').hidden \
-         && document.getElementById('settings-status').textContent.includes('needs the app passcode') \
-         && document.getElementById('device-enroll').hidden",
+    app.wait(
+        page::hidden("passcode-ask")
+            & page::text_has("settings-status", "needs the app passcode")
+            & page::hidden("device-enroll"),
     )
     .await;
 
     // A wrong one stays in the prompt; the right one opens the enrollment.
     grant_over().await;
     app.click("#device-add").await;
-    app.until(
-        "the prompt",
-        "!document.getElementById('passcode-ask').hidden",
-    )
-    .await;
+    app.wait(page::passcode_prompt()).await;
     wrong_then_right(
         &app,
         [
@@ -386,11 +359,10 @@ async fn adding_a_device_asks_for_the_passcode_again() {
         &passcode,
     )
     .await;
-    app.until(
-        "the enrollment code",
-        "document.getElementById('passcode-ask').hidden \
-         && !document.getElementById('device-enroll').hidden \
-         && document.getElementById('enroll-code').textContent.length === 9",
+    app.wait(
+        page::hidden("passcode-ask")
+            & page::shown("device-enroll")
+            & page::text_len("enroll-code", 9),
     )
     .await;
 }

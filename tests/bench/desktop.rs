@@ -17,7 +17,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anonchat_e2e::cli::{befriend, Cli};
-use anonchat_e2e::gui::{children, tray_click, Desktop, Display};
+use anonchat_e2e::gui::{children, page, tray_click, Desktop, Display};
 use anonchat_e2e::server::Server;
 use anonchat_e2e::{bin, unique, TempDir};
 use anyhow::{anyhow, bail, Context};
@@ -312,17 +312,12 @@ async fn panics(
 
         // A live chat with a message each way.
         let ring = bob.ok(json!({"cmd": "ring", "username": app_name})).await;
-        app.until("the ring", "!document.getElementById('ring').hidden")
-            .await;
+        app.wait(page::ring_dialog()).await;
         app.click("#ring-answer").await;
         bob.expect_event("session_open").await;
         bob.ok(json!({"cmd": "send", "session": ring["ring_id"], "text": "hello"}))
             .await;
-        app.until(
-            "the message",
-            "document.querySelector('#messages li.theirs')",
-        )
-        .await;
+        app.wait(page::peer_line()).await;
         let (hidden, told) = press_panic(&keys, &unmaps, Some(&mut *bob)).await?;
         live.push((hidden, told.unwrap_or_default()));
         reopen(&app, pid).await;
@@ -334,11 +329,9 @@ async fn panics(
 /// From the tray back to the main screen.
 async fn reopen(app: &Desktop, pid: u32) {
     tray_click(pid, "Show AnonChat");
-    app.until("the window back", "document.visibilityState === 'visible'")
-        .await;
+    app.wait(page::window_visible()).await;
     app.click("#unlock").await;
-    app.until("the main screen", "!document.getElementById('main').hidden")
-        .await;
+    app.wait(page::screen("main")).await;
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

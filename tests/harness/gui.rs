@@ -1,8 +1,8 @@
 //! The real desktop app in real WebKit: an Xvfb display, `tauri-driver` (which runs WebKitWebDriver,
 //! which starts the app), and a WebDriver session through `fantoccini`. Split by what each part
 //! drives: the X display and its input (`display`), the app as a page object (`app`), its
-//! processes and memory dumps (`memory`), the tray menu (`tray`), notifications (`notify`) and
-//! screenshots (`shot`).
+//! processes and memory dumps (`memory`), the tray menu (`tray`), notifications (`notify`),
+//! screenshots (`shot`), and the named questions tests ask about the page (`page`).
 
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ mod app;
 mod display;
 mod memory;
 mod notify;
+pub mod page;
 mod shot;
 mod tray;
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
+use super::page::{self, Q};
 use super::shot::window_png;
 use super::{app_pid, Display, WAIT};
 use crate::bin;
@@ -38,6 +39,11 @@ fn tauri_driver() -> PathBuf {
     }
     panic!("tauri-driver not found (cargo install tauri-driver --locked; scripts/test.sh does)")
 }
+
+/// How a control is told apart in the page: its id, its label, or `name:<group>` for a radio
+/// button (Tab reaches a group once).
+const CONTROL_KEY: &str = "const keyOf = (e) => e.type === 'radio' ? 'name:' + e.name \
+     : (e.id || e.getAttribute('aria-label') || e.textContent.trim().slice(0, 40));";
 
 /// The desktop app under WebDriver.
 pub struct Desktop {
@@ -111,16 +117,10 @@ impl Desktop {
 
     /// Onboards as `name` through the UI and waits until the app is connected.
     pub async fn onboard(&self, name: &str) {
-        self.until("onboarding", "!document.getElementById('onboard').hidden")
-            .await;
+        self.wait(page::screen("onboard")).await;
         self.type_into("#onboard-username", name).await;
         self.click("#onboard-submit").await;
-        self.until(
-            "the main screen, connected",
-            "!document.getElementById('main').hidden \
-             && document.getElementById('conn').textContent === 'connected'",
-        )
-        .await;
+        self.wait(page::main_connected()).await;
     }
 
     /// Asks `friend` (a CLI) for friendship from the UI as `me`; the friend accepts; returns once
@@ -133,11 +133,7 @@ impl Desktop {
         friend
             .ok(json!({"cmd": "accept_friend", "username": me}))
             .await;
-        self.until(
-            "the friend listed",
-            &format!("document.querySelector('#friends li[data-user=\"{friend_name}\"]')"),
-        )
-        .await;
+        self.wait(page::friend_listed(friend_name)).await;
     }
 
     /// The app's own process (not WebKit's helpers).
@@ -146,7 +142,7 @@ impl Desktop {
     }
 
     /// Runs the body of an async function in the page and returns what it returns.
-    pub async fn eval_async(&self, body: &str) -> Value {
+    async fn eval_async(&self, body: &str) -> Value {
         let script = format!("return (async () => {{ {body} }})();");
         tokio::time::timeout(WAIT, self.client.execute(&script, vec![]))
             .await
@@ -168,8 +164,88 @@ impl Desktop {
         }
     }
 
+    /// Waits until the page answers `q` with yes.
+    pub async fn wait(&self, q: Q) {
+        self.until(&q.what, &q.js).await;
+    }
+
+    /// The page's answer to `q` now.
+    pub async fn is(&self, q: Q) -> bool {
+        self.eval_async(&format!("return !!({});", q.js)).await == Value::Bool(true)
+    }
+
+    /// The SHA-256 (hex) of the peer's first line as the page shows it: a canary is checked
+    /// without its text ever passing through WebDriver.
+    pub async fn peer_line_sha256(&self) -> String {
+        let v = self
+            .eval_async(
+                "const t = document.querySelector('#messages li.theirs').textContent; \
+                 const h = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(t)); \
+                 return [...new Uint8Array(h)].map(b => b.toString(16).padStart(2, '0')).join('');",
+            )
+            .await;
+        v.as_str().unwrap_or_default().to_string()
+    }
+
+    /// Picks `value` in the select `id`, as the user would (its change handler runs).
+    pub async fn choose(&self, id: &str, value: &str) {
+        let (id, value) = (Value::from(id), Value::from(value));
+        self.eval_async(&format!(
+            "const s = document.getElementById({id}); s.value = {value}; \
+             s.dispatchEvent(new Event('change')); return true;"
+        ))
+        .await;
+    }
+
+    /// The focused control's key (see [`CONTROL_KEY`]), or "" when nothing is focused.
+    pub async fn focused(&self) -> String {
+        self.eval_async(&format!(
+            "{CONTROL_KEY} const e = document.activeElement; \
+             return (!e || e === document.body) ? '' : keyOf(e);"
+        ))
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+    }
+
+    /// The keys of every visible, enabled control a user can Tab to, and the ones among them a
+    /// screen reader has no name for.
+    pub async fn controls(&self) -> (Vec<String>, Vec<String>) {
+        let v = self
+            .eval_async(&format!(
+                "{CONTROL_KEY} const seen = new Set(); const unnamed = []; \
+                 for (const e of document.querySelectorAll('button, input, select, textarea, a[href], [tabindex]')) {{ \
+                   if (e.disabled || e.tabIndex < 0 || !e.getClientRects().length) continue; \
+                   const name = e.getAttribute('aria-label') || e.getAttribute('aria-labelledby') \
+                     || (e.labels && e.labels.length && e.labels[0].textContent.trim()) \
+                     || (e.tagName === 'BUTTON' && e.textContent.trim()); \
+                   if (!name) unnamed.push(e.id || e.outerHTML.slice(0, 60)); \
+                   seen.add(keyOf(e)); \
+                 }} \
+                 return {{ controls: [...seen], unnamed }};"
+            ))
+            .await;
+        let strings = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        (strings(&v["controls"]), strings(&v["unnamed"]))
+    }
+
+    /// Every `confirm()` dialog the page opens from now on is answered yes.
+    pub async fn auto_confirm(&self) {
+        self.eval_async("window.confirm = () => true; return true;")
+            .await;
+    }
+
     /// Waits until `js` (an expression) is truthy in the page.
-    pub async fn until(&self, what: &str, js: &str) {
+    async fn until(&self, what: &str, js: &str) {
         let script = format!("return !!({js});");
         let t0 = Instant::now();
         loop {
