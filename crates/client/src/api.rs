@@ -7,6 +7,7 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::error::{ProfileError, SessionError, SignalingError};
 use crate::passcode::LockError;
 use crate::ClientError;
 
@@ -37,32 +38,40 @@ impl ClientError {
     pub fn code(&self) -> &'static str {
         use ClientError as E;
         match self {
-            E::Keychain(_) => "keychain",
-            E::NoIdentity => "no_identity",
-            E::AlreadyRegistered(_) => "already_registered",
-            E::Profile(_) => "profile",
-            E::Tls(_) => "tls",
-            E::Http(_) => "server",
-            E::Taken => "taken",
-            E::NotFound => "not_found",
-            E::PowRequired => "pow_required",
-            E::Refused(_) => "refused",
-            E::NotConnected => "not_connected",
-            E::Proto(_) => "bad_input",
-            E::KeyChanged(_) => "key_changed",
-            E::UnknownContact(_) => "unknown_contact",
-            E::NotOpen => "not_open",
-            E::UnknownSession => "unknown_session",
-            E::UnknownAttachment => "unknown_attachment",
-            E::UnknownRing => "unknown_ring",
-            E::Camera(_) => "camera",
-            E::ServerKeyChanged => "server_key_changed",
+            E::Profile(e) => match e {
+                ProfileError::Keychain(_) => "keychain",
+                ProfileError::NoIdentity => "no_identity",
+                ProfileError::AlreadyRegistered(_) => "already_registered",
+                ProfileError::Storage(_) => "profile",
+            },
+            E::Signaling(e) => match e {
+                SignalingError::Tls(_) => "tls",
+                SignalingError::Http(_) => "server",
+                SignalingError::Taken => "taken",
+                SignalingError::NotFound => "not_found",
+                SignalingError::PowRequired => "pow_required",
+                SignalingError::Refused(_) => "server_refused",
+                SignalingError::UnexpectedAnswer => "unexpected_answer",
+                SignalingError::NotConnected => "not_connected",
+                SignalingError::ServerKeyChanged => "server_key_changed",
+            },
+            E::Session(e) => match e {
+                SessionError::NotOpen => "not_open",
+                SessionError::UnknownSession => "unknown_session",
+                SessionError::UnknownAttachment => "unknown_attachment",
+                SessionError::UnknownRing => "unknown_ring",
+                SessionError::Crypto(_) => "crypto",
+                SessionError::Transport(_) => "transport",
+            },
             E::Lock(LockError::Locked) => "locked",
             E::Lock(LockError::PasscodeRequired) => "passcode_required",
             E::Lock(LockError::Wrong) => "wrong_passcode",
             E::Lock(LockError::Wait(_)) => "passcode_wait",
-            E::Crypto(_) => "crypto",
-            E::Transport(_) => "transport",
+            E::Proto(_) => "bad_input",
+            E::KeyChanged(_) => "key_changed",
+            E::UnknownContact(_) => "unknown_contact",
+            E::Camera(_) => "camera",
+            E::Refused(_) => "refused",
         }
     }
 }
@@ -94,10 +103,13 @@ mod tests {
         let e = ApiError::from(ClientError::Lock(LockError::PasscodeRequired));
         assert_eq!(e.code, "passcode_required");
         assert_eq!(e.message, "this needs the app passcode");
-        assert_eq!(ApiError::from(ClientError::NotFound).code, "not_found");
+        assert_eq!(
+            ApiError::from(ClientError::Signaling(SignalingError::NotFound)).code,
+            "not_found"
+        );
         let reply = Reply {
             name: "lookup",
-            result: Err(ClientError::NotFound.into()),
+            result: Err(ClientError::Signaling(SignalingError::NotFound).into()),
         };
         assert_eq!(
             reply.to_json(),

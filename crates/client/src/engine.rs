@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
+use crate::error::{ProfileError, SignalingError};
 use crate::events::Event;
 use crate::identity::Identity;
 use crate::keychain::Keychain;
@@ -149,7 +150,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, ClientError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| ClientError::Keychain(e.to_string()))
+        .map_err(|e| ClientError::Profile(ProfileError::Keychain(e.to_string())))
 }
 
 impl Engine {
@@ -235,36 +236,37 @@ impl Engine {
     /// The server to talk to, if this client may (`https://`, or `http://` to loopback) and its
     /// TLS key has not changed under a pin.
     fn server_or_err(&self) -> Result<String, ClientError> {
-        let origin = self
-            .server()
-            .ok_or_else(|| ClientError::Http("no server configured for this profile".into()))?;
+        let origin = self.server().ok_or_else(|| {
+            ClientError::Signaling(SignalingError::Http(
+                "no server configured for this profile".into(),
+            ))
+        })?;
         crate::tls::check_origin(&origin, self.inner.insecure_plain_http_on_lan)?;
         self.inner.pin_check()?;
         Ok(origin)
     }
 
     async fn server_config(&self, origin: &str) -> Result<ServerConfig, ClientError> {
-        let resp = self
-            .inner
-            .http
-            .get(format!("{origin}/v1/config"))
-            .send()
-            .await
-            .map_err(|e| {
-                self.inner
-                    .pin_check()
-                    .err()
-                    .unwrap_or_else(|| ClientError::Http(e.to_string()))
-            })?;
+        let resp =
+            self.inner
+                .http
+                .get(format!("{origin}/v1/config"))
+                .send()
+                .await
+                .map_err(|e| {
+                    self.inner.pin_check().err().unwrap_or_else(|| {
+                        ClientError::Signaling(SignalingError::Http(e.to_string()))
+                    })
+                })?;
         resp.json()
             .await
-            .map_err(|e| ClientError::Http(e.to_string()))
+            .map_err(|e| ClientError::Signaling(SignalingError::Http(e.to_string())))
     }
 
     /// Starts (or restarts) the signaling connection; it reconnects by itself until shutdown.
     pub async fn connect(&self) -> Result<(), ClientError> {
         if lock(&self.inner.identity).is_none() {
-            return Err(ClientError::NoIdentity);
+            return Err(ClientError::Profile(ProfileError::NoIdentity));
         }
         let origin = self.server_or_err()?;
         match self.server_config(&origin).await {
@@ -272,7 +274,7 @@ impl Engine {
                 self.inner.set_public_ice(cfg.ice_servers);
                 *lock(&self.inner.contact_pow_bits) = Some(cfg.contact_pow_bits);
             }
-            Err(e @ ClientError::ServerKeyChanged) => return Err(e),
+            Err(e @ ClientError::Signaling(SignalingError::ServerKeyChanged)) => return Err(e),
             // Not reachable now: the connection below keeps trying.
             Err(_) => {}
         }
@@ -293,12 +295,17 @@ impl Engine {
     }
 
     fn my_ak(&self) -> Result<(Username, Key32), ClientError> {
-        self.inner.my_ak().ok_or(ClientError::NoIdentity)
+        self.inner
+            .my_ak()
+            .ok_or(ClientError::Profile(ProfileError::NoIdentity))
     }
 
     fn sign_ak(&self, msg: &[u8]) -> Result<Sig64, ClientError> {
         let id = lock(&self.inner.identity);
-        Ok(id.as_ref().ok_or(ClientError::NoIdentity)?.sign_ak(msg))
+        Ok(id
+            .as_ref()
+            .ok_or(ClientError::Profile(ProfileError::NoIdentity))?
+            .sign_ak(msg))
     }
 
     /// A stamp that pays for reaching `to`, minted off the async threads.
@@ -339,7 +346,7 @@ impl Engine {
         };
         let signaling = &self.inner.signaling;
         match signaling.request_then(build(stamp), first()).await {
-            Err(ClientError::PowRequired) => {
+            Err(ClientError::Signaling(SignalingError::PowRequired)) => {
                 let stamp = self.contact_stamp(to).await?;
                 signaling.request_then(build(Some(stamp)), first()).await
             }
@@ -420,7 +427,7 @@ impl Inner {
         let key = lock(&self.identity)
             .as_ref()
             .map(|i| i.profile_key.clone())
-            .ok_or(ClientError::NoIdentity)?;
+            .ok_or(ClientError::Profile(ProfileError::NoIdentity))?;
         profile::save(&self.dir, &key, data)
     }
 }

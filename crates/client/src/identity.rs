@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use vodozemac::olm::{Account, AccountPickle};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use crate::error::ProfileError;
 use crate::ClientError;
 
 /// The keychain record. Every field is secret or private enough to wipe.
@@ -70,7 +71,9 @@ fn secret32(b64: &str) -> Result<Zeroizing<[u8; 32]>, ClientError> {
     let raw = Zeroizing::new(decode_b64(b64)?);
     let mut out = Zeroizing::new([0u8; 32]);
     if raw.len() != 32 {
-        return Err(ClientError::Keychain("corrupt identity record".into()));
+        return Err(ClientError::Profile(ProfileError::Keychain(
+            "corrupt identity record".into(),
+        )));
     }
     out.copy_from_slice(&raw);
     Ok(out)
@@ -217,12 +220,14 @@ impl Identity {
     }
 
     pub fn from_secret(bytes: &[u8]) -> Result<Self, ClientError> {
-        let corrupt = |_| ClientError::Keychain("corrupt identity record".into());
+        let corrupt =
+            |_| ClientError::Profile(ProfileError::Keychain("corrupt identity record".into()));
         let stored: Stored = serde_json::from_slice(bytes).map_err(corrupt)?;
         let ak = SigningKey::from_bytes(&*secret32(&stored.ak_secret)?);
         let pickle_key = secret32(&stored.pickle_key)?;
-        let pickle = AccountPickle::from_encrypted(&stored.account, &pickle_key)
-            .map_err(|e| ClientError::Keychain(format!("olm account: {e}")))?;
+        let pickle = AccountPickle::from_encrypted(&stored.account, &pickle_key).map_err(|e| {
+            ClientError::Profile(ProfileError::Keychain(format!("olm account: {e}")))
+        })?;
         let cert: DeviceCert = serde_json::from_str(&stored.cert).map_err(corrupt)?;
         let me = Self {
             username: Username::parse(&stored.username)?,

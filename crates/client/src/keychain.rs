@@ -6,6 +6,7 @@ use std::sync::Arc;
 use keyring_core::{CredentialStore, Entry};
 use zeroize::Zeroizing;
 
+use crate::error::ProfileError;
 use crate::ClientError;
 
 const SERVICE: &str = "anonchat";
@@ -16,7 +17,7 @@ pub struct Keychain {
 }
 
 fn err(e: keyring_core::Error) -> ClientError {
-    ClientError::Keychain(explain(&e.to_string()))
+    ClientError::Profile(ProfileError::Keychain(explain(&e.to_string())))
 }
 
 /// Turns the Secret Service's less helpful messages into something a user can act on.

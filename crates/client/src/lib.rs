@@ -23,7 +23,7 @@ pub mod tls;
 pub mod transport;
 
 pub use engine::{CodeView, Engine, EngineConfig, FriendView, ModeView};
-pub use error::ClientError;
+pub use error::{ClientError, ProfileError, SessionError, SignalingError};
 pub use events::{EndReason, Event};
 pub use keychain::Keychain;
 

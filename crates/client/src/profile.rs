@@ -11,6 +11,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::error::ProfileError;
 use crate::ClientError;
 
 const CONTACTS_FILE: &str = "contacts.bin";
@@ -59,14 +60,18 @@ pub fn profile_dir(name: &str) -> Result<PathBuf, ClientError> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !ok {
-        return Err(ClientError::Profile(
+        return Err(ClientError::Profile(ProfileError::Storage(
             "profile names are 1-32 letters, digits, '-' or '_'".into(),
-        ));
+        )));
     }
     let base = match std::env::var_os("ANONCHAT_HOME") {
         Some(h) => PathBuf::from(h),
         None => dirs::data_dir()
-            .ok_or_else(|| ClientError::Profile("no data folder on this system".into()))?
+            .ok_or_else(|| {
+                ClientError::Profile(ProfileError::Storage(
+                    "no data folder on this system".into(),
+                ))
+            })?
             .join("anonchat"),
     };
     Ok(base.join("profiles").join(name))
@@ -77,7 +82,7 @@ pub fn load(dir: &Path, key: &[u8; 32]) -> Result<ProfileData, ClientError> {
     let raw = match std::fs::read(&path) {
         Ok(r) => r,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ProfileData::default()),
-        Err(e) => return Err(ClientError::Profile(e.to_string())),
+        Err(e) => return Err(ClientError::Profile(ProfileError::Storage(e.to_string()))),
     };
     open(&raw, key)
 }
@@ -85,14 +90,18 @@ pub fn load(dir: &Path, key: &[u8; 32]) -> Result<ProfileData, ClientError> {
 /// The contacts file's bytes (nonce, then XChaCha20-Poly1305 ciphertext) opened under `key`.
 pub fn open(raw: &[u8], key: &[u8; 32]) -> Result<ProfileData, ClientError> {
     if raw.len() < 24 {
-        return Err(ClientError::Profile("contacts file is corrupt".into()));
+        return Err(ClientError::Profile(ProfileError::Storage(
+            "contacts file is corrupt".into(),
+        )));
     }
     let (nonce, ct) = raw.split_at(24);
     let plain = Zeroizing::new(
         XChaCha20Poly1305::new(key.into())
             .decrypt(XNonce::from_slice(nonce), ct)
             .map_err(|_| {
-                ClientError::Profile("contacts file does not match this identity".into())
+                ClientError::Profile(ProfileError::Storage(
+                    "contacts file does not match this identity".into(),
+                ))
             })?,
     );
     parse(&plain)
@@ -100,27 +109,32 @@ pub fn open(raw: &[u8], key: &[u8; 32]) -> Result<ProfileData, ClientError> {
 
 /// The decrypted contents (JSON).
 pub fn parse(plain: &[u8]) -> Result<ProfileData, ClientError> {
-    serde_json::from_slice(plain).map_err(|e| ClientError::Profile(e.to_string()))
+    serde_json::from_slice(plain)
+        .map_err(|e| ClientError::Profile(ProfileError::Storage(e.to_string())))
 }
 
 /// The contacts file's bytes for `data` under `key`, with a fresh nonce.
 pub fn seal(key: &[u8; 32], data: &ProfileData) -> Result<Vec<u8>, ClientError> {
-    let plain =
-        Zeroizing::new(serde_json::to_vec(data).map_err(|e| ClientError::Profile(e.to_string()))?);
+    let plain = Zeroizing::new(
+        serde_json::to_vec(data)
+            .map_err(|e| ClientError::Profile(ProfileError::Storage(e.to_string())))?,
+    );
     let mut nonce = [0u8; 24];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let ct = XChaCha20Poly1305::new(key.into())
         .encrypt(XNonce::from_slice(&nonce), plain.as_slice())
-        .map_err(|_| ClientError::Profile("encryption failed".into()))?;
+        .map_err(|_| ClientError::Profile(ProfileError::Storage("encryption failed".into())))?;
     let mut out = nonce.to_vec();
     out.extend_from_slice(&ct);
     Ok(out)
 }
 
 pub fn save(dir: &Path, key: &[u8; 32], data: &ProfileData) -> Result<(), ClientError> {
-    std::fs::create_dir_all(dir).map_err(|e| ClientError::Profile(e.to_string()))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| ClientError::Profile(ProfileError::Storage(e.to_string())))?;
     let out = seal(key, data)?;
-    std::fs::write(dir.join(CONTACTS_FILE), out).map_err(|e| ClientError::Profile(e.to_string()))
+    std::fs::write(dir.join(CONTACTS_FILE), out)
+        .map_err(|e| ClientError::Profile(ProfileError::Storage(e.to_string())))
 }
 
 #[cfg(test)]

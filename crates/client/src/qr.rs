@@ -5,10 +5,12 @@ use image::{ImageFormat, Luma};
 use qrcode::render::{svg, unicode};
 use qrcode::QrCode;
 
+use crate::error::ProfileError;
 use crate::ClientError;
 
 fn code(text: &str) -> Result<QrCode, ClientError> {
-    QrCode::new(text.as_bytes()).map_err(|e| ClientError::Profile(format!("QR: {e}")))
+    QrCode::new(text.as_bytes())
+        .map_err(|e| ClientError::Profile(ProfileError::Storage(format!("QR: {e}"))))
 }
 
 pub fn svg(text: &str) -> Result<String, ClientError> {
@@ -25,7 +27,7 @@ pub fn png(text: &str) -> Result<Vec<u8>, ClientError> {
         .build();
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, ImageFormat::Png)
-        .map_err(|e| ClientError::Profile(format!("QR: {e}")))?;
+        .map_err(|e| ClientError::Profile(ProfileError::Storage(format!("QR: {e}"))))?;
     Ok(out.into_inner())
 }
 

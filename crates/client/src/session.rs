@@ -17,6 +17,7 @@ use vodozemac::Curve25519PublicKey;
 use zeroize::Zeroizing;
 
 use crate::attachments::{Held, Incoming, Meta, NewAttachment};
+use crate::error::{SessionError, SignalingError};
 use crate::events::{EndReason, Event};
 use crate::quota::{ChatLimits, FrameRate};
 use crate::transport::{IceConfig, Transport, TransportEvent};
@@ -429,7 +430,7 @@ impl Chat {
 
     async fn send_text(&mut self, text: SecretText) -> Result<Sent, ClientError> {
         if !self.live.is_open() {
-            return Err(ClientError::NotOpen);
+            return Err(ClientError::Session(SessionError::NotOpen));
         }
         anonchat_proto::wire::check_size(text.as_str().len(), anonchat_proto::limits::MAX_TEXT)?;
         let id = self.next_id;
@@ -439,7 +440,7 @@ impl Chat {
             body: text.clone(),
         };
         let (Some(olm), Some(t)) = (self.olm.as_mut(), self.transport.as_ref()) else {
-            return Err(ClientError::NotConnected);
+            return Err(ClientError::Signaling(SignalingError::NotConnected));
         };
         let blob = seal(olm, &frame.encode())?;
         t.send(Bytes::from(blob)).await?;
@@ -496,7 +497,7 @@ impl Chat {
             )));
         }
         if !self.live.is_open() {
-            return Err(ClientError::NotOpen);
+            return Err(ClientError::Session(SessionError::NotOpen));
         }
         self.log.set_timer(seconds);
         self.send_frame(&PeerFrame::Timer { seconds }).await;

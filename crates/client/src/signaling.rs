@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::error::SignalingError;
 use crate::ClientError;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
@@ -67,9 +68,13 @@ impl Signaling {
     }
 
     fn queue(&self, env: &ClientEnvelope) -> Result<(), ClientError> {
-        let text = serde_json::to_string(env).map_err(|e| ClientError::Refused(e.to_string()))?;
-        let out = lock(&self.out).clone().ok_or(ClientError::NotConnected)?;
-        out.try_send(text).map_err(|_| ClientError::NotConnected)
+        let text = serde_json::to_string(env)
+            .map_err(|e| ClientError::Signaling(SignalingError::Refused(e.to_string())))?;
+        let out = lock(&self.out)
+            .clone()
+            .ok_or(ClientError::Signaling(SignalingError::NotConnected))?;
+        out.try_send(text)
+            .map_err(|_| ClientError::Signaling(SignalingError::NotConnected))
     }
 
     /// Sends without waiting for the answer (relay traffic).
@@ -99,12 +104,16 @@ impl Signaling {
         lock(&self.pending).remove(&id);
         match answer {
             Ok(Ok(Ok(msg))) => Ok(msg),
-            Ok(Ok(Err((ErrorCode::NotFound, _)))) => Err(ClientError::NotFound),
-            Ok(Ok(Err((ErrorCode::PowRequired, _)))) => Err(ClientError::PowRequired),
-            Ok(Ok(Err((code, detail)))) => Err(ClientError::Refused(
+            Ok(Ok(Err((ErrorCode::NotFound, _)))) => {
+                Err(ClientError::Signaling(SignalingError::NotFound))
+            }
+            Ok(Ok(Err((ErrorCode::PowRequired, _)))) => {
+                Err(ClientError::Signaling(SignalingError::PowRequired))
+            }
+            Ok(Ok(Err((code, detail)))) => Err(ClientError::Signaling(SignalingError::Refused(
                 detail.unwrap_or_else(|| format!("{code:?}").to_lowercase()),
-            )),
-            _ => Err(ClientError::NotConnected),
+            ))),
+            _ => Err(ClientError::Signaling(SignalingError::NotConnected)),
         }
     }
 
@@ -316,13 +325,13 @@ fn refused(msg: Option<ServerMsg>) -> ClientError {
             code: ErrorCode::NotFound,
             detail,
         }) => detail
-            .map(ClientError::Refused)
-            .unwrap_or(ClientError::NotFound),
-        Some(ServerMsg::Error { code, detail }) => {
-            ClientError::Refused(detail.unwrap_or_else(|| format!("{code:?}").to_lowercase()))
-        }
-        Some(_) => ClientError::Refused("unexpected answer".into()),
-        None => ClientError::NotConnected,
+            .map(|d| ClientError::Signaling(SignalingError::Refused(d)))
+            .unwrap_or(ClientError::Signaling(SignalingError::NotFound)),
+        Some(ServerMsg::Error { code, detail }) => ClientError::Signaling(SignalingError::Refused(
+            detail.unwrap_or_else(|| format!("{code:?}").to_lowercase()),
+        )),
+        Some(_) => ClientError::Signaling(SignalingError::UnexpectedAnswer),
+        None => ClientError::Signaling(SignalingError::NotConnected),
     }
 }
 
@@ -337,16 +346,18 @@ pub async fn enroll(
 ) -> Result<ServerMsg, ClientError> {
     let ws = open_ws(&ws_url(origin), tls)
         .await
-        .map_err(|e| ClientError::Http(e.to_string()))?;
+        .map_err(|e| ClientError::Signaling(SignalingError::Http(e.to_string())))?;
     let (mut sink, mut stream) = ws.split();
     let Some(ServerMsg::Challenge { nonce, .. }) = next_msg(&mut stream).await else {
-        return Err(ClientError::Refused("no challenge from the server".into()));
+        return Err(ClientError::Signaling(SignalingError::Refused(
+            "no challenge from the server".into(),
+        )));
     };
     let text = serde_json::to_string(&ClientEnvelope::new(None, join(&nonce.0, origin)))
-        .map_err(|e| ClientError::Refused(e.to_string()))?;
+        .map_err(|e| ClientError::Signaling(SignalingError::Refused(e.to_string())))?;
     sink.send(Message::text(text))
         .await
-        .map_err(|_| ClientError::NotConnected)?;
+        .map_err(|_| ClientError::Signaling(SignalingError::NotConnected))?;
     match next_msg(&mut stream).await {
         Some(pending @ ServerMsg::EnrollPending { .. }) => on_pending(pending)?,
         other => return Err(refused(other)),

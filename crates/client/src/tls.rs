@@ -13,6 +13,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use sha2::{Digest, Sha256};
 
+use crate::error::SignalingError;
 use crate::ClientError;
 
 /// The server's TLS key as this profile knows it: the pin (SHA-256 of the certificate's
@@ -81,8 +82,11 @@ pub enum PinError {
 /// SHA-256 over a certificate's SubjectPublicKeyInfo (DER): the HPKP/`openssl pkey -pubout`
 /// pin. It survives certificate renewals that keep the key.
 pub fn spki_sha256(cert: &[u8]) -> Result<[u8; 32], ClientError> {
-    let (_, parsed) = x509_parser::parse_x509_certificate(cert)
-        .map_err(|e| ClientError::Tls(format!("unreadable server certificate: {e}")))?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert).map_err(|e| {
+        ClientError::Signaling(SignalingError::Tls(format!(
+            "unreadable server certificate: {e}"
+        )))
+    })?;
     Ok(Sha256::digest(parsed.tbs_certificate.subject_pki.raw).into())
 }
 
@@ -144,21 +148,27 @@ pub fn clients(
     if let Some(pem) = extra_ca_pem {
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
             .collect::<Result<_, _>>()
-            .map_err(|e| ClientError::Tls(format!("bad CA certificate: {e}")))?;
+            .map_err(|e| {
+                ClientError::Signaling(SignalingError::Tls(format!("bad CA certificate: {e}")))
+            })?;
         if certs.is_empty() {
-            return Err(ClientError::Tls("no certificate in the CA file".into()));
+            return Err(ClientError::Signaling(SignalingError::Tls(
+                "no certificate in the CA file".into(),
+            )));
         }
         for c in certs {
-            roots.add(c).map_err(|e| ClientError::Tls(e.to_string()))?;
+            roots
+                .add(c)
+                .map_err(|e| ClientError::Signaling(SignalingError::Tls(e.to_string())))?;
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
-        .map_err(|e| ClientError::Tls(e.to_string()))?;
+        .map_err(|e| ClientError::Signaling(SignalingError::Tls(e.to_string())))?;
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| ClientError::Tls(e.to_string()))?
+        .map_err(|e| ClientError::Signaling(SignalingError::Tls(e.to_string())))?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(PinningVerifier { inner, pin }))
         .with_no_client_auth();
@@ -166,7 +176,7 @@ pub fn clients(
         .timeout(Duration::from_secs(30))
         .use_preconfigured_tls(tls.clone())
         .build()
-        .map_err(|e| ClientError::Tls(e.to_string()))?;
+        .map_err(|e| ClientError::Signaling(SignalingError::Tls(e.to_string())))?;
     Ok((http, Arc::new(tls)))
 }
 

@@ -8,6 +8,7 @@ use anonchat_proto::{pow, Key32, Username};
 use zeroize::Zeroizing;
 
 use super::{blocking, lock, unix_now, CodeView, Engine, ModeView};
+use crate::error::{ProfileError, SignalingError};
 use crate::identity::Identity;
 use crate::profile::{self, ProfileData};
 use crate::ClientError;
@@ -16,7 +17,7 @@ impl Engine {
     /// Creates this profile's identity, pays the proof of work and registers the name.
     pub async fn register(&self, username: &str) -> Result<(), ClientError> {
         if let Some(name) = self.username() {
-            return Err(ClientError::AlreadyRegistered(name));
+            return Err(ClientError::Profile(ProfileError::AlreadyRegistered(name)));
         }
         let username = Username::parse(username)?;
         let origin = self.server_or_err()?;
@@ -50,7 +51,9 @@ impl Engine {
             .await;
         let outcome = match resp {
             Ok(r) if r.status().is_success() => Ok(()),
-            Ok(r) if r.status() == reqwest::StatusCode::CONFLICT => Err(ClientError::Taken),
+            Ok(r) if r.status() == reqwest::StatusCode::CONFLICT => {
+                Err(ClientError::Signaling(SignalingError::Taken))
+            }
             Ok(r) => {
                 let body: Option<ServerEnvelope> = r.json().await.ok();
                 let detail = match body.map(|b| b.msg) {
@@ -59,9 +62,9 @@ impl Engine {
                     }) => d,
                     _ => "registration refused".into(),
                 };
-                Err(ClientError::Refused(detail))
+                Err(ClientError::Signaling(SignalingError::Refused(detail)))
             }
-            Err(e) => Err(ClientError::Http(e.to_string())),
+            Err(e) => Err(ClientError::Signaling(SignalingError::Http(e.to_string()))),
         };
         if let Err(e) = outcome {
             let (kc, profile) = (self.inner.keychain.clone(), self.inner.profile.clone());
@@ -115,7 +118,7 @@ impl Engine {
                 format,
                 presence,
             }),
-            _ => Err(ClientError::Refused("unexpected answer".into())),
+            _ => Err(ClientError::Signaling(SignalingError::UnexpectedAnswer)),
         }
     }
 
@@ -142,7 +145,7 @@ impl Engine {
                 self.inner.sensitive()?;
                 let answer = self.inner.signaling.request(ClientMsg::FvcSeed).await?;
                 let ServerMsg::FvcSeed { seed, format, .. } = answer else {
-                    return Err(ClientError::Refused("unexpected answer".into()));
+                    return Err(ClientError::Signaling(SignalingError::UnexpectedAnswer));
                 };
                 let c = (Zeroizing::new(seed.0), format);
                 *lock(&self.inner.fvc) = Some(c.clone());
@@ -208,7 +211,7 @@ impl Engine {
         match std::fs::remove_dir_all(&self.inner.dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(ClientError::Profile(e.to_string())),
+            Err(e) => Err(ClientError::Profile(ProfileError::Storage(e.to_string()))),
         }
     }
 
@@ -224,7 +227,7 @@ impl Engine {
             .await?
         {
             ServerMsg::Users { users } => Ok(users.into_iter().map(|u| u.to_string()).collect()),
-            _ => Err(ClientError::Refused("unexpected answer".into())),
+            _ => Err(ClientError::Signaling(SignalingError::UnexpectedAnswer)),
         }
     }
 }

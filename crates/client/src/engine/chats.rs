@@ -7,6 +7,7 @@ use anonchat_proto::frames::SecretText;
 use tokio::sync::oneshot;
 
 use super::{lock, Engine};
+use crate::error::SessionError;
 use crate::session::{Cmd, Line, Sent, SessionHandle};
 use crate::ClientError;
 
@@ -15,7 +16,7 @@ impl Engine {
         lock(&self.inner.calls)
             .session(id)
             .cloned()
-            .ok_or(ClientError::UnknownSession)
+            .ok_or(ClientError::Session(SessionError::UnknownSession))
     }
 
     /// Sends a text; returns its id (receipts name it) and when it is wiped.
@@ -24,15 +25,16 @@ impl Engine {
         let (tx, rx) = oneshot::channel();
         s.tx.send(Cmd::SendText(text, tx))
             .await
-            .map_err(|_| ClientError::UnknownSession)?;
-        rx.await.map_err(|_| ClientError::UnknownSession)?
+            .map_err(|_| ClientError::Session(SessionError::UnknownSession))?;
+        rx.await
+            .map_err(|_| ClientError::Session(SessionError::UnknownSession))?
     }
 
     pub async fn typing(&self, session: &str) -> Result<(), ClientError> {
         let s = self.session(session)?;
         s.tx.send(Cmd::Typing)
             .await
-            .map_err(|_| ClientError::UnknownSession)
+            .map_err(|_| ClientError::Session(SessionError::UnknownSession))
     }
 
     /// The chat so far, from RAM.
@@ -41,8 +43,9 @@ impl Engine {
         let (tx, rx) = oneshot::channel();
         s.tx.send(Cmd::History(tx))
             .await
-            .map_err(|_| ClientError::UnknownSession)?;
-        rx.await.map_err(|_| ClientError::UnknownSession)
+            .map_err(|_| ClientError::Session(SessionError::UnknownSession))?;
+        rx.await
+            .map_err(|_| ClientError::Session(SessionError::UnknownSession))
     }
 
     /// One end-to-end encrypted round trip to the peer of `session`.
@@ -51,15 +54,16 @@ impl Engine {
         let (tx, rx) = oneshot::channel();
         s.tx.send(Cmd::Ping(tx))
             .await
-            .map_err(|_| ClientError::UnknownSession)?;
-        rx.await.map_err(|_| ClientError::NotOpen)
+            .map_err(|_| ClientError::Session(SessionError::UnknownSession))?;
+        rx.await
+            .map_err(|_| ClientError::Session(SessionError::NotOpen))
     }
 
     pub async fn leave(&self, session: &str) -> Result<(), ClientError> {
         let s = self.session(session)?;
         s.tx.send(Cmd::Leave)
             .await
-            .map_err(|_| ClientError::UnknownSession)
+            .map_err(|_| ClientError::Session(SessionError::UnknownSession))
     }
 
     /// Open sessions: `(session id, peer)`.

@@ -19,6 +19,7 @@ use vodozemac::Curve25519PublicKey;
 
 use super::{blocking, lock, unix_now, Engine, Inner};
 use crate::enrollment::{JoinRequest, OnJoin};
+use crate::error::{ProfileError, SessionError, SignalingError};
 use crate::events::Event;
 use crate::identity::{ak_secret_from_b64, new_device_id, Identity};
 use crate::profile::{self, Contact};
@@ -96,7 +97,7 @@ impl Engine {
     /// Emits `enroll_pending` with this device's fingerprint, then waits for the old device.
     pub async fn enroll(&self, code_or_link: &str) -> Result<EnrolledView, ClientError> {
         if let Some(name) = self.username() {
-            return Err(ClientError::AlreadyRegistered(name));
+            return Err(ClientError::Profile(ProfileError::AlreadyRegistered(name)));
         }
         let origin = self.server_or_err()?;
         // The QR string carries the account key: the new device then trusts no one else's word for
@@ -123,7 +124,7 @@ impl Engine {
             .values()
             .next()
             .map(|k| Key32(k.to_bytes()))
-            .ok_or_else(|| ClientError::Crypto("no one-time key".into()))?;
+            .ok_or_else(|| ClientError::Session(SessionError::Crypto("no one-time key".into())))?;
         account.mark_keys_as_published();
         let keys = account.identity_keys();
         let dk_ed25519 = Key32(*keys.ed25519.as_bytes());
@@ -170,7 +171,7 @@ impl Engine {
                     sig,
                 } = pending
                 else {
-                    return Err(ClientError::Refused("unexpected answer".into()));
+                    return Err(ClientError::Signaling(SignalingError::UnexpectedAnswer));
                 };
                 let token = Token {
                     username: username.clone(),
@@ -206,9 +207,10 @@ impl Engine {
             },
         )
         .await?;
-        let (username, ak_pub, fingerprint) = joined.ok_or(ClientError::NotConnected)?;
+        let (username, ak_pub, fingerprint) =
+            joined.ok_or(ClientError::Signaling(SignalingError::NotConnected))?;
         let ServerMsg::Enrolled { cert, by, blob } = answer else {
-            return Err(ClientError::Refused("unexpected answer".into()));
+            return Err(ClientError::Signaling(SignalingError::UnexpectedAnswer));
         };
 
         // The handover must come from a device of this account, in an Olm session to our key.
@@ -218,13 +220,13 @@ impl Engine {
             ));
         }
         let OlmMessage::PreKey(pre) = parse_olm(&blob.0)? else {
-            return Err(ClientError::Crypto(
+            return Err(ClientError::Session(SessionError::Crypto(
                 "the handover is not an Olm pre-key message".into(),
-            ));
+            )));
         };
         let created = account
             .create_inbound_session(SessionConfig::version_1(), curve(&by.dk_curve25519), &pre)
-            .map_err(|e| ClientError::Crypto(e.to_string()))?;
+            .map_err(|e| ClientError::Session(SessionError::Crypto(e.to_string())))?;
         let plain = zeroize::Zeroizing::new(created.plaintext);
         let handover = Handover::decode(&plain)?;
         let secret = ak_secret_from_b64(handover.ak_secret.as_str())?;
@@ -315,7 +317,9 @@ impl Engine {
             .collect();
         let (cert, blob) = {
             let id = lock(&self.inner.identity);
-            let id = id.as_ref().ok_or(ClientError::NoIdentity)?;
+            let id = id
+                .as_ref()
+                .ok_or(ClientError::Profile(ProfileError::NoIdentity))?;
             let created_at = unix_now();
             let bytes = DeviceCert::signing_bytes(
                 &id.username,
@@ -342,7 +346,7 @@ impl Engine {
                     curve(&req.dk_curve25519),
                     curve(&req.otk.key),
                 )
-                .map_err(|e| ClientError::Crypto(e.to_string()))?;
+                .map_err(|e| ClientError::Session(SessionError::Crypto(e.to_string())))?;
             let handover = Handover {
                 username: id.username.clone(),
                 ak_secret: SecretText(id.ak_secret_b64()),
@@ -380,7 +384,7 @@ impl Engine {
         let ServerMsg::Devices { devices } =
             self.inner.signaling.request(ClientMsg::ListDevices).await?
         else {
-            return Err(ClientError::Refused("unexpected answer".into()));
+            return Err(ClientError::Signaling(SignalingError::UnexpectedAnswer));
         };
         let (me, ak) = self.my_ak()?;
         let mine = lock(&self.inner.identity)

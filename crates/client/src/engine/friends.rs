@@ -5,6 +5,7 @@ use anonchat_proto::wire::{ClientMsg, ServerMsg};
 use anonchat_proto::{Key32, Sig64, Username};
 
 use super::{lock, Engine, FriendView, Inner};
+use crate::error::{SessionError, SignalingError};
 use crate::events::Event;
 use crate::ClientError;
 
@@ -30,7 +31,7 @@ impl Engine {
             .await?
         {
             ServerMsg::User { ak_pub, online, .. } => Ok((ak_pub, online)),
-            _ => Err(ClientError::Refused("unexpected answer".into())),
+            _ => Err(ClientError::Signaling(SignalingError::UnexpectedAnswer)),
         }
     }
 
@@ -75,7 +76,7 @@ impl Engine {
         let (their_ak, _) = lock(&self.inner.requests)
             .get(&from)
             .copied()
-            .ok_or(ClientError::UnknownRing)?;
+            .ok_or(ClientError::Session(SessionError::UnknownRing))?;
         self.inner.pin(&from, their_ak)?;
         let (me, my_ak) = self.my_ak()?;
         let sig = self.sign_ak(&friend_bytes(&from, &their_ak, &me, &my_ak))?;
@@ -116,7 +117,7 @@ impl Engine {
         let ServerMsg::Friends { friends } =
             self.inner.signaling.request(ClientMsg::ListFriends).await?
         else {
-            return Err(ClientError::Refused("unexpected answer".into()));
+            return Err(ClientError::Signaling(SignalingError::UnexpectedAnswer));
         };
         let mut out = Vec::new();
         for f in friends {

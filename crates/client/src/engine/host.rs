@@ -11,6 +11,7 @@ use vodozemac::Curve25519PublicKey;
 use zeroize::Zeroizing;
 
 use super::{calls, lock, Engine, Inner};
+use crate::error::{ProfileError, SessionError};
 use crate::events::Event;
 use crate::session::{Cmd, SessionHost};
 use crate::signaling;
@@ -24,7 +25,9 @@ impl signaling::Host for Inner {
         origin: &str,
     ) -> Result<(Username, String, Sig64), ClientError> {
         let id = lock(&self.identity);
-        let id = id.as_ref().ok_or(ClientError::NoIdentity)?;
+        let id = id
+            .as_ref()
+            .ok_or(ClientError::Profile(ProfileError::NoIdentity))?;
         let bytes = anonchat_proto::signing::auth_bytes(nonce, origin, &id.username, &id.device_id);
         Ok((
             id.username.clone(),
@@ -175,10 +178,12 @@ impl SessionHost for Inner {
         otk: Curve25519PublicKey,
     ) -> Result<Session, ClientError> {
         let id = lock(&self.identity);
-        let id = id.as_ref().ok_or(ClientError::NoIdentity)?;
+        let id = id
+            .as_ref()
+            .ok_or(ClientError::Profile(ProfileError::NoIdentity))?;
         id.account
             .create_outbound_session(SessionConfig::version_1(), identity, otk)
-            .map_err(|e| ClientError::Crypto(e.to_string()))
+            .map_err(|e| ClientError::Session(SessionError::Crypto(e.to_string())))
     }
 
     fn inbound_session(
@@ -187,11 +192,13 @@ impl SessionHost for Inner {
         msg: &PreKeyMessage,
     ) -> Result<(Session, Zeroizing<Vec<u8>>), ClientError> {
         let mut id = lock(&self.identity);
-        let id = id.as_mut().ok_or(ClientError::NoIdentity)?;
+        let id = id
+            .as_mut()
+            .ok_or(ClientError::Profile(ProfileError::NoIdentity))?;
         let created = id
             .account
             .create_inbound_session(SessionConfig::version_1(), identity, msg)
-            .map_err(|e| ClientError::Crypto(e.to_string()))?;
+            .map_err(|e| ClientError::Session(SessionError::Crypto(e.to_string())))?;
         Ok((created.session, Zeroizing::new(created.plaintext)))
     }
 

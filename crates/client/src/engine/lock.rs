@@ -6,6 +6,7 @@ use std::time::Instant;
 use anonchat_proto::frames::SecretText;
 
 use super::{blocking, lock, Engine, Inner};
+use crate::error::ProfileError;
 use crate::passcode;
 use crate::ClientError;
 
@@ -46,7 +47,9 @@ impl Engine {
         };
         let secret = {
             let mut id = lock(&self.inner.identity);
-            let id = id.as_mut().ok_or(ClientError::NoIdentity)?;
+            let id = id
+                .as_mut()
+                .ok_or(ClientError::Profile(ProfileError::NoIdentity))?;
             id.passcode_hash = hash.clone();
             id.to_secret()
         };
@@ -69,7 +72,7 @@ impl Engine {
         let phc = lock(&self.inner.identity)
             .as_ref()
             .and_then(|id| id.passcode_hash.clone())
-            .ok_or(ClientError::NoIdentity)?;
+            .ok_or(ClientError::Profile(ProfileError::NoIdentity))?;
         let right = blocking(move || passcode::verify(given.as_str(), &phc)).await?;
         lock(&self.inner.lock_state).guessed(right, Instant::now())?;
         Ok(())

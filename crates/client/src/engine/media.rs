@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 use super::{blocking, lock, Engine, Inner};
 use crate::attachments::{mime_for, Meta, NewAttachment};
 use crate::camera::Capture;
+use crate::error::{ProfileError, SessionError};
 use crate::session::{AttachmentBytes, Cmd, Sent, DEFAULT_MAX_FILE_SIZE};
 use crate::ClientError;
 
@@ -42,7 +43,9 @@ impl Inner {
 
 /// Reads a whole file into one zeroizing buffer of the right size (no growing, no copies).
 fn read_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, ClientError> {
-    let io = |e: std::io::Error| ClientError::Profile(format!("{}: {e}", path.display()));
+    let io = |e: std::io::Error| {
+        ClientError::Profile(ProfileError::Storage(format!("{}: {e}", path.display())))
+    };
     let mut f = std::fs::File::open(path).map_err(io)?;
     let len = f.metadata().map_err(io)?.len();
     if len > MAX_SEND_SIZE {
@@ -66,8 +69,9 @@ impl Engine {
         let (tx, rx) = oneshot::channel();
         s.tx.send(cmd(tx))
             .await
-            .map_err(|_| ClientError::UnknownSession)?;
-        rx.await.map_err(|_| ClientError::UnknownSession)
+            .map_err(|_| ClientError::Session(SessionError::UnknownSession))?;
+        rx.await
+            .map_err(|_| ClientError::Session(SessionError::UnknownSession))
     }
 
     /// Sends bytes the front-end already holds.
@@ -171,7 +175,9 @@ impl Engine {
         let (_, data) = self.attachment(session, id).await?;
         let path = path.to_path_buf();
         blocking(move || {
-            let io = |e: std::io::Error| ClientError::Profile(format!("{}: {e}", path.display()));
+            let io = |e: std::io::Error| {
+                ClientError::Profile(ProfileError::Storage(format!("{}: {e}", path.display())))
+            };
             let mut opts = std::fs::OpenOptions::new();
             opts.write(true).create(true).truncate(true);
             #[cfg(unix)]
@@ -187,7 +193,7 @@ impl Engine {
         let s = self.session(session)?;
         s.tx.send(Cmd::CancelTransfer(id))
             .await
-            .map_err(|_| ClientError::UnknownSession)
+            .map_err(|_| ClientError::Session(SessionError::UnknownSession))
     }
 
     /// The chat's auto-delete timer for both sides: 0 (off), 5, 60, 3600 or 86400 seconds.

@@ -5,6 +5,7 @@
 use anonchat_proto::wire::{ClientMsg, IceServer, ServerMsg};
 
 use super::{lock, unix_now, Engine, Inner};
+use crate::error::SignalingError;
 use crate::transport::IceConfig;
 use crate::ClientError;
 
@@ -90,7 +91,7 @@ impl Engine {
                 };
                 Ok(())
             }
-            _ => Err(ClientError::Refused("unexpected answer".into())),
+            _ => Err(ClientError::Signaling(SignalingError::UnexpectedAnswer)),
         }
     }
 }

@@ -10,6 +10,7 @@ use anonchat_proto::{DeviceCert, Key32, Username};
 
 use super::calls::{OnAccepted, OnConnected};
 use super::{lock, Engine, Inner};
+use crate::error::{SessionError, SignalingError};
 use crate::events::Event;
 use crate::session::{self, Role};
 use crate::ClientError;
@@ -51,7 +52,7 @@ impl Engine {
             )
             .await?
         else {
-            return Err(ClientError::Refused("unexpected answer".into()));
+            return Err(ClientError::Signaling(SignalingError::UnexpectedAnswer));
         };
         self.inner.emit(Event::Ringing {
             ring_id: ring_id.clone(),
@@ -65,12 +66,12 @@ impl Engine {
         if accept {
             lock(&self.inner.calls)
                 .accepted_here(ring_id)
-                .map_err(|_| ClientError::UnknownRing)?;
+                .map_err(|_| ClientError::Session(SessionError::UnknownRing))?;
             self.refresh_ice(false).await?;
         } else {
             let from = lock(&self.inner.calls)
                 .declined_here(ring_id)
-                .map_err(|_| ClientError::UnknownRing)?;
+                .map_err(|_| ClientError::Session(SessionError::UnknownRing))?;
             self.inner.refused(&from);
         }
         self.inner

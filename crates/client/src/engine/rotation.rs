@@ -14,6 +14,7 @@ use vodozemac::olm::{OlmMessage, SessionConfig};
 use vodozemac::Curve25519PublicKey;
 
 use super::{blocking, lock, unix_now, Engine, Inner};
+use crate::error::{ProfileError, SessionError, SignalingError};
 use crate::events::Event;
 use crate::identity::{ak_secret_from_b64, Identity, NewAccountKey};
 use crate::session::{parse_olm, seal};
@@ -53,12 +54,12 @@ impl Engine {
         let ServerMsg::Devices { devices } =
             self.inner.signaling.request(ClientMsg::ListDevices).await?
         else {
-            return Err(ClientError::Refused("unexpected answer".into()));
+            return Err(ClientError::Signaling(SignalingError::UnexpectedAnswer));
         };
         let my_id = lock(&self.inner.identity)
             .as_ref()
             .map(|i| i.device_id.clone())
-            .ok_or(ClientError::NoIdentity)?;
+            .ok_or(ClientError::Profile(ProfileError::NoIdentity))?;
         let mut view = RotationView {
             signed_out: Vec::new(),
             handed_over: Vec::new(),
@@ -79,7 +80,7 @@ impl Engine {
                 view.signed_out.push(d.cert.device_id);
             }
         }
-        let own_cert = own_cert.ok_or(ClientError::NoIdentity)?;
+        let own_cert = own_cert.ok_or(ClientError::Profile(ProfileError::NoIdentity))?;
 
         let mut otks = Vec::new();
         for cert in &siblings {
@@ -91,7 +92,7 @@ impl Engine {
                 })
                 .await?
             else {
-                return Err(ClientError::Refused("unexpected answer".into()));
+                return Err(ClientError::Signaling(SignalingError::UnexpectedAnswer));
             };
             verify(
                 &cert.dk_ed25519,
@@ -122,7 +123,9 @@ impl Engine {
         let mut handovers = Vec::new();
         {
             let id = lock(&self.inner.identity);
-            let id = id.as_ref().ok_or(ClientError::NoIdentity)?;
+            let id = id
+                .as_ref()
+                .ok_or(ClientError::Profile(ProfileError::NoIdentity))?;
             for (cert, otk) in siblings.iter().zip(&otks) {
                 let mut olm = id
                     .account
@@ -131,7 +134,7 @@ impl Engine {
                         curve(&cert.dk_curve25519),
                         curve(otk),
                     )
-                    .map_err(|e| ClientError::Crypto(e.to_string()))?;
+                    .map_err(|e| ClientError::Session(SessionError::Crypto(e.to_string())))?;
                 let handover = Handover {
                     username: me.clone(),
                     ak_secret: SecretText(new.secret_b64()),
@@ -170,7 +173,7 @@ impl Engine {
         let ServerMsg::Friends { friends } =
             self.inner.signaling.request(ClientMsg::ListFriends).await?
         else {
-            return Err(ClientError::Refused("unexpected answer".into()));
+            return Err(ClientError::Signaling(SignalingError::UnexpectedAnswer));
         };
         let (me, my_ak) = self.my_ak()?;
         for f in friends {
@@ -216,7 +219,9 @@ impl Inner {
     async fn take_new_key(&self, secret: &[u8; 32], cert: DeviceCert) -> Result<(), ClientError> {
         let stored = {
             let mut id = lock(&self.identity);
-            let id = id.as_mut().ok_or(ClientError::NoIdentity)?;
+            let id = id
+                .as_mut()
+                .ok_or(ClientError::Profile(ProfileError::NoIdentity))?;
             id.set_account_key(secret, cert)?;
             id.to_secret()
         };
@@ -268,7 +273,9 @@ impl Inner {
         blob: &Blob,
     ) -> Result<zeroize::Zeroizing<[u8; 32]>, ClientError> {
         let mut id = lock(&self.identity);
-        let id = id.as_mut().ok_or(ClientError::NoIdentity)?;
+        let id = id
+            .as_mut()
+            .ok_or(ClientError::Profile(ProfileError::NoIdentity))?;
         if rotation.username != id.username || rotation.old_ak != id.ak_pub() {
             return Err(ClientError::Refused(
                 "it does not start from our key".into(),
@@ -281,12 +288,14 @@ impl Inner {
             ));
         }
         let OlmMessage::PreKey(pre) = parse_olm(&blob.0)? else {
-            return Err(ClientError::Crypto("not an Olm pre-key message".into()));
+            return Err(ClientError::Session(SessionError::Crypto(
+                "not an Olm pre-key message".into(),
+            )));
         };
         let created = id
             .account
             .create_inbound_session(SessionConfig::version_1(), curve(&by.dk_curve25519), &pre)
-            .map_err(|e| ClientError::Crypto(e.to_string()))?;
+            .map_err(|e| ClientError::Session(SessionError::Crypto(e.to_string())))?;
         let plain = zeroize::Zeroizing::new(created.plaintext);
         let handover = Handover::decode(&plain)?;
         let secret = ak_secret_from_b64(handover.ak_secret.as_str())?;

@@ -4,6 +4,7 @@
 use anonchat_proto::Key32;
 
 use super::{lock, Engine, Inner};
+use crate::error::SignalingError;
 use crate::events::Event;
 use crate::ClientError;
 
@@ -38,7 +39,7 @@ impl Inner {
                 server: lock(&self.server).clone().unwrap_or_default(),
             });
         }
-        Err(ClientError::ServerKeyChanged)
+        Err(ClientError::Signaling(SignalingError::ServerKeyChanged))
     }
 
     /// A profile that has no pin yet (made before pinning, or after the user trusted a change)

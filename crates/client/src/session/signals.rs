@@ -9,6 +9,7 @@ use vodozemac::Curve25519PublicKey;
 use zeroize::Zeroizing;
 
 use super::{parse_olm, seal, unseal, Chat};
+use crate::error::{ProfileError, SessionError};
 use crate::events::Event;
 use crate::transport::{Candidate, Transport, TransportEvent};
 use crate::ClientError;
@@ -46,7 +47,10 @@ impl Chat {
         self.olm = Some(olm);
         let (transport, sdp) = Transport::offer(&self.host.ice(), ev_tx.clone()).await?;
         self.transport = Some(transport);
-        let me = self.host.my_cert().ok_or(ClientError::NoIdentity)?;
+        let me = self
+            .host
+            .my_cert()
+            .ok_or(ClientError::Profile(ProfileError::NoIdentity))?;
         self.signal(&Signal::Offer {
             sdp,
             caps: me.caps,
@@ -70,7 +74,9 @@ impl Chat {
     /// The callee's first message: the caller's pre-key offer opens the Olm session.
     pub(super) fn open_inbound(&mut self, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, ClientError> {
         let OlmMessage::PreKey(pre) = parse_olm(blob)? else {
-            return Err(ClientError::Crypto("expected a pre-key message".into()));
+            return Err(ClientError::Session(SessionError::Crypto(
+                "expected a pre-key message".into(),
+            )));
         };
         let identity = Curve25519PublicKey::from_bytes(self.peer_cert.dk_curve25519.0);
         let (olm, plain) = self.host.inbound_session(identity, &pre)?;
@@ -86,23 +92,33 @@ impl Chat {
         match Signal::decode(plain)? {
             Signal::Offer { sdp, cert, .. } => {
                 if self.transport.is_some() {
-                    return Err(ClientError::Crypto("unexpected second offer".into()));
+                    return Err(ClientError::Session(SessionError::Crypto(
+                        "unexpected second offer".into(),
+                    )));
                 }
                 if cert != self.peer_cert {
-                    return Err(ClientError::Crypto(
+                    return Err(ClientError::Session(SessionError::Crypto(
                         "the caller's certificate does not match the one the server introduced"
                             .into(),
-                    ));
+                    )));
                 }
                 let (transport, sdp) =
                     Transport::answer(&self.host.ice(), sdp, ev_tx.clone()).await?;
                 self.transport = Some(transport);
-                let caps = self.host.my_cert().ok_or(ClientError::NoIdentity)?.caps;
+                let caps = self
+                    .host
+                    .my_cert()
+                    .ok_or(ClientError::Profile(ProfileError::NoIdentity))?
+                    .caps;
                 self.signal(&Signal::Answer { sdp, caps });
             }
             Signal::Answer { sdp, .. } => match &self.transport {
                 Some(t) => t.accept_answer(sdp).await?,
-                None => return Err(ClientError::Crypto("answer before offer".into())),
+                None => {
+                    return Err(ClientError::Session(SessionError::Crypto(
+                        "answer before offer".into(),
+                    )))
+                }
             },
             Signal::Candidate {
                 candidate,
@@ -125,13 +141,17 @@ impl Chat {
                 }
             }
             Signal::Abort => {
-                return Err(ClientError::Crypto("the peer aborted the session".into()))
+                return Err(ClientError::Session(SessionError::Crypto(
+                    "the peer aborted the session".into(),
+                )))
             }
             Signal::Restart { sdp } => {
                 let (Some(t), true, false) =
                     (&self.transport, self.live.is_open(), self.live.is_caller())
                 else {
-                    return Err(ClientError::Crypto("unexpected ICE restart".into()));
+                    return Err(ClientError::Session(SessionError::Crypto(
+                        "unexpected ICE restart".into(),
+                    )));
                 };
                 // A restart that cannot be applied is not fatal: the chat may still recover, or
                 // it ends when the window runs out.
@@ -149,7 +169,9 @@ impl Chat {
             }
             Signal::RestartAnswer { sdp } => {
                 let (Some(t), true) = (&self.transport, self.live.is_caller()) else {
-                    return Err(ClientError::Crypto("unexpected ICE restart answer".into()));
+                    return Err(ClientError::Session(SessionError::Crypto(
+                        "unexpected ICE restart answer".into(),
+                    )));
                 };
                 if let Err(e) = t.accept_answer(sdp).await {
                     self.host.emit(Event::Warning {

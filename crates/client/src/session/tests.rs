@@ -5,6 +5,8 @@ use super::*;
 use std::sync::Mutex;
 use vodozemac::olm::{Account, OlmMessage, SessionConfig};
 
+use crate::error::ProfileError;
+
 #[derive(Default)]
 struct Recorder(Mutex<Vec<Event>>);
 
@@ -19,14 +21,14 @@ impl SessionHost for Recorder {
         _: Curve25519PublicKey,
         _: Curve25519PublicKey,
     ) -> Result<Session, ClientError> {
-        Err(ClientError::NoIdentity)
+        Err(ClientError::Profile(ProfileError::NoIdentity))
     }
     fn inbound_session(
         &self,
         _: Curve25519PublicKey,
         _: &PreKeyMessage,
     ) -> Result<(Session, Zeroizing<Vec<u8>>), ClientError> {
-        Err(ClientError::NoIdentity)
+        Err(ClientError::Profile(ProfileError::NoIdentity))
     }
     fn my_cert(&self) -> Option<DeviceCert> {
         None

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{ms_from_now, AttachmentBytes, BulkDone, Chat, Sent, MAX_INCOMING};
 use crate::attachments::{self, ChunkOutcome, Held, Incoming, Meta, NewAttachment};
+use crate::error::SessionError;
 use crate::events::Event;
 use crate::quota;
 use crate::ClientError;
@@ -30,7 +31,7 @@ impl Chat {
         done: &mpsc::Sender<BulkDone>,
     ) -> Result<Sent, ClientError> {
         if !self.live.is_open() {
-            return Err(ClientError::NotOpen);
+            return Err(ClientError::Session(SessionError::NotOpen));
         }
         anonchat_proto::wire::check_size(
             new.name.as_str().len(),
@@ -45,8 +46,11 @@ impl Chat {
         )
         .map_err(ClientError::Refused)?;
         let bulk = match &self.transport {
-            Some(t) => t.bulk().await.ok_or(ClientError::NotOpen)?,
-            None => return Err(ClientError::NotOpen),
+            Some(t) => t
+                .bulk()
+                .await
+                .ok_or(ClientError::Session(SessionError::NotOpen))?,
+            None => return Err(ClientError::Session(SessionError::NotOpen)),
         };
         let id = self.next_id;
         self.next_id += 2;
@@ -251,7 +255,10 @@ impl Chat {
     }
 
     pub(super) fn attachment(&self, id: u64) -> Result<AttachmentBytes, ClientError> {
-        let h = self.held.get(&id).ok_or(ClientError::UnknownAttachment)?;
+        let h = self
+            .held
+            .get(&id)
+            .ok_or(ClientError::Session(SessionError::UnknownAttachment))?;
         if h.meta.view_once && !h.meta.mine {
             return Err(ClientError::Refused(
                 "a view-once attachment opens only once".into(),
@@ -268,10 +275,10 @@ impl Chat {
                     "not a view-once attachment from the peer".into(),
                 ))
             }
-            None => return Err(ClientError::UnknownAttachment),
+            None => return Err(ClientError::Session(SessionError::UnknownAttachment)),
         }
         let Some(h) = self.held.remove(&id) else {
-            return Err(ClientError::UnknownAttachment);
+            return Err(ClientError::Session(SessionError::UnknownAttachment));
         };
         self.send_frame(&PeerFrame::ViewOnceOpened { id }).await;
         Ok((h.meta, h.data))
