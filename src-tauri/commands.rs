@@ -228,18 +228,21 @@ async fn panic(app: AppHandle) -> Res<u64> {
 }
 
 #[tauri::command(rename_all = "snake_case")]
-fn set_panic_shortcut(app: AppHandle, shortcut: String) -> Res<()> {
-    crate::shortcut::change(&app, &shortcut).map_err(bad_input)
+async fn set_panic_shortcut(app: AppHandle, shortcut: String) -> Res<()> {
+    crate::shortcut::change(&app, &shortcut)
+        .await
+        .map_err(bad_input)
 }
 
 #[tauri::command(rename_all = "snake_case")]
-fn set_notify_show_name(state: State<'_, AppState>, show: bool) -> Res<()> {
+async fn set_notify_show_name(state: State<'_, AppState>, show: bool) -> Res<()> {
     state
         .engine
         .set_ui_setting(
             crate::notify::SHOW_NAME,
             if show { "true" } else { "false" },
         )
+        .await
         .map_err(err)
 }
 

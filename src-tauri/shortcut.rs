@@ -43,7 +43,7 @@ fn register(app: &AppHandle, accel: &str) -> Result<(), String> {
 }
 
 /// Replaces the panic shortcut; the old one stays if the new one cannot be registered.
-pub fn change(app: &AppHandle, accel: &str) -> Result<(), String> {
+pub async fn change(app: &AppHandle, accel: &str) -> Result<(), String> {
     let old = current(app);
     let gs = app.global_shortcut();
     if let Ok(s) = old.parse::<Shortcut>() {
@@ -56,5 +56,6 @@ pub fn change(app: &AppHandle, accel: &str) -> Result<(), String> {
     app.state::<AppState>()
         .engine
         .set_ui_setting(SETTING, accel)
+        .await
         .map_err(|e| e.to_string())
 }

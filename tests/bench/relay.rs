@@ -156,8 +156,8 @@ async fn run() -> anyhow::Result<()> {
             // Flip the order every round.
             let relayed = (k + round) % 2 == 1;
             let mode = usize::from(relayed);
-            me.set_hide_ip(relayed)?;
-            peer_handle.set_hide_ip(relayed)?;
+            me.set_hide_ip(relayed).await?;
+            peer_handle.set_hide_ip(relayed).await?;
             for i in 0..SESSIONS / ROUNDS {
                 let pings = if i == 0 { PINGS / ROUNDS } else { 0 };
                 let (took, route) =

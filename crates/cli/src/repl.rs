@@ -157,8 +157,8 @@ pub async fn run(engine: Engine, mut events: EventReceiver) -> anyhow::Result<()
                         Some(id) => engine.leave(&id).await,
                         None => Ok(()),
                     },
-                    "/block" => engine.block(arg),
-                    "/unblock" => engine.unblock(arg),
+                    "/block" => engine.block(arg).await,
+                    "/unblock" => engine.unblock(arg).await,
                     "/devices" => engine.devices().await.map(|ds| for d in ds {
                         let state = if d.revoked { "revoked" } else if d.online { "online" } else { "offline" };
                         let this = if d.this_device { " (this one)" } else { "" };
@@ -188,7 +188,7 @@ pub async fn run(engine: Engine, mut events: EventReceiver) -> anyhow::Result<()
                         None => { println!("No open chat. /ring a friend first."); Ok(()) }
                         Some(id) => media_command(&engine, id, head, arg).await,
                     },
-                    "/hideip" => engine.set_hide_ip(arg != "off").map(|_| {
+                    "/hideip" => engine.set_hide_ip(arg != "off").await.map(|_| {
                         let n = engine.network();
                         match (n.hide_ip, n.relay_available) {
                             (true, true) => println!("Your IP is hidden: chats go through the relay."),

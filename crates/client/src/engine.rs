@@ -1,7 +1,6 @@
 //! The client engine: the one API every front-end (CLI, desktop) drives. Calls in, [`Event`]s out.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -95,7 +94,8 @@ pub struct Engine {
 struct Inner {
     me: Weak<Inner>,
     profile: String,
-    dir: PathBuf,
+    /// Writes the profile folder off the runtime threads, in order (profile/writer.rs).
+    writer: profile::Writer,
     caps: Caps,
     keychain: Keychain,
     server: Mutex<Option<String>>,
@@ -183,10 +183,11 @@ impl Engine {
         let pin = Arc::new(crate::tls::ServerPin::default());
         pin.expect(data.server_pin.map(|k| k.0));
         let (http, tls) = crate::tls::clients(cfg.extra_ca_pem.as_deref(), pin.clone())?;
+        let writer = profile::Writer::new(dir.clone())?;
         let inner = Arc::new_cyclic(|me| Inner {
             me: me.clone(),
             profile: cfg.profile,
-            dir,
+            writer,
             caps: cfg.caps,
             keychain: cfg.keychain,
             server: Mutex::new(server),
@@ -359,13 +360,12 @@ impl Engine {
         lock(&self.inner.data).ui.get(key).cloned()
     }
 
-    pub fn set_ui_setting(&self, key: &str, value: &str) -> Result<(), ClientError> {
-        let snapshot = {
+    pub async fn set_ui_setting(&self, key: &str, value: &str) -> Result<(), ClientError> {
+        {
             let mut data = lock(&self.inner.data);
             data.ui.insert(key.to_string(), value.to_string());
-            data.clone()
-        };
-        self.inner.save_profile(&snapshot)
+        }
+        self.inner.save_profile().wait().await
     }
 
     /// What this device tells its peers it can do.
@@ -423,11 +423,21 @@ impl Inner {
         }
     }
 
-    fn save_profile(&self, data: &ProfileData) -> Result<(), ClientError> {
-        let key = lock(&self.identity)
-            .as_ref()
-            .map(|i| i.profile_key.clone())
-            .ok_or(ClientError::Profile(ProfileError::NoIdentity))?;
-        profile::save(&self.dir, &key, data)
+    /// Hands the profile as it is now, sealed under this device's key, to the writer. Sealed and
+    /// queued under the data lock, so the writes land in the order of the changes.
+    fn save_profile(&self) -> profile::Written {
+        let key = lock(&self.identity).as_ref().map(|i| i.profile_key.clone());
+        match key {
+            Some(key) => self.save_profile_under(&key),
+            None => profile::Written::failed(ClientError::Profile(ProfileError::NoIdentity)),
+        }
+    }
+
+    fn save_profile_under(&self, key: &[u8; 32]) -> profile::Written {
+        let data = lock(&self.data);
+        match profile::seal(key, &data) {
+            Ok(sealed) => self.writer.write(sealed),
+            Err(e) => profile::Written::failed(e),
+        }
     }
 }

@@ -14,6 +14,9 @@ use zeroize::Zeroizing;
 use crate::error::ProfileError;
 use crate::ClientError;
 
+mod writer;
+pub use writer::{Writer, Written};
+
 const CONTACTS_FILE: &str = "contacts.bin";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,14 +132,6 @@ pub fn seal(key: &[u8; 32], data: &ProfileData) -> Result<Vec<u8>, ClientError> 
     Ok(out)
 }
 
-pub fn save(dir: &Path, key: &[u8; 32], data: &ProfileData) -> Result<(), ClientError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| ClientError::Profile(ProfileError::Storage(e.to_string())))?;
-    let out = seal(key, data)?;
-    std::fs::write(dir.join(CONTACTS_FILE), out)
-        .map_err(|e| ClientError::Profile(ProfileError::Storage(e.to_string())))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,7 +148,8 @@ mod tests {
                 verified: false,
             },
         );
-        save(&dir, &[1; 32], &data).unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(CONTACTS_FILE), seal(&[1; 32], &data).unwrap()).unwrap();
         let raw = std::fs::read(dir.join(CONTACTS_FILE)).unwrap();
         assert!(
             !raw.windows(3).any(|w| w == b"bob"),

@@ -105,7 +105,7 @@ async fn execute(engine: &Engine, cmd: Command) -> Reply {
         ),
         Command::MarkVerified { username } => (
             "mark_verified",
-            engine.mark_verified(&username).map(|_| json!({})),
+            engine.mark_verified(&username).await.map(|_| json!({})),
         ),
         Command::SetPasscode { passcode } => (
             "set_passcode",
@@ -117,7 +117,7 @@ async fn execute(engine: &Engine, cmd: Command) -> Reply {
         Command::LockStatus => ("lock_status", Ok(json!(engine.lock_status()))),
         Command::TrustServerKey => (
             "trust_server_key",
-            engine.trust_server_key().map(|_| json!({})),
+            engine.trust_server_key().await.map(|_| json!({})),
         ),
         Command::TrustNewKey { username } => (
             "trust_new_key",
@@ -208,11 +208,11 @@ async fn execute(engine: &Engine, cmd: Command) -> Reply {
         ),
         Command::SetChatLimits { lines, mb } => (
             "set_chat_limits",
-            engine.set_chat_limits(lines, mb).map(|_| json!({})),
+            engine.set_chat_limits(lines, mb).await.map(|_| json!({})),
         ),
         Command::SetMaxFileMb { mb } => (
             "set_max_file_mb",
-            engine.set_max_file_mb(mb).map(|_| json!({})),
+            engine.set_max_file_mb(mb).await.map(|_| json!({})),
         ),
         Command::Lookup { username, code } => (
             "lookup",
@@ -259,7 +259,10 @@ async fn execute(engine: &Engine, cmd: Command) -> Reply {
         Command::Network => ("network", Ok(json!(engine.network()))),
         Command::SetHideIp { hide } => (
             "set_hide_ip",
-            engine.set_hide_ip(hide).map(|_| json!(engine.network())),
+            engine
+                .set_hide_ip(hide)
+                .await
+                .map(|_| json!(engine.network())),
         ),
         Command::Code => ("code", engine.code().await.map(|c| json!(c))),
         Command::Qr { text, png } => (
@@ -319,12 +322,14 @@ async fn execute(engine: &Engine, cmd: Command) -> Reply {
             "block",
             engine
                 .block(&username)
+                .await
                 .map(|_| json!({"username": username})),
         ),
         Command::Unblock { username } => (
             "unblock",
             engine
                 .unblock(&username)
+                .await
                 .map(|_| json!({"username": username})),
         ),
         Command::Blocked => ("blocked", Ok(json!({"blocked": engine.blocked()}))),

@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 use super::{blocking, lock, unix_now, CodeView, Engine, ModeView};
 use crate::error::{ProfileError, SignalingError};
 use crate::identity::Identity;
-use crate::profile::{self, ProfileData};
+use crate::profile::ProfileData;
 use crate::ClientError;
 
 impl Engine {
@@ -73,14 +73,14 @@ impl Engine {
         }
         let key = identity.profile_key.clone();
         *lock(&self.inner.identity) = Some(identity);
-        let data = {
+        let pin = {
             let mut d = lock(&self.inner.data);
             d.server = Some(origin);
             d.server_pin = self.inner.pin.seen().map(Key32);
-            d.clone()
+            d.server_pin
         };
-        self.inner.pin.expect(data.server_pin.map(|k| k.0));
-        profile::save(&self.inner.dir, &key, &data)
+        self.inner.pin.expect(pin.map(|k| k.0));
+        self.inner.save_profile_under(&key).wait().await
     }
 
     /// Sets this account's discovery mode.
@@ -208,11 +208,8 @@ impl Engine {
         *lock(&self.inner.data) = ProfileData::default();
         *lock(&self.inner.fvc) = None;
         lock(&self.inner.enroll_gate).clear();
-        match std::fs::remove_dir_all(&self.inner.dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(ClientError::Profile(ProfileError::Storage(e.to_string()))),
-        }
+        // Through the writer: no write queued before can bring the folder back.
+        self.inner.writer.remove_all().wait().await
     }
 
     /// PUBLIC accounts whose names start with `prefix`.

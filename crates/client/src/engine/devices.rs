@@ -22,7 +22,7 @@ use crate::enrollment::{JoinRequest, OnJoin};
 use crate::error::{ProfileError, SessionError, SignalingError};
 use crate::events::Event;
 use crate::identity::{ak_secret_from_b64, new_device_id, Identity};
-use crate::profile::{self, Contact};
+use crate::profile::Contact;
 use crate::session::{parse_olm, seal};
 use crate::ClientError;
 
@@ -252,7 +252,7 @@ impl Engine {
             identity.to_secret(),
         );
         blocking(move || kc.save(&prof, &secret)).await??;
-        let data = {
+        {
             let mut d = lock(&self.inner.data);
             d.server = Some(origin);
             d.server_pin = self.inner.pin.seen().map(Key32);
@@ -267,9 +267,11 @@ impl Engine {
             }
             d.blocked
                 .extend(handover.blocked.iter().map(|u| u.to_string()));
-            d.clone()
-        };
-        profile::save(&self.inner.dir, &identity.profile_key, &data)?;
+        }
+        self.inner
+            .save_profile_under(&identity.profile_key)
+            .wait()
+            .await?;
         *lock(&self.inner.identity) = Some(identity);
         Ok(EnrolledView {
             username: username.to_string(),

@@ -205,28 +205,30 @@ impl Engine {
     /// What one chat keeps at most: lines of text (`None`: 5 000) and MB of attachments (`None`:
     /// 512 MB). Past them the oldest lines are wiped and further attachments refused. Applies to
     /// chats that start from now on.
-    pub fn set_chat_limits(&self, lines: Option<u32>, mb: Option<u32>) -> Result<(), ClientError> {
+    pub async fn set_chat_limits(
+        &self,
+        lines: Option<u32>,
+        mb: Option<u32>,
+    ) -> Result<(), ClientError> {
         if lines == Some(0) || mb == Some(0) {
             return Err(ClientError::Refused(
                 "a chat limit must be above zero".into(),
             ));
         }
-        let snapshot = {
+        {
             let mut data = lock(&self.inner.data);
             data.max_chat_lines = lines;
             data.max_chat_mb = mb;
-            data.clone()
-        };
-        self.inner.save_profile(&snapshot)
+        }
+        self.inner.save_profile().wait().await
     }
 
     /// The largest attachment this device accepts, in MB (`None`: the default, 256 MB).
-    pub fn set_max_file_mb(&self, mb: Option<u32>) -> Result<(), ClientError> {
-        let snapshot = {
+    pub async fn set_max_file_mb(&self, mb: Option<u32>) -> Result<(), ClientError> {
+        {
             let mut data = lock(&self.inner.data);
             data.max_file_mb = mb;
-            data.clone()
-        };
-        self.inner.save_profile(&snapshot)
+        }
+        self.inner.save_profile().wait().await
     }
 }

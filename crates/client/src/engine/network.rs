@@ -62,13 +62,12 @@ impl Engine {
     }
 
     /// "Hide my IP": relay only (when the server has a relay), or direct connections.
-    pub fn set_hide_ip(&self, hide: bool) -> Result<(), ClientError> {
-        let snapshot = {
+    pub async fn set_hide_ip(&self, hide: bool) -> Result<(), ClientError> {
+        {
             let mut data = lock(&self.inner.data);
             data.direct_connections = !hide;
-            data.clone()
-        };
-        self.inner.save_profile(&snapshot)
+        }
+        self.inner.save_profile().wait().await
     }
 
     /// Fetches ICE servers and a TURN credential when there is none yet, it is close to expiry,

@@ -11,17 +11,16 @@ use crate::ClientError;
 impl Engine {
     /// The user accepts that the server's TLS key changed (its operator replaced it): the next
     /// connection pins the new key. Until then nothing is sent to the server.
-    pub fn trust_server_key(&self) -> Result<(), ClientError> {
-        let snapshot = {
+    pub async fn trust_server_key(&self) -> Result<(), ClientError> {
+        {
             let mut data = lock(&self.inner.data);
             data.server_pin = None;
-            data.clone()
-        };
+        }
         self.inner.pin.expect(None);
         self.inner
             .pin_warned
             .store(false, std::sync::atomic::Ordering::SeqCst);
-        self.inner.save_profile(&snapshot)
+        self.inner.save_profile().wait().await
     }
 }
 
@@ -46,7 +45,7 @@ impl Inner {
     /// pins the key of the server it just authenticated with.
     pub(super) fn pin_first_key(&self) {
         let Some(seen) = self.pin.seen() else { return };
-        let snapshot = {
+        {
             let mut data = lock(&self.data);
             if let Some(pinned) = data.server_pin {
                 if self.pin.expected().is_none() {
@@ -55,11 +54,9 @@ impl Inner {
                 return;
             }
             data.server_pin = Some(Key32(seen));
-            data.clone()
-        };
-        self.pin.expect(Some(seen));
-        if let Err(e) = self.save_profile(&snapshot) {
-            tracing::warn!(error = %e, "could not save the server's key pin");
         }
+        self.pin.expect(Some(seen));
+        // Nobody waits here; a failed write is logged by the writer.
+        drop(self.save_profile());
     }
 }

@@ -10,15 +10,15 @@ use crate::ClientError;
 
 impl Engine {
     /// Refuses every ring and friend request from `username` without asking, until unblocked.
-    pub fn block(&self, username: &str) -> Result<(), ClientError> {
+    pub async fn block(&self, username: &str) -> Result<(), ClientError> {
         let who = Username::parse(username)?;
-        self.inner.set_blocked(&who, true)
+        self.inner.set_blocked(&who, true).wait().await
     }
 
-    pub fn unblock(&self, username: &str) -> Result<(), ClientError> {
+    pub async fn unblock(&self, username: &str) -> Result<(), ClientError> {
         let who = Username::parse(username)?;
         lock(&self.inner.refusals).remove(&who);
-        self.inner.set_blocked(&who, false)
+        self.inner.set_blocked(&who, false).wait().await
     }
 
     pub fn blocked(&self) -> Vec<String> {
@@ -38,18 +38,18 @@ impl Engine {
     }
 
     /// The user compared safety numbers in person: mark the contact verified.
-    pub fn mark_verified(&self, username: &str) -> Result<(), ClientError> {
+    pub async fn mark_verified(&self, username: &str) -> Result<(), ClientError> {
         self.inner.unlocked()?;
         let them = Username::parse(username)?;
-        let mut data = lock(&self.inner.data);
-        let c = data
-            .contacts
-            .get_mut(them.as_str())
-            .ok_or_else(|| ClientError::UnknownContact(them.to_string()))?;
-        c.verified = true;
-        let snapshot = data.clone();
-        drop(data);
-        self.inner.save_profile(&snapshot)
+        {
+            let mut data = lock(&self.inner.data);
+            let c = data
+                .contacts
+                .get_mut(them.as_str())
+                .ok_or_else(|| ClientError::UnknownContact(them.to_string()))?;
+            c.verified = true;
+        }
+        self.inner.save_profile().wait().await
     }
 
     /// After a `key_changed` warning, the user chose to trust the new key.
@@ -59,7 +59,7 @@ impl Engine {
         let ak = lock(&self.inner.changed_keys)
             .remove(&them)
             .ok_or_else(|| ClientError::UnknownContact(them.to_string()))?;
-        let snapshot = {
+        {
             let mut data = lock(&self.inner.data);
             data.contacts.insert(
                 them.to_string(),
@@ -68,9 +68,8 @@ impl Engine {
                     verified: false,
                 },
             );
-            data.clone()
-        };
-        self.inner.save_profile(&snapshot)?;
+        }
+        self.inner.save_profile().wait().await?;
         // Our half of the friendship edge was signed over the old key: sign it over the new one.
         self.resign_edge_with(them, ak).await;
         Ok(())
@@ -82,8 +81,8 @@ impl Inner {
         lock(&self.data).blocked.contains(who.as_str())
     }
 
-    pub(super) fn set_blocked(&self, who: &Username, blocked: bool) -> Result<(), ClientError> {
-        let snapshot = {
+    pub(super) fn set_blocked(&self, who: &Username, blocked: bool) -> crate::profile::Written {
+        {
             let mut data = lock(&self.data);
             let changed = if blocked {
                 data.blocked.insert(who.to_string())
@@ -91,11 +90,10 @@ impl Inner {
                 data.blocked.remove(who.as_str())
             };
             if !changed {
-                return Ok(());
+                return crate::profile::Written::unchanged();
             }
-            data.clone()
-        };
-        self.save_profile(&snapshot)
+        }
+        self.save_profile()
     }
 
     /// The user refused a ring or friend request from `who`; enough of them block `who`.
@@ -106,7 +104,9 @@ impl Inner {
             *n += 1;
             *n
         };
-        if n >= AUTO_BLOCK_AFTER && !self.is_blocked(who) && self.set_blocked(who, true).is_ok() {
+        if n >= AUTO_BLOCK_AFTER && !self.is_blocked(who) {
+            // Blocked in RAM at once; the write lands on its own (nobody waits here).
+            drop(self.set_blocked(who, true));
             self.emit(Event::Blocked {
                 username: who.to_string(),
                 automatic: true,
@@ -124,7 +124,7 @@ impl Inner {
     /// Pins a contact's key on first use; a different key than the pinned one is refused, kept for
     /// the user's decision, and announced loudly.
     pub(super) fn pin(&self, who: &Username, ak: Key32) -> Result<(), ClientError> {
-        let snapshot = {
+        {
             let mut data = lock(&self.data);
             match data.contacts.get(who.as_str()) {
                 Some(c) if c.ak_pub == ak => return Ok(()),
@@ -143,11 +143,12 @@ impl Inner {
                             verified: false,
                         },
                     );
-                    data.clone()
                 }
             }
-        };
-        self.save_profile(&snapshot)
+        }
+        // Pinned in RAM at once; the write lands on its own (this runs on the signaling reader).
+        drop(self.save_profile());
+        Ok(())
     }
 
     pub(super) fn my_ak(&self) -> Option<(Username, Key32)> {
