@@ -67,7 +67,7 @@ pub(crate) enum ChunkOutcome {
 }
 
 impl Incoming {
-    pub fn new(meta: Meta, key: &TransferKey) -> Self {
+    pub fn new(meta: Meta, key: &TransferKey, now: Instant) -> Self {
         // Sized once from the offer (already checked against the cap): growing the buffer would
         // leave unwiped copies of the first part in freed memory.
         let data = Zeroizing::new(Vec::with_capacity(meta.size as usize));
@@ -77,7 +77,7 @@ impl Incoming {
             data,
             next: 0,
             hash: blake3::Hasher::new(),
-            last_progress: Instant::now(),
+            last_progress: now,
         }
     }
 
@@ -110,10 +110,10 @@ impl Incoming {
         Ok((self.meta, self.data))
     }
 
-    pub fn progress_due(&mut self) -> bool {
+    pub fn progress_due(&mut self, now: Instant) -> bool {
         let done = self.data.len() as u64 == self.meta.size;
-        if done || self.last_progress.elapsed() >= PROGRESS_EVERY {
-            self.last_progress = Instant::now();
+        if done || now.saturating_duration_since(self.last_progress) >= PROGRESS_EVERY {
+            self.last_progress = now;
             return true;
         }
         false
@@ -307,7 +307,7 @@ mod tests {
         let key = TransferKey::random();
         let cipher = ChunkCipher::new(&key);
         let body: Vec<u8> = (0..(CHUNK_SIZE * 2 + 10)).map(|i| i as u8).collect();
-        let mut inc = Incoming::new(meta(body.len() as u64), &key);
+        let mut inc = Incoming::new(meta(body.len() as u64), &key, Instant::now());
         for (i, c) in body.chunks(CHUNK_SIZE).enumerate() {
             let sealed = attach::seal_chunk(&cipher, 9, i as u32, c);
             assert!(matches!(inc.take_chunk(&sealed), ChunkOutcome::Progress));
@@ -316,19 +316,19 @@ mod tests {
         assert_eq!(&*data, &body);
 
         // A wrong hash, and a sender that sends more than it offered.
-        let mut inc = Incoming::new(meta(3), &key);
+        let mut inc = Incoming::new(meta(3), &key, Instant::now());
         assert!(matches!(
             inc.take_chunk(&attach::seal_chunk(&cipher, 9, 0, b"abc")),
             ChunkOutcome::Progress
         ));
         assert!(inc.verify(&[0u8; 32]).is_err());
-        let mut inc = Incoming::new(meta(3), &key);
+        let mut inc = Incoming::new(meta(3), &key, Instant::now());
         assert!(matches!(
             inc.take_chunk(&attach::seal_chunk(&cipher, 9, 0, b"abcd")),
             ChunkOutcome::Broken(_)
         ));
         // Chunks out of order are refused.
-        let mut inc = Incoming::new(meta(10), &key);
+        let mut inc = Incoming::new(meta(10), &key, Instant::now());
         assert!(matches!(
             inc.take_chunk(&attach::seal_chunk(&cipher, 9, 1, b"abc")),
             ChunkOutcome::Broken(_)

@@ -11,12 +11,11 @@ use anonchat_proto::frames::{PeerFrame, SecretText, Signal};
 use anonchat_proto::{Caps, DeviceCert, Key32, Username};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
 use vodozemac::olm::{PreKeyMessage, Session};
 use vodozemac::Curve25519PublicKey;
 use zeroize::Zeroizing;
 
-use crate::attachments::{Held, Incoming, Meta, NewAttachment};
+use crate::attachments::{Meta, NewAttachment};
 use crate::error::{SessionError, SignalingError};
 use crate::events::{EndReason, Event};
 use crate::quota::{ChatLimits, FrameRate};
@@ -70,8 +69,6 @@ pub trait SessionHost: Send + Sync + 'static {
 
 /// The default size cap for incoming attachments.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 256 * 1024 * 1024;
-/// Attachments arriving at once, per session.
-const MAX_INCOMING: usize = 4;
 
 /// An attachment's bytes as handed to a front-end.
 pub type AttachmentBytes = (Meta, Arc<Zeroizing<Vec<u8>>>);
@@ -150,11 +147,8 @@ struct Chat {
     ping_n: u64,
     /// Round-trip probes waiting for their pong.
     probes: HashMap<u64, (Instant, oneshot::Sender<Duration>)>,
-    /// Complete attachments, both directions.
-    held: HashMap<u64, Held>,
-    incoming: HashMap<u64, Incoming>,
-    /// Outgoing transfers still sending, by id.
-    sending: HashMap<u64, CancellationToken>,
+    /// Attachments held, arriving and sending (the rules: `transfers/state.rs`).
+    files: transfers::state::Transfers,
 }
 
 /// What a chunk-sending task reports when it stops.
@@ -169,6 +163,7 @@ pub fn spawn(
     let (tx, rx) = mpsc::channel(256);
     let peer = peer_cert.username.clone();
     let limits = host.chat_limits();
+    let files = transfers::state::Transfers::default();
     let chat = Chat {
         id,
         peer: peer.clone(),
@@ -189,9 +184,7 @@ pub fn spawn(
         typing: Default::default(),
         ping_n: 0,
         probes: Default::default(),
-        held: HashMap::new(),
-        incoming: HashMap::new(),
-        sending: HashMap::new(),
+        files,
     };
     tokio::spawn(chat.run(rx, role));
     SessionHandle { peer, tx }
@@ -259,9 +252,7 @@ impl Chat {
                         }
                         Some(Cmd::CancelTransfer(id)) => self.cancel_transfer(id, "cancelled").await,
                         Some(Cmd::Attachments(reply)) => {
-                            let mut list: Vec<Meta> = self.held.values().map(|h| h.meta.clone()).collect();
-                            list.sort_by_key(|m| (m.mine, m.id));
-                            let _ = reply.send(list);
+                            let _ = reply.send(self.files.list());
                         }
                         Some(Cmd::Attachment(id, reply)) => {
                             let _ = reply.send(self.attachment(id));
@@ -335,7 +326,7 @@ impl Chat {
 
     /// Runs what the liveness rules say for this tick; `Some` when the chat is over.
     async fn on_tick(&mut self) -> Option<Exit> {
-        let busy = !self.sending.is_empty() || !self.incoming.is_empty();
+        let busy = self.files.busy();
         let ice = self.transport.as_ref().is_some_and(|t| t.ice_connected());
         for step in self.live.tick(Instant::now(), busy, ice) {
             match step {
@@ -452,8 +443,11 @@ impl Chat {
     }
 
     fn next_expiry(&self) -> Option<Instant> {
-        let held = self.held.values().filter_map(|h| h.expires);
-        self.log.next_expiry().into_iter().chain(held).min()
+        self.log
+            .next_expiry()
+            .into_iter()
+            .chain(self.files.next_expiry())
+            .min()
     }
 
     /// Keeps a line (see `ChatLog::push`); lines wiped for room are told to the front-end.
@@ -474,13 +468,7 @@ impl Chat {
     fn expire(&mut self) {
         let now = Instant::now();
         let mut ids = self.log.expire(now);
-        self.held.retain(|id, h| {
-            let gone = h.expires.is_some_and(|e| e <= now);
-            if gone {
-                ids.push(*id);
-            }
-            !gone
-        });
+        ids.extend(self.files.expire(now));
         if !ids.is_empty() {
             self.host.emit(Event::Expired {
                 session: self.id.clone(),
@@ -512,11 +500,7 @@ impl Chat {
     /// Drops the Olm session and zeroizes the chat before anything slow (closing the transport).
     async fn finish(mut self, exit: Exit) {
         self.log.clear();
-        for (_, t) in self.sending.drain() {
-            t.cancel();
-        }
-        self.incoming.clear();
-        self.held.clear();
+        self.files.clear();
         self.olm = None;
         let was_open = self.live.is_open();
         self.live.closed();

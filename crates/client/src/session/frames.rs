@@ -97,29 +97,8 @@ impl Chat {
                 self.on_offer(meta, key).await;
             }
             PeerFrame::FileEnd { id, blake3 } => self.on_file_end(id, blake3).await,
-            PeerFrame::FileCancel { id } => {
-                if self.drop_transfer(id) {
-                    self.host.emit(Event::FileCancelled {
-                        session: self.id.clone(),
-                        id,
-                        by_peer: true,
-                        reason: "the other side cancelled".into(),
-                    });
-                }
-            }
-            PeerFrame::ViewOnceOpened { id } => {
-                if self
-                    .held
-                    .get(&id)
-                    .is_some_and(|h| h.meta.mine && h.meta.view_once)
-                {
-                    self.held.remove(&id);
-                    self.host.emit(Event::ViewOnceOpened {
-                        session: self.id.clone(),
-                        id,
-                    });
-                }
-            }
+            PeerFrame::FileCancel { id } => self.on_peer_cancel(id),
+            PeerFrame::ViewOnceOpened { id } => self.on_opened_by_peer(id),
             PeerFrame::Timer { seconds } => {
                 self.log.set_timer(seconds);
                 self.host.emit(Event::TimerSet {

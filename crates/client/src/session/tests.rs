@@ -95,9 +95,7 @@ fn pair() -> (Session, Chat, Arc<Recorder>) {
         typing: Default::default(),
         ping_n: 0,
         probes: Default::default(),
-        held: HashMap::new(),
-        incoming: HashMap::new(),
-        sending: HashMap::new(),
+        files: super::transfers::state::Transfers::default(),
     };
     (out, chat, host)
 }

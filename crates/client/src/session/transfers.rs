@@ -1,5 +1,6 @@
-//! Attachments on the session task: offers, chunks both ways, the final hash, cancel paths and
-//! view-once (the byte-level rules are in `attachments.rs` and `quota.rs`).
+//! Attachments on the session task: the driver around [`state::Transfers`] (the rules), which
+//! sends the frames and events each outcome calls for and runs the chunk-sending tasks. The
+//! byte-level rules are in `attachments.rs` and `quota.rs`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,21 +11,16 @@ use anonchat_proto::Key32;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{ms_from_now, AttachmentBytes, BulkDone, Chat, Sent, MAX_INCOMING};
-use crate::attachments::{self, ChunkOutcome, Held, Incoming, Meta, NewAttachment};
+use super::{ms_from_now, AttachmentBytes, BulkDone, Chat, Sent};
+use crate::attachments::{self, Meta, NewAttachment};
 use crate::error::SessionError;
 use crate::events::Event;
-use crate::quota;
 use crate::ClientError;
 
-impl Chat {
-    /// Attachment bytes this chat holds or has promised room for.
-    pub(super) fn attachment_bytes(&self) -> u64 {
-        let held: u64 = self.held.values().map(|h| h.meta.size).sum();
-        let arriving: u64 = self.incoming.values().map(|i| i.meta.size).sum();
-        held + arriving
-    }
+pub(super) mod state;
+use state::{OnChunk, OnEnd, OnSent};
 
+impl Chat {
     pub(super) async fn send_attachment(
         &mut self,
         new: NewAttachment,
@@ -38,13 +34,8 @@ impl Chat {
             anonchat_proto::limits::MAX_FILE_NAME,
         )?;
         anonchat_proto::wire::check_size(new.mime.len(), anonchat_proto::limits::MAX_MIME)?;
-        quota::admit_attachment(
-            self.log.limits(),
-            self.attachment_bytes(),
-            self.held.len() + self.incoming.len(),
-            new.data.len() as u64,
-        )
-        .map_err(ClientError::Refused)?;
+        self.files
+            .admit_send(self.log.limits(), new.data.len() as u64)?;
         let bulk = match &self.transport {
             Some(t) => t
                 .bulk()
@@ -78,16 +69,9 @@ impl Chat {
         drop(key);
         let data = Arc::new(new.data);
         let cancel = CancellationToken::new();
-        self.sending.insert(id, cancel.clone());
         let expires = self.log.expiry_from(Instant::now());
-        self.held.insert(
-            id,
-            Held {
-                meta: meta.clone(),
-                data: data.clone(),
-                expires,
-            },
-        );
+        self.files
+            .sending(meta.clone(), data.clone(), expires, cancel.clone());
         let (host, session, done) = (self.host.clone(), self.id.clone(), done.clone());
         tokio::spawn(async move {
             let result =
@@ -102,11 +86,8 @@ impl Chat {
 
     pub(super) async fn on_bulk_done(&mut self, id: u64, result: Result<[u8; 32], String>) {
         self.live.bulk(Instant::now());
-        if self.sending.remove(&id).is_none() {
-            return; // Cancelled already (and the peer told).
-        }
         match result {
-            Ok(blake3) => {
+            Ok(blake3) if self.files.sent(id, true) == OnSent::Sent => {
                 self.send_frame(&PeerFrame::FileEnd {
                     id,
                     blake3: Key32(blake3),
@@ -117,35 +98,39 @@ impl Chat {
                     id,
                 });
             }
-            Err(reason) => {
-                self.send_frame(&PeerFrame::FileCancel { id }).await;
-                self.held.remove(&id);
-                self.host.emit(Event::FileCancelled {
-                    session: self.id.clone(),
-                    id,
-                    by_peer: false,
-                    reason,
-                });
+            Err(reason) if self.files.sent(id, false) == OnSent::Failed => {
+                self.stopped(id, reason).await
             }
+            _ => {} // Cancelled meanwhile (and the peer told then).
         }
-    }
-
-    /// Stops a transfer in either direction, tells the peer, and wipes what there was of it.
-    /// Stops and wipes a transfer still in flight; whether there was one.
-    pub(super) fn drop_transfer(&mut self, id: u64) -> bool {
-        let was = self.sending.remove(&id).map(|t| t.cancel()).is_some()
-            | self.incoming.remove(&id).is_some();
-        if was {
-            self.held.remove(&id);
-        }
-        was
     }
 
     pub(super) async fn cancel_transfer(&mut self, id: u64, reason: &str) {
-        if !self.drop_transfer(id) {
-            return;
+        if self.files.cancel(id) {
+            self.stopped(id, reason.to_string()).await;
         }
-        self.stopped(id, reason.to_string()).await;
+    }
+
+    /// The peer cancelled transfer `id`.
+    pub(super) fn on_peer_cancel(&mut self, id: u64) {
+        if self.files.cancel(id) {
+            self.host.emit(Event::FileCancelled {
+                session: self.id.clone(),
+                id,
+                by_peer: true,
+                reason: "the other side cancelled".into(),
+            });
+        }
+    }
+
+    /// The peer opened our view-once attachment `id`.
+    pub(super) fn on_opened_by_peer(&mut self, id: u64) {
+        if self.files.opened_by_peer(id) {
+            self.host.emit(Event::ViewOnceOpened {
+                session: self.id.clone(),
+                id,
+            });
+        }
     }
 
     /// Tells the peer and the front-end that transfer `id` stopped here, and why.
@@ -161,32 +146,20 @@ impl Chat {
 
     pub(super) async fn on_offer(&mut self, meta: Meta, key: TransferKey) {
         let id = meta.id;
-        let refuse = if meta.size > self.host.max_file_size() {
-            Some(format!(
-                "larger than this side accepts ({} MB)",
-                self.host.max_file_size() / 1_000_000
-            ))
-        } else if self.incoming.len() >= MAX_INCOMING {
-            Some("too many attachments arriving at once".into())
-        } else if self.incoming.contains_key(&id) || self.held.contains_key(&id) {
-            Some("a second offer with the same id".into())
-        } else {
-            quota::admit_attachment(
-                self.log.limits(),
-                self.attachment_bytes(),
-                self.held.len() + self.incoming.len(),
-                meta.size,
-            )
-            .err()
-        };
-        if let Some(reason) = refuse {
-            return self.stopped(id, reason).await;
+        let shown = meta.clone();
+        match self.files.offer(
+            self.log.limits(),
+            self.host.max_file_size(),
+            meta,
+            &key,
+            Instant::now(),
+        ) {
+            Ok(()) => self.host.emit(Event::FileIncoming {
+                session: self.id.clone(),
+                meta: shown,
+            }),
+            Err(reason) => self.stopped(id, reason).await,
         }
-        self.host.emit(Event::FileIncoming {
-            session: self.id.clone(),
-            meta: meta.clone(),
-        });
-        self.incoming.insert(id, Incoming::new(meta, &key));
     }
 
     pub(super) async fn on_chunk(&mut self, frame: &[u8]) {
@@ -194,18 +167,18 @@ impl Chat {
         let now = Instant::now();
         self.live.heard(now);
         self.live.bulk(now);
-        let Ok((id, _)) = anonchat_proto::attach::chunk_header(frame) else {
-            return self.host.emit(Event::Warning {
+        match self.files.chunk(frame, now) {
+            OnChunk::Malformed => self.host.emit(Event::Warning {
                 message: "dropped a malformed attachment chunk".into(),
-            });
-        };
-        let Some(inc) = self.incoming.get_mut(&id) else {
-            return; // A transfer we refused or cancelled: its chunks may still be in flight.
-        };
-        match inc.take_chunk(frame) {
-            ChunkOutcome::Progress => {
-                if inc.progress_due() {
-                    let (done, total) = (inc.data.len() as u64, inc.meta.size);
+            }),
+            OnChunk::Stray => {}
+            OnChunk::Taken {
+                id,
+                done,
+                total,
+                report,
+            } => {
+                if report {
                     self.host.emit(Event::FileProgress {
                         session: self.id.clone(),
                         id,
@@ -215,33 +188,20 @@ impl Chat {
                     });
                 }
             }
-            ChunkOutcome::Broken(reason) => self.cancel_transfer(id, &reason).await,
+            OnChunk::Broken { id, reason } => self.cancel_transfer(id, &reason).await,
         }
     }
 
     pub(super) async fn on_file_end(&mut self, id: u64, blake3: Key32) {
-        let Some(inc) = self.incoming.remove(&id) else {
-            return;
-        };
-        match inc.verify(&blake3.0) {
-            Ok((mut meta, data)) => {
-                let (kind, mime) = crate::attachments::received_kind(meta.kind, &data);
-                meta.kind = kind;
-                meta.mime = mime.into();
-                let expires = self.log.expiry_from(Instant::now());
-                self.held.insert(
-                    id,
-                    Held {
-                        meta,
-                        data: Arc::new(data),
-                        expires,
-                    },
-                );
+        let expires = self.log.expiry_from(Instant::now());
+        match self.files.end(id, &blake3.0, expires) {
+            OnEnd::Stray => {}
+            OnEnd::Received(meta) => {
                 self.host.emit(Event::FileReceived {
                     session: self.id.clone(),
                     id,
-                    kind,
-                    mime: mime.into(),
+                    kind: meta.kind,
+                    mime: meta.mime,
                     expires_in_ms: ms_from_now(expires),
                 });
                 self.send_frame(&PeerFrame::Receipt {
@@ -250,37 +210,17 @@ impl Chat {
                 })
                 .await;
             }
-            Err(reason) => self.stopped(id, reason).await,
+            OnEnd::Failed(reason) => self.stopped(id, reason).await,
         }
     }
 
     pub(super) fn attachment(&self, id: u64) -> Result<AttachmentBytes, ClientError> {
-        let h = self
-            .held
-            .get(&id)
-            .ok_or(ClientError::Session(SessionError::UnknownAttachment))?;
-        if h.meta.view_once && !h.meta.mine {
-            return Err(ClientError::Refused(
-                "a view-once attachment opens only once".into(),
-            ));
-        }
-        Ok((h.meta.clone(), h.data.clone()))
+        self.files.get(id)
     }
 
     pub(super) async fn open_view_once(&mut self, id: u64) -> Result<AttachmentBytes, ClientError> {
-        match self.held.get(&id) {
-            Some(h) if h.meta.view_once && !h.meta.mine => {}
-            Some(_) => {
-                return Err(ClientError::Refused(
-                    "not a view-once attachment from the peer".into(),
-                ))
-            }
-            None => return Err(ClientError::Session(SessionError::UnknownAttachment)),
-        }
-        let Some(h) = self.held.remove(&id) else {
-            return Err(ClientError::Session(SessionError::UnknownAttachment));
-        };
+        let opened = self.files.open_once(id)?;
         self.send_frame(&PeerFrame::ViewOnceOpened { id }).await;
-        Ok((h.meta, h.data))
+        Ok(opened)
     }
 }
