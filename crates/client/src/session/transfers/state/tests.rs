@@ -63,33 +63,42 @@ fn arrive(t: &mut Transfers, id: u64, body: &[u8], now: Instant) -> [u8; 32] {
     *blake3::hash(body).as_bytes()
 }
 
+/// What a table row is: its name, the offers taken before, the next offer, the chat's limits, and
+/// whether the next is taken or why not.
+type OfferCase = (
+    &'static str,
+    Vec<Meta>,
+    Meta,
+    ChatLimits,
+    Result<(), &'static str>,
+);
+
 #[test]
 fn offers_are_refused_past_the_size_cap_the_arrival_limit_the_quota_or_for_a_used_id() {
     let now = Instant::now();
     let key = TransferKey::random();
     let roomy = ChatLimits::default();
-    // (offers already taken, the next offer's meta, the limits, whether it is taken or why not)
-    let cases: Vec<(&str, Vec<Meta>, Meta, ChatLimits, Result<(), &str>)> = vec![
-        ("within every limit", vec![], meta(2, MB, false, false), roomy.clone(), Ok(())),
+    let cases: Vec<OfferCase> = vec![
+        ("within every limit", vec![], meta(2, MB, false, false), roomy, Ok(())),
         (
             "over this side's size cap",
             vec![],
             meta(2, 11 * MB, false, false),
-            roomy.clone(),
+            roomy,
             Err("larger than this side accepts (10 MB)"),
         ),
         (
             "one more than may arrive at once",
             (0..MAX_INCOMING as u64).map(|i| meta(10 + 2 * i, 1, false, false)).collect(),
             meta(2, 1, false, false),
-            roomy.clone(),
+            roomy,
             Err("too many attachments arriving at once"),
         ),
         (
             "an id already arriving",
             vec![meta(2, 1, false, false)],
             meta(2, 1, false, false),
-            roomy.clone(),
+            roomy,
             Err("a second offer with the same id"),
         ),
         (
