@@ -6,7 +6,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Mutex};
+use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
@@ -26,8 +26,9 @@ struct Job {
 }
 
 pub struct Writer {
-    tx: Mutex<Option<mpsc::Sender<Job>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    /// `None` only while dropping (closing it ends the thread's loop).
+    tx: Option<mpsc::Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 /// A change handed to the writer. `wait` until it is on disk (an API call that changed the profile
@@ -87,21 +88,15 @@ impl Writer {
             })
             .map_err(|e| ClientError::Profile(ProfileError::Storage(e.to_string())))?;
         Ok(Self {
-            tx: Mutex::new(Some(tx)),
-            thread: Mutex::new(Some(thread)),
+            tx: Some(tx),
+            thread: Some(thread),
         })
     }
 
     fn queue(&self, op: Op) -> Written {
         let (done, rx) = oneshot::channel();
-        let sent = self
-            .tx
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .map(|tx| tx.send(Job { op, done }).is_ok());
-        match sent {
-            Some(true) => Written(State::Queued(rx)),
+        match self.tx.as_ref().map(|tx| tx.send(Job { op, done })) {
+            Some(Ok(())) => Written(State::Queued(rx)),
             _ => Written::failed(stopped()),
         }
     }
@@ -120,8 +115,8 @@ impl Writer {
 impl Drop for Writer {
     /// Every queued write lands before the engine is gone.
     fn drop(&mut self) {
-        drop(self.tx.lock().unwrap_or_else(|p| p.into_inner()).take());
-        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
