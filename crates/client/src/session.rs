@@ -1,14 +1,16 @@
 //! One chat session (DESIGN §6): Olm over signaling and over the data channel, the chat in RAM only,
 //! liveness pings, and a wipe of every buffer when it ends, whatever the reason.
+//!
+//! The rules are the sans-I/O machine in `core.rs`; this file is its driver: one task that owns the
+//! transport, feeds the machine commands, peer bytes, signals and ticks with the time, and executes
+//! the effects it returns.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use std::collections::HashMap;
-
-use anonchat_proto::attach::CHUNK_TAG;
-use anonchat_proto::frames::{PeerFrame, SecretText, Signal};
-use anonchat_proto::{Caps, DeviceCert, Key32, Username};
+use anonchat_proto::frames::SecretText;
+use anonchat_proto::{DeviceCert, Key32, Username};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use vodozemac::olm::{PreKeyMessage, Session};
@@ -16,26 +18,23 @@ use vodozemac::Curve25519PublicKey;
 use zeroize::Zeroizing;
 
 use crate::attachments::{Meta, NewAttachment};
-use crate::error::{SessionError, SignalingError};
-use crate::events::{EndReason, Event};
-use crate::quota::{ChatLimits, FrameRate};
+use crate::events::Event;
+use crate::quota::ChatLimits;
 use crate::transport::{IceConfig, Transport, TransportEvent};
 use crate::ClientError;
 
-mod frames;
+mod core;
 mod liveness;
 mod log;
 mod olm;
 mod signals;
 mod transfers;
 mod typing;
-use liveness::{Do, Liveness, SetupFailure};
+use self::core::{ChatCore, Effect, Exit};
+use liveness::SetupFailure;
 pub use liveness::{BULK_SILENCE, PEER_SILENCE, PING_INTERVAL, RESTART_WINDOW, SETUP_TIMEOUT};
-use log::ChatLog;
 pub use log::Line;
-use olm::unseal;
 pub(crate) use olm::{parse_olm, seal};
-use signals::SignalError;
 pub use typing::TYPING_EVERY;
 
 /// What a session needs from the engine.
@@ -89,11 +88,6 @@ pub struct Sent {
     pub expires_in_ms: Option<u64>,
 }
 
-/// A deadline as milliseconds from now, for front-ends.
-pub(crate) fn ms_from_now(at: Option<Instant>) -> Option<u64> {
-    at.map(|t| t.saturating_duration_since(Instant::now()).as_millis() as u64)
-}
-
 pub enum Cmd {
     Relayed(Vec<u8>),
     SendText(SecretText, oneshot::Sender<Result<Sent, ClientError>>),
@@ -124,31 +118,17 @@ pub struct SessionHandle {
     pub tx: mpsc::Sender<Cmd>,
 }
 
-enum Exit {
-    Ended(EndReason),
-    Failed(String),
-}
-
+/// The driver: the machine, and the I/O it asks for.
 struct Chat {
-    id: String,
-    peer: Username,
-    peer_cert: DeviceCert,
     host: Arc<dyn SessionHost>,
-    olm: Option<Session>,
+    core: ChatCore,
     transport: Option<Transport>,
-    /// The texts, their caps and the auto-delete timer.
-    log: ChatLog,
-    /// The peer's frames against the rate a person could send.
-    rate: FrameRate,
-    next_id: u64,
-    /// Setup deadlines, pings, silence limits and the repair window.
-    live: Liveness,
-    typing: typing::Typing,
-    ping_n: u64,
-    /// Round-trip probes waiting for their pong.
-    probes: HashMap<u64, (Instant, oneshot::Sender<Duration>)>,
-    /// Attachments held, arriving and sending (the rules: `transfers/state.rs`).
-    files: transfers::state::Transfers,
+    /// Where the transport reports (handed to it when it is made).
+    transport_events: mpsc::Sender<TransportEvent>,
+    /// Where chunk-sending tasks report when they stop.
+    bulk_done: mpsc::Sender<BulkDone>,
+    /// Round-trip probes' replies, by ping number (the machine keeps when each went out).
+    probes: HashMap<u64, oneshot::Sender<Duration>>,
 }
 
 /// What a chunk-sending task reports when it stops.
@@ -161,32 +141,28 @@ pub fn spawn(
     role: Role,
 ) -> SessionHandle {
     let (tx, rx) = mpsc::channel(256);
+    let (ev_tx, ev_rx) = mpsc::channel(256);
+    let (bulk_tx, bulk_rx) = mpsc::channel::<BulkDone>(16);
     let peer = peer_cert.username.clone();
-    let limits = host.chat_limits();
-    let files = transfers::state::Transfers::default();
-    let chat = Chat {
+    let caller = matches!(role, Role::Caller { .. });
+    let my_caps = host.my_cert().map(|c| c.caps).unwrap_or_default();
+    let core = ChatCore::new(
         id,
-        peer: peer.clone(),
         peer_cert,
+        my_caps,
+        caller,
+        host.chat_limits(),
+        Instant::now(),
+    );
+    let chat = Chat {
         host,
-        olm: None,
+        core,
         transport: None,
-        log: ChatLog::new(limits),
-        rate: FrameRate::new(Instant::now()),
-        // Caller odd, callee even: one id space for the session, so an id names one message or
-        // attachment on both sides (receipts, expiry, view-once).
-        next_id: if matches!(role, Role::Caller { .. }) {
-            1
-        } else {
-            2
-        },
-        live: Liveness::new(matches!(role, Role::Caller { .. }), Instant::now()),
-        typing: Default::default(),
-        ping_n: 0,
-        probes: Default::default(),
-        files,
+        transport_events: ev_tx,
+        bulk_done: bulk_tx,
+        probes: HashMap::new(),
     };
-    tokio::spawn(chat.run(rx, role));
+    tokio::spawn(chat.run(rx, ev_rx, bulk_rx, role));
     SessionHandle { peer, tx }
 }
 
@@ -199,122 +175,42 @@ async fn sleep_until_opt(at: Option<Instant>) {
 }
 
 impl Chat {
-    async fn run(mut self, mut cmds: mpsc::Receiver<Cmd>, role: Role) {
-        let (ev_tx, mut ev_rx) = mpsc::channel(256);
+    async fn run(
+        mut self,
+        mut cmds: mpsc::Receiver<Cmd>,
+        mut transport: mpsc::Receiver<TransportEvent>,
+        mut bulk: mpsc::Receiver<BulkDone>,
+        role: Role,
+    ) {
         let mut wiped: Option<oneshot::Sender<()>> = None;
         let mut tick = tokio::time::interval(PING_INTERVAL.min(Duration::from_millis(500)));
-        let (bulk_tx, mut bulk_rx) = mpsc::channel::<BulkDone>(16);
-
         let first = match role {
-            Role::Caller { otk } => self.start_caller(otk, &ev_tx).await,
+            Role::Caller { otk } => self.start_caller(otk).await,
             Role::Callee => Ok(()),
         };
         let exit = if let Err(e) = first {
             Exit::Failed(e.to_string())
         } else {
             loop {
-                tokio::select! {
-                    cmd = cmds.recv() => match cmd {
-                        None | Some(Cmd::Leave) => {
-                            self.send_frame(&PeerFrame::Bye).await;
-                            break Exit::Ended(EndReason::Left);
-                        }
-                        Some(Cmd::Wipe(done)) => {
-                            self.send_frame(&PeerFrame::Bye).await;
-                            wiped = Some(done);
-                            break Exit::Ended(EndReason::Panic);
-                        }
-                        Some(Cmd::Relayed(blob)) => {
-                            // During setup, anything wrong on the signaling path means the server
-                            // (or someone in between) is tampering: fail rather than connect. Once
-                            // the chat is open the server must not be able to end it with one bad
-                            // blob (it could not decrypt, and Olm refuses replays): drop those.
-                            match self.on_signal(&blob, &ev_tx).await {
-                                Err(e @ SignalError::Undecryptable(_)) if self.live.is_open() => {
-                                    self.host.emit(Event::Warning {
-                                        message: format!("dropped a relayed message that is not from the peer: {e}"),
-                                    });
-                                }
-                                Err(e) => break Exit::Failed(e.to_string()),
-                                Ok(()) => {}
-                            }
-                        }
-                        Some(Cmd::SendText(text, reply)) => {
-                            let _ = reply.send(self.send_text(text).await);
-                        }
-                        Some(Cmd::Typing) => {
-                            if self.typing.due(Instant::now()) {
-                                self.send_frame(&PeerFrame::Typing).await;
-                            }
-                        }
-                        Some(Cmd::SendAttachment(new, reply)) => {
-                            let _ = reply.send(self.send_attachment(*new, &bulk_tx).await);
-                        }
-                        Some(Cmd::CancelTransfer(id)) => self.cancel_transfer(id, "cancelled").await,
-                        Some(Cmd::Attachments(reply)) => {
-                            let _ = reply.send(self.files.list());
-                        }
-                        Some(Cmd::Attachment(id, reply)) => {
-                            let _ = reply.send(self.attachment(id));
-                        }
-                        Some(Cmd::OpenViewOnce(id, reply)) => {
-                            let _ = reply.send(self.open_view_once(id).await);
-                        }
-                        Some(Cmd::SetTimer(seconds, reply)) => {
-                            let _ = reply.send(self.set_timer(seconds).await);
-                        }
-                        Some(Cmd::History(reply)) => {
-                            let _ = reply.send(self.log.lines());
-                        }
-                        Some(Cmd::Ping(reply)) => {
-                            if self.live.is_open() {
-                                self.ping_n += 1;
-                                self.probes.insert(self.ping_n, (Instant::now(), reply));
-                                self.send_frame(&PeerFrame::Ping { n: self.ping_n }).await;
-                            }
-                        }
-                        Some(Cmd::RouteClosed) => {
-                            // The route lasts the chat, so the peer gave up or lost the server.
-                            // During setup its channel may still open (its `bye` or failure will
-                            // follow): wait briefly. Once open, no ICE restart is possible any more.
-                            self.live.route_closed(Instant::now());
-                        }
-                    },
-                    ev = ev_rx.recv() => match ev {
-                        Some(TransportEvent::LocalCandidate(c)) => self.signal(&Signal::Candidate {
-                            candidate: c.candidate,
-                            sdp_mid: c.sdp_mid,
-                            sdp_mline_index: c.sdp_mline_index,
-                        }),
-                        Some(TransportEvent::Open) => self.on_open().await,
-                        Some(TransportEvent::Message(b)) => {
-                            // webrtc reports a remotely opened channel's "open" from a spawned
-                            // task, so a first frame can overtake it: a frame proves it is open.
-                            self.on_open().await;
-                            if b.first() == Some(&CHUNK_TAG) {
-                                self.on_chunk(&b).await;
-                            } else if let Some(end) = self.on_frame(&b).await {
-                                break Exit::Ended(end);
-                            }
-                            if self.live.resumed() {
-                                self.on_resumed().await;
-                            }
-                        }
-                        Some(TransportEvent::NoCandidates { relay_only: true }) => {
-                            break Exit::Failed("the relay refused this device, and “hide my IP” allows no direct connection".into());
-                        }
-                        Some(TransportEvent::NoCandidates { relay_only: false }) => {
-                            break Exit::Failed("no network path to the peer".into());
-                        }
-                        Some(TransportEvent::Closed) | None => break Exit::Ended(EndReason::ChannelClosed),
-                    },
-                    Some((id, result)) = bulk_rx.recv() => self.on_bulk_done(id, result).await,
-                    _ = sleep_until_opt(self.next_expiry()) => self.expire(),
-                    _ = tick.tick() => {
-                        if let Some(exit) = self.on_tick().await {
-                            break exit;
-                        }
+                let exit = tokio::select! {
+                    cmd = cmds.recv() => self.on_cmd(cmd, &mut wiped).await,
+                    ev = transport.recv() => self.on_transport(ev).await,
+                    Some((id, result)) = bulk.recv() => {
+                        let fx = self.core.bulk_done(id, result, Instant::now());
+                        self.apply(fx).await
                     }
+                    _ = sleep_until_opt(self.core.next_expiry()) => {
+                        let fx = self.core.expire(Instant::now());
+                        self.apply(fx).await
+                    }
+                    _ = tick.tick() => {
+                        let ice = self.transport.as_ref().is_some_and(|t| t.ice_connected());
+                        let fx = self.core.tick(Instant::now(), ice);
+                        self.apply(fx).await
+                    }
+                };
+                if let Some(exit) = exit {
+                    break exit;
                 }
             }
         };
@@ -324,31 +220,181 @@ impl Chat {
         }
     }
 
-    /// Runs what the liveness rules say for this tick; `Some` when the chat is over.
-    async fn on_tick(&mut self) -> Option<Exit> {
-        let busy = self.files.busy();
-        let ice = self.transport.as_ref().is_some_and(|t| t.ice_connected());
-        for step in self.live.tick(Instant::now(), busy, ice) {
-            match step {
-                Do::Ping => {
-                    self.ping_n += 1;
-                    self.send_frame(&PeerFrame::Ping { n: self.ping_n }).await;
+    /// One command from the engine; `Some` when the chat is over.
+    async fn on_cmd(
+        &mut self,
+        cmd: Option<Cmd>,
+        wiped: &mut Option<oneshot::Sender<()>>,
+    ) -> Option<Exit> {
+        let now = Instant::now();
+        match cmd {
+            None | Some(Cmd::Leave) => {
+                let fx = self.core.bye();
+                self.apply(fx).await;
+                Some(Exit::Ended(crate::events::EndReason::Left))
+            }
+            Some(Cmd::Wipe(done)) => {
+                let fx = self.core.bye();
+                self.apply(fx).await;
+                *wiped = Some(done);
+                Some(Exit::Ended(crate::events::EndReason::Panic))
+            }
+            Some(Cmd::Relayed(blob)) => self.on_relayed(&blob).await,
+            Some(Cmd::SendText(text, reply)) => {
+                let (sent, fx) = self.send_text(text).await;
+                let exit = self.apply(fx).await;
+                let _ = reply.send(sent);
+                exit
+            }
+            Some(Cmd::Typing) => {
+                let fx = self.core.typing(now);
+                self.apply(fx).await
+            }
+            Some(Cmd::SendAttachment(new, reply)) => {
+                let _ = reply.send(self.send_attachment(*new).await);
+                None
+            }
+            Some(Cmd::CancelTransfer(id)) => {
+                let fx = self.core.cancel_transfer(id, "cancelled");
+                self.apply(fx).await
+            }
+            Some(Cmd::Attachments(reply)) => {
+                let _ = reply.send(self.core.attachments());
+                None
+            }
+            Some(Cmd::Attachment(id, reply)) => {
+                let _ = reply.send(self.core.attachment(id));
+                None
+            }
+            Some(Cmd::OpenViewOnce(id, reply)) => match self.core.open_view_once(id) {
+                Ok((bytes, fx)) => {
+                    let exit = self.apply(fx).await;
+                    let _ = reply.send(Ok(bytes));
+                    exit
                 }
-                Do::Reconnecting => self.host.emit(Event::SessionReconnecting {
-                    session: self.id.clone(),
-                }),
-                Do::OfferRestart => self.offer_restart().await,
-                Do::End(reason) => return Some(Exit::Ended(reason)),
-                Do::Fail(why) => return Some(Exit::Failed(self.setup_failure(why).await)),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                    None
+                }
+            },
+            Some(Cmd::SetTimer(seconds, reply)) => match self.core.set_timer(seconds) {
+                Ok(fx) => {
+                    let exit = self.apply(fx).await;
+                    let _ = reply.send(Ok(()));
+                    exit
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                    None
+                }
+            },
+            Some(Cmd::History(reply)) => {
+                let _ = reply.send(self.core.history());
+                None
+            }
+            Some(Cmd::Ping(reply)) => {
+                // Not open: the reply is dropped, and the caller hears the chat is not there.
+                let (n, fx) = self.core.probe(now)?;
+                self.probes.insert(n, reply);
+                self.apply(fx).await
+            }
+            Some(Cmd::RouteClosed) => {
+                self.core.route_closed(now);
+                None
+            }
+        }
+    }
+
+    /// One report from the transport; `Some` when the chat is over.
+    async fn on_transport(&mut self, ev: Option<TransportEvent>) -> Option<Exit> {
+        let now = Instant::now();
+        let fx = match ev {
+            Some(TransportEvent::LocalCandidate(c)) => {
+                self.core
+                    .signal(&anonchat_proto::frames::Signal::Candidate {
+                        candidate: c.candidate,
+                        sdp_mid: c.sdp_mid,
+                        sdp_mline_index: c.sdp_mline_index,
+                    })
+            }
+            Some(TransportEvent::Open) => self.core.opened(now),
+            Some(TransportEvent::Message(b)) => {
+                self.core.on_data(&b, self.host.max_file_size(), now)
+            }
+            Some(TransportEvent::NoCandidates { relay_only: true }) => {
+                return Some(Exit::Failed(
+                    "the relay refused this device, and “hide my IP” allows no direct connection"
+                        .into(),
+                ))
+            }
+            Some(TransportEvent::NoCandidates { relay_only: false }) => {
+                return Some(Exit::Failed("no network path to the peer".into()))
+            }
+            Some(TransportEvent::Closed) | None => {
+                return Some(Exit::Ended(crate::events::EndReason::ChannelClosed))
+            }
+        };
+        self.apply(fx).await
+    }
+
+    /// Executes the machine's effects in order; `Some` when one of them ends the chat (the rest
+    /// are not run).
+    async fn apply(&mut self, effects: Vec<Effect>) -> Option<Exit> {
+        let mut queue = std::collections::VecDeque::from(effects);
+        while let Some(effect) = queue.pop_front() {
+            match effect {
+                Effect::Send(blob) => {
+                    if let Some(t) = &self.transport {
+                        let _ = t.send(Bytes::from(blob)).await;
+                    }
+                }
+                Effect::Relay(blob) => self.host.relay(&self.core.id, blob),
+                Effect::Emit(ev) => self.host.emit(ev),
+                Effect::Opened { peer_caps } => self.opened(peer_caps).await,
+                Effect::Resumed => self.resumed(),
+                Effect::RestartIce => {
+                    // Its signal goes out before anything queued after it.
+                    for fx in self.offer_restart().await.into_iter().rev() {
+                        queue.push_front(fx);
+                    }
+                }
+                Effect::Pong { n, rtt } => {
+                    if let Some(reply) = self.probes.remove(&n) {
+                        let _ = reply.send(rtt);
+                    }
+                }
+                Effect::End(reason) => return Some(Exit::Ended(reason)),
+                Effect::Fail(why) => return Some(Exit::Failed(self.setup_failure(why).await)),
             }
         }
         None
     }
 
+    /// Seals and sends a text; it joins the log once the transport took it.
+    async fn send_text(&mut self, text: SecretText) -> (Result<Sent, ClientError>, Vec<Effect>) {
+        let (id, blob) = match self.core.seal_text(&text) {
+            Ok(sealed) => sealed,
+            Err(e) => return (Err(e), Vec::new()),
+        };
+        let Some(t) = &self.transport else {
+            return (
+                Err(ClientError::Signaling(
+                    crate::error::SignalingError::NotConnected,
+                )),
+                Vec::new(),
+            );
+        };
+        if let Err(e) = t.send(Bytes::from(blob)).await {
+            return (Err(e.into()), Vec::new());
+        }
+        let (sent, fx) = self.core.text_sent(id, text, Instant::now());
+        (Ok(sent), fx)
+    }
+
     /// A failed setup's reason, naming the step that never happened (so a user, or a test log,
     /// can tell a missing answer from a blocked network path).
     async fn setup_failure(&self, why: SetupFailure) -> String {
-        let stage = match (&self.transport, self.live.is_caller()) {
+        let stage = match (&self.transport, self.core.is_caller()) {
             (Some(t), _) => t.setup_stage().await,
             (None, false) => "the caller's offer never arrived",
             (None, true) => "the connection could not be prepared",
@@ -360,21 +406,25 @@ impl Chat {
     }
 
     /// The caller's ICE restart offer, through the route.
-    async fn offer_restart(&mut self) {
-        let Some(t) = &self.transport else { return };
+    async fn offer_restart(&mut self) -> Vec<Effect> {
+        let Some(t) = &self.transport else {
+            return Vec::new();
+        };
         match t.restart_offer().await {
-            Ok(sdp) => self.signal(&Signal::Restart { sdp }),
-            Err(e) => self.host.emit(Event::Warning {
+            Ok(sdp) => self
+                .core
+                .signal(&anonchat_proto::frames::Signal::Restart { sdp }),
+            Err(e) => vec![Effect::Emit(Event::Warning {
                 message: format!("could not restart ICE: {e}"),
-            }),
+            })],
         }
     }
 
-    async fn on_resumed(&mut self) {
+    fn resumed(&self) {
         let Some(t) = &self.transport else { return };
         // Told once ICE has picked the new pair (frames may flow a moment before), off this task.
         let route = t.route_when_selected(Duration::from_secs(3));
-        let (host, session) = (self.host.clone(), self.id.clone());
+        let (host, session) = (self.host.clone(), self.core.id.clone());
         tokio::spawn(async move {
             let (local, remote) = route.await.unwrap_or_default();
             host.emit(Event::SessionResumed {
@@ -384,154 +434,33 @@ impl Chat {
         });
     }
 
-    async fn on_open(&mut self) {
-        if !self.live.opened(Instant::now()) {
-            return;
-        }
-        let caps: Caps = self.peer_cert.caps;
-        self.send_frame(&PeerFrame::Hello {
-            caps: self.host.my_cert().map(|c| c.caps).unwrap_or_default(),
-        })
-        .await;
+    async fn opened(&self, peer_caps: anonchat_proto::Caps) {
         let route = match &self.transport {
             Some(t) => t.route().await,
             None => None,
         };
         let (local, remote) = route.unwrap_or_default();
         self.host.emit(Event::SessionOpen {
-            session: self.id.clone(),
-            peer: self.peer.to_string(),
-            peer_caps: caps,
-            peer_unprotected: !caps.screen_protection,
+            session: self.core.id.clone(),
+            peer: self.core.peer_cert().username.to_string(),
+            peer_caps,
+            peer_unprotected: !peer_caps.screen_protection,
             route: crate::events::Route { local, remote },
         });
     }
 
-    async fn send_frame(&mut self, frame: &PeerFrame) {
-        let (Some(olm), Some(t)) = (self.olm.as_mut(), self.transport.as_ref()) else {
-            return;
-        };
-        if !self.live.is_open() {
-            return;
-        }
-        if let Ok(blob) = seal(olm, &frame.encode()) {
-            let _ = t.send(Bytes::from(blob)).await;
-        }
-    }
-
-    async fn send_text(&mut self, text: SecretText) -> Result<Sent, ClientError> {
-        if !self.live.is_open() {
-            return Err(ClientError::Session(SessionError::NotOpen));
-        }
-        anonchat_proto::wire::check_size(text.as_str().len(), anonchat_proto::limits::MAX_TEXT)?;
-        let id = self.next_id;
-        self.next_id += 2;
-        let frame = PeerFrame::Text {
-            id,
-            body: text.clone(),
-        };
-        let (Some(olm), Some(t)) = (self.olm.as_mut(), self.transport.as_ref()) else {
-            return Err(ClientError::Signaling(SignalingError::NotConnected));
-        };
-        let blob = seal(olm, &frame.encode())?;
-        t.send(Bytes::from(blob)).await?;
-        let expires = self.log_push(id, true, text, Instant::now());
-        Ok(Sent {
-            id,
-            expires_in_ms: ms_from_now(expires),
-        })
-    }
-
-    fn next_expiry(&self) -> Option<Instant> {
-        self.log
-            .next_expiry()
-            .into_iter()
-            .chain(self.files.next_expiry())
-            .min()
-    }
-
-    /// Keeps a line (see `ChatLog::push`); lines wiped for room are told to the front-end.
-    /// Returns when the line expires.
-    fn log_push(&mut self, id: u64, mine: bool, text: SecretText, now: Instant) -> Option<Instant> {
-        let expires = self.log.expiry_from(now);
-        let ids = self.log.push(id, mine, text, now);
-        if !ids.is_empty() {
-            self.host.emit(Event::Expired {
-                session: self.id.clone(),
-                ids,
-            });
-        }
-        expires
-    }
-
-    /// Wipes every line and attachment whose timer ran out.
-    fn expire(&mut self) {
-        let now = Instant::now();
-        let mut ids = self.log.expire(now);
-        ids.extend(self.files.expire(now));
-        if !ids.is_empty() {
-            self.host.emit(Event::Expired {
-                session: self.id.clone(),
-                ids,
-            });
-        }
-    }
-
-    async fn set_timer(&mut self, seconds: u32) -> Result<(), ClientError> {
-        if !anonchat_proto::limits::TIMER_CHOICES.contains(&seconds) {
-            return Err(ClientError::Refused(format!(
-                "timers are {:?} seconds",
-                anonchat_proto::limits::TIMER_CHOICES
-            )));
-        }
-        if !self.live.is_open() {
-            return Err(ClientError::Session(SessionError::NotOpen));
-        }
-        self.log.set_timer(seconds);
-        self.send_frame(&PeerFrame::Timer { seconds }).await;
-        self.host.emit(Event::TimerSet {
-            session: self.id.clone(),
-            seconds,
-            by_peer: false,
-        });
-        Ok(())
-    }
-
-    /// Drops the Olm session and zeroizes the chat before anything slow (closing the transport).
+    /// The machine wipes the chat and the Olm session first; then the slow parts (closing the
+    /// transport) happen.
     async fn finish(mut self, exit: Exit) {
-        self.log.clear();
-        self.files.clear();
-        self.olm = None;
-        let was_open = self.live.is_open();
-        self.live.closed();
-        self.host.session_over(&self.id);
-        // The route lasted the chat (for ICE restarts); release it.
-        if self.live.route_alive() {
-            self.host.hangup(&self.id);
+        let (release_route, ev) = self.core.finish(exit);
+        self.probes.clear();
+        self.host.session_over(&self.core.id);
+        if release_route {
+            self.host.hangup(&self.core.id);
         }
-        match exit {
-            Exit::Failed(reason) if !was_open => {
-                self.host.emit(Event::SessionFailed {
-                    session: self.id.clone(),
-                    reason,
-                });
-            }
-            Exit::Failed(_) => self.host.emit(Event::SessionEnded {
-                session: self.id.clone(),
-                reason: EndReason::ChannelClosed,
-                wiped: true,
-            }),
-            Exit::Ended(reason) => self.host.emit(Event::SessionEnded {
-                session: self.id.clone(),
-                reason,
-                wiped: true,
-            }),
-        }
+        self.host.emit(ev);
         if let Some(t) = self.transport.take() {
             tokio::spawn(async move { t.close().await });
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,185 +1,129 @@
-//! The signal exchange through the server's route: the Olm session, SDP, candidates, ICE restarts.
-//! During setup anything wrong here fails the session; once open, undecryptable blobs are dropped.
+//! The transport side of the signal exchange: what the driver does for each [`Step`] the machine
+//! decides (its rules: `core/signals.rs`), and the caller's first move.
 
 use anonchat_proto::frames::Signal;
 use anonchat_proto::Key32;
-use tokio::sync::mpsc;
 use vodozemac::olm::OlmMessage;
 use vodozemac::Curve25519PublicKey;
 use zeroize::Zeroizing;
 
-use super::{parse_olm, seal, unseal, Chat};
+use super::core::{Effect, Exit, SignalError, Step};
+use super::{parse_olm, Chat};
 use crate::error::{ProfileError, SessionError};
 use crate::events::Event;
-use crate::transport::{Candidate, Transport, TransportEvent};
+use crate::transport::Transport;
 use crate::ClientError;
 
-/// Why a relayed signal was not applied: it did not decrypt (not from the peer: the server's or a
-/// replay), or the peer sent something it should not.
-#[derive(Debug, thiserror::Error)]
-pub(super) enum SignalError {
-    #[error("{0}")]
-    Undecryptable(ClientError),
-    #[error(transparent)]
-    Peer(#[from] ClientError),
-}
-
 impl Chat {
-    pub(super) fn signal(&mut self, s: &Signal) {
-        let Some(olm) = self.olm.as_mut() else { return };
-        match seal(olm, &s.encode()) {
-            Ok(blob) => self.host.relay(&self.id, blob),
-            Err(e) => self.host.emit(Event::Warning {
-                message: format!("could not encrypt a signal: {e}"),
-            }),
-        }
-    }
-
-    pub(super) async fn start_caller(
-        &mut self,
-        otk: Key32,
-        ev_tx: &mpsc::Sender<TransportEvent>,
-    ) -> Result<(), ClientError> {
+    /// The caller's Olm session, transport and offer.
+    pub(super) async fn start_caller(&mut self, otk: Key32) -> Result<(), ClientError> {
         let olm = self.host.outbound_session(
-            Curve25519PublicKey::from_bytes(self.peer_cert.dk_curve25519.0),
+            Curve25519PublicKey::from_bytes(self.core.peer_cert().dk_curve25519.0),
             Curve25519PublicKey::from_bytes(otk.0),
         )?;
-        self.olm = Some(olm);
-        let (transport, sdp) = Transport::offer(&self.host.ice(), ev_tx.clone()).await?;
+        self.core.set_olm(olm);
+        let (transport, sdp) =
+            Transport::offer(&self.host.ice(), self.transport_events.clone()).await?;
         self.transport = Some(transport);
+        self.core.offer_made();
         let me = self
             .host
             .my_cert()
             .ok_or(ClientError::Profile(ProfileError::NoIdentity))?;
-        self.signal(&Signal::Offer {
+        let fx = self.core.signal(&Signal::Offer {
             sdp,
             caps: me.caps,
             cert: me,
         });
+        self.apply(fx).await;
         Ok(())
     }
 
-    pub(super) async fn on_signal(
-        &mut self,
-        blob: &[u8],
-        ev_tx: &mpsc::Sender<TransportEvent>,
-    ) -> Result<(), SignalError> {
-        let plain = match self.olm.as_mut() {
-            Some(olm) => unseal(olm, blob).map_err(SignalError::Undecryptable)?,
-            None => self.open_inbound(blob)?,
+    /// A blob from the route; `Some` when it ends the session.
+    pub(super) async fn on_relayed(&mut self, blob: &[u8]) -> Option<Exit> {
+        let step = if self.core.has_olm() {
+            self.core.on_relayed(blob)
+        } else {
+            self.open_inbound(blob)
+                .and_then(|plain| self.core.on_signal_plain(&plain))
+                .map_err(SignalError::Peer)
         };
-        Ok(self.on_signal_plain(&plain, ev_tx).await?)
+        let fx = match step {
+            Ok(step) => self.run_step(step).await,
+            Err(e) => return Some(Exit::Failed(e.to_string())),
+        };
+        match fx {
+            Ok(fx) => self.apply(fx).await,
+            Err(e) => Some(Exit::Failed(e.to_string())),
+        }
     }
 
     /// The callee's first message: the caller's pre-key offer opens the Olm session.
-    pub(super) fn open_inbound(&mut self, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, ClientError> {
+    fn open_inbound(&mut self, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, ClientError> {
         let OlmMessage::PreKey(pre) = parse_olm(blob)? else {
             return Err(ClientError::Session(SessionError::Crypto(
                 "expected a pre-key message".into(),
             )));
         };
-        let identity = Curve25519PublicKey::from_bytes(self.peer_cert.dk_curve25519.0);
+        let identity = Curve25519PublicKey::from_bytes(self.core.peer_cert().dk_curve25519.0);
         let (olm, plain) = self.host.inbound_session(identity, &pre)?;
-        self.olm = Some(olm);
+        self.core.set_olm(olm);
         Ok(plain)
     }
 
-    pub(super) async fn on_signal_plain(
-        &mut self,
-        plain: &[u8],
-        ev_tx: &mpsc::Sender<TransportEvent>,
-    ) -> Result<(), ClientError> {
-        match Signal::decode(plain)? {
-            Signal::Offer { sdp, cert, .. } => {
-                if self.transport.is_some() {
-                    return Err(ClientError::Session(SessionError::Crypto(
-                        "unexpected second offer".into(),
-                    )));
-                }
-                if cert != self.peer_cert {
-                    return Err(ClientError::Session(SessionError::Crypto(
-                        "the caller's certificate does not match the one the server introduced"
-                            .into(),
-                    )));
-                }
+    /// The transport work for one step; an error fails the session.
+    async fn run_step(&mut self, step: Step) -> Result<Vec<Effect>, ClientError> {
+        let warn = |message: String| vec![Effect::Emit(Event::Warning { message })];
+        Ok(match step {
+            Step::Done(fx) => fx,
+            Step::Answer { sdp } => {
                 let (transport, sdp) =
-                    Transport::answer(&self.host.ice(), sdp, ev_tx.clone()).await?;
+                    Transport::answer(&self.host.ice(), sdp, self.transport_events.clone()).await?;
                 self.transport = Some(transport);
                 let caps = self
                     .host
                     .my_cert()
                     .ok_or(ClientError::Profile(ProfileError::NoIdentity))?
                     .caps;
-                self.signal(&Signal::Answer { sdp, caps });
+                self.core.signal(&Signal::Answer { sdp, caps })
             }
-            Signal::Answer { sdp, .. } => match &self.transport {
-                Some(t) => t.accept_answer(sdp).await?,
-                None => {
-                    return Err(ClientError::Session(SessionError::Crypto(
-                        "answer before offer".into(),
-                    )))
-                }
-            },
-            Signal::Candidate {
-                candidate,
-                sdp_mid,
-                sdp_mline_index,
-            } => {
+            Step::AcceptAnswer { sdp } => {
                 if let Some(t) = &self.transport {
-                    if let Err(e) = t
-                        .add_candidate(Candidate {
-                            candidate,
-                            sdp_mid,
-                            sdp_mline_index,
-                        })
-                        .await
-                    {
-                        self.host.emit(Event::Warning {
-                            message: format!("ignored an ICE candidate: {e}"),
-                        });
-                    }
+                    t.accept_answer(sdp).await?;
                 }
+                Vec::new()
             }
-            Signal::Abort => {
-                return Err(ClientError::Session(SessionError::Crypto(
-                    "the peer aborted the session".into(),
-                )))
-            }
-            Signal::Restart { sdp } => {
-                let (Some(t), true, false) =
-                    (&self.transport, self.live.is_open(), self.live.is_caller())
-                else {
-                    return Err(ClientError::Session(SessionError::Crypto(
-                        "unexpected ICE restart".into(),
-                    )));
-                };
+            Step::AddCandidate(c) => match &self.transport {
+                Some(t) => match t.add_candidate(c).await {
+                    Ok(()) => Vec::new(),
+                    Err(e) => warn(format!("ignored an ICE candidate: {e}")),
+                },
+                None => Vec::new(),
+            },
+            Step::Restart { sdp, reconnecting } => {
                 // A restart that cannot be applied is not fatal: the chat may still recover, or
                 // it ends when the window runs out.
-                match t.accept_restart(sdp).await {
-                    Ok(answer) => self.signal(&Signal::RestartAnswer { sdp: answer }),
-                    Err(e) => self.host.emit(Event::Warning {
-                        message: format!("could not apply an ICE restart: {e}"),
-                    }),
-                }
-                if self.live.restart_offered() {
-                    self.host.emit(Event::SessionReconnecting {
-                        session: self.id.clone(),
-                    });
-                }
-            }
-            Signal::RestartAnswer { sdp } => {
-                let (Some(t), true) = (&self.transport, self.live.is_caller()) else {
-                    return Err(ClientError::Session(SessionError::Crypto(
-                        "unexpected ICE restart answer".into(),
-                    )));
+                let mut fx = match &self.transport {
+                    Some(t) => match t.accept_restart(sdp).await {
+                        Ok(answer) => self.core.signal(&Signal::RestartAnswer { sdp: answer }),
+                        Err(e) => warn(format!("could not apply an ICE restart: {e}")),
+                    },
+                    None => Vec::new(),
                 };
-                if let Err(e) = t.accept_answer(sdp).await {
-                    self.host.emit(Event::Warning {
-                        message: format!("could not apply an ICE restart answer: {e}"),
-                    });
+                if reconnecting {
+                    fx.push(Effect::Emit(Event::SessionReconnecting {
+                        session: self.core.id.clone(),
+                    }));
                 }
+                fx
             }
-        }
-        Ok(())
+            Step::RestartAnswer { sdp } => match &self.transport {
+                Some(t) => match t.accept_answer(sdp).await {
+                    Ok(()) => Vec::new(),
+                    Err(e) => warn(format!("could not apply an ICE restart answer: {e}")),
+                },
+                None => Vec::new(),
+            },
+        })
     }
 }
