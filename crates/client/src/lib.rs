@@ -10,6 +10,7 @@ pub mod enrollment;
 pub mod error;
 pub mod events;
 pub mod fuzz;
+pub mod group;
 pub mod hardening;
 pub mod identity;
 pub mod keychain;

@@ -11,6 +11,7 @@ pub mod error;
 pub mod frames;
 pub mod fuzz;
 pub mod fvc;
+pub mod group;
 pub mod limits;
 pub mod pow;
 pub mod rotation;

@@ -1,0 +1,289 @@
+use ed25519_dalek::{Signer, SigningKey};
+
+use anonchat_proto::{Caps, Sig64};
+
+use super::*;
+
+fn key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+fn pubk(k: &SigningKey) -> Key32 {
+    Key32(k.verifying_key().to_bytes())
+}
+
+fn user(name: &str) -> Username {
+    Username::parse(name).unwrap()
+}
+
+/// `name`'s device `n`, certified by its account key (seeded by `seed`).
+fn member(name: &str, seed: u8, n: u8) -> Member {
+    let ak = key(seed);
+    let username = user(name);
+    let id = format!("{:A<21}{n}", name);
+    let (e, c) = (Key32([n; 32]), Key32([n + 1; 32]));
+    let bytes = DeviceCert::signing_bytes(&username, &id, &e, &c, Caps::default(), 5);
+    Member {
+        ak: pubk(&ak),
+        device: DeviceCert {
+            v: 1,
+            username,
+            device_id: id,
+            dk_ed25519: e,
+            dk_curve25519: c,
+            caps: Caps::default(),
+            created_at: 5,
+            sig: Sig64(ak.sign(&bytes).to_bytes()),
+        },
+    }
+}
+
+/// The members by name, each with its own key and device 1.
+fn members(names: &[&str]) -> Vec<Member> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| member(n, i as u8 + 1, 1))
+        .collect()
+}
+
+/// A roster signed by `signer` naming alice as admin.
+fn roster_by(signer: &SigningKey, epoch: u64, timer: u32, mut members: Vec<Member>) -> Roster {
+    members.sort_by(|a, b| a.username().cmp(b.username()));
+    let group = Key32([7; 32]);
+    let admin = user("alice");
+    let bytes = Roster::signing_bytes(&group, epoch, &admin, timer, &members);
+    Roster {
+        v: 1,
+        group,
+        epoch,
+        admin,
+        timer,
+        members,
+        sig: Sig64(signer.sign(&bytes).to_bytes()),
+    }
+}
+
+/// alice (key 1) is the admin everywhere.
+fn roster(epoch: u64, timer: u32, members: Vec<Member>) -> Roster {
+    roster_by(&key(1), epoch, timer, members)
+}
+
+const FOUR: [&str; 4] = ["alice", "bob", "carol", "dave"];
+
+/// carol's mesh in a group of four.
+fn carol(t0: Instant) -> (Mesh, Vec<Do>) {
+    let mine = members(&FOUR)[2].device.clone();
+    Mesh::join(roster(1, 0, members(&FOUR)), &pubk(&key(1)), &mine, t0).expect("joins")
+}
+
+#[test]
+fn joining_rings_the_members_after_us_and_awaits_the_ones_before() {
+    let t0 = Instant::now();
+    let (mesh, out) = carol(t0);
+    assert_eq!(
+        out,
+        vec![
+            Do::Ring(members(&FOUR)[3].clone()),
+            Do::Tell(GroupEvent::TimerSet(0))
+        ]
+    );
+    assert_eq!(
+        mesh.link(&user("alice")),
+        Some(Link::Awaiting { since: t0 })
+    );
+    assert_eq!(mesh.link(&user("bob")), Some(Link::Awaiting { since: t0 }));
+    assert_eq!(mesh.link(&user("dave")), Some(Link::Ringing { since: t0 }));
+    assert_eq!(mesh.link(&user("carol")), None, "no link to ourselves");
+    assert!(mesh.recipients().is_empty());
+}
+
+#[test]
+fn a_roster_the_pinned_admin_did_not_sign_or_that_names_another_device_of_ours_is_refused() {
+    let t0 = Instant::now();
+    let mine = members(&FOUR)[2].device.clone();
+    // Signed by the server's key, which also stands in the admin's entry.
+    let mut forged = members(&FOUR);
+    forged[0] = member("alice", 9, 1);
+    let r = roster_by(&key(9), 1, 0, forged);
+    assert!(matches!(
+        Mesh::join(r, &pubk(&key(1)), &mine, t0),
+        Err(MeshError::Roster(_))
+    ));
+    // Our account, but a device the server injected in our place.
+    let mut injected = members(&FOUR);
+    injected[2] = member("carol", 3, 7);
+    assert!(matches!(
+        Mesh::join(roster(1, 0, injected), &pubk(&key(1)), &mine, t0),
+        Err(MeshError::NotMine)
+    ));
+}
+
+#[test]
+fn only_the_devices_the_roster_names_may_link_up() {
+    let t0 = Instant::now();
+    let (mut mesh, _) = carol(t0);
+    let bob = members(&FOUR)[1].device.clone();
+    assert_eq!(
+        mesh.link_up(&bob),
+        Ok(vec![
+            Do::Tell(GroupEvent::MemberConnected(user("bob"))),
+            Do::SendRoster(user("bob"))
+        ])
+    );
+    assert_eq!(mesh.link_up(&bob), Ok(vec![]), "once");
+    assert_eq!(mesh.recipients(), vec![user("bob")]);
+    // Another device under bob's name and key: not the one the admin signed for.
+    let other = member("bob", 2, 9).device;
+    assert_eq!(mesh.link_up(&other), Err(MeshError::NotInRoster));
+    // Someone the roster does not name at all.
+    let mallory = member("mallory", 9, 1).device;
+    assert_eq!(mesh.link_up(&mallory), Err(MeshError::NotInRoster));
+    assert_eq!(mesh.recipients(), vec![user("bob")], "nothing changed");
+}
+
+#[test]
+fn a_newer_roster_hangs_up_the_removed_rings_the_added_and_sets_the_timer() {
+    let t0 = Instant::now();
+    let (mut mesh, _) = carol(t0);
+    for m in &members(&FOUR)[..2] {
+        mesh.link_up(&m.device).unwrap();
+    }
+    // The admin removes bob, adds erin and sets a minute.
+    let mut next = members(&FOUR);
+    next.remove(1);
+    next.push(member("erin", 5, 1));
+    let t1 = t0 + Duration::from_secs(1);
+    let out = mesh.on_roster(roster(2, 60, next), t1).unwrap();
+    assert_eq!(
+        out,
+        vec![
+            Do::Hangup(user("bob")),
+            Do::Tell(GroupEvent::MemberGone(user("bob"))),
+            Do::Ring(member("erin", 5, 1)),
+            Do::Tell(GroupEvent::MemberAdded(user("erin"))),
+            Do::Tell(GroupEvent::TimerSet(60)),
+            Do::SendRoster(user("alice")),
+        ]
+    );
+    assert_eq!(mesh.link(&user("bob")), None);
+    assert_eq!(mesh.link(&user("erin")), Some(Link::Ringing { since: t1 }));
+    assert_eq!(mesh.roster().epoch, 2);
+    // bob, removed, can no longer link up.
+    assert_eq!(
+        mesh.link_up(&members(&FOUR)[1].device),
+        Err(MeshError::NotInRoster)
+    );
+}
+
+#[test]
+fn replayed_and_tampered_rosters_change_nothing() {
+    let t0 = Instant::now();
+    let (mut mesh, _) = carol(t0);
+    let mut three = members(&FOUR);
+    three.remove(1);
+    mesh.on_roster(roster(5, 0, three.clone()), t0).unwrap();
+    // The server replays the older roster that still named bob, or the same one again.
+    for old in [roster(1, 0, members(&FOUR)), roster(5, 0, three.clone())] {
+        assert!(matches!(
+            mesh.on_roster(old, t0),
+            Err(MeshError::Roster(RosterError::Stale { .. }))
+        ));
+    }
+    // It adds its own member to a newer roster after the admin signed it.
+    let mut injected = roster(6, 0, three);
+    injected.members.push(member("zed", 9, 1));
+    assert!(mesh.on_roster(injected, t0).is_err());
+    assert_eq!(mesh.roster().epoch, 5);
+    assert_eq!(mesh.link(&user("bob")), None);
+    assert_eq!(mesh.link(&user("zed")), None);
+}
+
+#[test]
+fn a_roster_without_us_ends_the_group_here() {
+    let t0 = Instant::now();
+    let (mut mesh, _) = carol(t0);
+    mesh.link_up(&members(&FOUR)[0].device).unwrap();
+    let mut without = members(&FOUR);
+    without.remove(2);
+    let out = mesh.on_roster(roster(2, 0, without), t0).unwrap();
+    assert_eq!(
+        out,
+        vec![
+            Do::Hangup(user("alice")),
+            Do::Hangup(user("bob")),
+            Do::Hangup(user("dave")),
+            Do::End(GroupEnd::Removed)
+        ]
+    );
+    assert!(mesh.is_over());
+    assert_eq!(
+        mesh.link_up(&members(&FOUR)[1].device),
+        Err(MeshError::NotInRoster)
+    );
+    assert!(mesh.leave().is_empty(), "over once");
+}
+
+#[test]
+fn members_going_one_by_one_end_the_group_with_the_last() {
+    let t0 = Instant::now();
+    let (mut mesh, _) = carol(t0);
+    for m in [0, 1, 3] {
+        mesh.link_up(&members(&FOUR)[m].device).unwrap();
+    }
+    assert_eq!(
+        mesh.link_down(&user("alice")),
+        vec![Do::Tell(GroupEvent::MemberGone(user("alice")))]
+    );
+    assert!(mesh.link_down(&user("alice")).is_empty(), "once");
+    assert!(mesh.link_down(&user("mallory")).is_empty());
+    mesh.link_down(&user("bob"));
+    assert_eq!(mesh.recipients(), vec![user("dave")]);
+    assert_eq!(
+        mesh.link_down(&user("dave")),
+        vec![
+            Do::Tell(GroupEvent::MemberGone(user("dave"))),
+            Do::End(GroupEnd::Empty)
+        ]
+    );
+    assert!(mesh.is_over());
+}
+
+#[test]
+fn rings_that_take_too_long_count_as_gone() {
+    let t0 = Instant::now();
+    let (mut mesh, _) = carol(t0);
+    mesh.link_up(&members(&FOUR)[0].device).unwrap();
+    assert!(mesh
+        .tick(t0 + LINK_SETUP - Duration::from_millis(1))
+        .is_empty());
+    let out = mesh.tick(t0 + LINK_SETUP);
+    assert_eq!(
+        out,
+        vec![
+            Do::Tell(GroupEvent::MemberGone(user("bob"))),
+            Do::Hangup(user("dave")),
+            Do::Tell(GroupEvent::MemberGone(user("dave"))),
+        ],
+        "ours is hung up; the one we awaited only counts as gone"
+    );
+    assert_eq!(mesh.recipients(), vec![user("alice")]);
+    assert!(!mesh.is_over(), "alice is still here");
+}
+
+#[test]
+fn leaving_hangs_up_every_live_link() {
+    let t0 = Instant::now();
+    let (mut mesh, _) = carol(t0);
+    mesh.link_up(&members(&FOUR)[3].device).unwrap();
+    mesh.link_down(&user("bob"));
+    assert_eq!(
+        mesh.leave(),
+        vec![
+            Do::Hangup(user("alice")),
+            Do::Hangup(user("dave")),
+            Do::End(GroupEnd::Left)
+        ]
+    );
+    assert!(mesh.recipients().is_empty());
+}
