@@ -1,24 +1,18 @@
 //! Attachments of one session (DESIGN §6): files, images and camera photos, in RAM only. The
-//! bytes go out on their own task as AEAD-sealed chunks under a per-transfer key
-//! (`anonchat_proto::attach`) with the channel's backpressure; incoming ones are assembled into a
+//! bytes go out on a task of the session's (`session/transfers.rs`) as AEAD-sealed chunks under a
+//! per-transfer key (`anonchat_proto::attach`) with the channel's backpressure; incoming ones are assembled into a
 //! buffer sized once from the offer (no reallocation leaves copies behind), checked against the
 //! sender's hash, and wiped with the session, on expiry, on cancel, or after a view-once opening.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anonchat_proto::attach::{self, ChunkCipher, TransferKey, CHUNK_SIZE};
+use anonchat_proto::attach::{self, ChunkCipher, TransferKey};
 use anonchat_proto::frames::{AttachmentKind, SecretText};
-use bytes::Bytes;
-use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
-use crate::events::Event;
-use crate::session::SessionHost;
-use crate::transport::BulkSender;
-
 /// Progress events at most this often per transfer (and always at the end).
-const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+pub(crate) const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
 /// An attachment as a front-end sees it (its bytes are fetched separately).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -120,53 +114,6 @@ impl Incoming {
     }
 }
 
-/// Seals and sends every chunk of `data` on its own task; returns the BLAKE3 hash of the whole, or
-/// why it stopped.
-pub(crate) async fn send_chunks(
-    bulk: BulkSender,
-    meta: Meta,
-    cipher: ChunkCipher,
-    data: Arc<Zeroizing<Vec<u8>>>,
-    cancel: CancellationToken,
-    host: Arc<dyn SessionHost>,
-    session: String,
-) -> Result<[u8; 32], String> {
-    let mut hash = blake3::Hasher::new();
-    let total = data.len() as u64;
-    let mut last = Instant::now();
-    let chunks: Vec<&[u8]> = if data.is_empty() {
-        vec![&[][..]]
-    } else {
-        data.chunks(CHUNK_SIZE).collect()
-    };
-    let mut done = 0u64;
-    for (index, chunk) in chunks.into_iter().enumerate() {
-        if cancel.is_cancelled() {
-            return Err("cancelled".into());
-        }
-        let index = u32::try_from(index).map_err(|_| "too many chunks".to_string())?;
-        hash.update(chunk);
-        let sealed = attach::seal_chunk(&cipher, meta.id, index, chunk);
-        // Not raced against the cancel token: a data-channel write dropped half-way is not safe
-        // to abandon (the channel stalled for good in tests). The loop checks the token per chunk.
-        bulk.send(Bytes::from(sealed))
-            .await
-            .map_err(|e| e.to_string())?;
-        done += chunk.len() as u64;
-        if done == total || last.elapsed() >= PROGRESS_EVERY {
-            last = Instant::now();
-            host.emit(Event::FileProgress {
-                session: session.clone(),
-                id: meta.id,
-                done,
-                total,
-                outgoing: true,
-            });
-        }
-    }
-    Ok(*hash.finalize().as_bytes())
-}
-
 /// A media type from a file name's extension (enough for what a chat shows inline).
 /// Image types a front-end may decode, each recognised by its leading bytes. Never the peer's word:
 /// a peer-chosen type would have WebKit decode (or run) whatever it names.
@@ -244,6 +191,7 @@ pub fn mime_for(name: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use anonchat_proto::attach::CHUNK_SIZE;
 
     #[test]
     fn peer_file_names_lose_bidi_controls_separators_and_control_characters() {

@@ -182,6 +182,78 @@ fn bad_frames_from_a_peer_are_dropped_and_change_nothing() {
 }
 
 #[test]
+fn each_informing_frame_from_the_peer_gives_its_event_and_nothing_else() {
+    let t0 = Instant::now();
+    let (mut core, mut peer) = open(ChatLimits::default(), t0);
+    let receipt = |id| PeerFrame::Receipt {
+        id,
+        kind: ReceiptKind::Delivered,
+    };
+    // (frame, the events it gives, the frames it sends back)
+    type Told = fn(&[&Event]) -> bool;
+    let table: Vec<(PeerFrame, Told, Vec<PeerFrame>)> = vec![
+        (
+            receipt(4),
+            |e: &[&Event]| {
+                matches!(
+                    e,
+                    [Event::Receipt {
+                        id: 4,
+                        kind: ReceiptKind::Delivered,
+                        ..
+                    }]
+                )
+            },
+            vec![],
+        ),
+        (
+            PeerFrame::Typing,
+            |e: &[&Event]| matches!(e, [Event::Typing { .. }]),
+            vec![],
+        ),
+        (
+            PeerFrame::Hello {
+                caps: Caps::default(),
+            },
+            |e: &[&Event]| e.is_empty(),
+            vec![],
+        ),
+        // A pong nobody asked for: no probe answered, nothing told.
+        (
+            PeerFrame::Pong { n: 99 },
+            |e: &[&Event]| e.is_empty(),
+            vec![],
+        ),
+        (
+            PeerFrame::Ping { n: 3 },
+            |e: &[&Event]| e.is_empty(),
+            vec![PeerFrame::Pong { n: 3 }],
+        ),
+        (
+            PeerFrame::ViewOnceOpened { id: 8 },
+            |e: &[&Event]| e.is_empty(),
+            vec![],
+        ),
+        (
+            PeerFrame::FileCancel { id: 8 },
+            |e: &[&Event]| e.is_empty(),
+            vec![],
+        ),
+    ];
+    for (frame, told, answered) in table {
+        let fx = core.on_data(&peer.seal(&frame), 1 << 20, t0 + SEC);
+        assert!(told(&events(&fx)), "{frame:?} told {fx:?}");
+        assert_eq!(peer.read(&fx), answered, "{frame:?}");
+        assert!(
+            !fx.iter()
+                .any(|e| matches!(e, Effect::End(_) | Effect::Pong { .. })),
+            "{frame:?}"
+        );
+    }
+    assert!(core.history().is_empty(), "none of them is a line");
+}
+
+#[test]
 fn a_text_flood_keeps_the_log_within_its_cap_then_ends_the_chat() {
     let t0 = Instant::now();
     let limits = ChatLimits {
