@@ -396,8 +396,8 @@ impl Chat {
     async fn setup_failure(&self, why: SetupFailure) -> String {
         let stage = match (&self.transport, self.core.is_caller()) {
             (Some(t), _) => t.setup_stage().await,
-            (None, false) => "the caller's offer never arrived",
-            (None, true) => "the connection could not be prepared",
+            (None, false) => "the caller's offer never arrived".into(),
+            (None, true) => "the connection could not be prepared".into(),
         };
         match why {
             SetupFailure::TimedOut => format!("could not connect to the peer in time: {stage}"),

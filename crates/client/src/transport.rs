@@ -10,6 +10,7 @@ use webrtc::api::{APIBuilder, API};
 use webrtc::data_channel::data_channel_init::RTCDataChannelInit;
 use webrtc::data_channel::data_channel_message::DataChannelMessage;
 use webrtc::data_channel::RTCDataChannel;
+use webrtc::dtls_transport::dtls_transport_state::RTCDtlsTransportState;
 use webrtc::ice::mdns::MulticastDnsMode;
 use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
 use webrtc::ice_transport::ice_connection_state::RTCIceConnectionState;
@@ -323,17 +324,30 @@ impl Transport {
 
     /// Where a setup that has not opened its channel stands, in words for a failure reason: the
     /// first step that has not happened yet.
-    pub async fn setup_stage(&self) -> &'static str {
+    pub async fn setup_stage(&self) -> String {
         if self.pc.remote_description().await.is_none() {
-            return "the peer's answer never arrived";
+            return "the peer's answer never arrived".into();
         }
         if !self.ice_connected() {
-            return "no network path to the peer was found";
+            return "no network path to the peer was found".into();
         }
-        if self.pc.connection_state() != RTCPeerConnectionState::Connected {
-            return "a network path was found, but the secure handshake did not finish";
+        if self.pc.connection_state() == RTCPeerConnectionState::Connected {
+            return "the secure connection is up, but the chat channel did not open".into();
         }
-        "the secure connection is up, but the chat channel did not open"
+        // Which side of the handshake stalled, and over which pair: the words a report needs.
+        let dtls = self.pc.sctp().transport();
+        let pair = match dtls.ice_transport().get_selected_candidate_pair().await {
+            Some(p) => format!("{}↔{}", p.local.typ, p.remote.typ),
+            None => "no pair selected yet".into(),
+        };
+        let step = match dtls.state() {
+            RTCDtlsTransportState::New => "the secure handshake never started",
+            RTCDtlsTransportState::Connected => {
+                "the secure handshake finished, but the connection did not come up"
+            }
+            _ => "the secure handshake did not finish",
+        };
+        format!("a network path was found ({pair}), but {step}")
     }
 
     /// Callee side of an ICE restart: takes the caller's restart offer, returns the answer.
