@@ -173,5 +173,13 @@ impl Roster {
     }
 }
 
+/// The pass token a member's device joins at the server so that members who are not friends may
+/// ring each other (the server's `group_pass.rs`): SHA-256 over the `group-pass` bytes of the
+/// group's id. Only members know the id; the server learns the token and nothing it came from.
+pub fn pass_token(group: &Key32) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(SigningBytes::new("group-pass").bytes(&group.0).finish()).into()
+}
+
 #[cfg(test)]
 mod tests;

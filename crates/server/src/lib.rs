@@ -10,6 +10,7 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod gate;
+pub mod group_pass;
 pub mod hold;
 pub mod http;
 pub mod hub;

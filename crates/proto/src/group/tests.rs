@@ -231,3 +231,17 @@ fn only_a_newer_roster_of_the_same_group_and_admin_follows() {
         Err(RosterError::Proto(_))
     ));
 }
+
+#[test]
+fn pass_token_worked_example() {
+    // docs/protocol.md §4: SHA-256 of "anonchat/v1\0group-pass\0" 00000020 and 32x 0x07.
+    let hex: String = pass_token(&Key32([7; 32]))
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect();
+    assert_eq!(
+        hex,
+        "0789cf0dc8525b45c0460d9fc5dd67c0a7c2409b89dcc798396ba9f6b0b6feb1"
+    );
+    assert_ne!(pass_token(&Key32([7; 32])), pass_token(&Key32([8; 32])));
+}
