@@ -4,21 +4,19 @@
 
 use std::time::{Duration, Instant};
 
-use anonchat_proto::attach::{self, ChunkCipher, TransferKey};
-use anonchat_proto::frames::{AttachmentKind, PeerFrame, ReceiptKind, SecretText, Signal};
+use anonchat_proto::frames::{PeerFrame, ReceiptKind, SecretText, Signal};
 use anonchat_proto::{Caps, DeviceCert, Key32, Username};
 use vodozemac::olm::{Account, OlmMessage, Session, SessionConfig};
-use zeroize::Zeroizing;
 
 use super::super::liveness::{SetupFailure, PEER_SILENCE, PING_INTERVAL, RESTART_WINDOW};
 use super::super::olm::{seal, unseal};
 use super::{ChatCore, Effect, Exit};
-use crate::attachments::NewAttachment;
 use crate::error::SessionError;
 use crate::events::{EndReason, Event};
 use crate::quota::ChatLimits;
 use crate::ClientError;
 
+mod files;
 mod signals;
 
 const MS: Duration = Duration::from_millis(1);
@@ -474,135 +472,6 @@ fn a_caller_offers_an_ice_restart_when_the_path_goes_quiet() {
 
 /// A view-once image from the peer: offered, chunked, finished; opened once here, which tells the
 /// peer; a second open is refused.
-#[test]
-fn a_view_once_image_from_the_peer_opens_once_and_the_peer_is_told() {
-    let t0 = Instant::now();
-    let (mut core, mut peer) = open(ChatLimits::default(), t0);
-    let mut body = b"\x89PNG\r\n\x1a\n".to_vec();
-    body.resize(3 * attach::CHUNK_SIZE / 2, 7);
-    let key = TransferKey::random();
-    let offer = PeerFrame::FileOffer {
-        id: 1,
-        name: SecretText::new("../../etc/x.png".into()),
-        size: body.len() as u64,
-        mime: "text/html".into(),
-        kind: AttachmentKind::Image,
-        view_once: true,
-        key: key.clone(),
-    };
-    let fx = core.on_data(&peer.seal(&offer), 1 << 20, t0);
-    let [Event::FileIncoming { meta, .. }] = &events(&fx)[..] else {
-        panic!("offer taken: {fx:?}")
-    };
-    assert!(
-        !meta.name.as_str().contains('/'),
-        "the peer's name is cleaned"
-    );
-    assert_eq!(
-        meta.mime,
-        crate::attachments::UNKNOWN_MIME,
-        "its type is not believed"
-    );
-    let cipher = ChunkCipher::new(&key);
-    for (i, c) in body.chunks(attach::CHUNK_SIZE).enumerate() {
-        core.on_data(&attach::seal_chunk(&cipher, 1, i as u32, c), 1 << 20, t0);
-    }
-    let end = PeerFrame::FileEnd {
-        id: 1,
-        blake3: Key32(*blake3::hash(&body).as_bytes()),
-    };
-    let fx = core.on_data(&peer.seal(&end), 1 << 20, t0);
-    assert!(matches!(
-        events(&fx)[..],
-        [Event::FileReceived { id: 1, .. }]
-    ));
-    assert_eq!(
-        peer.read(&fx),
-        vec![PeerFrame::Receipt {
-            id: 1,
-            kind: ReceiptKind::Delivered
-        }]
-    );
-    assert!(
-        core.attachment(1).is_err(),
-        "a view-once attachment is not read as a plain one"
-    );
-    let ((_, bytes), fx) = core.open_view_once(1).expect("opens once");
-    assert_eq!(bytes.as_slice(), body.as_slice());
-    assert_eq!(peer.read(&fx), vec![PeerFrame::ViewOnceOpened { id: 1 }]);
-    assert!(core.open_view_once(1).is_err(), "and only once");
-}
-
-#[test]
-fn an_offer_past_the_size_cap_is_cancelled_and_the_peer_told_why() {
-    let t0 = Instant::now();
-    let (mut core, mut peer) = open(ChatLimits::default(), t0);
-    let offer = PeerFrame::FileOffer {
-        id: 3,
-        name: SecretText::new("big.bin".into()),
-        size: 2_000_000,
-        mime: String::new(),
-        kind: AttachmentKind::File,
-        view_once: false,
-        key: TransferKey::random(),
-    };
-    // The cap is read per offer: the user may lower it mid-chat.
-    let fx = core.on_data(&peer.seal(&offer), 1_000_000, t0);
-    assert_eq!(peer.read(&fx), vec![PeerFrame::FileCancel { id: 3 }]);
-    assert!(matches!(
-        events(&fx)[..],
-        [Event::FileCancelled {
-            id: 3,
-            by_peer: false,
-            ..
-        }]
-    ));
-    assert!(core.attachments().is_empty());
-}
-
-#[test]
-fn our_attachment_is_offered_then_finished_or_cancelled_once() {
-    let t0 = Instant::now();
-    let (mut core, mut peer) = open(ChatLimits::default(), t0);
-    let new = |name: &str| NewAttachment {
-        name: SecretText::new(name.into()),
-        mime: "image/png".into(),
-        kind: AttachmentKind::Image,
-        view_once: false,
-        data: Zeroizing::new(vec![1; 10]),
-    };
-    core.admit_send(&new("a.png")).expect("admitted");
-    let (out, sent, fx) = core.begin_send(new("a.png"), t0);
-    assert_eq!(sent.id, 2);
-    assert!(matches!(
-        &peer.read(&fx)[..],
-        [PeerFrame::FileOffer {
-            id: 2,
-            size: 10,
-            ..
-        }]
-    ));
-    let fx = core.bulk_done(2, Ok([9; 32]), t0 + MS);
-    assert_eq!(
-        peer.read(&fx),
-        vec![PeerFrame::FileEnd {
-            id: 2,
-            blake3: Key32([9; 32])
-        }]
-    );
-    assert!(matches!(events(&fx)[..], [Event::FileSent { id: 2, .. }]));
-    assert!(!out.cancel.is_cancelled());
-
-    // Cancelled mid-send: the task is stopped, the peer told once; the task's late end says nothing.
-    let (out, _, fx) = core.begin_send(new("b.png"), t0);
-    peer.read(&fx);
-    let fx = core.cancel_transfer(4, "cancelled");
-    assert_eq!(peer.read(&fx), vec![PeerFrame::FileCancel { id: 4 }]);
-    assert!(out.cancel.is_cancelled());
-    assert!(core.cancel_transfer(4, "again").is_empty());
-    assert!(core.bulk_done(4, Err("stopped".into()), t0).is_empty());
-}
-
 #[test]
 fn the_end_wipes_everything_and_says_how_it_ended() {
     let t0 = Instant::now();
