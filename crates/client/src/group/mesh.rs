@@ -81,14 +81,19 @@ pub struct Mesh {
 }
 
 impl Mesh {
-    /// Joins with the roster the admin sent, checked under the admin's pinned key `admin_ak`; `mine`
-    /// is this device's certificate, which the roster must name for this account.
+    /// Joins with the roster the admin sent: `admin` is the friend who rang us into the group and
+    /// `admin_ak` the key pinned for it (the roster must name that friend as its admin and be
+    /// signed by that key); `mine` is this device's certificate, which the roster must name.
     pub fn join(
         roster: Roster,
+        admin: &Username,
         admin_ak: &Key32,
         mine: &DeviceCert,
         now: Instant,
     ) -> Result<(Self, Vec<Do>), MeshError> {
+        if &roster.admin != admin {
+            return Err(MeshError::Roster(RosterError::OtherAdmin));
+        }
         roster
             .verify(admin_ak)
             .map_err(|e| MeshError::Roster(e.into()))?;

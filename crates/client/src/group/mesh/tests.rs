@@ -74,7 +74,14 @@ const FOUR: [&str; 4] = ["alice", "bob", "carol", "dave"];
 /// carol's mesh in a group of four.
 fn carol(t0: Instant) -> (Mesh, Vec<Do>) {
     let mine = members(&FOUR)[2].device.clone();
-    Mesh::join(roster(1, 0, members(&FOUR)), &pubk(&key(1)), &mine, t0).expect("joins")
+    Mesh::join(
+        roster(1, 0, members(&FOUR)),
+        &user("alice"),
+        &pubk(&key(1)),
+        &mine,
+        t0,
+    )
+    .expect("joins")
 }
 
 #[test]
@@ -107,15 +114,32 @@ fn a_roster_the_pinned_admin_did_not_sign_or_that_names_another_device_of_ours_i
     forged[0] = member("alice", 9, 1);
     let r = roster_by(&key(9), 1, 0, forged);
     assert!(matches!(
-        Mesh::join(r, &pubk(&key(1)), &mine, t0),
+        Mesh::join(r, &user("alice"), &pubk(&key(1)), &mine, t0),
         Err(MeshError::Roster(_))
     ));
     // Our account, but a device the server injected in our place.
     let mut injected = members(&FOUR);
     injected[2] = member("carol", 3, 7);
     assert!(matches!(
-        Mesh::join(roster(1, 0, injected), &pubk(&key(1)), &mine, t0),
+        Mesh::join(
+            roster(1, 0, injected),
+            &user("alice"),
+            &pubk(&key(1)),
+            &mine,
+            t0
+        ),
         Err(MeshError::NotMine)
+    ));
+    // bob rings us in but hands over alice's roster: its admin is not the friend who rang.
+    assert!(matches!(
+        Mesh::join(
+            roster(1, 0, members(&FOUR)),
+            &user("bob"),
+            &pubk(&key(2)),
+            &mine,
+            t0
+        ),
+        Err(MeshError::Roster(RosterError::OtherAdmin))
     ));
 }
 
