@@ -48,6 +48,7 @@ mod tests {
         let ring = Event::IncomingRing {
             ring_id: "r".into(),
             from: "alice".into(),
+            invite: false,
         };
         assert_eq!(text(&ring, false).as_deref(), Some("Incoming chat"));
         assert_eq!(

@@ -45,9 +45,13 @@ pub async fn run(engine: Engine, mut events: EventReceiver) -> anyhow::Result<()
             ev = events.recv() => {
                 let Some(ev) = ev else { break };
                 match &ev {
-                    Event::IncomingRing { ring_id, from } => {
+                    Event::IncomingRing { ring_id, from, invite } => {
                         last_ring = Some(ring_id.clone());
-                        println!("* {from} is ringing. /answer or /decline");
+                        if *invite {
+                            println!("* {from} rings you into a group. /answer or /decline");
+                        } else {
+                            println!("* {from} is ringing. /answer or /decline");
+                        }
                     }
                     Event::SessionOpen { session, peer, peer_unprotected, route, .. } => {
                         current = Some(session.clone());

@@ -13,6 +13,7 @@ use crate::ClientError;
 
 mod command;
 mod execute;
+mod groups;
 pub use command::Command;
 
 /// An error as a front-end gets it.

@@ -26,6 +26,7 @@ mod calls;
 mod chats;
 mod devices;
 mod friends;
+mod groups;
 mod host;
 mod lock;
 mod media;
@@ -36,6 +37,7 @@ mod scan;
 mod server_key;
 mod trust;
 pub use devices::{DeviceView, EnrollView, EnrolledView};
+pub use groups::{GroupView, MemberView};
 pub use lock::LockView;
 pub use network::NetworkView;
 pub use rotation::RotationView;
@@ -108,6 +110,8 @@ struct Inner {
     events: mpsc::Sender<Event>,
     /// Every ring and session of this device (see `calls.rs`).
     calls: Mutex<calls::Calls<SessionHandle, (DeviceCert, SignedOtk)>>,
+    /// Every group this device is in, and which rings and sessions are their links.
+    groups: Mutex<groups::Groups>,
     /// Friend requests waiting for the user: from → (their AK, their signature).
     requests: Mutex<HashMap<Username, (Key32, Sig64)>>,
     /// New account keys seen for pinned contacts, waiting for the user's decision.
@@ -198,6 +202,7 @@ impl Engine {
             signaling: Arc::new(Signaling::default()),
             events,
             calls: Mutex::default(),
+            groups: Mutex::default(),
             requests: Mutex::default(),
             changed_keys: Mutex::default(),
             enroll_gate: Mutex::default(),
@@ -403,6 +408,7 @@ impl Engine {
         for w in waits {
             let _ = w.await;
         }
+        self.end_groups();
         lock(&self.inner.calls).forget_rings();
         lock(&self.inner.requests).clear();
     }

@@ -56,6 +56,9 @@ pub enum Event {
     IncomingRing {
         ring_id: String,
         from: String,
+        /// The caller rings this account into a group it starts (the roster comes once answered).
+        #[serde(default)]
+        invite: bool,
     },
     Ringing {
         ring_id: String,
@@ -205,6 +208,52 @@ pub enum Event {
     Warning {
         message: String,
     },
+    /// This device is in a group (its admin's roster names it; the admin: it started one).
+    /// `group` is the group's id on this device only.
+    GroupJoined {
+        group: String,
+        admin: String,
+        members: Vec<String>,
+        timer: u32,
+    },
+    /// A member was added, connected (its link is `session`: that session's messages, receipts
+    /// and files are the member's in the group), or is gone (left, removed, lost).
+    GroupMember {
+        group: String,
+        username: String,
+        state: MemberState,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        session: Option<String>,
+    },
+    /// The group-wide auto-delete timer, from the admin's signed roster.
+    GroupTimer {
+        group: String,
+        seconds: u32,
+    },
+    /// The group is over on this device and its copy is wiped.
+    GroupEnded {
+        group: String,
+        reason: GroupEndReason,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberState {
+    Added,
+    Connected,
+    Gone,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupEndReason {
+    /// This device left (or panicked).
+    Left,
+    /// The admin removed this device.
+    Removed,
+    /// Every other member is gone.
+    Empty,
 }
 
 /// The ICE candidate kinds of a session's connection: "host", "srflx", "prflx" or "relay".

@@ -1,7 +1,7 @@
-//! Groups (DESIGN §10, issue 16): a group is a call of 2–10 devices, a mesh of pairwise Olm
-//! sessions, vouched for by the roster the admin signs (`anonchat_proto::group`).
+//! Groups (DESIGN §10): a group is a call of 2–10 devices, a mesh of pairwise Olm sessions,
+//! vouched for by the roster the admin signs (`anonchat_proto::group`).
 //!
-//! What is here so far is the mesh's rules as a pure machine (`mesh.rs`); the engine's driver,
-//! the wire messages and the front-ends are still to come.
+//! The mesh's rules are a pure machine here (`mesh.rs`); the engine's driver that runs it over
+//! sessions and the server is `engine/groups.rs`.
 
 pub mod mesh;

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anonchat_proto::frames::SecretText;
+use anonchat_proto::frames::{PeerFrame, SecretText};
 use anonchat_proto::{DeviceCert, Key32, Username};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
@@ -30,6 +30,7 @@ mod olm;
 mod signals;
 mod transfers;
 mod typing;
+pub use self::core::GroupFrame;
 use self::core::{ChatCore, Effect, Exit};
 use liveness::SetupFailure;
 pub use liveness::{BULK_SILENCE, PEER_SILENCE, PING_INTERVAL, RESTART_WINDOW, SETUP_TIMEOUT};
@@ -56,6 +57,8 @@ pub trait SessionHost: Send + Sync + 'static {
     fn my_cert(&self) -> Option<DeviceCert>;
     fn ice(&self) -> IceConfig;
     fn session_over(&self, id: &str);
+    /// A group frame arrived on session `id` (the engine's group driver takes it).
+    fn group_frame(&self, _id: &str, _frame: GroupFrame) {}
     /// The largest attachment this side accepts, in bytes.
     fn max_file_size(&self) -> u64 {
         DEFAULT_MAX_FILE_SIZE
@@ -110,6 +113,10 @@ pub enum Cmd {
     /// The bytes of a view-once attachment from the peer, once: it is wiped on both sides.
     OpenViewOnce(u64, oneshot::Sender<Result<AttachmentBytes, ClientError>>),
     SetTimer(u32, oneshot::Sender<Result<(), ClientError>>),
+    /// A group frame for the peer (the engine's group driver).
+    GroupSend(Box<PeerFrame>),
+    /// This chat is a group link under the roster's timer.
+    GroupTimer(u32),
 }
 
 #[derive(Clone)]
@@ -302,6 +309,14 @@ impl Chat {
                 self.core.route_closed(now);
                 None
             }
+            Some(Cmd::GroupSend(frame)) => {
+                let fx = self.core.group_send(&frame);
+                self.apply(fx).await
+            }
+            Some(Cmd::GroupTimer(seconds)) => {
+                self.core.group_timer(seconds);
+                None
+            }
         }
     }
 
@@ -365,6 +380,7 @@ impl Chat {
                 }
                 Effect::End(reason) => return Some(Exit::Ended(reason)),
                 Effect::Fail(why) => return Some(Exit::Failed(self.setup_failure(why).await)),
+                Effect::Group(frame) => self.host.group_frame(&self.core.id, frame),
             }
         }
         None

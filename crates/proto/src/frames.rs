@@ -146,6 +146,15 @@ pub enum PeerFrame {
     Timer {
         seconds: u32,
     },
+    /// Groups: the admin's newest signed roster (from the admin, or passed on by a member).
+    GroupRoster {
+        roster: Box<crate::group::Roster>,
+    },
+    /// Groups, member → admin: this device holds the roster of `epoch` and joined the group's
+    /// pass at the server, so the other members may ring it now.
+    GroupJoined {
+        epoch: u64,
+    },
 }
 
 fn encode<T: Serialize>(v: &T) -> Zeroizing<Vec<u8>> {

@@ -84,6 +84,21 @@ pub enum ClientMsg {
         /// repeated `not_found` answers (`pow_required`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pow: Option<Stamp>,
+        /// A ring between members of a group (`group::pass_token` of its id): it passes the gate
+        /// only when this device and a device of `to` joined that token, and reaches only those.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<Key32>,
+        /// The group's admin rings a friend into a group: an ordinary ring, shown as an invite.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        invite: bool,
+    },
+    /// This device is in the group of `token` (`group::pass_token`), until it leaves or
+    /// disconnects: members who are not friends may ring it with that token.
+    GroupJoin {
+        token: Key32,
+    },
+    GroupLeave {
+        token: Key32,
     },
     /// Sets this account's discovery mode. Switching to STRICT rotates the code's salt.
     SetMode {
@@ -402,6 +417,11 @@ pub enum ServerMsg {
         ring_id: String,
         from: Username,
         ak_pub: Key32,
+        /// The token of a ring between group members (see `ring`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<Key32>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        invite: bool,
     },
     /// To the caller: who answered, and one of that device's one-time keys (claimed, now gone).
     RingAccepted {

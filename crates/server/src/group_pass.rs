@@ -1,4 +1,4 @@
-//! Group passes (DESIGN §10, issue 16; groundwork: no message of the wire protocol reaches it yet).
+//! Group passes (DESIGN §10; `group_join`, `group_leave` and a `ring` with a `group` token).
 //! Members of a group who are not friends ring each other through the gate only when both devices
 //! have joined that group. What a device joins is an opaque pass token that the members derive
 //! from the group's random id: the server learns no group name, roster or content, only that some

@@ -28,6 +28,7 @@ mod counters;
 mod devices;
 mod friends;
 mod gating;
+mod groups;
 mod inbox;
 mod joins;
 mod refusal;
@@ -101,6 +102,8 @@ struct State {
     /// With Redis: the other instances, and what this one follows of theirs (remote.rs).
     cluster: Option<Arc<Cluster>>,
     remote: remote::Remote,
+    /// Which connected device joined which group's pass (group_pass.rs; gone with the socket).
+    passes: crate::group_pass::Passes,
 }
 
 impl State {
@@ -391,7 +394,18 @@ impl Hub {
             ClientMsg::FriendDecline { from } => self.friend_decline(s, from).await,
             ClientMsg::Unfriend { username } => self.unfriend(s, username).await,
             ClientMsg::ListFriends => self.list_friends(s).await,
-            ClientMsg::Ring { to, code, .. } => self.ring(s, to, code).await,
+            ClientMsg::Ring {
+                to,
+                code,
+                group: Some(token),
+                ..
+            } if code.is_none() => self.group_ring(s, to, token).await,
+            ClientMsg::Ring { group: Some(_), .. } => Err(bad("a group ring carries no code")),
+            ClientMsg::Ring {
+                to, code, invite, ..
+            } => self.ring(s, to, code, invite).await,
+            ClientMsg::GroupJoin { token } => self.group_join(s, token),
+            ClientMsg::GroupLeave { token } => self.group_leave(s, token),
             ClientMsg::EnrollOpen { code, expires, sig } => {
                 self.enroll_open(s, code, expires, sig).await
             }

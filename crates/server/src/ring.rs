@@ -215,6 +215,14 @@ impl Rings {
         woken
     }
 
+    /// Only the devices it started with ring (a group's ring, or an invite into one: a device
+    /// coming online later did not join the group and was not asked).
+    pub fn close_to_wakes(&mut self, id: &str) {
+        if let Some(ring) = self.map.get(id) {
+            drop_from(&mut self.ringing_for, &ring.callee, id);
+        }
+    }
+
     /// Whether a ring is ringing for the account (its devices coming online would join it).
     pub fn ringing_for(&self, callee: &Username) -> bool {
         self.ringing_for.get(callee).is_some_and(|r| !r.is_empty())

@@ -206,6 +206,48 @@ pub enum Command {
         device_id: String,
     },
     RotateAccountKey,
+    /// Starts a group with this device as admin and rings these friends into it.
+    GroupStart {
+        members: Vec<String>,
+        #[serde(default)]
+        timer: u32,
+    },
+    GroupAdd {
+        group: String,
+        username: String,
+    },
+    GroupRemove {
+        group: String,
+        username: String,
+    },
+    GroupTimer {
+        group: String,
+        seconds: u32,
+    },
+    /// A text to every connected member.
+    GroupSend {
+        group: String,
+        text: SecretText,
+    },
+    /// A file from disk to every connected member.
+    GroupSendFile {
+        group: String,
+        path: std::path::PathBuf,
+        #[serde(default)]
+        view_once: bool,
+    },
+    /// A photo with camera `camera` to every connected member.
+    GroupSendPhoto {
+        group: String,
+        #[serde(default)]
+        camera: u32,
+        #[serde(default)]
+        view_once: bool,
+    },
+    GroupLeave {
+        group: String,
+    },
+    Groups,
     Panic,
     Quit,
 }
@@ -215,6 +257,9 @@ impl Command {
     /// desktop app) refuses these: there the user picks files in the shell's own dialogs, so script
     /// in the page can never make the engine read or write a path of its choosing.
     pub fn names_a_path(&self) -> bool {
-        matches!(self, Command::SendFile { .. } | Command::Save { .. })
+        matches!(
+            self,
+            Command::SendFile { .. } | Command::Save { .. } | Command::GroupSendFile { .. }
+        )
     }
 }

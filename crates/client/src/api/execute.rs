@@ -338,6 +338,7 @@ async fn execute(engine: &Engine, cmd: Command) -> Reply {
             ("panic", Ok(json!({})))
         }
         Command::Quit => ("quit", Ok(json!({}))),
+        group => super::groups::execute(engine, group).await,
     };
     Reply {
         name,

@@ -63,7 +63,9 @@ impl signaling::Host for Inner {
                 ring_id,
                 from,
                 ak_pub,
-            } => self.on_incoming_ring(ring_id, from, ak_pub),
+                group,
+                invite,
+            } => self.on_incoming_ring(ring_id, from, ak_pub, group, invite),
             ServerMsg::RingAccepted { ring_id, peer, otk } => {
                 self.on_ring_accepted(ring_id, peer, otk)
             }
@@ -80,7 +82,10 @@ impl signaling::Host for Inner {
                         let _ = s.tx.try_send(Cmd::RouteClosed);
                     }
                     calls::OnEnded::Quiet => {}
-                    calls::OnEnded::Tell => self.emit(Event::RingEnded { ring_id, reason }),
+                    calls::OnEnded::Tell => {
+                        self.group_ring_ended(&ring_id);
+                        self.emit(Event::RingEnded { ring_id, reason })
+                    }
                 }
             }
             ServerMsg::FriendRequestIn { from, ak_pub, sig } => {
@@ -169,6 +174,7 @@ impl SessionHost for Inner {
     }
 
     fn emit(&self, ev: Event) {
+        self.group_session_event(&ev);
         Inner::emit(self, ev);
     }
 
@@ -220,5 +226,9 @@ impl SessionHost for Inner {
 
     fn session_over(&self, id: &str) {
         lock(&self.calls).over(id);
+    }
+
+    fn group_frame(&self, id: &str, frame: crate::session::GroupFrame) {
+        self.on_group_frame(id, frame);
     }
 }

@@ -91,29 +91,8 @@ impl Engine {
         path: &Path,
         view_once: bool,
     ) -> Result<Sent, ClientError> {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_else(|| "file".into());
-        let mime = mime_for(&name).to_string();
-        let kind = if mime.starts_with("image/") {
-            AttachmentKind::Image
-        } else {
-            AttachmentKind::File
-        };
-        let owned = path.to_path_buf();
-        let data = blocking(move || read_file(&owned)).await??;
-        self.send_attachment(
-            session,
-            NewAttachment {
-                name: SecretText::new(name),
-                mime,
-                kind,
-                view_once,
-                data,
-            },
-        )
-        .await
+        let new = file_attachment(path, view_once).await?;
+        self.send_attachment(session, new).await
     }
 
     /// Takes a photo with camera `index` (JPEG in RAM, frame wiped) and sends it.
@@ -123,6 +102,16 @@ impl Engine {
         index: u32,
         view_once: bool,
     ) -> Result<Sent, ClientError> {
+        let new = self.photo_attachment(index, view_once).await?;
+        self.send_attachment(session, new).await
+    }
+
+    /// A photo with camera `index`, as an attachment to send.
+    pub(super) async fn photo_attachment(
+        &self,
+        index: u32,
+        view_once: bool,
+    ) -> Result<NewAttachment, ClientError> {
         let source = self.inner.camera.clone();
         let jpeg = blocking(move || -> Result<Zeroizing<Vec<u8>>, ClientError> {
             let mut capture = Capture::open(&source, index)?;
@@ -132,17 +121,13 @@ impl Engine {
             capture.frame()?.jpeg(1280, 85)
         })
         .await??;
-        self.send_attachment(
-            session,
-            NewAttachment {
-                name: SecretText::new("photo.jpg".into()),
-                mime: "image/jpeg".into(),
-                kind: AttachmentKind::Photo,
-                view_once,
-                data: jpeg,
-            },
-        )
-        .await
+        Ok(NewAttachment {
+            name: SecretText::new("photo.jpg".into()),
+            mime: "image/jpeg".into(),
+            kind: AttachmentKind::Photo,
+            view_once,
+            data: jpeg,
+        })
     }
 
     pub async fn attachments(&self, session: &str) -> Result<Vec<Meta>, ClientError> {
@@ -198,6 +183,11 @@ impl Engine {
 
     /// The chat's auto-delete timer for both sides: 0 (off), 5, 60, 3600 or 86400 seconds.
     pub async fn set_timer(&self, session: &str, seconds: u32) -> Result<(), ClientError> {
+        if lock(&self.inner.groups).links.contains_key(session) {
+            return Err(ClientError::Refused(
+                "a group's timer is set by its admin, for everyone (group_timer)".into(),
+            ));
+        }
         self.to_session(session, |tx| Cmd::SetTimer(seconds, tx))
             .await?
     }
@@ -231,4 +221,30 @@ impl Engine {
         }
         self.inner.save_profile().wait().await
     }
+}
+
+/// A file from disk (read into RAM), as an attachment to send; images are shown inline.
+pub(super) async fn file_attachment(
+    path: &Path,
+    view_once: bool,
+) -> Result<NewAttachment, ClientError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "file".into());
+    let mime = mime_for(&name).to_string();
+    let kind = if mime.starts_with("image/") {
+        AttachmentKind::Image
+    } else {
+        AttachmentKind::File
+    };
+    let owned = path.to_path_buf();
+    let data = blocking(move || read_file(&owned)).await??;
+    Ok(NewAttachment {
+        name: SecretText::new(name),
+        mime,
+        kind,
+        view_once,
+        data,
+    })
 }

@@ -9,6 +9,7 @@ use anonchat_proto::wire::{ClientMsg, ServerMsg, SignedOtk};
 use anonchat_proto::{DeviceCert, Key32, Username};
 
 use super::calls::{OnAccepted, OnConnected};
+use super::groups::RingTag;
 use super::{lock, Engine, Inner};
 use crate::error::{SessionError, SignalingError};
 use crate::events::Event;
@@ -25,23 +26,45 @@ impl Engine {
             let (ak_pub, _) = self.lookup(&to, code).await?;
             self.inner.pin(&to, ak_pub)?;
         }
+        self.ring_to(&to, code, None).await
+    }
+
+    /// Rings `to`; `group`: a group's invite or a ring between its members, recorded with the
+    /// ring's id before any answer to it can be read.
+    pub(super) async fn ring_to(
+        &self,
+        to: &Username,
+        code: Option<&str>,
+        group: Option<RingTag>,
+    ) -> Result<String, ClientError> {
         self.refresh_ice(false).await?;
+        let (token, invite) = match &group {
+            Some(RingTag::Link { token, .. }) => (Some(*token), false),
+            Some(RingTag::Invite { .. }) => (None, true),
+            None => (None, false),
+        };
         let ServerMsg::Ringing { ring_id } = self
             .gated(
-                &to,
+                to,
                 code,
                 |pow| ClientMsg::Ring {
                     to: to.clone(),
                     code: code.map(str::to_string),
                     pow,
+                    group: token,
+                    invite,
                 },
                 || {
                     // The answer may be followed at once by `ring_accepted`: record the ring before
                     // that is read.
                     let me = Arc::downgrade(&self.inner);
                     let callee = to.clone();
+                    let tag = group.clone();
                     Some(Box::new(move |msg: &ServerMsg| {
                         if let (ServerMsg::Ringing { ring_id }, Some(me)) = (msg, me.upgrade()) {
+                            if let Some(tag) = tag.clone() {
+                                lock(&me.groups).ring_started(ring_id, tag);
+                            }
                             let early = lock(&me.calls).ringing(ring_id, callee.clone());
                             if let Some((peer, otk)) = early {
                                 me.accept_outgoing(ring_id.clone(), &callee, peer, otk);
@@ -117,6 +140,7 @@ impl Inner {
             session: ring_id.clone(),
             peer: peer.username.to_string(),
         });
+        lock(&self.groups).session_starting(&ring_id, &peer);
         let handle = session::spawn(me, ring_id.clone(), peer, role);
         let _ = calls.start(&ring_id, handle);
     }
@@ -142,10 +166,19 @@ impl Inner {
         peer: DeviceCert,
         otk: SignedOtk,
     ) {
-        let Some(ak) = self.pinned(callee) else {
-            return self.session_failed(&ring_id, "no pinned key for this contact");
-        };
-        if peer.username != *callee || peer.verify(&ak).is_err() {
+        let link = lock(&self.groups).link_member(&ring_id);
+        if let Some(member) = link {
+            // A group's member: exactly the device the admin's roster names, pinned or not.
+            if peer != member.device {
+                return self.session_failed(
+                    &ring_id,
+                    "the answering device is not the one the group's roster names",
+                );
+            }
+        } else if !self
+            .pinned(callee)
+            .is_some_and(|ak| peer.username == *callee && peer.verify(&ak).is_ok())
+        {
             return self.session_failed(
                 &ring_id,
                 "the answering device's certificate does not verify with the pinned account key",
@@ -176,6 +209,17 @@ impl Inner {
                 message: "ignored a connect for a ring this device has not answered".into(),
             });
         };
+        let link = lock(&self.groups).link_member(&ring_id);
+        if let Some(member) = link {
+            // A member who is not a friend: not pinned; the roster names its device exactly.
+            if peer != member.device {
+                return self.session_failed(
+                    &ring_id,
+                    "the calling device is not the one the group's roster names",
+                );
+            }
+            return self.start_session(ring_id, peer, Role::Callee);
+        }
         if self.pin(&caller, ak).is_err() {
             return self.session_failed(&ring_id, "the caller's account key changed");
         }
@@ -188,11 +232,21 @@ impl Inner {
         self.start_session(ring_id, peer, Role::Callee);
     }
 
-    pub(super) fn on_incoming_ring(&self, ring_id: String, from: Username, ak: Key32) {
+    pub(super) fn on_incoming_ring(
+        &self,
+        ring_id: String,
+        from: Username,
+        ak: Key32,
+        group: Option<Key32>,
+        invite: bool,
+    ) {
         if lock(&self.calls).in_use(&ring_id) {
             return self.emit(Event::Warning {
                 message: "ignored a ring that reuses the id of a live chat or ring".into(),
             });
+        }
+        if let Some(token) = group {
+            return self.on_group_ring(ring_id, from, ak, token);
         }
         if self.is_blocked(&from) {
             // Declined without a word to the user; the caller sees an ordinary decline.
@@ -217,9 +271,13 @@ impl Inner {
         {
             return;
         }
+        if invite {
+            lock(&self.groups).invited(&ring_id);
+        }
         self.emit(Event::IncomingRing {
             ring_id,
             from: from.to_string(),
+            invite,
         });
     }
 }

@@ -9,19 +9,24 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use anonchat_proto::group::MAX_MEMBERS;
 use anonchat_proto::group::{Member, Roster, RosterError};
-use anonchat_proto::{DeviceCert, Key32, Username};
+use anonchat_proto::{DeviceCert, Key32, Sig64, Username};
 
 /// How long a ring to another member may take before its link counts as gone.
 pub const LINK_SETUP: Duration = Duration::from_secs(20);
 
+/// Of each pair the member who was in the group first rings the other, once it holds a roster
+/// naming the newcomer: the admin rings everyone (its invites), a member rings those added after
+/// it. The newcomer's own first roster names only members older than it, so it rings nobody,
+/// and no pair rings both ways.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Link {
-    /// The other member rings us (its username sorts before ours).
+    /// The other member rings us (it was in the group before us).
     Awaiting {
         since: Instant,
     },
-    /// We ring it.
+    /// We ring it (or, the admin, invite it).
     Ringing {
         since: Instant,
     },
@@ -71,7 +76,16 @@ pub enum MeshError {
     NotMine,
     #[error("that device is not the one the group's roster names")]
     NotInRoster,
+    #[error("only the group's admin may do that")]
+    NotAdmin,
+    #[error("a group has {} members at most", anonchat_proto::group::MAX_MEMBERS)]
+    Full,
+    #[error("that member is not invited, or already in the group")]
+    NotInvited,
 }
+
+/// The admin's account key signs a roster.
+pub type Sign<'a> = &'a dyn Fn(&[u8]) -> Sig64;
 
 pub struct Mesh {
     me: Username,
@@ -108,9 +122,154 @@ impl Mesh {
             over: false,
         };
         let mut out = Vec::new();
-        mesh.add_links(&mut out, now);
+        // Everyone in our first roster was here before us: they ring us (the admin already did).
+        mesh.add_links(&mut out, now, false);
         out.push(Do::Tell(GroupEvent::TimerSet(mesh.roster.timer)));
         Ok((mesh, out))
+    }
+
+    /// The admin starts a group: a roster of itself alone, which grows as invitees answer. `group`
+    /// is the group's fresh random id.
+    pub fn start(group: Key32, me: Member, timer: u32, sign: Sign) -> Self {
+        let admin = me.username().clone();
+        let members = vec![me];
+        let sig = sign(&Roster::signing_bytes(&group, 0, &admin, timer, &members));
+        Self {
+            me: admin.clone(),
+            roster: Roster {
+                v: anonchat_proto::VERSION,
+                group,
+                epoch: 0,
+                admin,
+                timer,
+                members,
+                sig,
+            },
+            links: BTreeMap::new(),
+            over: false,
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.roster.admin == self.me
+    }
+
+    /// The admin rings `who` into the group (the driver rings; the link is ours to set up).
+    pub fn invite(&mut self, who: &Username, now: Instant) -> Result<(), MeshError> {
+        if !self.is_admin() || self.over {
+            return Err(MeshError::NotAdmin);
+        }
+        let live = self.links.values().filter(|l| **l != Link::Gone).count();
+        if live + 1 >= MAX_MEMBERS {
+            return Err(MeshError::Full);
+        }
+        match self.links.get(who) {
+            Some(l) if *l != Link::Gone => Err(MeshError::NotInvited),
+            _ if who == &self.me => Err(MeshError::NotInvited),
+            _ => {
+                self.links.insert(who.clone(), Link::Ringing { since: now });
+                Ok(())
+            }
+        }
+    }
+
+    /// An invitee answered and its session is open: the admin adds its device to a new roster and
+    /// sends it that roster. The others get it once the newcomer has joined the pass
+    /// ([`Mesh::joined`]), so their rings to it are not refused.
+    pub fn admit(&mut self, member: Member, sign: Sign) -> Result<Vec<Do>, MeshError> {
+        let who = member.username().clone();
+        if !self.is_admin() || self.over {
+            return Err(MeshError::NotAdmin);
+        }
+        if !matches!(self.links.get(&who), Some(Link::Ringing { .. })) {
+            return Err(MeshError::NotInvited);
+        }
+        let mut members = self.roster.members.clone();
+        members.retain(|m| m.username() != &who);
+        members.push(member);
+        members.sort_by(|a, b| a.username().cmp(b.username()));
+        self.publish(members, self.roster.timer, sign);
+        self.links.insert(who.clone(), Link::Connected);
+        Ok(vec![
+            Do::Tell(GroupEvent::MemberAdded(who.clone())),
+            Do::Tell(GroupEvent::MemberConnected(who.clone())),
+            Do::SendRoster(who),
+        ])
+    }
+
+    /// The admin heard that `who` holds the roster naming it and joined the pass: the others get
+    /// that roster now (and ring it).
+    pub fn joined(&self, who: &Username) -> Vec<Do> {
+        if !self.is_admin() || self.over || self.roster.member(who).is_none() {
+            return Vec::new();
+        }
+        self.recipients()
+            .into_iter()
+            .filter(|u| u != who)
+            .map(Do::SendRoster)
+            .collect()
+    }
+
+    /// The admin removes `who`: it is told with the new roster (which no longer names it), then
+    /// hung up; the others get the roster and hang up on it too.
+    pub fn remove(&mut self, who: &Username, sign: Sign) -> Result<Vec<Do>, MeshError> {
+        if !self.is_admin() || self.over {
+            return Err(MeshError::NotAdmin);
+        }
+        let was = self.links.get(who).copied();
+        if was.is_none() || who == &self.me {
+            return Err(MeshError::NotInRoster);
+        }
+        let mut out = Vec::new();
+        if self.roster.member(who).is_some() {
+            let mut members = self.roster.members.clone();
+            members.retain(|m| m.username() != who);
+            self.publish(members, self.roster.timer, sign);
+            if was == Some(Link::Connected) {
+                out.push(Do::SendRoster(who.clone()));
+            }
+        }
+        self.links.remove(who);
+        if was != Some(Link::Gone) {
+            out.push(Do::Hangup(who.clone()));
+            out.push(Do::Tell(GroupEvent::MemberGone(who.clone())));
+        }
+        out.extend(self.recipients().into_iter().map(Do::SendRoster));
+        self.check_empty(&mut out);
+        Ok(out)
+    }
+
+    /// The admin sets the group-wide auto-delete timer: a new roster, to everyone.
+    pub fn set_timer(&mut self, timer: u32, sign: Sign) -> Result<Vec<Do>, MeshError> {
+        if !self.is_admin() || self.over {
+            return Err(MeshError::NotAdmin);
+        }
+        if !anonchat_proto::limits::TIMER_CHOICES.contains(&timer) {
+            return Err(MeshError::Roster(RosterError::Proto(
+                anonchat_proto::ProtoError::Malformed("timer".into()),
+            )));
+        }
+        self.publish(self.roster.members.clone(), timer, sign);
+        let mut out = vec![Do::Tell(GroupEvent::TimerSet(timer))];
+        out.extend(self.recipients().into_iter().map(Do::SendRoster));
+        Ok(out)
+    }
+
+    fn publish(&mut self, members: Vec<Member>, timer: u32, sign: Sign) {
+        let r = &self.roster;
+        let epoch = r.epoch + 1;
+        let sig = sign(&Roster::signing_bytes(
+            &r.group, epoch, &r.admin, timer, &members,
+        ));
+        self.roster = Roster {
+            v: anonchat_proto::VERSION,
+            group: r.group,
+            epoch,
+            admin: r.admin.clone(),
+            timer,
+            members,
+            sig,
+        };
     }
 
     pub fn roster(&self) -> &Roster {
@@ -134,15 +293,14 @@ impl Mesh {
             .collect()
     }
 
-    /// Links for members that have none yet. Of each pair, the member whose username sorts first
-    /// rings: each pair rings once, and never both at the same time.
-    fn add_links(&mut self, out: &mut Vec<Do>, now: Instant) {
+    /// Links for members that have none yet: `ring` for members newer than us (see [`Link`]).
+    fn add_links(&mut self, out: &mut Vec<Do>, now: Instant, ring: bool) {
         for m in &self.roster.members {
             let who = m.username();
             if who == &self.me || self.links.contains_key(who) {
                 continue;
             }
-            let link = if &self.me < who {
+            let link = if ring {
                 out.push(Do::Ring(m.clone()));
                 Link::Ringing { since: now }
             } else {
@@ -154,7 +312,8 @@ impl Mesh {
 
     /// A newer roster from the admin (over a link, so decrypted from a member's Olm session).
     pub fn on_roster(&mut self, next: Roster, now: Instant) -> Result<Vec<Do>, MeshError> {
-        if self.over {
+        // The admin signs rosters and takes none (members pass the newest on to everyone).
+        if self.over || self.is_admin() {
             return Ok(Vec::new());
         }
         next.follows(&self.roster)?;
@@ -184,7 +343,7 @@ impl Mesh {
             }
         }
         let known: Vec<Username> = self.links.keys().cloned().collect();
-        self.add_links(&mut out, now);
+        self.add_links(&mut out, now, true);
         for m in &self.roster.members {
             let who = m.username();
             if who != &self.me && !known.contains(who) {

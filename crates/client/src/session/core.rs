@@ -53,6 +53,15 @@ pub(super) enum Effect {
     End(EndReason),
     /// Setup failed; the driver names the step that never happened.
     Fail(SetupFailure),
+    /// A group frame for the engine's group driver (`engine/groups.rs`).
+    Group(GroupFrame),
+}
+
+/// What a group member said over this chat, for the engine (which alone knows the group).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupFrame {
+    Roster(Box<anonchat_proto::group::Roster>),
+    Joined(u64),
 }
 
 /// How a session stopped, for [`ChatCore::finish`].
@@ -85,6 +94,8 @@ pub(super) struct ChatCore {
     files: Transfers,
     /// An offer was made (caller) or taken (callee): the transport exists from here on.
     offered: bool,
+    /// A link of a group: its timer is the roster's, not the peer's to change.
+    group_link: bool,
 }
 
 /// Milliseconds from `now` until `at`, for front-ends (which count down to the engine's deadline
@@ -116,6 +127,7 @@ impl ChatCore {
             probes: HashMap::new(),
             files: Transfers::default(),
             offered: false,
+            group_link: false,
         }
     }
 
@@ -294,6 +306,20 @@ impl ChatCore {
             },
         );
         Ok(out)
+    }
+
+    /// A frame of the engine's group driver (a roster, a join) for the peer.
+    pub(super) fn group_send(&mut self, frame: &PeerFrame) -> Vec<Effect> {
+        let mut out = Vec::new();
+        self.send(&mut out, frame);
+        out
+    }
+
+    /// This chat is a group's link, and the group's timer is `seconds` (the roster's: set here
+    /// without a word to the peer, who holds the same roster).
+    pub(super) fn group_timer(&mut self, seconds: u32) {
+        self.group_link = true;
+        self.log.set_timer(seconds);
     }
 
     pub(super) fn history(&self) -> Vec<Line> {

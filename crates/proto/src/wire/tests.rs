@@ -10,11 +10,49 @@ fn client_message_shape() {
             to: Username::parse("bob").unwrap(),
             code: None,
             pow: None,
+            group: None,
+            invite: false,
         },
     );
     let s = serde_json::to_string(&env).unwrap();
     assert_eq!(s, r#"{"v":1,"id":3,"t":"ring","to":"bob"}"#);
     assert_eq!(ClientEnvelope::parse(&s).unwrap(), env);
+}
+
+#[test]
+fn group_ring_and_pass_shapes() {
+    let token = Key32([7; 32]);
+    let ring = ClientEnvelope::new(
+        None,
+        ClientMsg::Ring {
+            to: Username::parse("bob").unwrap(),
+            code: None,
+            pow: None,
+            group: Some(token),
+            invite: false,
+        },
+    );
+    let s = serde_json::to_string(&ring).unwrap();
+    let b64 = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc";
+    assert_eq!(
+        s,
+        format!(r#"{{"v":1,"t":"ring","to":"bob","group":"{b64}"}}"#)
+    );
+    assert_eq!(ClientEnvelope::parse(&s).unwrap(), ring);
+    let invite = r#"{"v":1,"t":"ring","to":"bob","invite":true}"#;
+    assert!(matches!(
+        ClientEnvelope::parse(invite).unwrap().msg,
+        ClientMsg::Ring {
+            invite: true,
+            group: None,
+            ..
+        }
+    ));
+    let join = ClientEnvelope::new(Some(1), ClientMsg::GroupJoin { token });
+    assert_eq!(
+        serde_json::to_string(&join).unwrap(),
+        format!(r#"{{"v":1,"id":1,"t":"group_join","token":"{b64}"}}"#)
+    );
 }
 
 #[test]

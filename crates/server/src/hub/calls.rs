@@ -27,12 +27,20 @@ impl Hub {
         })
     }
 
-    pub(super) async fn ring(&self, s: &Session, to: Username, code: Option<String>) -> Reply {
+    /// `invite`: the admin of a group rings a friend into it (an ordinary ring through the gate,
+    /// shown as an invite, and only to the devices online now).
+    pub(super) async fn ring(
+        &self,
+        s: &Session,
+        to: Username,
+        code: Option<String>,
+        invite: bool,
+    ) -> Reply {
         let caller_ak = self.account_key(&s.username).await?;
         let reach = self.gate(&s.username, &to, code.as_deref()).await?;
         // A friend may ring an account with no device online: the ring waits (RAM only) for the
         // first device to connect in time — a wake intent. Anyone else needs the account online.
-        let wake = reach.friends && self.wake_intents;
+        let wake = reach.friends && self.wake_intents && !invite;
         if !reach.online && !wake {
             return Err(Refusal::NotFound);
         }
@@ -55,12 +63,17 @@ impl Hub {
             devices.clone(),
             Instant::now(),
         )?;
+        if invite {
+            st.rings.close_to_wakes(&ring_id);
+        }
         st.metrics.rings_started.inc();
         for d in &devices {
             let msg = ServerMsg::IncomingRing {
                 ring_id: ring_id.clone(),
                 from: s.username.clone(),
                 ak_pub: caller_ak,
+                group: None,
+                invite,
             };
             st.send_ring(d, msg, Some((&ring_id, Stage::Ringing)));
         }

@@ -65,6 +65,8 @@ impl Hub {
                         ring_id,
                         from: caller,
                         ak_pub,
+                        group: None,
+                        invite: false,
                     },
                 );
             }
@@ -91,6 +93,7 @@ impl Hub {
                 return; // Already replaced by a newer socket of the same device.
             }
             st.conns.remove(&s.device_id);
+            st.passes.gone(&s.device_id);
             let gone = st.rings.device_gone(&s.device_id);
             st.apply(gone);
             let mut last = false;

@@ -201,7 +201,7 @@ fn gated_parts(msg: &ClientMsg) -> Option<GatedParts<'_>> {
             code,
             pow,
         }
-        | ClientMsg::Ring { to, code, pow }
+        | ClientMsg::Ring { to, code, pow, .. }
         | ClientMsg::FriendRequest { to, code, pow, .. } => Some((to, code.as_ref(), pow.as_ref())),
         _ => None,
     }

@@ -168,6 +168,8 @@ impl Hub {
                     ring_id: ring_id.clone(),
                     from: caller,
                     ak_pub,
+                    group: None,
+                    invite: false,
                 };
                 self.lock()
                     .send_ring(device, msg, Some((&ring_id, Stage::Ringing)));

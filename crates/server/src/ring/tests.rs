@@ -67,6 +67,23 @@ fn a_wake_intent_rings_the_first_device_to_come_in_time() {
 }
 
 #[test]
+fn a_ring_closed_to_wakes_rings_only_its_first_devices() {
+    let now = Instant::now();
+    let mut r = setup(now);
+    let bob = Username::parse("bob").unwrap();
+    assert!(r.ringing_for(&bob));
+    r.close_to_wakes("r1");
+    r.close_to_wakes("nope");
+    assert!(!r.ringing_for(&bob));
+    assert!(
+        r.wake(&bob, "b3", now).is_empty(),
+        "a device coming later is not asked"
+    );
+    // The devices it started with still answer it.
+    assert!(r.answer("r1", "b1", true, now).unwrap().answered.is_some());
+}
+
+#[test]
 fn a_wake_intent_nobody_answers_ends_as_unavailable() {
     let now = Instant::now();
     let (mut r, bob) = wake_intent(now);

@@ -85,22 +85,13 @@ fn carol(t0: Instant) -> (Mesh, Vec<Do>) {
 }
 
 #[test]
-fn joining_rings_the_members_after_us_and_awaits_the_ones_before() {
+fn joining_awaits_every_member_already_in_the_group() {
     let t0 = Instant::now();
     let (mesh, out) = carol(t0);
-    assert_eq!(
-        out,
-        vec![
-            Do::Ring(members(&FOUR)[3].clone()),
-            Do::Tell(GroupEvent::TimerSet(0))
-        ]
-    );
-    assert_eq!(
-        mesh.link(&user("alice")),
-        Some(Link::Awaiting { since: t0 })
-    );
-    assert_eq!(mesh.link(&user("bob")), Some(Link::Awaiting { since: t0 }));
-    assert_eq!(mesh.link(&user("dave")), Some(Link::Ringing { since: t0 }));
+    assert_eq!(out, vec![Do::Tell(GroupEvent::TimerSet(0))]);
+    for who in ["alice", "bob", "dave"] {
+        assert_eq!(mesh.link(&user(who)), Some(Link::Awaiting { since: t0 }));
+    }
     assert_eq!(mesh.link(&user("carol")), None, "no link to ourselves");
     assert!(mesh.recipients().is_empty());
 }
@@ -286,13 +277,24 @@ fn rings_that_take_too_long_count_as_gone() {
         out,
         vec![
             Do::Tell(GroupEvent::MemberGone(user("bob"))),
-            Do::Hangup(user("dave")),
             Do::Tell(GroupEvent::MemberGone(user("dave"))),
         ],
-        "ours is hung up; the one we awaited only counts as gone"
+        "the rings we awaited only count as gone"
     );
     assert_eq!(mesh.recipients(), vec![user("alice")]);
     assert!(!mesh.is_over(), "alice is still here");
+    // A member added later is ours to ring: a ring of ours that takes too long is hung up.
+    let mut five = members(&FOUR);
+    five.push(member("erin", 5, 1));
+    let t1 = t0 + LINK_SETUP;
+    mesh.on_roster(roster(2, 0, five), t1).unwrap();
+    assert_eq!(
+        mesh.tick(t1 + LINK_SETUP),
+        vec![
+            Do::Hangup(user("erin")),
+            Do::Tell(GroupEvent::MemberGone(user("erin"))),
+        ]
+    );
 }
 
 #[test]
@@ -310,4 +312,158 @@ fn leaving_hangs_up_every_live_link() {
         ]
     );
     assert!(mesh.recipients().is_empty());
+}
+
+/// alice (key 1) starts a group and invites bob and carol.
+fn admin(t0: Instant) -> Mesh {
+    let sign = |b: &[u8]| Sig64(key(1).sign(b).to_bytes());
+    let mut mesh = Mesh::start(Key32([7; 32]), members(&FOUR)[0].clone(), 0, &sign);
+    for who in ["bob", "carol"] {
+        mesh.invite(&user(who), t0).unwrap();
+    }
+    mesh
+}
+
+fn sign_alice(b: &[u8]) -> Sig64 {
+    Sig64(key(1).sign(b).to_bytes())
+}
+
+#[test]
+fn the_admin_admits_invitees_one_roster_each_and_tells_the_others_once_they_joined() {
+    let t0 = Instant::now();
+    let mut mesh = admin(t0);
+    assert!(mesh.is_admin());
+    assert_eq!(mesh.roster().members.len(), 1);
+    assert_eq!(mesh.link(&user("bob")), Some(Link::Ringing { since: t0 }));
+    let bob = members(&FOUR)[1].clone();
+    assert_eq!(
+        mesh.admit(bob.clone(), &sign_alice),
+        Ok(vec![
+            Do::Tell(GroupEvent::MemberAdded(user("bob"))),
+            Do::Tell(GroupEvent::MemberConnected(user("bob"))),
+            Do::SendRoster(user("bob")),
+        ])
+    );
+    // What bob gets verifies under alice's key, and names both.
+    let r1 = mesh.roster().clone();
+    assert_eq!(r1.epoch, 1);
+    r1.verify(&pubk(&key(1))).unwrap();
+    assert!(r1.member(&user("bob")).is_some());
+    assert_eq!(
+        mesh.admit(bob, &sign_alice),
+        Err(MeshError::NotInvited),
+        "once"
+    );
+    // Someone never invited is not admitted.
+    assert_eq!(
+        mesh.admit(members(&FOUR)[3].clone(), &sign_alice),
+        Err(MeshError::NotInvited)
+    );
+    mesh.admit(members(&FOUR)[2].clone(), &sign_alice).unwrap();
+    assert_eq!(mesh.roster().epoch, 2);
+    // Only once carol joined the pass does bob get the roster naming her (and ring her).
+    assert_eq!(
+        mesh.joined(&user("carol")),
+        vec![Do::SendRoster(user("bob"))]
+    );
+    assert!(mesh.joined(&user("mallory")).is_empty());
+    // bob's mesh takes it and rings carol, who is newer than him.
+    let bob_mine = members(&FOUR)[1].device.clone();
+    let (mut bob_mesh, _) = Mesh::join(r1, &user("alice"), &pubk(&key(1)), &bob_mine, t0).unwrap();
+    let out = bob_mesh.on_roster(mesh.roster().clone(), t0).unwrap();
+    assert!(
+        out.contains(&Do::Ring(members(&FOUR)[2].clone())),
+        "{out:?}"
+    );
+    // carol's first roster names bob, who was there first: she awaits his ring.
+    let carol_mine = members(&FOUR)[2].device.clone();
+    let (carol_mesh, out) = Mesh::join(
+        mesh.roster().clone(),
+        &user("alice"),
+        &pubk(&key(1)),
+        &carol_mine,
+        t0,
+    )
+    .unwrap();
+    assert!(!out.iter().any(|d| matches!(d, Do::Ring(_))));
+    assert_eq!(
+        carol_mesh.link(&user("bob")),
+        Some(Link::Awaiting { since: t0 })
+    );
+}
+
+#[test]
+fn the_admin_removes_a_member_tells_it_and_everyone_and_takes_no_roster() {
+    let t0 = Instant::now();
+    let mut mesh = admin(t0);
+    mesh.admit(members(&FOUR)[1].clone(), &sign_alice).unwrap();
+    mesh.admit(members(&FOUR)[2].clone(), &sign_alice).unwrap();
+    let out = mesh.remove(&user("bob"), &sign_alice).unwrap();
+    assert_eq!(
+        out,
+        vec![
+            Do::SendRoster(user("bob")),
+            Do::Hangup(user("bob")),
+            Do::Tell(GroupEvent::MemberGone(user("bob"))),
+            Do::SendRoster(user("carol")),
+        ]
+    );
+    assert_eq!(mesh.roster().epoch, 3);
+    assert!(mesh.roster().member(&user("bob")).is_none());
+    assert_eq!(
+        mesh.remove(&user("bob"), &sign_alice),
+        Err(MeshError::NotInRoster)
+    );
+    // A roster from a member (even a newer one) changes nothing at the admin's.
+    let forged = roster_by(&key(9), 9, 0, members(&FOUR));
+    assert_eq!(mesh.on_roster(forged, t0), Ok(vec![]));
+    assert_eq!(mesh.roster().epoch, 3);
+    // The timer: a new roster to everyone.
+    assert_eq!(
+        mesh.set_timer(60, &sign_alice),
+        Ok(vec![
+            Do::Tell(GroupEvent::TimerSet(60)),
+            Do::SendRoster(user("carol"))
+        ])
+    );
+    assert!(mesh.set_timer(61, &sign_alice).is_err());
+    assert_eq!(mesh.roster().timer, 60);
+    // The last member goes: the group is over.
+    assert_eq!(
+        mesh.link_down(&user("carol")),
+        vec![
+            Do::Tell(GroupEvent::MemberGone(user("carol"))),
+            Do::End(GroupEnd::Empty)
+        ]
+    );
+}
+
+#[test]
+fn members_cannot_do_what_only_the_admin_may_and_invites_are_bounded() {
+    let t0 = Instant::now();
+    let (mut mesh, _) = carol(t0);
+    assert!(!mesh.is_admin());
+    assert_eq!(mesh.invite(&user("erin"), t0), Err(MeshError::NotAdmin));
+    assert_eq!(
+        mesh.remove(&user("bob"), &sign_alice),
+        Err(MeshError::NotAdmin)
+    );
+    assert_eq!(mesh.set_timer(60, &sign_alice), Err(MeshError::NotAdmin));
+    let mut mesh = admin(t0);
+    assert_eq!(mesh.invite(&user("bob"), t0), Err(MeshError::NotInvited));
+    assert_eq!(mesh.invite(&user("alice"), t0), Err(MeshError::NotInvited));
+    for i in 0..7 {
+        mesh.invite(&user(&format!("user{i}")), t0).unwrap();
+    }
+    assert_eq!(mesh.invite(&user("tenth"), t0), Err(MeshError::Full));
+    // Invites nobody answers: the group ends with the last.
+    let names: Vec<Username> = mesh.recipients();
+    assert!(names.is_empty());
+    let mut last = Vec::new();
+    for who in [
+        "bob", "carol", "user0", "user1", "user2", "user3", "user4", "user5", "user6",
+    ] {
+        last = mesh.link_down(&user(who));
+    }
+    assert_eq!(last.last(), Some(&Do::End(GroupEnd::Empty)));
 }

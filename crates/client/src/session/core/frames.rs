@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use anonchat_proto::frames::{PeerFrame, ReceiptKind, SecretText};
 
-use super::{ms_until, ChatCore, Effect};
+use super::{ms_until, ChatCore, Effect, GroupFrame};
 use crate::attachments::Meta;
 use crate::events::{EndReason, Event};
 use crate::quota::Admit;
@@ -92,6 +92,11 @@ impl ChatCore {
             PeerFrame::FileEnd { id, blake3 } => self.on_file_end(out, id, blake3, now),
             PeerFrame::FileCancel { id } => self.on_peer_cancel(out, id),
             PeerFrame::ViewOnceOpened { id } => self.on_opened_by_peer(out, id),
+            // A group's timer is the admin's, set through the signed roster: not by one member.
+            PeerFrame::Timer { .. } if self.group_link => self.warn(
+                out,
+                "ignored a timer change from a group member: the admin's roster sets it".into(),
+            ),
             PeerFrame::Timer { seconds } => {
                 self.log.set_timer(seconds);
                 self.emit(
@@ -103,6 +108,12 @@ impl ChatCore {
                     },
                 );
             }
+            // The engine's group driver decides (a frame on a chat that is no group link is
+            // dropped there).
+            PeerFrame::GroupRoster { roster } => {
+                out.push(Effect::Group(GroupFrame::Roster(roster)))
+            }
+            PeerFrame::GroupJoined { epoch } => out.push(Effect::Group(GroupFrame::Joined(epoch))),
         }
         None
     }

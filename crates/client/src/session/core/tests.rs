@@ -17,6 +17,7 @@ use crate::quota::ChatLimits;
 use crate::ClientError;
 
 mod files;
+mod groups;
 mod signals;
 
 const MS: Duration = Duration::from_millis(1);

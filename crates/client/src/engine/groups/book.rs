@@ -1,0 +1,144 @@
+//! The engine's book of its groups: each group's mesh (the rules, `group/mesh.rs`), and which ring
+//! and which session is which member's link. Session ids are ring ids. No I/O here.
+
+use std::collections::{HashMap, HashSet};
+
+use anonchat_proto::group::Member;
+use anonchat_proto::{DeviceCert, Key32, Username};
+use tokio_util::sync::CancellationToken;
+
+use crate::group::mesh::Mesh;
+
+/// What a ring of ours, or one we took, is to a group.
+#[derive(Clone)]
+pub(in crate::engine) enum RingTag {
+    /// The admin rings a friend into the group.
+    Invite { group: String, who: Username },
+    /// A ring between members (either way): the device it must reach is the roster's.
+    Link {
+        group: String,
+        token: Key32,
+        member: Box<Member>,
+    },
+}
+
+pub(in crate::engine) struct Group {
+    pub mesh: Mesh,
+    /// The pass token this device joined at the server.
+    pub token: Key32,
+    /// member → the session that is its link.
+    pub sessions: HashMap<Username, String>,
+    /// member → our ring to it, still ringing.
+    pub rings: HashMap<Username, String>,
+    /// Stops the group's ticker.
+    pub stop: CancellationToken,
+}
+
+#[derive(Default)]
+pub(in crate::engine) struct Groups {
+    pub groups: HashMap<String, Group>,
+    /// ring id → what it is to a group (removed when its session ends or it fails).
+    pub rings: HashMap<String, RingTag>,
+    /// Invites this device was rung with (callee): the session becomes a link once the admin's
+    /// roster arrives on it.
+    pub invites: HashSet<String>,
+    /// The peer's certificate of each group-related session (the session holds its own copy; this
+    /// one is for the group's checks when it opens).
+    pub certs: HashMap<String, DeviceCert>,
+    /// session → (group, member).
+    pub links: HashMap<String, (String, Username)>,
+}
+
+impl Groups {
+    pub fn ring_started(&mut self, ring_id: &str, tag: RingTag) {
+        let (group, who) = parts(&tag);
+        if let Some(g) = self.groups.get_mut(&group) {
+            g.rings.insert(who, ring_id.to_string());
+        }
+        self.rings.insert(ring_id.to_string(), tag);
+    }
+
+    /// The member a link ring must reach (or come from): `None` for rings that are no group link.
+    pub fn link_member(&self, ring_id: &str) -> Option<Member> {
+        match self.rings.get(ring_id)? {
+            RingTag::Link { member, .. } => Some((**member).clone()),
+            RingTag::Invite { .. } => None,
+        }
+    }
+
+    pub fn invited(&mut self, ring_id: &str) {
+        self.invites.insert(ring_id.to_string());
+    }
+
+    /// A session starts for a ring: kept when the ring is a group's.
+    pub fn session_starting(&mut self, ring_id: &str, peer: &DeviceCert) {
+        if self.rings.contains_key(ring_id) || self.invites.contains(ring_id) {
+            self.certs.insert(ring_id.to_string(), peer.clone());
+        }
+    }
+
+    pub fn by_token(&self, token: &Key32) -> Option<&str> {
+        self.groups
+            .iter()
+            .find(|(_, g)| &g.token == token)
+            .map(|(id, _)| id.as_str())
+    }
+
+    /// Everything about session (or ring) `id` is forgotten; returns its group and member if it
+    /// was a link or a ring of one.
+    pub fn forget(&mut self, id: &str) -> Option<(String, Username)> {
+        self.invites.remove(id);
+        self.certs.remove(id);
+        let tag = self.rings.remove(id);
+        if let Some((group, who)) = self.links.remove(id) {
+            if let Some(g) = self.groups.get_mut(&group) {
+                if g.sessions.get(&who).map(String::as_str) == Some(id) {
+                    g.sessions.remove(&who);
+                }
+            }
+            return Some((group, who));
+        }
+        let (group, who) = parts(&tag?);
+        let g = self.groups.get_mut(&group)?;
+        if g.rings.get(&who).map(String::as_str) == Some(id) {
+            g.rings.remove(&who);
+        }
+        Some((group, who))
+    }
+
+    /// Session `id` is `who`'s link in `group` now.
+    pub fn link(&mut self, id: &str, group: &str, who: &Username) {
+        if let Some(g) = self.groups.get_mut(group) {
+            g.rings.remove(who);
+            g.sessions.insert(who.clone(), id.to_string());
+        }
+        self.invites.remove(id);
+        self.links
+            .insert(id.to_string(), (group.to_string(), who.clone()));
+    }
+
+    /// The group is over here: its state goes, and the sessions and rings it still had.
+    pub fn remove(&mut self, group: &str) -> Option<(Group, Vec<String>)> {
+        let g = self.groups.remove(group)?;
+        let ids: Vec<String> = g
+            .sessions
+            .values()
+            .chain(g.rings.values())
+            .cloned()
+            .collect();
+        for id in &ids {
+            self.rings.remove(id);
+            self.links.remove(id);
+            self.certs.remove(id);
+        }
+        Some((g, ids))
+    }
+}
+
+/// A tag's group and member.
+fn parts(tag: &RingTag) -> (String, Username) {
+    match tag {
+        RingTag::Invite { group, who } => (group.clone(), who.clone()),
+        RingTag::Link { group, member, .. } => (group.clone(), member.username().clone()),
+    }
+}
