@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anonchat_e2e::cli::{befriend, enroll, Cli};
+use anonchat_e2e::deployment::Deployment;
 use anonchat_e2e::proxy::{proxied, rewrite, Dir, Proxy, Tamper};
 use anonchat_e2e::{canary, unique, TempDir};
 use serde_json::{json, Value};
@@ -43,10 +44,20 @@ impl Group {
 
 /// Registered, connected clients: the admin first, each other one a friend of the admin only.
 async fn people(url: &str, n: usize, env: &[(&str, &str)]) -> (Vec<(Cli, String)>, TempDir) {
+    people_on(&[url.to_string()], n, env).await
+}
+
+/// As [`people`], member `i` on `urls[i % urls.len()]` (instances sharing Redis).
+async fn people_on(
+    urls: &[String],
+    n: usize,
+    env: &[(&str, &str)],
+) -> (Vec<(Cli, String)>, TempDir) {
     let home = TempDir::new("group");
     let mut out: Vec<(Cli, String)> = Vec::new();
     for i in 0..n {
         let name = unique(&format!("m{i}"));
+        let url = &urls[i % urls.len()];
         let mut cli = Cli::start_with_env(&unique("pg"), &home.0, url, env).await;
         cli.register(&name).await;
         cli.connect().await;
@@ -289,6 +300,59 @@ async fn four_members_who_are_not_friends_text_each_other_and_members_who_go_are
     let list = g.by(alice).cli.ok(json!({"cmd": "groups"})).await;
     assert_eq!(list["groups"], json!([]));
     nothing_in_clear(&proxy, &canaries);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_spread_over_three_instances_on_redis_form_the_group_and_text() {
+    let d = Deployment::start(3, &[]).await;
+    let urls: Vec<String> = (0..3).map(|i| d.url(i)).collect();
+    let (people, home) = people_on(&urls, 4, &[]).await;
+    let mut g = start(people, home).await;
+    for from in g.names() {
+        say_to_all(&mut g, &from).await;
+    }
+    // One leaves: the others, on other instances, see it go and go on.
+    let names = g.names();
+    let gid = g.by(&names[3]).group.clone();
+    g.by(&names[3])
+        .cli
+        .ok(json!({"cmd": "group_leave", "group": gid}))
+        .await;
+    for who in &names[..3] {
+        expect_gone(g.by(who), &names[3], Duration::from_secs(3)).await;
+    }
+    g.members.remove(3);
+    say_to_all(&mut g, &names[1]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_whose_device_is_revoked_is_gone_for_the_rest_at_once() {
+    let (_server, proxy) = proxied(None).await;
+    let (mut people, home) = people(&proxy.url(), 3, &[]).await;
+    // carol has a second device, which stays online (and is rung with the invite too).
+    let carol_name = people[2].1.clone();
+    let mut carol2 = Cli::start(&unique("pg2"), &home.0, &proxy.url()).await;
+    enroll(&mut people[2].0, &mut carol2, &carol_name, false).await;
+    carol2.connect().await;
+    let in_group = people[2].0.ok(json!({"cmd": "devices"})).await["devices"]
+        .as_array()
+        .and_then(|ds| ds.iter().find(|d| d["this_device"] == true).cloned())
+        .and_then(|d| d["device_id"].as_str().map(str::to_string))
+        .expect("the device in the group");
+    let mut g = start(people, home).await;
+    let names = g.names();
+    say_to_all(&mut g, &names[0]).await;
+    carol2
+        .ok(json!({"cmd": "revoke_device", "device_id": in_group}))
+        .await;
+    for who in &names[..2] {
+        let took = expect_gone(g.by(who), &carol_name, GONE_WITHIN).await;
+        println!("{who} saw the revoked member gone after {took:?}");
+    }
+    expect_ended(g.by(&carol_name), "left").await;
+    g.by(&carol_name).cli.expect_event("device_revoked").await;
+    g.members.remove(2);
+    say_to_all(&mut g, &names[1]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -394,6 +394,8 @@ impl Engine {
     pub async fn panic(&self) {
         self.inner.lock_app();
         self.stop_scan();
+        // Groups first, so they end as left rather than emptied by the wipes below.
+        self.end_groups();
         let handles: Vec<SessionHandle> = lock(&self.inner.calls)
             .sessions()
             .map(|(_, h)| h.clone())
@@ -408,7 +410,6 @@ impl Engine {
         for w in waits {
             let _ = w.await;
         }
-        self.end_groups();
         lock(&self.inner.calls).forget_rings();
         lock(&self.inner.requests).clear();
     }

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 mod frames;
 mod keys;
 mod link;
+mod passes;
 mod reaper;
 pub mod requests;
 mod shared;
@@ -28,6 +29,7 @@ mod shared;
 pub use frames::{Frame, JoinRequest, RingOp, RingTag, Stage, WireResult};
 pub use keys::Keys;
 pub use link::Link;
+pub use passes::{pass_holders, pass_join, pass_leave, refresh_passes};
 pub use reaper::{listed, reap, registered, unlisted};
 
 /// How long a request to another instance may take before it counts as gone.

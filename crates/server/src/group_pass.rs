@@ -82,11 +82,13 @@ impl Passes {
     /// Which of the callee's `devices` a group ring from `caller` may reach: none unless the
     /// caller's device holds the pass itself (a token alone opens nothing for a stranger), and
     /// then only the callee's devices that joined that group, not the account's others.
+    /// `elsewhere`: the devices holding the token on other instances (with Redis).
     pub fn admits<'a>(
         &self,
         caller: &str,
         token: &Token,
         devices: impl IntoIterator<Item = &'a DeviceId>,
+        elsewhere: &HashSet<DeviceId>,
     ) -> Vec<DeviceId> {
         let Some(holders) = self.by_token.get(token) else {
             return Vec::new();
@@ -96,8 +98,21 @@ impl Passes {
         }
         devices
             .into_iter()
-            .filter(|d| d.as_str() != caller && holders.contains(*d))
+            .filter(|d| d.as_str() != caller && (holders.contains(*d) || elsewhere.contains(*d)))
             .cloned()
+            .collect()
+    }
+
+    /// The passes `device` holds.
+    pub fn tokens(&self, device: &str) -> Vec<Token> {
+        self.by_device.get(device).cloned().unwrap_or_default()
+    }
+
+    /// Every pass held here, as `(token, device)` (to refresh them in Redis).
+    pub fn all(&self) -> Vec<(Token, DeviceId)> {
+        self.by_device
+            .iter()
+            .flat_map(|(d, ts)| ts.iter().map(move |t| (*t, d.clone())))
             .collect()
     }
 
@@ -116,6 +131,10 @@ mod tests {
         ids.iter().map(|s| s.to_string()).collect()
     }
 
+    fn none() -> HashSet<DeviceId> {
+        HashSet::new()
+    }
+
     #[test]
     fn a_group_ring_reaches_only_the_callee_devices_that_joined_and_only_from_a_member() {
         let mut p = Passes::default();
@@ -124,17 +143,33 @@ mod tests {
         p.join("carol-1", g).unwrap();
         p.join("carol-2", other).unwrap();
         let carol = devices(&["carol-1", "carol-2", "carol-3"]);
-        assert_eq!(p.admits("alice-1", &g, &carol), devices(&["carol-1"]));
+        assert_eq!(
+            p.admits("alice-1", &g, &carol, &none()),
+            devices(&["carol-1"])
+        );
         // A device that never joined, holding the token it somehow learned: nothing.
-        assert!(p.admits("mallory-1", &g, &carol).is_empty());
+        assert!(p.admits("mallory-1", &g, &carol, &none()).is_empty());
         // Another of alice's devices, not in the group: nothing either.
-        assert!(p.admits("alice-2", &g, &carol).is_empty());
+        assert!(p.admits("alice-2", &g, &carol, &none()).is_empty());
         // A token nobody joined.
-        assert!(p.admits("alice-1", &[9; 32], &carol).is_empty());
+        assert!(p.admits("alice-1", &[9; 32], &carol, &none()).is_empty());
         // The other group's token does not open this one's members.
-        assert!(p.admits("alice-1", &other, &carol).is_empty());
+        assert!(p.admits("alice-1", &other, &carol, &none()).is_empty());
+        // A device that holds it on another instance (Redis says so), and the caller holds it here.
+        let far: HashSet<DeviceId> = ["carol-3".to_string()].into_iter().collect();
+        assert_eq!(
+            p.admits("alice-1", &g, &carol, &far),
+            devices(&["carol-1", "carol-3"])
+        );
+        // But a caller that holds it only elsewhere (its socket is here) is no member here.
+        let caller_far: HashSet<DeviceId> = ["mallory-1".to_string()].into_iter().collect();
+        assert!(p.admits("mallory-1", &g, &carol, &caller_far).is_empty());
+        assert_eq!(p.tokens("alice-1"), vec![g]);
+        assert_eq!(p.all().len(), 3);
         // Never the caller itself.
-        assert!(p.admits("alice-1", &g, &devices(&["alice-1"])).is_empty());
+        assert!(p
+            .admits("alice-1", &g, &devices(&["alice-1"]), &none())
+            .is_empty());
     }
 
     #[test]
@@ -160,7 +195,7 @@ mod tests {
         p.join("b", g).unwrap();
         p.join("b", [2; 32]).unwrap();
         assert!(p.leave("a", &g));
-        assert!(p.admits("a", &g, &devices(&["b"])).is_empty());
+        assert!(p.admits("a", &g, &devices(&["b"]), &none()).is_empty());
         assert!(!p.leave("nobody", &g));
         p.gone("b");
         assert_eq!(p.sizes(), (0, 0), "no empty entries are left behind");

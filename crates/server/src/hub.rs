@@ -404,8 +404,8 @@ impl Hub {
             ClientMsg::Ring {
                 to, code, invite, ..
             } => self.ring(s, to, code, invite).await,
-            ClientMsg::GroupJoin { token } => self.group_join(s, token),
-            ClientMsg::GroupLeave { token } => self.group_leave(s, token),
+            ClientMsg::GroupJoin { token } => self.group_join(s, token).await,
+            ClientMsg::GroupLeave { token } => self.group_leave(s, token).await,
             ClientMsg::EnrollOpen { code, expires, sig } => {
                 self.enroll_open(s, code, expires, sig).await
             }

@@ -178,7 +178,8 @@ impl Engine {
         self.group_send_attachment(group, new).await
     }
 
-    async fn group_send_attachment(
+    /// Bytes the front-end holds, to every connected member.
+    pub async fn group_send_attachment(
         &self,
         group: &str,
         new: NewAttachment,
@@ -230,16 +231,11 @@ impl Engine {
             .collect()
     }
 
-    /// Panic: every group ends here (the sessions were wiped already).
+    /// Panic: every group ends here as left; the wipes that follow end its links.
     pub(super) fn end_groups(&self) {
         let ids: Vec<String> = lock(&self.inner.groups).groups.keys().cloned().collect();
         for id in ids {
-            let dos = lock(&self.inner.groups)
-                .groups
-                .get_mut(&id)
-                .map(|g| g.mesh.leave())
-                .unwrap_or_default();
-            self.inner.run_group(&id, dos);
+            self.inner.group_over(&id, GroupEnd::Left, false);
         }
     }
 }
@@ -357,7 +353,7 @@ impl Inner {
                     }
                 }
                 Do::Tell(ev) => self.tell(group, ev),
-                Do::End(why) => self.group_over(group, why),
+                Do::End(why) => self.group_over(group, why, true),
             }
         }
     }
@@ -415,12 +411,13 @@ impl Inner {
         });
     }
 
-    fn group_over(&self, group: &str, why: GroupEnd) {
+    /// `hang_up`: end the links and rings still up (not during a panic, whose wipes do).
+    fn group_over(&self, group: &str, why: GroupEnd, hang_up: bool) {
         let Some((g, ids)) = lock(&self.groups).remove(group) else {
             return;
         };
         g.stop.cancel();
-        for id in ids {
+        for id in ids.into_iter().filter(|_| hang_up) {
             // Links still up end with `bye` (their sessions wipe); rings still ringing stop.
             if lock(&self.calls).session(&id).is_some() {
                 self.session_cmd(&id, Cmd::Leave);
@@ -519,6 +516,19 @@ impl Inner {
                 self.link_closed(session)
             }
             _ => {}
+        }
+    }
+
+    /// The signaling connection (re)opened: the server forgot this device's passes with the old
+    /// socket, so members could not ring it; join them again.
+    pub(super) fn rejoin_groups(&self) {
+        let tokens: Vec<Key32> = lock(&self.groups)
+            .groups
+            .values()
+            .map(|g| g.token)
+            .collect();
+        for token in tokens {
+            let _ = self.signaling.send(ClientMsg::GroupJoin { token });
         }
     }
 

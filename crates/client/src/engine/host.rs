@@ -136,6 +136,7 @@ impl signaling::Host for Inner {
 
     fn on_connected(&self) {
         self.pin_first_key();
+        self.rejoin_groups();
         self.emit(Event::Connected);
         // Fresh ICE servers and TURN credential for the sessions to come.
         if let Some(inner) = self.me.upgrade() {

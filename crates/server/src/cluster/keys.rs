@@ -89,6 +89,12 @@ impl Keys {
         format!("ac:{{u:{}}}:on", self.account(user))
     }
 
+    /// A group pass's holders (`passes.rs`): a sorted set of `device|instance`, by a keyed hash of
+    /// the token.
+    pub fn group_pass(&self, token: &[u8; 32]) -> String {
+        format!("gp:{{{}}}", self.hash(&[b"group-pass", token]))
+    }
+
     /// Set when an account's last device leaves; lapses when it stops counting as recently active.
     pub fn seen(&self, user: &Username) -> String {
         format!("ac:{{u:{}}}:seen", self.account(user))

@@ -93,7 +93,6 @@ impl Hub {
                 return; // Already replaced by a newer socket of the same device.
             }
             st.conns.remove(&s.device_id);
-            st.passes.gone(&s.device_id);
             let gone = st.rings.device_gone(&s.device_id);
             st.apply(gone);
             let mut last = false;
@@ -107,6 +106,7 @@ impl Hub {
             }
             last
         };
+        self.passes_gone(&s.device_id).await;
         let last = self.detached_shared(s, last).await;
         if last {
             self.announce(&s.username, false).await;

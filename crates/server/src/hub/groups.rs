@@ -10,21 +10,60 @@ use anonchat_proto::wire::ServerMsg;
 use anonchat_proto::{Key32, Username};
 
 use super::{bad, new_id, Hub, Refusal, Reply, Session};
-use crate::cluster::Stage;
+use crate::cluster::{self, Stage};
 
 impl Hub {
-    pub(super) fn group_join(&self, s: &Session, token: Key32) -> Reply {
+    /// With Redis, the pass is shared before the answer: a member told `ok` may be rung from
+    /// any instance at once.
+    pub(super) async fn group_join(&self, s: &Session, token: Key32) -> Reply {
         self.lock()
             .passes
             .join(&s.device_id, token.0)
             .map_err(|e| bad(e.to_string()))?;
+        if let Some(cluster) = self.cluster.as_deref() {
+            if let Err(e) = cluster::pass_join(cluster, &token.0, &s.device_id).await {
+                self.lock().passes.leave(&s.device_id, &token.0);
+                tracing::warn!(error = %e, "sharing a group pass in redis failed");
+                return Err(Refusal::Gone("the server could not record the pass".into()));
+            }
+        }
         Ok(ServerMsg::Ok)
     }
 
     /// Leaving a group not joined is no error (the pass may have gone with a reconnect).
-    pub(super) fn group_leave(&self, s: &Session, token: Key32) -> Reply {
+    pub(super) async fn group_leave(&self, s: &Session, token: Key32) -> Reply {
         self.lock().passes.leave(&s.device_id, &token.0);
+        if let Some(cluster) = self.cluster.as_deref() {
+            // Lapses on its own if this fails.
+            let _ = cluster::pass_leave(cluster, &token.0, &s.device_id).await;
+        }
         Ok(ServerMsg::Ok)
+    }
+
+    /// The device's socket closed: its passes go here and in Redis.
+    pub(super) async fn passes_gone(&self, device: &str) {
+        let tokens = {
+            let mut st = self.lock();
+            let tokens = st.passes.tokens(device);
+            st.passes.gone(device);
+            tokens
+        };
+        if let Some(cluster) = self.cluster.as_deref() {
+            for t in tokens {
+                let _ = cluster::pass_leave(cluster, &t, device).await;
+            }
+        }
+    }
+
+    /// Every `Cluster::refresh_every`, with presence: the passes held here stay shared.
+    pub(super) async fn refresh_passes(&self) {
+        let Some(cluster) = self.cluster.as_deref() else {
+            return;
+        };
+        let held = self.lock().passes.all();
+        if let Err(e) = cluster::refresh_passes(cluster, &held).await {
+            tracing::warn!(error = %e, "refreshing group passes in redis failed");
+        }
     }
 
     /// A ring between members. Gated like any ring (rate limits, backoff, the timing floor, the
@@ -32,10 +71,18 @@ impl Hub {
     pub(super) async fn group_ring(&self, s: &Session, to: Username, token: Key32) -> Reply {
         let caller_ak = self.account_key(&s.username).await?;
         let devices = self.devices_anywhere(&to).await;
+        let elsewhere: HashSet<String> = match self.cluster.as_deref() {
+            Some(cluster) => cluster::pass_holders(cluster, &token.0)
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            None => HashSet::new(),
+        };
         let mut st = self.lock();
         let admitted: HashSet<String> = st
             .passes
-            .admits(&s.device_id, &token.0, devices.iter())
+            .admits(&s.device_id, &token.0, devices.iter(), &elsewhere)
             .into_iter()
             .collect();
         if admitted.is_empty() {

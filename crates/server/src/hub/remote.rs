@@ -346,6 +346,7 @@ impl Hub {
                 break;
             }
         }
+        self.refresh_passes().await;
         if reaped {
             let mut users: Vec<&Username> = entries.iter().map(|(u, _)| u).collect();
             users.dedup();
