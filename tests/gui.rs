@@ -6,7 +6,8 @@
 
 use anonchat_e2e::cli::{keychain_has, Cli};
 use anonchat_e2e::gui::{
-    children, count_in_memory, one_at_a_time, page, tray_click, Desktop, Display, NotifyMonitor,
+    children, count_in_memory, every_control_reachable, one_at_a_time, page, tab_to, tray_click,
+    Desktop, Display, NotifyMonitor,
 };
 use anonchat_e2e::server::Server;
 use anonchat_e2e::{bin, canary, unique, TempDir};
@@ -200,38 +201,6 @@ async fn onboard_befriend_chat_and_panic_by_shortcut_and_by_tray() {
 }
 
 /// Presses Tab until `id` has the focus.
-async fn tab_to(app: &Desktop, display: &Display, id: &str) {
-    for _ in 0..80 {
-        if app.focused().await == id {
-            return;
-        }
-        display.key("Tab");
-    }
-    panic!("Tab never reached #{id}");
-}
-
-/// Walks the page with Tab and checks that every visible control was reached, and that each has
-/// a name a screen reader can say.
-async fn every_control_reachable(app: &Desktop, display: &Display, screen: &str) {
-    let (want, unnamed) = app.controls().await;
-    assert!(
-        unnamed.is_empty(),
-        "{screen}: controls without a name: {unnamed:?}"
-    );
-    let want: std::collections::BTreeSet<String> = want.into_iter().collect();
-    let mut reached = std::collections::BTreeSet::new();
-    for _ in 0..(want.len() * 2 + 4) {
-        display.key("Tab");
-        reached.insert(app.focused().await);
-    }
-    let missed: Vec<_> = want.difference(&reached).collect();
-    assert!(missed.is_empty(), "{screen}: Tab never reaches {missed:?}");
-    println!(
-        "{screen}: all {} controls reached by Tab and named",
-        want.len()
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_flow_works_by_keyboard_alone() {
     let _turn = one_at_a_time().await;

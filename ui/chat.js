@@ -4,6 +4,7 @@
 import { $, ui, say, act, pane, qrInto, NOT_FOUND } from "./dom.js";
 import { engine, shell, on } from "./ipc.js";
 import * as items from "./chat-items.js";
+import { isLink, linkEvent } from "./groups.js";
 
 export async function ring(username) {
   const rang = await act(engine("ring", { username, code: null }), "add-status");
@@ -12,7 +13,7 @@ export async function ring(username) {
 
 export function ringDialog(r) {
   ui.pendingRing = r;
-  say("ring-text", r ? `${r.from} is calling.` : "");
+  say("ring-text", r ? (r.invite ? `${r.from} rings you into a group.` : `${r.from} is calling.`) : "");
   $("ring").hidden = !r;
   if (r) $("ring-answer").focus();
 }
@@ -39,6 +40,9 @@ function showRoute(route) {
 }
 
 function openChat(ev) {
+  // A group's link is no chat of its own: the group's pane shows it.
+  if (isLink(ev.session)) return linkEvent(ev);
+  if (ui.invites.has(ev.session)) return ui.invites.set(ev.session, ev);
   items.clearChat();
   ui.session = { id: ev.session, peer: ev.peer };
   say("chat-title", ev.peer);
@@ -135,7 +139,10 @@ $("chat-safety").addEventListener("click", async () => {
   box.hidden = false;
 });
 
-on("incoming_ring", (ev) => ringDialog({ ring_id: ev.ring_id, from: ev.from }));
+on("incoming_ring", (ev) => {
+  if (ev.invite) ui.invites.set(ev.ring_id, null);
+  ringDialog({ ring_id: ev.ring_id, from: ev.from, invite: ev.invite });
+});
 on("ring_ended", (ev) => {
   if (ui.pendingRing && ui.pendingRing.ring_id === ev.ring_id) ringDialog(null);
   const why = { declined: "Declined.", timeout: "No answer.", answered_elsewhere: "Answered on another device.", cancelled: "Cancelled.", unavailable: NOT_FOUND };
@@ -143,11 +150,13 @@ on("ring_ended", (ev) => {
 });
 on("session_open", openChat);
 on("message", (ev) => {
+  if (isLink(ev.session)) return linkEvent(ev);
   if (!here(ev)) return;
   items.addLine(ev.text, false, ev.id, ev.expires_in_ms);
   say("chat-typing", "");
 });
 on("receipt", (ev) => {
+  if (isLink(ev.session)) return linkEvent(ev);
   if (here(ev)) items.receipt(ev.id, ev.kind === "read" ? "read" : "delivered");
 });
 on("file_incoming", (ev) => {
@@ -174,6 +183,7 @@ on("timer_set", (ev) => {
   if (ev.by_peer) say("chat-typing", ev.seconds ? `${ui.session.peer} set messages to disappear after ${$("chat-timer").selectedOptions[0].textContent}.` : `${ui.session.peer} turned auto-delete off.`);
 });
 on("expired", (ev) => {
+  if (isLink(ev.session)) return linkEvent(ev);
   if (here(ev)) items.expire(ev.ids);
 });
 on("typing", (ev) => {
@@ -186,6 +196,8 @@ on("session_resumed", (ev) => {
   if (here(ev)) showRoute(ev.route);
 });
 on("session_ended", (ev) => {
+  ui.invites.delete(ev.session);
+  if (isLink(ev.session)) return linkEvent(ev);
   const flood = ev.reason === "flooded" ? " The other side sent far more than a person could, so this side ended it." : "";
   if (here(ev)) closeChat(`The chat ended and was wiped.${flood}`);
 });

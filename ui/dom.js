@@ -15,7 +15,12 @@ export const ui = {
   friends: [],
   requests: new Map(), // from → safety number
   session: null, // { id, peer }
-  pendingRing: null, // { ring_id, from }
+  pendingRing: null, // { ring_id, from, invite }
+  // The group shown (groups.js), the sessions that are group links (not chats of their own), and
+  // the invites this device answered (their session becomes a link once the roster comes).
+  group: null,
+  links: new Map(), // session → member
+  invites: new Map(), // ring id → its session_open, once it came
   codeTimer: null,
 };
 
@@ -24,7 +29,7 @@ export function show(screen) {
 }
 
 export function pane(which) {
-  for (const id of ["welcome", "chat", "settings"]) $(id).hidden = id !== which;
+  for (const id of ["welcome", "chat", "group", "settings"]) $(id).hidden = id !== which;
   if (which !== "settings" && ui.codeTimer) {
     clearInterval(ui.codeTimer);
     ui.codeTimer = null;

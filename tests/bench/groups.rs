@@ -72,7 +72,11 @@ async fn gather(
                 got.push((node, seen));
             }
             Ok(Some(_)) => {}
-            _ => bail!("timed out: {} of {n} reports", got.len()),
+            _ => bail!(
+                "timed out: {} of {n} reports, from nodes {:?}",
+                got.len(),
+                got.iter().map(|(node, _)| *node).collect::<Vec<_>>()
+            ),
         }
     }
     Ok((last, got))
@@ -208,7 +212,9 @@ async fn run() -> anyhow::Result<()> {
         for round in 0..SETUPS {
             let t0 = Instant::now();
             let gid = admin.group_start(&names, 0).await?;
-            let (at, _) = gather(&mut rx, n * (n - 1), |s| matches!(s, Seen::Connected)).await?;
+            let (at, _) = gather(&mut rx, n * (n - 1), |s| matches!(s, Seen::Connected))
+                .await
+                .with_context(|| format!("group of {n}, round {round}: every pair connected"))?;
             setup.push(at - t0);
             if round == 0 {
                 for i in 0..MESSAGES {
@@ -238,7 +244,8 @@ async fn run() -> anyhow::Result<()> {
             admin.group_leave(&gid).await?;
             for (engine, _) in nodes.iter().take(n).skip(1) {
                 for g in engine.groups() {
-                    engine.group_leave(&g.group).await?;
+                    // It may have ended meanwhile (the others left first): no error then.
+                    let _ = engine.group_leave(&g.group).await;
                 }
             }
             gather(&mut rx, n, |s| matches!(s, Seen::Ended)).await?;

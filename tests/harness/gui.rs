@@ -8,6 +8,7 @@ use std::time::Duration;
 
 mod app;
 mod display;
+mod keys;
 mod memory;
 mod notify;
 pub mod page;
@@ -16,6 +17,7 @@ mod tray;
 
 pub use app::Desktop;
 pub use display::{Display, KillOnDrop};
+pub use keys::{every_control_reachable, tab_to};
 pub use memory::{app_pid, children, count_in_memory};
 pub use notify::NotifyMonitor;
 pub use tray::tray_click;

@@ -294,3 +294,15 @@ pub fn viewer_closed() -> Q {
             "!document.getElementById('viewer-img').hasAttribute('src')",
         )
 }
+
+/// The group pane lists `name` as a member in `state` (`connected`, `connecting`, `gone`, `me`).
+pub fn group_member(name: &str, state: &str) -> Q {
+    q(
+        format!("{name} {state} in the group"),
+        format!(
+            "document.querySelector('#group-members li[data-user=' + {} + ']')?.dataset.state === {}",
+            lit(&format!("\"{name}\"")),
+            lit(state)
+        ),
+    )
+}

@@ -17,7 +17,7 @@ use super::{lock, Engine, Inner};
 use crate::attachments::NewAttachment;
 use crate::error::SessionError;
 use crate::events::{Event, GroupEndReason, MemberState};
-use crate::group::mesh::{Do, GroupEnd, GroupEvent, Mesh, MeshError};
+use crate::group::mesh::{Do, GroupEnd, GroupEvent, Link, Mesh, MeshError};
 use crate::session::{Cmd, GroupFrame, Sent};
 use crate::ClientError;
 
@@ -28,6 +28,9 @@ pub use view::{GroupView, MemberView};
 
 /// How often a group's rules are asked about rings that take too long.
 const TICK: Duration = Duration::from_secs(1);
+/// A refused ring to a member is tried this many times, the first retry after this, doubling.
+const RING_TRIES: u32 = 5;
+const RING_RETRY: Duration = Duration::from_millis(100);
 
 fn refused(e: MeshError) -> ClientError {
     ClientError::Refused(e.to_string())
@@ -372,9 +375,26 @@ impl Inner {
                 token,
                 member: Box::new(member),
             };
-            if engine.ring_to(&who, None, Some(tag)).await.is_err() {
-                engine.inner.member_unreachable(&group, &who);
+            // The roster naming a newcomer can reach us just before the newcomer's pass reached
+            // the server (the admin tells everyone once it joined, but a roster passed on over
+            // another link may be quicker): a refused ring is tried again a few times while the
+            // link is still ours to make.
+            let mut wait = RING_RETRY;
+            for attempt in 0..RING_TRIES {
+                if engine.ring_to(&who, None, Some(tag.clone())).await.is_ok() {
+                    return;
+                }
+                let ringing = lock(&engine.inner.groups)
+                    .groups
+                    .get(&group)
+                    .is_some_and(|g| matches!(g.mesh.link(&who), Some(Link::Ringing { .. })));
+                if !ringing || attempt + 1 == RING_TRIES {
+                    break;
+                }
+                tokio::time::sleep(wait).await;
+                wait *= 2;
             }
+            engine.inner.member_unreachable(&group, &who);
         });
     }
 
@@ -465,10 +485,7 @@ impl Inner {
             let groups = lock(&self.groups);
             groups.by_token(&token).and_then(|gid| {
                 let g = &groups.groups[gid];
-                let awaited = matches!(
-                    g.mesh.link(&from),
-                    Some(crate::group::mesh::Link::Awaiting { .. })
-                );
+                let awaited = matches!(g.mesh.link(&from), Some(Link::Awaiting { .. }));
                 g.mesh
                     .roster()
                     .member(&from)
