@@ -104,42 +104,65 @@ async fn scan_contact(
         .map_err(err)
 }
 
-/// An attachment the user picked in the page: the bytes are the raw request body, what it is comes
-/// in headers (`x-session`, `x-name` URI-encoded, `x-mime`, `x-kind`, `x-view-once`).
+/// What an attachment the page sends is, from its headers (`x-name` URI-encoded, `x-mime`,
+/// `x-kind`, `x-view-once`), with the raw request body as its bytes.
+fn picked(request: &tauri::ipc::Request<'_>) -> Res<NewAttachment> {
+    let tauri::ipc::InvokeBody::Raw(bytes) = request.body() else {
+        return Err(bad_input("expected the file's bytes".into()));
+    };
+    let kind = match header(request, "x-kind").as_str() {
+        "image" => AttachmentKind::Image,
+        "photo" => AttachmentKind::Photo,
+        _ => AttachmentKind::File,
+    };
+    Ok(NewAttachment {
+        name: SecretText::new(percent_decode(&header(request, "x-name"))),
+        mime: header(request, "x-mime"),
+        kind,
+        view_once: header(request, "x-view-once") == "true",
+        data: zeroize::Zeroizing::new(bytes.clone()),
+    })
+}
+
+fn header(request: &tauri::ipc::Request<'_>, k: &str) -> String {
+    request
+        .headers()
+        .get(k)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// An attachment the user picked in the page, to the chat `x-session`.
 #[tauri::command(rename_all = "snake_case")]
 async fn send_attachment(
     state: State<'_, AppState>,
     request: tauri::ipc::Request<'_>,
 ) -> Res<Sent> {
-    let tauri::ipc::InvokeBody::Raw(bytes) = request.body() else {
-        return Err(bad_input("expected the file's bytes".into()));
-    };
-    let header = |k: &str| {
-        request
-            .headers()
-            .get(k)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string()
-    };
-    let kind = match header("x-kind").as_str() {
-        "image" => AttachmentKind::Image,
-        "photo" => AttachmentKind::Photo,
-        _ => AttachmentKind::File,
-    };
-    let name = percent_decode(&header("x-name"));
-    let new = NewAttachment {
-        name: SecretText::new(name),
-        mime: header("x-mime"),
-        kind,
-        view_once: header("x-view-once") == "true",
-        data: zeroize::Zeroizing::new(bytes.clone()),
-    };
+    let new = picked(&request)?;
     state
         .engine
-        .send_attachment(&header("x-session"), new)
+        .send_attachment(&header(&request, "x-session"), new)
         .await
         .map_err(err)
+}
+
+/// An attachment the user picked in the page, to every connected member of the group `x-group`:
+/// what each member's copy is called on its link, by member.
+#[tauri::command(rename_all = "snake_case")]
+async fn send_group_attachment(
+    state: State<'_, AppState>,
+    request: tauri::ipc::Request<'_>,
+) -> Res<serde_json::Value> {
+    let new = picked(&request)?;
+    let sent = state
+        .engine
+        .group_send_attachment(&header(&request, "x-group"), new)
+        .await
+        .map_err(err)?;
+    // The shape of the `group_send*` commands' answers: `{"sent": {member: {id, expires_in_ms}}}`.
+    let sent: std::collections::BTreeMap<String, Sent> = sent.into_iter().collect();
+    Ok(serde_json::json!({ "sent": sent }))
 }
 
 /// `encodeURIComponent` undone (file names may hold any character).
@@ -252,6 +275,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         whoami,
         scan_contact,
         send_attachment,
+        send_group_attachment,
         attachment,
         open_view_once,
         save_attachment,

@@ -160,21 +160,27 @@ on("receipt", (ev) => {
   if (here(ev)) items.receipt(ev.id, ev.kind === "read" ? "read" : "delivered");
 });
 on("file_incoming", (ev) => {
+  if (isLink(ev.session)) return linkEvent(ev);
   if (here(ev)) items.addAttachment(ev);
 });
 on("file_progress", (ev) => {
+  if (isLink(ev.session)) return linkEvent(ev);
   if (here(ev)) items.progress(ev.id, ev.done, ev.total);
 });
 on("file_received", (ev) => {
+  if (isLink(ev.session)) return linkEvent(ev);
   if (here(ev)) items.received(ev.id, ev.kind, ev.mime, ev.expires_in_ms);
 });
 on("file_sent", (ev) => {
+  if (isLink(ev.session)) return linkEvent(ev);
   if (here(ev)) items.attachmentDone(ev.id);
 });
 on("file_cancelled", (ev) => {
+  if (isLink(ev.session)) return linkEvent(ev);
   if (here(ev)) items.replaceWith(ev.id, `Transfer stopped: ${ev.reason}.`);
 });
 on("view_once_opened", (ev) => {
+  if (isLink(ev.session)) return linkEvent(ev);
   if (here(ev)) items.replaceWith(ev.id, "Opened once by them, now wiped on both sides.");
 });
 on("timer_set", (ev) => {

@@ -4,12 +4,14 @@
 // link); chat.js hands those here instead of opening a chat for them.
 
 import { $, ui, say, act, pane, li, span, button } from "./dom.js";
-import { engine, on } from "./ipc.js";
+import { engine, shell, on } from "./ipc.js";
+import * as files from "./group-files.js";
 
 // Lines of the group, by the session they came or went on and the id they have there.
 const lines = new Map(); // `${session}:${id}` → line element
 let delivered = new Map(); // line element → receipts so far
-// Receipts can come before `group_send` has answered with the ids they name: kept until then.
+// Receipts (and `file_sent`) can come before the send has answered with the ids they name: kept
+// until then.
 const early = new Set(); // `${session}:${id}`
 
 function key(session, id) {
@@ -85,6 +87,17 @@ async function render() {
     item.title = m.state === "me" ? "" : `Safety number ${m.safety_number}${m.verified ? " (verified)" : " (not verified)"}`;
     list.append(item);
   }
+  // The starter may ring more friends in (up to ten members).
+  const add = $("group-add-who");
+  const inGroup = new Set(g.members.map((m) => m.username));
+  add.replaceChildren();
+  for (const f of ui.friends) {
+    if (inGroup.has(f.username)) continue;
+    const o = document.createElement("option");
+    o.value = o.textContent = f.username;
+    add.append(o);
+  }
+  $("group-add-form").hidden = !g.is_admin || !add.options.length || g.members.length >= 10;
   $("group-timer").value = String(g.timer);
   $("group-timer").disabled = !g.is_admin;
   const unprotected = [...ui.group.unprotected];
@@ -112,20 +125,68 @@ $("group-chat-form").addEventListener("submit", async (e) => {
   const item = addLine(null, text);
   const mark = span("receipt", "");
   item.append(mark);
-  delivered.set(item, { mark, got: 0, of: Object.keys(r.sent).length });
-  for (const [member, s] of Object.entries(r.sent)) {
+  track(item, mark, r.sent);
+});
+
+// One of our items, sent once per member: counted as each member's receipt (or copy) comes.
+function track(item, mark, sent) {
+  delivered.set(item, { mark, got: new Set(), of: Object.keys(sent).length });
+  for (const [member, s] of Object.entries(sent)) {
     const session = [...ui.links].find(([, m]) => m === member)?.[0];
     if (!session) continue;
     lines.set(key(session, s.id), item);
-    if (early.delete(key(session, s.id))) countReceipt(item);
+    if (early.delete(key(session, s.id))) countReceipt(item, session);
   }
+}
+
+function counted(ev) {
+  const item = lines.get(key(ev.session, ev.id));
+  if (item) countReceipt(item, ev.session);
+  else if (early.size < 1000) early.add(key(ev.session, ev.id));
+}
+
+$("group-file-send").addEventListener("click", () => $("group-file-pick").click());
+
+$("group-file-pick").addEventListener("change", async () => {
+  const file = $("group-file-pick").files[0];
+  $("group-file-pick").value = "";
+  if (!file || !ui.group) return;
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  const meta = {
+    name: file.name, size: bytes.length, mime: file.type || "application/octet-stream",
+    kind: file.type.startsWith("image/") ? "image" : "file", view_once: $("group-view-once").checked,
+  };
+  const r = await act(shell("send_group_attachment", bytes, { headers: {
+    "x-group": ui.group.id, "x-name": encodeURIComponent(file.name), "x-mime": meta.mime,
+    "x-kind": meta.kind, "x-view-once": String(meta.view_once) } }), "group-status");
+  if (!r) return;
+  const { item, mark } = files.ours(meta);
+  track(item, mark, r.sent);
 });
 
-function countReceipt(item) {
+$("group-photo-send").addEventListener("click", async () => {
+  if (!ui.group) return;
+  const viewOnce = $("group-view-once").checked;
+  const r = await act(engine("group_send_photo", { group: ui.group.id, camera: 0, view_once: viewOnce }), "group-status");
+  if (!r) return;
+  const { item, mark } = files.ours({ name: "photo.jpg", kind: "photo", view_once: viewOnce });
+  track(item, mark, r.sent);
+});
+
+$("group-add-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const username = $("group-add-who").value;
+  if (!username || !ui.group) return;
+  const r = await act(engine("group_add", { group: ui.group.id, username }), "group-status");
+  if (r) say("group-status", `Ringing ${username} into the group…`);
+});
+
+// A member's copy arrived (an attachment's receipt and its `file_sent` both say so: counted once).
+function countReceipt(item, session) {
   const d = delivered.get(item);
   if (!d) return;
-  d.got += 1;
-  d.mark.textContent = ` ✓ ${d.got}/${d.of}`;
+  d.got.add(session);
+  d.mark.textContent = ` ✓ ${d.got.size}/${d.of}`;
 }
 
 $("group-timer").addEventListener("change", async () => {
@@ -146,15 +207,33 @@ export function linkEvent(ev) {
     case "message":
       lines.set(key(ev.session, ev.id), addLine(member, ev.text, ev.session, ev.id, ev.expires_in_ms));
       break;
-    case "receipt": {
-      if (ev.kind !== "delivered") break;
+    case "receipt":
+      if (ev.kind === "delivered") counted(ev);
+      break;
+    case "file_sent":
+      counted(ev);
+      break;
+    case "file_incoming":
+      files.offered(member, ev);
+      break;
+    case "file_progress":
+      files.progress(ev);
+      break;
+    case "file_received":
+      files.received(ev);
+      break;
+    case "file_cancelled":
+      files.gone(ev.session, ev.id, `Transfer stopped: ${ev.reason}.`);
+      break;
+    case "view_once_opened": {
+      // Ours, opened by this member (each member opens its own copy once).
       const item = lines.get(key(ev.session, ev.id));
-      if (item) countReceipt(item);
-      else if (early.size < 1000) early.add(key(ev.session, ev.id));
+      if (item) item.append(span("hint", ` · opened once by ${member}`));
       break;
     }
     case "expired":
       for (const id of ev.ids) {
+        files.expire(ev.session, id);
         const item = lines.get(key(ev.session, id));
         if (item) {
           item.remove();
@@ -179,6 +258,7 @@ function clear() {
   $("group-members").replaceChildren();
   lines.clear();
   early.clear();
+  files.clearFiles();
   delivered = new Map();
 }
 

@@ -306,3 +306,36 @@ pub fn group_member(name: &str, state: &str) -> Q {
         ),
     )
 }
+
+/// `name` is no longer listed among the group's members (removed from the roster).
+pub fn not_in_group(name: &str) -> Q {
+    q(
+        format!("{name} not in the group"),
+        format!(
+            "document.querySelector('#group-members li[data-user=' + {} + ']') === null",
+            lit(&format!("\"{name}\""))
+        ),
+    )
+}
+
+/// The group's newest line mentions `text`.
+pub fn last_group_line_has(text: &str) -> Q {
+    q(
+        format!("the group's last line mentions {text:?}"),
+        format!(
+            "(document.querySelector('#group-messages li:last-child')?.textContent || '').includes({})",
+            lit(text)
+        ),
+    )
+}
+
+/// A member's image shows in the group, decoded from an object URL, `width` pixels wide.
+pub fn group_image(width: u32) -> Q {
+    q(
+        format!("an image {width} px wide in the group"),
+        format!(
+            "[...document.querySelectorAll('#group-messages img')].some((img) => \
+             img.src.startsWith('blob:') && img.complete && img.naturalWidth === {width})"
+        ),
+    )
+}
