@@ -456,6 +456,14 @@ async fn a_group_timer_expires_texts_on_every_member_and_files_and_photos_reach_
         .cli
         .ok(json!({"cmd": "group_send_photo", "group": gid, "camera": 0}))
         .await;
+    for answer in [&sent, &photo_sent] {
+        // One transfer for the group: the same id (with one key and the chunks sealed once) on
+        // every member's link.
+        assert_eq!(
+            answer["sent"][&bob]["id"], answer["sent"][&carol]["id"],
+            "{answer}"
+        );
+    }
     let mut photos = Vec::new();
     for who in [&bob, &carol] {
         let m = g.by(who);

@@ -36,6 +36,7 @@ use liveness::SetupFailure;
 pub use liveness::{BULK_SILENCE, PEER_SILENCE, PING_INTERVAL, RESTART_WINDOW, SETUP_TIMEOUT};
 pub use log::Line;
 pub(crate) use olm::{parse_olm, seal};
+pub use transfers::{send_chunks, ChunkTarget, SharedAttachment};
 pub use typing::TYPING_EVERY;
 
 /// What a session needs from the engine.
@@ -105,6 +106,12 @@ pub enum Cmd {
     SendAttachment(
         Box<NewAttachment>,
         oneshot::Sender<Result<Sent, ClientError>>,
+    ),
+    /// Offers this chat its copy of an attachment going to several chats (a group), whose chunks
+    /// the caller's task seals once and sends; answers where that task sends this chat's chunks.
+    OfferShared(
+        Box<SharedAttachment>,
+        oneshot::Sender<Result<(Sent, ChunkTarget), ClientError>>,
     ),
     CancelTransfer(u64),
     Attachments(oneshot::Sender<Vec<Meta>>),
@@ -259,6 +266,10 @@ impl Chat {
             }
             Some(Cmd::SendAttachment(new, reply)) => {
                 let _ = reply.send(self.send_attachment(*new).await);
+                None
+            }
+            Some(Cmd::OfferShared(shared, reply)) => {
+                let _ = reply.send(self.offer_shared(&shared).await);
                 None
             }
             Some(Cmd::CancelTransfer(id)) => {

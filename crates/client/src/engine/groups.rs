@@ -6,22 +6,22 @@
 
 use std::time::{Duration, Instant};
 
-use anonchat_proto::frames::{PeerFrame, SecretText};
-use anonchat_proto::group::{pass_token, Member, Roster, RosterError};
+use anonchat_proto::frames::PeerFrame;
+use anonchat_proto::group::{pass_token, Member};
 use anonchat_proto::wire::ClientMsg;
 use anonchat_proto::{Key32, Username};
 use rand::RngCore;
 use tokio_util::sync::CancellationToken;
 
 use super::{lock, Engine, Inner};
-use crate::attachments::NewAttachment;
-use crate::error::SessionError;
 use crate::events::{Event, GroupEndReason, MemberState};
 use crate::group::mesh::{Do, GroupEnd, GroupEvent, Link, Mesh, MeshError};
-use crate::session::{Cmd, GroupFrame, Sent};
+use crate::session::Cmd;
 use crate::ClientError;
 
 mod book;
+mod incoming;
+mod send;
 mod view;
 pub(super) use book::{Group, Groups, RingTag};
 pub use view::{GroupView, MemberView};
@@ -134,82 +134,6 @@ impl Engine {
         };
         self.inner.run_group(group, dos);
         Ok(())
-    }
-
-    /// A text to every connected member, sealed once per member in its own session. Returns each
-    /// member's id of it (receipts name it per member).
-    pub async fn group_send(
-        &self,
-        group: &str,
-        text: SecretText,
-    ) -> Result<Vec<(String, Sent)>, ClientError> {
-        self.inner.unlocked()?;
-        let links = self.group_links(group)?;
-        let mut sent = Vec::with_capacity(links.len());
-        for (who, session) in links {
-            if let Ok(s) = self.send_text(&session, text.clone()).await {
-                sent.push((who, s));
-            }
-        }
-        Ok(sent)
-    }
-
-    /// A file from disk to every connected member (read once; each member's copy travels in its
-    /// own session).
-    pub async fn group_send_file(
-        &self,
-        group: &str,
-        path: &std::path::Path,
-        view_once: bool,
-    ) -> Result<Vec<(String, Sent)>, ClientError> {
-        self.inner.unlocked()?;
-        self.group_links(group)?;
-        let new = super::media::file_attachment(path, view_once).await?;
-        self.group_send_attachment(group, new).await
-    }
-
-    /// A photo with camera `camera` to every connected member: one photo, the same bytes to all.
-    pub async fn group_send_photo(
-        &self,
-        group: &str,
-        camera: u32,
-        view_once: bool,
-    ) -> Result<Vec<(String, Sent)>, ClientError> {
-        self.inner.unlocked()?;
-        self.group_links(group)?;
-        let new = self.photo_attachment(camera, view_once).await?;
-        self.group_send_attachment(group, new).await
-    }
-
-    /// Bytes the front-end holds, to every connected member.
-    pub async fn group_send_attachment(
-        &self,
-        group: &str,
-        new: NewAttachment,
-    ) -> Result<Vec<(String, Sent)>, ClientError> {
-        let links = self.group_links(group)?;
-        let mut sent = Vec::with_capacity(links.len());
-        for (who, session) in links {
-            let copy = NewAttachment {
-                name: new.name.clone(),
-                mime: new.mime.clone(),
-                kind: new.kind,
-                view_once: new.view_once,
-                data: new.data.clone(),
-            };
-            if let Ok(s) = self.send_attachment(&session, copy).await {
-                sent.push((who, s));
-            }
-        }
-        Ok(sent)
-    }
-
-    fn group_links(&self, group: &str) -> Result<Vec<(String, String)>, ClientError> {
-        let links = self.inner.group_links(group)?;
-        if links.is_empty() {
-            return Err(ClientError::Session(SessionError::NotOpen));
-        }
-        Ok(links)
     }
 
     /// Leaves the group: every link ends with `bye`, and this device's copy is wiped.
@@ -475,223 +399,5 @@ impl Inner {
                 timer,
             });
         }
-    }
-
-    /// A ring from a member of one of our groups (the server let it through on the pass). Taken
-    /// only from a member the roster names under the key the server says rang, whom we await;
-    /// the device is checked against the roster when it connects.
-    pub(super) fn on_group_ring(&self, ring_id: String, from: Username, ak: Key32, token: Key32) {
-        let member = {
-            let groups = lock(&self.groups);
-            groups.by_token(&token).and_then(|gid| {
-                let g = &groups.groups[gid];
-                let awaited = matches!(g.mesh.link(&from), Some(Link::Awaiting { .. }));
-                g.mesh
-                    .roster()
-                    .member(&from)
-                    .filter(|m| awaited && m.ak == ak)
-                    .map(|m| (gid.to_string(), m.clone()))
-            })
-        };
-        let Some((group, member)) = member else {
-            let _ = self.signaling.send(ClientMsg::Answer {
-                ring_id,
-                accept: false,
-            });
-            return self.emit(Event::Warning {
-                message: "declined a group ring from no member this device awaits".into(),
-            });
-        };
-        {
-            let mut calls = lock(&self.calls);
-            if calls.incoming_ring(&ring_id, from, ak).is_err()
-                || calls.accepted_here(&ring_id).is_err()
-            {
-                return;
-            }
-        }
-        lock(&self.groups).ring_started(
-            &ring_id,
-            RingTag::Link {
-                group,
-                token,
-                member: Box::new(member),
-            },
-        );
-        // Joining the group was the user's answer to every member's ring.
-        let _ = self.signaling.send(ClientMsg::Answer {
-            ring_id,
-            accept: true,
-        });
-    }
-
-    /// A session's event, seen before the front-end gets it: a group link opened or ended.
-    pub(super) fn group_session_event(&self, ev: &Event) {
-        match ev {
-            Event::SessionOpen { session, .. } => self.link_opened(session),
-            Event::SessionEnded { session, .. } | Event::SessionFailed { session, .. } => {
-                self.link_closed(session)
-            }
-            _ => {}
-        }
-    }
-
-    /// The signaling connection (re)opened: the server forgot this device's passes with the old
-    /// socket, so members could not ring it; join them again.
-    pub(super) fn rejoin_groups(&self) {
-        let tokens: Vec<Key32> = lock(&self.groups)
-            .groups
-            .values()
-            .map(|g| g.token)
-            .collect();
-        for token in tokens {
-            let _ = self.signaling.send(ClientMsg::GroupJoin { token });
-        }
-    }
-
-    /// A ring ended before it became a chat.
-    pub(super) fn group_ring_ended(&self, ring_id: &str) {
-        self.link_closed(ring_id);
-    }
-
-    fn link_closed(&self, id: &str) {
-        let found = lock(&self.groups).forget(id);
-        if let Some((group, who)) = found {
-            self.member_unreachable(&group, &who);
-        }
-    }
-
-    fn link_opened(&self, session: &str) {
-        let mut groups = lock(&self.groups);
-        let Some(cert) = groups.certs.get(session).cloned() else {
-            return;
-        };
-        let tag = groups.rings.get(session).cloned();
-        let (group, dos) = match tag {
-            Some(RingTag::Invite { group, who }) => {
-                let Some(ak) = self.pinned(&who) else { return };
-                groups.link(session, &group, &who);
-                let Some(g) = groups.groups.get_mut(&group) else {
-                    return;
-                };
-                let member = Member { ak, device: cert };
-                let dos = g.mesh.admit(member, &|b| self.sign_roster(b));
-                (group, dos)
-            }
-            Some(RingTag::Link { group, member, .. }) => {
-                groups.link(session, &group, member.username());
-                let Some(g) = groups.groups.get_mut(&group) else {
-                    return;
-                };
-                (group, g.mesh.link_up(&cert))
-            }
-            // An invite we took: it becomes a link when the admin's roster comes.
-            None => return,
-        };
-        let timer = groups.groups.get(&group).map(|g| g.mesh.roster().timer);
-        drop(groups);
-        match dos {
-            Ok(dos) => {
-                if let Some(t) = timer {
-                    self.session_cmd(session, Cmd::GroupTimer(t));
-                }
-                self.run_group(&group, dos);
-            }
-            Err(e) => {
-                self.emit(Event::Warning {
-                    message: format!("ended a group link: {e}"),
-                });
-                self.session_cmd(session, Cmd::Leave);
-            }
-        }
-    }
-
-    /// A group frame on session `id`.
-    pub(super) fn on_group_frame(&self, id: &str, frame: GroupFrame) {
-        let link = lock(&self.groups).links.get(id).cloned();
-        match (frame, link) {
-            (GroupFrame::Roster(roster), Some((group, _))) => {
-                let res = lock(&self.groups)
-                    .groups
-                    .get_mut(&group)
-                    .map(|g| g.mesh.on_roster(*roster, Instant::now()));
-                match res {
-                    Some(Ok(dos)) => self.run_group(&group, dos),
-                    // The same roster from several members, or an older one: nothing new.
-                    Some(Err(MeshError::Roster(RosterError::Stale { .. }))) | None => {}
-                    Some(Err(e)) => self.emit(Event::Warning {
-                        message: format!("refused a group roster: {e}"),
-                    }),
-                }
-            }
-            (GroupFrame::Roster(roster), None) => self.join_group(id, *roster),
-            (GroupFrame::Joined(_), Some((group, who))) => {
-                let dos = lock(&self.groups)
-                    .groups
-                    .get(&group)
-                    .map(|g| g.mesh.joined(&who))
-                    .unwrap_or_default();
-                self.run_group(&group, dos);
-            }
-            (GroupFrame::Joined(_), None) => {}
-        }
-    }
-
-    /// The admin's roster on an invite this device took: join the group, or end the chat.
-    fn join_group(&self, session: &str, roster: Roster) {
-        let (invited, cert) = {
-            let groups = lock(&self.groups);
-            (
-                groups.invites.contains(session),
-                groups.certs.get(session).cloned(),
-            )
-        };
-        let (Some(cert), true) = (cert, invited) else {
-            return self.emit(Event::Warning {
-                message: "ignored a group roster on a chat that is no group invite".into(),
-            });
-        };
-        let admin = cert.username.clone();
-        let mine = lock(&self.identity).as_ref().map(|i| i.cert.clone());
-        let (Some(admin_ak), Some(mine)) = (self.pinned(&admin), mine) else {
-            return;
-        };
-        let joined = Mesh::join(roster, &admin, &admin_ak, &mine, Instant::now());
-        let (mesh, dos) = match joined {
-            Ok(j) => j,
-            Err(e) => {
-                self.emit(Event::Warning {
-                    message: format!("refused the group invite: {e}"),
-                });
-                return self.session_cmd(session, Cmd::Leave);
-            }
-        };
-        let epoch = mesh.roster().epoch;
-        let token = Key32(pass_token(&mesh.roster().group));
-        let gid = self.add_group(mesh, token);
-        let up = {
-            let mut groups = lock(&self.groups);
-            groups.link(session, &gid, &admin);
-            groups.groups.get_mut(&gid).map(|g| g.mesh.link_up(&cert))
-        };
-        self.emit_joined(&gid);
-        self.run_group(&gid, dos);
-        if let Some(Ok(up)) = up {
-            self.run_group(&gid, up);
-        }
-        // The pass first, then the word to the admin: the other members ring only after it.
-        let Some(me) = self.me.upgrade() else { return };
-        let session = session.to_string();
-        tokio::spawn(async move {
-            if me
-                .signaling
-                .request(ClientMsg::GroupJoin { token })
-                .await
-                .is_ok()
-            {
-                let frame = PeerFrame::GroupJoined { epoch };
-                me.session_cmd(&session, Cmd::GroupSend(Box::new(frame)));
-            }
-        });
     }
 }

@@ -60,7 +60,7 @@ fn read_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, ClientError> {
 }
 
 impl Engine {
-    async fn to_session<T>(
+    pub(super) async fn to_session<T>(
         &self,
         session: &str,
         cmd: impl FnOnce(oneshot::Sender<T>) -> Cmd,

@@ -1,24 +1,69 @@
 //! Attachments on the session task: the driver part. The rules are in `transfers/state.rs`, what
 //! each outcome tells the peer and the front-end in `core/files.rs`; here the chunks of ours are
-//! sent, on a task of their own over the bulk channel.
+//! sealed and sent, on a task of their own over the bulk channel — of one chat, or of every member
+//! of a group at once (sealed once, the same bytes to all).
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use anonchat_proto::attach::{self, ChunkCipher, CHUNK_SIZE};
+use anonchat_proto::attach::{self, ChunkCipher, TransferKey, CHUNK_SIZE};
+use anonchat_proto::frames::{AttachmentKind, SecretText};
 use bytes::Bytes;
+use rand::Rng;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
 use super::core::Outgoing;
-use super::{Chat, Sent, SessionHost};
-use crate::attachments::{self, Meta, NewAttachment};
+use super::{BulkDone, Chat, Sent, SessionHost};
+use crate::attachments::{self, NewAttachment};
 use crate::error::SessionError;
 use crate::events::Event;
 use crate::transport::BulkSender;
 use crate::ClientError;
 
 pub(super) mod state;
+
+/// Ids of attachments going to several chats at once are drawn from here: far above what any
+/// chat's counter reaches, and exact as a JavaScript number (front-ends hand ids back).
+const SHARED_IDS: std::ops::Range<u64> = (1 << 52)..(1 << 53);
+
+/// One attachment of ours for several chats (a group's members): one id, one key, one copy of the
+/// bytes; each chat offers the same key inside its own Olm session.
+#[derive(Clone)]
+pub struct SharedAttachment {
+    pub id: u64,
+    pub key: TransferKey,
+    pub name: SecretText,
+    pub mime: String,
+    pub kind: AttachmentKind,
+    pub view_once: bool,
+    pub data: Arc<Zeroizing<Vec<u8>>>,
+}
+
+impl SharedAttachment {
+    /// `new` under a fresh key and a random id.
+    pub fn new(new: NewAttachment) -> Self {
+        SharedAttachment {
+            id: rand::thread_rng().gen_range(SHARED_IDS),
+            key: TransferKey::random(),
+            name: new.name,
+            mime: new.mime,
+            kind: new.kind,
+            view_once: new.view_once,
+            data: Arc::new(new.data),
+        }
+    }
+}
+
+/// Where the chunk task sends one chat's copy, and where it reports when it stops.
+pub struct ChunkTarget {
+    bulk: BulkSender,
+    cancel: CancellationToken,
+    host: Arc<dyn SessionHost>,
+    session: String,
+    done: mpsc::Sender<BulkDone>,
+}
 
 impl Chat {
     pub(super) async fn send_attachment(
@@ -40,31 +85,48 @@ impl Chat {
             data,
             cancel,
         } = out;
-        let id = meta.id;
-        let (host, session, done) = (
-            self.host.clone(),
-            self.core.id.clone(),
-            self.bulk_done.clone(),
-        );
-        tokio::spawn(async move {
-            let result = send_chunks(bulk, meta, cipher, data, cancel, host, session).await;
-            let _ = done.send((id, result)).await;
-        });
+        let target = ChunkTarget {
+            bulk,
+            cancel,
+            host: self.host.clone(),
+            session: self.core.id.clone(),
+            done: self.bulk_done.clone(),
+        };
+        tokio::spawn(send_chunks(meta.id, cipher, data, vec![target]));
         Ok(sent)
+    }
+
+    pub(super) async fn offer_shared(
+        &mut self,
+        shared: &SharedAttachment,
+    ) -> Result<(Sent, ChunkTarget), ClientError> {
+        let bulk = match &self.transport {
+            Some(t) => t.bulk().await,
+            None => None,
+        }
+        .ok_or(ClientError::Session(SessionError::NotOpen))?;
+        let (cancel, sent, fx) = self.core.begin_shared(shared, Instant::now())?;
+        self.apply(fx).await;
+        let target = ChunkTarget {
+            bulk,
+            cancel,
+            host: self.host.clone(),
+            session: self.core.id.clone(),
+            done: self.bulk_done.clone(),
+        };
+        Ok((sent, target))
     }
 }
 
-/// Seals and sends every chunk of `data` on its own task; returns the BLAKE3 hash of the whole, or
-/// why it stopped.
-async fn send_chunks(
-    bulk: BulkSender,
-    meta: Meta,
+/// Seals every chunk of `data` once and sends it to every target, on a task of its own; each
+/// target's chat is told when its copy stopped: the BLAKE3 hash of the whole, or why. A target that
+/// fails or is cancelled drops out; the others go on.
+pub async fn send_chunks(
+    id: u64,
     cipher: ChunkCipher,
     data: Arc<Zeroizing<Vec<u8>>>,
-    cancel: CancellationToken,
-    host: Arc<dyn SessionHost>,
-    session: String,
-) -> Result<[u8; 32], String> {
+    targets: Vec<ChunkTarget>,
+) {
     let mut hash = blake3::Hasher::new();
     let total = data.len() as u64;
     let mut last = Instant::now();
@@ -73,30 +135,60 @@ async fn send_chunks(
     } else {
         data.chunks(CHUNK_SIZE).collect()
     };
+    let mut live: Vec<(ChunkTarget, Option<String>)> =
+        targets.into_iter().map(|t| (t, None)).collect();
     let mut done = 0u64;
     for (index, chunk) in chunks.into_iter().enumerate() {
-        if cancel.is_cancelled() {
-            return Err("cancelled".into());
+        for (t, failed) in live.iter_mut() {
+            if failed.is_none() && t.cancel.is_cancelled() {
+                *failed = Some("cancelled".into());
+            }
         }
-        let index = u32::try_from(index).map_err(|_| "too many chunks".to_string())?;
+        if live.iter().all(|(_, f)| f.is_some()) {
+            break;
+        }
+        let Ok(index) = u32::try_from(index) else {
+            for (_, f) in live.iter_mut().filter(|(_, f)| f.is_none()) {
+                *f = Some("too many chunks".into());
+            }
+            break;
+        };
         hash.update(chunk);
-        let sealed = attach::seal_chunk(&cipher, meta.id, index, chunk);
-        // Not raced against the cancel token: a data-channel write dropped half-way is not safe
-        // to abandon (the channel stalled for good in tests). The loop checks the token per chunk.
-        bulk.send(Bytes::from(sealed))
-            .await
-            .map_err(|e| e.to_string())?;
+        let sealed = Bytes::from(attach::seal_chunk(&cipher, id, index, chunk));
+        // Every chat's write at once (the slowest sets the pace). Not raced against the cancel
+        // tokens: a data-channel write dropped half-way is not safe to abandon (the channel
+        // stalled for good in tests). The loop checks the tokens per chunk.
+        let sends = live
+            .iter()
+            .filter(|(_, f)| f.is_none())
+            .map(|(t, _)| t.bulk.send(sealed.clone()));
+        let results = futures_util::future::join_all(sends).await;
+        let mut results = results.into_iter();
+        for (_, f) in live.iter_mut().filter(|(_, f)| f.is_none()) {
+            if let Some(Err(e)) = results.next() {
+                *f = Some(e.to_string());
+            }
+        }
         done += chunk.len() as u64;
         if done == total || last.elapsed() >= attachments::PROGRESS_EVERY {
             last = Instant::now();
-            host.emit(Event::FileProgress {
-                session: session.clone(),
-                id: meta.id,
-                done,
-                total,
-                outgoing: true,
-            });
+            for (t, _) in live.iter().filter(|(_, f)| f.is_none()) {
+                t.host.emit(Event::FileProgress {
+                    session: t.session.clone(),
+                    id,
+                    done,
+                    total,
+                    outgoing: true,
+                });
+            }
         }
     }
-    Ok(*hash.finalize().as_bytes())
+    let hash = *hash.finalize().as_bytes();
+    for (t, failed) in live {
+        let result = match failed {
+            None => Ok(hash),
+            Some(why) => Err(why),
+        };
+        let _ = t.done.send((id, result)).await;
+    }
 }

@@ -15,6 +15,7 @@ use super::{ms_until, ChatCore, Effect};
 use crate::attachments::{Meta, NewAttachment};
 use crate::error::SessionError;
 use crate::events::Event;
+use crate::session::SharedAttachment;
 use crate::session::{AttachmentBytes, Sent};
 use crate::ClientError;
 
@@ -29,16 +30,20 @@ pub(in crate::session) struct Outgoing {
 impl ChatCore {
     /// Whether an attachment may be sent now (open, name and type sizes, the chat's caps).
     pub(in crate::session) fn admit_send(&self, new: &NewAttachment) -> Result<(), ClientError> {
+        self.admit(
+            new.name.as_str().len(),
+            new.mime.len(),
+            new.data.len() as u64,
+        )
+    }
+
+    fn admit(&self, name: usize, mime: usize, size: u64) -> Result<(), ClientError> {
         if !self.live.is_open() {
             return Err(ClientError::Session(SessionError::NotOpen));
         }
-        anonchat_proto::wire::check_size(
-            new.name.as_str().len(),
-            anonchat_proto::limits::MAX_FILE_NAME,
-        )?;
-        anonchat_proto::wire::check_size(new.mime.len(), anonchat_proto::limits::MAX_MIME)?;
-        self.files
-            .admit_send(self.log.limits(), new.data.len() as u64)
+        anonchat_proto::wire::check_size(name, anonchat_proto::limits::MAX_FILE_NAME)?;
+        anonchat_proto::wire::check_size(mime, anonchat_proto::limits::MAX_MIME)?;
+        self.files.admit_send(self.log.limits(), size)
     }
 
     /// Starts sending an admitted attachment: its id, the offer (with a fresh key) for the peer,
@@ -48,7 +53,6 @@ impl ChatCore {
         new: NewAttachment,
         now: Instant,
     ) -> (Outgoing, Sent, Vec<Effect>) {
-        let mut out = Vec::new();
         let id = self.next_id;
         self.next_id += 2;
         let meta = Meta {
@@ -61,27 +65,9 @@ impl ChatCore {
             mine: true,
         };
         let key = TransferKey::random();
-        let offer = PeerFrame::FileOffer {
-            id,
-            name: meta.name.clone(),
-            size: meta.size,
-            mime: meta.mime.clone(),
-            kind: meta.kind,
-            view_once: meta.view_once,
-            key: key.clone(),
-        };
-        self.send(&mut out, &offer);
         let cipher = ChunkCipher::new(&key);
-        drop(key);
         let data = Arc::new(new.data);
-        let cancel = CancellationToken::new();
-        let expires = self.log.expiry_from(now);
-        self.files
-            .sending(meta.clone(), data.clone(), expires, cancel.clone());
-        let sent = Sent {
-            id,
-            expires_in_ms: ms_until(expires, now),
-        };
+        let (cancel, sent, out) = self.offer_ours(meta.clone(), key, data.clone(), now);
         let outgoing = Outgoing {
             meta,
             cipher,
@@ -89,6 +75,63 @@ impl ChatCore {
             cancel,
         };
         (outgoing, sent, out)
+    }
+
+    /// Starts sending an attachment that goes to several chats at once (a group's members):
+    /// the same id, key and bytes on every chat, its chunks sealed once by the caller's task.
+    /// Refused if not admitted, or if the id is taken on this chat (the peer chose it too).
+    pub(in crate::session) fn begin_shared(
+        &mut self,
+        shared: &SharedAttachment,
+        now: Instant,
+    ) -> Result<(CancellationToken, Sent, Vec<Effect>), ClientError> {
+        self.admit(
+            shared.name.as_str().len(),
+            shared.mime.len(),
+            shared.data.len() as u64,
+        )?;
+        if self.files.knows(shared.id) {
+            return Err(ClientError::Refused("that attachment id is taken".into()));
+        }
+        let meta = Meta {
+            id: shared.id,
+            name: shared.name.clone(),
+            size: shared.data.len() as u64,
+            mime: shared.mime.clone(),
+            kind: shared.kind,
+            view_once: shared.view_once,
+            mine: true,
+        };
+        Ok(self.offer_ours(meta, shared.key.clone(), shared.data.clone(), now))
+    }
+
+    /// The offer of ours (with its key) for the peer, and ours held at once.
+    fn offer_ours(
+        &mut self,
+        meta: Meta,
+        key: TransferKey,
+        data: Arc<Zeroizing<Vec<u8>>>,
+        now: Instant,
+    ) -> (CancellationToken, Sent, Vec<Effect>) {
+        let mut out = Vec::new();
+        let offer = PeerFrame::FileOffer {
+            id: meta.id,
+            name: meta.name.clone(),
+            size: meta.size,
+            mime: meta.mime.clone(),
+            kind: meta.kind,
+            view_once: meta.view_once,
+            key,
+        };
+        self.send(&mut out, &offer);
+        let cancel = CancellationToken::new();
+        let expires = self.log.expiry_from(now);
+        let sent = Sent {
+            id: meta.id,
+            expires_in_ms: ms_until(expires, now),
+        };
+        self.files.sending(meta, data, expires, cancel.clone());
+        (cancel, sent, out)
     }
 
     /// Our chunk task for `id` stopped: all sent (with the bytes' hash), or failed.

@@ -96,6 +96,11 @@ impl Transfers {
             .map_err(ClientError::Refused)
     }
 
+    /// Whether `id` names an attachment of this chat, either side's (a new one must not reuse it).
+    pub(in crate::session) fn knows(&self, id: u64) -> bool {
+        self.incoming.contains_key(&id) || self.held.contains_key(&id)
+    }
+
     /// Ours, starting to send: held at once (the sender can show it), stoppable by `cancel`.
     pub(in crate::session) fn sending(
         &mut self,
@@ -136,7 +141,7 @@ impl Transfers {
         if self.incoming.len() >= MAX_INCOMING {
             return Err("too many attachments arriving at once".into());
         }
-        if self.incoming.contains_key(&id) || self.held.contains_key(&id) {
+        if self.knows(id) {
             return Err("a second offer with the same id".into());
         }
         quota::admit_attachment(limits, self.bytes(), self.items(), meta.size)?;

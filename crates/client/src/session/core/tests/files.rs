@@ -137,3 +137,52 @@ fn our_attachment_is_offered_then_finished_or_cancelled_once() {
     assert!(core.cancel_transfer(4, "again").is_empty());
     assert!(core.bulk_done(4, Err("stopped".into()), t0).is_empty());
 }
+
+#[test]
+fn a_shared_attachment_is_offered_under_its_own_id_and_key_unless_the_id_is_taken() {
+    let t0 = Instant::now();
+    let (mut core, mut peer) = open(ChatLimits::default(), t0);
+    let shared = crate::session::SharedAttachment::new(NewAttachment {
+        name: SecretText::new("g.bin".into()),
+        mime: String::new(),
+        kind: AttachmentKind::File,
+        view_once: false,
+        data: Zeroizing::new(vec![5; 100]),
+    });
+    assert!(
+        (1 << 52..1 << 53).contains(&shared.id),
+        "far from the chat's counters, exact in JavaScript"
+    );
+    let (cancel, sent, fx) = core.begin_shared(&shared, t0).expect("offered");
+    assert_eq!(sent.id, shared.id);
+    let [PeerFrame::FileOffer { id, key, size, .. }] = &peer.read(&fx)[..] else {
+        panic!("one offer")
+    };
+    assert_eq!((*id, *size), (shared.id, 100));
+    assert!(
+        *key == shared.key,
+        "the group's one key, inside this chat's Olm"
+    );
+    assert!(!cancel.is_cancelled());
+    assert_eq!(
+        core.attachment(shared.id).expect("held").1.as_slice(),
+        &[5; 100][..]
+    );
+
+    // The peer picked the same id for one of its own: ours is refused on this chat, theirs kept.
+    let (mut core, mut peer) = open(ChatLimits::default(), t0);
+    let theirs = PeerFrame::FileOffer {
+        id: shared.id,
+        name: SecretText::new("theirs.bin".into()),
+        size: 1,
+        mime: String::new(),
+        kind: AttachmentKind::File,
+        view_once: false,
+        key: TransferKey::random(),
+    };
+    core.on_data(&peer.seal(&theirs), 1 << 20, t0);
+    assert!(matches!(
+        core.begin_shared(&shared, t0),
+        Err(crate::ClientError::Refused(_))
+    ));
+}
