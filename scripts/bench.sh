@@ -12,7 +12,9 @@
 # - load: lookups at 1k/2k/5k per second with 5 000 devices connected, latency beyond the gate floor
 #   beside ping at the same rate; on one instance, then on two sharing PostgreSQL and Redis;
 # - desktop: the app's cold start to first paint and idle memory beside the CLI, and the panic
-#   shortcut → window hidden / peer told, with a live chat beside none.
+#   shortcut → window hidden / peer told, with a live chat beside none;
+# - groups: groups of 3, 5 and 10 engines on loopback beside a 1:1 chat — start to every pair
+#   connected, text fan-out latency to all members, file throughput to every member.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -30,3 +32,4 @@ cargo bench -p anonchat-e2e --bench conns --locked
 cargo bench -p anonchat-e2e --bench churn --locked
 cargo bench -p anonchat-e2e --bench load --locked
 bash scripts/with-keyring.sh cargo bench -p anonchat-e2e --bench desktop --locked
+bash scripts/with-keyring.sh cargo bench -p anonchat-e2e --bench groups --locked

@@ -5,83 +5,14 @@
 //! expire on both sides on time, the size cap and cancelling.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anonchat_e2e::cli::{befriend, open_session, pair, say, Cli};
+use anonchat_e2e::disk::{b64, big_file, count, files_under, png_with, written_paths};
 use anonchat_e2e::server::Server;
 use anonchat_e2e::{canary, unique, TempDir};
-use serde_json::{json, Value};
+use serde_json::json;
 use sha2::{Digest, Sha256};
-
-/// A 50 MB file: a random megabyte repeated, with the canary at the start, middle and end.
-fn big_file(path: &Path, canary: &str) {
-    let block: Vec<u8> = (0..1024 * 1024).map(|_| rand::random::<u8>()).collect();
-    let mut data = Vec::with_capacity(50 * 1024 * 1024);
-    while data.len() < 50 * 1024 * 1024 {
-        data.extend_from_slice(&block);
-    }
-    for at in [0, data.len() / 2, data.len() - canary.len()] {
-        data[at..at + canary.len()].copy_from_slice(canary.as_bytes());
-    }
-    std::fs::write(path, data).unwrap();
-}
-
-/// A real PNG with the canary after its end (decoders ignore what follows IEND).
-fn png_with(path: &Path, canary: &str) -> Vec<u8> {
-    let img = image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 4, y as u8 * 5, 90]));
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
-    let mut bytes = out.into_inner();
-    bytes.extend_from_slice(canary.as_bytes());
-    std::fs::write(path, &bytes).unwrap();
-    bytes
-}
-
-fn b64(v: &Value) -> Vec<u8> {
-    anonchat_proto::bytes::decode_b64(v["base64"].as_str().expect("base64")).expect("base64")
-}
-
-/// Every file under `root`, recursively.
-fn files_under(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(root) else {
-        return out;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
-fn count(hay: &[u8], needle: &[u8]) -> usize {
-    memchr::memmem::find_iter(hay, needle).count()
-}
-
-/// Paths a process opened for writing (or created, renamed, linked), from an strace log.
-fn written_paths(log: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for line in log.lines() {
-        let writes = line.contains("O_WRONLY")
-            || line.contains("O_RDWR")
-            || line.contains("O_CREAT")
-            || ["creat(", "rename", "link(", "linkat(", "mkdir", "symlink"]
-                .iter()
-                .any(|s| line.contains(s));
-        if !writes || line.contains("= -1 ") {
-            continue;
-        }
-        for path in line.split('"').skip(1).step_by(2) {
-            out.insert(path.to_string());
-        }
-    }
-    out
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn p3_media_never_touches_disk() {
@@ -140,7 +71,7 @@ async fn p3_media_never_touches_disk() {
     // A 50 MB file; the receiver keeps it in RAM until it asks to save it where it chooses.
     let file_canary = canary();
     let big = fixtures.join("big.bin");
-    big_file(&big, &file_canary);
+    big_file(&big, &file_canary, 50);
     let sent = a
         .ok(json!({"cmd": "send_file", "session": session, "path": big, "view_once": false}))
         .await;

@@ -6,7 +6,9 @@
 
 pub mod cli;
 pub mod deployment;
+pub mod disk;
 pub mod echo;
+pub mod group;
 pub mod gui;
 pub mod netns;
 pub mod nginx;
