@@ -85,15 +85,20 @@ impl Chat {
             data,
             cancel,
         } = out;
-        let target = ChunkTarget {
+        let target = self.target(bulk, cancel);
+        tokio::spawn(send_chunks(meta.id, cipher, data, vec![target]));
+        Ok(sent)
+    }
+
+    /// Where a chunk task sends this chat's copy and reports back.
+    fn target(&self, bulk: BulkSender, cancel: CancellationToken) -> ChunkTarget {
+        ChunkTarget {
             bulk,
             cancel,
             host: self.host.clone(),
             session: self.core.id.clone(),
             done: self.bulk_done.clone(),
-        };
-        tokio::spawn(send_chunks(meta.id, cipher, data, vec![target]));
-        Ok(sent)
+        }
     }
 
     pub(super) async fn offer_shared(
@@ -107,13 +112,7 @@ impl Chat {
         .ok_or(ClientError::Session(SessionError::NotOpen))?;
         let (cancel, sent, fx) = self.core.begin_shared(shared, Instant::now())?;
         self.apply(fx).await;
-        let target = ChunkTarget {
-            bulk,
-            cancel,
-            host: self.host.clone(),
-            session: self.core.id.clone(),
-            done: self.bulk_done.clone(),
-        };
+        let target = self.target(bulk, cancel);
         Ok((sent, target))
     }
 }
