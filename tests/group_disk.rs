@@ -5,7 +5,9 @@
 
 use std::collections::BTreeSet;
 
-use anonchat_e2e::disk::{b64, big_file, count, files_under, png_with, written_paths};
+use anonchat_e2e::disk::{
+    b64, big_file, count, files_under, png_with, written_outside, written_paths,
+};
 use anonchat_e2e::group::{people_wrapped, say_to_all, start, Group};
 use anonchat_e2e::server::Server;
 use anonchat_e2e::{canary, TempDir};
@@ -202,17 +204,7 @@ async fn p3_a_groups_texts_and_media_never_touch_disk() {
         ));
     }
     assert!(!written.is_empty(), "strace saw the profile being written");
-    let data_prefix = data.display().to_string();
-    let unexpected: Vec<&String> = written
-        .iter()
-        .filter(|p| {
-            !p.starts_with(&data_prefix)
-                && **p != saved.display().to_string()
-                && !p.starts_with("/dev/")
-                && !p.starts_with("/proc/")
-                && !p.starts_with("/sys/")
-        })
-        .collect();
+    let unexpected = written_outside(&written, &data, &saved);
     assert!(
         unexpected.is_empty(),
         "written outside the profiles: {unexpected:?}"

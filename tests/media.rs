@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use anonchat_e2e::cli::{befriend, open_session, pair, say, Cli};
-use anonchat_e2e::disk::{b64, big_file, count, files_under, png_with, written_paths};
+use anonchat_e2e::disk::{
+    b64, big_file, count, files_under, png_with, written_outside, written_paths,
+};
 use anonchat_e2e::server::Server;
 use anonchat_e2e::{canary, unique, TempDir};
 use serde_json::json;
@@ -212,17 +214,7 @@ async fn p3_media_never_touches_disk() {
         let log = std::fs::read_to_string(root.0.join(format!("{who}.strace"))).unwrap();
         written.extend(written_paths(&log));
     }
-    let data_prefix = data.display().to_string();
-    let unexpected: Vec<&String> = written
-        .iter()
-        .filter(|p| {
-            !p.starts_with(&data_prefix)
-                && **p != saved.display().to_string()
-                && !p.starts_with("/dev/")
-                && !p.starts_with("/proc/")
-                && !p.starts_with("/sys/")
-        })
-        .collect();
+    let unexpected = written_outside(&written, &data, &saved);
     assert!(
         unexpected.is_empty(),
         "written outside the profile: {unexpected:?}"

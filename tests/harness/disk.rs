@@ -74,3 +74,20 @@ pub fn written_paths(log: &str) -> BTreeSet<String> {
     }
     out
 }
+
+/// Of the paths written, those outside the profiles' folder that are not the path the user chose
+/// to save to (device and kernel files aside).
+pub fn written_outside(written: &BTreeSet<String>, profiles: &Path, saved: &Path) -> Vec<String> {
+    let (profiles, saved) = (profiles.display().to_string(), saved.display().to_string());
+    written
+        .iter()
+        .filter(|p| {
+            !p.starts_with(&profiles)
+                && **p != saved
+                && !["/dev/", "/proc/", "/sys/"]
+                    .iter()
+                    .any(|d| p.starts_with(d))
+        })
+        .cloned()
+        .collect()
+}
