@@ -6,7 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-use anonchat_proto::frames::PeerFrame;
 use anonchat_proto::group::{pass_token, Member};
 use anonchat_proto::wire::ClientMsg;
 use anonchat_proto::{Key32, Username};
@@ -273,9 +272,17 @@ impl Inner {
                         })
                     };
                     if let Some((s, roster)) = found {
-                        let frame = PeerFrame::GroupRoster {
-                            roster: Box::new(roster),
-                        };
+                        let frame = incoming::roster_frame(&roster);
+                        self.session_cmd(&s, Cmd::GroupSend(Box::new(frame)));
+                    }
+                }
+                Do::Welcome(who, roster) => {
+                    let session = lock(&self.groups)
+                        .groups
+                        .get(group)
+                        .and_then(|g| g.sessions.get(&who).cloned());
+                    if let Some(s) = session {
+                        let frame = incoming::roster_frame(&roster);
                         self.session_cmd(&s, Cmd::GroupSend(Box::new(frame)));
                     }
                 }

@@ -44,6 +44,10 @@ pub enum Do {
     Hangup(Username),
     /// Send the held roster to this connected member (it changed, or the link just came up).
     SendRoster(Username),
+    /// Send a newcomer the roster that admitted it, before anything else goes to it. Not a later
+    /// one: a later roster would name members admitted after it, and each side of such a pair
+    /// would take the other for the older one and await its ring (a link never made).
+    Welcome(Username, Box<Roster>),
     /// Tell the front-end.
     Tell(GroupEvent),
     /// The group is over here: end every link and wipe the group's chat.
@@ -193,7 +197,7 @@ impl Mesh {
         Ok(vec![
             Do::Tell(GroupEvent::MemberAdded(who.clone())),
             Do::Tell(GroupEvent::MemberConnected(who.clone())),
-            Do::SendRoster(who),
+            Do::Welcome(who, Box::new(self.roster.clone())),
         ])
     }
 

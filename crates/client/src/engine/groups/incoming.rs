@@ -11,7 +11,7 @@ use anonchat_proto::{Key32, Username};
 use super::super::{lock, Inner};
 use super::RingTag;
 use crate::events::Event;
-use crate::group::mesh::{Link, Mesh, MeshError};
+use crate::group::mesh::{Do, Link, Mesh, MeshError};
 use crate::session::{Cmd, GroupFrame};
 
 impl Inner {
@@ -106,6 +106,10 @@ impl Inner {
     }
 
     fn link_opened(&self, session: &str) {
+        // A newcomer's welcome is queued on its link while the groups lock is held (below), so no
+        // roster produced after its admission can overtake it. Its sender is taken first: the
+        // calls lock is never taken inside the groups lock.
+        let link = lock(&self.calls).session(session).map(|s| s.tx.clone());
         let mut groups = lock(&self.groups);
         let Some(cert) = groups.certs.get(session).cloned() else {
             return;
@@ -119,7 +123,19 @@ impl Inner {
                     return;
                 };
                 let member = Member { ak, device: cert };
-                let dos = g.mesh.admit(member, &|b| self.sign_roster(b));
+                let dos = g
+                    .mesh
+                    .admit(member, &|b| self.sign_roster(b))
+                    .map(|mut dos| {
+                        dos.retain(|d| match (d, &link) {
+                            (Do::Welcome(_, roster), Some(tx)) => {
+                                let _ = tx.try_send(Cmd::GroupSend(Box::new(roster_frame(roster))));
+                                false
+                            }
+                            _ => true,
+                        });
+                        dos
+                    });
                 (group, dos)
             }
             Some(RingTag::Link { group, member, .. }) => {
@@ -237,5 +253,11 @@ impl Inner {
                 me.session_cmd(&session, Cmd::GroupSend(Box::new(frame)));
             }
         });
+    }
+}
+
+pub(super) fn roster_frame(roster: &Roster) -> PeerFrame {
+    PeerFrame::GroupRoster {
+        roster: Box::new(roster.clone()),
     }
 }

@@ -336,16 +336,17 @@ fn the_admin_admits_invitees_one_roster_each_and_tells_the_others_once_they_join
     assert_eq!(mesh.roster().members.len(), 1);
     assert_eq!(mesh.link(&user("bob")), Some(Link::Ringing { since: t0 }));
     let bob = members(&FOUR)[1].clone();
+    let out = mesh.admit(bob.clone(), &sign_alice).unwrap();
+    let r1 = mesh.roster().clone();
     assert_eq!(
-        mesh.admit(bob.clone(), &sign_alice),
-        Ok(vec![
+        out,
+        vec![
             Do::Tell(GroupEvent::MemberAdded(user("bob"))),
             Do::Tell(GroupEvent::MemberConnected(user("bob"))),
-            Do::SendRoster(user("bob")),
-        ])
+            Do::Welcome(user("bob"), Box::new(r1.clone())),
+        ]
     );
     // What bob gets verifies under alice's key, and names both.
-    let r1 = mesh.roster().clone();
     assert_eq!(r1.epoch, 1);
     r1.verify(&pubk(&key(1))).unwrap();
     assert!(r1.member(&user("bob")).is_some());
@@ -466,4 +467,47 @@ fn members_cannot_do_what_only_the_admin_may_and_invites_are_bounded() {
         last = mesh.link_down(&user(who));
     }
     assert_eq!(last.last(), Some(&Do::End(GroupEnd::Empty)));
+}
+
+/// Two invitees answer at once: the admin admits both before its driver sends either roster. Each
+/// newcomer's first roster is still the one that admitted it, so of the pair exactly one rings
+/// (with the admin's current roster, both would await the other's ring: a link never made).
+#[test]
+fn invitees_admitted_back_to_back_still_have_one_ringer_per_pair() {
+    let t0 = Instant::now();
+    let mut mesh = admin(t0);
+    let welcome = |out: Vec<Do>| {
+        out.into_iter()
+            .find_map(|d| match d {
+                Do::Welcome(_, r) => Some(*r),
+                _ => None,
+            })
+            .expect("a welcome")
+    };
+    let to_bob = welcome(mesh.admit(members(&FOUR)[1].clone(), &sign_alice).unwrap());
+    let to_carol = welcome(mesh.admit(members(&FOUR)[2].clone(), &sign_alice).unwrap());
+    assert!(
+        to_bob.member(&user("carol")).is_none(),
+        "bob's names only who came before"
+    );
+    let join = |r: Roster, i: usize| {
+        Mesh::join(
+            r,
+            &user("alice"),
+            &pubk(&key(1)),
+            &members(&FOUR)[i].device,
+            t0,
+        )
+        .unwrap()
+    };
+    let (mut bob, _) = join(to_bob, 1);
+    let (carol, out) = join(to_carol, 2);
+    assert!(!out.iter().any(|d| matches!(d, Do::Ring(_))));
+    assert_eq!(carol.link(&user("bob")), Some(Link::Awaiting { since: t0 }));
+    // The roster naming carol reaches bob later (the admin's, once she joined): he rings her.
+    let out = bob.on_roster(mesh.roster().clone(), t0).unwrap();
+    assert!(
+        out.contains(&Do::Ring(members(&FOUR)[2].clone())),
+        "{out:?}"
+    );
 }
