@@ -40,8 +40,10 @@ need_rust() {
 CLIENT_BUILD_PACKAGES="libclang-dev"
 # What building the desktop app (Tauri 2 on WebKitGTK) needs.
 DESKTOP_BUILD_PACKAGES="libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev"
-# What its end-to-end test needs: a virtual display, WebKit's WebDriver, X input.
-DESKTOP_TEST_PACKAGES="xvfb xauth webkit2gtk-driver xdotool dunst"
+# What its end-to-end tests need: a virtual display, WebKit's WebDriver, X input, AT-SPI from
+# Python (the accessibility tree, and driving the app where WebDriver cannot follow), a real
+# screen locker.
+DESKTOP_TEST_PACKAGES="xvfb xauth webkit2gtk-driver xdotool dunst python3-pyatspi gnome-screensaver"
 
 # need_tauri_driver — installs tauri-driver (the WebDriver bridge for Tauri apps) if it is missing.
 need_tauri_driver() {

@@ -20,7 +20,7 @@ pub async fn run(app: &AppHandle) -> std::time::Duration {
         let n = PANICS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let locked = format!("index.html?locked={n}");
         if let Some(url) = w.url().ok().and_then(|u| u.join(&locked).ok()) {
-            let _ = w.navigate(url);
+            relaunch_page(&w, url);
         }
     }
     let engine = app.state::<AppState>().engine.clone();
@@ -30,6 +30,29 @@ pub async fn run(app: &AppHandle) -> std::time::Duration {
     let _ = app.emit("panic_done", took.as_micros() as u64);
     tracing::info!(micros = took.as_micros() as u64, "panic wipe done");
     took
+}
+
+/// The page's process saw every chat (the DOM, the JS heap, WebKit's caches): it is ended, not
+/// only navigated away from, and the lock page loads in a fresh one, so no copy of a chat stays in
+/// any of the app's processes. Both steps run in one go on the main thread, so the load cannot
+/// race the termination.
+fn relaunch_page(w: &tauri::WebviewWindow, url: tauri::Url) {
+    #[cfg(target_os = "linux")]
+    if !crate::window::automated() {
+        let uri = url.to_string();
+        let done = w.with_webview(move |view| {
+            use webkit2gtk::WebViewExt;
+            let view = view.inner();
+            view.terminate_web_process();
+            view.load_uri(&uri);
+        });
+        if done.is_ok() {
+            return;
+        }
+    }
+    // Under WebDriver, elsewhere, and if the main thread is gone: a new document in the same
+    // process (the engine's state is wiped all the same).
+    let _ = w.navigate(url);
 }
 
 /// Fire-and-forget from handlers that cannot wait.

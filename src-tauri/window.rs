@@ -9,11 +9,7 @@ pub const LABEL: &str = "main";
 
 pub fn create(app: &AppHandle) -> tauri::Result<()> {
     let profile = app.state::<AppState>().profile.clone();
-    // WebDriver (tauri-driver sets this) cannot open a browsing context in an incognito webview;
-    // every other run is incognito. A release build ignores the variable: anyone who can set an
-    // environment variable must not be able to switch incognito off.
-    let automated = cfg!(debug_assertions)
-        && std::env::var("TAURI_WEBVIEW_AUTOMATION").is_ok_and(|v| v == "true");
+    let automated = automated();
     let window = WebviewWindowBuilder::new(app, LABEL, WebviewUrl::App("index.html".into()))
         .title(format!("AnonChat — {profile}"))
         .inner_size(900.0, 640.0)
@@ -29,6 +25,14 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
         }
     });
     Ok(())
+}
+
+/// Whether WebDriver drives this run (tauri-driver sets the variable). WebDriver cannot open a
+/// browsing context in an incognito webview, nor follow the page into a new web process; every
+/// other run is incognito and ends the web process on panic. A release build ignores the
+/// variable: anyone who can set an environment variable must not be able to weaken either.
+pub fn automated() -> bool {
+    cfg!(debug_assertions) && std::env::var("TAURI_WEBVIEW_AUTOMATION").is_ok_and(|v| v == "true")
 }
 
 /// Brings the window back from the tray.

@@ -40,6 +40,13 @@ enum Seen {
 }
 
 fn main() -> anyhow::Result<()> {
+    // `ANONCHAT_LOG=anonchat_client=debug` shows what the engines did (a stalled link, say).
+    if std::env::var_os("ANONCHAT_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_env("ANONCHAT_LOG"))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?

@@ -2,11 +2,12 @@
 //! which starts the app), and a WebDriver session through `fantoccini`. Split by what each part
 //! drives: the X display and its input (`display`), the app as a page object (`app`), its
 //! processes and memory dumps (`memory`), the tray menu (`tray`), notifications (`notify`),
-//! screenshots (`shot`), and the named questions tests ask about the page (`page`).
+//! screenshots (`shot`), the accessibility tree and the app run without WebDriver (`atspi`), and the named questions tests ask about the page (`page`).
 
 use std::time::Duration;
 
 mod app;
+mod atspi;
 mod display;
 mod keys;
 mod memory;
@@ -16,9 +17,10 @@ mod shot;
 mod tray;
 
 pub use app::Desktop;
+pub use atspi::{controls, list_reaches, press, wait_for, Control, PlainApp};
 pub use display::{Display, KillOnDrop};
 pub use keys::{every_control_reachable, tab_to};
-pub use memory::{app_pid, children, count_in_memory};
+pub use memory::{app_pid, children, count_in_memory, web_processes};
 pub use notify::NotifyMonitor;
 pub use tray::tray_click;
 

@@ -258,7 +258,7 @@ impl Desktop {
             }
             assert!(
                 t0.elapsed() < WAIT,
-                "{}: timed out waiting for {what}",
+                "{}: timed out waiting for {what} (last answer: {asked:?})",
                 self.profile
             );
             tokio::time::sleep(Duration::from_millis(25)).await;

@@ -21,21 +21,37 @@ pub fn app_pid(profile: &str) -> Option<u32> {
     })
 }
 
-/// Processes whose parent is `pid` (WebKit's web and network processes for the app).
+/// Every process descended from `pid` (WebKit's web and network processes for the app, and any
+/// they start in turn).
 pub fn children(pid: u32) -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    dir.flatten()
+    let parents: Vec<(u32, u32)> = dir
+        .flatten()
         .filter_map(|e| {
             let p: u32 = e.file_name().to_string_lossy().parse().ok()?;
             let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
             // Field 4 (after the parenthesised name) is the parent pid.
             let after = stat.rsplit_once(')')?.1;
             let ppid: u32 = after.split_whitespace().nth(1)?.parse().ok()?;
-            (ppid == pid).then_some(p)
+            Some((p, ppid))
         })
-        .collect()
+        .collect();
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
 }
 
 /// How many times each of `needles` occurs in the memory of `pid`: every page that is present (or
@@ -120,4 +136,15 @@ pub fn count_in_memory(pid: u32, needles: &[String]) -> Vec<usize> {
         }
     }
     counts
+}
+
+/// The app's WebKit web content processes (the ones that render the page).
+pub fn web_processes(pid: u32) -> Vec<u32> {
+    children(pid)
+        .into_iter()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm"))
+                .is_ok_and(|c| c.starts_with("WebKitWebProces"))
+        })
+        .collect()
 }

@@ -1,0 +1,116 @@
+//! The app as a user runs it — started directly, without WebDriver — and driven the way assistive
+//! technology drives it: AT-SPI (`atspi.py`) to find and press controls, X input to type. WebDriver
+//! cannot follow a panic that ends WebKit's web process (WebKit closes its automation session
+//! with that process), and the accessibility tree is what the OS exposes of every control.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+use super::{app_pid, Display, WAIT};
+use crate::bin;
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/harness/gui/atspi.py");
+
+fn atspi(pid: u32, args: &[&str]) -> std::process::Output {
+    // Debian's python3 (where python3-pyatspi lives), not whichever python3 is first on PATH.
+    Command::new("/usr/bin/python3")
+        .arg(SCRIPT)
+        .arg(pid.to_string())
+        .args(args)
+        .output()
+        .expect("python3 with pyatspi (apt install python3-pyatspi; scripts/test.sh does)")
+}
+
+/// One control in the app's accessibility tree.
+#[derive(Debug, Clone)]
+pub struct Control {
+    pub role: String,
+    pub name: String,
+    pub showing: bool,
+}
+
+/// Every control of the app `pid` in its accessibility tree.
+pub fn controls(pid: u32) -> Vec<Control> {
+    let out = atspi(pid, &["controls"]);
+    assert!(out.status.success(), "AT-SPI tree of {pid}: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| Control {
+            role: v["role"].as_str().unwrap_or("").to_string(),
+            name: v["name"].as_str().unwrap_or("").to_string(),
+            showing: v["showing"].as_bool().unwrap_or(false),
+        })
+        .collect()
+}
+
+/// Waits until a showing control of the app is named `name`, and activates it.
+pub fn press(pid: u32, name: &str) {
+    let secs = WAIT.as_secs().to_string();
+    let out = atspi(pid, &["press", name, &secs]);
+    assert!(
+        out.status.success(),
+        "pressing {name:?} over AT-SPI: {out:?}"
+    );
+}
+
+/// Waits until a showing control of the app is named `name`.
+pub fn wait_for(pid: u32, name: &str) {
+    let secs = WAIT.as_secs().to_string();
+    let out = atspi(pid, &["wait", name, &secs]);
+    assert!(
+        out.status.success(),
+        "waiting for {name:?} over AT-SPI: {out:?}"
+    );
+}
+
+/// Waits until the list named `list` has at least `n` items; returns how many it has.
+pub fn list_reaches(pid: u32, list: &str, n: usize) -> usize {
+    let secs = WAIT.as_secs().to_string();
+    let out = atspi(pid, &["count", list, &secs, &n.to_string()]);
+    assert!(
+        out.status.success(),
+        "the list {list:?} over AT-SPI: {out:?}"
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+/// The app started as a user starts it (incognito webview, no automation); killed on drop.
+pub struct PlainApp {
+    child: Child,
+    pub pid: u32,
+}
+
+impl PlainApp {
+    pub fn start(display: &Display, home: &Path, profile: &str, server: &str) -> PlainApp {
+        let child = Command::new(bin("anonchat"))
+            .env("DISPLAY", &display.name)
+            .env("ANONCHAT_HOME", home)
+            .env("ANONCHAT_PROFILE", profile)
+            .env("ANONCHAT_SERVER", server)
+            .env_remove("TAURI_WEBVIEW_AUTOMATION")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the app");
+        let pid = child.id();
+        let t0 = std::time::Instant::now();
+        while app_pid(profile) != Some(pid) {
+            assert!(t0.elapsed() < WAIT, "the app did not start");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        PlainApp { child, pid }
+    }
+}
+
+impl Drop for PlainApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,110 @@
+//! Panic leaves no process holding chat (issue 17): the app run as a user runs it — no WebDriver,
+//! which cannot follow the page into a new web process — driven over AT-SPI and real X input,
+//! with a real server and a real CLI peer. Before the panic the chat is in the app's process and
+//! in WebKit's; after it, WebKit's web process that rendered the chat is gone, the lock page is in
+//! a fresh one, and a dump of every process of the app finds no canary.
+
+use anonchat_e2e::cli::Cli;
+use anonchat_e2e::gui::{
+    children, count_in_memory, list_reaches, one_at_a_time, press, tray_click, wait_for,
+    web_processes, Display, PlainApp, WAIT,
+};
+use anonchat_e2e::server::Server;
+use anonchat_e2e::{canary, unique, TempDir};
+use serde_json::json;
+
+/// The canaries in each process of the app: `(pid, name, count)`, printed.
+fn dump(pid: u32, canaries: &[String], when: &str) -> Vec<(u32, String, usize)> {
+    let all: Vec<(u32, String, usize)> = std::iter::once(pid)
+        .chain(children(pid))
+        .map(|p| {
+            let name = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+            let n = count_in_memory(p, canaries).iter().sum();
+            (p, name.trim().to_string(), n)
+        })
+        .collect();
+    println!("canaries {when}: {all:?}");
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panic_ends_every_process_that_saw_the_chat() {
+    let _turn = one_at_a_time().await;
+    let server = Server::start().await;
+    let display = Display::start();
+    let _notifications = display.notification_daemon();
+    let home = TempDir::new("panic-gui");
+    let (app_name, bob_name) = (unique("desk"), unique("bob"));
+    let profile = unique("pp");
+    let mut bob = Cli::start(&unique("pb"), &home.0, &server.url()).await;
+    bob.register(&bob_name).await;
+    bob.connect().await;
+
+    let app = PlainApp::start(&display, &home.0, &profile, &server.url());
+    let pid = app.pid;
+    // Onboarding has the focus in its username field; Return submits it.
+    wait_for(pid, "Choose a username");
+    display.type_text(&app_name);
+    display.key("Return");
+    wait_for(pid, "Send request");
+    bob.ok(json!({"cmd": "add_friend", "username": app_name}))
+        .await;
+    press(pid, &format!("Accept {bob_name}"));
+    bob.expect_event("friend_added").await;
+
+    // bob rings, the app answers; each side sends a canary.
+    let ring = bob.ok(json!({"cmd": "ring", "username": app_name})).await;
+    press(pid, "Answer");
+    bob.expect_event("session_open").await;
+    let mine = canary();
+    // The chat's input has the focus once it opens.
+    display.type_text(&mine);
+    display.key("Return");
+    let want = mine.clone();
+    bob.expect("the app's message", move |v| {
+        v["event"] == "message" && v["text"] == want.as_str()
+    })
+    .await;
+    let theirs = canary();
+    bob.ok(json!({"cmd": "send", "session": ring["ring_id"], "text": theirs}))
+        .await;
+    list_reaches(pid, "Messages", 2);
+    let canaries = vec![mine, theirs];
+    let before = dump(pid, &canaries, "before the panic");
+    let rendered = web_processes(pid);
+    assert!(
+        before
+            .iter()
+            .any(|(p, _, n)| rendered.contains(p) && *n > 0),
+        "the dump finds the chat in WebKit's web process while it is open"
+    );
+
+    display.key("ctrl+shift+x");
+    let ended = bob.expect_event("session_ended").await;
+    assert_eq!(ended["reason"], "peer_left", "the app said bye: {ended}");
+    // The web process that rendered the chat ends; the lock page comes up in a new one.
+    let t0 = std::time::Instant::now();
+    loop {
+        let now = web_processes(pid);
+        if !now.is_empty() && now.iter().all(|p| !rendered.contains(p)) {
+            println!(
+                "web processes {rendered:?} → {now:?} after {:?}",
+                t0.elapsed()
+            );
+            break;
+        }
+        assert!(
+            t0.elapsed() < WAIT,
+            "the web process {rendered:?} still runs: {now:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tray_click(pid, "Show AnonChat");
+    wait_for(pid, "Continue");
+    let after = dump(pid, &canaries, "after the panic");
+    assert!(
+        after.iter().all(|(_, _, n)| *n == 0),
+        "no canary in any process of the app after the panic: {after:?}"
+    );
+    drop(app);
+}
