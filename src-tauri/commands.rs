@@ -269,6 +269,24 @@ async fn set_notify_show_name(state: State<'_, AppState>, show: bool) -> Res<()>
         .map_err(err)
 }
 
+/// The user did something in the window: the idle timeout starts again.
+#[tauri::command(rename_all = "snake_case")]
+fn activity(app: AppHandle) {
+    crate::autolock::input(&app);
+}
+
+#[tauri::command(rename_all = "snake_case")]
+fn auto_lock(app: AppHandle) -> crate::idle::AutoLock {
+    crate::autolock::current(&app)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn set_auto_lock(app: AppHandle, settings: crate::idle::AutoLock) -> Res<()> {
+    crate::autolock::change(&app, settings)
+        .await
+        .map_err(bad_input)
+}
+
 pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static {
     tauri::generate_handler![
         execute,
@@ -282,5 +300,8 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         panic,
         set_panic_shortcut,
         set_notify_show_name,
+        activity,
+        auto_lock,
+        set_auto_lock,
     ]
 }

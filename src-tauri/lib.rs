@@ -1,12 +1,16 @@
 //! The AnonChat desktop app: a thin Tauri shell over the client engine. Each command forwards to one
 //! engine call (`commands.rs`), engine events go to the UI as the Tauri event `engine`, and the shell
 //! adds only what a desktop needs: the tray (`tray.rs`), the global panic shortcut (`shortcut.rs`),
-//! panic itself (`panic.rs`), content-free notifications (`notify.rs`), one instance per profile
+//! panic itself (`panic.rs`), the wipes nobody asked for — idle, screen lock, sleep (`idle.rs`,
+//! `autolock.rs`, `oslock.rs`), content-free notifications (`notify.rs`), one instance per profile
 //! (`instance.rs`) and the window (`window.rs`).
 
+mod autolock;
 mod commands;
+mod idle;
 mod instance;
 mod notify;
+mod oslock;
 mod panic;
 pub mod scrub;
 mod shortcut;
@@ -111,6 +115,7 @@ fn start() -> anyhow::Result<()> {
             window::create(&handle)?;
             tray::create(&handle)?;
             shortcut::register_saved(&handle);
+            autolock::start(&handle);
             forward_events(handle.clone(), events);
             // A registered profile connects at once; a new one waits for onboarding.
             let engine = handle.state::<AppState>().engine.clone();

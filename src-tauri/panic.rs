@@ -1,11 +1,13 @@
 //! Panic (P6): from the global shortcut, the tray or the button. The window is hidden and the webview
 //! replaced by a fresh, blank lock screen at once; every session ends with `bye` and its state is
-//! zeroized in the engine. Works the same while the window is hidden.
+//! zeroized in the engine. Works the same while the window is hidden. The idle timeout and the
+//! OS's lock and sleep take the same path (`lock`), without hiding the window.
 
 use std::time::Instant;
 
 use tauri::{AppHandle, Emitter, Manager};
 
+use crate::idle::Why;
 use crate::window::LABEL;
 use crate::AppState;
 
@@ -14,22 +16,42 @@ use crate::AppState;
 static PANICS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 pub async fn run(app: &AppHandle) -> std::time::Duration {
+    let took = wipe(app, None).await;
+    // For the test and the bench: the moment the engine's chat state is gone (no content).
+    let _ = app.emit("panic_done", took.as_micros() as u64);
+    tracing::info!(micros = took.as_micros() as u64, "panic wipe done");
+    took
+}
+
+/// The same wipe when the app decided it (idle, the OS locked or sleeps): the window stays where
+/// it is, showing the lock page that says why.
+pub async fn lock(app: &AppHandle, why: Why) {
+    let took = wipe(app, Some(why)).await;
+    tracing::info!(
+        micros = took.as_micros() as u64,
+        why = why.as_str(),
+        "automatic wipe done"
+    );
+}
+
+async fn wipe(app: &AppHandle, why: Option<Why>) -> std::time::Duration {
     let t0 = Instant::now();
     if let Some(w) = app.get_webview_window(LABEL) {
-        let _ = w.hide();
+        if why.is_none() {
+            let _ = w.hide();
+        }
         let n = PANICS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let locked = format!("index.html?locked={n}");
+        let locked = match why {
+            None => format!("index.html?locked={n}"),
+            Some(why) => format!("index.html?locked={n}&why={}", why.as_str()),
+        };
         if let Some(url) = w.url().ok().and_then(|u| u.join(&locked).ok()) {
             relaunch_page(&w, url);
         }
     }
     let engine = app.state::<AppState>().engine.clone();
     engine.panic().await;
-    let took = t0.elapsed();
-    // For the test and the bench: the moment the engine's chat state is gone (no content).
-    let _ = app.emit("panic_done", took.as_micros() as u64);
-    tracing::info!(micros = took.as_micros() as u64, "panic wipe done");
-    took
+    t0.elapsed()
 }
 
 /// The page's process saw every chat (the DOM, the JS heap, WebKit's caches): it is ended, not

@@ -3,10 +3,12 @@
 
 import { $, show, say, act, errText, errCode } from "./dom.js";
 import { engine } from "./ipc.js";
+import { lockReason } from "./autolock.js";
 
 // The lock page: with a passcode, only the passcode continues; without one it says so plainly.
 export function showLock(lockState) {
   show("lock");
+  say("lock-why", lockReason());
   const has = lockState.has_passcode;
   $("unlock-label").hidden = !has;
   $("unlock-passcode").hidden = !has;

@@ -4,6 +4,7 @@ import { $, ui, show, pane, say, act, qrInto } from "./dom.js";
 import { engine, shell } from "./ipc.js";
 import { withPasscode, refreshPasscode } from "./lock.js";
 import { refreshDevices } from "./keys.js";
+import { refreshAutoLock } from "./autolock.js";
 
 // ---- settings ------------------------------------------------------------------------------
 
@@ -24,6 +25,7 @@ async function openSettings() {
   }
   await refreshCode(m && m.mode === "strict");
   await refreshPasscode();
+  await refreshAutoLock();
   await refreshNetwork();
   await refreshDevices();
 }

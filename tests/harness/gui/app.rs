@@ -164,6 +164,20 @@ impl Desktop {
         }
     }
 
+    /// Invokes the shell's own command `name` (one only the desktop has) as the page would.
+    pub async fn shell(&self, name: &str, args: Value) -> Result<Value, Value> {
+        let body = format!(
+            "return await window.__TAURI__.core.invoke({}, {args})\
+             .then((ok) => ({{ok: ok === undefined ? null : ok}}), (err) => ({{err}}));",
+            Value::from(name)
+        );
+        let v = self.eval_async(&body).await;
+        match v.get("ok") {
+            Some(ok) => Ok(ok.clone()),
+            None => Err(v["err"].clone()),
+        }
+    }
+
     /// Waits until the page answers `q` with yes.
     pub async fn wait(&self, q: Q) {
         self.until(&q.what, &q.js).await;

@@ -87,6 +87,68 @@ impl Display {
     }
 }
 
+impl Display {
+    /// A real screen locker on this display (gnome-screensaver, which says so on the session bus
+    /// with `org.gnome.ScreenSaver.ActiveChanged`); killed on drop.
+    pub fn screen_locker(&self) -> KillOnDrop {
+        let child = Command::new("gnome-screensaver")
+            .arg("--no-daemon")
+            .env("DISPLAY", &self.name)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gnome-screensaver (apt install gnome-screensaver; scripts/test.sh does)");
+        let waited = Command::new("gdbus")
+            .args(["wait", "--session", "--timeout", "20"])
+            .arg("org.gnome.ScreenSaver")
+            .status()
+            .expect("gdbus");
+        assert!(waited.success(), "gnome-screensaver did not take its name");
+        KillOnDrop(child)
+    }
+
+    /// Locks the screen with the locker, as the user's lock key would; returns once the locker
+    /// told the session bus (`ActiveChanged(true)`, watched by `dbus-monitor`).
+    pub fn lock_screen(&self) {
+        use std::io::BufRead;
+        let mut monitor = Command::new("dbus-monitor")
+            .args([
+                "--session",
+                "type='signal',interface='org.gnome.ScreenSaver',member='ActiveChanged'",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-monitor");
+        let stdout = monitor.stdout.take().expect("monitor output");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                // The monitor's own first lines (NameAcquired) come before it listens.
+                if line.contains("NameLost") || line.contains("boolean true") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        rx.recv_timeout(WAIT).expect("dbus-monitor listening");
+        let out = self.run("gnome-screensaver-command", &["--lock"]);
+        assert!(
+            out.status.success(),
+            "gnome-screensaver-command --lock: {out:?}"
+        );
+        let said = rx.recv_timeout(WAIT);
+        let _ = monitor.kill();
+        let _ = monitor.wait();
+        assert!(
+            said.is_ok_and(|l| l.contains("boolean true")),
+            "the locker said nothing on the session bus"
+        );
+    }
+}
+
 /// A helper process, killed on drop.
 pub struct KillOnDrop(Child);
 
