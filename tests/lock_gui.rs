@@ -2,6 +2,7 @@
 //! server and a real CLI peer. With a short idle timeout an open chat ends (the peer is told) and
 //! the window shows a fresh lock page saying why; a real screen locker on the test display
 //! (gnome-screensaver, over the session bus) does the same, and with that setting off it does not.
+//! The ephemeral notes go with the lock.
 
 use std::time::{Duration, Instant};
 
@@ -105,6 +106,9 @@ async fn idle_and_the_screen_lock_end_chats_and_lock_the_window() {
     // The screen locks: the same, whatever the idle timeout.
     app.click("#unlock").await;
     app.wait(page::screen("main")).await;
+    app.click("#nav-notes").await;
+    app.wait(page::pane("notes") & page::value_is("notes-text", ""))
+        .await;
     app.shell("set_auto_lock", settings(0, true))
         .await
         .expect("saved");

@@ -2,9 +2,11 @@
 //! which cannot follow the page into a new web process — driven over AT-SPI and real X input,
 //! with a real server and a real CLI peer. Before the panic the chat is in the app's process and
 //! in WebKit's; after it, WebKit's web process that rendered the chat is gone, the lock page is in
-//! a fresh one, and a dump of every process of the app finds no canary.
+//! a fresh one, and a dump of every process of the app finds no canary — neither of the chat nor
+//! of the ephemeral notes (shared into the chat as a line, as a view-once item, or kept).
 
 use anonchat_e2e::cli::Cli;
+use anonchat_e2e::disk::b64;
 use anonchat_e2e::gui::{
     children, count_in_memory, list_reaches, one_at_a_time, press, tray_click, wait_for,
     web_processes, Display, PlainApp, WAIT,
@@ -69,7 +71,43 @@ async fn panic_ends_every_process_that_saw_the_chat() {
     bob.ok(json!({"cmd": "send", "session": ring["ring_id"], "text": theirs}))
         .await;
     list_reaches(pid, "Messages", 2);
-    let canaries = vec![mine, theirs];
+
+    // Notes: one shared into the chat as a line, one as a view-once item (bob opens it once), one
+    // left in the scratchpad.
+    let (note_line, note_once, note_kept) = (canary(), canary(), canary());
+    press(pid, "Notes");
+    display.type_text(&note_line);
+    press(pid, "Send to chat");
+    let want = note_line.clone();
+    bob.expect("the note as a line", move |v| {
+        v["event"] == "message" && v["text"] == want.as_str()
+    })
+    .await;
+    press(pid, "Notes");
+    press(pid, "Clear");
+    display.type_text(&note_once);
+    press(pid, "Send to chat, view once");
+    let offer = bob
+        .expect("the note as a view-once item", |v| {
+            v["event"] == "file_incoming"
+        })
+        .await;
+    assert_eq!(offer["view_once"], true, "{offer}");
+    assert_eq!(offer["name"], "note.txt", "{offer}");
+    let id = offer["id"].clone();
+    let want = id.clone();
+    bob.expect("the note's bytes", move |v| {
+        v["event"] == "file_received" && v["id"] == want
+    })
+    .await;
+    let opened = bob
+        .ok(json!({"cmd": "open_view_once", "session": ring["ring_id"], "id": id}))
+        .await;
+    assert_eq!(b64(&opened), note_once.as_bytes(), "the note, byte-exact");
+    press(pid, "Notes");
+    press(pid, "Clear");
+    display.type_text(&note_kept);
+    let canaries = vec![mine, theirs, note_line, note_once, note_kept];
     let before = dump(pid, &canaries, "before the panic");
     let rendered = web_processes(pid);
     assert!(

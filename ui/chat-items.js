@@ -155,9 +155,24 @@ async function openOnce(meta) {
   const bytes = await act(shell("open_view_once", { session: ui.session.id, id: meta.id }), "chat-typing");
   replaceWith(meta.id, `Opened once, now wiped: ${meta.name}`);
   if (!bytes) return;
-  const url = URL.createObjectURL(new Blob([bytes], { type: meta.mime }));
-  media.urls.set(`once-${meta.id}`, url);
-  $("viewer-img").src = url;
+  // A file opened once (a shared note, say) is shown as text when it is UTF-8 (as textContent, so
+  // never as markup); the engine types every file as unknown, so its bytes decide.
+  const asText = meta.kind === "file";
+  $("viewer-img").hidden = asText;
+  $("viewer-text").hidden = !asText;
+  if (asText) {
+    let text;
+    try {
+      text = new TextDecoder("utf-8", { fatal: true }).decode(new Uint8Array(bytes));
+    } catch {
+      text = "This item is neither text nor an image, so it cannot be shown here. It is wiped now.";
+    }
+    $("viewer-text").textContent = text;
+  } else {
+    const url = URL.createObjectURL(new Blob([bytes], { type: meta.mime }));
+    media.urls.set(`once-${meta.id}`, url);
+    $("viewer-img").src = url;
+  }
   $("viewer").hidden = false;
   $("viewer-close").focus();
 }
@@ -165,6 +180,7 @@ async function openOnce(meta) {
 export function closeViewer() {
   $("viewer").hidden = true;
   $("viewer-img").removeAttribute("src");
+  $("viewer-text").textContent = "";
   for (const key of [...media.urls.keys()]) if (String(key).startsWith("once-")) dropUrl(key);
 }
 

@@ -29,7 +29,7 @@ export function show(screen) {
 }
 
 export function pane(which) {
-  for (const id of ["welcome", "chat", "group", "settings"]) $(id).hidden = id !== which;
+  for (const id of ["welcome", "chat", "group", "notes", "settings"]) $(id).hidden = id !== which;
   if (which !== "settings" && ui.codeTimer) {
     clearInterval(ui.codeTimer);
     ui.codeTimer = null;

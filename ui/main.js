@@ -10,6 +10,7 @@ import { loadRings } from "./chat.js";
 import { showLock, withPasscode } from "./lock.js";
 import { refreshDevices } from "./keys.js";
 import "./settings.js";
+import "./notes.js";
 
 async function start() {
   ui.me = await shell("whoami");

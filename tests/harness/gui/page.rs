@@ -339,3 +339,11 @@ pub fn group_image(width: u32) -> Q {
         ),
     )
 }
+
+/// The field `id` holds `value`.
+pub fn value_is(id: &str, value: &str) -> Q {
+    q(
+        format!("#{id} holds {value:?}"),
+        format!("{}.value === {}", by_id(id), lit(value)),
+    )
+}
