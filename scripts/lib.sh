@@ -43,7 +43,7 @@ DESKTOP_BUILD_PACKAGES="libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicat
 # What its end-to-end tests need: a virtual display, WebKit's WebDriver, X input, AT-SPI from
 # Python (the accessibility tree, and driving the app where WebDriver cannot follow), a real
 # screen locker.
-DESKTOP_TEST_PACKAGES="xvfb xauth webkit2gtk-driver xdotool dunst python3-pyatspi gnome-screensaver"
+DESKTOP_TEST_PACKAGES="xvfb xauth webkit2gtk-driver xdotool dunst python3-pyatspi gnome-screensaver xclip"
 
 # need_tauri_driver — installs tauri-driver (the WebDriver bridge for Tauri apps) if it is missing.
 need_tauri_driver() {

@@ -269,6 +269,18 @@ async fn set_notify_show_name(state: State<'_, AppState>, show: bool) -> Res<()>
         .map_err(err)
 }
 
+/// Copies a code or link the page shows; it leaves the clipboard again after a while. Returns
+/// after how many seconds.
+#[tauri::command(rename_all = "snake_case")]
+fn copy(app: AppHandle, text: String) -> Res<u64> {
+    if text.len() > 4096 {
+        return Err(bad_input("only codes and links are copied".into()));
+    }
+    crate::clipboard::copy(&app, text)
+        .map(|d| d.as_secs())
+        .map_err(bad_input)
+}
+
 /// The user did something in the window: the idle timeout starts again.
 #[tauri::command(rename_all = "snake_case")]
 fn activity(app: AppHandle) {
@@ -301,6 +313,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         set_panic_shortcut,
         set_notify_show_name,
         activity,
+        copy,
         auto_lock,
         set_auto_lock,
     ]

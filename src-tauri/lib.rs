@@ -6,6 +6,7 @@
 //! (`instance.rs`) and the window (`window.rs`).
 
 mod autolock;
+mod clipboard;
 mod commands;
 mod idle;
 mod instance;

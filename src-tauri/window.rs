@@ -13,7 +13,7 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
     let window = WebviewWindowBuilder::new(app, LABEL, WebviewUrl::App("index.html".into()))
         .title(format!("AnonChat — {profile}"))
         .inner_size(900.0, 640.0)
-        .min_inner_size(560.0, 420.0)
+        .min_inner_size(360.0, 420.0)
         .incognito(!automated)
         .content_protected(true)
         .build()?;

@@ -131,3 +131,14 @@ $("delete-account").addEventListener("click", async () => {
   }
 });
 
+
+// Copied codes and links leave the clipboard again after a while (unless something else was
+// copied meanwhile).
+for (const [button, source] of [["share-copy", "share-link"], ["code-copy", "code-value"], ["enroll-copy", "enroll-code"]]) {
+  $(button).addEventListener("click", async () => {
+    const text = $(source).textContent;
+    if (!text) return;
+    const secs = await act(shell("copy", { text }), "settings-status");
+    if (secs !== undefined) say("settings-status", `Copied. It leaves the clipboard in ${secs} s.`);
+  });
+}

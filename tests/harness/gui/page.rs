@@ -347,3 +347,15 @@ pub fn value_is(id: &str, value: &str) -> Q {
         format!("{}.value === {}", by_id(id), lit(value)),
     )
 }
+
+/// The page is at most `px` wide and nothing sticks out sideways: no horizontal scrolling, and
+/// the panic button inside the window.
+pub fn fits_width(px: u32) -> Q {
+    q(
+        format!("the page {px} px wide at most, nothing sticking out"),
+        format!(
+            "window.innerWidth <= {px} && document.documentElement.scrollWidth <= window.innerWidth \
+             && document.getElementById('panic-button').getBoundingClientRect().right <= window.innerWidth"
+        ),
+    )
+}
