@@ -69,6 +69,7 @@ pub struct Me {
     unprotected: bool,
     panic_shortcut: String,
     notify_show_name: bool,
+    panic_quits: bool,
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -84,6 +85,9 @@ fn whoami(app: AppHandle, state: State<'_, AppState>) -> Me {
         panic_shortcut: crate::shortcut::current(&app),
         notify_show_name: e
             .ui_setting(crate::notify::SHOW_NAME)
+            .is_some_and(|v| v == "true"),
+        panic_quits: e
+            .ui_setting(crate::panic::QUITS)
             .is_some_and(|v| v == "true"),
     }
 }
@@ -269,6 +273,15 @@ async fn set_notify_show_name(state: State<'_, AppState>, show: bool) -> Res<()>
         .map_err(err)
 }
 
+#[tauri::command(rename_all = "snake_case")]
+async fn set_panic_quits(state: State<'_, AppState>, quits: bool) -> Res<()> {
+    state
+        .engine
+        .set_ui_setting(crate::panic::QUITS, if quits { "true" } else { "false" })
+        .await
+        .map_err(err)
+}
+
 /// Copies a code or link the page shows; it leaves the clipboard again after a while. Returns
 /// after how many seconds.
 #[tauri::command(rename_all = "snake_case")]
@@ -312,6 +325,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         panic,
         set_panic_shortcut,
         set_notify_show_name,
+        set_panic_quits,
         activity,
         copy,
         auto_lock,

@@ -15,18 +15,26 @@ use crate::AppState;
 /// hash change), so nothing of the chat survives in the page.
 static PANICS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// The setting "panic also quits the app".
+pub const QUITS: &str = "panic_quits";
+
 pub async fn run(app: &AppHandle) -> std::time::Duration {
-    let took = wipe(app, None).await;
+    let quits = app.state::<AppState>().engine.ui_setting(QUITS).as_deref() == Some("true");
+    let took = wipe(app, None, quits).await;
     // For the test and the bench: the moment the engine's chat state is gone (no content).
     let _ = app.emit("panic_done", took.as_micros() as u64);
     tracing::info!(micros = took.as_micros() as u64, "panic wipe done");
+    if quits {
+        // Everything is wiped already; the exit ends WebKit's processes with the app.
+        app.exit(0);
+    }
     took
 }
 
 /// The same wipe when the app decided it (idle, the OS locked or sleeps): the window stays where
 /// it is, showing the lock page that says why.
 pub async fn lock(app: &AppHandle, why: Why) {
-    let took = wipe(app, Some(why)).await;
+    let took = wipe(app, Some(why), false).await;
     tracing::info!(
         micros = took.as_micros() as u64,
         why = why.as_str(),
@@ -34,7 +42,9 @@ pub async fn lock(app: &AppHandle, why: Why) {
     );
 }
 
-async fn wipe(app: &AppHandle, why: Option<Why>) -> std::time::Duration {
+/// `quitting`: the page's process ends and no new one starts (one started now would outlive the
+/// app's exit).
+async fn wipe(app: &AppHandle, why: Option<Why>, quitting: bool) -> std::time::Duration {
     let t0 = Instant::now();
     if let Some(w) = app.get_webview_window(LABEL) {
         if why.is_none() {
@@ -46,7 +56,7 @@ async fn wipe(app: &AppHandle, why: Option<Why>) -> std::time::Duration {
             Some(why) => format!("index.html?locked={n}&why={}", why.as_str()),
         };
         if let Some(url) = w.url().ok().and_then(|u| u.join(&locked).ok()) {
-            relaunch_page(&w, url);
+            relaunch_page(&w, url, quitting);
         }
     }
     let engine = app.state::<AppState>().engine.clone();
@@ -58,7 +68,7 @@ async fn wipe(app: &AppHandle, why: Option<Why>) -> std::time::Duration {
 /// only navigated away from, and the lock page loads in a fresh one, so no copy of a chat stays in
 /// any of the app's processes. Both steps run in one go on the main thread, so the load cannot
 /// race the termination.
-fn relaunch_page(w: &tauri::WebviewWindow, url: tauri::Url) {
+fn relaunch_page(w: &tauri::WebviewWindow, url: tauri::Url, quitting: bool) {
     #[cfg(target_os = "linux")]
     if !crate::window::automated() {
         let uri = url.to_string();
@@ -66,7 +76,9 @@ fn relaunch_page(w: &tauri::WebviewWindow, url: tauri::Url) {
             use webkit2gtk::WebViewExt;
             let view = view.inner();
             view.terminate_web_process();
-            view.load_uri(&uri);
+            if !quitting {
+                view.load_uri(&uri);
+            }
         });
         if done.is_ok() {
             return;

@@ -8,8 +8,8 @@
 use anonchat_e2e::cli::Cli;
 use anonchat_e2e::disk::b64;
 use anonchat_e2e::gui::{
-    children, count_in_memory, list_reaches, one_at_a_time, press, tray_click, wait_for,
-    web_processes, Display, PlainApp, WAIT,
+    children, count_in_memory, list_reaches, one_at_a_time, press, processes_of, tray_click,
+    wait_for, web_processes, Display, PlainApp, WAIT,
 };
 use anonchat_e2e::server::Server;
 use anonchat_e2e::{canary, unique, TempDir};
@@ -42,7 +42,7 @@ async fn panic_ends_every_process_that_saw_the_chat() {
     bob.register(&bob_name).await;
     bob.connect().await;
 
-    let app = PlainApp::start(&display, &home.0, &profile, &server.url());
+    let mut app = PlainApp::start(&display, &home.0, &profile, &server.url());
     let pid = app.pid;
     // Onboarding has the focus in its username field; Return submits it.
     wait_for(pid, "Choose a username");
@@ -144,5 +144,30 @@ async fn panic_ends_every_process_that_saw_the_chat() {
         after.iter().all(|(_, _, n)| *n == 0),
         "no canary in any process of the app after the panic: {after:?}"
     );
-    drop(app);
+
+    // "Panic also quits": the chat ends for the peer, and the app with all its processes is gone.
+    press(pid, "Continue");
+    press(pid, "Settings");
+    press(pid, "Panic also quits the app");
+    let ring = bob.ok(json!({"cmd": "ring", "username": app_name})).await;
+    press(pid, "Answer");
+    bob.expect_event("session_open").await;
+    display.key("ctrl+shift+x");
+    let ended = bob.expect_event("session_ended").await;
+    assert_eq!(ended["session"], ring["ring_id"]);
+    assert_eq!(
+        ended["reason"], "peer_left",
+        "the app said bye first: {ended}"
+    );
+    let status = app.exited();
+    assert!(status.success(), "quit cleanly: {status:?}");
+    let t0 = std::time::Instant::now();
+    while !processes_of(&profile).is_empty() {
+        assert!(
+            t0.elapsed() < WAIT,
+            "processes of the app outlived it: {:?}",
+            processes_of(&profile)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

@@ -16,6 +16,7 @@ async function openSettings() {
   say("settings-status", "");
   $("set-shortcut").value = ui.me.panic_shortcut;
   $("set-notify-name").checked = ui.me.notify_show_name;
+  $("set-panic-quits").checked = ui.me.panic_quits;
   const m = await act(engine("get_mode"), "settings-status");
   if (m) {
     document.querySelector(`input[name=set-mode][value=${m.mode}]`).checked = true;
@@ -112,6 +113,12 @@ $("set-notify-name").addEventListener("change", async () => {
   const show = $("set-notify-name").checked;
   await act(shell("set_notify_show_name", { show }), "settings-status", "Saved.");
   ui.me.notify_show_name = show;
+});
+
+$("set-panic-quits").addEventListener("change", async () => {
+  const quits = $("set-panic-quits").checked;
+  await act(shell("set_panic_quits", { quits }), "settings-status", "Saved.");
+  ui.me.panic_quits = quits;
 });
 
 $("device-add").addEventListener("click", async () => {

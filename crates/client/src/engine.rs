@@ -124,6 +124,9 @@ struct Inner {
     /// The enrollment this device opened, and the one new device that joined it.
     enroll_gate: Mutex<crate::enrollment::EnrollGate>,
     stop: Mutex<CancellationToken>,
+    /// Transports closing after their chat ended (a `bye` leaving): shutdown waits for them, so
+    /// quitting right after a panic still tells every peer.
+    closing: tokio_util::task::TaskTracker,
     /// This account's code seed, once fetched (RAM only).
     fvc: Mutex<Option<(Zeroizing<[u8; 32]>, CodeFormat)>>,
     http: reqwest::Client,
@@ -209,6 +212,7 @@ impl Engine {
             lock_state: Mutex::new(lock_state),
             refusals: Mutex::default(),
             stop: Mutex::new(CancellationToken::new()),
+            closing: tokio_util::task::TaskTracker::new(),
             fvc: Mutex::default(),
             http,
             tls,
@@ -414,9 +418,14 @@ impl Engine {
         lock(&self.inner.requests).clear();
     }
 
-    /// Wipes every session and closes the signaling connection.
+    /// Wipes every session, lets their last words (`bye`) leave, and closes the signaling
+    /// connection.
     pub async fn shutdown(&self) {
         self.panic().await;
+        self.inner.closing.close();
+        // Each close waits 250 ms at most for its data channel to drain.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.inner.closing.wait())
+            .await;
         lock(&self.inner.stop).cancel();
     }
 }

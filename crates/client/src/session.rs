@@ -58,6 +58,10 @@ pub trait SessionHost: Send + Sync + 'static {
     fn my_cert(&self) -> Option<DeviceCert>;
     fn ice(&self) -> IceConfig;
     fn session_over(&self, id: &str);
+    /// A transport closing after its chat ended (the engine waits for these when it shuts down).
+    fn closing(&self, close: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) {
+        tokio::spawn(close);
+    }
     /// A group frame arrived on session `id` (the engine's group driver takes it).
     fn group_frame(&self, _id: &str, _frame: GroupFrame) {}
     /// The largest attachment this side accepts, in bytes.
@@ -487,7 +491,7 @@ impl Chat {
         }
         self.host.emit(ev);
         if let Some(t) = self.transport.take() {
-            tokio::spawn(async move { t.close().await });
+            self.host.closing(Box::pin(async move { t.close().await }));
         }
     }
 }

@@ -2,7 +2,7 @@
 """The running app's accessibility tree over AT-SPI (what screen readers see), for the tests.
 
     atspi.py PID controls            every control: JSON lines {role, name, showing}
-    atspi.py PID press NAME SECONDS  waits until a showing control is named NAME, then activates it
+    atspi.py PID press NAME SECONDS  waits until an enabled control is named NAME, then activates it
     atspi.py PID wait NAME SECONDS   waits until a showing control is named NAME
     atspi.py PID count NAME SECONDS MIN
                                      waits until the list named NAME has at least MIN items
@@ -59,6 +59,10 @@ def showing(node):
     return st.contains(pyatspi.STATE_SHOWING) and st.contains(pyatspi.STATE_SENSITIVE)
 
 
+def enabled(node):
+    return node.getState().contains(pyatspi.STATE_SENSITIVE)
+
+
 def until(seconds, find):
     deadline = time.monotonic() + seconds
     while True:
@@ -71,10 +75,10 @@ def until(seconds, find):
         time.sleep(0.1)
 
 
-def shown(name, seconds):
+def shown(name, seconds, in_view=True):
     def find(app):
         for node, _ in walk(app, CONTROLS):
-            if node.name == name and showing(node):
+            if node.name == name and (showing(node) if in_view else enabled(node)):
                 return node
         return None
     node = until(seconds, find)
@@ -84,7 +88,8 @@ def shown(name, seconds):
 
 
 def press(name, seconds):
-    shown(name, seconds).queryAction().doAction(0)
+    # Scrolled out of view is fine (a user would scroll); hidden parts are not in the tree.
+    shown(name, seconds, in_view=False).queryAction().doAction(0)
 
 
 def count(name, seconds, least):

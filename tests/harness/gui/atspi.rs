@@ -46,7 +46,8 @@ pub fn controls(pid: u32) -> Vec<Control> {
         .collect()
 }
 
-/// Waits until a showing control of the app is named `name`, and activates it.
+/// Waits until an enabled control of the app is named `name` (in view or scrolled off), and
+/// activates it.
 pub fn press(pid: u32, name: &str) {
     let secs = WAIT.as_secs().to_string();
     let out = atspi(pid, &["press", name, &secs]);
@@ -105,6 +106,20 @@ impl PlainApp {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         PlainApp { child, pid }
+    }
+}
+
+impl PlainApp {
+    /// Waits until the app exits; its status.
+    pub fn exited(&mut self) -> std::process::ExitStatus {
+        let t0 = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the app's status") {
+                return status;
+            }
+            assert!(t0.elapsed() < WAIT, "the app did not exit");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 }
 

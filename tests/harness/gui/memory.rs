@@ -148,3 +148,16 @@ pub fn web_processes(pid: u32) -> Vec<u32> {
         })
         .collect()
 }
+
+/// Every process started for `profile` (the app and the WebKit processes it started, which keep
+/// its environment), wherever they were reparented.
+pub fn processes_of(profile: &str) -> Vec<u32> {
+    let needle = format!("ANONCHAT_PROFILE={profile}");
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|p| proc_env_has(&p.to_string(), needle.as_bytes()))
+        .collect()
+}

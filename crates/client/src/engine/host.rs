@@ -229,6 +229,10 @@ impl SessionHost for Inner {
         lock(&self.calls).over(id);
     }
 
+    fn closing(&self, close: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) {
+        self.closing.spawn(close);
+    }
+
     fn group_frame(&self, id: &str, frame: crate::session::GroupFrame) {
         self.on_group_frame(id, frame);
     }
