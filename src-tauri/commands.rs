@@ -70,6 +70,8 @@ pub struct Me {
     panic_shortcut: String,
     notify_show_name: bool,
     panic_quits: bool,
+    /// This is a burner identity (deleted when the app quits).
+    burner: bool,
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -89,6 +91,7 @@ fn whoami(app: AppHandle, state: State<'_, AppState>) -> Me {
         panic_quits: e
             .ui_setting(crate::panic::QUITS)
             .is_some_and(|v| v == "true"),
+        burner: state.burner,
     }
 }
 
@@ -282,6 +285,35 @@ async fn set_panic_quits(state: State<'_, AppState>, quits: bool) -> Res<()> {
         .map_err(err)
 }
 
+/// Starts a burner identity beside this one: the app again, as a process of its own with a fresh
+/// throwaway profile on the same server; it deletes itself when it quits or after `minutes`.
+#[tauri::command(rename_all = "snake_case")]
+fn new_burner(state: State<'_, AppState>, minutes: Option<u64>) -> Res<()> {
+    let exe = std::env::current_exe().map_err(|e| bad_input(e.to_string()))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--burner");
+    if let Some(m) = minutes.filter(|m| *m > 0) {
+        cmd.args(["--burner-minutes", &m.to_string()]);
+    }
+    if let Some(s) = state.server.clone().or_else(|| state.engine.server()) {
+        cmd.args(["--server", &s]);
+    }
+    if let Some(ca) = &state.ca_cert {
+        cmd.arg("--ca-cert").arg(ca);
+    }
+    if state.insecure_plain_http_on_lan {
+        cmd.arg("--insecure-plain-http-on-lan");
+    }
+    // Its own profile, whatever this one's came from.
+    cmd.env_remove("ANONCHAT_PROFILE");
+    // Nobody drives it over WebDriver: incognito, as every other run.
+    cmd.env_remove("TAURI_WEBVIEW_AUTOMATION");
+    let mut child = cmd.spawn().map_err(|e| bad_input(e.to_string()))?;
+    // Reaped when it ends, so no zombie waits for this app to quit.
+    std::thread::spawn(move || child.wait());
+    Ok(())
+}
+
 /// Copies a code or link the page shows; it leaves the clipboard again after a while. Returns
 /// after how many seconds.
 #[tauri::command(rename_all = "snake_case")]
@@ -326,6 +358,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         set_panic_shortcut,
         set_notify_show_name,
         set_panic_quits,
+        new_burner,
         activity,
         copy,
         auto_lock,

@@ -28,6 +28,12 @@ pub struct AppState {
     pub engine: Engine,
     /// The profile's name, shown in the window title.
     pub profile: String,
+    /// A burner identity: deleted when the app quits or its lifetime ends.
+    pub burner: bool,
+    /// How the app was started (a burner started from it gets the same server and CA).
+    pub server: Option<String>,
+    pub ca_cert: Option<std::path::PathBuf>,
+    pub insecure_plain_http_on_lan: bool,
 }
 
 /// The profile and server come from the environment (or `--profile NAME --server URL`), like the CLI.
@@ -37,6 +43,9 @@ struct Options {
     ca_cert: Option<std::path::PathBuf>,
     /// `--insecure-plain-http-on-lan`: plain http:// to another machine (test networks only).
     insecure_plain_http_on_lan: bool,
+    /// `--burner [--burner-minutes N]`: a throwaway identity, with its lifetime if one was chosen.
+    burner: bool,
+    burner_minutes: Option<u64>,
 }
 
 fn options() -> Options {
@@ -47,6 +56,8 @@ fn options() -> Options {
         ca_cert: std::env::var_os("ANONCHAT_CA_CERT").map(Into::into),
         insecure_plain_http_on_lan: std::env::var_os("ANONCHAT_INSECURE_PLAIN_HTTP_ON_LAN")
             .is_some_and(|v| v == "1" || v == "true"),
+        burner: false,
+        burner_minutes: None,
     };
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -54,6 +65,8 @@ fn options() -> Options {
             "--server" => o.server = args.next().or(o.server),
             "--ca-cert" => o.ca_cert = args.next().map(Into::into).or(o.ca_cert),
             "--insecure-plain-http-on-lan" => o.insecure_plain_http_on_lan = true,
+            "--burner" => o.burner = true,
+            "--burner-minutes" => o.burner_minutes = args.next().and_then(|m| m.parse().ok()),
             _ => {}
         }
     }
@@ -61,20 +74,31 @@ fn options() -> Options {
 }
 
 fn open_engine(o: &Options) -> anyhow::Result<(Engine, EventReceiver)> {
+    tauri::async_runtime::block_on(open_profile(o, &o.profile, o.server.clone()))
+        .context("opening the profile")
+}
+
+async fn open_profile(
+    o: &Options,
+    profile: &str,
+    server: Option<String>,
+) -> Result<(Engine, EventReceiver), anonchat_client::ClientError> {
     let extra_ca_pem = match &o.ca_cert {
-        Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
+        Some(p) => Some(std::fs::read(p).map_err(|e| {
+            anonchat_client::ClientError::Refused(format!("reading {}: {e}", p.display()))
+        })?),
         None => None,
     };
     let cfg = EngineConfig {
-        profile: o.profile.clone(),
-        server: o.server.clone(),
+        profile: profile.to_string(),
+        server,
         caps: platform_caps(),
-        keychain: Keychain::os().context("opening the OS keychain")?,
+        keychain: Keychain::os()?,
         extra_ca_pem,
         camera: anonchat_client::camera::Source::for_this_build()?,
         insecure_plain_http_on_lan: o.insecure_plain_http_on_lan,
     };
-    tauri::async_runtime::block_on(Engine::open(cfg)).context("opening the profile")
+    Engine::open(cfg).await
 }
 
 pub fn run() {
@@ -89,7 +113,10 @@ pub fn run() {
 }
 
 fn start() -> anyhow::Result<()> {
-    let o = options();
+    let mut o = options();
+    if o.burner {
+        o.profile = anonchat_client::burner::profile_name();
+    }
     let _instance = match instance::claim(&o.profile)? {
         Some(lock) => lock,
         None => {
@@ -101,10 +128,20 @@ fn start() -> anyhow::Result<()> {
         }
     };
     let (engine, events) = open_engine(&o)?;
+    if o.burner {
+        tauri::async_runtime::block_on(engine.start_burner())
+            .context("making the burner identity")?;
+    }
     let state = AppState {
         engine,
         profile: o.profile.clone(),
+        burner: o.burner,
+        server: o.server.clone(),
+        ca_cert: o.ca_cert.clone(),
+        insecure_plain_http_on_lan: o.insecure_plain_http_on_lan,
     };
+    let lifetime = o.burner.then_some(o.burner_minutes).flatten();
+    clean_leftover_burners(o);
     tauri::Builder::default()
         .plugin(shortcut::plugin())
         .plugin(tauri_plugin_notification::init())
@@ -118,6 +155,14 @@ fn start() -> anyhow::Result<()> {
             shortcut::register_saved(&handle);
             autolock::start(&handle);
             forward_events(handle.clone(), events);
+            if let Some(minutes) = lifetime {
+                let app = handle.clone();
+                tauri::async_runtime::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_secs(minutes * 60)).await;
+                    // Quitting burns it (below).
+                    app.exit(0);
+                });
+            }
             // A registered profile connects at once; a new one waits for onboarding.
             let engine = handle.state::<AppState>().engine.clone();
             if engine.username().is_some() {
@@ -131,12 +176,41 @@ fn start() -> anyhow::Result<()> {
         .context("starting the window system")?
         .run(|app, event| {
             if let tauri::RunEvent::ExitRequested { .. } = event {
-                // Quitting wipes: every chat ends with `bye` and is zeroized first.
-                let engine = app.state::<AppState>().engine.clone();
-                tauri::async_runtime::block_on(engine.shutdown());
+                // Quitting wipes: every chat ends with `bye` and is zeroized first. A burner's
+                // account is deleted too (or, with the server away, at the next start).
+                let state = app.state::<AppState>();
+                let engine = state.engine.clone();
+                if state.burner {
+                    let burnt = tauri::async_runtime::block_on(
+                        engine.burn(std::time::Duration::from_secs(5)),
+                    );
+                    if let Err(e) = burnt {
+                        tracing::warn!(error = %e, "the burner was not deleted");
+                    }
+                } else {
+                    tauri::async_runtime::block_on(engine.shutdown());
+                }
             }
         });
     Ok(())
+}
+
+/// Burners whose app is gone (crashed, killed) are deleted in the background at every start.
+fn clean_leftover_burners(o: Options) {
+    tauri::async_runtime::spawn(async move {
+        let o = &o;
+        let done = anonchat_client::burner::clean_leftovers(|name| async move {
+            // Each remembers its own server.
+            open_profile(o, &name, None).await.map(|(engine, _)| engine)
+        })
+        .await;
+        for (name, result) in done {
+            match result {
+                Ok(()) => tracing::info!(profile = %name, "a leftover burner was deleted"),
+                Err(e) => tracing::warn!(profile = %name, error = %e, "a leftover burner stays"),
+            }
+        }
+    });
 }
 
 /// Engine events to the UI (and, when the window is not in front, to notifications).

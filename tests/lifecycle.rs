@@ -241,3 +241,68 @@ async fn log_files_are_kept_for_the_retention_and_zero_keeps_no_log() {
         server.log()
     );
 }
+
+/// `anonchat-cli --burner`: a throwaway account under a random alias with a profile and keychain
+/// entry of its own, usable at once, and deleted from the server and this machine when the run
+/// ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_burner_is_deleted_when_its_run_ends() {
+    let server = Server::start().await;
+    let home = TempDir::new("burner-cli");
+    let mut bob = Cli::start(&unique("pb"), &home.0, &server.url()).await;
+    bob.register(&unique("bob")).await;
+    bob.connect().await;
+    let burner = Cli::start_with_env(
+        "ignored",
+        &home.0,
+        &server.url(),
+        &[("ANONCHAT_BURNER", "1")],
+    )
+    .await;
+    let mut burner = burner;
+    let alias = burner.ok(json!({"cmd": "whoami"})).await["username"]
+        .as_str()
+        .expect("an alias")
+        .to_string();
+    let profiles: Vec<String> = std::fs::read_dir(home.0.join("profiles"))
+        .expect("profiles")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|n| n.starts_with("burner-"))
+        .collect();
+    assert_eq!(profiles.len(), 1, "{profiles:?}");
+    assert!(keychain_has(&profiles[0]));
+    // Reachable at once.
+    bob.ok(json!({"cmd": "add_friend", "username": alias}))
+        .await;
+    burner.expect_event("friend_request").await;
+
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&server.database_url())
+        .await
+        .expect("db");
+    let count = |name: String| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query("SELECT count(*) AS n FROM accounts WHERE username = $1")
+                .bind(name)
+                .fetch_one(&pool)
+                .await
+                .expect("count")
+                .get::<i64, _>("n")
+        }
+    };
+    assert_eq!(count(alias.clone()).await, 1);
+    burner.send(json!({"cmd": "quit"})).await;
+    assert!(burner.wait().await.success(), "the run ended cleanly");
+    assert_eq!(
+        count(alias.clone()).await,
+        0,
+        "the account is gone from the server"
+    );
+    assert!(
+        !home.0.join("profiles").join(&profiles[0]).exists(),
+        "and its profile"
+    );
+    assert!(!keychain_has(&profiles[0]), "and its keychain entry");
+}

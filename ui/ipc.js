@@ -23,8 +23,9 @@ export function on(event, handler) {
 }
 
 // Events are dropped while `muted()` (the lock screen after a panic renders nothing they carry).
+// Resolves once the listener is in place: what the page then fetches cannot miss an event.
 export function startEvents(muted) {
-  window.__TAURI__.event.listen("engine", (e) => {
+  return window.__TAURI__.event.listen("engine", (e) => {
     if (muted()) return;
     const h = handlers.get(e.payload.event);
     if (h) h(e.payload);

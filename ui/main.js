@@ -31,6 +31,7 @@ async function start() {
 function enterMain() {
   show("main");
   say("me-name", ui.me.username);
+  $("me-burner").hidden = !ui.me.burner;
   if (ui.me.connected) say("conn", "connected");
   pane("welcome");
   refreshFriends();
@@ -113,5 +114,5 @@ on("device_revoked", () => {
   say("onboard-error", "This device was revoked from another one; its keys were deleted.");
 });
 
-startEvents(() => ui.locked);
-start();
+// Listening first, then fetching what waits: a request or ring that comes in between is seen.
+startEvents(() => ui.locked).then(start, start);

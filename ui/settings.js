@@ -129,6 +129,11 @@ $("device-add").addEventListener("click", async () => {
   $("device-enroll").hidden = false;
 });
 
+$("burner-new").addEventListener("click", async () => {
+  const minutes = Number($("burner-life").value);
+  await act(shell("new_burner", { minutes }), "settings-status", "A burner identity is starting in a window of its own.");
+});
+
 $("delete-account").addEventListener("click", async () => {
   if (!confirm("Delete your account on the server and everything of it on this device? This cannot be undone.")) return;
   const ok = await act(withPasscode(() => engine("delete_account")), "settings-status");

@@ -28,7 +28,7 @@ fn emit_event(ev: &Event) {
     }
 }
 
-pub async fn run(engine: Engine, mut events: EventReceiver) -> anyhow::Result<()> {
+pub async fn run(engine: Engine, mut events: EventReceiver, burner: bool) -> anyhow::Result<()> {
     let printer = tokio::spawn(async move {
         while let Some(ev) = events.recv().await {
             emit_event(&ev);
@@ -60,8 +60,8 @@ pub async fn run(engine: Engine, mut events: EventReceiver) -> anyhow::Result<()
             emit(&reply.to_json());
         });
     }
-    engine.shutdown().await;
+    let ended = crate::finish(&engine, burner).await;
     printer.abort();
     emit(&json!({"event": "bye"}));
-    Ok(())
+    ended
 }

@@ -37,6 +37,14 @@ struct Cli {
     /// JSON lines on stdin/stdout instead of a human interface.
     #[arg(long)]
     json: bool,
+    /// A burner identity: a throwaway account with a random alias and a profile of its own,
+    /// deleted from the server and this machine when this run ends (`--profile` is ignored).
+    #[arg(
+        long,
+        env = "ANONCHAT_BURNER",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    burner: bool,
     #[command(subcommand)]
     cmd: Option<Cmd>,
 }
@@ -81,6 +89,37 @@ async fn open(cli: &Cli) -> anyhow::Result<(Engine, EventReceiver)> {
     Engine::open(cfg).await.context("opening the profile")
 }
 
+/// A burner run: made, used (JSON lines or the chat), and deleted when it ends. A run that dies
+/// before it could delete itself is deleted by the desktop app's next start.
+async fn burner(mut cli: Cli) -> anyhow::Result<()> {
+    cli.profile = anonchat_client::burner::profile_name();
+    let _held = anonchat_client::profile::instance::claim(&cli.profile)?
+        .context("a fresh burner profile is in use")?;
+    let (engine, events) = open(&cli).await?;
+    let alias = engine.start_burner().await?;
+    eprintln!("Burner identity {alias}: deleted from the server and this machine when this ends.");
+    if cli.json {
+        json::run(engine, events, true).await?;
+    } else {
+        repl::run(engine, events, true).await?;
+    }
+    eprintln!("Burner identity {alias} deleted.");
+    Ok(())
+}
+
+/// The end of a run: every chat wiped, and a burner deleted (with the connection still up).
+pub(crate) async fn finish(engine: &Engine, burner: bool) -> anyhow::Result<()> {
+    if burner {
+        engine
+            .burn(std::time::Duration::from_secs(10))
+            .await
+            .context("deleting the burner")
+    } else {
+        engine.shutdown().await;
+        Ok(())
+    }
+}
+
 /// Connects and waits for the server to accept this device.
 pub(crate) async fn connected(engine: &Engine, events: &mut EventReceiver) -> anyhow::Result<()> {
     engine.connect().await?;
@@ -109,9 +148,12 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("ANONCHAT_LOG"))
         .with_writer(std::io::stderr)
         .init();
+    if cli.burner {
+        return burner(cli).await;
+    }
     let (engine, mut events) = open(&cli).await?;
     if cli.json {
-        return json::run(engine, events).await;
+        return json::run(engine, events, false).await;
     }
     match cli.cmd.unwrap_or(Cmd::Chat) {
         Cmd::Register { username } => {
@@ -169,7 +211,7 @@ async fn main() -> anyhow::Result<()> {
             engine.shutdown().await;
         }
         Cmd::Safety { username } => println!("{}", engine.safety_number(&username)?),
-        Cmd::Chat => repl::run(engine, events).await?,
+        Cmd::Chat => repl::run(engine, events, false).await?,
     }
     Ok(())
 }

@@ -29,7 +29,7 @@ const HELP: &str = "\
 /panic           end and wipe every chat         /quit          leave and exit
 Anything else is sent to the open chat.";
 
-pub async fn run(engine: Engine, mut events: EventReceiver) -> anyhow::Result<()> {
+pub async fn run(engine: Engine, mut events: EventReceiver, burner: bool) -> anyhow::Result<()> {
     if engine.username().is_none() {
         anyhow::bail!("this profile has no identity yet: run `anonchat-cli --server URL register USERNAME` first");
     }
@@ -214,8 +214,7 @@ pub async fn run(engine: Engine, mut events: EventReceiver) -> anyhow::Result<()
             }
         }
     }
-    engine.shutdown().await;
-    Ok(())
+    crate::finish(&engine, burner).await
 }
 
 /// The chat's attachment commands.

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod attachments;
+pub mod burner;
 pub mod camera;
 pub mod engine;
 pub mod enrollment;

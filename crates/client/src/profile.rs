@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 use crate::error::ProfileError;
 use crate::ClientError;
 
+pub mod instance;
 mod writer;
 pub use writer::{Writer, Written};
 

@@ -161,3 +161,19 @@ pub fn processes_of(profile: &str) -> Vec<u32> {
         .filter(|p| proc_env_has(&p.to_string(), needle.as_bytes()))
         .collect()
 }
+
+/// The burner identities running (the app started with `--burner`).
+pub fn burner_pids() -> Vec<u32> {
+    let exe = bin("anonchat");
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_link(format!("/proc/{p}/exe")).is_ok_and(|x| x == exe)
+                && std::fs::read(format!("/proc/{p}/cmdline"))
+                    .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == b"--burner"))
+        })
+        .collect()
+}

@@ -188,6 +188,12 @@ impl Engine {
     /// keychain entry and the profile folder. Open chats are wiped first.
     pub async fn delete_account(&self) -> Result<(), ClientError> {
         self.inner.sensitive()?;
+        self.delete_account_unchecked().await
+    }
+
+    /// [`Engine::delete_account`] without asking for the passcode: for burners, whose deletion
+    /// is their purpose.
+    pub(crate) async fn delete_account_unchecked(&self) -> Result<(), ClientError> {
         let (me, _) = self.my_ak()?;
         let ts = unix_now();
         let sig = self.sign_ak(&anonchat_proto::signing::delete_account_bytes(&me, ts))?;
@@ -201,7 +207,7 @@ impl Engine {
 
     /// Deletes everything of this profile on this device: the keychain entry, the profile folder,
     /// and the identity, contacts and code seed in RAM. Call after `shutdown`.
-    pub(super) async fn forget_local(&self) -> Result<(), ClientError> {
+    pub(crate) async fn forget_local(&self) -> Result<(), ClientError> {
         let (kc, profile) = (self.inner.keychain.clone(), self.inner.profile.clone());
         blocking(move || kc.delete(&profile)).await??;
         *lock(&self.inner.identity) = None;
