@@ -6,6 +6,7 @@ pub mod api;
 pub mod attachments;
 pub mod burner;
 pub mod camera;
+pub mod capture;
 pub mod engine;
 pub mod enrollment;
 pub mod error;
@@ -32,7 +33,7 @@ pub use keychain::Keychain;
 /// What this build of the client can promise its peers.
 pub fn platform_caps() -> anonchat_proto::Caps {
     anonchat_proto::Caps {
-        // Windows and macOS can exclude the window from capture; Linux cannot.
-        screen_protection: cfg!(any(target_os = "windows", target_os = "macos")),
+        // What the OS really does (capture.rs): Windows and macOS before 15 only.
+        screen_protection: capture::protected(capture::this_os()),
     }
 }
