@@ -141,6 +141,14 @@ fn start() -> anyhow::Result<()> {
         insecure_plain_http_on_lan: o.insecure_plain_http_on_lan,
     };
     let lifetime = o.burner.then_some(o.burner_minutes).flatten();
+    // A registered profile connects at once, while the window is being built (a burner already
+    // did); a new one waits for onboarding.
+    if !o.burner && state.engine.username().is_some() {
+        let engine = state.engine.clone();
+        tauri::async_runtime::spawn(async move {
+            let _ = engine.connect().await;
+        });
+    }
     clean_leftover_burners(o);
     tauri::Builder::default()
         .plugin(shortcut::plugin())
@@ -161,13 +169,6 @@ fn start() -> anyhow::Result<()> {
                     tokio::time::sleep(std::time::Duration::from_secs(minutes * 60)).await;
                     // Quitting burns it (below).
                     app.exit(0);
-                });
-            }
-            // A registered profile connects at once; a new one waits for onboarding.
-            let engine = handle.state::<AppState>().engine.clone();
-            if engine.username().is_some() {
-                tauri::async_runtime::spawn(async move {
-                    let _ = engine.connect().await;
                 });
             }
             Ok(())
