@@ -70,40 +70,37 @@ impl Display {
     /// A notification daemon (dunst) on this display, as a desktop session has one; killed on drop.
     /// Without one, D-Bus would try to start whatever daemon is installed, outside this display.
     pub fn notification_daemon(&self) -> KillOnDrop {
-        let child = Command::new("dunst")
-            .env("DISPLAY", &self.name)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dunst (apt install dunst; scripts/test.sh does)");
-        // Ready once it owns the name on the session bus (`gdbus wait` watches for that).
-        let waited = Command::new("gdbus")
-            .args(["wait", "--session", "--timeout", "20"])
-            .arg("org.freedesktop.Notifications")
-            .status()
-            .expect("gdbus");
-        assert!(waited.success(), "dunst did not take the notification name");
-        KillOnDrop(child)
+        self.session_service(&["dunst"], "org.freedesktop.Notifications")
     }
-}
 
-impl Display {
     /// A real screen locker on this display (gnome-screensaver, which says so on the session bus
     /// with `org.gnome.ScreenSaver.ActiveChanged`); killed on drop.
     pub fn screen_locker(&self) -> KillOnDrop {
-        let child = Command::new("gnome-screensaver")
-            .arg("--no-daemon")
+        self.session_service(
+            &["gnome-screensaver", "--no-daemon"],
+            "org.gnome.ScreenSaver",
+        )
+    }
+
+    /// Starts `command` on this display; ready once it owns `name` on the session bus (`gdbus
+    /// wait` watches for that). Killed on drop.
+    fn session_service(&self, command: &[&str], name: &str) -> KillOnDrop {
+        let (program, args) = command.split_first().expect("a program");
+        let child = Command::new(program)
+            .args(args)
             .env("DISPLAY", &self.name)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("gnome-screensaver (apt install gnome-screensaver; scripts/test.sh does)");
+            .unwrap_or_else(|e| panic!("{program} (scripts/test.sh installs it): {e}"));
         let waited = Command::new("gdbus")
-            .args(["wait", "--session", "--timeout", "20"])
-            .arg("org.gnome.ScreenSaver")
+            .args(["wait", "--session", "--timeout", "20", name])
             .status()
             .expect("gdbus");
-        assert!(waited.success(), "gnome-screensaver did not take its name");
+        assert!(
+            waited.success(),
+            "{program} did not take {name} on the session bus"
+        );
         KillOnDrop(child)
     }
 
