@@ -7,6 +7,7 @@
 //!   idle CLI.
 //! - Panic: the global shortcut pressed through XTest → the window unmapped, and → the peer told the
 //!   chat ended (the app's `bye`), with a live chat; beside the same shortcut with no chat open.
+//!   The app runs there as a user runs it (no WebDriver) and is driven over AT-SPI.
 //!
 //! Run with `scripts/bench.sh` (release build; Xvfb, tauri-driver and the Secret Service as the GUI
 //! test uses them).
@@ -17,7 +18,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anonchat_e2e::cli::{befriend, Cli};
-use anonchat_e2e::gui::{children, page, tray_click, Desktop, Display};
+use anonchat_e2e::gui::{children, list_reaches, press, tray_click, wait_for, Display, PlainApp};
 use anonchat_e2e::server::Server;
 use anonchat_e2e::{bin, unique, TempDir};
 use anyhow::{anyhow, bail, Context};
@@ -295,12 +296,21 @@ async fn panics(
     bob: &mut Cli,
     bob_name: &str,
 ) -> anyhow::Result<(Vec<Duration>, Vec<(Duration, Duration)>)> {
-    // Onboarded and befriended through the UI, as in the GUI test.
+    // The app as a user runs it (a release build never lets WebDriver in, and WebDriver cannot
+    // follow the panic into a new web process): onboarded and befriended over AT-SPI and X input,
+    // as in tests/panic_gui.rs.
     let app_name = unique("dsk");
-    let app = Desktop::start(display, &home.0, &unique("pd"), server).await;
-    app.onboard(&app_name).await;
-    app.befriend(&app_name, bob, bob_name).await;
-    let pid = app.pid();
+    let profile = unique("pd");
+    let app = PlainApp::start(display, &home.0, &profile, server);
+    let pid = app.pid;
+    wait_for(pid, "Choose a username");
+    display.type_text(&app_name);
+    display.key("Return");
+    wait_for(pid, "Send request");
+    bob.ok(json!({"cmd": "add_friend", "username": app_name}))
+        .await;
+    press(pid, &format!("Accept {bob_name}"));
+    bob.expect_event("friend_added").await;
     let keys = Keyboard::new(&display.name)?;
     let unmaps = watch_unmaps(&display.name)?;
     let (mut idle, mut live) = (Vec::new(), Vec::new());
@@ -308,30 +318,28 @@ async fn panics(
         // Nothing open: the bare shortcut → hide path.
         let (hidden, _) = press_panic(&keys, &unmaps, None).await?;
         idle.push(hidden);
-        reopen(&app, pid).await;
+        reopen(pid);
 
         // A live chat with a message each way.
         let ring = bob.ok(json!({"cmd": "ring", "username": app_name})).await;
-        app.wait(page::ring_dialog()).await;
-        app.click("#ring-answer").await;
+        press(pid, "Answer");
         bob.expect_event("session_open").await;
         bob.ok(json!({"cmd": "send", "session": ring["ring_id"], "text": "hello"}))
             .await;
-        app.wait(page::peer_line()).await;
+        list_reaches(pid, "Messages", 1);
         let (hidden, told) = press_panic(&keys, &unmaps, Some(&mut *bob)).await?;
         live.push((hidden, told.unwrap_or_default()));
-        reopen(&app, pid).await;
+        reopen(pid);
     }
-    app.close().await;
+    drop(app);
     Ok((idle, live))
 }
 
 /// From the tray back to the main screen.
-async fn reopen(app: &Desktop, pid: u32) {
+fn reopen(pid: u32) {
     tray_click(pid, "Show AnonChat");
-    app.wait(page::window_visible()).await;
-    app.click("#unlock").await;
-    app.wait(page::screen("main")).await;
+    press(pid, "Continue");
+    wait_for(pid, "Send request");
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
