@@ -12,7 +12,9 @@ function input() {
   last = now;
   shell("activity").catch(() => {});
 }
-for (const ev of ["keydown", "pointerdown", "pointermove", "wheel", "focus"]) {
+// Only what the user does: not focus, which the page itself moves when a ring or a chat comes in
+// (a peer must not be able to keep the idle timeout off).
+for (const ev of ["keydown", "pointerdown", "pointermove", "wheel"]) {
   window.addEventListener(ev, input, { capture: true, passive: true });
 }
 
