@@ -44,15 +44,8 @@ async fn panic_ends_every_process_that_saw_the_chat() {
 
     let mut app = PlainApp::start(&display, &home.0, &profile, &server.url());
     let pid = app.pid;
-    // Onboarding has the focus in its username field; Return submits it.
-    wait_for(pid, "Choose a username");
-    display.type_text(&app_name);
-    display.key("Return");
-    wait_for(pid, "Send request");
-    bob.ok(json!({"cmd": "add_friend", "username": app_name}))
+    app.onboard_and_befriend(&display, &app_name, &mut bob, &bob_name)
         .await;
-    press(pid, &format!("Accept {bob_name}"));
-    bob.expect_event("friend_added").await;
 
     // bob rings, the app answers; each side sends a canary.
     let ring = bob.ok(json!({"cmd": "ring", "username": app_name})).await;

@@ -303,14 +303,8 @@ async fn panics(
     let profile = unique("pd");
     let app = PlainApp::start(display, &home.0, &profile, server);
     let pid = app.pid;
-    wait_for(pid, "Choose a username");
-    display.type_text(&app_name);
-    display.key("Return");
-    wait_for(pid, "Send request");
-    bob.ok(json!({"cmd": "add_friend", "username": app_name}))
+    app.onboard_and_befriend(display, &app_name, bob, bob_name)
         .await;
-    press(pid, &format!("Accept {bob_name}"));
-    bob.expect_event("friend_added").await;
     let keys = Keyboard::new(&display.name)?;
     let unmaps = watch_unmaps(&display.name)?;
     let (mut idle, mut live) = (Vec::new(), Vec::new());

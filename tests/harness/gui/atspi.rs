@@ -110,6 +110,26 @@ impl PlainApp {
 }
 
 impl PlainApp {
+    /// Onboards as `name` from the keyboard (the username field has the focus; Return submits),
+    /// then `friend` asks for friendship and the app accepts it over AT-SPI.
+    pub async fn onboard_and_befriend(
+        &self,
+        display: &Display,
+        name: &str,
+        friend: &mut crate::cli::Cli,
+        friend_name: &str,
+    ) {
+        wait_for(self.pid, "Choose a username");
+        display.type_text(name);
+        display.key("Return");
+        wait_for(self.pid, "Send request");
+        friend
+            .ok(serde_json::json!({"cmd": "add_friend", "username": name}))
+            .await;
+        press(self.pid, &format!("Accept {friend_name}"));
+        friend.expect_event("friend_added").await;
+    }
+
     /// Waits until the app exits; its status.
     pub fn exited(&mut self) -> std::process::ExitStatus {
         let t0 = std::time::Instant::now();
