@@ -344,6 +344,43 @@ async fn set_auto_lock(app: AppHandle, settings: crate::idle::AutoLock) -> Res<(
         .map_err(bad_input)
 }
 
+fn update_error(e: crate::update::UpdateError) -> ApiError {
+    ApiError {
+        code: e.code(),
+        message: e.to_string(),
+    }
+}
+
+#[tauri::command(rename_all = "snake_case")]
+fn updates(app: AppHandle) -> crate::update::UpdateView {
+    crate::update::view(&app)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn set_updates(app: AppHandle, settings: crate::update::UpdateSettings) -> Res<()> {
+    crate::update::change(&app, settings)
+        .await
+        .map_err(update_error)
+}
+
+/// Asks the update server now (the user pressed "Check now").
+#[tauri::command(rename_all = "snake_case")]
+async fn check_update(app: AppHandle) -> Res<Option<crate::update::Offer>> {
+    crate::update::check(&app).await.map_err(update_error)
+}
+
+/// Installs the update last offered, if its signature holds. Returns its version.
+#[tauri::command(rename_all = "snake_case")]
+async fn install_update(app: AppHandle) -> Res<String> {
+    crate::update::install(&app).await.map_err(update_error)
+}
+
+/// Starts the app again (after an update): quitting wipes first, as always.
+#[tauri::command(rename_all = "snake_case")]
+fn restart(app: AppHandle) {
+    app.request_restart();
+}
+
 pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static {
     tauri::generate_handler![
         execute,
@@ -363,5 +400,10 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         copy,
         auto_lock,
         set_auto_lock,
+        updates,
+        set_updates,
+        check_update,
+        install_update,
+        restart,
     ]
 }

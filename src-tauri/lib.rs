@@ -16,6 +16,7 @@ mod panic;
 pub mod scrub;
 mod shortcut;
 mod tray;
+mod update;
 mod window;
 
 use anonchat_client::events::EventReceiver;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub server: Option<String>,
     pub ca_cert: Option<std::path::PathBuf>,
     pub insecure_plain_http_on_lan: bool,
+    /// `--update-endpoint URL`: where update checks go instead of `tauri.conf.json`'s endpoint.
+    pub update_endpoint: Option<String>,
 }
 
 /// The profile and server come from the environment (or `--profile NAME --server URL`), like the CLI.
@@ -46,6 +49,7 @@ struct Options {
     /// `--burner [--burner-minutes N]`: a throwaway identity, with its lifetime if one was chosen.
     burner: bool,
     burner_minutes: Option<u64>,
+    update_endpoint: Option<String>,
 }
 
 fn options() -> Options {
@@ -58,6 +62,7 @@ fn options() -> Options {
             .is_some_and(|v| v == "1" || v == "true"),
         burner: false,
         burner_minutes: None,
+        update_endpoint: std::env::var("ANONCHAT_UPDATE_ENDPOINT").ok(),
     };
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -67,6 +72,7 @@ fn options() -> Options {
             "--insecure-plain-http-on-lan" => o.insecure_plain_http_on_lan = true,
             "--burner" => o.burner = true,
             "--burner-minutes" => o.burner_minutes = args.next().and_then(|m| m.parse().ok()),
+            "--update-endpoint" => o.update_endpoint = args.next().or(o.update_endpoint),
             _ => {}
         }
     }
@@ -139,6 +145,7 @@ fn start() -> anyhow::Result<()> {
         server: o.server.clone(),
         ca_cert: o.ca_cert.clone(),
         insecure_plain_http_on_lan: o.insecure_plain_http_on_lan,
+        update_endpoint: o.update_endpoint.clone(),
     };
     let lifetime = o.burner.then_some(o.burner_minutes).flatten();
     // A registered profile connects at once, while the window is being built (a burner already
@@ -154,7 +161,9 @@ fn start() -> anyhow::Result<()> {
         .plugin(shortcut::plugin())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_dialog::init())
+        .plugin(update::plugin())
         .manage(state)
+        .manage(update::Pending::default())
         .invoke_handler(commands::handler())
         .setup(move |app| {
             let handle = app.handle().clone();
@@ -162,6 +171,7 @@ fn start() -> anyhow::Result<()> {
             tray::create(&handle)?;
             shortcut::register_saved(&handle);
             autolock::start(&handle);
+            update::check_at_start(&handle);
             forward_events(handle.clone(), events);
             if let Some(minutes) = lifetime {
                 let app = handle.clone();

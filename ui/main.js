@@ -10,6 +10,7 @@ import { loadRings } from "./chat.js";
 import { showLock, withPasscode } from "./lock.js";
 import { refreshDevices } from "./keys.js";
 import "./settings.js";
+import { refreshUpdates } from "./updates.js";
 import "./notes.js";
 
 async function start() {
@@ -38,6 +39,8 @@ function enterMain() {
   // What came while this page was not there (the lock screen shows nothing) still waits.
   loadRings().catch(() => {});
   loadRequests().catch(() => {});
+  // An update the check at start found before this page listened.
+  refreshUpdates().catch(() => {});
 }
 
 $("onboard-form").addEventListener("submit", async (e) => {

@@ -5,6 +5,7 @@ import { engine, shell } from "./ipc.js";
 import { withPasscode, refreshPasscode } from "./lock.js";
 import { refreshDevices } from "./keys.js";
 import { refreshAutoLock } from "./autolock.js";
+import { refreshUpdates } from "./updates.js";
 
 // ---- settings ------------------------------------------------------------------------------
 
@@ -27,6 +28,7 @@ async function openSettings() {
   await refreshCode(m && m.mode === "strict");
   await refreshPasscode();
   await refreshAutoLock();
+  await refreshUpdates();
   await refreshNetwork();
   await refreshDevices();
 }

@@ -20,6 +20,7 @@ pub mod server;
 pub mod sockets;
 pub mod spread;
 pub mod turn;
+pub mod updates;
 
 use std::path::PathBuf;
 

@@ -81,6 +81,14 @@ pub fn text_has(id: &str, text: &str) -> Q {
     )
 }
 
+/// The element's text does not mention `text` (e.g. a status line moved on from "Checking…").
+pub fn text_lacks(id: &str, text: &str) -> Q {
+    q(
+        format!("#{id} no longer mentions {text:?}"),
+        format!("!{}.textContent.includes({})", by_id(id), lit(text)),
+    )
+}
+
 pub fn text_starts(id: &str, text: &str) -> Q {
     q(
         format!("#{id} starts with {text:?}"),
