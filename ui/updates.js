@@ -21,7 +21,7 @@ export async function refreshUpdates() {
     return;
   }
   $("set-update-check").checked = v.check_at_start;
-  say("update-reveals", `A check asks ${v.server}. It learns this computer's IP address, that it runs AnonChat ${v.version}, and its system and processor type — nothing about your account or chats.`);
+  say("update-reveals", `A check asks ${v.server}. It learns this computer's IP address and that it runs AnonChat ${v.version}; installing also tells it your system and processor type. Nothing about your account or chats is sent.`);
   offered(v.offer);
 }
 
