@@ -70,6 +70,7 @@ pub struct Me {
     panic_shortcut: String,
     notify_show_name: bool,
     panic_quits: bool,
+    panic_revokes: bool,
     /// This is a burner identity (deleted when the app quits).
     burner: bool,
 }
@@ -90,6 +91,9 @@ fn whoami(app: AppHandle, state: State<'_, AppState>) -> Me {
             .is_some_and(|v| v == "true"),
         panic_quits: e
             .ui_setting(crate::panic::QUITS)
+            .is_some_and(|v| v == "true"),
+        panic_revokes: e
+            .ui_setting(crate::panic::REVOKES)
             .is_some_and(|v| v == "true"),
         burner: state.burner,
     }
@@ -285,6 +289,22 @@ async fn set_panic_quits(state: State<'_, AppState>, quits: bool) -> Res<()> {
         .map_err(err)
 }
 
+#[tauri::command(rename_all = "snake_case")]
+async fn set_panic_revokes(state: State<'_, AppState>, revokes: bool) -> Res<()> {
+    if revokes {
+        // Turning it on arms a deletion: the passcode, like deleting the account.
+        state.engine.sensitive_allowed().map_err(err)?;
+    }
+    state
+        .engine
+        .set_ui_setting(
+            crate::panic::REVOKES,
+            if revokes { "true" } else { "false" },
+        )
+        .await
+        .map_err(err)
+}
+
 /// Starts a burner identity beside this one: the app again, as a process of its own with a fresh
 /// throwaway profile on the same server; it deletes itself when it quits or after `minutes`.
 #[tauri::command(rename_all = "snake_case")]
@@ -395,6 +415,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         set_panic_shortcut,
         set_notify_show_name,
         set_panic_quits,
+        set_panic_revokes,
         new_burner,
         activity,
         copy,

@@ -17,13 +17,30 @@ static PANICS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(
 
 /// The setting "panic also quits the app".
 pub const QUITS: &str = "panic_quits";
+/// The setting "panic also revokes this device".
+pub const REVOKES: &str = "panic_revokes";
+/// How long a panic that revokes waits for the server before it erases the keys anyway.
+const REVOKE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub async fn run(app: &AppHandle) -> std::time::Duration {
-    let quits = app.state::<AppState>().engine.ui_setting(QUITS).as_deref() == Some("true");
+    let engine = app.state::<AppState>().engine.clone();
+    let quits = engine.ui_setting(QUITS).as_deref() == Some("true");
+    let revokes = engine.ui_setting(REVOKES).as_deref() == Some("true");
     let took = wipe(app, None, quits).await;
     // For the test and the bench: the moment the engine's chat state is gone (no content).
     let _ = app.emit("panic_done", took.as_micros() as u64);
     tracing::info!(micros = took.as_micros() as u64, "panic wipe done");
+    if revokes {
+        // After the wipe, so P6's bound holds; the keys are erased even if the server is away.
+        match engine.retire_this_device(REVOKE_WAIT).await {
+            Ok(r) => tracing::info!(
+                account_deleted = r.account_deleted,
+                server_told = r.server_told,
+                "panic revoked this device"
+            ),
+            Err(e) => tracing::warn!(error = %e, "panic could not revoke this device"),
+        }
+    }
     if quits {
         // Everything is wiped already; the exit ends WebKit's processes with the app.
         app.exit(0);

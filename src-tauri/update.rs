@@ -106,7 +106,9 @@ fn updater(app: &AppHandle) -> Result<tauri_plugin_updater::Updater, UpdateError
             .endpoints(vec![url])
             .map_err(|e| UpdateError::Endpoint(e.to_string()))?;
     }
-    builder.build().map_err(|e| UpdateError::Check(e.to_string()))
+    builder
+        .build()
+        .map_err(|e| UpdateError::Check(e.to_string()))
 }
 
 /// The host a check talks to, as Settings names it.
@@ -147,8 +149,7 @@ pub fn view(app: &AppHandle) -> UpdateView {
 }
 
 pub async fn change(app: &AppHandle, settings: UpdateSettings) -> Result<(), UpdateError> {
-    let json =
-        serde_json::to_string(&settings).map_err(|e| UpdateError::Setting(e.to_string()))?;
+    let json = serde_json::to_string(&settings).map_err(|e| UpdateError::Setting(e.to_string()))?;
     app.state::<AppState>()
         .engine
         .set_ui_setting(SETTING, &json)

@@ -11,25 +11,9 @@ use anonchat_e2e::cli::{keychain_has, Cli};
 use anonchat_e2e::gui::{
     burner_pids, list_reaches, one_at_a_time, page, press, tray_click, Desktop, Display, WAIT,
 };
-use anonchat_e2e::server::Server;
+use anonchat_e2e::server::{accounts, Server};
 use anonchat_e2e::{unique, TempDir};
 use serde_json::json;
-use sqlx::Row;
-
-async fn accounts(db: &str) -> BTreeSet<String> {
-    let pool = sqlx::AnyPool::connect(db)
-        .await
-        .expect("the server's database");
-    let names = sqlx::query("SELECT username FROM accounts")
-        .fetch_all(&pool)
-        .await
-        .expect("accounts")
-        .iter()
-        .map(|r| r.get::<String, _>("username"))
-        .collect();
-    pool.close().await;
-    names
-}
 
 /// Waits until the accounts on the server are `pred`; returns them.
 async fn accounts_until(

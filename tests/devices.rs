@@ -3,7 +3,7 @@
 //! in a live chat, and of one that was offline and comes back.
 
 use anonchat_e2e::cli::{befriend, enroll, keychain_has, pair, say, Cli, Pair};
-use anonchat_e2e::server::Server;
+use anonchat_e2e::server::{accounts, Server};
 use anonchat_e2e::unique;
 use serde_json::{json, Value};
 
@@ -182,23 +182,11 @@ async fn enrollment_refusals_change_nothing() {
     let again = n.call(json!({"cmd": "enroll", "code": open["code"]})).await;
     assert_eq!(again["ok"], false);
 
-    // Nobody revokes another account's device, nor a device its own.
-    let list = a.ok(json!({"cmd": "devices"})).await;
-    let mine = list["devices"]
-        .as_array()
-        .expect("devices")
-        .iter()
-        .find(|d| d["this_device"] == true)
-        .expect("this device")["device_id"]
-        .clone();
+    // Nobody revokes another account's device (a device giving itself up: `a_device_gives_itself_up_and_the_last_one_deletes_the_account`).
     let theirs = b
         .call(json!({"cmd": "revoke_device", "device_id": req["device_id"]}))
         .await;
     assert_eq!(theirs["ok"], false);
-    let own = a
-        .call(json!({"cmd": "revoke_device", "device_id": mine}))
-        .await;
-    assert_eq!(own["ok"], false);
     let list = a.ok(json!({"cmd": "devices"})).await;
     assert!(
         list["devices"]
@@ -209,4 +197,64 @@ async fn enrollment_refusals_change_nothing() {
         "{list}"
     );
     let _ = a_name;
+}
+
+/// Panic's "also revoke this device" (DESIGN §8), through the command both the CLI and the app
+/// run: a device gives itself up — revoked on the server (AK-signed, like any revocation), its
+/// keys and profile erased here; the account's last device cannot merely revoke itself, so giving
+/// it up deletes the account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_gives_itself_up_and_the_last_one_deletes_the_account() {
+    let server = Server::start().await;
+    let Pair {
+        mut a,
+        mut b,
+        a_name,
+        b_name,
+        a_profile,
+        home,
+        ..
+    } = pair(&server.url()).await;
+    befriend(&mut a, &a_name, &mut b, &b_name).await;
+    let a2_profile = unique("pa2");
+    let mut a2 = Cli::start(&a2_profile, &home.0, &server.url()).await;
+    let a2_id = enroll(&mut a, &mut a2, &a_name, false).await;
+    a2.connect().await;
+
+    let gone = a2.ok(json!({"cmd": "retire_this_device"})).await;
+    assert_eq!(gone["account_deleted"], false, "{gone}");
+    assert_eq!(gone["server_told"], true, "{gone}");
+    a2.expect_event("device_revoked").await;
+    assert!(!keychain_has(&a2_profile), "its keys are erased");
+    assert!(!home.0.join("profiles").join(&a2_profile).exists());
+    let who = a2.ok(json!({"cmd": "whoami"})).await;
+    assert!(who["username"].is_null(), "{who}");
+    let list = a.ok(json!({"cmd": "devices"})).await;
+    assert_eq!(device(&list, &a2_id)["revoked"], true, "{list}");
+
+    // Now the only device: revoking itself is refused by the server (it would orphan the account).
+    let mine = list["devices"]
+        .as_array()
+        .expect("devices")
+        .iter()
+        .find(|d| d["this_device"] == true)
+        .expect("this device")["device_id"]
+        .clone();
+    let own = a
+        .call(json!({"cmd": "revoke_device", "device_id": mine}))
+        .await;
+    assert_eq!(own["ok"], false, "{own}");
+    assert!(accounts(&server.database_url()).await.contains(&a_name));
+
+    // Giving it up deletes the account.
+    let gone = a.ok(json!({"cmd": "retire_this_device"})).await;
+    assert_eq!(gone["account_deleted"], true, "{gone}");
+    assert_eq!(gone["server_told"], true, "{gone}");
+    assert!(!keychain_has(&a_profile), "its keys are erased");
+    assert!(
+        !accounts(&server.database_url()).await.contains(&a_name),
+        "the account is gone from the server"
+    );
+    let ring = b.call(json!({"cmd": "ring", "username": a_name})).await;
+    assert_eq!(ring["ok"], false, "{ring}");
 }

@@ -5,13 +5,13 @@
 //! a fresh one, and a dump of every process of the app finds no canary — neither of the chat nor
 //! of the ephemeral notes (shared into the chat as a line, as a view-once item, or kept).
 
-use anonchat_e2e::cli::Cli;
+use anonchat_e2e::cli::{keychain_has, Cli};
 use anonchat_e2e::disk::b64;
 use anonchat_e2e::gui::{
     children, count_in_memory, list_reaches, one_at_a_time, press, processes_of, tray_click,
     wait_for, web_processes, Display, PlainApp, WAIT,
 };
-use anonchat_e2e::server::Server;
+use anonchat_e2e::server::{accounts, Server};
 use anonchat_e2e::{canary, unique, TempDir};
 use serde_json::json;
 
@@ -154,12 +154,43 @@ async fn panic_ends_every_process_that_saw_the_chat() {
     );
     let status = app.exited();
     assert!(status.success(), "quit cleanly: {status:?}");
+    gone(&profile).await;
+
+    // "Panic also revokes this device" (with "also quits" still on): the peer is told first, then
+    // this device — the account's only one — gives itself up: the account is deleted on the
+    // server and the keys leave the keychain.
+    let mut app = PlainApp::start(&display, &home.0, &profile, &server.url());
+    let pid = app.pid;
+    press(pid, "Settings");
+    press(pid, "Panic also revokes this device");
+    let ring = bob.ok(json!({"cmd": "ring", "username": app_name})).await;
+    press(pid, "Answer");
+    bob.expect_event("session_open").await;
+    assert!(accounts(&server.database_url()).await.contains(&app_name));
+    display.key("ctrl+shift+x");
+    let ended = bob.expect_event("session_ended").await;
+    assert_eq!(ended["session"], ring["ring_id"]);
+    assert_eq!(ended["reason"], "peer_left", "bye first: {ended}");
+    let status = app.exited();
+    assert!(status.success(), "quit cleanly: {status:?}");
+    gone(&profile).await;
+    assert!(
+        !accounts(&server.database_url()).await.contains(&app_name),
+        "the account is deleted on the server"
+    );
+    assert!(!keychain_has(&profile), "the keys left the keychain");
+    let again = bob.call(json!({"cmd": "ring", "username": app_name})).await;
+    assert_eq!(again["ok"], false, "{again}");
+}
+
+/// Every process of the app's profile ended.
+async fn gone(profile: &str) {
     let t0 = std::time::Instant::now();
-    while !processes_of(&profile).is_empty() {
+    while !processes_of(profile).is_empty() {
         assert!(
             t0.elapsed() < WAIT,
             "processes of the app outlived it: {:?}",
-            processes_of(&profile)
+            processes_of(profile)
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }

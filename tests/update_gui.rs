@@ -23,14 +23,18 @@ fn appimage(label: &str) -> Vec<u8> {
 /// The user presses "Check now", and the check ends (the page shows its answer).
 async fn check(app: &Desktop) {
     app.click("#update-check").await;
-    app.wait(page::text_lacks("update-status", "Checking")).await;
+    app.wait(page::text_lacks("update-status", "Checking"))
+        .await;
 }
 
 /// The user checks, is offered 0.2.0, installs, and is told it is not signed; nothing changed.
 async fn refused(app: &Desktop, what: &str, installed: &std::path::Path, before: &[u8]) {
     check(app).await;
-    app.wait(page::text_is("update-version", "AnonChat 0.2.0 is available.") & page::shown("update-offer"))
-        .await;
+    app.wait(
+        page::text_is("update-version", "AnonChat 0.2.0 is available.")
+            & page::shown("update-offer"),
+    )
+    .await;
     app.click("#update-install").await;
     app.wait(page::text_has(
         "update-status",
@@ -110,8 +114,15 @@ async fn only_an_update_signed_for_its_version_is_installed() {
     updates.put(ARTIFACT, new.clone());
 
     // An older release, genuinely signed, announced as 0.2.0 (a downgrade).
-    updates.announce("0.2.0", "old.AppImage", &release.sign(&old_release, Some("0.1.5")));
-    updates.put("old.AppImage", std::fs::read(&old_release).expect("older release"));
+    updates.announce(
+        "0.2.0",
+        "old.AppImage",
+        &release.sign(&old_release, Some("0.1.5")),
+    );
+    updates.put(
+        "old.AppImage",
+        std::fs::read(&old_release).expect("older release"),
+    );
     refused(&app, "old release as new", &installed, &old).await;
 
     // Signed by the release key, but the signature names no version.
@@ -130,11 +141,15 @@ async fn only_an_update_signed_for_its_version_is_installed() {
     let manifest = release.release_manifest(&bundle, "0.2.0", &updates.url(""));
     updates.put("latest.json", manifest);
     check(&app).await;
-    app.wait(page::text_is("update-version", "AnonChat 0.2.0 is available."))
-        .await;
+    app.wait(page::text_is(
+        "update-version",
+        "AnonChat 0.2.0 is available.",
+    ))
+    .await;
     app.shot("update-offered").await;
     app.click("#update-install").await;
-    app.wait(page::text_lacks("update-status", "Downloading")).await;
+    app.wait(page::text_lacks("update-status", "Downloading"))
+        .await;
     let status = app.text("#update-status").await;
     assert!(status.contains("AnonChat 0.2.0 is installed"), "{status}");
     assert!(app.is(page::shown("update-restart")).await);

@@ -18,6 +18,7 @@ async function openSettings() {
   $("set-shortcut").value = ui.me.panic_shortcut;
   $("set-notify-name").checked = ui.me.notify_show_name;
   $("set-panic-quits").checked = ui.me.panic_quits;
+  $("set-panic-revokes").checked = ui.me.panic_revokes;
   const m = await act(engine("get_mode"), "settings-status");
   if (m) {
     document.querySelector(`input[name=set-mode][value=${m.mode}]`).checked = true;
@@ -121,6 +122,13 @@ $("set-panic-quits").addEventListener("change", async () => {
   const quits = $("set-panic-quits").checked;
   await act(shell("set_panic_quits", { quits }), "settings-status", "Saved.");
   ui.me.panic_quits = quits;
+});
+
+$("set-panic-revokes").addEventListener("change", async () => {
+  const revokes = $("set-panic-revokes").checked;
+  const done = await act(withPasscode(() => shell("set_panic_revokes", { revokes })).then(() => true), "settings-status", "Saved.");
+  if (!done) $("set-panic-revokes").checked = !revokes;
+  else ui.me.panic_revokes = revokes;
 });
 
 $("device-add").addEventListener("click", async () => {

@@ -208,3 +208,21 @@ impl Server {
             .expect("wait for server")
     }
 }
+
+/// The usernames the server's database (`Server::database_url`) has accounts for.
+pub async fn accounts(db: &str) -> std::collections::BTreeSet<String> {
+    use sqlx::Row;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(db)
+        .await
+        .expect("the server's database");
+    let names = sqlx::query("SELECT username FROM accounts")
+        .fetch_all(&pool)
+        .await
+        .expect("accounts")
+        .iter()
+        .map(|r| r.get::<String, _>("username"))
+        .collect();
+    pool.close().await;
+    names
+}

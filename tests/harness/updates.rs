@@ -38,7 +38,15 @@ impl SigningKey {
     pub fn generate(dir: &Path, name: &str) -> SigningKey {
         let path = dir.join(name);
         let out = Command::new(tauri_cli())
-            .args(["signer", "generate", "--ci", "--password", "", "--force", "--write-keys"])
+            .args([
+                "signer",
+                "generate",
+                "--ci",
+                "--password",
+                "",
+                "--force",
+                "--write-keys",
+            ])
             .arg(&path)
             .output()
             .expect("run tauri signer generate");
@@ -47,7 +55,12 @@ impl SigningKey {
             "tauri signer generate: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let read = |p: PathBuf| std::fs::read_to_string(&p).expect("key file").trim().to_string();
+        let read = |p: PathBuf| {
+            std::fs::read_to_string(&p)
+                .expect("key file")
+                .trim()
+                .to_string()
+        };
         SigningKey {
             secret: read(path.clone()),
             public: read(path.with_extension("key.pub")),
@@ -89,7 +102,14 @@ impl SigningKey {
         let out = bundle.join("latest.json");
         let run = Command::new("node")
             .arg(repo().join("scripts/updater-manifest.mjs"))
-            .args(["sign", "--version", version, "--base-url", base_url, "--out"])
+            .args([
+                "sign",
+                "--version",
+                version,
+                "--base-url",
+                base_url,
+                "--out",
+            ])
             .arg(&out)
             .arg(bundle)
             .env("TAURI_SIGNING_PRIVATE_KEY", &self.secret)

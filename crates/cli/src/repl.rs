@@ -19,6 +19,7 @@ const HELP: &str = "\
 /devices         this account's devices          /adddevice     a code + QR for a new device
 /approve, /deny  let the new device in, or not   /revoke ID     cut a device off (it wipes itself)
 /rotatekey       new account key (after a lost device; offline devices are signed out)
+/retire          give this device up: revoked (the account deleted if it is the only one), keys erased
 /trust USER      trust USER's changed key (after comparing safety numbers in person)
 /send PATH       send a file (images show inline)  /once PATH  send it view-once
 /photo [N]       take a photo with camera N, send it  /files     attachments in this chat
@@ -182,6 +183,7 @@ pub async fn run(engine: Engine, mut events: EventReceiver, burner: bool) -> any
                         None => { println!("No device is waiting to join."); Ok(()) }
                     },
                     "/revoke" => engine.revoke_device(arg).await.map(|_| println!("* Revoked. It held the account key: /rotatekey replaces it.")),
+                    "/retire" => engine.retire_this_device(std::time::Duration::from_secs(5)).await.map(|r| println!("* This device is erased here{}.", match (r.account_deleted, r.server_told) { (true, _) => " and the account deleted", (false, true) => " and revoked", (false, false) => "; the server was not reached: revoke it from another device" })),
                     "/rotatekey" => engine.rotate_account_key().await.map(|v| println!("* New account key: {} device(s) got it, {} friendship(s) re-signed.", v.handed_over.len() + 1, v.friends_resigned)),
                     "/unlock" => engine.unlock(SecretText::new(arg.to_string())).await.map(|_| println!("* Unlocked.")),
                     "/passcode" => {

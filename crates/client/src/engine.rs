@@ -31,6 +31,7 @@ mod host;
 mod lock;
 mod media;
 mod network;
+mod retire;
 mod rings;
 mod rotation;
 mod scan;
@@ -135,6 +136,8 @@ struct Inner {
     pin: Arc<crate::tls::ServerPin>,
     /// The user was told the server's key changed (once per change).
     pin_warned: std::sync::atomic::AtomicBool,
+    /// This device is giving itself up (`retire.rs`), and wipes itself when done.
+    retiring: std::sync::atomic::AtomicBool,
     insecure_plain_http_on_lan: bool,
     camera: crate::camera::Source,
     /// The QR scan in progress, if any.
@@ -218,6 +221,7 @@ impl Engine {
             tls,
             pin,
             pin_warned: std::sync::atomic::AtomicBool::new(false),
+            retiring: std::sync::atomic::AtomicBool::new(false),
             insecure_plain_http_on_lan: cfg.insecure_plain_http_on_lan,
             camera: cfg.camera,
             scan: Mutex::default(),

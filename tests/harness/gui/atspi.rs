@@ -23,6 +23,21 @@ fn atspi(pid: u32, args: &[&str]) -> std::process::Output {
         .expect("python3 with pyatspi (apt install python3-pyatspi; scripts/test.sh does)")
 }
 
+/// Runs `atspi.py PID what NAME SECONDS [extra]` until it succeeds or `WAIT` is over. Each try is
+/// a fresh process: pyatspi caches the tree it walked, so one process started before the app's
+/// tree was complete can wait on a stale copy (seen after an app restart).
+fn retrying(pid: u32, what: &str, name: &str, extra: &[&str]) -> std::process::Output {
+    let t0 = std::time::Instant::now();
+    loop {
+        let mut args = vec![what, name, "3"];
+        args.extend_from_slice(extra);
+        let out = atspi(pid, &args);
+        if out.status.success() || t0.elapsed() >= WAIT {
+            return out;
+        }
+    }
+}
+
 /// One control in the app's accessibility tree.
 #[derive(Debug, Clone)]
 pub struct Control {
@@ -49,8 +64,7 @@ pub fn controls(pid: u32) -> Vec<Control> {
 /// Waits until an enabled control of the app is named `name` (in view or scrolled off), and
 /// activates it.
 pub fn press(pid: u32, name: &str) {
-    let secs = WAIT.as_secs().to_string();
-    let out = atspi(pid, &["press", name, &secs]);
+    let out = retrying(pid, "press", name, &[]);
     assert!(
         out.status.success(),
         "pressing {name:?} over AT-SPI: {out:?}"
@@ -59,8 +73,7 @@ pub fn press(pid: u32, name: &str) {
 
 /// Waits until a showing control of the app is named `name`.
 pub fn wait_for(pid: u32, name: &str) {
-    let secs = WAIT.as_secs().to_string();
-    let out = atspi(pid, &["wait", name, &secs]);
+    let out = retrying(pid, "wait", name, &[]);
     assert!(
         out.status.success(),
         "waiting for {name:?} over AT-SPI: {out:?}"
@@ -69,8 +82,7 @@ pub fn wait_for(pid: u32, name: &str) {
 
 /// Waits until the list named `list` has at least `n` items; returns how many it has.
 pub fn list_reaches(pid: u32, list: &str, n: usize) -> usize {
-    let secs = WAIT.as_secs().to_string();
-    let out = atspi(pid, &["count", list, &secs, &n.to_string()]);
+    let out = retrying(pid, "count", list, &[&n.to_string()]);
     assert!(
         out.status.success(),
         "the list {list:?} over AT-SPI: {out:?}"

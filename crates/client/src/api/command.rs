@@ -205,6 +205,8 @@ pub enum Command {
     RevokeDevice {
         device_id: String,
     },
+    /// Revokes this device (deletes the account if it is the only one) and erases it here.
+    RetireThisDevice,
     RotateAccountKey,
     /// Starts a group with this device as admin and rings these friends into it.
     GroupStart {

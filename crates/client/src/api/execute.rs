@@ -314,6 +314,13 @@ async fn execute(engine: &Engine, cmd: Command) -> Reply {
             "revoke_device",
             engine.revoke_device(&device_id).await.map(|_| json!({})),
         ),
+        Command::RetireThisDevice => (
+            "retire_this_device",
+            engine
+                .retire_this_device(std::time::Duration::from_secs(5))
+                .await
+                .map(|r| json!(r)),
+        ),
         Command::RotateAccountKey => (
             "rotate_account_key",
             engine.rotate_account_key().await.map(|v| json!(v)),

@@ -487,6 +487,9 @@ impl Inner {
     /// over our own device id makes us wipe ourselves; anything else is ignored (and the server
     /// refuses us anyway).
     pub(super) fn on_device_revoked(&self, device_id: String, ts: u64, sig: Sig64) {
+        if self.retiring.load(std::sync::atomic::Ordering::SeqCst) {
+            return; // It revoked itself and wipes itself (`retire.rs`).
+        }
         let genuine = lock(&self.identity).as_ref().is_some_and(|id| {
             id.device_id == device_id
                 && verify(

@@ -19,6 +19,12 @@ pub struct LockView {
 }
 
 impl Engine {
+    /// Whether a sensitive action may run now (no passcode, or one entered recently): for the
+    /// shell's own settings that can destroy something, like panic's "also revoke this device".
+    pub fn sensitive_allowed(&self) -> Result<(), ClientError> {
+        self.inner.sensitive()
+    }
+
     pub fn lock_status(&self) -> LockView {
         let st = lock(&self.inner.lock_state);
         LockView {

@@ -297,8 +297,9 @@ impl Hub {
         })
     }
 
-    /// AK-signed revocation of another device of this account: the row is marked, the device's
-    /// socket gets the signed revocation and is closed, and it is no longer rung or listed online.
+    /// AK-signed revocation of a device of this account (this one too, unless it is the last): the
+    /// row is marked, the device's socket gets the signed revocation and is closed, and it is no
+    /// longer rung or listed online.
     pub(super) async fn revoke_device(
         &self,
         s: &Session,
@@ -306,10 +307,20 @@ impl Hub {
         ts: u64,
         sig: Sig64,
     ) -> Reply {
+        // A device may give itself up (panic's "also revoke this device"), but not the account's
+        // last one: that would leave an account nobody can use or delete.
         if device_id == s.device_id {
-            return Err(bad(
-                "a device cannot revoke itself: revoke it from another device, or delete the account",
-            ));
+            let others = self
+                .store
+                .devices(&s.username)
+                .await?
+                .iter()
+                .any(|(cert, revoked)| !revoked && cert.device_id != s.device_id);
+            if !others {
+                return Err(bad(
+                    "the account's only device cannot revoke itself: delete the account instead",
+                ));
+            }
         }
         let ak = self.account_key(&s.username).await?;
         let fresh = ts.abs_diff(unix_now()) <= anonchat_proto::pow::MAX_AGE_SECS;
