@@ -1,7 +1,8 @@
 //! The polish a privacy desktop app is expected to have (issue 17), in real WebKit: copied codes
 //! and links leave the clipboard again (read off the X server with xclip); every control the OS
 //! exposes over AT-SPI has a name, on every screen (what a screen reader announces, checked against
-//! the running app, not only by Tab walking); the window is usable 360 px wide.
+//! the running app, not only by Tab walking); the window is usable 360 px wide; light and dark follow
+//! the OS.
 
 use std::time::{Duration, Instant};
 
@@ -99,4 +100,30 @@ async fn the_clipboard_is_cleared_every_control_is_named_and_360_px_work() {
     app.wait(page::fits_width(400)).await;
     app.shot("narrow").await;
     app.close().await;
+}
+
+/// Light and dark follow the OS: the GTK theme's dark variant (what a desktop's dark style sets)
+/// reaches the page, which draws itself dark; the default theme draws it light.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn light_and_dark_follow_the_os() {
+    let _turn = one_at_a_time().await;
+    let server = Server::start().await;
+    let display = Display::start();
+    for (theme, dark) in [("Adwaita:dark", true), ("Adwaita", false)] {
+        let home = TempDir::new("scheme-gui");
+        let app = Desktop::start_with_env(
+            &display,
+            &home.0,
+            &unique("ps"),
+            &server.url(),
+            &[("GTK_THEME", theme)],
+        )
+        .await;
+        app.wait(page::screen("onboard") & page::colour_scheme(dark))
+            .await;
+        if dark {
+            app.shot("onboarding-dark").await;
+        }
+        app.close().await;
+    }
 }

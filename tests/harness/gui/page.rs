@@ -367,3 +367,24 @@ pub fn fits_width(px: u32) -> Q {
         ),
     )
 }
+
+/// The page is drawn in its dark (or light) colours: the OS's choice reached the page
+/// (`prefers-color-scheme`) and the body's background follows it.
+pub fn colour_scheme(dark: bool) -> Q {
+    let bg = if dark {
+        "rgb(21, 23, 27)"
+    } else {
+        "rgb(247, 247, 248)"
+    };
+    q(
+        format!(
+            "the page in its {} colours",
+            if dark { "dark" } else { "light" }
+        ),
+        format!(
+            "window.matchMedia('(prefers-color-scheme: dark)').matches === {dark} \
+             && getComputedStyle(document.body).backgroundColor === {}",
+            lit(bg)
+        ),
+    )
+}
