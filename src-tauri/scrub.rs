@@ -52,10 +52,81 @@ unsafe impl GlobalAlloc for ZeroOnFree {
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const TUNABLES: &str = "glibc.malloc.perturb=90:glibc.malloc.tcache_count=0";
 
+/// The variables the app runs under (the glibc tunables, WebKit on the system allocator, WebKit
+/// drawing without GL unless the user chose otherwise), as `NAME=value\0` strings.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const SCRUB_ENV: [&[u8]; 3] = [
+    b"GLIBC_TUNABLES=glibc.malloc.perturb=90:glibc.malloc.tcache_count=0\0",
+    b"Malloc=1\0",
+    b"WEBKIT_DISABLE_COMPOSITING_MODE=1\0",
+];
+
+/// Runs from the executable's `.preinit_array`: after the dynamic loader mapped the libraries but
+/// before any of their constructors (GLib's, GTK's, WebKit's, Mesa's LLVM) ran, so starting again
+/// with the scrubbing environment costs a fraction of what it does from `main` (issue 17: every
+/// start paid for the libraries' start-up twice). No allocation, no Rust runtime: raw pointers into
+/// a fixed array, then `execve`. If anything does not fit, `main` does it the slow way.
+///
+/// # Safety
+/// Called by glibc with the process's `argc`, `argv` and `envp`, nothing else.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub unsafe extern "C" fn preinit(
+    _argc: libc::c_int,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+) {
+    const MAX: usize = 1024;
+    let starts = |p: *const libc::c_char, prefix: &[u8]| {
+        // SAFETY: `p` is a NUL-terminated string from `envp`; at most its length is read.
+        unsafe { libc::strncmp(p, prefix.as_ptr().cast(), prefix.len()) == 0 }
+    };
+    if envp.is_null() || argv.is_null() {
+        return;
+    }
+    let mut env: [*const libc::c_char; MAX] = [std::ptr::null(); MAX];
+    let mut n = 0;
+    let mut compositing_set = false;
+    let mut i = 0;
+    loop {
+        // SAFETY: `envp` is a NULL-terminated array (the C runtime's contract).
+        let e = unsafe { *envp.add(i) };
+        if e.is_null() {
+            break;
+        }
+        i += 1;
+        if starts(e, &SCRUB_ENV[0][..SCRUB_ENV[0].len() - 1]) {
+            return; // Already running with them.
+        }
+        if starts(e, b"GLIBC_TUNABLES=") || starts(e, b"Malloc=") {
+            continue; // Replaced below.
+        }
+        compositing_set |= starts(e, b"WEBKIT_DISABLE_COMPOSITING_MODE=");
+        if n + SCRUB_ENV.len() + 1 >= MAX {
+            return;
+        }
+        env[n] = e;
+        n += 1;
+    }
+    for (k, var) in SCRUB_ENV.iter().enumerate() {
+        // A user's own compositing setting wins.
+        if k == 2 && compositing_set {
+            continue;
+        }
+        env[n] = var.as_ptr().cast();
+        n += 1;
+    }
+    // SAFETY: both arrays are NULL-terminated and outlive the call; on success it does not return.
+    unsafe {
+        libc::execve(c"/proc/self/exe".as_ptr(), argv, env.as_ptr());
+    }
+    // On failure, `main` tries again with `Command`.
+}
+
 /// Call first thing in `main`, before any thread or library starts. On Linux, glibc reads its
 /// tunables only when a process starts, so the app re-executes itself once with them set (and with
 /// WebKit told to use the system allocator and to draw without GL); WebKit's child processes
-/// inherit all of it.
+/// inherit all of it. [`preinit`] normally did that already, earlier and cheaper; this is the
+/// fallback.
 pub fn scrub_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
