@@ -34,6 +34,8 @@ mod joins;
 mod refusal;
 mod remote;
 mod rotation;
+#[cfg(test)]
+mod tests;
 
 pub use devices::{Join, Joined};
 pub use gating::is_gated;
@@ -212,12 +214,12 @@ impl State {
     }
 
     /// Online now, or within `RECENTLY_ACTIVE` of leaving.
-    fn recently_active(&self, user: &Username) -> bool {
+    fn recently_active(&self, user: &Username, now: crate::clock::Now) -> bool {
         self.is_online(user)
             || self
                 .last_seen
                 .get(user)
-                .is_some_and(|at| at.elapsed() < RECENTLY_ACTIVE)
+                .is_some_and(|at| now.at.saturating_duration_since(*at) < RECENTLY_ACTIVE)
     }
 }
 
@@ -330,7 +332,8 @@ impl Hub {
     }
 
     /// Rings that ran past their deadline. Called about once a second.
-    pub fn tick(&self, now: Instant) {
+    pub fn tick(&self, clock: crate::clock::Now) {
+        let now = clock.at;
         let mut st = self.lock();
         let expired = st.rings.expire(now);
         st.apply(expired);
@@ -341,7 +344,7 @@ impl Hub {
         st.spent_stamps
             .retain(|_, at| now.duration_since(*at) < max_age);
         drop(st);
-        self.expire_enrollments(crate::clock::unix_now());
+        self.expire_enrollments(clock.unix);
         self.limits.prune();
         self.failures.prune(now);
     }
@@ -366,16 +369,16 @@ impl Hub {
         self.store.account_key(who).await?.ok_or(Refusal::NotFound)
     }
 
-    async fn answer_inner(&self, s: &Session, msg: ClientMsg) -> Reply {
+    async fn answer_inner(&self, s: &Session, msg: ClientMsg, now: crate::clock::Now) -> Reply {
         match msg {
             ClientMsg::Auth { .. } | ClientMsg::EnrollJoin { .. } => {
                 Err(bad("already authenticated"))
             }
             ClientMsg::Ping => Ok(ServerMsg::Pong),
             ClientMsg::UploadOtks { keys } => self.upload_otks(s, keys),
-            ClientMsg::Lookup { username, code, .. } => self.lookup(s, username, code).await,
+            ClientMsg::Lookup { username, code, .. } => self.lookup(s, username, code, now).await,
             ClientMsg::FriendRequest { to, sig, code, .. } => {
-                self.friend_request(s, to, sig, code).await
+                self.friend_request(s, to, sig, code, now).await
             }
             ClientMsg::SetMode {
                 mode,
@@ -384,30 +387,30 @@ impl Hub {
             } => self.set_mode(s, mode, always_require_code, format).await,
             ClientMsg::GetMode => self.get_mode(s).await,
             ClientMsg::SetPresence { presence } => self.set_presence(s, presence).await,
-            ClientMsg::IceServers => self.ice_servers(),
+            ClientMsg::IceServers => self.ice_servers(now),
             ClientMsg::FvcSeed => self.fvc_seed(s).await,
             ClientMsg::SetStaticCode { code } => self.set_static_code(s, code).await,
             ClientMsg::RotateCode => self.rotate_code(s).await,
-            ClientMsg::DeleteAccount { ts, sig } => self.delete_account(s, ts, sig).await,
+            ClientMsg::DeleteAccount { ts, sig } => self.delete_account(s, ts, sig, now).await,
             ClientMsg::Search { prefix } => self.search(s, prefix).await,
-            ClientMsg::FriendAccept { from, sig } => self.friend_accept(s, from, sig).await,
+            ClientMsg::FriendAccept { from, sig } => self.friend_accept(s, from, sig, now).await,
             ClientMsg::FriendDecline { from } => self.friend_decline(s, from).await,
             ClientMsg::Unfriend { username } => self.unfriend(s, username).await,
-            ClientMsg::ListFriends => self.list_friends(s).await,
+            ClientMsg::ListFriends => self.list_friends(s, now).await,
             ClientMsg::Ring {
                 to,
                 code,
                 group: Some(token),
                 ..
-            } if code.is_none() => self.group_ring(s, to, token).await,
+            } if code.is_none() => self.group_ring(s, to, token, now).await,
             ClientMsg::Ring { group: Some(_), .. } => Err(bad("a group ring carries no code")),
             ClientMsg::Ring {
                 to, code, invite, ..
-            } => self.ring(s, to, code, invite).await,
+            } => self.ring(s, to, code, invite, now).await,
             ClientMsg::GroupJoin { token } => self.group_join(s, token).await,
             ClientMsg::GroupLeave { token } => self.group_leave(s, token).await,
             ClientMsg::EnrollOpen { code, expires, sig } => {
-                self.enroll_open(s, code, expires, sig).await
+                self.enroll_open(s, code, expires, sig, now).await
             }
             ClientMsg::EnrollApprove {
                 device_id,
@@ -417,17 +420,22 @@ impl Hub {
             ClientMsg::EnrollDecline { device_id } => self.enroll_decline(s, &device_id),
             ClientMsg::ListDevices => self.list_devices(s).await,
             ClientMsg::RevokeDevice { device_id, ts, sig } => {
-                self.revoke_device(s, device_id, ts, sig).await
+                self.revoke_device(s, device_id, ts, sig, now).await
             }
             ClientMsg::ClaimDeviceOtk { device_id } => self.claim_device_otk(s, &device_id).await,
             ClientMsg::RotateAccountKey {
                 rotation,
                 certs,
                 handovers,
-            } => self.rotate_account_key(s, rotation, certs, handovers).await,
+            } => {
+                self.rotate_account_key(s, rotation, certs, handovers, now)
+                    .await
+            }
             ClientMsg::KeyHistory { username } => self.key_history(s, username).await,
             ClientMsg::FriendResign { username, sig } => self.friend_resign(s, username, sig).await,
-            ClientMsg::Answer { ring_id, accept } => self.answer_ring(s, ring_id, accept).await,
+            ClientMsg::Answer { ring_id, accept } => {
+                self.answer_ring(s, ring_id, accept, now).await
+            }
             ClientMsg::Hangup { ring_id } => self.hangup(s, ring_id).await,
             ClientMsg::Relay { ring_id, blob } => self.relay(s, ring_id, blob).await,
         }

@@ -267,7 +267,7 @@ async fn tick(app: Arc<App>, log_sink: Sink) {
         tokio::time::interval(app.hub.shared_every().unwrap_or(Duration::from_secs(3600)));
     loop {
         tokio::select! {
-            _ = every.tick() => app.hub.tick(Instant::now()),
+            _ = every.tick() => app.hub.tick(crate::clock::Now::read()),
             _ = shared.tick() => app.hub.tick_shared().await,
             _ = probe.tick() => {
                 let started = Instant::now();

@@ -20,6 +20,7 @@ use futures_util::{Sink, Stream};
 use rand::RngCore;
 
 use crate::app::App;
+use crate::clock::Now;
 use crate::hub::{Join, Session};
 use crate::limits::Slot;
 use crate::metrics::Code;
@@ -106,7 +107,11 @@ async fn serve(
         let _ = socket.send(Message::Close(None)).await;
         return;
     };
-    let attached = Box::pin(app.hub.attach(username, cert, ip, &app.shutdown)).await;
+    let attached = Box::pin(
+        app.hub
+            .attach(username, cert, ip, &app.shutdown, Now::read()),
+    )
+    .await;
     let _device = GaugeUp::new(&app.hub.metrics().devices);
     let session = attached.session.clone();
     let kill = attached.kill.clone();
@@ -144,8 +149,8 @@ async fn serve(
                 Io::Flushed(Ok(())) => flushing = false,
                 Io::Flushed(Err(_)) | Io::Frame(None | Some(Err(_))) => break, // Closed, or a protocol error (including an oversized frame).
                 Io::Frame(Some(Ok(msg))) => {
-                    let arrived = tokio::time::Instant::now();
-                    idle.as_mut().reset(arrived + IDLE_TIMEOUT);
+                    let arrived = Now::read();
+                    idle.as_mut().reset(tokio::time::Instant::from_std(arrived.at) + IDLE_TIMEOUT);
                     let (app, session, replies, pace) = (&*app, &session, &replies, &pace);
                     request = match msg {
                         Message::Text(t) => Some(Box::pin(async move {
@@ -198,7 +203,7 @@ async fn serve(
         .await;
     }
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(Message::Close(None))).await;
-    Box::pin(app.hub.detach(&session)).await;
+    Box::pin(app.hub.detach(&session, Now::read())).await;
     tracing::debug!("device disconnected");
 }
 
@@ -228,13 +233,7 @@ fn socket_io(
     Poll::Pending
 }
 
-async fn on_text(
-    app: &App,
-    session: &Session,
-    replies: &Replies,
-    text: &str,
-    arrived: tokio::time::Instant,
-) {
+async fn on_text(app: &App, session: &Session, replies: &Replies, text: &str, arrived: Now) {
     let env = match ClientEnvelope::parse(text) {
         Ok(env) => env,
         Err(e) => {
@@ -256,14 +255,14 @@ async fn on_text(
     let metrics = app.hub.metrics();
     let answer = match app.hub.handle(session, env.msg, arrived).await {
         Ok(msg) => {
-            metrics.answered(Code::ok, gated, arrived.elapsed());
+            metrics.answered(Code::ok, gated, arrived.at.elapsed());
             ServerEnvelope::new(env.id, msg)
         }
         Err(refusal) => {
             if matches!(refusal, crate::hub::Refusal::Store(_)) {
                 metrics.store_errors.inc();
             }
-            metrics.answered(refusal.code().into(), gated, arrived.elapsed());
+            metrics.answered(refusal.code().into(), gated, arrived.at.elapsed());
             ServerEnvelope::error(env.id, refusal.code(), refusal.into_detail())
         }
     };
@@ -405,7 +404,11 @@ async fn enroll(
     nonce: &[u8; 32],
     join: Join,
 ) {
-    let joined = match app.hub.enroll_join(ip, nonce, &app.origin, join).await {
+    let joined = match app
+        .hub
+        .enroll_join(ip, nonce, &app.origin, join, Now::read())
+        .await
+    {
         Ok(j) => j,
         Err(refusal) => {
             let env = ServerEnvelope::error(None, refusal.code(), refusal.into_detail());

@@ -6,6 +6,7 @@ use anonchat_proto::wire::{Mode, ServerMsg};
 use anonchat_proto::{Key32, Sig64};
 
 use super::{bad, new_salt, Hub, Refusal, Reply, Session, TOMBSTONE_DAYS};
+use crate::clock::Now;
 
 impl Hub {
     pub(super) async fn set_mode(
@@ -84,9 +85,9 @@ impl Hub {
         Ok(ServerMsg::Ok)
     }
 
-    pub(super) async fn delete_account(&self, s: &Session, ts: u64, sig: Sig64) -> Reply {
+    pub(super) async fn delete_account(&self, s: &Session, ts: u64, sig: Sig64, now: Now) -> Reply {
         let ak = self.account_key(&s.username).await?;
-        let fresh = ts.abs_diff(crate::clock::unix_now()) <= anonchat_proto::pow::MAX_AGE_SECS;
+        let fresh = ts.abs_diff(now.unix) <= anonchat_proto::pow::MAX_AGE_SECS;
         verify(
             &ak,
             &anonchat_proto::signing::delete_account_bytes(&s.username, ts),
@@ -95,7 +96,7 @@ impl Hub {
         .ok()
         .filter(|_| fresh)
         .ok_or_else(|| bad("deletion must be signed by the account key, just now"))?;
-        let expires = crate::clock::unix_now() + TOMBSTONE_DAYS * 86_400;
+        let expires = now.unix + TOMBSTONE_DAYS * 86_400;
         self.store
             .delete_account(&s.username, &self.name_hash(&s.username), expires as i64)
             .await?;

@@ -1,12 +1,11 @@
 //! Lookups and rings, and the signaling relay: start, answer, hang up, relay; TURN credentials for a chat.
 
-use std::collections::HashSet;
-use std::time::Instant;
-
 use anonchat_proto::wire::{PresenceMode, ServerMsg};
 use anonchat_proto::Username;
+use std::collections::HashSet;
 
 use super::{new_id, Hub, Refusal, Reply, Session};
+use crate::clock::Now;
 use crate::cluster::{RingOp, Stage};
 
 impl Hub {
@@ -15,8 +14,11 @@ impl Hub {
         s: &Session,
         username: Username,
         code: Option<String>,
+        now: Now,
     ) -> Reply {
-        let reach = self.gate(&s.username, &username, code.as_deref()).await?;
+        let reach = self
+            .gate(&s.username, &username, code.as_deref(), now)
+            .await?;
         // A friend's blurred or hidden presence is not revealed by a lookup either.
         let online = reach.online && reach.presence == PresenceMode::Exact;
         let ak_pub = reach.ak;
@@ -35,9 +37,10 @@ impl Hub {
         to: Username,
         code: Option<String>,
         invite: bool,
+        now: Now,
     ) -> Reply {
         let caller_ak = self.account_key(&s.username).await?;
-        let reach = self.gate(&s.username, &to, code.as_deref()).await?;
+        let reach = self.gate(&s.username, &to, code.as_deref(), now).await?;
         // A friend may ring an account with no device online: the ring waits (RAM only) for the
         // first device to connect in time — a wake intent. Anyone else needs the account online.
         let wake = reach.friends && self.wake_intents && !invite;
@@ -61,7 +64,7 @@ impl Hub {
             s.device_id.clone(),
             to,
             devices.clone(),
-            Instant::now(),
+            now.at,
         )?;
         if invite {
             st.rings.close_to_wakes(&ring_id);
@@ -80,7 +83,13 @@ impl Hub {
         Ok(ServerMsg::Ringing { ring_id })
     }
 
-    pub(super) async fn answer_ring(&self, s: &Session, ring_id: String, accept: bool) -> Reply {
+    pub(super) async fn answer_ring(
+        &self,
+        s: &Session,
+        ring_id: String,
+        accept: bool,
+        now: Now,
+    ) -> Reply {
         if let Some(r) = self
             .ring_elsewhere(s, &ring_id, RingOp::Answer { accept })
             .await
@@ -88,9 +97,7 @@ impl Hub {
             return r;
         }
         let mut st = self.lock();
-        let out = st
-            .rings
-            .answer(&ring_id, &s.device_id, accept, Instant::now())?;
+        let out = st.rings.answer(&ring_id, &s.device_id, accept, now.at)?;
         st.apply(out);
         Ok(ServerMsg::Ok)
     }
@@ -126,8 +133,8 @@ impl Hub {
     }
 
     /// TURN credentials only for authenticated devices: the relay is not an open proxy.
-    pub(super) fn ice_servers(&self) -> Reply {
-        let (ice_servers, expires_at) = self.turn.issue(crate::clock::unix_now());
+    pub(super) fn ice_servers(&self, now: Now) -> Reply {
+        let (ice_servers, expires_at) = self.turn.issue(now.unix);
         Ok(ServerMsg::IceServers {
             ice_servers,
             expires_at,

@@ -2,13 +2,14 @@
 
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
 use anonchat_proto::signing::{one_time_key_bytes, verify};
 use anonchat_proto::wire::{PresenceMode, ServerMsg, SignedOtk};
 use anonchat_proto::{limits, DeviceCert, Username};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+use crate::clock::Now;
 
 use super::{bad, Attached, Conn, Hub, Refusal, Reply, Session, SEND_QUEUE};
 
@@ -20,6 +21,7 @@ impl Hub {
         cert: DeviceCert,
         ip: IpAddr,
         parent: &CancellationToken,
+        now: Now,
     ) -> Attached {
         let (tx, rx) = mpsc::channel(SEND_QUEUE);
         let kill = parent.child_token();
@@ -53,10 +55,7 @@ impl Hub {
             self.announce(&username, true).await;
         }
         // Rings waiting for this account (wake intents) ring this device now.
-        let woken = self
-            .lock()
-            .rings
-            .wake(&username, &device_id, Instant::now());
+        let woken = self.lock().rings.wake(&username, &device_id, now.at);
         for (ring_id, caller) in woken {
             if let Ok(ak_pub) = self.account_key(&caller).await {
                 self.lock().send_device(
@@ -86,7 +85,7 @@ impl Hub {
     }
 
     /// The socket closed: drop its keys and rings; tell friends if the account went offline.
-    pub async fn detach(&self, s: &Session) {
+    pub async fn detach(&self, s: &Session, now: Now) {
         let last = {
             let mut st = self.lock();
             if st.conns.get(&s.device_id).map(|c| c.conn_id) != Some(s.conn_id) {
@@ -100,7 +99,7 @@ impl Hub {
                 set.remove(&s.device_id);
                 if set.is_empty() {
                     st.online.remove(&s.username);
-                    st.last_seen.insert(s.username.clone(), Instant::now());
+                    st.last_seen.insert(s.username.clone(), now.at);
                     last = true;
                 }
             }

@@ -4,10 +4,11 @@
 //! refusal, not a free pass) and open for the memory of failures.
 
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{Hub, Session};
 use crate::abuse::{demand_from, Demand, FAILURE_MEMORY};
+use crate::clock::Now;
 use crate::cluster;
 
 impl Hub {
@@ -26,9 +27,9 @@ impl Hub {
         }
     }
 
-    pub(super) async fn record_failure(&self, s: &Session) {
+    pub(super) async fn record_failure(&self, s: &Session, now: Now) {
         match self.cluster.as_deref() {
-            None => self.failures.record(s.ip, &s.username, Instant::now()),
+            None => self.failures.record(s.ip, &s.username, now.at),
             Some(c) => {
                 let _ = cluster::record_failure(c, s.ip, &s.username, FAILURE_MEMORY).await;
             }
@@ -81,13 +82,9 @@ impl Hub {
     }
 
     /// Spends a stamp: `false` if it was spent before (on any instance).
-    pub(super) async fn spend_stamp(&self, id: [u8; 32]) -> bool {
+    pub(super) async fn spend_stamp(&self, id: [u8; 32], now: Now) -> bool {
         match self.cluster.as_deref() {
-            None => self
-                .lock()
-                .spent_stamps
-                .insert(id, Instant::now())
-                .is_none(),
+            None => self.lock().spent_stamps.insert(id, now.at).is_none(),
             Some(c) => {
                 let keep = Duration::from_secs(2 * anonchat_proto::pow::MAX_AGE_SECS);
                 cluster::spend_stamp(c, &id, keep).await.unwrap_or(false)

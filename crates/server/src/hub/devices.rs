@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 
 use super::joins::Answer;
 use super::{bad, Hub, Refusal, Reply, Session};
-use crate::clock::unix_now;
+use crate::clock::Now;
 use crate::store::StoreError;
 
 /// Enrollments open at once, server-wide (each is a few hundred bytes of RAM).
@@ -65,10 +65,11 @@ impl Hub {
         code: String,
         expires: u64,
         sig: Sig64,
+        now: Now,
     ) -> Reply {
         let code =
             normalize_code(&code).ok_or_else(|| bad("an enrollment code has 8 characters"))?;
-        let now = unix_now();
+        let now = now.unix;
         if expires <= now || expires > now + TOKEN_TTL_SECS {
             return Err(bad(format!(
                 "an enrollment token lives at most {TOKEN_TTL_SECS} seconds"
@@ -112,6 +113,7 @@ impl Hub {
         nonce: &[u8; 32],
         origin: &str,
         j: Join,
+        now: Now,
     ) -> Result<Joined, Refusal> {
         if !self.allow_ip(ip).await {
             return Err(Refusal::RateLimited(None));
@@ -152,7 +154,7 @@ impl Hub {
             caps: j.caps,
             done: Answer::Here(tx),
         };
-        let (username, expires, sig) = self.take_enrollment(&code, joiner, j.otk)?;
+        let (username, expires, sig) = self.take_enrollment(&code, joiner, j.otk, now)?;
         let ak_pub = self.account_key(&username).await?;
         Ok(Joined {
             pending: ServerMsg::EnrollPending {
@@ -174,9 +176,10 @@ impl Hub {
         code: &str,
         joiner: Joiner,
         otk: SignedOtk,
+        now: Now,
     ) -> Result<(Username, u64, Sig64), Refusal> {
         let mut st = self.lock();
-        let now = unix_now();
+        let now = now.unix;
         let e = st
             .enrollments
             .get_mut(code)
@@ -306,6 +309,7 @@ impl Hub {
         device_id: String,
         ts: u64,
         sig: Sig64,
+        now: Now,
     ) -> Reply {
         // A device may give itself up (panic's "also revoke this device"), but not the account's
         // last one: that would leave an account nobody can use or delete.
@@ -323,7 +327,7 @@ impl Hub {
             }
         }
         let ak = self.account_key(&s.username).await?;
-        let fresh = ts.abs_diff(unix_now()) <= anonchat_proto::pow::MAX_AGE_SECS;
+        let fresh = ts.abs_diff(now.unix) <= anonchat_proto::pow::MAX_AGE_SECS;
         verify(&ak, &revoke_device_bytes(&s.username, &device_id, ts), &sig)
             .ok()
             .filter(|_| fresh)

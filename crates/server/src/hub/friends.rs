@@ -1,12 +1,11 @@
 //! Friendships: requests, acceptance, the list with presence, unfriending.
 
-use std::time::Instant;
-
 use anonchat_proto::signing::{friend_bytes, verify};
 use anonchat_proto::wire::{FriendInfo, PresenceMode, ServerMsg};
 use anonchat_proto::{Sig64, Username};
 
 use super::{bad, Hub, Refusal, Reply, Session};
+use crate::clock::Now;
 use crate::cluster::{self, requests::RequestError};
 use crate::requests::QuotaError;
 
@@ -17,8 +16,11 @@ impl Hub {
         to: Username,
         sig: Sig64,
         code: Option<String>,
+        now: Now,
     ) -> Reply {
-        let their_ak = self.gate_online(&s.username, &to, code.as_deref()).await?;
+        let their_ak = self
+            .gate_online(&s.username, &to, code.as_deref(), now)
+            .await?;
         let my_ak = self.account_key(&s.username).await?;
         verify(
             &my_ak,
@@ -26,7 +28,7 @@ impl Hub {
             &sig,
         )
         .map_err(|_| bad("friend signature does not verify"))?;
-        self.keep_request(&s.username, &to, sig).await?;
+        self.keep_request(&s.username, &to, sig, now).await?;
         let st = self.lock();
         st.send_user(
             &to,
@@ -39,9 +41,15 @@ impl Hub {
         Ok(ServerMsg::Ok)
     }
 
-    pub(super) async fn friend_accept(&self, s: &Session, from: Username, sig: Sig64) -> Reply {
+    pub(super) async fn friend_accept(
+        &self,
+        s: &Session,
+        from: Username,
+        sig: Sig64,
+        now: Now,
+    ) -> Reply {
         let their_sig = self
-            .waiting_request(&from, &s.username)
+            .waiting_request(&from, &s.username, now)
             .await
             .ok_or(Refusal::NotFound)?;
         let their_ak = self.account_key(&from).await?;
@@ -92,18 +100,19 @@ impl Hub {
     }
 
     /// Keeps a pending request: in RAM, or in Redis when instances share state.
-    async fn keep_request(
+    pub(super) async fn keep_request(
         &self,
         from: &Username,
         to: &Username,
         sig: Sig64,
+        now: Now,
     ) -> Result<(), Refusal> {
         let quota = |e: QuotaError| Refusal::RateLimited(Some(e.to_string()));
         let Some(c) = self.cluster.as_deref() else {
             return self
                 .lock()
                 .friend_requests
-                .insert(from, to, sig, Instant::now())
+                .insert(from, to, sig, now.at)
                 .map_err(quota);
         };
         match cluster::requests::insert(c, from, to, &sig, crate::requests::TTL).await {
@@ -116,9 +125,14 @@ impl Hub {
         }
     }
 
-    async fn waiting_request(&self, from: &Username, to: &Username) -> Option<Sig64> {
+    pub(super) async fn waiting_request(
+        &self,
+        from: &Username,
+        to: &Username,
+        now: Now,
+    ) -> Option<Sig64> {
         match self.cluster.as_deref() {
-            None => self.lock().friend_requests.get(from, to, Instant::now()),
+            None => self.lock().friend_requests.get(from, to, now.at),
             Some(c) => cluster::requests::get(c, from, to).await.ok().flatten(),
         }
     }
@@ -144,11 +158,11 @@ impl Hub {
         }
     }
 
-    pub(super) async fn list_friends(&self, s: &Session) -> Reply {
+    pub(super) async fn list_friends(&self, s: &Session, now: Now) -> Reply {
         let friends = self.store.friends(&s.username).await?;
         let mut list = Vec::with_capacity(friends.len());
         for (username, ak_pub, presence) in friends {
-            let (online, recent) = self.presence_anywhere(&username).await;
+            let (online, recent) = self.presence_anywhere(&username, now).await;
             list.push(FriendInfo {
                 online: online && presence == PresenceMode::Exact,
                 recently_active: recent && presence == PresenceMode::Recent,

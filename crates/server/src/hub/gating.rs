@@ -2,13 +2,12 @@
 //! buckets and the proof of work a request owes in front, then one gate that does the same work on
 //! every path and answers every refusal with the same `not_found`, held to the timing floor.
 
-use std::time::Instant;
-
 use anonchat_proto::fvc::{self, CodeFormat, Fvc};
 use anonchat_proto::wire::{ClientMsg, PresenceMode};
 use anonchat_proto::{Key32, Username};
 
 use super::{bad, Hub, Refusal, Reply, Session};
+use crate::clock::Now;
 use crate::gate::{decide, Facts, Verdict};
 
 impl Hub {
@@ -20,12 +19,13 @@ impl Hub {
         me: &Username,
         target: &Username,
         code: Option<&str>,
+        now: Now,
     ) -> Result<Reach, Refusal> {
         // The account and the friendship in one query, beside presence: on PostgreSQL and Redis
         // each is a network round trip, and on SQLite each query is hops to its worker thread.
         let (facts, (online, recent)) = tokio::join!(
             self.store.gate_facts(me, target),
-            self.presence_anywhere(target)
+            self.presence_anywhere(target, now)
         );
         let (account, friends) = facts?;
         let (ak, salt, format) = match &account {
@@ -40,8 +40,8 @@ impl Hub {
         let code_ok = match code {
             None => false,
             Some(given) => {
-                let totp_ok = Fvc::new(&*fvc::seed(&*self.secret, &ak, salt), format)
-                    .check(given, crate::clock::unix_now());
+                let totp_ok =
+                    Fvc::new(&*fvc::seed(&*self.secret, &ak, salt), format).check(given, now.unix);
                 let (given_owned, stored_for_check) = (given.to_string(), stored.clone());
                 let static_ok = tokio::task::spawn_blocking(move || {
                     crate::static_code::check(&given_owned, stored_for_check.as_deref())
@@ -90,8 +90,9 @@ impl Hub {
         me: &Username,
         target: &Username,
         code: Option<&str>,
+        now: Now,
     ) -> Result<Key32, Refusal> {
-        match self.gate(me, target, code).await? {
+        match self.gate(me, target, code, now).await? {
             Reach {
                 ak, online: true, ..
             } => Ok(ak),
@@ -99,34 +100,29 @@ impl Hub {
         }
     }
 
-    /// Answers one request. `arrived`: when its frame came off the socket, before it was parsed —
-    /// a gated answer is held until `gate_floor` after that.
-    pub async fn handle(
-        &self,
-        s: &Session,
-        msg: ClientMsg,
-        arrived: tokio::time::Instant,
-    ) -> Reply {
+    /// Answers one request. `now`: when its frame came off the socket, before it was parsed —
+    /// the time every answer is computed at, and a gated answer is held until `gate_floor` after it.
+    pub async fn handle(&self, s: &Session, msg: ClientMsg, now: Now) -> Reply {
         if !is_gated(&msg) {
-            return self.answer(s, msg).await;
+            return self.answer(s, msg, now).await;
         }
         // The same work is done on every path, but the database and the CPU still take a few
         // microseconds more for some (and a longer request takes longer to parse); holding every
         // answer to the same floor from the frame's arrival hides what is left.
-        let floor = arrived + self.gate_floor;
-        let reply = self.answer(s, msg).await;
+        let floor = tokio::time::Instant::from_std(now.at + self.gate_floor);
+        let reply = self.answer(s, msg, now).await;
         // A kernel timer at the absolute instant: tokio's millisecond timers would wake a little
         // later or earlier depending on when the answer was ready (hold.rs).
         crate::hold::until(floor).await;
         reply
     }
 
-    async fn answer(&self, s: &Session, msg: ClientMsg) -> Reply {
+    async fn answer(&self, s: &Session, msg: ClientMsg, now: Now) -> Reply {
         if let Some((target, code, pow)) = gated_parts(&msg) {
             let owed = self.demand(s).await;
             // Held back by the backoff first, so waiting it out does not also drain the buckets.
-            if let Some(t) = owed.not_before.filter(|t| *t > Instant::now()) {
-                let secs = t.duration_since(Instant::now()).as_secs_f64().ceil() as u64;
+            if let Some(t) = owed.not_before.filter(|t| *t > now.at) {
+                let secs = t.duration_since(now.at).as_secs_f64().ceil() as u64;
                 return Err(Refusal::RateLimited(Some(format!(
                     "too many unanswered requests; wait {secs} s"
                 ))));
@@ -136,14 +132,15 @@ impl Hub {
                     "too many requests; try again in a minute".into(),
                 )));
             }
-            self.pay(s, target, code.is_some() || owed.pow, pow).await?;
-            let reply = self.answer_inner(s, msg).await;
+            self.pay(s, target, code.is_some() || owed.pow, pow, now)
+                .await?;
+            let reply = self.answer_inner(s, msg, now).await;
             if matches!(&reply, Err(Refusal::NotFound)) {
-                self.record_failure(s).await;
+                self.record_failure(s, now).await;
             }
             return reply;
         }
-        self.answer_inner(s, msg).await
+        self.answer_inner(s, msg, now).await
     }
 
     /// The proof of work a gated request owes (DESIGN §5): a stamp always with a code (first
@@ -155,6 +152,7 @@ impl Hub {
         target: &Username,
         owed: bool,
         pow: Option<&anonchat_proto::pow::Stamp>,
+        now: Now,
     ) -> Result<(), Refusal> {
         if !owed {
             return Ok(());
@@ -164,9 +162,9 @@ impl Hub {
         let stamp = pow.ok_or_else(required)?;
         let resource = anonchat_proto::pow::contact_resource(&s.username, target);
         stamp
-            .check(&resource, bits, crate::clock::unix_now())
+            .check(&resource, bits, now.unix)
             .map_err(|_| required())?;
-        if !self.spend_stamp(stamp.id(&resource)).await {
+        if !self.spend_stamp(stamp.id(&resource), now).await {
             return Err(bad("proof of work already spent"));
         }
         Ok(())

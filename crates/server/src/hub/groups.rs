@@ -4,12 +4,12 @@
 //! server learns a token and which devices hold it, never the group's id, roster or content.
 
 use std::collections::HashSet;
-use std::time::Instant;
 
 use anonchat_proto::wire::ServerMsg;
 use anonchat_proto::{Key32, Username};
 
 use super::{bad, new_id, Hub, Refusal, Reply, Session};
+use crate::clock::Now;
 use crate::cluster::{self, Stage};
 
 impl Hub {
@@ -68,7 +68,13 @@ impl Hub {
 
     /// A ring between members. Gated like any ring (rate limits, backoff, the timing floor, the
     /// one `not_found`), but the friendship and discovery mode do not open it: the pass does.
-    pub(super) async fn group_ring(&self, s: &Session, to: Username, token: Key32) -> Reply {
+    pub(super) async fn group_ring(
+        &self,
+        s: &Session,
+        to: Username,
+        token: Key32,
+        now: Now,
+    ) -> Reply {
         let caller_ak = self.account_key(&s.username).await?;
         let devices = self.devices_anywhere(&to).await;
         let elsewhere: HashSet<String> = match self.cluster.as_deref() {
@@ -95,7 +101,7 @@ impl Hub {
             s.device_id.clone(),
             to,
             admitted.clone(),
-            Instant::now(),
+            now.at,
         )?;
         st.rings.close_to_wakes(&ring_id);
         st.metrics.rings_started.inc();

@@ -2,9 +2,9 @@
 //! here, a device of a followed account coming online, operations on rings this instance owns,
 //! introductions, joins, claims and "close this socket".
 
+use crate::clock::Now;
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Instant;
 
 use anonchat_proto::wire::{ServerEnvelope, ServerMsg};
 use anonchat_proto::{DeviceCert, Username};
@@ -17,11 +17,11 @@ impl Hub {
     /// Frames from the other instances, until this instance shuts down.
     pub async fn follow(&self, mut rx: tokio::sync::mpsc::UnboundedReceiver<Incoming>) {
         while let Some(incoming) = rx.recv().await {
-            self.on_frame(incoming).await;
+            self.on_frame(incoming, Now::read()).await;
         }
     }
 
-    async fn on_frame(&self, Incoming { channel, frame }: Incoming) {
+    async fn on_frame(&self, Incoming { channel, frame }: Incoming, now: Now) {
         let Some(cluster) = self.cluster.clone() else {
             return;
         };
@@ -48,7 +48,7 @@ impl Hub {
             Frame::Attached { from, device } if from != cluster.id() => {
                 let user = self.lock().remote.accounts.get(&channel).cloned();
                 if let Some(user) = user {
-                    self.wake(&user, &device).await;
+                    self.wake(&user, &device, now).await;
                 }
             }
             Frame::Attached { .. } => {}
@@ -59,7 +59,7 @@ impl Hub {
                 device,
                 op,
             } => {
-                let result = self.owned_ring_op(&ring_id, &device, op);
+                let result = self.owned_ring_op(&ring_id, &device, op, now);
                 cluster.reply(
                     &from,
                     req,
@@ -100,7 +100,7 @@ impl Hub {
                 code,
                 join,
             } => {
-                let result = self.join_here_for(&cluster, from.clone(), code, join);
+                let result = self.join_here_for(&cluster, from.clone(), code, join, now);
                 cluster.reply(&from, req, result);
             }
             Frame::Enrolled { code, answer } => self.enrolled(&code, answer.map(|a| *a)),
@@ -160,8 +160,8 @@ impl Hub {
 
     /// A device of `user` came online on another instance: it joins the rings ringing for the
     /// account here.
-    async fn wake(&self, user: &Username, device: &str) {
-        let woken = self.lock().rings.wake(user, device, Instant::now());
+    async fn wake(&self, user: &Username, device: &str, now: Now) {
+        let woken = self.lock().rings.wake(user, device, now.at);
         for (ring_id, caller) in woken {
             if let Ok(ak_pub) = self.account_key(&caller).await {
                 let msg = ServerMsg::IncomingRing {
@@ -178,12 +178,16 @@ impl Hub {
     }
 
     /// An operation by a device elsewhere on a ring this instance owns.
-    fn owned_ring_op(&self, ring_id: &str, device: &str, op: RingOp) -> Result<(), Refusal> {
+    fn owned_ring_op(
+        &self,
+        ring_id: &str,
+        device: &str,
+        op: RingOp,
+        now: Now,
+    ) -> Result<(), Refusal> {
         let mut st = self.lock();
         let out = match op {
-            RingOp::Answer { accept } => {
-                st.rings.answer(ring_id, device, accept, Instant::now())?
-            }
+            RingOp::Answer { accept } => st.rings.answer(ring_id, device, accept, now.at)?,
             RingOp::Hangup => st.rings.hangup(ring_id, device)?,
             RingOp::Relay { blob } => {
                 let to = st.rings.route(ring_id, device)?.to_string();

@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 use super::devices::{Join, Joined, Joiner};
 use super::remote::{refusal, to_wire};
 use super::{Hub, Refusal};
+use crate::clock::Now;
 use crate::cluster::{self, Cluster, Frame, JoinRequest};
 
 /// Where the opener's answer goes: the joiner's socket task here, or its instance.
@@ -138,6 +139,7 @@ impl Hub {
         from: String,
         code: String,
         join: JoinRequest,
+        now: Now,
     ) -> cluster::WireResult {
         let joiner = Joiner {
             device_id: join.device_id,
@@ -152,7 +154,7 @@ impl Hub {
             }),
         };
         let found = self
-            .take_enrollment(&code, joiner, join.otk)
+            .take_enrollment(&code, joiner, join.otk, now)
             .map(|(username, expires, sig)| Found {
                 username,
                 expires,

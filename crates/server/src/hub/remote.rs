@@ -13,6 +13,7 @@ use anonchat_proto::{DeviceCert, Username};
 use tokio::sync::oneshot;
 
 use super::{Hub, Refusal, Reply, Session};
+use crate::clock::Now;
 use crate::cluster::{self, Cluster, Frame, RingOp, RingTag, WireResult};
 
 /// What this instance follows of the others.
@@ -144,10 +145,10 @@ impl Hub {
     }
 
     /// Whether an account is online, and recently active, on any instance.
-    pub(super) async fn presence_anywhere(&self, user: &Username) -> (bool, bool) {
+    pub(super) async fn presence_anywhere(&self, user: &Username, now: Now) -> (bool, bool) {
         let (online, recent) = {
             let st = self.lock();
-            (st.is_online(user), st.recently_active(user))
+            (st.is_online(user), st.recently_active(user, now))
         };
         let Some(cluster) = self.cluster.as_deref() else {
             return (online, recent);

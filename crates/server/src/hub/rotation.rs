@@ -11,7 +11,7 @@ use anonchat_proto::wire::{DeviceBlob, ServerEnvelope, ServerMsg, SignedOtk};
 use anonchat_proto::{limits, DeviceCert, Sig64, Username};
 
 use super::{bad, Hub, Refusal, Reply, Session, OTK_LOW};
-use crate::clock::unix_now;
+use crate::clock::Now;
 
 impl Hub {
     /// One one-time key of another online, unrevoked device of the asker's own account, on
@@ -64,11 +64,12 @@ impl Hub {
         rotation: AkRotation,
         certs: Vec<DeviceCert>,
         handovers: Vec<DeviceBlob>,
+        now: Now,
     ) -> Reply {
         if rotation.username != s.username {
             return Err(bad("a rotation names the account it rotates"));
         }
-        if rotation.ts.abs_diff(unix_now()) > anonchat_proto::pow::MAX_AGE_SECS {
+        if rotation.ts.abs_diff(now.unix) > anonchat_proto::pow::MAX_AGE_SECS {
             return Err(bad("a rotation is made just now"));
         }
         rotation
