@@ -46,10 +46,18 @@ struct Options {
     ca_cert: Option<std::path::PathBuf>,
     /// `--insecure-plain-http-on-lan`: plain http:// to another machine (test networks only).
     insecure_plain_http_on_lan: bool,
-    /// `--burner [--burner-minutes N]`: a throwaway identity, with its lifetime if one was chosen.
+    /// `--burner [--burner-minutes N]`: a throwaway identity, with its lifetime if one was chosen
+    /// (N may be a fraction: 0.5 is thirty seconds).
     burner: bool,
-    burner_minutes: Option<u64>,
+    burner_lifetime: Option<std::time::Duration>,
     update_endpoint: Option<String>,
+}
+
+/// A burner's lifetime from `--burner-minutes`: more than nothing, at most a week; anything else
+/// (not a number, negative, endless) means no lifetime but the app's run.
+fn lifetime(minutes: &str) -> Option<std::time::Duration> {
+    let m: f64 = minutes.parse().ok()?;
+    (m > 0.0 && m <= 7.0 * 24.0 * 60.0).then(|| std::time::Duration::from_secs_f64(m * 60.0))
 }
 
 fn options() -> Options {
@@ -61,7 +69,7 @@ fn options() -> Options {
         insecure_plain_http_on_lan: std::env::var_os("ANONCHAT_INSECURE_PLAIN_HTTP_ON_LAN")
             .is_some_and(|v| v == "1" || v == "true"),
         burner: false,
-        burner_minutes: None,
+        burner_lifetime: None,
         update_endpoint: std::env::var("ANONCHAT_UPDATE_ENDPOINT").ok(),
     };
     while let Some(a) = args.next() {
@@ -71,7 +79,7 @@ fn options() -> Options {
             "--ca-cert" => o.ca_cert = args.next().map(Into::into).or(o.ca_cert),
             "--insecure-plain-http-on-lan" => o.insecure_plain_http_on_lan = true,
             "--burner" => o.burner = true,
-            "--burner-minutes" => o.burner_minutes = args.next().and_then(|m| m.parse().ok()),
+            "--burner-minutes" => o.burner_lifetime = args.next().and_then(|m| lifetime(&m)),
             "--update-endpoint" => o.update_endpoint = args.next().or(o.update_endpoint),
             _ => {}
         }
@@ -147,7 +155,7 @@ fn start() -> anyhow::Result<()> {
         insecure_plain_http_on_lan: o.insecure_plain_http_on_lan,
         update_endpoint: o.update_endpoint.clone(),
     };
-    let lifetime = o.burner.then_some(o.burner_minutes).flatten();
+    let lifetime = o.burner.then_some(o.burner_lifetime).flatten();
     // A registered profile connects at once, while the window is being built (a burner already
     // did); a new one waits for onboarding.
     if !o.burner && state.engine.username().is_some() {
@@ -173,10 +181,10 @@ fn start() -> anyhow::Result<()> {
             autolock::start(&handle);
             update::check_at_start(&handle);
             forward_events(handle.clone(), events);
-            if let Some(minutes) = lifetime {
+            if let Some(lifetime) = lifetime {
                 let app = handle.clone();
                 tauri::async_runtime::spawn(async move {
-                    tokio::time::sleep(std::time::Duration::from_secs(minutes * 60)).await;
+                    tokio::time::sleep(lifetime).await;
                     // Quitting burns it (below).
                     app.exit(0);
                 });
@@ -232,4 +240,19 @@ fn forward_events(app: tauri::AppHandle, mut events: EventReceiver) {
             let _ = app.emit("engine", &ev);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn a_burner_lifetime_is_a_positive_number_of_minutes_up_to_a_week() {
+        assert_eq!(super::lifetime("60"), Some(Duration::from_secs(3600)));
+        assert_eq!(super::lifetime("0.1"), Some(Duration::from_secs(6)));
+        assert_eq!(super::lifetime("10080"), Some(Duration::from_secs(604_800)));
+        for bad in ["0", "-1", "NaN", "inf", "10081", "1e9", "ten", ""] {
+            assert_eq!(super::lifetime(bad), None, "{bad}");
+        }
+    }
 }

@@ -2,7 +2,8 @@
 //! random alias and a profile and keychain entry of its own, in a window of its own beside the
 //! main identity. It is used in a chat with a real CLI peer (driven over AT-SPI), and quitting it
 //! deletes it — the server's database no longer has the account, its profile folder and keychain
-//! entry are gone. One SIGKILLed instead is deleted by the next start of the app.
+//! entry are gone. One SIGKILLed instead is deleted by the next start of the app, and one started
+//! with a lifetime deletes itself when it runs out.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -168,6 +169,48 @@ async fn a_burner_is_made_used_and_deleted_on_quit_and_after_a_crash() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert!(keychain_has(&main_profile));
+
+    // A chosen lifetime ends it by itself, with the same deletion as a quit. Started as the app's
+    // "New burner identity" starts it, with a lifetime of 0.1 minutes.
+    let lifetime = Duration::from_secs(6);
+    let mut timed = std::process::Command::new(anonchat_e2e::bin("anonchat"))
+        .args([
+            "--burner",
+            "--burner-minutes",
+            "0.1",
+            "--server",
+            &server.url(),
+        ])
+        .env("DISPLAY", &display.name)
+        .env("ANONCHAT_HOME", &home.0)
+        .env_remove("ANONCHAT_PROFILE")
+        .env_remove("TAURI_WEBVIEW_AUTOMATION")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start a burner with a lifetime");
+    let started = Instant::now();
+    let with = accounts_until(&db, "the timed burner registered", |a| a.len() == 3).await;
+    let alias = with.difference(&known).next().expect("the alias").clone();
+    let profile = burner_profiles(&home.0).pop().expect("its profile");
+    assert!(keychain_has(&profile));
+    let status = loop {
+        if let Some(status) = timed.try_wait().expect("the burner's status") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < lifetime + WAIT,
+            "the burner outlived its lifetime"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let lived = started.elapsed();
+    println!("a burner with a {lifetime:?} lifetime quit by itself after {lived:?} ({status})");
+    assert!(status.success(), "{status}");
+    assert!(lived >= lifetime, "it quit before its lifetime: {lived:?}");
+    accounts_until(&db, "the timed burner deleted", |a| !a.contains(&alias)).await;
+    assert!(burner_profiles(&home.0).is_empty(), "its profile stayed");
+    assert!(!keychain_has(&profile), "its keychain entry stayed");
     assert!(keychain_has(&main_profile));
     app.close().await;
 }
