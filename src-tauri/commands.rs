@@ -305,6 +305,33 @@ async fn set_panic_revokes(state: State<'_, AppState>, revokes: bool) -> Res<()>
         .map_err(err)
 }
 
+/// Keeps the window out of screenshots and recordings, or stops (where the OS can do it). Peers
+/// never see a protection the window lacks: turned off, they are told before the window changes;
+/// turned on, the window changes before they are told.
+#[tauri::command(rename_all = "snake_case")]
+async fn set_capture_protection(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    on: bool,
+) -> Res<anonchat_client::engine::CaptureView> {
+    use tauri::Manager;
+    let window = app.get_webview_window(crate::window::LABEL);
+    let protect = |on: bool| match &window {
+        Some(w) => w
+            .set_content_protected(on)
+            .map_err(|e| bad_input(e.to_string())),
+        None => Ok(()),
+    };
+    if on {
+        protect(true)?;
+    }
+    let view = state.engine.set_capture_protection(on).await.map_err(err)?;
+    if !on {
+        protect(false)?;
+    }
+    Ok(view)
+}
+
 /// Starts a burner identity beside this one: the app again, as a process of its own with a fresh
 /// throwaway profile on the same server; it deletes itself when it quits or after `minutes`.
 #[tauri::command(rename_all = "snake_case")]
@@ -416,6 +443,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         set_notify_show_name,
         set_panic_quits,
         set_panic_revokes,
+        set_capture_protection,
         new_burner,
         activity,
         copy,

@@ -8,14 +8,18 @@ use crate::AppState;
 pub const LABEL: &str = "main";
 
 pub fn create(app: &AppHandle) -> tauri::Result<()> {
-    let profile = app.state::<AppState>().profile.clone();
+    let state = app.state::<AppState>();
+    let profile = state.profile.clone();
+    // Off only where the user turned it off (Settings → Screenshots); a no-op where the OS has none.
+    let capture = state.engine.capture();
+    let protect = !capture.available || capture.on;
     let automated = automated();
     let window = WebviewWindowBuilder::new(app, LABEL, WebviewUrl::App("index.html".into()))
         .title(format!("AnonChat — {profile}"))
         .inner_size(900.0, 640.0)
         .min_inner_size(360.0, 420.0)
         .incognito(!automated)
-        .content_protected(true)
+        .content_protected(protect)
         .build()?;
     let hide = window.clone();
     window.on_window_event(move |event| {

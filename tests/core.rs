@@ -337,3 +337,78 @@ async fn a_burst_of_keystrokes_reaches_the_peer_as_one_typing_notice() {
         "{notices} notices for 10 keystrokes in {burst:?} (at most {allowed})"
     );
 }
+
+/// Capture protection turned off mid-chat (DESIGN P6's banner, issue 17 item 5): the peer is told
+/// in `hello` over the open chat and shows the banner at once; turned back on, it goes; a device
+/// whose certificate claims no protection cannot claim it. Alice stands in for a system that can
+/// protect its window (Windows, macOS before 15) through a debug-build switch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_unprotected_banner_follows_the_peers_capture_setting_mid_chat() {
+    let server = Server::start().await;
+    let home = TempDir::new("capture");
+    let (a_name, b_name) = (anonchat_e2e::unique("alice"), anonchat_e2e::unique("bob"));
+    let protected = [("ANONCHAT_TEST_SCREEN_PROTECTION", "1")];
+    let mut a = Cli::start_with_env(
+        &anonchat_e2e::unique("pa"),
+        &home.0,
+        &server.url(),
+        &protected,
+    )
+    .await;
+    let mut b = Cli::start(&anonchat_e2e::unique("pb"), &home.0, &server.url()).await;
+    a.register(&a_name).await;
+    b.register(&b_name).await;
+    a.connect().await;
+    b.connect().await;
+    befriend(&mut a, &a_name, &mut b, &b_name).await;
+    assert_eq!(
+        a.ok(json!({"cmd": "capture"})).await,
+        json!({"reply": "capture", "ok": true, "available": true, "on": true})
+    );
+    let refused = b
+        .call(json!({"cmd": "set_capture_protection", "on": true}))
+        .await;
+    assert_eq!(refused["code"], "refused", "{refused}");
+    assert_eq!(b.ok(json!({"cmd": "capture"})).await["on"], false);
+
+    let (session, oa, ob) = anonchat_e2e::cli::open_session_events(&mut a, &mut b, &b_name).await;
+    assert_eq!(
+        ob["peer_unprotected"], false,
+        "alice's certificate claims protection"
+    );
+    assert_eq!(oa["peer_unprotected"], true, "bob's does not");
+    let caps_told = |on: bool| {
+        let s = session.clone();
+        move |v: &serde_json::Value| {
+            v["event"] == "peer_caps" && v["session"] == s.as_str() && v["peer_unprotected"] == !on
+        }
+    };
+    let off = a
+        .ok(json!({"cmd": "set_capture_protection", "on": false}))
+        .await;
+    assert_eq!(off["on"], false);
+    b.expect("the banner on", caps_told(false)).await;
+    a.ok(json!({"cmd": "set_capture_protection", "on": true}))
+        .await;
+    b.expect("the banner off", caps_told(true)).await;
+    // Bob saying he is protected changes nothing on alice's side: his certificate does not say so.
+    b.ok(json!({"cmd": "set_capture_protection", "on": false}))
+        .await;
+    say(&mut b, &mut a, &session).await;
+    assert!(
+        !a.seen(|v| v["event"] == "peer_caps"),
+        "a claim bob's certificate lacks"
+    );
+
+    // Off stays off for the next chat: its `hello` says so as it opens.
+    a.ok(json!({"cmd": "set_capture_protection", "on": false}))
+        .await;
+    a.ok(json!({"cmd": "leave", "session": session})).await;
+    b.expect_event("session_ended").await;
+    let (next, _, _) = anonchat_e2e::cli::open_session_events(&mut a, &mut b, &b_name).await;
+    let s = next.clone();
+    b.expect("the banner in the next chat", move |v| {
+        v["event"] == "peer_caps" && v["session"] == s.as_str() && v["peer_unprotected"] == true
+    })
+    .await;
+}

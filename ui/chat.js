@@ -46,8 +46,7 @@ function openChat(ev) {
   items.clearChat();
   ui.session = { id: ev.session, peer: ev.peer };
   say("chat-title", ev.peer);
-  $("chat-unprotected").hidden = !ev.peer_unprotected;
-  $("chat").classList.toggle("watermarked", ev.peer_unprotected);
+  showUnprotected(ev.peer_unprotected);
   showRoute(ev.route);
   $("chat-safety-box").hidden = true;
   say("chat-typing", "");
@@ -194,6 +193,18 @@ on("expired", (ev) => {
 });
 on("typing", (ev) => {
   if (here(ev)) say("chat-typing", `${ui.session.peer} is typing…`);
+});
+function showUnprotected(unprotected) {
+  $("chat-unprotected").hidden = !unprotected;
+  $("chat").classList.toggle("watermarked", unprotected);
+}
+
+// The peer turned its capture protection off (or back on) mid-chat.
+on("peer_caps", (ev) => {
+  if (isLink(ev.session)) return linkEvent(ev);
+  const opened = ui.invites.get(ev.session);
+  if (opened) return ui.invites.set(ev.session, { ...opened, peer_unprotected: ev.peer_unprotected });
+  if (here(ev)) showUnprotected(ev.peer_unprotected);
 });
 on("session_reconnecting", (ev) => {
   if (here(ev)) say("chat-route", "Connection lost: reconnecting… (the chat is wiped if this fails)");

@@ -242,7 +242,9 @@ export function linkEvent(ev) {
       }
       break;
     case "session_open":
+    case "peer_caps":
       if (ev.peer_unprotected) ui.group.unprotected.add(member);
+      else ui.group.unprotected.delete(member);
       render();
       break;
     case "session_ended":

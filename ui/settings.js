@@ -31,8 +31,26 @@ async function openSettings() {
   await refreshAutoLock();
   await refreshUpdates();
   await refreshNetwork();
+  await refreshCapture();
   await refreshDevices();
 }
+
+// Shown only where the system can do it (Windows, macOS before 15); elsewhere every peer is
+// already shown this device as unprotected.
+async function refreshCapture() {
+  const c = await act(engine("capture"), "settings-status");
+  if (!c) return;
+  $("capture-box").hidden = !c.available;
+  $("set-capture").checked = c.on;
+  say("capture-note", c.on
+    ? "On: screenshots and recordings show this window blank."
+    : "Off: this window shows in screenshots and recordings, and the people you chat with are told so.");
+}
+
+$("set-capture").addEventListener("change", async () => {
+  await act(shell("set_capture_protection", { on: $("set-capture").checked }), "settings-status", "Saved.");
+  await refreshCapture();
+});
 
 async function refreshNetwork() {
   const n = await act(engine("network"), "settings-status");

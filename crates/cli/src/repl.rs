@@ -66,6 +66,13 @@ pub async fn run(engine: Engine, mut events: EventReceiver, burner: bool) -> any
                             println!("* Your contact's screen can't be protected — screenshots may be possible.");
                         }
                     }
+                    Event::PeerCaps { peer_unprotected, .. } => {
+                        if *peer_unprotected {
+                            println!("* Your contact turned screen protection off — screenshots may be possible.");
+                        } else {
+                            println!("* Your contact's screen is protected again.");
+                        }
+                    }
                     Event::SessionReconnecting { .. } => println!("* Connection lost: reconnecting… (the chat is wiped if this fails)"),
                     Event::SessionResumed { route, .. } => println!("* Reconnected{}.", if route.local == "relay" { " through the relay" } else { "" }),
                     Event::Message { text, .. } => println!("< {}", text.as_str()),

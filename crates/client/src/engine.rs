@@ -35,6 +35,7 @@ mod retire;
 mod rings;
 mod rotation;
 mod scan;
+mod screen;
 mod server_key;
 mod trust;
 pub use devices::{DeviceView, EnrollView, EnrolledView};
@@ -42,6 +43,7 @@ pub use groups::{GroupView, MemberView};
 pub use lock::LockView;
 pub use network::NetworkView;
 pub use rotation::RotationView;
+pub use screen::CaptureView;
 
 /// Refused rings and friend requests from one account before it is blocked automatically.
 pub const AUTO_BLOCK_AFTER: u32 = 3;

@@ -83,6 +83,13 @@ pub enum Event {
         /// How the connection runs: through the relay, or direct (the peer sees our address).
         route: Route,
     },
+    /// The peer's capabilities changed mid-chat (it turned its capture protection off, or back
+    /// on where its certificate allows): show or hide the banner and the watermark.
+    PeerCaps {
+        session: String,
+        peer_caps: Caps,
+        peer_unprotected: bool,
+    },
     /// The open chat's path went quiet: an ICE restart through the server is trying to repair it.
     /// It resumes ([`Event::SessionResumed`]) or ends and wipes within `RESTART_WINDOW`.
     SessionReconnecting {

@@ -32,6 +32,13 @@ pub use keychain::Keychain;
 
 /// What this build of the client can promise its peers.
 pub fn platform_caps() -> anonchat_proto::Caps {
+    // Debug builds only: a test stands in for a system that can protect the window.
+    #[cfg(debug_assertions)]
+    if std::env::var_os("ANONCHAT_TEST_SCREEN_PROTECTION").is_some_and(|v| v == "1") {
+        return anonchat_proto::Caps {
+            screen_protection: true,
+        };
+    }
     anonchat_proto::Caps {
         // What the OS really does (capture.rs): Windows and macOS before 15 only.
         screen_protection: capture::protected(capture::this_os()),

@@ -43,6 +43,10 @@ pub struct ProfileData {
     /// The user turned "hide my IP" off: sessions may connect directly (the peer sees our address).
     #[serde(default)]
     pub direct_connections: bool,
+    /// The user turned the window's capture protection off (where the OS has it): peers are told
+    /// in `hello` and show the unprotected banner.
+    #[serde(default)]
+    pub capture_unprotected: bool,
     /// The largest attachment accepted, in MB (unset: the default).
     #[serde(default)]
     pub max_file_mb: Option<u32>,

@@ -56,6 +56,11 @@ pub trait SessionHost: Send + Sync + 'static {
     ) -> Result<(Session, Zeroizing<Vec<u8>>), ClientError>;
     /// This device's certificate (`None` once the identity is gone, e.g. the account was deleted).
     fn my_cert(&self) -> Option<DeviceCert>;
+    /// What this device tells peers in `hello`: its certificate's capabilities, less what the
+    /// user turned off.
+    fn my_caps(&self) -> anonchat_proto::Caps {
+        self.my_cert().map(|c| c.caps).unwrap_or_default()
+    }
     fn ice(&self) -> IceConfig;
     fn session_over(&self, id: &str);
     /// A transport closing after its chat ended (the engine waits for these when it shuts down).
@@ -126,6 +131,8 @@ pub enum Cmd {
     SetTimer(u32, oneshot::Sender<Result<(), ClientError>>),
     /// A group frame for the peer (the engine's group driver).
     GroupSend(Box<PeerFrame>),
+    /// This device's capabilities changed (capture protection turned off or on): tell the peer.
+    SetCaps(anonchat_proto::Caps),
     /// This chat is a group link under the roster's timer.
     GroupTimer(u32),
 }
@@ -163,7 +170,7 @@ pub fn spawn(
     let (bulk_tx, bulk_rx) = mpsc::channel::<BulkDone>(16);
     let peer = peer_cert.username.clone();
     let caller = matches!(role, Role::Caller { .. });
-    let my_caps = host.my_cert().map(|c| c.caps).unwrap_or_default();
+    let my_caps = host.my_caps();
     let core = ChatCore::new(
         id,
         peer_cert,
@@ -326,6 +333,10 @@ impl Chat {
             }
             Some(Cmd::GroupSend(frame)) => {
                 let fx = self.core.group_send(&frame);
+                self.apply(fx).await
+            }
+            Some(Cmd::SetCaps(caps)) => {
+                let fx = self.core.set_my_caps(caps);
                 self.apply(fx).await
             }
             Some(Cmd::GroupTimer(seconds)) => {

@@ -51,6 +51,12 @@ pub enum Command {
     SetHideIp {
         hide: bool,
     },
+    /// Whether the window is kept out of screenshots and recordings, where the OS can do it.
+    Capture,
+    /// Turns that off (peers are told and show their banner) or back on.
+    SetCaptureProtection {
+        on: bool,
+    },
     Code,
     /// A QR code of `text` (a share link, say) as SVG, or as PNG bytes in base64.
     Qr {

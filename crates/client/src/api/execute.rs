@@ -264,6 +264,11 @@ async fn execute(engine: &Engine, cmd: Command) -> Reply {
                 .await
                 .map(|_| json!(engine.network())),
         ),
+        Command::Capture => ("capture", Ok(json!(engine.capture()))),
+        Command::SetCaptureProtection { on } => (
+            "set_capture_protection",
+            engine.set_capture_protection(on).await.map(|c| json!(c)),
+        ),
         Command::Code => ("code", engine.code().await.map(|c| json!(c))),
         Command::Qr { text, png } => (
             "qr",

@@ -213,6 +213,13 @@ impl SessionHost for Inner {
         lock(&self.identity).as_ref().map(|i| i.cert.clone())
     }
 
+    fn my_caps(&self) -> anonchat_proto::Caps {
+        let caps = self.my_cert().map(|c| c.caps).unwrap_or_default();
+        anonchat_proto::Caps {
+            screen_protection: caps.screen_protection && !lock(&self.data).capture_unprotected,
+        }
+    }
+
     fn ice(&self) -> IceConfig {
         self.ice_config()
     }

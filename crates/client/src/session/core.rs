@@ -74,8 +74,12 @@ pub(super) struct ChatCore {
     /// The session id that events name.
     pub(super) id: String,
     peer_cert: DeviceCert,
-    /// This device's capabilities, told to the peer in `hello`.
+    /// This device's capabilities, told to the peer in `hello` (at open, and again when they
+    /// change: the user turned capture protection off or on).
     my_caps: Caps,
+    /// What the peer may be taken to do: its certificate's claim, lowered by what its `hello`
+    /// says now. A peer's word can take a protection away, never add one its certificate lacks.
+    peer_caps: Caps,
     olm: Option<Session>,
     /// The texts, their caps and the auto-delete timer.
     log: ChatLog,
@@ -115,6 +119,7 @@ impl ChatCore {
     ) -> Self {
         Self {
             id,
+            peer_caps: peer_cert.caps,
             peer_cert,
             my_caps,
             olm: None,
@@ -197,7 +202,7 @@ impl ChatCore {
             let hello = PeerFrame::Hello { caps: self.my_caps };
             self.send(&mut out, &hello);
             out.push(Effect::Opened {
-                peer_caps: self.peer_cert.caps,
+                peer_caps: self.peer_caps,
             });
         }
         out
@@ -306,6 +311,38 @@ impl ChatCore {
             },
         );
         Ok(out)
+    }
+
+    /// This device's capabilities changed: the peer hears the new ones now if the chat is open
+    /// (else in the `hello` at open).
+    pub(super) fn set_my_caps(&mut self, caps: Caps) -> Vec<Effect> {
+        let mut out = Vec::new();
+        if caps != self.my_caps {
+            self.my_caps = caps;
+            if self.live.is_open() {
+                self.send(&mut out, &PeerFrame::Hello { caps });
+            }
+        }
+        out
+    }
+
+    /// The peer's `hello`: what it says of itself now, believed only where it takes away.
+    pub(super) fn on_hello(&mut self, out: &mut Vec<Effect>, claimed: Caps) {
+        let caps = Caps {
+            screen_protection: claimed.screen_protection && self.peer_cert.caps.screen_protection,
+        };
+        if caps != self.peer_caps {
+            self.peer_caps = caps;
+            let session = self.id.clone();
+            self.emit(
+                out,
+                Event::PeerCaps {
+                    session,
+                    peer_caps: caps,
+                    peer_unprotected: !caps.screen_protection,
+                },
+            );
+        }
     }
 
     /// A frame of the engine's group driver (a roster, a join) for the peer.

@@ -65,7 +65,7 @@ impl ChatCore {
                     });
                 }
             }
-            PeerFrame::Hello { .. } => {}
+            PeerFrame::Hello { caps } => self.on_hello(out, caps),
             PeerFrame::Bye => return Some(EndReason::PeerLeft),
             PeerFrame::FileOffer {
                 id,

@@ -16,6 +16,7 @@ use crate::events::{EndReason, Event};
 use crate::quota::ChatLimits;
 use crate::ClientError;
 
+mod caps;
 mod files;
 mod groups;
 mod signals;
