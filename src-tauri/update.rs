@@ -4,7 +4,9 @@
 //! An update is installed only if its minisign signature verifies against the release key built
 //! into the app *and* the signature names the version the server announced
 //! (`requireSignedVersion`), so a server can neither forge an update nor pass an old signed one off
-//! as new. The download is bounded and held in memory; nothing is installed before it verifies.
+//! as new. The manifest and the download are bounded and held in memory (the app reads the
+//! manifest itself and hands it to the plugin, whose own check would read any length); nothing is
+//! installed before it verifies.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -29,6 +31,8 @@ pub enum UpdateError {
     Download(String),
     #[error("the update is larger than {} MiB: refused", MAX_DOWNLOAD >> 20)]
     TooLarge,
+    #[error("the update server's answer is larger than {} KiB: refused", MAX_MANIFEST >> 10)]
+    ManifestTooLarge,
     #[error("This update is not signed by AnonChat's release key for version {version}; it was not installed ({why}).")]
     NotSigned { version: String, why: String },
     #[error("installing the update failed: {0}")]
@@ -42,7 +46,7 @@ impl UpdateError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Endpoint(_) | Self::NoOffer | Self::Setting(_) => "bad_input",
-            Self::Check(_) | Self::Download(_) => "unavailable",
+            Self::Check(_) | Self::Download(_) | Self::ManifestTooLarge => "unavailable",
             Self::TooLarge | Self::NotSigned { .. } => "update_not_signed",
             Self::Install(_) => "update_failed",
         }
@@ -50,6 +54,8 @@ impl UpdateError {
 }
 /// No release comes near this; a server sending more is refused before it fills memory.
 const MAX_DOWNLOAD: usize = 512 << 20;
+/// A release manifest is a few hundred bytes per platform.
+const MAX_MANIFEST: usize = 64 << 10;
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -111,8 +117,8 @@ fn updater(app: &AppHandle) -> Result<tauri_plugin_updater::Updater, UpdateError
         .map_err(|e| UpdateError::Check(e.to_string()))
 }
 
-/// The host a check talks to, as Settings names it.
-fn server(app: &AppHandle) -> String {
+/// Where a check asks: `--update-endpoint`, else the first endpoint of `tauri.conf.json`.
+fn manifest_url(app: &AppHandle) -> Result<Option<Url>, UpdateError> {
     let configured = || {
         app.config()
             .plugins
@@ -123,12 +129,45 @@ fn server(app: &AppHandle) -> String {
             .and_then(|e| e.as_str())
             .and_then(|e| Url::parse(e).ok())
     };
-    endpoint(app)
+    Ok(endpoint(app)?.or_else(configured))
+}
+
+/// The host a check talks to, as Settings names it.
+fn server(app: &AppHandle) -> String {
+    manifest_url(app)
         .ok()
         .flatten()
-        .or_else(configured)
         .and_then(|u| u.host_str().map(str::to_string))
         .unwrap_or_else(|| "no update server".into())
+}
+
+/// The release manifest, read up to `MAX_MANIFEST` (`None`: the server says there is nothing).
+async fn fetch_manifest(url: Url) -> Result<Option<serde_json::Value>, UpdateError> {
+    let failed = |e: reqwest::Error| UpdateError::Check(e.to_string());
+    let client = reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .build()
+        .map_err(failed)?;
+    let mut response = client
+        .get(url)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(failed)?;
+    if response.status() == reqwest::StatusCode::NO_CONTENT {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(failed)? {
+        if body.len() + chunk.len() > MAX_MANIFEST {
+            return Err(UpdateError::ManifestTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|e| UpdateError::Check(format!("the answer is not a release manifest ({e})")))
 }
 
 pub fn saved(app: &AppHandle) -> UpdateSettings {
@@ -166,10 +205,16 @@ fn offer(u: &Update) -> Offer {
 
 /// Asks the update server; an offer is kept for `install`.
 pub async fn check(app: &AppHandle) -> Result<Option<Offer>, UpdateError> {
-    let found = updater(app)?
-        .check()
-        .await
-        .map_err(|e| UpdateError::Check(e.to_string()))?;
+    let url = manifest_url(app)?
+        .ok_or_else(|| UpdateError::Endpoint("no update server is configured".into()))?;
+    let found = match fetch_manifest(url).await? {
+        // The plugin's own rules from here: the target, the version comparison, and (always, for
+        // a manifest handed in) a signature that must name the announced version.
+        Some(manifest) => updater(app)?
+            .restore_update(manifest)
+            .map_err(|e| UpdateError::Check(e.to_string()))?,
+        None => None,
+    };
     let offer = found.as_ref().map(offer);
     *pending(app) = found;
     Ok(offer)

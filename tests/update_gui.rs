@@ -101,6 +101,17 @@ async fn only_an_update_signed_for_its_version_is_installed() {
     app.wait(page::text_is("update-status", "AnonChat is up to date."))
         .await;
 
+    // An answer far longer than any manifest is refused before it fills memory: nothing offered.
+    let long = format!(r#"{{"version":"0.2.0","notes":"{}"}}"#, "x".repeat(1 << 20));
+    updates.put("latest.json", long);
+    check(&app).await;
+    app.wait(page::text_has(
+        "update-status",
+        "larger than 64 KiB: refused",
+    ))
+    .await;
+    assert!(app.is(page::hidden("update-offer")).await);
+
     // Signed by someone else's key.
     updates.announce("0.2.0", ARTIFACT, &stranger.sign(&new_file, Some("0.2.0")));
     refused(&app, "another key", &installed, &old).await;
