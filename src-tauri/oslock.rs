@@ -3,9 +3,11 @@
 //!
 //! Linux: the session screensaver's `ActiveChanged(true)` on the session bus (the freedesktop,
 //! GNOME, MATE, Cinnamon and Xfce names of it), logind's `Session.Lock` for this session and
-//! `Manager.PrepareForSleep(true)` on the system bus. Windows (`WTS_SESSION_LOCK`,
-//! `WM_POWERBROADCAST`) and macOS (`com.apple.screenIsLocked`, `NSWorkspaceWillSleepNotification`)
-//! are not built yet: there only the idle timeout locks.
+//! `Manager.PrepareForSleep(true)` on the system bus. Windows: `WM_WTSSESSION_CHANGE` with
+//! `WTS_SESSION_LOCK` for this session and `WM_POWERBROADCAST` with `PBT_APMSUSPEND`, to a hidden
+//! window of our own. macOS: the distributed notification `com.apple.screenIsLocked` and
+//! `NSWorkspaceWillSleepNotification`. What each signal means is decided here, the same on every
+//! system (and unit-tested on each); the listeners are `oslock/{linux,windows,macos}.rs`.
 
 use std::sync::Arc;
 
@@ -13,6 +15,16 @@ use crate::idle::OsSignal;
 
 pub type OnSignal = Arc<dyn Fn(OsSignal) + Send + Sync>;
 
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "macos")]
+mod macos;
+#[cfg(test)]
+mod tests;
+#[cfg(windows)]
+mod windows;
+
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 /// The screensaver interfaces whose `ActiveChanged(true)` means the screen locked.
 const SCREENSAVERS: [&str; 5] = [
     "org.freedesktop.ScreenSaver",
@@ -22,8 +34,9 @@ const SCREENSAVERS: [&str; 5] = [
     "org.xfce.ScreenSaver",
 ];
 
-/// What one D-Bus signal means, if anything: `interface`, `member`, the object `path`, its first
+/// Linux: what one D-Bus signal means, if anything: `interface`, `member`, the object `path`, its first
 /// boolean argument if it has one, and the path of this process's logind session if known.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub fn meaning(
     interface: &str,
     member: &str,
@@ -60,139 +73,48 @@ pub fn watch(on: OnSignal) {
     });
 }
 
-#[cfg(not(target_os = "linux"))]
+/// Windows: what one window message means, if anything. The values are the SDK's (checked
+/// against `windows-sys` where it is built), so the rule is tested on every system.
+#[cfg_attr(not(windows), allow(dead_code))]
+pub fn windows_meaning(message: u32, wparam: usize) -> Option<OsSignal> {
+    const WM_WTSSESSION_CHANGE: u32 = 0x02B1;
+    const WTS_SESSION_LOCK: usize = 0x7;
+    const WM_POWERBROADCAST: u32 = 0x0218;
+    const PBT_APMSUSPEND: usize = 0x4;
+    #[cfg(windows)]
+    const _: () = {
+        use windows_sys::Win32::UI::WindowsAndMessaging as w;
+        assert!(WM_WTSSESSION_CHANGE == w::WM_WTSSESSION_CHANGE);
+        assert!(WTS_SESSION_LOCK as u32 == w::WTS_SESSION_LOCK);
+        assert!(WM_POWERBROADCAST == w::WM_POWERBROADCAST);
+        assert!(PBT_APMSUSPEND as u32 == w::PBT_APMSUSPEND);
+    };
+    match (message, wparam) {
+        (WM_WTSSESSION_CHANGE, WTS_SESSION_LOCK) => Some(OsSignal::ScreenLocked),
+        (WM_POWERBROADCAST, PBT_APMSUSPEND) => Some(OsSignal::Suspending),
+        _ => None,
+    }
+}
+
+/// macOS: what one notification (by name) means, if anything.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+pub fn macos_meaning(name: &str) -> Option<OsSignal> {
+    match name {
+        "com.apple.screenIsLocked" => Some(OsSignal::ScreenLocked),
+        "NSWorkspaceWillSleepNotification" => Some(OsSignal::Suspending),
+        _ => None,
+    }
+}
+
+#[cfg(windows)]
+pub fn watch(on: OnSignal) {
+    windows::watch(on);
+}
+
+#[cfg(target_os = "macos")]
+pub fn watch(on: OnSignal) {
+    macos::watch(on);
+}
+
+#[cfg(not(any(target_os = "linux", windows, target_os = "macos")))]
 pub fn watch(_on: OnSignal) {}
-
-#[cfg(target_os = "linux")]
-mod linux {
-    use futures_util::StreamExt;
-    use zbus::{Connection, MessageStream};
-
-    use super::{meaning, OnSignal};
-
-    async fn listen(
-        conn: &Connection,
-        rule: &str,
-        my_session: Option<String>,
-        on: OnSignal,
-    ) -> zbus::Result<()> {
-        let mut stream = MessageStream::for_match_rule(rule, conn, Some(16)).await?;
-        while let Some(msg) = stream.next().await {
-            let Ok(msg) = msg else { continue };
-            let header = msg.header();
-            let (Some(interface), Some(member), Some(path)) =
-                (header.interface(), header.member(), header.path())
-            else {
-                continue;
-            };
-            let arg = msg.body().deserialize::<bool>().ok();
-            if let Some(signal) = meaning(
-                interface.as_str(),
-                member.as_str(),
-                path.as_str(),
-                arg,
-                my_session.as_deref(),
-            ) {
-                on(signal);
-            }
-        }
-        Ok(())
-    }
-
-    pub async fn session_bus(on: OnSignal) -> zbus::Result<()> {
-        let conn = Connection::session().await?;
-        listen(&conn, "type='signal',member='ActiveChanged'", None, on).await
-    }
-
-    pub async fn system_bus(on: OnSignal) -> zbus::Result<()> {
-        let conn = Connection::system().await?;
-        // This process's session, so another user's lock does not end our chats.
-        let my_session = conn
-            .call_method(
-                Some("org.freedesktop.login1"),
-                "/org/freedesktop/login1",
-                Some("org.freedesktop.login1.Manager"),
-                "GetSessionByPID",
-                &(std::process::id()),
-            )
-            .await
-            .ok()
-            .and_then(|r| {
-                r.body()
-                    .deserialize::<zbus::zvariant::OwnedObjectPath>()
-                    .ok()
-            })
-            .map(|p| p.as_str().to_string());
-        listen(
-            &conn,
-            "type='signal',sender='org.freedesktop.login1'",
-            my_session,
-            on,
-        )
-        .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn screensavers_locking_mean_the_screen_locked_and_unlocking_means_nothing() {
-        for i in SCREENSAVERS {
-            assert_eq!(
-                meaning(i, "ActiveChanged", "/", Some(true), None),
-                Some(OsSignal::ScreenLocked)
-            );
-            assert_eq!(meaning(i, "ActiveChanged", "/", Some(false), None), None);
-        }
-        assert_eq!(
-            meaning("org.example.Player", "ActiveChanged", "/", Some(true), None),
-            None
-        );
-    }
-
-    #[test]
-    fn logind_sleep_and_our_own_sessions_lock_only() {
-        let m = "org.freedesktop.login1.Manager";
-        let s = "org.freedesktop.login1.Session";
-        let mine = "/org/freedesktop/login1/session/_32";
-        assert_eq!(
-            meaning(
-                m,
-                "PrepareForSleep",
-                "/org/freedesktop/login1",
-                Some(true),
-                None
-            ),
-            Some(OsSignal::Suspending)
-        );
-        assert_eq!(
-            meaning(
-                m,
-                "PrepareForSleep",
-                "/org/freedesktop/login1",
-                Some(false),
-                None
-            ),
-            None,
-            "waking up"
-        );
-        assert_eq!(
-            meaning(s, "Lock", mine, None, Some(mine)),
-            Some(OsSignal::ScreenLocked)
-        );
-        assert_eq!(
-            meaning(
-                s,
-                "Lock",
-                "/org/freedesktop/login1/session/_33",
-                None,
-                Some(mine)
-            ),
-            None,
-            "another session"
-        );
-        assert_eq!(meaning(s, "Lock", mine, None, None), None, "ours unknown");
-    }
-}

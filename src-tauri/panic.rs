@@ -86,6 +86,8 @@ async fn wipe(app: &AppHandle, why: Option<Why>, quitting: bool) -> std::time::D
 /// any of the app's processes. Both steps run in one go on the main thread, so the load cannot
 /// race the termination.
 fn relaunch_page(w: &tauri::WebviewWindow, url: tauri::Url, quitting: bool) {
+    #[cfg(not(target_os = "linux"))]
+    let _ = quitting;
     #[cfg(target_os = "linux")]
     if !crate::window::automated() {
         let uri = url.to_string();
