@@ -1,6 +1,8 @@
 //! Many instances on one PostgreSQL and one Redis (issue 14): every flow with its clients spread
 //! over instances, what Redis holds (P2), and failover.
 
+use std::time::Duration;
+
 use anonchat_e2e::cli::{befriend, enroll, open_session, pair, pair_on, say, Cli};
 use anonchat_e2e::deployment::Deployment;
 use anonchat_e2e::raw::{request, RawDevice};
@@ -131,25 +133,38 @@ async fn devices_flow(d: Deployment) {
 }
 
 /// A client behind the balancer, registered and connected; returns it with the instance it
-/// landed on (told by the instances' logs: `connected` devices so far, this one included).
+/// landed on (told by the instances' logs: the one whose `device connected` lines grew by one, as
+/// `connected` devices are then connected in all).
 async fn connect_behind(
     d: &Deployment,
     home: &TempDir,
     name: &str,
     connected: usize,
 ) -> (Cli, usize) {
+    let counts = || -> Vec<usize> {
+        d.servers
+            .iter()
+            .map(|s| s.log().matches("device connected").count())
+            .collect()
+    };
+    let before = counts();
     let mut c = Cli::start(&unique("pf"), &home.0, &d.front()).await;
     c.register(name).await;
     c.connect().await;
-    let on = (0..d.servers.len())
-        .find(|i| {
-            d.servers[*i].log().matches("device connected").count() == 1
-                && d.servers
-                    .iter()
-                    .map(|s| s.log().matches("device connected").count())
-                    .sum::<usize>()
-                    == connected
-        })
+    // The instance logs "device connected" after it sent the answer the client waited for.
+    let t0 = std::time::Instant::now();
+    while counts().iter().sum::<usize>() < connected {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the instances logged {:?} connections, not {connected}",
+            counts()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let after = counts();
+    assert_eq!(after.iter().sum::<usize>(), connected, "{after:?}");
+    let on = (0..after.len())
+        .find(|i| after[*i] == before[*i] + 1)
         .expect("the client's instance");
     (c, on)
 }
@@ -216,7 +231,7 @@ async fn friend_online_becomes(c: &mut Cli, want: bool) {
             return;
         }
         assert!(
-            t0.elapsed() < std::time::Duration::from_secs(20),
+            t0.elapsed() < Duration::from_secs(20),
             "online did not become {want} in 20 s: {friends}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
