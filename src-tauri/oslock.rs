@@ -24,8 +24,8 @@ mod tests;
 #[cfg(windows)]
 mod windows;
 
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 /// The screensaver interfaces whose `ActiveChanged(true)` means the screen locked.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 const SCREENSAVERS: [&str; 5] = [
     "org.freedesktop.ScreenSaver",
     "org.gnome.ScreenSaver",
