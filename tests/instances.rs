@@ -132,43 +132,6 @@ async fn devices_flow(d: Deployment) {
     assert_eq!(incoming["ring_id"], ring["ring_id"]);
 }
 
-/// A client behind the balancer, registered and connected; returns it with the instance it
-/// landed on (told by the instances' logs: the one whose `device connected` lines grew by one, as
-/// `connected` devices are then connected in all).
-async fn connect_behind(
-    d: &Deployment,
-    home: &TempDir,
-    name: &str,
-    connected: usize,
-) -> (Cli, usize) {
-    let counts = || -> Vec<usize> {
-        d.servers
-            .iter()
-            .map(|s| s.log().matches("device connected").count())
-            .collect()
-    };
-    let before = counts();
-    let mut c = Cli::start(&unique("pf"), &home.0, &d.front()).await;
-    c.register(name).await;
-    c.connect().await;
-    // The instance logs "device connected" after it sent the answer the client waited for.
-    let t0 = std::time::Instant::now();
-    while counts().iter().sum::<usize>() < connected {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "the instances logged {:?} connections, not {connected}",
-            counts()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let after = counts();
-    assert_eq!(after.iter().sum::<usize>(), connected, "{after:?}");
-    let on = (0..after.len())
-        .find(|i| after[*i] == before[*i] + 1)
-        .expect("the client's instance");
-    (c, on)
-}
-
 /// Kill the instance one side of a chat is on: the chat goes on peer to peer, that client
 /// reconnects through the balancer to the other instance within its backoff, and is reachable
 /// there: it is rung, answers, and chats again.
@@ -177,8 +140,8 @@ async fn an_instance_dies_mid_chat_and_its_client_comes_back_through_the_balance
     let mut d = Deployment::balanced(2, &["--presence-ttl-secs", "3"]).await;
     let home = TempDir::new("clients");
     let (a_name, b_name) = (unique("alice"), unique("bob"));
-    let (mut a, a_on) = connect_behind(&d, &home, &a_name, 1).await;
-    let (mut b, b_on) = connect_behind(&d, &home, &b_name, 2).await;
+    let (mut a, a_on) = d.connect_behind(&home, &a_name, 1).await;
+    let (mut b, b_on) = d.connect_behind(&home, &b_name, 2).await;
     assert_ne!(a_on, b_on, "the balancer spread them");
     befriend(&mut a, &a_name, &mut b, &b_name).await;
     let session = open_session(&mut a, &mut b, &b_name).await;

@@ -148,4 +148,42 @@ impl Deployment {
             .iter()
             .position(|s| s.log().matches("device connected").count() == n)
     }
+
+    /// A client behind the balancer, registered and connected; returns it with the instance it
+    /// landed on (told by the instances' logs: the one whose `device connected` lines grew by one, as
+    /// `connected` devices are then connected in all).
+    pub async fn connect_behind(
+        &self,
+        home: &TempDir,
+        name: &str,
+        connected: usize,
+    ) -> (crate::cli::Cli, usize) {
+        let d = self;
+        let counts = || -> Vec<usize> {
+            d.servers
+                .iter()
+                .map(|s| s.log().matches("device connected").count())
+                .collect()
+        };
+        let before = counts();
+        let mut c = crate::cli::Cli::start(&unique("pf"), &home.0, &d.front()).await;
+        c.register(name).await;
+        c.connect().await;
+        // The instance logs "device connected" after it sent the answer the client waited for.
+        let t0 = std::time::Instant::now();
+        while counts().iter().sum::<usize>() < connected {
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(10),
+                "the instances logged {:?} connections, not {connected}",
+                counts()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let after = counts();
+        assert_eq!(after.iter().sum::<usize>(), connected, "{after:?}");
+        let on = (0..after.len())
+            .find(|i| after[*i] == before[*i] + 1)
+            .expect("the client's instance");
+        (c, on)
+    }
 }
