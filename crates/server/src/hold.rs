@@ -16,12 +16,13 @@ use std::collections::BinaryHeap;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::OnceLock;
 
+use std::time::Instant;
+
 use tokio::sync::oneshot;
-use tokio::time::Instant;
 
 /// One held answer: its release instant, an arrival number (ties release in order), its task.
 struct Held {
-    at: std::time::Instant,
+    at: Instant,
     seq: u64,
     release: oneshot::Sender<()>,
 }
@@ -43,7 +44,7 @@ impl Ord for Held {
     }
 }
 
-type Queue = mpsc::Sender<(std::time::Instant, oneshot::Sender<()>)>;
+type Queue = mpsc::Sender<(Instant, oneshot::Sender<()>)>;
 
 fn releaser() -> Option<&'static Queue> {
     static QUEUE: OnceLock<Option<Queue>> = OnceLock::new();
@@ -60,11 +61,11 @@ fn releaser() -> Option<&'static Queue> {
 }
 
 /// The releasing thread: until every sender is gone (never, in a running server).
-fn release(rx: mpsc::Receiver<(std::time::Instant, oneshot::Sender<()>)>) {
+fn release(rx: mpsc::Receiver<(Instant, oneshot::Sender<()>)>) {
     let mut held: BinaryHeap<Reverse<Held>> = BinaryHeap::new();
     let mut seq = 0u64;
     loop {
-        let now = std::time::Instant::now();
+        let now = Instant::now();
         while held.peek().is_some_and(|Reverse(h)| h.at <= now) {
             if let Some(Reverse(h)) = held.pop() {
                 // A task that went away (its socket closed) has nobody to release.
@@ -93,19 +94,17 @@ pub async fn until(deadline: Instant) {
     }
     let (tx, rx) = oneshot::channel();
     match releaser() {
-        Some(queue) if queue.send((deadline.into_std(), tx)).is_ok() => {
+        Some(queue) if queue.send((deadline, tx)).is_ok() => {
             let _ = rx.await;
         }
         // No thread could be started: tokio's timer, less precise but still a floor.
-        _ => tokio::time::sleep_until(deadline).await,
+        _ => tokio::time::sleep_until(deadline.into()).await,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
-    use tokio::time::Instant;
+    use std::time::{Duration, Instant};
 
     #[tokio::test]
     async fn wakes_at_the_deadline_not_before() {

@@ -109,10 +109,10 @@ impl Hub {
         // The same work is done on every path, but the database and the CPU still take a few
         // microseconds more for some (and a longer request takes longer to parse); holding every
         // answer to the same floor from the frame's arrival hides what is left.
-        let floor = tokio::time::Instant::from_std(now.at + self.gate_floor);
+        let floor = now.at + self.gate_floor;
         let reply = self.answer(s, msg, now).await;
-        // A kernel timer at the absolute instant: tokio's millisecond timers would wake a little
-        // later or earlier depending on when the answer was ready (hold.rs).
+        // Released at that instant by the hold's own thread, whenever the answer was ready and
+        // however busy the runtime is (hold.rs).
         crate::hold::until(floor).await;
         reply
     }
