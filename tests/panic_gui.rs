@@ -8,8 +8,8 @@
 use anonchat_e2e::cli::{keychain_has, Cli};
 use anonchat_e2e::disk::b64;
 use anonchat_e2e::gui::{
-    children, count_in_memory, list_reaches, one_at_a_time, press, processes_of, tray_click,
-    wait_for, web_processes, Display, PlainApp, WAIT,
+    children, count_in_memory, list_reaches, one_at_a_time, press, processes_of, scrubbing_gaps,
+    tray_click, wait_for, web_processes, Display, PlainApp, WAIT,
 };
 use anonchat_e2e::server::{accounts, Server};
 use anonchat_e2e::{canary, unique, TempDir};
@@ -46,6 +46,8 @@ async fn panic_ends_every_process_that_saw_the_chat() {
     let pid = app.pid;
     app.onboard_and_befriend(&display, &app_name, &mut bob, &bob_name)
         .await;
+    // Freed memory is scrubbed in every process of the app, as it started them.
+    assert_eq!(scrubbing_gaps(pid), Vec::<String>::new());
 
     // bob rings, the app answers; each side sends a canary.
     let ring = bob.ok(json!({"cmd": "ring", "username": app_name})).await;

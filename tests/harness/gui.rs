@@ -20,7 +20,9 @@ pub use app::Desktop;
 pub use atspi::{controls, list_reaches, press, wait_for, Control, PlainApp};
 pub use display::{Display, KillOnDrop};
 pub use keys::{every_control_reachable, tab_to};
-pub use memory::{app_pid, burner_pids, children, count_in_memory, processes_of, web_processes};
+pub use memory::{
+    app_pid, burner_pids, children, count_in_memory, processes_of, scrubbing_gaps, web_processes,
+};
 pub use notify::NotifyMonitor;
 pub use tray::tray_click;
 

@@ -177,3 +177,42 @@ pub fn burner_pids() -> Vec<u32> {
         })
         .collect()
 }
+
+/// What keeps freed memory scrubbed, as `/proc` shows it in each of the app's processes; the gaps
+/// found, printed. The app's own process: WebKit's heap on the system allocator (its own heap
+/// reserves a cage of ~70 GiB of address space as it starts, before `main`). WebKit's processes:
+/// the environment they started with says the same, and glibc's free-time perturbation without its
+/// per-thread cache (glibc splits its tunables' `:` into NULs in place).
+pub fn scrubbing_gaps(pid: u32) -> Vec<String> {
+    let mut gaps = Vec::new();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let vm_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmSize:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(u64::MAX);
+    println!("the app's address space: {} MiB", vm_kib / 1024);
+    if vm_kib > 32 << 20 {
+        gaps.push(format!(
+            "the app reserved {vm_kib} KiB: WebKit's own heap is on"
+        ));
+    }
+    let want: [&[u8]; 4] = [
+        b"Malloc=1",
+        b"G_SLICE=always-malloc",
+        b"GLIBC_TUNABLES=glibc.malloc.perturb=90",
+        b"glibc.malloc.tcache_count=0",
+    ];
+    for child in children(pid) {
+        let p = child.to_string();
+        for w in want {
+            if !proc_env_has(&p, w) {
+                gaps.push(format!(
+                    "process {p} started without {}",
+                    String::from_utf8_lossy(w)
+                ));
+            }
+        }
+    }
+    gaps
+}
