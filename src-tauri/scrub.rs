@@ -5,9 +5,8 @@
 //! - C allocations on Linux (GLib, GTK, WebKit's UI side): this executable defines `free` and
 //!   `realloc` itself (`scrub/interpose.rs`), so every library's call lands here and the block is zeroed
 //!   before glibc gets it back — glibc's per-thread cache included, which its own `M_PERTURB` skips.
-//!   WebKit's own allocator is told to use the system one (`Malloc=1`) so the same holds for it,
-//!   and GLib's slices too; both decide in constructors that run before `main`, so the executable's
-//!   own `getenv` gives them those answers.
+//!   WebKit's own allocator is told to use the system one (`Malloc=1`) so the same holds for it;
+//!   it decides in constructors that run before `main`, so the executable's own `getenv` answers.
 //! - WebKit's child processes (web, network) are other executables: they get glibc's free-time
 //!   perturbation with the per-thread cache off, and `Malloc=1`, through the environment
 //!   [`scrub_freed_memory`] sets. Nothing restarts: the app used to execute itself a second time
@@ -63,17 +62,15 @@ unsafe impl GlobalAlloc for ZeroOnFree {
 
 /// The variables the app and WebKit's processes run under: glibc's tunables that make `free`
 /// overwrite every block in the child processes (perturb freed bytes, and no per-thread cache,
-/// which glibc fills with blocks as they were), WebKit and GLib on the system allocator, and WebKit
-/// drawing without GL unless the user chose otherwise.
+/// which glibc fills with blocks as they were), WebKit on the system allocator, and WebKit drawing
+/// without GL unless the user chose otherwise.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-const SCRUB_ENV: [(&str, &str); 4] = [
+const SCRUB_ENV: [(&str, &str); 3] = [
     (
         "GLIBC_TUNABLES",
         "glibc.malloc.perturb=90:glibc.malloc.tcache_count=0",
     ),
     ("Malloc", "1"),
-    // GLib's slice allocator would keep freed blocks in caches of its own, never freed.
-    ("G_SLICE", "always-malloc"),
     // WebKit draws the page on the CPU, in its own (scrubbed) memory: no copies of chat pixels in
     // GL buffers, and no Mesa software-GL compositor, which crashed WebKit's compositor thread on
     // machines without a GPU.

@@ -6,8 +6,8 @@
 //!   `__libc_malloc`). glibc's `M_PERTURB` alone would miss the blocks its per-thread cache keeps,
 //!   which a process can only turn off with a tunable read at exec. What glibc frees inside itself
 //!   (its hidden aliases) gets `M_PERTURB` only.
-//! - `getenv`: the allocator switches WebKit and GLib read in their constructors, before `main`
-//!   could set anything, answer as [`EARLY`] says, whatever the environment holds.
+//! - `getenv`: the allocator switch WebKit reads in its constructors, before `main` could set
+//!   anything, answers as [`EARLY`] says, whatever the environment holds.
 
 use std::ffi::{c_char, c_void, CStr};
 use std::sync::atomic::{compiler_fence, Ordering};
@@ -18,9 +18,10 @@ extern "C" {
     static environ: *const *const c_char;
 }
 
-/// WebKit's heap (bmalloc) on the system allocator, and GLib's slices too: both decide once, in
-/// their libraries' constructors.
-pub(super) const EARLY: [(&CStr, &CStr); 2] = [(c"Malloc", c"1"), (c"G_SLICE", c"always-malloc")];
+/// WebKit's heap (bmalloc) on the system allocator: it decides once, in its library's constructors.
+/// (GLib's `G_SLICE=always-malloc` was tried too: with it the app crashed in a panic, in release
+/// builds, inside GTK/WebKit; GLib 2.76 and later allocate slices with `malloc` anyway.)
+pub(super) const EARLY: [(&CStr, &CStr); 1] = [(c"Malloc", c"1")];
 
 /// # Safety
 /// `getenv`'s contract: `name` is null or a NUL-terminated string. Like glibc's, the answer points

@@ -121,12 +121,11 @@ fn webkit_inherits_the_scrubbing_unless_the_user_chose_compositing() {
                 "glibc.malloc.perturb=90:glibc.malloc.tcache_count=0"
             ),
             ("Malloc", "1"),
-            ("G_SLICE", "always-malloc"),
             ("WEBKIT_DISABLE_COMPOSITING_MODE", "1"),
         ]
     );
     let theirs: Vec<_> = super::scrub_vars(true).map(|(name, _)| name).collect();
-    assert_eq!(theirs, ["GLIBC_TUNABLES", "Malloc", "G_SLICE"]);
+    assert_eq!(theirs, ["GLIBC_TUNABLES", "Malloc"]);
 }
 
 #[test]
@@ -145,7 +144,6 @@ fn libraries_read_the_allocator_switches_and_the_rest_of_the_environment() {
         })
     };
     assert_eq!(read(c"Malloc").as_deref(), Some("1"));
-    assert_eq!(read(c"G_SLICE").as_deref(), Some("always-malloc"));
     // Everything else is what the process was started with.
     let started = std::fs::read("/proc/self/environ").expect("own environment");
     let path = started

@@ -197,9 +197,8 @@ pub fn scrubbing_gaps(pid: u32) -> Vec<String> {
             "the app reserved {vm_kib} KiB: WebKit's own heap is on"
         ));
     }
-    let want: [&[u8]; 4] = [
+    let want: [&[u8]; 3] = [
         b"Malloc=1",
-        b"G_SLICE=always-malloc",
         b"GLIBC_TUNABLES=glibc.malloc.perturb=90",
         b"glibc.malloc.tcache_count=0",
     ];
