@@ -14,7 +14,16 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
     let capture = state.engine.capture();
     let protect = !capture.available || capture.on;
     let automated = automated();
-    let window = WebviewWindowBuilder::new(app, LABEL, WebviewUrl::App("index.html".into()))
+    // The page shows this screen before its scripts ran (ui/boot.js); they check it again.
+    let screen = if state.engine.lock_status().locked {
+        "lock"
+    } else if state.engine.username().is_some() {
+        "main"
+    } else {
+        "onboard"
+    };
+    let url = WebviewUrl::App(format!("index.html?screen={screen}").into());
+    let window = WebviewWindowBuilder::new(app, LABEL, url)
         .title(format!("AnonChat — {profile}"))
         .inner_size(900.0, 640.0)
         .min_inner_size(360.0, 420.0)

@@ -1,0 +1,9 @@
+// A classic script at the end of <body>, run before the page's first layout: the screen the shell
+// chose to start on (or the lock screen after a panic) is shown at once, so the first paint is
+// that screen rather than a blank page waiting for the modules and two IPC round trips. main.js
+// then fills it in from the engine and decides again.
+{
+  const q = new URLSearchParams(location.search);
+  const screen = q.has("locked") ? "lock" : q.get("screen");
+  if (["lock", "onboard", "main"].includes(screen)) document.getElementById(screen).hidden = false;
+}
