@@ -4,8 +4,8 @@
 //! - `free`, `realloc`, `reallocarray`: GLib's, GTK's, WebKit's (on `Malloc=1`) and libstdc++'s
 //!   blocks are zeroed, then glibc gets them back under its own names (`__libc_free`,
 //!   `__libc_malloc`). glibc's `M_PERTURB` alone would miss the blocks its per-thread cache keeps,
-//!   which a process can only turn off with a tunable read at exec. What glibc frees inside itself
-//!   (its hidden aliases) gets `M_PERTURB` only.
+//!   which a process can only turn off with a tunable read at exec. Anything glibc frees past these
+//!   names still gets `M_PERTURB` (set in `main`).
 //! - `getenv`: the allocator switch WebKit reads in its constructors, before `main` could set
 //!   anything, answers as [`EARLY`] says, whatever the environment holds.
 
