@@ -279,14 +279,25 @@ impl Desktop {
         }
     }
 
+    /// Clicks what `css` names. The page rebuilds lists as engine events come (a group's members,
+    /// the contacts): the element found can be replaced before the click reaches it, and WebKit's
+    /// driver then says it no longer exists — nothing was clicked, so it is found again.
     pub async fn click(&self, css: &str) {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"))
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        let t0 = Instant::now();
+        loop {
+            let el = self
+                .client
+                .find(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("{css}: {e}"));
+            match el.click().await {
+                Ok(_) => return,
+                Err(e)
+                    if (e.is_stale_element_reference() || e.is_no_such_element())
+                        && t0.elapsed() < WAIT => {}
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {
