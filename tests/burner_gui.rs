@@ -53,7 +53,11 @@ async fn new_burner(app: &Desktop, before: &[u32]) -> u32 {
         if let Some(p) = burner_pids().into_iter().find(|p| !before.contains(p)) {
             return p;
         }
-        assert!(t0.elapsed() < WAIT, "no burner started");
+        if t0.elapsed() >= WAIT {
+            // What the page said of the start, if it failed.
+            let said = app.text("#settings-status").await;
+            panic!("no burner started; the page says {said:?}");
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
