@@ -23,13 +23,20 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
         "onboard"
     };
     let url = WebviewUrl::App(format!("index.html?screen={screen}").into());
+    // Built hidden and shown once its web view exists. Mapped first and given the web view
+    // after, WebKitGTK drew nothing until a ~500 ms timer fired in most starts (first paint
+    // ~800 ms instead of ~300 in the desktop bench).
     let window = WebviewWindowBuilder::new(app, LABEL, url)
+        .visible(false)
         .title(format!("AnonChat — {profile}"))
         .inner_size(900.0, 640.0)
         .min_inner_size(360.0, 420.0)
         .incognito(!automated)
         .content_protected(protect)
         .build()?;
+    window.show()?;
+    #[cfg(target_os = "linux")]
+    load_again_after_a_crash(&window);
     let hide = window.clone();
     window.on_window_event(move |event| {
         if let WindowEvent::CloseRequested { api, .. } = event {
@@ -38,6 +45,39 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
         }
     });
     Ok(())
+}
+
+/// WebKit's web process crashing leaves the window blank for good: WebKitGTK starts no other one
+/// until something loads (seen in the desktop bench: a segfault inside WebKit after the lock
+/// page's Continue, then a blank window). The same page loads again in a fresh process — the
+/// engine kept its state, the page asks for it. Our own ending of the process (panic) is no
+/// crash. Not again within a few seconds, so a page that crashes at once is not reloaded in a
+/// loop.
+#[cfg(target_os = "linux")]
+fn load_again_after_a_crash(window: &tauri::WebviewWindow) {
+    let _ = window.with_webview(|view| {
+        use webkit2gtk::{WebProcessTerminationReason as Reason, WebViewExt};
+        let last = std::cell::Cell::new(None::<std::time::Instant>);
+        view.inner()
+            .connect_web_process_terminated(move |view, reason| {
+                if reason == Reason::TerminatedByApi {
+                    return;
+                }
+                let now = std::time::Instant::now();
+                if last
+                    .get()
+                    .is_some_and(|t| now.duration_since(t) < std::time::Duration::from_secs(5))
+                {
+                    tracing::warn!(?reason, "WebKit's web process ended again: not reloaded");
+                    return;
+                }
+                last.set(Some(now));
+                if let Some(uri) = view.uri() {
+                    tracing::warn!(?reason, "WebKit's web process ended: the page loads again");
+                    view.load_uri(&uri);
+                }
+            });
+    });
 }
 
 /// Whether WebDriver drives this run (tauri-driver sets the variable). WebDriver cannot open a
