@@ -197,3 +197,33 @@ async fn gone(profile: &str) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// WebKit's web process crashing (a segfault inside WebKit was seen in the desktop bench after a
+/// panic) does not leave the window blank: the page comes back in a fresh process, on the screen
+/// it showed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_web_process_is_replaced_and_the_page_comes_back() {
+    let _turn = one_at_a_time().await;
+    let server = Server::start().await;
+    let display = Display::start();
+    let home = TempDir::new("crash-gui");
+    let app = PlainApp::start(&display, &home.0, &unique("pc"), &server.url());
+    let pid = app.pid;
+    wait_for(pid, "Choose a username");
+    let crashed = web_processes(pid);
+    assert_eq!(crashed.len(), 1, "one web process: {crashed:?}");
+    // Killed outright (JavaScriptCore handles SIGSEGV itself); WebKit reports it as a crash.
+    // SAFETY: kill only sends a signal to a process of this test's app.
+    assert_eq!(unsafe { libc::kill(crashed[0] as i32, libc::SIGKILL) }, 0);
+    let t0 = std::time::Instant::now();
+    loop {
+        let now = web_processes(pid);
+        if !now.is_empty() && now.iter().all(|p| !crashed.contains(p)) {
+            println!("web process {crashed:?} → {now:?} after {:?}", t0.elapsed());
+            break;
+        }
+        assert!(t0.elapsed() < WAIT, "no new web process: {now:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    wait_for(pid, "Choose a username");
+}
