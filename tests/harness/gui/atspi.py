@@ -75,15 +75,18 @@ def until(seconds, find):
         time.sleep(0.1)
 
 
-def shown(name, seconds, in_view=True):
+def shown(name, seconds, in_view=True, focused=False):
     def find(app):
         for node, _ in walk(app, CONTROLS):
             if node.name == name and (showing(node) if in_view else enabled(node)):
+                if focused and not node.getState().contains(pyatspi.STATE_FOCUSED):
+                    continue
                 return node
         return None
     node = until(seconds, find)
     if node is None:
-        sys.exit(f"no control named {name!r} showed within {seconds} s")
+        state = "had the focus" if focused else "showed"
+        sys.exit(f"no control named {name!r} {state} within {seconds} s")
     return node
 
 
@@ -119,6 +122,8 @@ elif what == "press":
     press(sys.argv[3], float(sys.argv[4]))
 elif what == "wait":
     shown(sys.argv[3], float(sys.argv[4]))
+elif what == "focused":
+    shown(sys.argv[3], float(sys.argv[4]), focused=True)
 elif what == "count":
     count(sys.argv[3], float(sys.argv[4]), int(sys.argv[5]))
 else:

@@ -76,7 +76,26 @@ pub fn wait_for(pid: u32, name: &str) {
     let out = retrying(pid, "wait", name, &[]);
     assert!(
         out.status.success(),
-        "waiting for {name:?} over AT-SPI: {out:?}"
+        "waiting for {name:?} over AT-SPI: {out:?}; showing: {:?}",
+        showing_names(pid)
+    );
+}
+
+/// The names of the controls the app shows, for a failure to say what was there instead.
+fn showing_names(pid: u32) -> Vec<String> {
+    controls(pid)
+        .into_iter()
+        .filter(|c| c.showing && !c.name.is_empty())
+        .map(|c| c.name)
+        .collect()
+}
+
+/// Waits until the control named `name` has the keyboard focus (typed keys go to it).
+pub fn wait_for_focus(pid: u32, name: &str) {
+    let out = retrying(pid, "focused", name, &[]);
+    assert!(
+        out.status.success(),
+        "waiting for {name:?} to have the focus over AT-SPI: {out:?}"
     );
 }
 
@@ -131,7 +150,9 @@ impl PlainApp {
         friend: &mut crate::cli::Cli,
         friend_name: &str,
     ) {
-        wait_for(self.pid, "Choose a username");
+        // The screen shows before its scripts run (ui/boot.js); keys typed before the page
+        // focused the field were lost.
+        wait_for_focus(self.pid, "Choose a username");
         display.type_text(name);
         display.key("Return");
         wait_for(self.pid, "Send request");
