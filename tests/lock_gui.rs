@@ -2,12 +2,16 @@
 //! server and a real CLI peer. With a short idle timeout an open chat ends (the peer is told) and
 //! the window shows a fresh lock page saying why; a real screen locker on the test display
 //! (gnome-screensaver, over the session bus) does the same, and with that setting off it does not.
-//! The ephemeral notes go with the lock.
+//! The ephemeral notes go with the lock. logind's `Session.Lock` for the app's own session and
+//! `PrepareForSleep(true)` on the system bus do it too (logind on a bus of the test's own: there is
+//! no systemd here), each behind its setting; another session's lock and the wake-up do not.
 
 use std::time::{Duration, Instant};
 
 use anonchat_e2e::cli::Cli;
-use anonchat_e2e::gui::{one_at_a_time, page, Desktop, Display};
+use anonchat_e2e::gui::{
+    one_at_a_time, page, Desktop, Display, Logind, OTHER_SESSION, OWN_SESSION,
+};
 use anonchat_e2e::server::Server;
 use anonchat_e2e::{unique, TempDir};
 use serde_json::{json, Value};
@@ -34,6 +38,14 @@ async fn ended_by_the_app(bob: &mut Cli, session: &Value) {
 
 fn settings(idle_seconds: u32, on_screen_lock: bool) -> Value {
     json!({"settings": {"idle_seconds": idle_seconds, "on_screen_lock": on_screen_lock, "on_suspend": true}})
+}
+
+/// bob's next line reaches the app's page, which still shows the chat (nothing ended it).
+async fn still_open(app: &Desktop, bob: &mut Cli, session: &Value, text: &str) {
+    bob.ok(json!({"cmd": "send", "session": session, "text": text}))
+        .await;
+    app.wait(page::text_has("messages", text) & page::screen("main"))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,5 +148,72 @@ async fn idle_and_the_screen_lock_end_chats_and_lock_the_window() {
     app.wait(page::text_has("messages", "still here") & page::screen("main"))
         .await;
     drop(locker);
+    app.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logind_lock_and_sleep_end_chats_for_this_session_only() {
+    let _turn = one_at_a_time().await;
+    let server = Server::start().await;
+    let display = Display::start();
+    let _notifications = display.notification_daemon();
+    let logind = Logind::start().await;
+    let home = TempDir::new("logind-gui");
+    let (app_name, bob_name) = (unique("desk"), unique("bob"));
+    let mut bob = Cli::start(&unique("pb"), &home.0, &server.url()).await;
+    bob.register(&bob_name).await;
+    bob.connect().await;
+    let app = Desktop::start_with_env(
+        &display,
+        &home.0,
+        &unique("pl"),
+        &server.url(),
+        &[("DBUS_SYSTEM_BUS_ADDRESS", &logind.address)],
+    )
+    .await;
+    logind.wait_for_a_listener();
+    app.onboard(&app_name).await;
+    app.befriend(&app_name, &mut bob, &bob_name).await;
+    app.shell("set_auto_lock", settings(0, true))
+        .await
+        .expect("saved");
+
+    // Another user's session locking, and the machine waking up, leave the chat open.
+    let (session, _) = open_chat(&app, &mut bob, &app_name).await;
+    logind.lock(OTHER_SESSION).await;
+    logind.prepare_for_sleep(false).await;
+    still_open(&app, &mut bob, &session, "still here").await;
+    // This session locking ends it.
+    logind.lock(OWN_SESSION).await;
+    ended_by_the_app(&mut bob, &session).await;
+    app.wait(
+        page::fresh_lock_page_without("hello there") & page::text_has("lock-why", "screen locked"),
+    )
+    .await;
+
+    // The machine about to sleep ends the next one.
+    app.click("#unlock").await;
+    app.wait(page::screen("main")).await;
+    let (session, _) = open_chat(&app, &mut bob, &app_name).await;
+    logind.prepare_for_sleep(true).await;
+    ended_by_the_app(&mut bob, &session).await;
+    app.wait(
+        page::fresh_lock_page_without("hello there") & page::text_has("lock-why", "went to sleep"),
+    )
+    .await;
+
+    // With both settings off, neither does.
+    app.click("#unlock").await;
+    app.wait(page::screen("main")).await;
+    app.shell(
+        "set_auto_lock",
+        json!({"settings": {"idle_seconds": 0, "on_screen_lock": false, "on_suspend": false}}),
+    )
+    .await
+    .expect("saved");
+    let (session, _) = open_chat(&app, &mut bob, &app_name).await;
+    logind.lock(OWN_SESSION).await;
+    logind.prepare_for_sleep(true).await;
+    still_open(&app, &mut bob, &session, "still here after").await;
     app.close().await;
 }

@@ -2,7 +2,7 @@
 //! which starts the app), and a WebDriver session through `fantoccini`. Split by what each part
 //! drives: the X display and its input (`display`), the app as a page object (`app`), its
 //! processes and memory dumps (`memory`), the tray menu (`tray`), notifications (`notify`),
-//! screenshots (`shot`), the accessibility tree and the app run without WebDriver (`atspi`), and the named questions tests ask about the page (`page`).
+//! screenshots (`shot`), a system bus with logind on it (`logind`), the accessibility tree and the app run without WebDriver (`atspi`), and the named questions tests ask about the page (`page`).
 
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ mod app;
 mod atspi;
 mod display;
 mod keys;
+mod logind;
 mod memory;
 mod notify;
 pub mod page;
@@ -20,6 +21,7 @@ pub use app::Desktop;
 pub use atspi::{controls, list_reaches, press, wait_for, Control, PlainApp};
 pub use display::{Display, KillOnDrop};
 pub use keys::{every_control_reachable, tab_to};
+pub use logind::{Logind, OTHER_SESSION, OWN_SESSION};
 pub use memory::{
     app_pid, burner_pids, children, count_in_memory, processes_of, scrubbing_gaps, web_processes,
 };
