@@ -12,6 +12,7 @@ mod display;
 mod keys;
 mod logind;
 mod memory;
+mod monitor;
 mod notify;
 pub mod page;
 mod shot;

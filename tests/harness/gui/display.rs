@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::monitor::Monitor;
 use super::WAIT;
 
 /// An Xvfb display, killed on drop.
@@ -107,42 +108,16 @@ impl Display {
     /// Locks the screen with the locker, as the user's lock key would; returns once the locker
     /// told the session bus (`ActiveChanged(true)`, watched by `dbus-monitor`).
     pub fn lock_screen(&self) {
-        use std::io::BufRead;
-        let mut monitor = Command::new("dbus-monitor")
-            .args([
-                "--session",
-                "type='signal',interface='org.gnome.ScreenSaver',member='ActiveChanged'",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dbus-monitor");
-        let stdout = monitor.stdout.take().expect("monitor output");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                // The monitor's own first lines (NameAcquired) come before it listens.
-                if line.contains("NameLost") || line.contains("boolean true") {
-                    let _ = tx.send(line);
-                }
-            }
-        });
-        rx.recv_timeout(WAIT).expect("dbus-monitor listening");
+        let monitor = Monitor::start(
+            &["--session"],
+            "type='signal',interface='org.gnome.ScreenSaver',member='ActiveChanged'",
+        );
         let out = self.run("gnome-screensaver-command", &["--lock"]);
         assert!(
             out.status.success(),
             "gnome-screensaver-command --lock: {out:?}"
         );
-        let said = rx.recv_timeout(WAIT);
-        let _ = monitor.kill();
-        let _ = monitor.wait();
-        assert!(
-            said.is_ok_and(|l| l.contains("boolean true")),
-            "the locker said nothing on the session bus"
-        );
+        monitor.next_line_with("boolean true");
     }
 }
 

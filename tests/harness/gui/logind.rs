@@ -7,10 +7,8 @@
 
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Instant;
 
-use super::WAIT;
+use super::monitor::Monitor;
 use crate::TempDir;
 
 /// The session logind says the app runs in.
@@ -43,9 +41,8 @@ impl Manager {
 /// The private system bus and the logind on it; both end on drop.
 pub struct Logind {
     daemon: Child,
-    monitor: Child,
-    /// What `dbus-monitor` prints: the bus's match rules as clients add them.
-    rules: mpsc::Receiver<String>,
+    /// The bus's match rules as clients add them.
+    rules: Monitor,
     conn: zbus::Connection,
     /// `unix:path=…`, for the app's `DBUS_SYSTEM_BUS_ADDRESS`.
     pub address: String,
@@ -100,55 +97,22 @@ impl Logind {
             .await
             .expect("on the private system bus");
 
-        let mut monitor = Command::new("dbus-monitor")
-            .args([
-                "--address",
-                &address,
-                "type='method_call',interface='org.freedesktop.DBus',member='AddMatch'",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dbus-monitor");
-        let out = monitor.stdout.take().expect("monitor stdout");
-        let (tx, rules) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let logind = Logind {
+        let monitor = Monitor::start(
+            &["--address", &address],
+            "type='method_call',interface='org.freedesktop.DBus',member='AddMatch'",
+        );
+        Logind {
             daemon,
-            monitor,
-            rules,
+            rules: monitor,
             conn,
             address,
             _dir: dir,
-        };
-        // The monitor prints its own NameAcquired once it is on the bus and monitoring.
-        logind.next_line_with("NameAcquired");
-        logind
-    }
-
-    fn next_line_with(&self, what: &str) -> String {
-        let t0 = Instant::now();
-        loop {
-            let left = WAIT.saturating_sub(t0.elapsed());
-            let line = self
-                .rules
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("the system bus never carried {what:?}"));
-            if line.contains(what) {
-                return line;
-            }
         }
     }
 
     /// Returns once some client asked the bus for logind's signals (the app's listener is on).
     pub fn wait_for_a_listener(&self) {
-        self.next_line_with("sender='org.freedesktop.login1'");
+        self.rules.next_line_with("sender='org.freedesktop.login1'");
     }
 
     /// logind's `Session.Lock` on `session` (`loginctl lock-session` makes logind send it).
@@ -182,9 +146,7 @@ impl Logind {
 
 impl Drop for Logind {
     fn drop(&mut self) {
-        for child in [&mut self.monitor, &mut self.daemon] {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
     }
 }

@@ -1,48 +1,20 @@
 //! Desktop notifications as the session bus carries them.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
+use super::monitor::Monitor;
 use super::WAIT;
 
 /// What desktop notifications the session bus carries: `dbus-monitor` on the
 /// `org.freedesktop.Notifications.Notify` method, as a notification daemon would receive it.
-pub struct NotifyMonitor {
-    child: Child,
-    lines: std::sync::mpsc::Receiver<String>,
-}
+pub struct NotifyMonitor(Monitor);
 
 impl NotifyMonitor {
     pub fn start() -> NotifyMonitor {
-        use std::io::BufRead;
-        let mut child = Command::new("dbus-monitor")
-            .args([
-                "--session",
-                "type='method_call',interface='org.freedesktop.Notifications',member='Notify'",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dbus-monitor (apt install dbus)");
-        let out = child.stdout.take().expect("dbus-monitor stdout");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        // It prints its own NameAcquired signal once it is on the bus and monitoring.
-        let t0 = Instant::now();
-        loop {
-            let left = WAIT.saturating_sub(t0.elapsed());
-            let line = lines.recv_timeout(left).expect("dbus-monitor started");
-            if line.contains("NameAcquired") {
-                break;
-            }
-        }
-        NotifyMonitor { child, lines }
+        NotifyMonitor(Monitor::start(
+            &["--session"],
+            "type='method_call',interface='org.freedesktop.Notifications',member='Notify'",
+        ))
     }
 
     /// The text arguments of the next `Notify` call (app name, icon, summary, body, …).
@@ -52,7 +24,7 @@ impl NotifyMonitor {
         let mut inside = false;
         while t0.elapsed() < WAIT {
             let left = WAIT.saturating_sub(t0.elapsed());
-            let Ok(line) = self.lines.recv_timeout(left) else {
+            let Ok(line) = self.0.lines.recv_timeout(left) else {
                 break;
             };
             if line.starts_with("method call") {
@@ -77,12 +49,5 @@ impl NotifyMonitor {
         }
         assert!(!strings.is_empty(), "no Notify call within {WAIT:?}");
         strings
-    }
-}
-
-impl Drop for NotifyMonitor {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
