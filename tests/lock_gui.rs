@@ -143,10 +143,7 @@ async fn idle_and_the_screen_lock_end_chats_and_lock_the_window() {
     let locker = display.screen_locker();
     let (session, _) = open_chat(&app, &mut bob, &app_name).await;
     display.lock_screen();
-    bob.ok(json!({"cmd": "send", "session": session, "text": "still here"}))
-        .await;
-    app.wait(page::text_has("messages", "still here") & page::screen("main"))
-        .await;
+    still_open(&app, &mut bob, &session, "still here").await;
     drop(locker);
     app.close().await;
 }

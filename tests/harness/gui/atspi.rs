@@ -64,19 +64,20 @@ pub fn controls(pid: u32) -> Vec<Control> {
 /// Waits until an enabled control of the app is named `name` (in view or scrolled off), and
 /// activates it.
 pub fn press(pid: u32, name: &str) {
-    let out = retrying(pid, "press", name, &[]);
-    assert!(
-        out.status.success(),
-        "pressing {name:?} over AT-SPI: {out:?}"
-    );
+    until_done(pid, "press", name, "pressing");
 }
 
 /// Waits until a showing control of the app is named `name`.
 pub fn wait_for(pid: u32, name: &str) {
-    let out = retrying(pid, "wait", name, &[]);
+    until_done(pid, "wait", name, "waiting for");
+}
+
+/// Runs `atspi.py PID what NAME` until it succeeds; a failure says what the app showed instead.
+fn until_done(pid: u32, what: &str, name: &str, doing: &str) {
+    let out = retrying(pid, what, name, &[]);
     assert!(
         out.status.success(),
-        "waiting for {name:?} over AT-SPI: {out:?}; showing: {:?}",
+        "{doing} {name:?} over AT-SPI: {out:?}; showing: {:?}",
         showing_names(pid)
     );
 }
@@ -92,11 +93,7 @@ fn showing_names(pid: u32) -> Vec<String> {
 
 /// Waits until the control named `name` has the keyboard focus (typed keys go to it).
 pub fn wait_for_focus(pid: u32, name: &str) {
-    let out = retrying(pid, "focused", name, &[]);
-    assert!(
-        out.status.success(),
-        "waiting for {name:?} to have the focus over AT-SPI: {out:?}"
-    );
+    until_done(pid, "focused", name, "waiting for the focus on");
 }
 
 /// Waits until the list named `list` has at least `n` items; returns how many it has.
