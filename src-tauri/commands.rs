@@ -454,5 +454,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         check_update,
         install_update,
         restart,
+        crate::page_wipe::hand_over,
+        crate::page_wipe::take_over,
     ]
 }

@@ -12,7 +12,9 @@ mod idle;
 mod instance;
 mod notify;
 mod oslock;
+mod page_wipe;
 mod panic;
+mod residue;
 pub mod scrub;
 mod shortcut;
 mod tray;
@@ -172,6 +174,7 @@ fn start() -> anyhow::Result<()> {
         .plugin(update::plugin())
         .manage(state)
         .manage(update::Pending::default())
+        .manage(page_wipe::PageWipe::default())
         .invoke_handler(commands::handler())
         .setup(move |app| {
             let handle = app.handle().clone();
@@ -196,7 +199,9 @@ fn start() -> anyhow::Result<()> {
         .run(|app, event| {
             if let tauri::RunEvent::ExitRequested { .. } = event {
                 // Quitting wipes: every chat ends with `bye` and is zeroized first. A burner's
-                // account is deleted too (or, with the server away, at the next start).
+                // account is deleted too (or, with the server away, at the next start). The
+                // chats ending start no fresh page.
+                page_wipe::replaced(app, true);
                 let state = app.state::<AppState>();
                 let engine = state.engine.clone();
                 if state.burner {
@@ -238,6 +243,7 @@ fn forward_events(app: tauri::AppHandle, mut events: EventReceiver) {
         while let Some(ev) = events.recv().await {
             notify::on_event(&app, &ev);
             let _ = app.emit("engine", &ev);
+            page_wipe::on_event(&app, &ev);
         }
     });
 }

@@ -63,6 +63,7 @@ pub async fn lock(app: &AppHandle, why: Why) {
 /// app's exit).
 async fn wipe(app: &AppHandle, why: Option<Why>, quitting: bool) -> std::time::Duration {
     let t0 = Instant::now();
+    crate::page_wipe::replaced(app, quitting);
     if let Some(w) = app.get_webview_window(LABEL) {
         if why.is_none() {
             let _ = w.hide();
@@ -85,7 +86,7 @@ async fn wipe(app: &AppHandle, why: Option<Why>, quitting: bool) -> std::time::D
 /// only navigated away from, and the lock page loads in a fresh one, so no copy of a chat stays in
 /// any of the app's processes. Both steps run in one go on the main thread, so the load cannot
 /// race the termination.
-fn relaunch_page(w: &tauri::WebviewWindow, url: tauri::Url, quitting: bool) {
+pub fn relaunch_page(w: &tauri::WebviewWindow, url: tauri::Url, quitting: bool) {
     #[cfg(not(target_os = "linux"))]
     let _ = quitting;
     #[cfg(target_os = "linux")]

@@ -8,26 +8,12 @@
 use anonchat_e2e::cli::{keychain_has, Cli};
 use anonchat_e2e::disk::b64;
 use anonchat_e2e::gui::{
-    children, count_in_memory, list_reaches, one_at_a_time, press, processes_of, scrubbing_gaps,
-    tray_click, wait_for, web_processes, Display, PlainApp, WAIT,
+    canaries_by_process, one_at_a_time, press, processes_of, scrubbing_gaps, tray_click, wait_for,
+    web_process_replaced, web_processes, Display, PlainApp, WAIT,
 };
 use anonchat_e2e::server::{accounts, Server};
 use anonchat_e2e::{canary, unique, TempDir};
 use serde_json::json;
-
-/// The canaries in each process of the app: `(pid, name, count)`, printed.
-fn dump(pid: u32, canaries: &[String], when: &str) -> Vec<(u32, String, usize)> {
-    let all: Vec<(u32, String, usize)> = std::iter::once(pid)
-        .chain(children(pid))
-        .map(|p| {
-            let name = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
-            let n = count_in_memory(p, canaries).iter().sum();
-            (p, name.trim().to_string(), n)
-        })
-        .collect();
-    println!("canaries {when}: {all:?}");
-    all
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panic_ends_every_process_that_saw_the_chat() {
@@ -50,22 +36,9 @@ async fn panic_ends_every_process_that_saw_the_chat() {
     assert_eq!(scrubbing_gaps(pid), Vec::<String>::new());
 
     // bob rings, the app answers; each side sends a canary.
-    let ring = bob.ok(json!({"cmd": "ring", "username": app_name})).await;
-    press(pid, "Answer");
-    bob.expect_event("session_open").await;
-    let mine = canary();
-    // The chat's input has the focus once it opens.
-    display.type_text(&mine);
-    display.key("Return");
-    let want = mine.clone();
-    bob.expect("the app's message", move |v| {
-        v["event"] == "message" && v["text"] == want.as_str()
-    })
-    .await;
-    let theirs = canary();
-    bob.ok(json!({"cmd": "send", "session": ring["ring_id"], "text": theirs}))
+    let (session, chat) = app
+        .answer_and_trade_canaries(&display, &mut bob, &app_name)
         .await;
-    list_reaches(pid, "Messages", 2);
 
     // Notes: one shared into the chat as a line, one as a view-once item (bob opens it once), one
     // left in the scratchpad.
@@ -96,14 +69,14 @@ async fn panic_ends_every_process_that_saw_the_chat() {
     })
     .await;
     let opened = bob
-        .ok(json!({"cmd": "open_view_once", "session": ring["ring_id"], "id": id}))
+        .ok(json!({"cmd": "open_view_once", "session": session, "id": id}))
         .await;
     assert_eq!(b64(&opened), note_once.as_bytes(), "the note, byte-exact");
     press(pid, "Notes");
     press(pid, "Clear");
     display.type_text(&note_kept);
-    let canaries = vec![mine, theirs, note_line, note_once, note_kept];
-    let before = dump(pid, &canaries, "before the panic");
+    let canaries = [chat, vec![note_line, note_once, note_kept]].concat();
+    let before = canaries_by_process(pid, &canaries, "before the panic");
     let rendered = web_processes(pid);
     assert!(
         before
@@ -116,25 +89,10 @@ async fn panic_ends_every_process_that_saw_the_chat() {
     let ended = bob.expect_event("session_ended").await;
     assert_eq!(ended["reason"], "peer_left", "the app said bye: {ended}");
     // The web process that rendered the chat ends; the lock page comes up in a new one.
-    let t0 = std::time::Instant::now();
-    loop {
-        let now = web_processes(pid);
-        if !now.is_empty() && now.iter().all(|p| !rendered.contains(p)) {
-            println!(
-                "web processes {rendered:?} → {now:?} after {:?}",
-                t0.elapsed()
-            );
-            break;
-        }
-        assert!(
-            t0.elapsed() < WAIT,
-            "the web process {rendered:?} still runs: {now:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    web_process_replaced(pid, &rendered).await;
     tray_click(pid, "Show AnonChat");
     wait_for(pid, "Continue");
-    let after = dump(pid, &canaries, "after the panic");
+    let after = canaries_by_process(pid, &canaries, "after the panic");
     assert!(
         after.iter().all(|(_, _, n)| *n == 0),
         "no canary in any process of the app after the panic: {after:?}"
@@ -215,15 +173,6 @@ async fn a_crashed_web_process_is_replaced_and_the_page_comes_back() {
     // Killed outright (JavaScriptCore handles SIGSEGV itself); WebKit reports it as a crash.
     // SAFETY: kill only sends a signal to a process of this test's app.
     assert_eq!(unsafe { libc::kill(crashed[0] as i32, libc::SIGKILL) }, 0);
-    let t0 = std::time::Instant::now();
-    loop {
-        let now = web_processes(pid);
-        if !now.is_empty() && now.iter().all(|p| !crashed.contains(p)) {
-            println!("web process {crashed:?} → {now:?} after {:?}", t0.elapsed());
-            break;
-        }
-        assert!(t0.elapsed() < WAIT, "no new web process: {now:?}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    web_process_replaced(pid, &crashed).await;
     wait_for(pid, "Choose a username");
 }

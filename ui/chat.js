@@ -60,11 +60,18 @@ function openChat(ev) {
   $("chat-input").focus();
 }
 
+// How a chat's end is said (again on the fresh page that replaces this one, main.js).
+export const CHAT_ENDED = {
+  chat: "The chat ended and was wiped.",
+  flooded: "The chat ended and was wiped. The other side sent far more than a person could, so this side ended it.",
+};
+
 function closeChat(note) {
   items.clearChat();
   ui.session = null;
   $("chat-input").value = "";
-  pane("welcome");
+  // A user writing notes or changing settings stays there.
+  if (!$("chat").hidden) pane("welcome");
   say("add-status", note);
 }
 
@@ -215,8 +222,7 @@ on("session_resumed", (ev) => {
 on("session_ended", (ev) => {
   ui.invites.delete(ev.session);
   if (isLink(ev.session)) return linkEvent(ev);
-  const flood = ev.reason === "flooded" ? " The other side sent far more than a person could, so this side ended it." : "";
-  if (here(ev)) closeChat(`The chat ended and was wiped.${flood}`);
+  if (here(ev)) closeChat(ev.reason === "flooded" ? CHAT_ENDED.flooded : CHAT_ENDED.chat);
 });
 on("session_failed", (ev) => {
   say("add-status", `Could not start the chat: ${ev.reason}`);

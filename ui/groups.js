@@ -7,6 +7,13 @@ import { $, ui, say, act, pane, li, span, button } from "./dom.js";
 import { engine, shell, on } from "./ipc.js";
 import * as files from "./group-files.js";
 
+// Why a group ended, as the page says it (again on the fresh page that replaces it, main.js).
+export const GROUP_ENDED = {
+  left: "You left the group; it was wiped here.",
+  removed: "The group's starter removed you; it was wiped here.",
+  empty: "Everyone else left: the group ended and was wiped.",
+};
+
 // Lines of the group, by the session they came or went on and the id they have there.
 const lines = new Map(); // `${session}:${id}` → line element
 let delivered = new Map(); // line element → receipts so far
@@ -296,7 +303,6 @@ on("group_ended", (ev) => {
   if (!ui.group || ev.group !== ui.group.id) return;
   ui.group = null;
   clear();
-  pane("welcome");
-  const why = { left: "You left the group; it was wiped here.", removed: "The group's starter removed you; it was wiped here.", empty: "Everyone else left: the group ended and was wiped." };
-  say("add-status", why[ev.reason] || "The group ended.");
+  if (!$("group").hidden) pane("welcome");
+  say("add-status", GROUP_ENDED[ev.reason] || "The group ended.");
 });

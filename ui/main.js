@@ -6,7 +6,8 @@
 import { $, ui, show, pane, say, act, errText, span, button } from "./dom.js";
 import { engine, shell, on, startEvents } from "./ipc.js";
 import { refreshFriends, loadRequests } from "./contacts.js";
-import { loadRings } from "./chat.js";
+import { loadRings, CHAT_ENDED } from "./chat.js";
+import { GROUP_ENDED } from "./groups.js";
 import { showLock, withPasscode } from "./lock.js";
 import { refreshDevices } from "./keys.js";
 import "./settings.js";
@@ -35,6 +36,7 @@ function enterMain() {
   $("me-burner").hidden = !ui.me.burner;
   if (ui.me.connected) say("conn", "connected");
   pane("welcome");
+  afterEnded().catch(() => {});
   refreshFriends();
   // What came while this page was not there (the lock screen shows nothing) still waits.
   loadRings().catch(() => {});
@@ -42,6 +44,26 @@ function enterMain() {
   // An update the check at start found before this page listened.
   refreshUpdates().catch(() => {});
 }
+
+// This page replaced one whose chats had all ended (src-tauri/residue.rs: their lines stayed in
+// that page's process): say how they ended, and take back what the user was in the middle of.
+async function afterEnded() {
+  const ended = new URLSearchParams(location.search).get("ended");
+  if (!ended) return;
+  const group = ended.startsWith("group_") ? GROUP_ENDED[ended.slice("group_".length)] : null;
+  say("add-status", group || CHAT_ENDED[ended] || CHAT_ENDED.chat);
+  const carried = await shell("take_over");
+  if (!carried) return;
+  $("notes-text").value = carried.notes;
+  if (carried.pane !== "welcome") $(`nav-${carried.pane}`).click();
+}
+
+// Asked just before the shell replaces this page: what the user was in the middle of.
+window.__TAURI__.event.listen("handover", () => {
+  const shown = ["notes", "settings"].find((id) => !$(id).hidden) || "welcome";
+  const carried = { notes: $("notes-text").value, pane: shown };
+  shell("hand_over", { carried }).catch(() => {});
+});
 
 $("onboard-form").addEventListener("submit", async (e) => {
   e.preventDefault();

@@ -19,12 +19,13 @@ mod shot;
 mod tray;
 
 pub use app::Desktop;
-pub use atspi::{controls, list_reaches, press, wait_for, Control, PlainApp};
+pub use atspi::{controls, list_reaches, press, wait_for, wait_for_focus, Control, PlainApp};
 pub use display::{Display, KillOnDrop};
 pub use keys::{every_control_reachable, tab_to};
 pub use logind::{Logind, OTHER_SESSION, OWN_SESSION};
 pub use memory::{
-    app_pid, burner_pids, children, count_in_memory, processes_of, scrubbing_gaps, web_processes,
+    app_pid, burner_pids, canaries_by_process, children, count_in_memory, processes_of,
+    scrubbing_gaps, web_process_replaced, web_processes,
 };
 pub use notify::NotifyMonitor;
 pub use tray::tray_click;

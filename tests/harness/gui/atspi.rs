@@ -160,6 +160,34 @@ impl PlainApp {
         friend.expect_event("friend_added").await;
     }
 
+    /// `bob` rings, the app answers over AT-SPI, each side sends a canary (the app's typed into
+    /// the chat's input, which has the focus once the chat opens); returns the session and both
+    /// canaries once the app's list shows both lines.
+    pub async fn answer_and_trade_canaries(
+        &self,
+        display: &Display,
+        bob: &mut crate::cli::Cli,
+        app_name: &str,
+    ) -> (Value, Vec<String>) {
+        use serde_json::json;
+        let ring = bob.ok(json!({"cmd": "ring", "username": app_name})).await;
+        press(self.pid, "Answer");
+        bob.expect_event("session_open").await;
+        let mine = crate::canary();
+        display.type_text(&mine);
+        display.key("Return");
+        let want = mine.clone();
+        bob.expect("the app's line", move |v| {
+            v["event"] == "message" && v["text"] == want.as_str()
+        })
+        .await;
+        let theirs = crate::canary();
+        bob.ok(json!({"cmd": "send", "session": ring["ring_id"], "text": theirs}))
+            .await;
+        list_reaches(self.pid, "Messages", 2);
+        (ring["ring_id"].clone(), vec![mine, theirs])
+    }
+
     /// Waits until the app exits; its status.
     pub fn exited(&mut self) -> std::process::ExitStatus {
         let t0 = std::time::Instant::now();

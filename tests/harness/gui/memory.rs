@@ -149,6 +149,42 @@ pub fn web_processes(pid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// The canaries in each process of the app `pid` — its own and every one it started — as
+/// `(pid, name, count)`, printed with `when`.
+pub fn canaries_by_process(pid: u32, canaries: &[String], when: &str) -> Vec<(u32, String, usize)> {
+    let all: Vec<(u32, String, usize)> = std::iter::once(pid)
+        .chain(children(pid))
+        .map(|p| {
+            let name = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+            let n = count_in_memory(p, canaries).iter().sum();
+            (p, name.trim().to_string(), n)
+        })
+        .collect();
+    println!("canaries {when}: {all:?}");
+    all
+}
+
+/// Waits until none of the web processes `before` runs and another renders the page of the app
+/// `pid`.
+pub async fn web_process_replaced(pid: u32, before: &[u32]) {
+    let t0 = std::time::Instant::now();
+    loop {
+        let now = web_processes(pid);
+        if !now.is_empty() && now.iter().all(|p| !before.contains(p)) {
+            println!(
+                "web processes {before:?} → {now:?} after {:?}",
+                t0.elapsed()
+            );
+            return;
+        }
+        assert!(
+            t0.elapsed() < super::WAIT,
+            "the web process {before:?} was not replaced: now {now:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Every process started for `profile` (the app and the WebKit processes it started, which keep
 /// its environment), wherever they were reparented.
 pub fn processes_of(profile: &str) -> Vec<u32> {
