@@ -2,7 +2,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 #[global_allocator]
-static ALLOC: anonchat_desktop::scrub::ZeroOnFree = anonchat_desktop::scrub::ZeroOnFree;
+static ALLOC: anonchat_client::zero_on_free::ZeroOnFree = anonchat_desktop::scrub::ALLOCATOR;
 
 fn main() {
     // Before anything holds a secret: a crash must not leave a core with chat in it.

@@ -1,7 +1,7 @@
 //! Freed memory is scrubbed, so chat text that passed through buffers we do not own (IPC bodies,
 //! serialized events, WebKit's strings in this process) does not linger in the heap after a wipe.
 //!
-//! - Rust allocations: [`ZeroOnFree`] wipes every block before handing it back (all platforms).
+//! - Rust allocations: [`ALLOCATOR`] wipes every block before handing it back (all platforms).
 //! - C allocations on Linux (GLib, GTK, WebKit's UI side): this executable defines `free` and
 //!   `realloc` itself (`scrub/interpose.rs`), so every library's call lands here and the block is zeroed
 //!   before glibc gets it back — glibc's per-thread cache included, which its own `M_PERTURB` skips.
@@ -17,48 +17,12 @@ mod interpose;
 #[cfg(all(test, target_os = "linux", target_env = "gnu"))]
 mod tests;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-
-/// The system allocator, zeroing each block as it is freed.
-pub struct ZeroOnFree;
-
-unsafe impl GlobalAlloc for ZeroOnFree {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` is a live block of `layout.size()` bytes from `alloc` (GlobalAlloc contract);
-        // zeroing it before freeing touches only that block.
-        unsafe {
-            // On Linux the system allocator's `free` is ours and zeroes the whole block already.
-            #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-            zeroize::Zeroize::zeroize(std::slice::from_raw_parts_mut(ptr, layout.size()));
-            System.dealloc(ptr, layout)
-        }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // Never let the system move a block without wiping the old one: allocate, copy, free.
-        // SAFETY: same contract as `GlobalAlloc::realloc`; the new layout is valid because the
-        // caller guarantees `new_size` fits the alignment.
-        unsafe {
-            let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
-            let new = System.alloc(new_layout);
-            if !new.is_null() {
-                std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
-                self.dealloc(ptr, layout);
-            }
-            new
-        }
-    }
-}
+/// The Rust side of it: the engine's allocator, told whether this process's C `free` zeroes
+/// already (on Linux it is ours, below).
+pub const ALLOCATOR: anonchat_client::zero_on_free::ZeroOnFree =
+    anonchat_client::zero_on_free::ZeroOnFree {
+        free_zeroes: cfg!(all(target_os = "linux", target_env = "gnu")),
+    };
 
 /// The variables the app and WebKit's processes run under: glibc's tunables that make `free`
 /// overwrite every block in the child processes (perturb freed bytes, and no per-thread cache,

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use anonchat_client::session::TYPING_EVERY;
 use anonchat_e2e::cli::{befriend, keychain_has, open_session, pair, say, Cli, Pair};
+use anonchat_e2e::gui::count_in_memory;
 use anonchat_e2e::proxy::{proxied, rewrite, Dir, Tamper};
 use anonchat_e2e::server::{Server, ServerOpts};
 use anonchat_e2e::{canary, TempDir};
@@ -60,6 +61,8 @@ async fn befriend_chat_both_ways_with_receipts_then_leave_wipes_both_and_server_
         Some(6),
         "both sides' lines are in RAM while the chat lasts"
     );
+    let open: usize = count_in_memory(p.a.pid(), &canaries).iter().sum();
+    assert!(open > 0, "the memory dump finds the chat while it lasts");
 
     p.a.ok(json!({"cmd": "leave", "session": session})).await;
     let ea = p.a.expect_event("session_ended").await;
@@ -73,6 +76,15 @@ async fn befriend_chat_both_ways_with_receipts_then_leave_wipes_both_and_server_
     for c in [&mut p.a, &mut p.b] {
         let gone = c.call(json!({"cmd": "history", "session": session})).await;
         assert_eq!(gone["ok"], false, "the chat is gone after it ended");
+        // P4, "every buffer of that chat": not in the process's memory either — neither in the
+        // lines it read nor in those it printed (their buffers, freed or reused).
+        let left = count_in_memory(c.pid(), &canaries);
+        assert_eq!(
+            left.iter().sum::<usize>(),
+            0,
+            "{}: the ended chat's canaries in its memory: {left:?}",
+            c.profile
+        );
     }
     // The next chat opens as usual; the server's notice that the first chat's route is gone (it
     // lasted the chat) reached both before that, and was no news to either front-end.

@@ -4,27 +4,21 @@
 //! `{"reply": <cmd>, "ok": false, "error": "...", "code": "..."}`.
 //! Events: `{"event": ..., ...}` as the engine emits them.
 
-use std::io::Write;
-
 use anonchat_client::api::Command;
 use anonchat_client::events::EventReceiver;
 use anonchat_client::{Engine, Event};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use zeroize::Zeroizing;
 
+use crate::stdio::print_line;
+
 fn emit(v: &Value) {
-    let line = Zeroizing::new(v.to_string());
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{}", line.as_str());
-    let _ = out.flush();
+    print_line(&Zeroizing::new(v.to_string()));
 }
 
 fn emit_event(ev: &Event) {
     if let Ok(line) = serde_json::to_string(ev).map(Zeroizing::new) {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", line.as_str());
-        let _ = out.flush();
+        print_line(&line);
     }
 }
 
@@ -34,10 +28,9 @@ pub async fn run(engine: Engine, mut events: EventReceiver, burner: bool) -> any
             emit_event(&ev);
         }
     });
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut lines = crate::stdio::lines();
     emit(&json!({"event": "ready", "username": engine.username()}));
-    while let Ok(Some(line)) = lines.next_line().await {
-        let line = Zeroizing::new(line);
+    while let Some(line) = lines.recv().await {
         if line.trim().is_empty() {
             continue;
         }

@@ -4,6 +4,12 @@
 
 mod json;
 mod repl;
+mod stdio;
+
+/// Freed memory is wiped: chat text passes through buffers nobody zeroizes by hand (P4).
+#[global_allocator]
+static ALLOC: anonchat_client::zero_on_free::ZeroOnFree =
+    anonchat_client::zero_on_free::ZeroOnFree { free_zeroes: false };
 
 use anonchat_client::events::EventReceiver;
 use anonchat_client::{platform_caps, Engine, EngineConfig, Event, Keychain};

@@ -4,8 +4,6 @@
 use anonchat_client::events::EventReceiver;
 use anonchat_client::{Engine, Event};
 use anonchat_proto::frames::SecretText;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use zeroize::Zeroizing;
 
 const HELP: &str = "\
 /add USER [CODE] send a friend request          /accept USER   accept a friend request
@@ -35,8 +33,8 @@ pub async fn run(engine: Engine, mut events: EventReceiver, burner: bool) -> any
         anyhow::bail!("this profile has no identity yet: run `anonchat-cli --server URL register USERNAME` first");
     }
     crate::connected(&engine, &mut events).await?;
-    println!("Connected as {}. Chats are never stored: when either of you leaves, it is gone. /help for commands.", engine.username().unwrap_or_default());
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    crate::out!("Connected as {}. Chats are never stored: when either of you leaves, it is gone. /help for commands.", engine.username().unwrap_or_default());
+    let mut lines = crate::stdio::lines();
     let mut current: Option<String> = None;
     // The device waiting to join, with the code printed for it.
     let mut joining: Option<(String, String)> = None;
@@ -49,121 +47,120 @@ pub async fn run(engine: Engine, mut events: EventReceiver, burner: bool) -> any
                     Event::IncomingRing { ring_id, from, invite } => {
                         last_ring = Some(ring_id.clone());
                         if *invite {
-                            println!("* {from} rings you into a group. /answer or /decline");
+                            crate::out!("* {from} rings you into a group. /answer or /decline");
                         } else {
-                            println!("* {from} is ringing. /answer or /decline");
+                            crate::out!("* {from} is ringing. /answer or /decline");
                         }
                     }
                     Event::SessionOpen { session, peer, peer_unprotected, route, .. } => {
                         current = Some(session.clone());
-                        println!("* Chat with {peer} is open. End-to-end encrypted; nothing is kept.");
+                        crate::out!("* Chat with {peer} is open. End-to-end encrypted; nothing is kept.");
                         if route.local == "relay" {
-                            println!("* Relayed: {peer} cannot see your IP address.");
+                            crate::out!("* Relayed: {peer} cannot see your IP address.");
                         } else {
-                            println!("* Direct connection: {peer} can see your IP address.");
+                            crate::out!("* Direct connection: {peer} can see your IP address.");
                         }
                         if *peer_unprotected {
-                            println!("* Your contact's screen can't be protected — screenshots may be possible.");
+                            crate::out!("* Your contact's screen can't be protected — screenshots may be possible.");
                         }
                     }
                     Event::PeerCaps { peer_unprotected, .. } => {
                         if *peer_unprotected {
-                            println!("* Your contact turned screen protection off — screenshots may be possible.");
+                            crate::out!("* Your contact turned screen protection off — screenshots may be possible.");
                         } else {
-                            println!("* Your contact's screen is protected again.");
+                            crate::out!("* Your contact's screen is protected again.");
                         }
                     }
-                    Event::SessionReconnecting { .. } => println!("* Connection lost: reconnecting… (the chat is wiped if this fails)"),
-                    Event::SessionResumed { route, .. } => println!("* Reconnected{}.", if route.local == "relay" { " through the relay" } else { "" }),
-                    Event::Message { text, .. } => println!("< {}", text.as_str()),
-                    Event::FileIncoming { meta, .. } => println!("* Receiving #{} {} ({} bytes{})…", meta.id, meta.name.as_str(), meta.size, if meta.view_once { ", view once: /open" } else { "" }),
-                    Event::FileReceived { id, .. } => println!("* #{id} arrived (in memory only; /save {id} PATH to keep it)."),
-                    Event::FileCancelled { id, reason, .. } => println!("* Transfer #{id} stopped: {reason}."),
-                    Event::ViewOnceOpened { id, .. } => println!("* #{id} was opened once and is now wiped on both sides."),
-                    Event::TimerSet { seconds, .. } => println!("* Auto-delete is now {seconds} s."),
-                    Event::Expired { ids, .. } => println!("* Expired and wiped: {ids:?}"),
-                    Event::Receipt { id, .. } => println!("  (delivered #{id})"),
+                    Event::SessionReconnecting { .. } => crate::out!("* Connection lost: reconnecting… (the chat is wiped if this fails)"),
+                    Event::SessionResumed { route, .. } => crate::out!("* Reconnected{}.", if route.local == "relay" { " through the relay" } else { "" }),
+                    Event::Message { text, .. } => crate::out!("< {}", text.as_str()),
+                    Event::FileIncoming { meta, .. } => crate::out!("* Receiving #{} {} ({} bytes{})…", meta.id, meta.name.as_str(), meta.size, if meta.view_once { ", view once: /open" } else { "" }),
+                    Event::FileReceived { id, .. } => crate::out!("* #{id} arrived (in memory only; /save {id} PATH to keep it)."),
+                    Event::FileCancelled { id, reason, .. } => crate::out!("* Transfer #{id} stopped: {reason}."),
+                    Event::ViewOnceOpened { id, .. } => crate::out!("* #{id} was opened once and is now wiped on both sides."),
+                    Event::TimerSet { seconds, .. } => crate::out!("* Auto-delete is now {seconds} s."),
+                    Event::Expired { ids, .. } => crate::out!("* Expired and wiped: {ids:?}"),
+                    Event::Receipt { id, .. } => crate::out!("  (delivered #{id})"),
                     Event::SessionEnded { session, reason, .. } => {
                         if current.as_deref() == Some(session) { current = None; }
-                        println!("* Chat ended ({reason:?}). It has been wiped.");
+                        crate::out!("* Chat ended ({reason:?}). It has been wiped.");
                     }
-                    Event::SessionFailed { reason, .. } => println!("* Could not start the chat: {reason}"),
-                    Event::RingEnded { reason, .. } => println!("* Ring ended: {reason:?}"),
-                    Event::FriendRequest { from, safety_number } => println!("* Friend request from {from}. Safety number:\n  {safety_number}\n  /accept {from}"),
-                    Event::FriendAdded { username, .. } => println!("* {username} is now a friend."),
+                    Event::SessionFailed { reason, .. } => crate::out!("* Could not start the chat: {reason}"),
+                    Event::RingEnded { reason, .. } => crate::out!("* Ring ended: {reason:?}"),
+                    Event::FriendRequest { from, safety_number } => crate::out!("* Friend request from {from}. Safety number:\n  {safety_number}\n  /accept {from}"),
+                    Event::FriendAdded { username, .. } => crate::out!("* {username} is now a friend."),
                     Event::KeyChanged { username, safety_number, rotated } => {
                         let how = if *rotated { " (signed by the old key: they say they rotated it, but a thief of the old key could say the same)" } else { "" };
-                        println!("!!! The account key of {username} CHANGED{how}. Do not trust this contact until you compare the new safety number in person:\n  {safety_number}");
+                        crate::out!("!!! The account key of {username} CHANGED{how}. Do not trust this contact until you compare the new safety number in person:\n  {safety_number}");
                     }
                     Event::AccountKeyRotated { here, signed_out } => {
                         let by = if *here { "on this device" } else { "by another device of this account" };
-                        println!("* The account key was rotated {by}. Friends will see a key-change warning until they accept it.");
-                        for d in signed_out { println!("  signed out: {d} (add it again)"); }
+                        crate::out!("* The account key was rotated {by}. Friends will see a key-change warning until they accept it.");
+                        for d in signed_out { crate::out!("  signed out: {d} (add it again)"); }
                     }
-                    Event::Presence { username, online, recently_active } => println!("* {username} is {}", if *online { "online" } else if *recently_active { "recently active" } else { "offline" }),
-                    Event::Disconnected { .. } => println!("* Lost the server; reconnecting (open chats go on)."),
-                    Event::Connected => println!("* Connected to the server."),
-                    Event::Warning { message } => println!("* {message}"),
+                    Event::Presence { username, online, recently_active } => crate::out!("* {username} is {}", if *online { "online" } else if *recently_active { "recently active" } else { "offline" }),
+                    Event::Disconnected { .. } => crate::out!("* Lost the server; reconnecting (open chats go on)."),
+                    Event::Connected => crate::out!("* Connected to the server."),
+                    Event::Warning { message } => crate::out!("* {message}"),
                     Event::EnrollRequest { device_id, fingerprint } => {
-                        println!("* A new device wants to join this account. Approve only if it shows exactly\n  {fingerprint}\n  /approve   (or /deny)");
+                        crate::out!("* A new device wants to join this account. Approve only if it shows exactly\n  {fingerprint}\n  /approve   (or /deny)");
                         joining = Some((device_id.clone(), fingerprint.clone()));
                     }
                     Event::EnrollAborted { reason } => {
                         joining = None;
-                        println!("!!! Adding a device was ABORTED: {reason}. Open a new one with /adddevice if you still want to.");
+                        crate::out!("!!! Adding a device was ABORTED: {reason}. Open a new one with /adddevice if you still want to.");
                     }
-                    Event::Blocked { username, .. } => println!("* {username} refused three times: now blocked (/unblock {username})."),
-                    Event::ServerKeyChanged { server } => println!("!!! The TLS key of {server} CHANGED since this profile first connected. Someone may be impersonating it; nothing is sent to it. Only if its operator confirms a new key: anonchat-cli --json, then {{\"cmd\": \"trust_server_key\"}}"),
-                    Event::DeviceRevoked => { println!("* This device was revoked from another one: its keys are deleted."); break; }
+                    Event::Blocked { username, .. } => crate::out!("* {username} refused three times: now blocked (/unblock {username})."),
+                    Event::ServerKeyChanged { server } => crate::out!("!!! The TLS key of {server} CHANGED since this profile first connected. Someone may be impersonating it; nothing is sent to it. Only if its operator confirms a new key: anonchat-cli --json, then {{\"cmd\": \"trust_server_key\"}}"),
+                    Event::DeviceRevoked => { crate::out!("* This device was revoked from another one: its keys are deleted."); break; }
                     _ => {}
                 }
             }
-            line = lines.next_line() => {
-                let Ok(Some(line)) = line else { break };
-                let line = Zeroizing::new(line);
+            line = lines.recv() => {
+                let Some(line) = line else { break };
                 let mut parts = line.trim().splitn(2, ' ');
                 let head = parts.next().unwrap_or("");
                 let arg = parts.next().unwrap_or("").trim();
                 let result = match head {
                     "" => Ok(()),
-                    "/help" => { println!("{HELP}"); Ok(()) }
+                    "/help" => { crate::out!("{HELP}"); Ok(()) }
                     "/add" => {
                         let mut a = arg.split_whitespace();
                         let (user, code) = (a.next().unwrap_or(""), a.next());
-                        engine.add_friend(user, code).await.map(|sn| println!("Request sent. Safety number:\n  {sn}"))
+                        engine.add_friend(user, code).await.map(|sn| crate::out!("Request sent. Safety number:\n  {sn}"))
                     }
-                    "/link" => engine.add_by_link(arg).await.map(|(u, sn)| println!("Request sent to {u}. Safety number:\n  {sn}")),
-                    "/cameras" => engine.cameras().await.map(|cs| for c in cs { println!("{}  {}", c.index, c.name) }),
+                    "/link" => engine.add_by_link(arg).await.map(|(u, sn)| crate::out!("Request sent to {u}. Safety number:\n  {sn}")),
+                    "/cameras" => engine.cameras().await.map(|cs| for c in cs { crate::out!("{}  {}", c.index, c.name) }),
                     "/scan" => {
-                        println!("Hold their contact QR up to the camera (up to a minute)…");
+                        crate::out!("Hold their contact QR up to the camera (up to a minute)…");
                         match engine.scan_contact(arg.parse().unwrap_or(0), |_| {}).await {
-                            Ok(link) => engine.add_by_link(&link).await.map(|(u, sn)| println!("Request sent to {u}. Safety number:\n  {sn}")),
+                            Ok(link) => engine.add_by_link(&link).await.map(|(u, sn)| crate::out!("Request sent to {u}. Safety number:\n  {sn}")),
                             Err(e) => Err(e),
                         }
                     }
                     "/code" => engine.code().await.map(|c| {
                         let qr = anonchat_client::qr::terminal(&c.link).unwrap_or_default();
-                        println!("{qr}\n{}  ({} s left)\n{}", c.code, c.seconds_left, c.link)
+                        crate::out!("{qr}\n{}  ({} s left)\n{}", c.code, c.seconds_left, c.link)
                     }),
                     "/mode" => match anonchat_proto::wire::Mode::parse(arg) {
-                        Some(m) => engine.set_mode(m, false, Default::default()).await.map(|_| println!("Mode: {arg}")),
-                        None => { println!("Modes: public, default, strict"); Ok(()) }
+                        Some(m) => engine.set_mode(m, false, Default::default()).await.map(|_| crate::out!("Mode: {arg}")),
+                        None => { crate::out!("Modes: public, default, strict"); Ok(()) }
                     },
-                    "/search" => engine.search(arg).await.map(|us| println!("{}", us.join("\n"))),
+                    "/search" => engine.search(arg).await.map(|us| crate::out!("{}", us.join("\n"))),
                     "/accept" => engine.accept_friend(arg).await,
                     "/friends" => engine.friends().await.map(|fs| for f in fs {
-                        println!("{:<24} {:<8} {}", f.username, if f.online { "online" } else { "offline" }, f.safety_number);
+                        crate::out!("{:<24} {:<8} {}", f.username, if f.online { "online" } else { "offline" }, f.safety_number);
                     }),
-                    "/safety" => engine.safety_number(arg).map(|sn| println!("{sn}")),
-                    "/trust" => engine.trust_new_key(arg).await.map(|_| println!("* New key of {arg} trusted (not marked verified).")),
+                    "/safety" => engine.safety_number(arg).map(|sn| crate::out!("{sn}")),
+                    "/trust" => engine.trust_new_key(arg).await.map(|_| crate::out!("* New key of {arg} trusted (not marked verified).")),
                     "/ring" => {
                         let mut a = arg.split_whitespace();
                         let (user, code) = (a.next().unwrap_or(""), a.next());
-                        engine.ring(user, code).await.map(|_| println!("Ringing {user}…"))
+                        engine.ring(user, code).await.map(|_| crate::out!("Ringing {user}…"))
                     }
                     "/answer" | "/decline" => match last_ring.take() {
                         Some(id) => engine.answer(&id, head == "/answer").await,
-                        None => { println!("No ring to answer."); Ok(()) }
+                        None => { crate::out!("No ring to answer."); Ok(()) }
                     },
                     "/leave" => match current.take() {
                         Some(id) => engine.leave(&id).await,
@@ -174,51 +171,51 @@ pub async fn run(engine: Engine, mut events: EventReceiver, burner: bool) -> any
                     "/devices" => engine.devices().await.map(|ds| for d in ds {
                         let state = if d.revoked { "revoked" } else if d.online { "online" } else { "offline" };
                         let this = if d.this_device { " (this one)" } else { "" };
-                        println!("{}  {}  {state}{this}", d.device_id, d.fingerprint);
+                        crate::out!("{}  {}  {state}{this}", d.device_id, d.fingerprint);
                     }),
                     "/adddevice" => engine.enroll_open().await.map(|v| {
                         let qr = anonchat_client::qr::terminal(&v.link).unwrap_or_default();
-                        println!("{qr}\nOn the new device: anonchat-cli --profile NAME --server URL enroll {}\n(or scan the QR; good for {} s)", v.code, v.expires_in)
+                        crate::out!("{qr}\nOn the new device: anonchat-cli --profile NAME --server URL enroll {}\n(or scan the QR; good for {} s)", v.code, v.expires_in)
                     }),
                     // Approves exactly the device (and keys) whose code was printed.
                     "/approve" => match joining.take() {
                         Some((id, code)) => engine.enroll_approve(&id, &code).await,
-                        None => { println!("No device is waiting to join."); Ok(()) }
+                        None => { crate::out!("No device is waiting to join."); Ok(()) }
                     },
                     "/deny" => match joining.take() {
                         Some((id, _)) => engine.enroll_decline(&id).await,
-                        None => { println!("No device is waiting to join."); Ok(()) }
+                        None => { crate::out!("No device is waiting to join."); Ok(()) }
                     },
-                    "/revoke" => engine.revoke_device(arg).await.map(|_| println!("* Revoked. It held the account key: /rotatekey replaces it.")),
-                    "/retire" => engine.retire_this_device(std::time::Duration::from_secs(5)).await.map(|r| println!("* This device is erased here{}.", match (r.account_deleted, r.server_told) { (true, _) => " and the account deleted", (false, true) => " and revoked", (false, false) => "; the server was not reached: revoke it from another device" })),
-                    "/rotatekey" => engine.rotate_account_key().await.map(|v| println!("* New account key: {} device(s) got it, {} friendship(s) re-signed.", v.handed_over.len() + 1, v.friends_resigned)),
-                    "/unlock" => engine.unlock(SecretText::new(arg.to_string())).await.map(|_| println!("* Unlocked.")),
+                    "/revoke" => engine.revoke_device(arg).await.map(|_| crate::out!("* Revoked. It held the account key: /rotatekey replaces it.")),
+                    "/retire" => engine.retire_this_device(std::time::Duration::from_secs(5)).await.map(|r| crate::out!("* This device is erased here{}.", match (r.account_deleted, r.server_told) { (true, _) => " and the account deleted", (false, true) => " and revoked", (false, false) => "; the server was not reached: revoke it from another device" })),
+                    "/rotatekey" => engine.rotate_account_key().await.map(|v| crate::out!("* New account key: {} device(s) got it, {} friendship(s) re-signed.", v.handed_over.len() + 1, v.friends_resigned)),
+                    "/unlock" => engine.unlock(SecretText::new(arg.to_string())).await.map(|_| crate::out!("* Unlocked.")),
                     "/passcode" => {
                         let new = (arg != "off").then(|| SecretText::new(arg.to_string()));
-                        engine.set_passcode(new).await.map(|_| println!("* Passcode saved."))
+                        engine.set_passcode(new).await.map(|_| crate::out!("* Passcode saved."))
                     }
                     "/send" | "/once" | "/photo" | "/files" | "/open" | "/save" | "/cancel" | "/timer" => match &current {
-                        None => { println!("No open chat. /ring a friend first."); Ok(()) }
+                        None => { crate::out!("No open chat. /ring a friend first."); Ok(()) }
                         Some(id) => media_command(&engine, id, head, arg).await,
                     },
                     "/hideip" => engine.set_hide_ip(arg != "off").await.map(|_| {
                         let n = engine.network();
                         match (n.hide_ip, n.relay_available) {
-                            (true, true) => println!("Your IP is hidden: chats go through the relay."),
-                            (true, false) => println!("Your server has no relay: peers can still see your IP."),
-                            (false, _) => println!("Direct connections: peers can see your IP."),
+                            (true, true) => crate::out!("Your IP is hidden: chats go through the relay."),
+                            (true, false) => crate::out!("Your server has no relay: peers can still see your IP."),
+                            (false, _) => crate::out!("Direct connections: peers can see your IP."),
                         }
                     }),
-                    "/panic" => { engine.panic().await; current = None; println!("* Everything wiped."); Ok(()) }
+                    "/panic" => { engine.panic().await; current = None; crate::out!("* Everything wiped."); Ok(()) }
                     "/quit" => break,
-                    _ if head.starts_with('/') => { println!("Unknown command. /help"); Ok(()) }
+                    _ if head.starts_with('/') => { crate::out!("Unknown command. /help"); Ok(()) }
                     _ => match &current {
                         Some(id) => engine.send_text(id, SecretText::new(line.trim().to_string())).await.map(|_| ()),
-                        None => { println!("No open chat. /ring a friend first."); Ok(()) }
+                        None => { crate::out!("No open chat. /ring a friend first."); Ok(()) }
                     },
                 };
                 if let Err(e) = result {
-                    println!("! {e}");
+                    crate::out!("! {e}");
                 }
             }
         }
@@ -240,16 +237,16 @@ async fn media_command(
         "/send" | "/once" => engine
             .send_file(session, std::path::Path::new(first), head == "/once")
             .await
-            .map(|s| println!("Sending #{}…", s.id)),
+            .map(|s| crate::out!("Sending #{}…", s.id)),
         "/photo" => engine
             .send_photo(session, first.parse().unwrap_or(0), false)
             .await
-            .map(|s| println!("Photo #{} sent.", s.id)),
+            .map(|s| crate::out!("Photo #{} sent.", s.id)),
         "/files" => engine.attachments(session).await.map(|list| {
             for m in list {
                 let who = if m.mine { "sent" } else { "received" };
                 let once = if m.view_once { ", view once" } else { "" };
-                println!(
+                crate::out!(
                     "#{}  {}  {} bytes  {who}{once}",
                     m.id,
                     m.name.as_str(),
@@ -258,7 +255,7 @@ async fn media_command(
             }
         }),
         "/open" => engine.open_view_once(session, id()).await.map(|(m, data)| {
-            println!(
+            crate::out!(
                 "#{} {}: {} bytes, now wiped on both sides.",
                 m.id,
                 m.name.as_str(),
@@ -272,11 +269,11 @@ async fn media_command(
                 std::path::Path::new(args.next().unwrap_or("").trim()),
             )
             .await
-            .map(|_| println!("Saved.")),
+            .map(|_| crate::out!("Saved.")),
         "/cancel" => engine.cancel_transfer(session, id()).await,
         _ => engine
             .set_timer(session, first.parse().unwrap_or(0))
             .await
-            .map(|_| println!("Auto-delete: {first} s.")),
+            .map(|_| crate::out!("Auto-delete: {first} s.")),
     }
 }
