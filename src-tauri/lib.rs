@@ -24,7 +24,7 @@ mod window;
 use anonchat_client::events::EventReceiver;
 use anonchat_client::{platform_caps, Engine, EngineConfig, Keychain};
 use anyhow::Context;
-use tauri::{Emitter, Manager};
+use tauri::Manager;
 
 /// What every command and handler reaches through Tauri's state.
 pub struct AppState {
@@ -242,8 +242,7 @@ fn forward_events(app: tauri::AppHandle, mut events: EventReceiver) {
     tauri::async_runtime::spawn(async move {
         while let Some(ev) = events.recv().await {
             notify::on_event(&app, &ev);
-            let _ = app.emit("engine", &ev);
-            page_wipe::on_event(&app, &ev);
+            page_wipe::on_event(&app, ev);
         }
     });
 }

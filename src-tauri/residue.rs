@@ -51,6 +51,8 @@ pub enum Do {
     AskHandover { deadline: Instant },
     /// Replace the page now, saying `Note`.
     Replace(Note),
+    /// A chat opened while the page was asked: it stays, and gets what was held back from it.
+    Release,
 }
 
 #[derive(Default)]
@@ -72,13 +74,11 @@ impl Residue {
         match ev {
             Event::SessionOpen { session, .. } => {
                 self.open.insert(session.clone());
-                self.opened();
-                None
+                self.opened()
             }
             Event::GroupJoined { group, .. } => {
                 self.groups.insert(group.clone());
-                self.opened();
-                None
+                self.opened()
             }
             // A panic replaces the page itself (`replaced`): these are its echo.
             Event::SessionEnded {
@@ -117,9 +117,9 @@ impl Residue {
     }
 
     /// A chat opened: a replacement on its way is called off (it would take the new chat away).
-    fn opened(&mut self) {
+    fn opened(&mut self) -> Option<Do> {
         self.dirty = true;
-        self.asked = None;
+        self.asked.take().map(|_| Do::Release)
     }
 
     /// Everything the page showed is over: ask for the handover, once.

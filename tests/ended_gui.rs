@@ -8,11 +8,11 @@
 
 use anonchat_e2e::cli::Cli;
 use anonchat_e2e::gui::{
-    canaries_by_process, one_at_a_time, press, wait_for, wait_for_focus, web_process_replaced,
-    web_processes, Display, PlainApp,
+    canaries_by_process, list_reaches, one_at_a_time, press, wait_for, wait_for_focus,
+    web_process_replaced, web_processes, Display, PlainApp,
 };
 use anonchat_e2e::server::Server;
-use anonchat_e2e::{unique, TempDir};
+use anonchat_e2e::{canary, unique, TempDir};
 use serde_json::json;
 
 fn clean(after: &[(u32, String, usize)]) {
@@ -37,6 +37,15 @@ async fn a_chat_that_ended_is_in_no_process_of_the_app() {
     let pid = app.pid;
     app.onboard_and_befriend(&display, &app_name, &mut bob, &bob_name)
         .await;
+    let carol_name = unique("carol");
+    let mut carol = Cli::start(&unique("pc"), &home.0, &server.url()).await;
+    carol.register(&carol_name).await;
+    carol.connect().await;
+    carol
+        .ok(json!({"cmd": "add_friend", "username": app_name}))
+        .await;
+    press(pid, &format!("Accept {carol_name}"));
+    carol.expect_event("friend_added").await;
     // The contacts, where a user who was in a chat finds themselves after it.
     let call = format!("Call {bob_name} (online)");
 
@@ -105,5 +114,39 @@ async fn a_chat_that_ended_is_in_no_process_of_the_app() {
         "after the app's user left",
     ));
     press(pid, &call);
-    bob.expect_event("incoming_ring").await;
+
+    // One chat at a time, like a phone call: a ring answered during a chat ends that chat (its
+    // peer is told) rather than leaving it open with no window to come back to; once the second
+    // ends too, neither is in any process.
+    let ring = bob.expect_event("incoming_ring").await;
+    bob.ok(json!({"cmd": "answer", "ring_id": ring["ring_id"], "accept": true}))
+        .await;
+    bob.expect_event("session_open").await;
+    let first = canary();
+    bob.ok(json!({"cmd": "send", "session": ring["ring_id"], "text": first}))
+        .await;
+    list_reaches(pid, "Messages", 1);
+    let second_ring = carol.ok(json!({"cmd": "ring", "username": app_name})).await;
+    press(pid, "Answer");
+    let ended = bob.expect_event("session_ended").await;
+    assert_eq!(ended["session"], ring["ring_id"]);
+    assert_eq!(ended["reason"], "peer_left", "{ended}");
+    carol.expect_event("session_open").await;
+    let second = canary();
+    carol
+        .ok(json!({"cmd": "send", "session": second_ring["ring_id"], "text": second}))
+        .await;
+    list_reaches(pid, "Messages", 1);
+    let rendered = web_processes(pid);
+    carol
+        .ok(json!({"cmd": "leave", "session": second_ring["ring_id"]}))
+        .await;
+    carol.expect_event("session_ended").await;
+    web_process_replaced(pid, &rendered).await;
+    wait_for(pid, &call);
+    clean(&canaries_by_process(
+        pid,
+        &[first, second],
+        "after a ring answered during a chat, and its own end",
+    ));
 }

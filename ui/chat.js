@@ -6,14 +6,21 @@ import { engine, shell, on } from "./ipc.js";
 import * as items from "./chat-items.js";
 import { isLink, linkEvent } from "./groups.js";
 
+// One chat at a time, like a phone call: a second one would leave the first with no window to
+// come back to, its peer still talking to nobody.
 export async function ring(username) {
+  if (ui.session) {
+    say("add-status", `You are in a chat with ${ui.session.peer}: leave it first.`);
+    return;
+  }
   const rang = await act(engine("ring", { username, code: null }), "add-status");
   if (rang) say("add-status", `Calling ${username}…`);
 }
 
 export function ringDialog(r) {
   ui.pendingRing = r;
-  say("ring-text", r ? (r.invite ? `${r.from} rings you into a group.` : `${r.from} is calling.`) : "");
+  const ends = r && !r.invite && ui.session ? ` Answering ends your chat with ${ui.session.peer}.` : "";
+  say("ring-text", r ? (r.invite ? `${r.from} rings you into a group.` : `${r.from} is calling.${ends}`) : "");
   $("ring").hidden = !r;
   if (r) $("ring-answer").focus();
 }
@@ -27,7 +34,11 @@ export async function loadRings() {
 async function answer(accept) {
   const r = ui.pendingRing;
   ringDialog(null);
-  if (r) await act(engine("answer", { ring_id: r.ring_id, accept }), "add-status");
+  if (!r) return;
+  const ending = accept && !r.invite && ui.session ? ui.session.id : null;
+  const answered = await act(engine("answer", { ring_id: r.ring_id, accept }), "add-status");
+  // Answered first, then the chat it replaces ends: the new one opens in whichever page is there.
+  if (answered !== undefined && ending) await act(engine("leave", { session: ending }), "add-status");
 }
 
 $("ring-answer").addEventListener("click", () => answer(true));

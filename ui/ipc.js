@@ -22,12 +22,28 @@ export function on(event, handler) {
   handlers.set(event, handler);
 }
 
+function dispatch(ev) {
+  const h = handlers.get(ev.event);
+  if (h) h(ev);
+}
+
+// A page that replaced one whose chats ended (`?ended=`) handles no event before those the shell
+// held while it loaded (`resume`), so none comes out of order.
+let waiting = new URLSearchParams(location.search).has("ended") ? [] : null;
+
 // Events are dropped while `muted()` (the lock screen after a panic renders nothing they carry).
 // Resolves once the listener is in place: what the page then fetches cannot miss an event.
 export function startEvents(muted) {
   return window.__TAURI__.event.listen("engine", (e) => {
     if (muted()) return;
-    const h = handlers.get(e.payload.event);
-    if (h) h(e.payload);
+    if (waiting) waiting.push(e.payload);
+    else dispatch(e.payload);
   });
+}
+
+// The events the shell held for this page (`take_over`), then those that came since, in order.
+export function resume(held) {
+  const since = waiting || [];
+  waiting = null;
+  for (const ev of [...held, ...since]) dispatch(ev);
 }

@@ -4,7 +4,7 @@
 // and a panic replaces the page (index.html?locked=N).
 
 import { $, ui, show, pane, say, act, errText, span, button } from "./dom.js";
-import { engine, shell, on, startEvents } from "./ipc.js";
+import { engine, shell, on, startEvents, resume } from "./ipc.js";
 import { refreshFriends, loadRequests } from "./contacts.js";
 import { loadRings, CHAT_ENDED } from "./chat.js";
 import { GROUP_ENDED } from "./groups.js";
@@ -52,10 +52,18 @@ async function afterEnded() {
   if (!ended) return;
   const group = ended.startsWith("group_") ? GROUP_ENDED[ended.slice("group_".length)] : null;
   say("add-status", group || CHAT_ENDED[ended] || CHAT_ENDED.chat);
-  const carried = await shell("take_over");
-  if (!carried) return;
-  $("notes-text").value = carried.notes;
-  if (carried.pane !== "welcome") $(`nav-${carried.pane}`).click();
+  let held = [];
+  try {
+    const { carried, events } = await shell("take_over");
+    held = events;
+    if (carried) {
+      $("notes-text").value = carried.notes;
+      if (carried.pane !== "welcome") $(`nav-${carried.pane}`).click();
+    }
+  } finally {
+    // Then what happened while this page loaded (a chat that opened meanwhile shows).
+    resume(held);
+  }
 }
 
 // Asked just before the shell replaces this page: what the user was in the middle of.

@@ -87,7 +87,7 @@ fn a_chat_opening_during_the_handover_calls_the_replacement_off() {
     let (mut r, t) = (Residue::default(), Instant::now());
     r.event(&open("a"), t);
     r.event(&ended("a", EndReason::PeerLeft), t);
-    r.event(&open("b"), t);
+    assert_eq!(r.event(&open("b"), t), Some(Do::Release));
     assert_eq!(r.handed_over(), None);
     assert_eq!(r.tick(t + HANDOVER), None);
     // It ending asks again, and the page is replaced then.

@@ -161,7 +161,7 @@ impl PlainApp {
     }
 
     /// `bob` rings, the app answers over AT-SPI, each side sends a canary (the app's typed into
-    /// the chat's input, which has the focus once the chat opens); returns the session and both
+    /// the chat's input, which has the focus once the chat shows); returns the session and both
     /// canaries once the app's list shows both lines.
     pub async fn answer_and_trade_canaries(
         &self,
@@ -173,6 +173,9 @@ impl PlainApp {
         let ring = bob.ok(json!({"cmd": "ring", "username": app_name})).await;
         press(self.pid, "Answer");
         bob.expect_event("session_open").await;
+        // The chat shows (and its input took the focus in the same step) only once the app got
+        // its own `session_open`, which may come after the peer's.
+        wait_for(self.pid, "Leave");
         let mine = crate::canary();
         display.type_text(&mine);
         display.key("Return");
