@@ -8,12 +8,12 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use anonchat_e2e::cli::{keychain_has, Cli};
+use anonchat_e2e::cli::keychain_has;
 use anonchat_e2e::gui::{
-    burner_pids, list_reaches, one_at_a_time, page, press, tray_click, Desktop, Display, WAIT,
+    burner_pids, list_reaches, one_at_a_time, page, press, stage, tray_click, Desktop, WAIT,
 };
-use anonchat_e2e::server::{accounts, Server};
-use anonchat_e2e::{unique, TempDir};
+use anonchat_e2e::server::accounts;
+use anonchat_e2e::unique;
 use serde_json::json;
 
 /// Waits until the accounts on the server are `pred`; returns them.
@@ -84,16 +84,9 @@ async fn until_gone(pid: u32) {
 async fn a_burner_is_made_used_and_deleted_on_quit_and_after_a_crash() {
     let _turn = one_at_a_time().await;
     sqlx::any::install_default_drivers();
-    let server = Server::start().await;
+    let (server, display, home, mut bob, bob_name, _notifications) = stage("burner-gui").await;
     let db = server.database_url();
-    let display = Display::start();
-    let _notifications = display.notification_daemon();
-    let home = TempDir::new("burner-gui");
-    let (main_name, bob_name) = (unique("desk"), unique("bob"));
-    let main_profile = unique("pm");
-    let mut bob = Cli::start(&unique("pb"), &home.0, &server.url()).await;
-    bob.register(&bob_name).await;
-    bob.connect().await;
+    let (main_name, main_profile) = (unique("desk"), unique("pm"));
     let app = Desktop::start(&display, &home.0, &main_profile, &server.url()).await;
     app.onboard(&main_name).await;
     app.click("#nav-settings").await;

@@ -8,11 +8,10 @@
 
 use anonchat_e2e::cli::Cli;
 use anonchat_e2e::gui::{
-    canaries_by_process, list_reaches, one_at_a_time, press, wait_for, wait_for_focus,
-    web_process_replaced, web_processes, Display, PlainApp,
+    canaries_by_process, list_reaches, one_at_a_time, press, stage, wait_for, wait_for_focus,
+    web_process_replaced, web_processes, PlainApp,
 };
-use anonchat_e2e::server::Server;
-use anonchat_e2e::{canary, unique, TempDir};
+use anonchat_e2e::{canary, unique};
 use serde_json::json;
 
 fn clean(after: &[(u32, String, usize)]) {
@@ -25,14 +24,8 @@ fn clean(after: &[(u32, String, usize)]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chat_that_ended_is_in_no_process_of_the_app() {
     let _turn = one_at_a_time().await;
-    let server = Server::start().await;
-    let display = Display::start();
-    let _notifications = display.notification_daemon();
-    let home = TempDir::new("ended-gui");
-    let (app_name, bob_name) = (unique("desk"), unique("bob"));
-    let mut bob = Cli::start(&unique("pb"), &home.0, &server.url()).await;
-    bob.register(&bob_name).await;
-    bob.connect().await;
+    let (server, display, home, mut bob, bob_name, _notifications) = stage("ended-gui").await;
+    let app_name = unique("desk");
     let app = PlainApp::start(&display, &home.0, &unique("pe"), &server.url());
     let pid = app.pid;
     app.onboard_and_befriend(&display, &app_name, &mut bob, &bob_name)

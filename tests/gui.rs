@@ -6,10 +6,9 @@
 
 use anonchat_e2e::cli::{keychain_has, Cli};
 use anonchat_e2e::gui::{
-    children, count_in_memory, every_control_reachable, one_at_a_time, page, tab_to, tray_click,
-    Desktop, Display, NotifyMonitor,
+    children, count_in_memory, every_control_reachable, one_at_a_time, page, stage, tab_to,
+    tray_click, Desktop, Display, NotifyMonitor,
 };
-use anonchat_e2e::server::Server;
 use anonchat_e2e::{bin, canary, unique, TempDir};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -92,15 +91,9 @@ async fn expect_wiped(app: &Desktop, bob: &mut Cli) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn onboard_befriend_chat_and_panic_by_shortcut_and_by_tray() {
     let _turn = one_at_a_time().await;
-    let server = Server::start().await;
-    let display = Display::start();
-    let _notifications = display.notification_daemon();
-    let home = TempDir::new("gui");
-    let (app_name, bob_name) = (unique("desk"), unique("bob"));
+    let (server, display, home, mut bob, bob_name, _notifications) = stage("gui").await;
+    let app_name = unique("desk");
     let app_profile = unique("pd");
-    let mut bob = Cli::start(&unique("pb"), &home.0, &server.url()).await;
-    bob.register(&bob_name).await;
-    bob.connect().await;
 
     let app = Desktop::start(&display, &home.0, &app_profile, &server.url()).await;
     app.wait(page::screen("onboard")).await;
@@ -207,14 +200,8 @@ async fn onboard_befriend_chat_and_panic_by_shortcut_and_by_tray() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_flow_works_by_keyboard_alone() {
     let _turn = one_at_a_time().await;
-    let server = Server::start().await;
-    let display = Display::start();
-    let _notifications = display.notification_daemon();
-    let home = TempDir::new("gui-keys");
-    let (app_name, bob_name) = (unique("kbd"), unique("bob"));
-    let mut bob = Cli::start(&unique("pb"), &home.0, &server.url()).await;
-    bob.register(&bob_name).await;
-    bob.connect().await;
+    let (server, display, home, mut bob, bob_name, _notifications) = stage("gui-keys").await;
+    let app_name = unique("kbd");
     // WebDriver only reads the page here; every action is a real key press.
     let app = Desktop::start(&display, &home.0, &unique("pk"), &server.url()).await;
     app.wait(page::screen("onboard")).await;
@@ -298,13 +285,8 @@ async fn every_flow_works_by_keyboard_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scanning_a_contact_qr_with_the_camera() {
     let _turn = one_at_a_time().await;
-    let server = Server::start().await;
-    let display = Display::start();
-    let home = TempDir::new("gui-scan");
-    let (app_name, bob_name) = (unique("cam"), unique("bob"));
-    let mut bob = Cli::start(&unique("pb"), &home.0, &server.url()).await;
-    bob.register(&bob_name).await;
-    bob.connect().await;
+    let (server, display, home, mut bob, bob_name, _notifications) = stage("gui-scan").await;
+    let app_name = unique("cam");
     bob.ok(json!({"cmd": "set_mode", "mode": "strict"})).await;
     let qr_png = |text: &str| anonchat_client::qr::png(text).expect("QR");
     // First the camera sees a QR code that is not an AnonChat contact.
@@ -356,13 +338,8 @@ async fn scanning_a_contact_qr_with_the_camera() {
 async fn media_in_the_chat() {
     let _turn = one_at_a_time().await;
     let started = std::time::SystemTime::now();
-    let server = Server::start().await;
-    let display = Display::start();
-    let home = TempDir::new("gui-media");
-    let (app_name, bob_name) = (unique("med"), unique("bob"));
-    let mut bob = Cli::start(&unique("pb"), &home.0, &server.url()).await;
-    bob.register(&bob_name).await;
-    bob.connect().await;
+    let (server, display, home, mut bob, bob_name, _notifications) = stage("gui-media").await;
+    let app_name = unique("med");
     let img = |c: [u8; 3]| {
         let i = image::RgbImage::from_pixel(40, 30, image::Rgb(c));
         let mut out = std::io::Cursor::new(Vec::new());

@@ -2,26 +2,17 @@
 //! so, with the new safety number and a button to trust it; and the app rotates its own key from
 //! Settings, which its friend then sees as a signed rotation.
 
-use anonchat_e2e::cli::Cli;
-use anonchat_e2e::gui::{one_at_a_time, page, Desktop, Display};
-use anonchat_e2e::server::Server;
-use anonchat_e2e::{unique, TempDir};
+use anonchat_e2e::gui::{one_at_a_time, page, stage, Desktop};
+use anonchat_e2e::unique;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_key_is_shown_trusted_by_a_click_and_the_app_rotates_its_own() {
     let _turn = one_at_a_time().await;
-    let server = Server::start().await;
-    let display = Display::start();
-    let _notifications = display.notification_daemon();
-    let home = TempDir::new("gui");
+    let (server, display, home, mut bob, bob_name, _notifications) = stage("gui-rotate").await;
     let app = Desktop::start(&display, &home.0, &unique("pd"), &server.url()).await;
     let desk = unique("desk");
     app.onboard(&desk).await;
-    let bob_name = unique("bob");
-    let mut bob = Cli::start(&unique("pb"), &home.0, &server.url()).await;
-    bob.register(&bob_name).await;
-    bob.connect().await;
     app.befriend(&desk, &mut bob, &bob_name).await;
     let safety_in_app = async || {
         app.engine(json!({"cmd": "safety_number", "username": bob_name}))

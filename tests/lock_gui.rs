@@ -9,11 +9,8 @@
 use std::time::{Duration, Instant};
 
 use anonchat_e2e::cli::Cli;
-use anonchat_e2e::gui::{
-    one_at_a_time, page, Desktop, Display, Logind, OTHER_SESSION, OWN_SESSION,
-};
-use anonchat_e2e::server::Server;
-use anonchat_e2e::{unique, TempDir};
+use anonchat_e2e::gui::{one_at_a_time, page, stage, Desktop, Logind, OTHER_SESSION, OWN_SESSION};
+use anonchat_e2e::unique;
 use serde_json::{json, Value};
 
 /// bob rings, the app answers, bob's line shows; returns the session and when the user last
@@ -51,14 +48,8 @@ async fn still_open(app: &Desktop, bob: &mut Cli, session: &Value, text: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_and_the_screen_lock_end_chats_and_lock_the_window() {
     let _turn = one_at_a_time().await;
-    let server = Server::start().await;
-    let display = Display::start();
-    let _notifications = display.notification_daemon();
-    let home = TempDir::new("lock-gui");
-    let (app_name, bob_name) = (unique("desk"), unique("bob"));
-    let mut bob = Cli::start(&unique("pb"), &home.0, &server.url()).await;
-    bob.register(&bob_name).await;
-    bob.connect().await;
+    let (server, display, home, mut bob, bob_name, _notifications) = stage("lock-gui").await;
+    let app_name = unique("desk");
     let app = Desktop::start(&display, &home.0, &unique("pl"), &server.url()).await;
     app.onboard(&app_name).await;
     app.befriend(&app_name, &mut bob, &bob_name).await;
@@ -151,15 +142,9 @@ async fn idle_and_the_screen_lock_end_chats_and_lock_the_window() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logind_lock_and_sleep_end_chats_for_this_session_only() {
     let _turn = one_at_a_time().await;
-    let server = Server::start().await;
-    let display = Display::start();
-    let _notifications = display.notification_daemon();
+    let (server, display, home, mut bob, bob_name, _notifications) = stage("logind-gui").await;
     let logind = Logind::start().await;
-    let home = TempDir::new("logind-gui");
-    let (app_name, bob_name) = (unique("desk"), unique("bob"));
-    let mut bob = Cli::start(&unique("pb"), &home.0, &server.url()).await;
-    bob.register(&bob_name).await;
-    bob.connect().await;
+    let app_name = unique("desk");
     let app = Desktop::start_with_env(
         &display,
         &home.0,

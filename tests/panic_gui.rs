@@ -5,11 +5,11 @@
 //! a fresh one, and a dump of every process of the app finds no canary — neither of the chat nor
 //! of the ephemeral notes (shared into the chat as a line, as a view-once item, or kept).
 
-use anonchat_e2e::cli::{keychain_has, Cli};
+use anonchat_e2e::cli::keychain_has;
 use anonchat_e2e::disk::b64;
 use anonchat_e2e::gui::{
-    canaries_by_process, one_at_a_time, press, processes_of, scrubbing_gaps, tray_click, wait_for,
-    web_process_replaced, web_processes, Display, PlainApp, WAIT,
+    canaries_by_process, one_at_a_time, press, processes_of, scrubbing_gaps, stage, tray_click,
+    wait_for, web_process_replaced, web_processes, Display, PlainApp, WAIT,
 };
 use anonchat_e2e::server::{accounts, Server};
 use anonchat_e2e::{canary, unique, TempDir};
@@ -18,15 +18,8 @@ use serde_json::json;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panic_ends_every_process_that_saw_the_chat() {
     let _turn = one_at_a_time().await;
-    let server = Server::start().await;
-    let display = Display::start();
-    let _notifications = display.notification_daemon();
-    let home = TempDir::new("panic-gui");
-    let (app_name, bob_name) = (unique("desk"), unique("bob"));
-    let profile = unique("pp");
-    let mut bob = Cli::start(&unique("pb"), &home.0, &server.url()).await;
-    bob.register(&bob_name).await;
-    bob.connect().await;
+    let (server, display, home, mut bob, bob_name, _notifications) = stage("panic-gui").await;
+    let (app_name, profile) = (unique("desk"), unique("pp"));
 
     let mut app = PlainApp::start(&display, &home.0, &profile, &server.url());
     let pid = app.pid;

@@ -38,3 +38,27 @@ pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
     static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     TURN.lock().await
 }
+
+/// What most desktop tests start from: a real server, a display, a home folder for the profiles,
+/// `bob` (a CLI peer, registered and connected) with his name, and a notification daemon on the
+/// session bus — bind it to a name (`_notifications`, not `_`), or it stops at once.
+pub async fn stage(
+    tag: &str,
+) -> (
+    crate::server::Server,
+    Display,
+    crate::TempDir,
+    crate::cli::Cli,
+    String,
+    KillOnDrop,
+) {
+    let server = crate::server::Server::start().await;
+    let display = Display::start();
+    let notifications = display.notification_daemon();
+    let home = crate::TempDir::new(tag);
+    let bob_name = crate::unique("bob");
+    let mut bob = crate::cli::Cli::start(&crate::unique("pb"), &home.0, &server.url()).await;
+    bob.register(&bob_name).await;
+    bob.connect().await;
+    (server, display, home, bob, bob_name, notifications)
+}
