@@ -50,12 +50,14 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
 /// WebKit's web process crashing leaves the window blank for good: WebKitGTK starts no other one
 /// until something loads (seen in the desktop bench: a segfault inside WebKit after the lock
 /// page's Continue, then a blank window). The same page loads again in a fresh process — the
-/// engine kept its state, the page asks for it. Our own ending of the process (panic) is no
-/// crash. Not again within a few seconds, so a page that crashes at once is not reloaded in a
-/// loop.
+/// engine kept its state, the page asks for it. Chats open then end (their peers are told): the
+/// new page could not show them, and one running on unseen could not be left either. Our own
+/// ending of the process (panic, a page replaced) is no crash. Not again within a few seconds, so
+/// a page that crashes at once is not reloaded in a loop.
 #[cfg(target_os = "linux")]
 fn load_again_after_a_crash(window: &tauri::WebviewWindow) {
-    let _ = window.with_webview(|view| {
+    let app = window.app_handle().clone();
+    let _ = window.with_webview(move |view| {
         use webkit2gtk::{WebProcessTerminationReason as Reason, WebViewExt};
         let last = std::cell::Cell::new(None::<std::time::Instant>);
         view.inner()
@@ -63,6 +65,8 @@ fn load_again_after_a_crash(window: &tauri::WebviewWindow) {
                 if reason == Reason::TerminatedByApi {
                     return;
                 }
+                let engine = app.state::<crate::AppState>().engine.clone();
+                tauri::async_runtime::spawn(async move { engine.hang_up().await });
                 let now = std::time::Instant::now();
                 if last
                     .get()

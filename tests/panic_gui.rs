@@ -9,10 +9,10 @@ use anonchat_e2e::cli::keychain_has;
 use anonchat_e2e::disk::b64;
 use anonchat_e2e::gui::{
     canaries_by_process, one_at_a_time, press, processes_of, scrubbing_gaps, stage, tray_click,
-    wait_for, web_process_replaced, web_processes, Display, PlainApp, WAIT,
+    wait_for, web_process_replaced, web_processes, PlainApp, WAIT,
 };
-use anonchat_e2e::server::{accounts, Server};
-use anonchat_e2e::{canary, unique, TempDir};
+use anonchat_e2e::server::accounts;
+use anonchat_e2e::{canary, unique};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,21 +151,28 @@ async fn gone(profile: &str) {
 
 /// WebKit's web process crashing (a segfault inside WebKit was seen in the desktop bench after a
 /// panic) does not leave the window blank: the page comes back in a fresh process, on the screen
-/// it showed.
+/// it showed. A chat open then ends (its peer is told) rather than running on where the new page
+/// cannot show it and the user cannot leave it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_web_process_is_replaced_and_the_page_comes_back() {
     let _turn = one_at_a_time().await;
-    let server = Server::start().await;
-    let display = Display::start();
-    let home = TempDir::new("crash-gui");
+    let (server, display, home, mut bob, bob_name, _notifications) = stage("crash-gui").await;
     let app = PlainApp::start(&display, &home.0, &unique("pc"), &server.url());
     let pid = app.pid;
-    wait_for(pid, "Choose a username");
+    let app_name = unique("desk");
+    app.onboard_and_befriend(&display, &app_name, &mut bob, &bob_name)
+        .await;
+    let (session, _) = app
+        .answer_and_trade_canaries(&display, &mut bob, &app_name)
+        .await;
     let crashed = web_processes(pid);
     assert_eq!(crashed.len(), 1, "one web process: {crashed:?}");
     // Killed outright (JavaScriptCore handles SIGSEGV itself); WebKit reports it as a crash.
     // SAFETY: kill only sends a signal to a process of this test's app.
     assert_eq!(unsafe { libc::kill(crashed[0] as i32, libc::SIGKILL) }, 0);
     web_process_replaced(pid, &crashed).await;
-    wait_for(pid, "Choose a username");
+    let ended = bob.expect_event("session_ended").await;
+    assert_eq!(ended["session"], session);
+    assert_eq!(ended["reason"], "peer_left", "the app said bye: {ended}");
+    wait_for(pid, &format!("Call {bob_name} (online)"));
 }

@@ -424,6 +424,16 @@ impl Engine {
         lock(&self.inner.requests).clear();
     }
 
+    /// Ends every group and chat as the user leaving them would (`bye`, then zeroized), without
+    /// locking the app: for a front-end that lost its view of them (its renderer crashed), so no
+    /// chat runs on that the user can neither see nor leave.
+    pub async fn hang_up(&self) {
+        self.end_groups();
+        for (id, _) in self.sessions() {
+            let _ = self.leave(&id).await;
+        }
+    }
+
     /// Wipes every session, lets their last words (`bye`) leave, and closes the signaling
     /// connection.
     pub async fn shutdown(&self) {
