@@ -9,18 +9,13 @@ use std::time::{Duration, Instant};
 use tauri::{AppHandle, Manager};
 
 use crate::idle::{AutoLock, Idle};
-use crate::AppState;
+use crate::{lock, AppState};
 
 const SETTING: &str = "auto_lock";
 /// How often the timeout is looked at: a lock is at most this late.
 const TICK: Duration = Duration::from_millis(250);
 
 pub struct AutoLockState(Arc<Mutex<Idle>>);
-
-fn lock(m: &Mutex<Idle>) -> std::sync::MutexGuard<'_, Idle> {
-    // A panic while holding it left plain data behind: go on with it.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn saved(app: &AppHandle) -> AutoLock {
     app.state::<AppState>()

@@ -26,6 +26,11 @@ use anonchat_client::{platform_caps, Engine, EngineConfig, Keychain};
 use anyhow::Context;
 use tauri::Manager;
 
+/// A mutex of plain data: a panic while it was held left that data behind, and it is used as is.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// What every command and handler reaches through Tauri's state.
 pub struct AppState {
     pub engine: Engine,

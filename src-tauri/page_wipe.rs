@@ -16,7 +16,7 @@ use tauri::{AppHandle, Emitter, Manager};
 
 use crate::residue::{Do, Note, Residue};
 use crate::window::LABEL;
-use crate::AppState;
+use crate::{lock, AppState};
 
 /// What a page carries into the one that replaces it: the notes (chat-like text: zeroized when
 /// dropped, never logged) and the pane the user was on.
@@ -54,11 +54,6 @@ pub struct PageWipe {
 pub struct TakeOver {
     carried: Option<Carried>,
     events: Vec<Event>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding it left plain data behind: go on with it.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn state(app: &AppHandle) -> &PageWipe {

@@ -38,32 +38,42 @@ pub fn lines() -> mpsc::Receiver<Zeroizing<String>> {
     rx
 }
 
-/// Bytes read but not yet handed out as a line; every byte handed out or dropped is wiped where
-/// it was.
+/// Bytes read but not yet handed out as a line. Each line is wiped where it was as it is handed
+/// out; what is left moves to the front once per read, and the tail it left is wiped too.
 #[derive(Default)]
 struct Pending {
     buf: Zeroizing<Vec<u8>>,
+    /// Where the bytes not yet handed out begin (all before it is zeroes).
+    start: usize,
     /// The current line grew past `MAX_LINE`: drop it through its newline.
     skipping: bool,
 }
 
 impl Pending {
     fn push(&mut self, bytes: &[u8]) {
+        self.compact();
         // Growing moves the buffer; the allocator wipes the old one.
         self.buf.extend_from_slice(bytes);
     }
 
+    fn rest(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
     fn next_line(&mut self) -> Option<Zeroizing<String>> {
         loop {
-            let Some(end) = self.buf.iter().position(|b| *b == b'\n') else {
-                if self.buf.len() > MAX_LINE {
+            let Some(end) = self.rest().iter().position(|b| *b == b'\n') else {
+                if self.rest().len() > MAX_LINE {
                     self.buf.zeroize();
+                    self.start = 0;
                     self.skipping = true;
                 }
                 return None;
             };
-            let mut line = Zeroizing::new(self.buf[..end].to_vec());
-            self.consume(end + 1);
+            let at = self.start;
+            let mut line = Zeroizing::new(self.buf[at..at + end].to_vec());
+            self.buf[at..=at + end].zeroize();
+            self.start = at + end + 1;
             if std::mem::take(&mut self.skipping) {
                 continue;
             }
@@ -75,12 +85,16 @@ impl Pending {
         }
     }
 
-    /// Drops the first `n` bytes: the rest moves to the front and the tail it left is wiped.
-    fn consume(&mut self, n: usize) {
-        let len = self.buf.len();
-        self.buf.copy_within(n.., 0);
-        self.buf[len - n..].zeroize();
-        self.buf.truncate(len - n);
+    /// Moves what is left to the front and wipes the tail it leaves behind.
+    fn compact(&mut self) {
+        if self.start == 0 {
+            return;
+        }
+        let rest = self.buf.len() - self.start;
+        self.buf.copy_within(self.start.., 0);
+        self.buf[rest..].zeroize();
+        self.buf.truncate(rest);
+        self.start = 0;
     }
 }
 
@@ -116,13 +130,20 @@ mod tests {
         let mut p = Pending::default();
         p.push(b"one\r\ntw");
         assert_eq!(lines(&mut p), ["one"]);
-        assert_eq!(p.buf.as_slice(), b"tw");
+        assert_eq!(p.rest(), b"tw");
+        assert!(
+            p.buf[..p.start].iter().all(|b| *b == 0),
+            "handed out, wiped"
+        );
         p.push(b"o\n\nthree");
         assert_eq!(lines(&mut p), ["two", ""]);
+        assert_eq!(p.rest(), b"three");
+        assert!(p.buf[..p.start].iter().all(|b| *b == 0));
+        // Moving the rest to the front leaves nothing of it behind in the capacity.
+        p.push(b"");
         assert_eq!(p.buf.as_slice(), b"three");
-        // The capacity past the remaining bytes holds nothing of the lines handed out.
         // SAFETY: reads initialized bytes of the vector's own allocation (written by `push`, then
-        // wiped by `consume`), up to the length it had.
+        // wiped), up to the longest length it had.
         let spare = unsafe { std::slice::from_raw_parts(p.buf.as_ptr(), 10) };
         assert_eq!(&spare[5..], &[0u8; 5][..]);
     }
@@ -132,7 +153,7 @@ mod tests {
         let mut p = Pending::default();
         p.push(&vec![b'x'; MAX_LINE + 1]);
         assert_eq!(lines(&mut p), Vec::<String>::new());
-        assert!(p.buf.is_empty());
+        assert!(p.rest().is_empty());
         p.push(b"still the long one\nnext\n");
         assert_eq!(lines(&mut p), ["next"]);
     }
