@@ -8,7 +8,7 @@ use anonchat_client::session::Sent;
 use anonchat_client::ClientError;
 use anonchat_proto::frames::{AttachmentKind, SecretText};
 use serde::Serialize;
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Manager, State};
 
 use crate::AppState;
 
@@ -18,6 +18,12 @@ type Res<T> = Result<T, ApiError>;
 
 fn err(e: ClientError) -> ApiError {
     e.into()
+}
+
+/// The shell's own door, as the engine's `execute` has one: a locked app takes none of the
+/// shell's setters, transfers or updates (only whoami, panic, activity and the views).
+fn unlocked(state: &AppState) -> Res<()> {
+    state.engine.check_unlocked().map_err(err)
 }
 
 fn bad_input(message: String) -> ApiError {
@@ -106,6 +112,7 @@ async fn scan_contact(
     camera: u32,
     preview: tauri::ipc::Channel,
 ) -> Res<String> {
+    unlocked(&state)?;
     state
         .engine
         .scan_contact(camera, move |jpeg| {
@@ -150,6 +157,7 @@ async fn send_attachment(
     state: State<'_, AppState>,
     request: tauri::ipc::Request<'_>,
 ) -> Res<Sent> {
+    unlocked(&state)?;
     let new = picked(&request)?;
     state
         .engine
@@ -165,6 +173,7 @@ async fn send_group_attachment(
     state: State<'_, AppState>,
     request: tauri::ipc::Request<'_>,
 ) -> Res<serde_json::Value> {
+    unlocked(&state)?;
     let new = picked(&request)?;
     let sent = state
         .engine
@@ -208,6 +217,7 @@ async fn attachment(
     session: String,
     id: u64,
 ) -> Res<tauri::ipc::Response> {
+    unlocked(&state)?;
     let (_, data) = state.engine.attachment(&session, id).await.map_err(err)?;
     Ok(tauri::ipc::Response::new(data.to_vec()))
 }
@@ -218,6 +228,7 @@ async fn open_view_once(
     session: String,
     id: u64,
 ) -> Res<tauri::ipc::Response> {
+    unlocked(&state)?;
     let (_, data) = state
         .engine
         .open_view_once(&session, id)
@@ -235,6 +246,7 @@ async fn save_attachment(
     id: u64,
     name: String,
 ) -> Res<bool> {
+    unlocked(&state)?;
     use tauri_plugin_dialog::DialogExt;
     let (tx, rx) = tokio::sync::oneshot::channel();
     app.dialog()
@@ -263,6 +275,7 @@ async fn panic(app: AppHandle) -> Res<u64> {
 
 #[tauri::command(rename_all = "snake_case")]
 async fn set_panic_shortcut(app: AppHandle, shortcut: String) -> Res<()> {
+    unlocked(&app.state::<AppState>())?;
     crate::shortcut::change(&app, &shortcut)
         .await
         .map_err(bad_input)
@@ -270,6 +283,7 @@ async fn set_panic_shortcut(app: AppHandle, shortcut: String) -> Res<()> {
 
 #[tauri::command(rename_all = "snake_case")]
 async fn set_notify_show_name(state: State<'_, AppState>, show: bool) -> Res<()> {
+    unlocked(&state)?;
     state
         .engine
         .set_ui_setting(
@@ -282,6 +296,7 @@ async fn set_notify_show_name(state: State<'_, AppState>, show: bool) -> Res<()>
 
 #[tauri::command(rename_all = "snake_case")]
 async fn set_panic_quits(state: State<'_, AppState>, quits: bool) -> Res<()> {
+    unlocked(&state)?;
     state
         .engine
         .set_ui_setting(crate::panic::QUITS, if quits { "true" } else { "false" })
@@ -291,6 +306,7 @@ async fn set_panic_quits(state: State<'_, AppState>, quits: bool) -> Res<()> {
 
 #[tauri::command(rename_all = "snake_case")]
 async fn set_panic_revokes(state: State<'_, AppState>, revokes: bool) -> Res<()> {
+    unlocked(&state)?;
     if revokes {
         // Turning it on arms a deletion: the passcode, like deleting the account.
         state.engine.sensitive_allowed().map_err(err)?;
@@ -314,7 +330,7 @@ async fn set_capture_protection(
     state: State<'_, AppState>,
     on: bool,
 ) -> Res<anonchat_client::engine::CaptureView> {
-    use tauri::Manager;
+    unlocked(&state)?;
     let window = app.get_webview_window(crate::window::LABEL);
     let protect = |on: bool| match &window {
         Some(w) => w
@@ -336,6 +352,7 @@ async fn set_capture_protection(
 /// throwaway profile on the same server; it deletes itself when it quits or after `minutes`.
 #[tauri::command(rename_all = "snake_case")]
 fn new_burner(state: State<'_, AppState>, minutes: Option<u64>) -> Res<()> {
+    unlocked(&state)?;
     let exe = std::env::current_exe().map_err(|e| bad_input(e.to_string()))?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("--burner");
@@ -365,6 +382,7 @@ fn new_burner(state: State<'_, AppState>, minutes: Option<u64>) -> Res<()> {
 /// after how many seconds.
 #[tauri::command(rename_all = "snake_case")]
 fn copy(app: AppHandle, text: String) -> Res<u64> {
+    unlocked(&app.state::<AppState>())?;
     if text.len() > 4096 {
         return Err(bad_input("only codes and links are copied".into()));
     }
@@ -386,6 +404,7 @@ fn auto_lock(app: AppHandle) -> crate::idle::AutoLock {
 
 #[tauri::command(rename_all = "snake_case")]
 async fn set_auto_lock(app: AppHandle, settings: crate::idle::AutoLock) -> Res<()> {
+    unlocked(&app.state::<AppState>())?;
     crate::autolock::change(&app, settings)
         .await
         .map_err(bad_input)
@@ -405,6 +424,7 @@ fn updates(app: AppHandle) -> crate::update::UpdateView {
 
 #[tauri::command(rename_all = "snake_case")]
 async fn set_updates(app: AppHandle, settings: crate::update::UpdateSettings) -> Res<()> {
+    unlocked(&app.state::<AppState>())?;
     crate::update::change(&app, settings)
         .await
         .map_err(update_error)
@@ -413,12 +433,14 @@ async fn set_updates(app: AppHandle, settings: crate::update::UpdateSettings) ->
 /// Asks the update server now (the user pressed "Check now").
 #[tauri::command(rename_all = "snake_case")]
 async fn check_update(app: AppHandle) -> Res<Option<crate::update::Offer>> {
+    unlocked(&app.state::<AppState>())?;
     crate::update::check(&app).await.map_err(update_error)
 }
 
 /// Installs the update last offered, if its signature holds. Returns its version.
 #[tauri::command(rename_all = "snake_case")]
 async fn install_update(app: AppHandle) -> Res<String> {
+    unlocked(&app.state::<AppState>())?;
     crate::update::install(&app).await.map_err(update_error)
 }
 

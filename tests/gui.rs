@@ -222,8 +222,8 @@ async fn every_flow_works_by_keyboard_alone() {
     tab_to(&app, &display, "add-username").await;
     display.type_text(&bob_name);
     display.key("Return");
-    bob.expect_event("friend_request").await;
-    bob.ok(json!({"cmd": "accept_friend", "username": app_name}))
+    let req = bob.expect_event("friend_request").await;
+    bob.ok(json!({"cmd": "accept_friend", "username": app_name, "safety_number": req["safety_number"]}))
         .await;
     app.wait(page::friend_listed(&bob_name)).await;
 

@@ -85,10 +85,17 @@ async fn a_rotation_reaches_online_devices_signs_out_offline_ones_and_friends_mu
         }
     }
 
-    // Bob is warned, told it was a signed rotation, and nothing proceeds until he accepts.
-    let warned = p.b.expect_event("key_changed").await;
+    // Bob is warned at once with the new number, then told it was a signed rotation, and nothing
+    // proceeds until he accepts.
+    let first = p.b.expect_event("key_changed").await;
+    assert_eq!(first["username"], p.a_name.as_str());
+    assert_eq!(sn(&first), after);
+    let warned =
+        p.b.expect("key_changed, rotated", |v| {
+            v["event"] == "key_changed" && v["rotated"] == true
+        })
+        .await;
     assert_eq!(warned["username"], p.a_name.as_str());
-    assert_eq!(warned["rotated"], true, "{warned}");
     assert_eq!(sn(&warned), after);
     p.a.ok(json!({"cmd": "ring", "username": p.b_name})).await;
     let ended = p.a.expect_event("ring_ended").await;
@@ -98,7 +105,7 @@ async fn a_rotation_reaches_online_devices_signs_out_offline_ones_and_friends_mu
     );
     assert!(!p.b.seen(|v| v["event"] == "incoming_ring"));
     assert_eq!(sn(&p.b.ok(safety(&p.a_name)).await), before, "still pinned");
-    p.b.ok(json!({"cmd": "trust_new_key", "username": p.a_name}))
+    p.b.ok(json!({"cmd": "trust_new_key", "username": p.a_name, "safety_number": warned["safety_number"]}))
         .await;
     assert_eq!(sn(&p.b.ok(safety(&p.a_name)).await), after);
     let session = open_session(&mut p.b, &mut p.a, &p.a_name).await;

@@ -158,8 +158,14 @@ async fn with_a_passcode_a_restarted_client_is_locked_and_guessing_slows_down() 
     let mut a = Cli::start(&profile, &home.0, &server.url()).await;
     let status = a.ok(serde_json::json!({"cmd": "lock_status"})).await;
     assert_eq!(status["locked"], true, "{status}");
-    a.connect().await;
-    for cmd in ["friends", "devices", "enroll_open", "code", "get_mode"] {
+    for cmd in [
+        "connect",
+        "friends",
+        "devices",
+        "enroll_open",
+        "code",
+        "get_mode",
+    ] {
         let r = a.call(serde_json::json!({"cmd": cmd})).await;
         assert_eq!(r["ok"], false, "{cmd} while locked: {r}");
         assert!(
@@ -187,6 +193,52 @@ async fn with_a_passcode_a_restarted_client_is_locked_and_guessing_slows_down() 
         a.ok(serde_json::json!({"cmd": "lock_status"})).await["locked"],
         true
     );
+}
+
+/// Issue 35, item 6 (seen on the release binaries: "hide my IP" turned off on a locked profile):
+/// a locked profile takes nothing but unlock, its status, panic and quit — one door for all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_profile_changes_nothing_a_local_user_asks() {
+    let server = Server::start().await;
+    let home = TempDir::new("clients");
+    let profile = unique("pa");
+    let passcode = "four words of passcode";
+    let mut a = Cli::start(&profile, &home.0, &server.url()).await;
+    a.register(&unique("alice")).await;
+    a.connect().await;
+    a.ok(serde_json::json!({"cmd": "set_hide_ip", "hide": true}))
+        .await;
+    a.ok(serde_json::json!({"cmd": "set_passcode", "passcode": passcode}))
+        .await;
+    a.ok(serde_json::json!({"cmd": "panic"})).await;
+
+    let bob = unique("bob");
+    for cmd in [
+        serde_json::json!({"cmd": "set_hide_ip", "hide": false}),
+        serde_json::json!({"cmd": "set_capture_protection", "on": false}),
+        serde_json::json!({"cmd": "trust_server_key", "fingerprint": "00"}),
+        serde_json::json!({"cmd": "block", "username": bob}),
+        serde_json::json!({"cmd": "unblock", "username": bob}),
+        serde_json::json!({"cmd": "blocked"}),
+        serde_json::json!({"cmd": "set_chat_limits", "lines": 1, "mb": 1}),
+        serde_json::json!({"cmd": "set_max_file_mb", "mb": 1}),
+        serde_json::json!({"cmd": "network"}),
+        serde_json::json!({"cmd": "whoami"}),
+        serde_json::json!({"cmd": "set_presence", "presence": "exact"}),
+    ] {
+        let r = a.call(cmd.clone()).await;
+        assert_eq!(r["code"], "locked", "{cmd} while locked: {r}");
+    }
+    assert_eq!(
+        a.ok(serde_json::json!({"cmd": "lock_status"})).await["locked"],
+        true
+    );
+    a.ok(serde_json::json!({"cmd": "unlock", "passcode": passcode}))
+        .await;
+    let net = a.ok(serde_json::json!({"cmd": "network"})).await;
+    assert_eq!(net["hide_ip"], true, "unchanged by the locked door: {net}");
+    let blocked = a.ok(serde_json::json!({"cmd": "blocked"})).await;
+    assert_eq!(blocked["blocked"], serde_json::json!([]), "{blocked}");
 }
 
 async fn onboard_with(app: &Desktop, name: &str, passcode: &str) {

@@ -66,8 +66,8 @@ async fn strict_mode_needs_the_live_code_friends_bypass_it_and_rotation_kills_ol
     );
     p.a.ok(json!({"cmd": "add_link", "link": code["link"]}))
         .await;
-    p.b.expect_event("friend_request").await;
-    p.b.ok(json!({"cmd": "accept_friend", "username": p.a_name}))
+    let req = p.b.expect_event("friend_request").await;
+    p.b.ok(json!({"cmd": "accept_friend", "username": p.a_name, "safety_number": req["safety_number"]}))
         .await;
     p.a.expect_event("friend_added").await;
 

@@ -183,9 +183,11 @@ async fn befriend_with_code(
     let sent = a
         .ok(json!({"cmd": "add_friend", "username": b_name, "code": code}))
         .await;
-    b.expect_event("friend_request").await;
-    b.ok(json!({"cmd": "accept_friend", "username": a_name}))
-        .await;
+    let req = b.expect_event("friend_request").await;
+    b.ok(
+        json!({"cmd": "accept_friend", "username": a_name, "safety_number": req["safety_number"]}),
+    )
+    .await;
     a.expect_event("friend_added").await;
     sent["safety_number"]
         .as_str()

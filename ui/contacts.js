@@ -39,8 +39,9 @@ export function renderRequests() {
   for (const [from, sn] of ui.requests) {
     const item = li([
       span("name", from),
+      span("mono small", sn),
       button("Accept", `Accept ${from}`, async () => {
-        await act(engine("accept_friend", { username: from }), "add-status");
+        await act(engine("accept_friend", { username: from, safety_number: sn }), "add-status");
         ui.requests.delete(from);
         renderRequests();
       }),

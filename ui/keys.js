@@ -49,7 +49,7 @@ on("key_changed", (ev) => {
   box.replaceChildren(
     span("warning", `The account key of ${ev.username} CHANGED. ${how} Compare this safety number with them in person before you trust it: ${ev.safety_number}`),
     button("Trust the new key", `Trust the new key of ${ev.username}`, async () => {
-      await act(engine("trust_new_key", { username: ev.username }), "add-status", `New key of ${ev.username} trusted (not verified).`);
+      await act(engine("trust_new_key", { username: ev.username, safety_number: ev.safety_number }), "add-status", `New key of ${ev.username} trusted (not verified).`);
       refreshFriends();
     }),
   );

@@ -110,9 +110,10 @@ on("disconnected", () => say("conn", "reconnecting…"));
 on("server_key_changed", (ev) => {
   // Loud and blocking: nothing goes to the server until the user decides.
   $("add-status").replaceChildren(
-    span("warning", `The TLS key of ${ev.server} CHANGED since this app first connected. Someone may be impersonating the server; nothing is sent to it. Trust the new key only if the server's operator confirms they replaced it.`),
-    button("Trust the new key", "Trust the server's new TLS key", async () => {
-      await act(engine("trust_server_key"), "add-status");
+    span("warning", `The TLS key of ${ev.server} CHANGED since this app first connected. Someone may be impersonating the server; nothing is sent to it. Its fingerprint now: ${ev.fingerprint}. Trust it only if the server's operator confirms exactly this fingerprint.`),
+    button("Trust this key", "Trust the server's new TLS key", async () => {
+      const ok = await act(engine("trust_server_key", { fingerprint: ev.fingerprint }), "add-status");
+      if (ok === undefined) return;
       await act(engine("connect"), "add-status", "New key trusted; connecting.");
     }),
   );

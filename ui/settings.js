@@ -53,6 +53,8 @@ $("set-capture").addEventListener("change", async () => {
 });
 
 async function refreshNetwork() {
+  const k = await act(engine("server_key"), "settings-status");
+  $("server-key").textContent = k?.fingerprint ?? "not pinned yet (pinned on the first connection)";
   const n = await act(engine("network"), "settings-status");
   if (!n) return;
   $("set-hide-ip").checked = n.hide_ip;

@@ -101,8 +101,11 @@ fn serve(
         while let Some(ev) = events.recv().await {
             let at = Instant::now();
             let seen = match ev {
-                Event::FriendRequest { from, .. } => {
-                    let _ = engine.accept_friend(&from).await;
+                Event::FriendRequest {
+                    from,
+                    safety_number,
+                } => {
+                    let _ = engine.accept_friend(&from, &safety_number).await;
                     continue;
                 }
                 Event::IncomingRing { ring_id, .. } => {

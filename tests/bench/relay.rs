@@ -51,8 +51,11 @@ fn answer_everything(peer: Engine, mut events: Events) {
     tokio::spawn(async move {
         while let Some(ev) = events.recv().await {
             match ev {
-                Event::FriendRequest { from, .. } => {
-                    let _ = peer.accept_friend(&from).await;
+                Event::FriendRequest {
+                    from,
+                    safety_number,
+                } => {
+                    let _ = peer.accept_friend(&from, &safety_number).await;
                 }
                 Event::IncomingRing { ring_id, .. } => {
                     let _ = peer.answer(&ring_id, true).await;

@@ -497,7 +497,9 @@ async fn peer(server: &str, profile: &str, name: &str) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             ev = events.recv() => match ev {
-                Some(Event::FriendRequest { from, .. }) => engine.accept_friend(&from).await?,
+                Some(Event::FriendRequest { from, safety_number }) => {
+                    engine.accept_friend(&from, &safety_number).await?
+                }
                 Some(Event::IncomingRing { ring_id, .. }) => engine.answer(&ring_id, true).await?,
                 Some(Event::Message { session, text, .. }) => { let _ = engine.send_text(&session, text).await; }
                 Some(Event::SessionFailed { reason, .. }) => eprintln!("peer: a session failed: {reason}"),

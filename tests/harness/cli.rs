@@ -230,8 +230,10 @@ pub async fn befriend(a: &mut Cli, a_name: &str, b: &mut Cli, b_name: &str) -> S
         from_a(&waiting),
         Some(json!({"from": a_name, "safety_number": req["safety_number"]}))
     );
-    b.ok(json!({"cmd": "accept_friend", "username": a_name}))
-        .await;
+    b.ok(
+        json!({"cmd": "accept_friend", "username": a_name, "safety_number": req["safety_number"]}),
+    )
+    .await;
     let waiting = b.ok(json!({"cmd": "friend_requests"})).await;
     assert_eq!(from_a(&waiting), None, "answered: no longer waiting");
     let added_a = a.expect_event("friend_added").await;

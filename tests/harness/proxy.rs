@@ -16,7 +16,8 @@ pub enum Dir {
     ToClient,
 }
 
-/// Rewrites a WebSocket text message in flight.
+/// Rewrites a WebSocket text message in flight; an empty string withholds it (a server that
+/// never answers, or a client message the server never got).
 pub type Tamper = Arc<dyn Fn(Dir, String) -> String + Send + Sync>;
 
 /// A proxied WebSocket: the account it authenticated as (once it did), and a way to send it
@@ -142,6 +143,9 @@ async fn ws(
                         Some(f) => f(Dir::ToServer, t.to_string()),
                         None => t.to_string(),
                     };
+                    if t.is_empty() {
+                        continue;
+                    }
                     Message::text(t)
                 }
                 Message::Binary(b) => {
@@ -179,6 +183,9 @@ async fn ws(
                         Some(f) => f(Dir::ToClient, t.to_string()),
                         None => t.to_string(),
                     };
+                    if t.is_empty() {
+                        continue;
+                    }
                     Message::text(t)
                 }
                 Message::Close(_) => break,

@@ -18,7 +18,7 @@ const HELP: &str = "\
 /approve, /deny  let the new device in, or not   /revoke ID     cut a device off (it wipes itself)
 /rotatekey       new account key (after a lost device; offline devices are signed out)
 /retire          give this device up: revoked (the account deleted if it is the only one), keys erased
-/trust USER      trust USER's changed key (after comparing safety numbers in person)
+/trust USER      trust USER's changed key whose safety number was printed (after comparing it in person)
 /send PATH       send a file (images show inline)  /once PATH  send it view-once
 /photo [N]       take a photo with camera N, send it  /files     attachments in this chat
 /open ID         open a view-once attachment      /save ID PATH  write an attachment there
@@ -39,6 +39,10 @@ pub async fn run(engine: Engine, mut events: EventReceiver, burner: bool) -> any
     // The device waiting to join, with the code printed for it.
     let mut joining: Option<(String, String)> = None;
     let mut last_ring: Option<String> = None;
+    // The safety numbers printed for friend requests and changed keys: /accept and /trust approve
+    // exactly what was printed (P8), never what the server names later.
+    let mut requests_shown: std::collections::HashMap<String, String> = Default::default();
+    let mut keys_shown: std::collections::HashMap<String, String> = Default::default();
     loop {
         tokio::select! {
             ev = events.recv() => {
@@ -87,11 +91,15 @@ pub async fn run(engine: Engine, mut events: EventReceiver, burner: bool) -> any
                     }
                     Event::SessionFailed { reason, .. } => crate::out!("* Could not start the chat: {reason}"),
                     Event::RingEnded { reason, .. } => crate::out!("* Ring ended: {reason:?}"),
-                    Event::FriendRequest { from, safety_number } => crate::out!("* Friend request from {from}. Safety number:\n  {safety_number}\n  /accept {from}"),
+                    Event::FriendRequest { from, safety_number } => {
+                        crate::out!("* Friend request from {from}. Safety number:\n  {safety_number}\n  /accept {from}");
+                        requests_shown.insert(from.clone(), safety_number.clone());
+                    }
                     Event::FriendAdded { username, .. } => crate::out!("* {username} is now a friend."),
                     Event::KeyChanged { username, safety_number, rotated } => {
                         let how = if *rotated { " (signed by the old key: they say they rotated it, but a thief of the old key could say the same)" } else { "" };
-                        crate::out!("!!! The account key of {username} CHANGED{how}. Do not trust this contact until you compare the new safety number in person:\n  {safety_number}");
+                        crate::out!("!!! The account key of {username} CHANGED{how}. Do not trust this contact until you compare the new safety number in person:\n  {safety_number}\n  /trust {username} (trusts exactly this number)");
+                        keys_shown.insert(username.clone(), safety_number.clone());
                     }
                     Event::AccountKeyRotated { here, signed_out } => {
                         let by = if *here { "on this device" } else { "by another device of this account" };
@@ -111,7 +119,7 @@ pub async fn run(engine: Engine, mut events: EventReceiver, burner: bool) -> any
                         crate::out!("!!! Adding a device was ABORTED: {reason}. Open a new one with /adddevice if you still want to.");
                     }
                     Event::Blocked { username, .. } => crate::out!("* {username} refused three times: now blocked (/unblock {username})."),
-                    Event::ServerKeyChanged { server } => crate::out!("!!! The TLS key of {server} CHANGED since this profile first connected. Someone may be impersonating it; nothing is sent to it. Only if its operator confirms a new key: anonchat-cli --json, then {{\"cmd\": \"trust_server_key\"}}"),
+                    Event::ServerKeyChanged { server, fingerprint } => crate::out!("!!! The TLS key of {server} CHANGED since this profile first connected. Someone may be impersonating it; nothing is sent to it. Its fingerprint now:\n  {fingerprint}\n  Only if its operator confirms exactly this fingerprint: anonchat-cli --json, then {{\"cmd\": \"trust_server_key\", \"fingerprint\": \"{fingerprint}\"}}"),
                     Event::DeviceRevoked => { crate::out!("* This device was revoked from another one: its keys are deleted."); break; }
                     _ => {}
                 }
@@ -147,12 +155,18 @@ pub async fn run(engine: Engine, mut events: EventReceiver, burner: bool) -> any
                         None => { crate::out!("Modes: public, default, strict"); Ok(()) }
                     },
                     "/search" => engine.search(arg).await.map(|us| crate::out!("{}", us.join("\n"))),
-                    "/accept" => engine.accept_friend(arg).await,
+                    "/accept" => match requests_shown.get(arg) {
+                        Some(sn) => engine.accept_friend(arg, sn).await.map(|_| { requests_shown.remove(arg); }),
+                        None => { crate::out!("No friend request from {arg} was shown."); Ok(()) }
+                    },
                     "/friends" => engine.friends().await.map(|fs| for f in fs {
                         crate::out!("{:<24} {:<8} {}", f.username, if f.online { "online" } else { "offline" }, f.safety_number);
                     }),
                     "/safety" => engine.safety_number(arg).map(|sn| crate::out!("{sn}")),
-                    "/trust" => engine.trust_new_key(arg).await.map(|_| crate::out!("* New key of {arg} trusted (not marked verified).")),
+                    "/trust" => match keys_shown.get(arg) {
+                        Some(sn) => engine.trust_new_key(arg, sn).await.map(|_| { keys_shown.remove(arg); crate::out!("* New key of {arg} trusted (not marked verified)."); }),
+                        None => { crate::out!("No key change of {arg} was shown."); Ok(()) }
+                    },
                     "/ring" => {
                         let mut a = arg.split_whitespace();
                         let (user, code) = (a.next().unwrap_or(""), a.next());

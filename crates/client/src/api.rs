@@ -70,6 +70,8 @@ impl ClientError {
             E::Lock(LockError::Wait(_)) => "passcode_wait",
             E::Proto(_) => "bad_input",
             E::KeyChanged(_) => "key_changed",
+            E::Approval(crate::trust::Refusal::NothingPending) => "nothing_pending",
+            E::Approval(crate::trust::Refusal::NotShown) => "not_what_was_shown",
             E::UnknownContact(_) => "unknown_contact",
             E::Camera(_) => "camera",
             E::Refused(_) => "refused",

@@ -117,8 +117,9 @@ struct Inner {
     groups: Mutex<groups::Groups>,
     /// Friend requests waiting for the user: from → (their AK, their signature).
     requests: Mutex<HashMap<Username, (Key32, Sig64)>>,
-    /// New account keys seen for pinned contacts, waiting for the user's decision.
-    changed_keys: Mutex<HashMap<Username, Key32>>,
+    /// New account keys seen for pinned contacts, waiting for the user's decision (the rules
+    /// are `crate::trust`).
+    pending_keys: Mutex<crate::trust::Pending>,
     /// Rings and friend requests the user refused, per requester (RAM): after
     /// [`AUTO_BLOCK_AFTER`] the requester is blocked.
     refusals: Mutex<HashMap<Username, u32>>,
@@ -136,8 +137,8 @@ struct Inner {
     tls: Arc<rustls::ClientConfig>,
     /// The server's TLS key pinned on first use, checked on every handshake.
     pin: Arc<crate::tls::ServerPin>,
-    /// The user was told the server's key changed (once per change).
-    pin_warned: std::sync::atomic::AtomicBool,
+    /// The refused TLS key the user was last told of (told once per key).
+    pin_warned: Mutex<Option<[u8; 32]>>,
     /// This device is giving itself up (`retire.rs`), and wipes itself when done.
     retiring: std::sync::atomic::AtomicBool,
     insecure_plain_http_on_lan: bool,
@@ -212,7 +213,7 @@ impl Engine {
             calls: Mutex::default(),
             groups: Mutex::default(),
             requests: Mutex::default(),
-            changed_keys: Mutex::default(),
+            pending_keys: Mutex::default(),
             enroll_gate: Mutex::default(),
             lock_state: Mutex::new(lock_state),
             refusals: Mutex::default(),
@@ -222,7 +223,7 @@ impl Engine {
             http,
             tls,
             pin,
-            pin_warned: std::sync::atomic::AtomicBool::new(false),
+            pin_warned: Mutex::default(),
             retiring: std::sync::atomic::AtomicBool::new(false),
             insecure_plain_http_on_lan: cfg.insecure_plain_http_on_lan,
             camera: cfg.camera,

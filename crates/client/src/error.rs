@@ -73,6 +73,9 @@ pub enum ClientError {
     Proto(#[from] anonchat_proto::ProtoError),
     #[error("the account key of {0} changed: verify the safety number before trusting it")]
     KeyChanged(String),
+    /// An approval that does not match what the engine holds (P8).
+    #[error(transparent)]
+    Approval(#[from] crate::trust::Refusal),
     #[error("{0} is not a contact yet")]
     UnknownContact(String),
     #[error("{0}")]

@@ -201,6 +201,9 @@ pub enum Event {
     /// to it until the user trusts the new key (`trust_server_key`). Loud and blocking.
     ServerKeyChanged {
         server: String,
+        /// The refused key's fingerprint: what the operator publishes, what `trust_server_key`
+        /// takes.
+        fingerprint: String,
     },
     /// Another device of this account revoked this one (signature checked): chats were wiped, and
     /// the keychain entry and profile folder deleted.

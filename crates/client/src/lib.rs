@@ -24,6 +24,7 @@ pub mod session;
 pub mod signaling;
 pub mod tls;
 pub mod transport;
+pub mod trust;
 pub mod zero_on_free;
 
 pub use engine::{CodeView, Engine, EngineConfig, FriendView, ModeView};

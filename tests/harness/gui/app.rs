@@ -131,7 +131,7 @@ impl Desktop {
         let req = friend.expect_event("friend_request").await;
         assert_eq!(req["from"], me);
         friend
-            .ok(json!({"cmd": "accept_friend", "username": me}))
+            .ok(json!({"cmd": "accept_friend", "username": me, "safety_number": req["safety_number"]}))
             .await;
         self.wait(page::friend_listed(friend_name)).await;
     }

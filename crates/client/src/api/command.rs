@@ -75,6 +75,8 @@ pub enum Command {
     },
     AcceptFriend {
         username: String,
+        /// The safety number the request showed (P8: the approval binds to it).
+        safety_number: String,
     },
     DeclineFriend {
         username: String,
@@ -96,12 +98,21 @@ pub enum Command {
     },
     MarkVerified {
         username: String,
+        /// The safety number the user compared.
+        safety_number: String,
     },
     TrustNewKey {
         username: String,
+        /// The new key's safety number the `key_changed` warning showed.
+        safety_number: String,
     },
-    /// The server's TLS key changed and its operator confirmed it: pin the new one.
-    TrustServerKey,
+    /// The server's TLS key changed and its operator confirmed it: pin the key with this
+    /// fingerprint (the one `server_key_changed` showed), and no other.
+    TrustServerKey {
+        fingerprint: String,
+    },
+    /// The server's TLS key pinned by this profile, as a fingerprint operators can publish.
+    ServerKey,
     /// Sets, changes or (with none) removes the app passcode.
     SetPasscode {
         #[serde(default)]
@@ -261,6 +272,97 @@ pub enum Command {
 }
 
 impl Command {
+    /// The command's name as front-ends send it (`cmd`), which is also its reply's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Register { .. } => "register",
+            Command::Whoami => "whoami",
+            Command::Connect => "connect",
+            Command::AddFriend { .. } => "add_friend",
+            Command::Lookup { .. } => "lookup",
+            Command::AddLink { .. } => "add_link",
+            Command::Cameras => "cameras",
+            Command::ScanContact { .. } => "scan_contact",
+            Command::StopScan => "stop_scan",
+            Command::SetMode { .. } => "set_mode",
+            Command::GetMode => "get_mode",
+            Command::SetPresence { .. } => "set_presence",
+            Command::Network => "network",
+            Command::SetHideIp { .. } => "set_hide_ip",
+            Command::Capture => "capture",
+            Command::SetCaptureProtection { .. } => "set_capture_protection",
+            Command::Code => "code",
+            Command::Qr { .. } => "qr",
+            Command::RotateCode => "rotate_code",
+            Command::SetStaticCode { .. } => "set_static_code",
+            Command::DeleteAccount => "delete_account",
+            Command::Search { .. } => "search",
+            Command::AcceptFriend { .. } => "accept_friend",
+            Command::DeclineFriend { .. } => "decline_friend",
+            Command::Unfriend { .. } => "unfriend",
+            Command::Friends => "friends",
+            Command::FriendRequests => "friend_requests",
+            Command::IncomingRings => "incoming_rings",
+            Command::CheckUsername { .. } => "check_username",
+            Command::SafetyNumber { .. } => "safety_number",
+            Command::MarkVerified { .. } => "mark_verified",
+            Command::TrustNewKey { .. } => "trust_new_key",
+            Command::TrustServerKey { .. } => "trust_server_key",
+            Command::ServerKey => "server_key",
+            Command::SetPasscode { .. } => "set_passcode",
+            Command::Unlock { .. } => "unlock",
+            Command::LockStatus => "lock_status",
+            Command::Ring { .. } => "ring",
+            Command::Answer { .. } => "answer",
+            Command::Send { .. } => "send",
+            Command::Typing { .. } => "typing",
+            Command::History { .. } => "history",
+            Command::Sessions => "sessions",
+            Command::Leave { .. } => "leave",
+            Command::SendFile { .. } => "send_file",
+            Command::SendPhoto { .. } => "send_photo",
+            Command::Attachments { .. } => "attachments",
+            Command::Attachment { .. } => "attachment",
+            Command::OpenViewOnce { .. } => "open_view_once",
+            Command::Save { .. } => "save",
+            Command::CancelTransfer { .. } => "cancel_transfer",
+            Command::SetTimer { .. } => "set_timer",
+            Command::SetMaxFileMb { .. } => "set_max_file_mb",
+            Command::SetChatLimits { .. } => "set_chat_limits",
+            Command::EnrollOpen => "enroll_open",
+            Command::Enroll { .. } => "enroll",
+            Command::EnrollApprove { .. } => "enroll_approve",
+            Command::EnrollDecline { .. } => "enroll_decline",
+            Command::Devices => "devices",
+            Command::Block { .. } => "block",
+            Command::Unblock { .. } => "unblock",
+            Command::Blocked => "blocked",
+            Command::RevokeDevice { .. } => "revoke_device",
+            Command::RetireThisDevice => "retire_this_device",
+            Command::RotateAccountKey => "rotate_account_key",
+            Command::GroupStart { .. } => "group_start",
+            Command::GroupAdd { .. } => "group_add",
+            Command::GroupRemove { .. } => "group_remove",
+            Command::GroupTimer { .. } => "group_timer",
+            Command::GroupSend { .. } => "group_send",
+            Command::GroupSendFile { .. } => "group_send_file",
+            Command::GroupSendPhoto { .. } => "group_send_photo",
+            Command::GroupLeave { .. } => "group_leave",
+            Command::Groups => "groups",
+            Command::Panic => "panic",
+            Command::Quit => "quit",
+        }
+    }
+
+    /// What a locked profile still takes (DESIGN §8): everything else is refused at the door
+    /// ([`crate::Engine::execute`]), so a local user at a locked app can change nothing — not
+    /// "hide my IP", not a block, not the server's key.
+    pub fn allowed_while_locked(&self) -> bool {
+        matches!(
+            self,
+            Command::Unlock { .. } | Command::LockStatus | Command::Panic | Command::Quit
+        )
+    }
     /// Whether the command names a file on this machine. A front-end whose input is a web page (the
     /// desktop app) refuses these: there the user picks files in the shell's own dialogs, so script
     /// in the page can never make the engine read or write a path of its choosing.

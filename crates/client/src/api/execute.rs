@@ -32,6 +32,15 @@ impl Engine {
 }
 
 async fn execute(engine: &Engine, cmd: Command) -> Reply {
+    // The one door: a locked profile takes nothing but unlock, its status, panic and quit.
+    if !cmd.allowed_while_locked() {
+        if let Err(e) = engine.check_unlocked() {
+            return Reply {
+                name: cmd.name(),
+                result: Err(e.into()),
+            };
+        }
+    }
     let (name, result): (&str, Result<Value, crate::ClientError>) = match cmd {
         Command::Register { username } => (
             "register",
@@ -56,10 +65,13 @@ async fn execute(engine: &Engine, cmd: Command) -> Reply {
                 .await
                 .map(|sn| json!({"username": username, "safety_number": sn})),
         ),
-        Command::AcceptFriend { username } => (
+        Command::AcceptFriend {
+            username,
+            safety_number,
+        } => (
             "accept_friend",
             engine
-                .accept_friend(&username)
+                .accept_friend(&username, &safety_number)
                 .await
                 .map(|_| json!({"username": username})),
         ),
@@ -103,9 +115,15 @@ async fn execute(engine: &Engine, cmd: Command) -> Reply {
                 .safety_number(&username)
                 .map(|sn| json!({"username": username, "safety_number": sn})),
         ),
-        Command::MarkVerified { username } => (
+        Command::MarkVerified {
+            username,
+            safety_number,
+        } => (
             "mark_verified",
-            engine.mark_verified(&username).await.map(|_| json!({})),
+            engine
+                .mark_verified(&username, &safety_number)
+                .await
+                .map(|_| json!({})),
         ),
         Command::SetPasscode { passcode } => (
             "set_passcode",
@@ -115,13 +133,26 @@ async fn execute(engine: &Engine, cmd: Command) -> Reply {
             ("unlock", engine.unlock(passcode).await.map(|_| json!({})))
         }
         Command::LockStatus => ("lock_status", Ok(json!(engine.lock_status()))),
-        Command::TrustServerKey => (
+        Command::TrustServerKey { fingerprint } => (
             "trust_server_key",
-            engine.trust_server_key().await.map(|_| json!({})),
+            engine
+                .trust_server_key(&fingerprint)
+                .await
+                .map(|_| json!({})),
         ),
-        Command::TrustNewKey { username } => (
+        Command::ServerKey => (
+            "server_key",
+            Ok(json!({"fingerprint": engine.server_key()})),
+        ),
+        Command::TrustNewKey {
+            username,
+            safety_number,
+        } => (
             "trust_new_key",
-            engine.trust_new_key(&username).await.map(|_| json!({})),
+            engine
+                .trust_new_key(&username, &safety_number)
+                .await
+                .map(|_| json!({})),
         ),
         Command::Ring { username, code } => (
             "ring",

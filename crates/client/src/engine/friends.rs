@@ -70,13 +70,19 @@ impl Engine {
         Ok((user.to_string(), sn))
     }
 
-    pub async fn accept_friend(&self, username: &str) -> Result<(), ClientError> {
+    /// Accepts `username`'s friend request; `shown` is the safety number the request showed
+    /// (or the key). Refused when the request held now carries another key: a server that
+    /// replaced the request after it was shown gets nothing signed.
+    pub async fn accept_friend(&self, username: &str, shown: &str) -> Result<(), ClientError> {
         self.inner.unlocked()?;
         let from = Username::parse(username)?;
         let (their_ak, _) = lock(&self.inner.requests)
             .get(&from)
             .copied()
             .ok_or(ClientError::Session(SessionError::UnknownRing))?;
+        if !crate::trust::shows(shown, &self.inner.safety_with(&from, &their_ak), &their_ak) {
+            return Err(crate::trust::Refusal::NotShown.into());
+        }
         self.inner.pin(&from, their_ak)?;
         let (me, my_ak) = self.my_ak()?;
         let sig = self.sign_ak(&friend_bytes(&from, &their_ak, &me, &my_ak))?;

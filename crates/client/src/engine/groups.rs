@@ -225,7 +225,7 @@ impl Inner {
             .collect())
     }
 
-    fn member_unreachable(&self, group: &str, who: &Username) {
+    pub(super) fn member_unreachable(&self, group: &str, who: &Username) {
         let dos = lock(&self.groups)
             .groups
             .get_mut(group)
@@ -293,6 +293,9 @@ impl Inner {
     }
 
     fn ring_member(&self, group: &str, member: Member) {
+        if !self.member_vouched(&member) {
+            return self.member_unreachable(group, member.username());
+        }
         let Some(me) = self.me.upgrade() else { return };
         let Some(token) = lock(&self.groups).groups.get(group).map(|g| g.token) else {
             return;

@@ -25,6 +25,12 @@ impl Engine {
         self.inner.sensitive()
     }
 
+    /// Refused while the app is locked: the door every command but unlock, status, panic and
+    /// quit passes, for the engine's command list and the shell's own commands alike.
+    pub fn check_unlocked(&self) -> Result<(), ClientError> {
+        self.inner.unlocked()
+    }
+
     pub fn lock_status(&self) -> LockView {
         let st = lock(&self.inner.lock_state);
         LockView {

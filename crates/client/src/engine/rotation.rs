@@ -308,10 +308,17 @@ impl Inner {
         Ok(secret)
     }
 
-    /// A pinned contact's key changed: follow the contact's rotation statements from the pinned
-    /// key, then warn — saying the owner rotated it when the chain verifies. Either way nothing
-    /// proceeds until the user trusts the new key.
+    /// A pinned contact's key changed: warn at once with the new key's safety number (nothing
+    /// proceeds until the user trusts exactly that number), then follow the contact's rotation
+    /// statements from the pinned key and, when the chain verifies, say again that the owner
+    /// rotated it. A server that withholds the history delays only that second word.
     pub(super) fn warn_key_changed(&self, who: &Username, pinned: Key32, new: Key32) {
+        let safety_number = self.safety_with(who, &new);
+        self.emit(Event::KeyChanged {
+            username: who.to_string(),
+            safety_number: safety_number.clone(),
+            rotated: false,
+        });
         let Some(me) = self.me.upgrade() else { return };
         let who = who.clone();
         tokio::spawn(async move {
@@ -326,15 +333,15 @@ impl Inner {
                     username,
                     rotations,
                 }) if username == who => rotations,
-                _ => Vec::new(),
+                _ => return,
             };
-            let rotated = matches!(follow(&who, &pinned, &new, &history), Chain::Rotated { .. });
-            let safety_number = me.safety_with(&who, &new);
-            me.emit(Event::KeyChanged {
-                username: who.to_string(),
-                safety_number,
-                rotated,
-            });
+            if matches!(follow(&who, &pinned, &new, &history), Chain::Rotated { .. }) {
+                me.emit(Event::KeyChanged {
+                    username: who.to_string(),
+                    safety_number,
+                    rotated: true,
+                });
+            }
         });
     }
 }

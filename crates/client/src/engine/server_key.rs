@@ -9,33 +9,39 @@ use crate::events::Event;
 use crate::ClientError;
 
 impl Engine {
-    /// The user accepts that the server's TLS key changed (its operator replaced it): the next
-    /// connection pins the new key. Until then nothing is sent to the server.
-    pub async fn trust_server_key(&self) -> Result<(), ClientError> {
+    /// The user accepts that the server's TLS key changed (its operator replaced it) and was shown
+    /// `fingerprint`: exactly the refused key with that fingerprint is pinned, so a third key met
+    /// later is refused and announced again. Until then nothing is sent to the server.
+    pub async fn trust_server_key(&self, fingerprint: &str) -> Result<(), ClientError> {
+        self.inner.unlocked()?;
+        let key = crate::trust::approve_server_key(fingerprint, self.inner.pin.refused())?;
         {
             let mut data = lock(&self.inner.data);
-            data.server_pin = None;
+            data.server_pin = Some(Key32(key));
         }
-        self.inner.pin.expect(None);
-        self.inner
-            .pin_warned
-            .store(false, std::sync::atomic::Ordering::SeqCst);
+        self.inner.pin.expect(Some(key));
+        *lock(&self.inner.pin_warned) = None;
         self.inner.save_profile().wait().await
+    }
+
+    /// The pinned TLS key's fingerprint (none before the first connection).
+    pub fn server_key(&self) -> Option<String> {
+        let pinned = lock(&self.inner.data).server_pin;
+        pinned.map(|k| crate::trust::server_fingerprint(&k.0))
     }
 }
 
 impl Inner {
-    /// Refuses (and tells the user once) when a handshake met another TLS key than the pinned one.
+    /// Refuses (and tells the user once per refused key, with its fingerprint) when a handshake
+    /// met another TLS key than the pinned one.
     pub(super) fn pin_check(&self) -> Result<(), ClientError> {
-        if self.pin.refused().is_none() {
+        let Some(refused) = self.pin.refused() else {
             return Ok(());
-        }
-        if !self
-            .pin_warned
-            .swap(true, std::sync::atomic::Ordering::SeqCst)
-        {
+        };
+        if lock(&self.pin_warned).replace(refused) != Some(refused) {
             self.emit(Event::ServerKeyChanged {
                 server: lock(&self.server).clone().unwrap_or_default(),
+                fingerprint: crate::trust::server_fingerprint(&refused),
             });
         }
         Err(ClientError::Signaling(SignalingError::ServerKeyChanged))

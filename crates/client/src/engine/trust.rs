@@ -6,6 +6,7 @@ use anonchat_proto::{safety, Key32, Username};
 use super::{lock, Engine, Inner, AUTO_BLOCK_AFTER};
 use crate::events::Event;
 use crate::profile::Contact;
+use crate::trust::{self, Flow, Verdict};
 use crate::ClientError;
 
 impl Engine {
@@ -37,28 +38,37 @@ impl Engine {
         Ok(self.inner.safety_with(&them, &their_ak))
     }
 
-    /// The user compared safety numbers in person: mark the contact verified.
-    pub async fn mark_verified(&self, username: &str) -> Result<(), ClientError> {
+    /// The user compared safety numbers in person: mark the contact verified. `shown` is the
+    /// number the user compared; refused when the key pinned now has another.
+    pub async fn mark_verified(&self, username: &str, shown: &str) -> Result<(), ClientError> {
         self.inner.unlocked()?;
         let them = Username::parse(username)?;
+        let pinned = self
+            .inner
+            .pinned(&them)
+            .ok_or_else(|| ClientError::UnknownContact(them.to_string()))?;
+        if !trust::shows(shown, &self.inner.safety_with(&them, &pinned), &pinned) {
+            return Err(trust::Refusal::NotShown.into());
+        }
         {
             let mut data = lock(&self.inner.data);
-            let c = data
-                .contacts
-                .get_mut(them.as_str())
-                .ok_or_else(|| ClientError::UnknownContact(them.to_string()))?;
-            c.verified = true;
+            match data.contacts.get_mut(them.as_str()) {
+                Some(c) if c.ak_pub == pinned => c.verified = true,
+                _ => return Err(trust::Refusal::NotShown.into()),
+            }
         }
         self.inner.save_profile().wait().await
     }
 
-    /// After a `key_changed` warning, the user chose to trust the new key.
-    pub async fn trust_new_key(&self, username: &str) -> Result<(), ClientError> {
+    /// After a `key_changed` warning, the user chose to trust the new key they were shown:
+    /// `shown` is its safety number (or the key). Exactly that key is pinned — whatever the server
+    /// named since — or nothing is.
+    pub async fn trust_new_key(&self, username: &str, shown: &str) -> Result<(), ClientError> {
         self.inner.unlocked()?;
         let them = Username::parse(username)?;
-        let ak = lock(&self.inner.changed_keys)
-            .remove(&them)
-            .ok_or_else(|| ClientError::UnknownContact(them.to_string()))?;
+        let (me, my_ak) = self.my_ak()?;
+        let number = |k: &Key32| safety::grouped(&safety::safety_number(&me, &my_ak, &them, k));
+        let ak = lock(&self.inner.pending_keys).approve(&them, shown, number)?;
         {
             let mut data = lock(&self.inner.data);
             data.contacts.insert(
@@ -121,34 +131,42 @@ impl Inner {
             .map(|c| c.ak_pub)
     }
 
-    /// Pins a contact's key on first use; a different key than the pinned one is refused, kept for
-    /// the user's decision, and announced loudly.
-    pub(super) fn pin(&self, who: &Username, ak: Key32) -> Result<(), ClientError> {
-        {
+    /// Judges the key the server names for `who` in `flow` (the rules are `crate::trust`): pins
+    /// it on first use (never on a roster's word), and announces a changed key at once, the first
+    /// time it is named.
+    pub(super) fn vouch(&self, who: &Username, ak: Key32, flow: Flow) -> Verdict {
+        let verdict = {
             let mut data = lock(&self.data);
-            match data.contacts.get(who.as_str()) {
-                Some(c) if c.ak_pub == ak => return Ok(()),
-                Some(c) => {
-                    let pinned = c.ak_pub;
-                    drop(data);
-                    lock(&self.changed_keys).insert(who.clone(), ak);
-                    self.warn_key_changed(who, pinned, ak);
-                    return Err(ClientError::KeyChanged(who.to_string()));
-                }
-                None => {
-                    data.contacts.insert(
-                        who.to_string(),
-                        Contact {
-                            ak_pub: ak,
-                            verified: false,
-                        },
-                    );
-                }
+            let pinned = data.contacts.get(who.as_str()).map(|c| c.ak_pub);
+            let blocked = data.blocked.contains(who.as_str());
+            let verdict = lock(&self.pending_keys).judge(who, ak, pinned, blocked, flow);
+            if verdict == Verdict::FirstUse && flow != Flow::Roster {
+                data.contacts.insert(
+                    who.to_string(),
+                    Contact {
+                        ak_pub: ak,
+                        verified: false,
+                    },
+                );
             }
+            verdict
+        };
+        match verdict {
+            // Pinned in RAM at once; the write lands on its own (this runs on the signaling reader).
+            Verdict::FirstUse if flow != Flow::Roster => drop(self.save_profile()),
+            Verdict::Changed { pinned, new: true } => self.warn_key_changed(who, pinned, ak),
+            _ => {}
         }
-        // Pinned in RAM at once; the write lands on its own (this runs on the signaling reader).
-        drop(self.save_profile());
-        Ok(())
+        verdict
+    }
+
+    /// The server's word on `who`'s key outside any ring or roster: pinned on first use; a
+    /// different key than the pinned one is refused, kept for the user's decision, and announced.
+    pub(super) fn pin(&self, who: &Username, ak: Key32) -> Result<(), ClientError> {
+        match self.vouch(who, ak, Flow::Listed) {
+            Verdict::Pinned | Verdict::FirstUse => Ok(()),
+            _ => Err(ClientError::KeyChanged(who.to_string())),
+        }
     }
 
     pub(super) fn my_ak(&self) -> Option<(Username, Key32)> {

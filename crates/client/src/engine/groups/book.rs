@@ -85,25 +85,38 @@ impl Groups {
     }
 
     /// Everything about session (or ring) `id` is forgotten; returns its group and member if it
-    /// was a link or a ring of one.
+    /// was that member's current link, or its pending ring while no link is up. A ring or session
+    /// the book no longer counts as the member's (an old one, or one the server forged and ended)
+    /// changes nothing: the server cannot cut a live link by ending another id.
     pub fn forget(&mut self, id: &str) -> Option<(String, Username)> {
         self.invites.remove(id);
         self.certs.remove(id);
         let tag = self.rings.remove(id);
         if let Some((group, who)) = self.links.remove(id) {
-            if let Some(g) = self.groups.get_mut(&group) {
-                if g.sessions.get(&who).map(String::as_str) == Some(id) {
-                    g.sessions.remove(&who);
-                }
+            let g = self.groups.get_mut(&group)?;
+            if g.sessions.get(&who).map(String::as_str) != Some(id) {
+                return None;
             }
+            g.sessions.remove(&who);
             return Some((group, who));
         }
         let (group, who) = parts(&tag?);
         let g = self.groups.get_mut(&group)?;
-        if g.rings.get(&who).map(String::as_str) == Some(id) {
-            g.rings.remove(&who);
+        if g.rings.get(&who).map(String::as_str) != Some(id) {
+            return None;
+        }
+        g.rings.remove(&who);
+        if g.sessions.contains_key(&who) {
+            return None;
         }
         Some((group, who))
+    }
+
+    /// Whether `who` has a ring on its way or a link up in `group`: one at a time per member.
+    pub fn linking(&self, group: &str, who: &Username) -> bool {
+        self.groups
+            .get(group)
+            .is_some_and(|g| g.rings.contains_key(who) || g.sessions.contains_key(who))
     }
 
     /// Session `id` is `who`'s link in `group` now.
@@ -140,5 +153,112 @@ fn parts(tag: &RingTag) -> (String, Username) {
     match tag {
         RingTag::Invite { group, who } => (group.clone(), who.clone()),
         RingTag::Link { group, member, .. } => (group.clone(), member.username().clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use anonchat_proto::{Caps, Sig64};
+
+    use super::*;
+
+    fn user(name: &str) -> Username {
+        Username::parse(name).unwrap()
+    }
+
+    fn member(name: &str) -> Member {
+        Member {
+            ak: Key32([3; 32]),
+            device: DeviceCert {
+                v: 1,
+                username: user(name),
+                device_id: format!("{name:A<22}"),
+                dk_ed25519: Key32([1; 32]),
+                dk_curve25519: Key32([2; 32]),
+                caps: Caps::default(),
+                created_at: 0,
+                sig: Sig64([0; 64]),
+            },
+        }
+    }
+
+    fn book() -> Groups {
+        let mesh = Mesh::start(Key32([7; 32]), member("alice"), 0, &|_| Sig64([0; 64]));
+        let mut b = Groups::default();
+        b.groups.insert(
+            "g".into(),
+            Group {
+                mesh,
+                token: Key32([9; 32]),
+                sessions: HashMap::new(),
+                rings: HashMap::new(),
+                stop: CancellationToken::new(),
+            },
+        );
+        b
+    }
+
+    fn link_tag(who: &str) -> RingTag {
+        RingTag::Link {
+            group: "g".into(),
+            token: Key32([9; 32]),
+            member: Box::new(member(who)),
+        }
+    }
+
+    fn bob_in_g() -> Option<(String, Username)> {
+        Some(("g".into(), user("bob")))
+    }
+
+    #[test]
+    fn a_ring_that_ends_for_a_member_whose_link_is_up_changes_nothing() {
+        let mut b = book();
+        b.ring_started("r1", link_tag("bob"));
+        b.link("r1", "g", &user("bob"));
+        // A ring the server forged for bob got recorded; the server ends it.
+        b.rings.insert("forged".into(), link_tag("bob"));
+        assert_eq!(b.forget("forged"), None, "bob's live link stands");
+        assert!(b.linking("g", &user("bob")));
+        // An id the book never had, or the same forged id again: nothing either.
+        assert_eq!(b.forget("never"), None);
+        assert_eq!(b.forget("forged"), None);
+        // The link's own end counts, once.
+        assert_eq!(b.forget("r1"), bob_in_g());
+        assert!(!b.linking("g", &user("bob")));
+        assert_eq!(b.forget("r1"), None);
+    }
+
+    #[test]
+    fn only_the_members_pending_ring_counts_when_it_ends() {
+        let mut b = book();
+        b.ring_started("r1", link_tag("bob"));
+        assert!(
+            b.linking("g", &user("bob")),
+            "one ring at a time per member"
+        );
+        b.rings.insert("old".into(), link_tag("bob"));
+        assert_eq!(b.forget("old"), None, "not bob's pending ring");
+        assert!(b.linking("g", &user("bob")));
+        assert_eq!(b.forget("r1"), bob_in_g());
+        assert!(!b.linking("g", &user("bob")));
+        // An invite's ring ending (declined) counts too.
+        let invite = RingTag::Invite {
+            group: "g".into(),
+            who: user("carol"),
+        };
+        b.ring_started("i1", invite);
+        assert_eq!(b.forget("i1"), Some(("g".into(), user("carol"))));
+    }
+
+    #[test]
+    fn an_old_link_of_a_member_ending_leaves_its_current_link() {
+        let mut b = book();
+        b.ring_started("r1", link_tag("bob"));
+        b.link("r1", "g", &user("bob"));
+        b.ring_started("r2", link_tag("bob"));
+        b.link("r2", "g", &user("bob"));
+        assert_eq!(b.forget("r1"), None, "r2 is bob's link now");
+        assert!(b.linking("g", &user("bob")));
+        assert_eq!(b.forget("r2"), bob_in_g());
     }
 }

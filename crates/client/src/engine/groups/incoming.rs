@@ -13,11 +13,13 @@ use super::RingTag;
 use crate::events::Event;
 use crate::group::mesh::{Do, Link, Mesh, MeshError};
 use crate::session::{Cmd, GroupFrame};
+use crate::trust::{Flow, Verdict};
 
 impl Inner {
     /// A ring from a member of one of our groups (the server let it through on the pass). Taken
-    /// only from a member the roster names under the key the server says rang, whom we await;
-    /// the device is checked against the roster when it connects.
+    /// only from a member the roster names under the key the server says rang, whom we await and
+    /// have no ring or link with yet, and whom this user's own trust lets through (P8); the device
+    /// is checked against the roster when it connects.
     pub(in crate::engine) fn on_group_ring(
         &self,
         ring_id: String,
@@ -29,7 +31,8 @@ impl Inner {
             let groups = lock(&self.groups);
             groups.by_token(&token).and_then(|gid| {
                 let g = &groups.groups[gid];
-                let awaited = matches!(g.mesh.link(&from), Some(Link::Awaiting { .. }));
+                let awaited = matches!(g.mesh.link(&from), Some(Link::Awaiting { .. }))
+                    && !groups.linking(gid, &from);
                 g.mesh
                     .roster()
                     .member(&from)
@@ -46,6 +49,13 @@ impl Inner {
                 message: "declined a group ring from no member this device awaits".into(),
             });
         };
+        if !self.member_vouched(&member) {
+            let _ = self.signaling.send(ClientMsg::Answer {
+                ring_id,
+                accept: false,
+            });
+            return self.member_unreachable(&group, &from);
+        }
         {
             let mut calls = lock(&self.calls);
             if calls.incoming_ring(&ring_id, from, ak).is_err()
@@ -67,6 +77,25 @@ impl Inner {
             ring_id,
             accept: true,
         });
+    }
+
+    /// This user's own trust over the admin's roster (P8): no link with a member this user
+    /// blocked, nor with one whose key differs from the pin or whose key change waits for the
+    /// user's decision. Says so.
+    pub(in crate::engine) fn member_vouched(&self, member: &Member) -> bool {
+        let who = member.username();
+        let why = match self.vouch(who, member.ak, Flow::Roster) {
+            Verdict::Pinned | Verdict::FirstUse => return true,
+            Verdict::Blocked => "you blocked them",
+            Verdict::Changed { .. } => {
+                "the group names another account key for them than the one you pinned"
+            }
+            Verdict::Pending => "their account key changed and you have not trusted the new one",
+        };
+        self.emit(Event::Warning {
+            message: format!("no group link with {who}: {why}"),
+        });
+        false
     }
 
     /// A session's event, seen before the front-end gets it: a group link opened or ended.
