@@ -365,6 +365,10 @@ fn new_burner(state: State<'_, AppState>, minutes: Option<u64>) -> Res<()> {
     if let Some(ca) = &state.ca_cert {
         cmd.arg("--ca-cert").arg(ca);
     }
+    // The server's key this profile pinned: the burner refuses any other from its first connection.
+    if let Some(pin) = state.engine.server_key() {
+        cmd.args(["--server-pin", &pin.replace(' ', "")]);
+    }
     if state.insecure_plain_http_on_lan {
         cmd.arg("--insecure-plain-http-on-lan");
     }

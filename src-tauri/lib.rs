@@ -57,6 +57,9 @@ struct Options {
     /// (N may be a fraction: 0.5 is thirty seconds).
     burner: bool,
     burner_lifetime: Option<std::time::Duration>,
+    /// `--server-pin FINGERPRINT`: the server's TLS key a new profile expects (a burner gets its
+    /// main profile's).
+    server_pin: Option<[u8; 32]>,
     update_endpoint: Option<String>,
 }
 
@@ -77,6 +80,7 @@ fn options() -> Options {
             .is_some_and(|v| v == "1" || v == "true"),
         burner: false,
         burner_lifetime: None,
+        server_pin: None,
         update_endpoint: std::env::var("ANONCHAT_UPDATE_ENDPOINT").ok(),
     };
     while let Some(a) = args.next() {
@@ -87,6 +91,11 @@ fn options() -> Options {
             "--insecure-plain-http-on-lan" => o.insecure_plain_http_on_lan = true,
             "--burner" => o.burner = true,
             "--burner-minutes" => o.burner_lifetime = args.next().and_then(|m| lifetime(&m)),
+            "--server-pin" => {
+                o.server_pin = args
+                    .next()
+                    .and_then(|f| anonchat_client::trust::parse_fingerprint(&f))
+            }
             "--update-endpoint" => o.update_endpoint = args.next().or(o.update_endpoint),
             _ => {}
         }
@@ -117,6 +126,7 @@ async fn open_profile(
         keychain: Keychain::os()?,
         extra_ca_pem,
         camera: anonchat_client::camera::Source::for_this_build()?,
+        server_pin: o.server_pin,
         insecure_plain_http_on_lan: o.insecure_plain_http_on_lan,
     };
     Engine::open(cfg).await

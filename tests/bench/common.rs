@@ -40,6 +40,7 @@ pub async fn open_engine(
         keychain: Keychain::os()?,
         extra_ca_pem: None,
         camera: Default::default(),
+        server_pin: None,
         insecure_plain_http_on_lan: false,
     })
     .await?;

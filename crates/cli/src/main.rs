@@ -90,6 +90,7 @@ async fn open(cli: &Cli) -> anyhow::Result<(Engine, EventReceiver)> {
         keychain,
         extra_ca_pem,
         camera: anonchat_client::camera::Source::for_this_build()?,
+        server_pin: None,
         insecure_plain_http_on_lan: cli.insecure_plain_http_on_lan,
     };
     Engine::open(cfg).await.context("opening the profile")

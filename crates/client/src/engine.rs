@@ -59,6 +59,9 @@ pub struct EngineConfig {
     pub extra_ca_pem: Option<Vec<u8>>,
     /// Where camera frames come from (the platform's cameras, or a still image in tests).
     pub camera: crate::camera::Source,
+    /// The server's TLS key to expect when the profile has pinned none yet: a burner inherits its
+    /// main profile's, so it never trusts a key on first use that the main profile would refuse.
+    pub server_pin: Option<[u8; 32]>,
     /// Allow plain `http://` to a server on another machine (a LAN test setup only: anyone on the
     /// path can then play the server).
     pub insecure_plain_http_on_lan: bool,
@@ -185,10 +188,13 @@ impl Engine {
         )
         .with_grant(lock::grant());
         lock_state.lock();
-        let data = match &identity {
+        let mut data = match &identity {
             Some(id) => profile::load(&dir, &id.profile_key)?,
             None => ProfileData::default(),
         };
+        if data.server_pin.is_none() {
+            data.server_pin = cfg.server_pin.map(Key32);
+        }
         let server = cfg
             .server
             .map(|s| normalize_origin(&s))

@@ -159,17 +159,28 @@ pub fn server_fingerprint(spki_sha256: &[u8; 32]) -> String {
         .join(" ")
 }
 
+/// A fingerprint as [`server_fingerprint`] shows it (separators and case ignored) back to the key.
+pub fn parse_fingerprint(shown: &str) -> Option<[u8; 32]> {
+    let hex: Vec<u8> = shown
+        .chars()
+        .filter(|c| !matches!(c, ' ' | ':'))
+        .map(|c| c.to_digit(16).map(|d| d as u8))
+        .collect::<Option<_>>()?;
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (o, pair) in out.iter_mut().zip(hex.chunks(2)) {
+        *o = pair[0] << 4 | pair[1];
+    }
+    Some(out)
+}
+
 /// The user trusts the server's new TLS key they were shown: exactly the key refused last, and
 /// only if `shown` is its fingerprint (separators and case ignored).
 pub fn approve_server_key(shown: &str, refused: Option<[u8; 32]>) -> Result<[u8; 32], Refusal> {
     let refused = refused.ok_or(Refusal::NothingPending)?;
-    let norm = |s: &str| {
-        s.chars()
-            .filter(char::is_ascii_hexdigit)
-            .map(|c| c.to_ascii_lowercase())
-            .collect::<String>()
-    };
-    if norm(shown) == norm(&server_fingerprint(&refused)) {
+    if parse_fingerprint(shown) == Some(refused) {
         Ok(refused)
     } else {
         Err(Refusal::NotShown)
@@ -328,6 +339,14 @@ mod tests {
         let c = [0xc0; 32];
         assert_eq!(approve_server_key(&fp, Some(c)), Err(Refusal::NotShown));
         assert_eq!(approve_server_key(&fp, None), Err(Refusal::NothingPending));
+        // What a burner is started with reads back to the same key; anything else to none.
+        assert_eq!(parse_fingerprint(&fp), Some(b));
+        assert_eq!(
+            parse_fingerprint(&fp.replace(' ', "").to_uppercase()),
+            Some(b)
+        );
+        assert_eq!(parse_fingerprint(&fp[..fp.len() - 1]), None);
+        assert_eq!(parse_fingerprint(&fp.replace('b', "g")), None);
         assert_eq!(approve_server_key("", Some(b)), Err(Refusal::NotShown));
     }
 }
