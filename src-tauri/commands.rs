@@ -84,10 +84,12 @@ pub struct Me {
 #[tauri::command(rename_all = "snake_case")]
 fn whoami(app: AppHandle, state: State<'_, AppState>) -> Me {
     let e = &state.engine;
+    // A locked app tells the page nothing about the account (the lock page needs none of it).
+    let open = e.check_unlocked().is_ok();
     Me {
-        username: e.username(),
-        share_link: e.share_link(),
-        server: e.server(),
+        username: e.username().filter(|_| open),
+        share_link: e.share_link().filter(|_| open),
+        server: e.server().filter(|_| open),
         profile: state.profile.clone(),
         connected: e.is_connected(),
         unprotected: !e.caps().screen_protection,

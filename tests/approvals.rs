@@ -140,7 +140,8 @@ async fn trusting_or_verifying_with_a_number_not_shown_is_refused() {
         .await;
 }
 
-/// `accept_friend` had the same shape: it signed whatever request the server delivered last.
+/// `accept_friend` had the same shape: it signed whatever request the server delivered last. The
+/// request shown now stays, and the acceptance names its number.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accepting_a_friend_request_the_server_replaced_after_it_was_shown_signs_nothing() {
     let (_server, proxy) = proxied(None).await;
@@ -172,22 +173,42 @@ async fn accepting_a_friend_request_the_server_replaced_after_it_was_shown_signs
         sig,
     });
     assert_eq!(proxy.inject(&p.b_name, &push), 1);
-    let replaced = p.b.expect("the replaced request", |v| {
-        v["event"] == "friend_request" && v["safety_number"] != shown["safety_number"]
-    });
-    replaced.await;
+    // The request shown stays: the second one is refused with a warning, never shown instead.
+    p.b.expect("the second request refused", |v| {
+        v["event"] == "warning"
+            && v["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("second friend request"))
+    })
+    .await;
+    assert!(!p
+        .b
+        .seen(|v| v["event"] == "friend_request" && v["safety_number"] != shown["safety_number"]));
+    let held = p.b.ok(json!({"cmd": "friend_requests"})).await;
+    assert_eq!(held["requests"][0]["safety_number"], shown["safety_number"]);
 
-    // Bob accepts what he was shown: refused, nothing signed over the server's key.
+    // A number that is not the one held signs nothing.
+    let wrong = number_under(&p.b_name, &bob_ak, &p.a_name, &fake_ak);
     let r =
-        p.b.call(json!({"cmd": "accept_friend", "username": p.a_name, "safety_number": shown["safety_number"]}))
+        p.b.call(json!({"cmd": "accept_friend", "username": p.a_name, "safety_number": wrong}))
             .await;
     assert_eq!(r["code"], "not_what_was_shown", "{r}");
     assert!(proxy.recorded_messages("friend_accept").is_empty());
+    // Bob accepts what he was shown: alice's own key is the one signed and pinned.
+    p.b.ok(json!({"cmd": "accept_friend", "username": p.a_name, "safety_number": shown["safety_number"]}))
+        .await;
     let pinned =
-        p.b.call(json!({"cmd": "safety_number", "username": p.a_name}))
+        p.b.ok(json!({"cmd": "safety_number", "username": p.a_name}))
             .await;
-    assert_eq!(
-        pinned["code"], "unknown_contact",
-        "nothing pinned: {pinned}"
-    );
+    assert_eq!(pinned["safety_number"], shown["safety_number"]);
+    p.a.expect_event("friend_added").await;
+}
+
+/// The safety number `me` would see for `them` under `their_ak`.
+fn number_under(me: &str, my_ak: &Key32, them: &str, their_ak: &Key32) -> String {
+    let me = Username::parse(me).expect("name");
+    let them = Username::parse(them).expect("name");
+    anonchat_proto::safety::grouped(&anonchat_proto::safety::safety_number(
+        &me, my_ak, &them, their_ak,
+    ))
 }

@@ -227,9 +227,13 @@ async fn a_key_swapped_with_a_forged_rotation_statement_is_an_unexplained_change
         warned["rotated"], false,
         "a statement the old key did not sign explains nothing: {warned}"
     );
+    // Bob asked for alice's rotations (after warning: the warning never waits for the server)
+    // and got the forged one; once he has it (a round trip later), still no "rotated".
+    proxy.recorded_at_least("key_history", 2).await;
+    p.b.ok(json!({"cmd": "friends"})).await;
     assert!(
-        !proxy.recorded_messages("key_history").is_empty(),
-        "bob asked for alice's rotations and got the forged one"
+        !p.b.seen(|v| v["event"] == "key_changed" && v["rotated"] == true),
+        "a forged statement never makes the change a rotation"
     );
     let pinned =
         p.b.ok(json!({"cmd": "safety_number", "username": p.a_name}))

@@ -90,6 +90,23 @@ impl Proxy {
             .collect()
     }
 
+    /// Waits (up to 10 s) until at least `n` messages of type `t` were recorded; returns them.
+    pub async fn recorded_at_least(&self, t: &str, n: usize) -> Vec<serde_json::Value> {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let seen = self.recorded_messages(t);
+            if seen.len() >= n {
+                return seen;
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "only {} {t} recorded",
+                seen.len()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Sends `msg` to every live WebSocket of `username` as if the server had (a malicious one).
     /// Returns how many sockets it went to.
     pub fn inject(&self, username: &str, msg: &serde_json::Value) -> usize {

@@ -129,7 +129,11 @@ pub async fn run(engine: Engine, mut events: EventReceiver, burner: bool) -> any
                 let mut parts = line.trim().splitn(2, ' ');
                 let head = parts.next().unwrap_or("");
                 let arg = parts.next().unwrap_or("").trim();
+                // The terminal's door, as `execute` has one: a locked profile takes nothing but the
+                // passcode, panic and quit (and the help text).
+                let open = matches!(head, "" | "/help" | "/unlock" | "/panic" | "/quit");
                 let result = match head {
+                    _ if !open && engine.check_unlocked().is_err() => engine.check_unlocked(),
                     "" => Ok(()),
                     "/help" => { crate::out!("{HELP}"); Ok(()) }
                     "/add" => {

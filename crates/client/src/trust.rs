@@ -77,6 +77,14 @@ impl Pending {
                     Verdict::Pinned
                 }
             }
+            // An admin's roster names keys on its own word: its key is refused for the group but
+            // never kept for the user to trust, nor announced as the contact's change (a hostile
+            // admin could otherwise plant a "trust the new key" for any contact, or push out the
+            // key the user compared).
+            Some(p) if flow == Flow::Roster => Verdict::Changed {
+                pinned: p,
+                new: false,
+            },
             Some(p) => Verdict::Changed {
                 pinned: p,
                 new: self.keep(who, key),
@@ -232,8 +240,30 @@ mod tests {
     }
 
     #[test]
-    fn a_changed_key_is_kept_and_announced_once_in_every_flow() {
-        for flow in [Flow::Contact, Flow::Listed, Flow::Roster] {
+    fn a_roster_s_other_key_is_refused_but_never_kept_for_the_user_to_trust() {
+        let mut p = Pending::default();
+        let bob = u("bob");
+        let v = p.judge(&bob, B, Some(A), false, Flow::Roster);
+        assert_eq!(
+            v,
+            Verdict::Changed {
+                pinned: A,
+                new: false
+            }
+        );
+        assert!(!p.waiting(&bob));
+        fn number(k: &Key32) -> String {
+            format!("{:0>60}", k.0[0])
+        }
+        assert_eq!(
+            p.approve(&bob, &number(&B), number),
+            Err(Refusal::NothingPending)
+        );
+    }
+
+    #[test]
+    fn a_changed_key_is_kept_and_announced_once_where_the_server_names_it() {
+        for flow in [Flow::Contact, Flow::Listed] {
             let mut p = Pending::default();
             let bob = u("bob");
             let first = p.judge(&bob, B, Some(A), false, flow);

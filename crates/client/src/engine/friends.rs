@@ -181,7 +181,20 @@ impl Inner {
             return;
         }
         let safety_number = self.safety_with(&from, &ak);
-        lock(&self.requests).insert(from.clone(), (ak, sig));
+        {
+            let mut requests = lock(&self.requests);
+            if requests.get(&from).is_some_and(|(held, _)| *held != ak) {
+                drop(requests);
+                // The one shown stays: a server that swaps a request after it was shown gets a
+                // warning, not a different key behind the same Accept.
+                return self.emit(Event::Warning {
+                    message: format!(
+                        "ignored a second friend request from {from} under another key: compare the safety number shown with them"
+                    ),
+                });
+            }
+            requests.insert(from.clone(), (ak, sig));
+        }
         self.emit(Event::FriendRequest {
             from: from.to_string(),
             safety_number,

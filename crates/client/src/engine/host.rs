@@ -114,8 +114,9 @@ impl signaling::Host for Inner {
                 by,
                 blob,
             } => self.on_account_key_rotated(*rotation, cert, by, blob),
-            ServerMsg::KeyRotated { username, ak_pub } => {
-                // Checked against our pin like any key the server names: loud unless unchanged.
+            // Checked against our pin like any key the server names: loud unless unchanged. A name
+            // this device never pinned gets nothing pinned by the server's push.
+            ServerMsg::KeyRotated { username, ak_pub } if self.pinned(&username).is_some() => {
                 let _ = self.pin(&username, ak_pub);
             }
             ServerMsg::FriendRemoved { username } => self.emit(Event::FriendRemoved {

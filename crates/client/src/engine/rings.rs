@@ -168,7 +168,11 @@ impl Inner {
     ) {
         let link = lock(&self.groups).link_member(&ring_id);
         if let Some(member) = link {
-            // A group's member: exactly the device the admin's roster names, pinned or not.
+            // A group's member: exactly the device the admin's roster names, pinned or not, and
+            // still one this user's own trust lets through.
+            if member.username() != callee || !self.member_vouched(&member) {
+                return self.session_failed(&ring_id, "this group link is not vouched for");
+            }
             if peer != member.device {
                 return self.session_failed(
                     &ring_id,
@@ -212,6 +216,9 @@ impl Inner {
         let link = lock(&self.groups).link_member(&ring_id);
         if let Some(member) = link {
             // A member who is not a friend: not pinned; the roster names its device exactly.
+            if member.username() != &caller || !self.member_vouched(&member) {
+                return self.session_failed(&ring_id, "this group link is not vouched for");
+            }
             if peer != member.device {
                 return self.session_failed(
                     &ring_id,

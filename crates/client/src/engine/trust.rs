@@ -68,9 +68,11 @@ impl Engine {
         let them = Username::parse(username)?;
         let (me, my_ak) = self.my_ak()?;
         let number = |k: &Key32| safety::grouped(&safety::safety_number(&me, &my_ak, &them, k));
-        let ak = lock(&self.inner.pending_keys).approve(&them, shown, number)?;
-        {
+        // Under the data lock, then the pending keys (the order `vouch` takes them): no judge in
+        // between can see the old pin and keep the key just trusted as a change again.
+        let ak = {
             let mut data = lock(&self.inner.data);
+            let ak = lock(&self.inner.pending_keys).approve(&them, shown, number)?;
             data.contacts.insert(
                 them.to_string(),
                 Contact {
@@ -78,7 +80,8 @@ impl Engine {
                     verified: false,
                 },
             );
-        }
+            ak
+        };
         self.inner.save_profile().wait().await?;
         // Our half of the friendship edge was signed over the old key: sign it over the new one.
         self.resign_edge_with(them, ak).await;
