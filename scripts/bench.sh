@@ -14,7 +14,9 @@
 # - desktop: the app's cold start to first paint and idle memory beside the CLI, and the panic
 #   shortcut → window hidden / peer told, with a live chat beside none;
 # - groups: groups of 3, 5 and 10 engines on loopback beside a 1:1 chat — start to every pair
-#   connected, text fan-out latency to all members, file throughput to every member.
+#   connected, text fan-out latency to all members, file throughput to every member;
+# - passcode: unlocking a keychain record sealed under the passcode (Argon2id 64 MiB) beside the
+#   19 MiB hash check it replaced.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -33,3 +35,4 @@ cargo bench -p anonchat-e2e --bench churn --locked
 cargo bench -p anonchat-e2e --bench load --locked
 bash scripts/with-keyring.sh cargo bench -p anonchat-e2e --bench desktop --locked
 bash scripts/with-keyring.sh cargo bench -p anonchat-e2e --bench groups --locked
+cargo bench -p anonchat-e2e --bench passcode --locked

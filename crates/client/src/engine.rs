@@ -128,6 +128,10 @@ struct Inner {
     refusals: Mutex<HashMap<Username, u32>>,
     /// Locked or not, and the grant an entered passcode gives sensitive actions.
     lock_state: Mutex<crate::passcode::LockState>,
+    /// With a passcode: the keychain record sealed under it (`crate::sealed`), and its key once
+    /// the passcode opened it. Until then `identity` is `None`: nothing of the keys is in RAM.
+    sealed: Mutex<Option<crate::sealed::Record>>,
+    sealer: Mutex<Option<crate::sealed::Sealer>>,
     /// The enrollment this device opened, and the one new device that joined it.
     enroll_gate: Mutex<crate::enrollment::EnrollGate>,
     stop: Mutex<CancellationToken>,
@@ -181,12 +185,27 @@ impl Engine {
         let kc = cfg.keychain.clone();
         let name = cfg.profile.clone();
         let secret = blocking(move || kc.load(&name)).await??;
-        let identity = secret.map(|s| Identity::from_secret(&s)).transpose()?;
-        // With a passcode the app starts locked: quitting and starting again is no way around it.
-        let mut lock_state = crate::passcode::LockState::new(
-            identity.as_ref().is_some_and(|i| i.passcode_hash.is_some()),
-        )
-        .with_grant(lock::grant());
+        let sealed = secret
+            .as_ref()
+            .and_then(|s| crate::sealed::Record::parse(s.as_slice()));
+        let identity = match (&secret, &sealed) {
+            (Some(s), None) => Some(Identity::from_secret(s)?),
+            _ => None,
+        };
+        // With a passcode the app starts locked: quitting and starting again is no way around it,
+        // nor does it give back the guesses (their count is stored with the sealed record).
+        let has_passcode =
+            sealed.is_some() || identity.as_ref().is_some_and(|i| i.passcode_hash.is_some());
+        let mut lock_state =
+            crate::passcode::LockState::new(has_passcode).with_grant(lock::grant());
+        if let Some(r) = &sealed {
+            let wait = r.retry_at.saturating_sub(unix_now());
+            lock_state.restore(
+                r.wrong,
+                std::time::Duration::from_secs(wait),
+                std::time::Instant::now(),
+            );
+        }
         lock_state.lock();
         let mut data = match &identity {
             Some(id) => profile::load(&dir, &id.profile_key)?,
@@ -222,6 +241,8 @@ impl Engine {
             pending_keys: Mutex::default(),
             enroll_gate: Mutex::default(),
             lock_state: Mutex::new(lock_state),
+            sealed: Mutex::new(sealed),
+            sealer: Mutex::default(),
             refusals: Mutex::default(),
             stop: Mutex::new(CancellationToken::new()),
             closing: tokio_util::task::TaskTracker::new(),
@@ -289,7 +310,7 @@ impl Engine {
     /// Starts (or restarts) the signaling connection; it reconnects by itself until shutdown.
     pub async fn connect(&self) -> Result<(), ClientError> {
         if lock(&self.inner.identity).is_none() {
-            return Err(ClientError::Profile(ProfileError::NoIdentity));
+            return Err(self.inner.no_identity());
         }
         let origin = self.server_or_err()?;
         match self.server_config(&origin).await {
@@ -454,6 +475,26 @@ impl Engine {
 }
 
 impl Inner {
+    /// Why there is no identity in RAM: none yet, or one sealed under the passcode.
+    fn no_identity(&self) -> ClientError {
+        if lock(&self.sealed).is_some() {
+            ClientError::Lock(crate::passcode::LockError::Locked)
+        } else {
+            ClientError::Profile(ProfileError::NoIdentity)
+        }
+    }
+
+    /// The keychain record for this identity: sealed under the passcode when one is set.
+    /// The sealed record kept in RAM follows, so stored guess counters never bring back an old one.
+    fn identity_record(&self, plain: Zeroizing<Vec<u8>>) -> Zeroizing<Vec<u8>> {
+        let Some(record) = lock(&self.sealer).as_ref().map(|s| s.seal(&plain)) else {
+            return plain;
+        };
+        let bytes = record.to_bytes();
+        *lock(&self.sealed) = Some(record);
+        bytes
+    }
+
     fn emit(&self, ev: Event) {
         // Bounded: a front-end that stops reading (or a peer that outpaces it) cannot grow this
         // process without limit. Chat state stays queryable (`history`, `attachments`).

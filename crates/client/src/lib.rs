@@ -20,6 +20,7 @@ pub mod passcode;
 pub mod profile;
 pub mod qr;
 pub mod quota;
+pub mod sealed;
 pub mod session;
 pub mod signaling;
 pub mod tls;

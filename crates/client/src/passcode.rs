@@ -1,6 +1,7 @@
 //! The app passcode (DESIGN §8): an optional secret that makes the lock after a panic a lock, and
 //! that sensitive actions (approve a device, show or rotate the code, change the mode, delete the
-//! account) ask for again. Its Argon2id hash lives in the keychain entry, beside the keys.
+//! account) ask for again. It seals the keychain entry (`crate::sealed`); records from before
+//! sealing kept an Argon2id hash beside the keys, checked here once and then sealed.
 //!
 //! [`LockState`] is the pure part: locked or not, a short grant after the passcode was entered,
 //! and a growing wait after wrong guesses. Time is passed in.
@@ -10,8 +11,23 @@ use std::time::{Duration, Instant};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
-/// Shortest passcode accepted.
-pub const MIN_LEN: usize = 4;
+/// Shortest passcode accepted: it is the key to the keychain entry (`sealed.rs`), so a guess
+/// costs an attacker with a copy of the entry one 64 MiB Argon2id run and nothing else.
+pub const MIN_LEN: usize = 8;
+/// Different characters it must have (not "aaaaaaaa", not "12121212").
+pub const MIN_DISTINCT: usize = 4;
+
+/// Why a passcode is too weak, if it is.
+pub fn weakness(passcode: &str) -> Option<String> {
+    let mut chars: Vec<char> = passcode.chars().collect();
+    if chars.len() < MIN_LEN {
+        return Some(format!("a passcode has at least {MIN_LEN} characters"));
+    }
+    chars.sort_unstable();
+    chars.dedup();
+    (chars.len() < MIN_DISTINCT)
+        .then(|| format!("a passcode has at least {MIN_DISTINCT} different characters"))
+}
 /// How long an entered passcode also covers sensitive actions.
 pub const GRANT: Duration = Duration::from_secs(60);
 /// Wrong guesses before each further one waits (5 s, doubling, at most 5 minutes).
@@ -24,9 +40,9 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-/// A PHC string (`$argon2id$…`) for `passcode`; `None` if it is too short.
+/// A PHC string (`$argon2id$…`) for `passcode`; `None` if it is too weak.
 pub fn hash(passcode: &str) -> Option<String> {
-    if passcode.chars().count() < MIN_LEN {
+    if weakness(passcode).is_some() {
         return None;
     }
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
@@ -44,6 +60,15 @@ pub fn verify(passcode: &str, phc: &str) -> bool {
                 .is_ok()
         })
         .unwrap_or(false)
+}
+
+/// The wait before the next guess after `wrong` wrong ones: none for the first few, then 5 s
+/// doubling up to [`MAX_WAIT`].
+pub fn wait_after(wrong: u32) -> Option<Duration> {
+    (wrong >= FREE_GUESSES).then(|| {
+        let doublings = (wrong - FREE_GUESSES).min(6);
+        (Duration::from_secs(5) * 2u32.pow(doublings)).min(MAX_WAIT)
+    })
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -150,6 +175,18 @@ impl LockState {
         }
     }
 
+    /// Wrong guesses since the last right one.
+    pub fn wrong(&self) -> u32 {
+        self.wrong
+    }
+
+    /// The counters stored with the keychain entry (`wrong` guesses, `wait` still to go): a
+    /// restarted app waits as the last one would have.
+    pub fn restore(&mut self, wrong: u32, wait: Duration, now: Instant) {
+        self.wrong = wrong;
+        self.retry_at = (!wait.is_zero()).then_some(now + wait);
+    }
+
     /// The outcome of a checked guess.
     pub fn guessed(&mut self, right: bool, now: Instant) -> Result<(), LockError> {
         if right {
@@ -160,9 +197,7 @@ impl LockState {
             return Ok(());
         }
         self.wrong += 1;
-        if self.wrong >= FREE_GUESSES {
-            let doublings = (self.wrong - FREE_GUESSES).min(6);
-            let wait = (Duration::from_secs(5) * 2u32.pow(doublings)).min(MAX_WAIT);
+        if let Some(wait) = wait_after(self.wrong) {
             self.retry_at = Some(now + wait);
         }
         Err(LockError::Wrong)
@@ -180,7 +215,19 @@ mod tests {
         assert!(verify("correct horse", &h));
         assert!(!verify("correct hors", &h));
         assert!(!verify("correct horse", "not a hash"));
-        assert!(hash("abc").is_none());
+        for weak in [
+            "abc",
+            "1234",
+            "1234567",
+            "aaaaaaaaaa",
+            "12121212",
+            "abcabcab",
+        ] {
+            assert!(hash(weak).is_none(), "{weak}");
+            assert!(weakness(weak).is_some(), "{weak}");
+        }
+        assert_eq!(weakness("four words of passcode"), None);
+        assert_eq!(weakness("12345678"), None);
     }
 
     #[test]
@@ -245,6 +292,22 @@ mod tests {
         let t2 = t1 + MAX_WAIT;
         assert_eq!(s.guessed(true, t2), Ok(()));
         assert_eq!(s.may_guess(t2), Ok(()), "a right guess resets the wait");
+    }
+
+    #[test]
+    fn restored_counters_wait_as_the_last_run_would_have() {
+        let t0 = Instant::now();
+        let mut s = LockState::new(true);
+        s.lock();
+        s.restore(5, Duration::from_secs(20), t0);
+        assert_eq!(s.wrong(), 5);
+        assert_eq!(s.may_guess(t0), Err(LockError::Wait(20)));
+        assert_eq!(s.may_guess(t0 + Duration::from_secs(20)), Ok(()));
+        s.restore(1, Duration::ZERO, t0);
+        assert_eq!(s.may_guess(t0), Ok(()));
+        assert_eq!(wait_after(FREE_GUESSES - 1), None);
+        assert_eq!(wait_after(FREE_GUESSES), Some(Duration::from_secs(5)));
+        assert_eq!(wait_after(100), Some(MAX_WAIT));
     }
 
     #[test]

@@ -5,8 +5,7 @@ use std::time::Instant;
 
 use anonchat_proto::frames::SecretText;
 
-use super::{blocking, lock, Engine, Inner};
-use crate::error::ProfileError;
+use super::{blocking, lock, unix_now, Engine, Inner};
 use crate::passcode;
 use crate::ClientError;
 
@@ -41,53 +40,96 @@ impl Engine {
     }
 
     /// Sets, changes (`Some`) or removes (`None`) the app passcode. Changing or removing one needs
-    /// it to have been entered just before ([`Engine::unlock`]).
+    /// it to have been entered just before ([`Engine::unlock`]). Set, it seals the keychain record
+    /// under a key derived from it (`crate::sealed`); removed, the record is stored plain again.
     pub async fn set_passcode(&self, new: Option<SecretText>) -> Result<(), ClientError> {
         self.inner.sensitive()?;
-        let hash = match new {
+        if let Some(why) = new.as_ref().and_then(|p| passcode::weakness(p.as_str())) {
+            return Err(ClientError::Refused(why));
+        }
+        self.seal_under(new).await
+    }
+
+    /// Seals the keychain record under `new` (or stores it plain with none).
+    async fn seal_under(&self, new: Option<SecretText>) -> Result<(), ClientError> {
+        let sealer = match new {
             Some(p) => Some(
-                blocking(move || passcode::hash(p.as_str()))
+                blocking(move || crate::sealed::Sealer::new(p.as_str()))
                     .await?
                     .ok_or_else(|| {
-                        ClientError::Refused(format!(
-                            "a passcode has at least {} characters",
-                            passcode::MIN_LEN
-                        ))
+                        ClientError::Refused("the passcode's key could not be made".into())
                     })?,
             ),
             None => None,
         };
-        let secret = {
+        let plain = {
             let mut id = lock(&self.inner.identity);
-            let id = id
-                .as_mut()
-                .ok_or(ClientError::Profile(ProfileError::NoIdentity))?;
-            id.passcode_hash = hash.clone();
+            let id = id.as_mut().ok_or_else(|| self.inner.no_identity())?;
+            // The seal is the check now: no hash beside the keys.
+            id.passcode_hash = None;
             id.to_secret()
         };
-        let (kc, profile) = (self.inner.keychain.clone(), self.inner.profile.clone());
-        blocking(move || kc.save(&profile, &secret)).await??;
-        lock(&self.inner.lock_state).set_passcode(hash.is_some(), Instant::now());
+        let has = sealer.is_some();
+        *lock(&self.inner.sealer) = sealer;
+        if !has {
+            *lock(&self.inner.sealed) = None;
+        }
+        let record = self.inner.identity_record(plain);
+        self.inner.save_record(record).await?;
+        lock(&self.inner.lock_state).set_passcode(has, Instant::now());
         Ok(())
     }
 
-    /// Enters the passcode: unlocks the app, and covers sensitive actions for a minute. Wrong
-    /// guesses wait longer and longer (the Argon2 work is not even done while waiting).
+    /// Enters the passcode: unlocks the app (opening the sealed keychain record if it is still
+    /// sealed, then connecting), and covers sensitive actions for a minute. Wrong guesses wait
+    /// longer and longer, across restarts: each guess is counted in the keychain entry before it
+    /// is checked, and the Argon2 work is not even done while waiting.
     pub async fn unlock(&self, given: SecretText) -> Result<(), ClientError> {
-        {
+        let counted = {
             let st = lock(&self.inner.lock_state);
             if !st.has_passcode() {
                 return Ok(());
             }
             st.may_guess(Instant::now())?;
+            st.wrong() + 1
+        };
+        let Some(record) = lock(&self.inner.sealed).clone() else {
+            return self.unlock_by_hash(given).await;
+        };
+        let retry_at = passcode::wait_after(counted).map_or(0, |w| unix_now() + w.as_secs());
+        self.inner
+            .save_record(record.with_guesses(counted, retry_at).to_bytes())
+            .await?;
+        let opened = blocking(move || record.open(given.as_str())).await?;
+        let Some((plain, sealer)) = opened else {
+            lock(&self.inner.lock_state).guessed(false, Instant::now())?;
+            return Ok(());
+        };
+        let sealed_until_now = lock(&self.inner.identity).is_none();
+        if sealed_until_now {
+            self.inner.open_identity(&plain)?;
         }
+        *lock(&self.inner.sealer) = Some(sealer);
+        let record = self.inner.identity_record(plain);
+        self.inner.save_record(record).await?;
+        lock(&self.inner.lock_state).guessed(true, Instant::now())?;
+        if sealed_until_now && self.server().is_some() {
+            // Nothing could connect while the keys were sealed.
+            let _ = self.connect().await;
+        }
+        Ok(())
+    }
+
+    /// A record from before sealing: the passcode's hash beside the keys. A right guess seals it.
+    async fn unlock_by_hash(&self, given: SecretText) -> Result<(), ClientError> {
         let phc = lock(&self.inner.identity)
             .as_ref()
             .and_then(|id| id.passcode_hash.clone())
-            .ok_or(ClientError::Profile(ProfileError::NoIdentity))?;
-        let right = blocking(move || passcode::verify(given.as_str(), &phc)).await?;
+            .ok_or_else(|| self.inner.no_identity())?;
+        let check = given.clone();
+        let right = blocking(move || passcode::verify(check.as_str(), &phc)).await?;
         lock(&self.inner.lock_state).guessed(right, Instant::now())?;
-        Ok(())
+        self.seal_under(Some(given)).await
     }
 }
 
@@ -103,6 +145,30 @@ pub(super) fn grant() -> std::time::Duration {
 }
 
 impl Inner {
+    async fn save_record(&self, record: zeroize::Zeroizing<Vec<u8>>) -> Result<(), ClientError> {
+        let (kc, profile) = (self.keychain.clone(), self.profile.clone());
+        blocking(move || kc.save(&profile, &record)).await?
+    }
+
+    /// The identity the passcode just unsealed, and the profile folder its key opens.
+    fn open_identity(&self, plain: &[u8]) -> Result<(), ClientError> {
+        let id = crate::identity::Identity::from_secret(plain)?;
+        let dir = crate::profile::profile_dir(&self.profile)?;
+        let data = crate::profile::load(&dir, &id.profile_key)?;
+        if let Some(pin) = data.server_pin {
+            self.pin.expect(Some(pin.0));
+        }
+        {
+            let mut server = lock(&self.server);
+            if server.is_none() {
+                *server = data.server.clone();
+            }
+        }
+        *lock(&self.data) = data;
+        *lock(&self.identity) = Some(id);
+        Ok(())
+    }
+
     /// For calls that show or change account data: refused while locked.
     pub(super) fn unlocked(&self) -> Result<(), ClientError> {
         Ok(lock(&self.lock_state).check_unlocked()?)

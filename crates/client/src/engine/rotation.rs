@@ -225,6 +225,7 @@ impl Inner {
             id.set_account_key(secret, cert)?;
             id.to_secret()
         };
+        let stored = self.identity_record(stored);
         // The code's seed is derived from the account key: the old one shows stale codes.
         *lock(&self.fvc) = None;
         let (kc, profile) = (self.keychain.clone(), self.profile.clone());
