@@ -10,6 +10,7 @@ pub mod disk;
 pub mod echo;
 pub mod group;
 pub mod gui;
+pub mod hostile;
 pub mod netns;
 pub mod nginx;
 pub mod postgres;

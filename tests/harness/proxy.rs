@@ -20,6 +20,10 @@ pub enum Dir {
 /// never answers, or a client message the server never got).
 pub type Tamper = Arc<dyn Fn(Dir, String) -> String + Send + Sync>;
 
+/// A malicious server's own moves: for each message on its way to a client, what it sends that
+/// client after it (forged, replayed or duplicated messages). See `hostile.rs`.
+pub type Mischief = Arc<dyn Fn(&serde_json::Value) -> Vec<serde_json::Value> + Send + Sync>;
+
 /// A proxied WebSocket: the account it authenticated as (once it did), and a way to send it
 /// messages the server never sent (a malicious server's own).
 struct Conn {
@@ -50,6 +54,17 @@ impl Proxy {
     }
 
     pub fn run(&mut self, upstream: SocketAddr, tamper: Option<Tamper>) {
+        self.run_with(upstream, tamper, None);
+    }
+
+    /// As [`Proxy::run`], with `mischief` adding messages after each one to a client. Returns the
+    /// accepting task (aborting it frees the port; connections already made go on).
+    pub fn run_with(
+        &mut self,
+        upstream: SocketAddr,
+        tamper: Option<Tamper>,
+        mischief: Option<Mischief>,
+    ) -> tokio::task::JoinHandle<()> {
         let listener = self.listener.take().expect("proxy already running");
         let record = self.record.clone();
         let conns = self.conns.clone();
@@ -57,6 +72,7 @@ impl Proxy {
             while let Ok((stream, _)) = listener.accept().await {
                 let record = record.clone();
                 let tamper = tamper.clone();
+                let mischief = mischief.clone();
                 let conns = conns.clone();
                 tokio::spawn(async move {
                     let mut head = [0u8; 16];
@@ -68,13 +84,14 @@ impl Proxy {
                             username: username.clone(),
                             inject,
                         });
-                        ws(stream, upstream, record, tamper, username, injected).await;
+                        let hooks = Hooks { tamper, mischief };
+                        ws(stream, upstream, record, hooks, username, injected).await;
                     } else {
                         pipe(stream, upstream, record).await;
                     }
                 });
             }
-        });
+        })
     }
 
     pub fn recorded(&self) -> Vec<u8> {
@@ -126,14 +143,20 @@ fn note(record: &Mutex<Vec<u8>>, bytes: &[u8]) {
     r.push(b'\n');
 }
 
+struct Hooks {
+    tamper: Option<Tamper>,
+    mischief: Option<Mischief>,
+}
+
 async fn ws(
     client: TcpStream,
     upstream: SocketAddr,
     record: Arc<Mutex<Vec<u8>>>,
-    tamper: Option<Tamper>,
+    hooks: Hooks,
     username: Arc<Mutex<Option<String>>>,
     mut injected: tokio::sync::mpsc::UnboundedReceiver<String>,
 ) {
+    let Hooks { tamper, mischief } = hooks;
     let Ok(client) = tokio_tungstenite::accept_async(client).await else {
         return;
     };
@@ -193,6 +216,7 @@ async fn ws(
                     continue;
                 }
             };
+            let mut extra = Vec::new();
             let m = match m {
                 Message::Text(t) => {
                     note(&record, t.as_bytes());
@@ -203,6 +227,9 @@ async fn ws(
                     if t.is_empty() {
                         continue;
                     }
+                    if let (Some(f), Ok(v)) = (&mischief, serde_json::from_str(&t)) {
+                        extra = f(&v);
+                    }
                     Message::text(t)
                 }
                 Message::Close(_) => break,
@@ -210,6 +237,12 @@ async fn ws(
             };
             if c_tx.send(m).await.is_err() {
                 break;
+            }
+            // Not recorded: a test reading the record sees the server's own traffic.
+            for forged in extra {
+                if c_tx.send(Message::text(forged.to_string())).await.is_err() {
+                    break;
+                }
             }
         }
         let _ = c_tx.close().await;
@@ -250,7 +283,8 @@ async fn pipe(mut client: TcpStream, upstream: SocketAddr, record: Arc<Mutex<Vec
     tokio::join!(up, down);
 }
 
-/// A real server whose public origin is a proxy in front of it (optionally tampering).
+/// A real server whose public origin is a proxy in front of it (optionally tampering). Under the
+/// hostile server (`hostile.rs`) a proxy the test does not tamper with itself plays the catalogue.
 pub async fn proxied(tamper: Option<Tamper>) -> (crate::server::Server, Proxy) {
     let mut proxy = Proxy::bind().await;
     let server = crate::server::Server::start_with(
@@ -261,6 +295,11 @@ pub async fn proxied(tamper: Option<Tamper>) -> (crate::server::Server, Proxy) {
         crate::TempDir::new("server"),
     )
     .await;
+    if tamper.is_none() && crate::hostile::enabled() {
+        let (mischief, watch) = crate::hostile::catalogue(proxy.record.clone());
+        proxy.run_with(server.addr, None, Some(mischief));
+        return (server.watched(watch), proxy);
+    }
     proxy.run(server.addr, tamper);
     (server, proxy)
 }

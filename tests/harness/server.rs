@@ -15,6 +15,8 @@ pub struct Server {
     /// With `ANONCHAT_E2E_INSTANCES`: the other instances, the balancer in front (at `addr`),
     /// Redis and PostgreSQL (spread.rs).
     spread: Option<Box<crate::spread::Spread>>,
+    /// With `ANONCHAT_E2E_HOSTILE=1`: the tampering proxy in front (at `addr`), hostile.rs.
+    hostile: Option<Box<crate::hostile::Hostile>>,
 }
 
 pub struct ServerOpts {
@@ -109,8 +111,16 @@ impl Server {
         let pinned = opts.single
             || !opts.wrapper.is_empty()
             || opts.extra.iter().any(|a| a == "--database-url");
+        // A test that plays the server itself (its own proxy), restarts one at a fixed address, or
+        // speaks TLS runs as it is under the hostile server.
+        let hostile = crate::hostile::enabled()
+            && !pinned
+            && opts.public_url.is_none()
+            && opts.listen == ServerOpts::default().listen
+            && !opts.extra.iter().any(|a| a == "--tls-cert");
         match crate::spread::instances() {
             Some(n) if !pinned => crate::spread::start(n, opts, dir).await,
+            _ if hostile => crate::hostile::start(opts, dir).await,
             _ => Self::spawn(opts, dir).await,
         }
     }
@@ -170,7 +180,20 @@ impl Server {
             addr,
             dir,
             spread: None,
+            hostile: None,
         }
+    }
+
+    /// Puts the hostile proxy's address in front and keeps it alive (hostile.rs).
+    pub(crate) fn behind(mut self, addr: SocketAddr, hostile: crate::hostile::Hostile) -> Server {
+        self.addr = addr;
+        self.watched(hostile)
+    }
+
+    /// Keeps the hostile server's watch over this server's clients (hostile.rs).
+    pub(crate) fn watched(mut self, hostile: crate::hostile::Hostile) -> Server {
+        self.hostile = Some(Box::new(hostile));
+        self
     }
 
     /// Puts the balancer's address in front and keeps the rest of the deployment alive.

@@ -177,20 +177,24 @@ impl<H: Clone, A> Calls<H, A> {
         Ok(())
     }
 
+    /// A ring ended at the server. Told only for a ring this device rang or was rung with: the end
+    /// of an id it never had (the server's invention) is no news to anyone.
     pub(super) fn ended(&mut self, ring_id: &str) -> OnEnded<H> {
-        self.outgoing.remove(ring_id);
+        let ours =
+            self.outgoing.remove(ring_id).is_some() | self.incoming.remove(ring_id).is_some();
         self.early.remove(ring_id);
-        self.incoming.remove(ring_id);
         self.accepted.remove(ring_id);
         if let Some(h) = self.sessions.get(ring_id) {
             return OnEnded::RouteClosed(h.clone());
         }
-        match self.finished.iter().position(|id| id == ring_id) {
-            Some(i) => {
-                self.finished.remove(i);
-                OnEnded::Quiet
-            }
-            None => OnEnded::Tell,
+        if let Some(i) = self.finished.iter().position(|id| id == ring_id) {
+            self.finished.remove(i);
+            return OnEnded::Quiet;
+        }
+        if ours {
+            OnEnded::Tell
+        } else {
+            OnEnded::Quiet
         }
     }
 

@@ -91,7 +91,11 @@ impl signaling::Host for Inner {
             ServerMsg::FriendRequestIn { from, ak_pub, sig } => {
                 self.on_friend_request(from, ak_pub, sig)
             }
-            ServerMsg::FriendAdded { username, ak_pub } if self.pin(&username, ak_pub).is_ok() => {
+            // Only a friendship this user asked for or accepted (either pinned the key then): the
+            // server's word alone pins nobody.
+            ServerMsg::FriendAdded { username, ak_pub }
+                if self.pinned(&username).is_some() && self.pin(&username, ak_pub).is_ok() =>
+            {
                 let safety_number = self.safety_with(&username, &ak_pub);
                 self.emit(Event::FriendAdded {
                     username: username.to_string(),

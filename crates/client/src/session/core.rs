@@ -100,6 +100,8 @@ pub(super) struct ChatCore {
     offered: bool,
     /// A link of a group: its timer is the roster's, not the peer's to change.
     group_link: bool,
+    /// Relayed blobs taken, so a replay is dropped rather than failing the setup.
+    replays: signals::Replays,
 }
 
 /// Milliseconds from `now` until `at`, for front-ends (which count down to the engine's deadline
@@ -133,6 +135,7 @@ impl ChatCore {
             files: Transfers::default(),
             offered: false,
             group_link: false,
+            replays: signals::Replays::default(),
         }
     }
 

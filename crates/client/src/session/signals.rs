@@ -41,6 +41,9 @@ impl Chat {
 
     /// A blob from the route; `Some` when it ends the session.
     pub(super) async fn on_relayed(&mut self, blob: &[u8]) -> Option<Exit> {
+        if let Some(warn) = self.core.replayed(blob) {
+            return self.apply(vec![warn]).await;
+        }
         let step = if self.core.has_olm() {
             self.core.on_relayed(blob)
         } else {

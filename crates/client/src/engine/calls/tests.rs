@@ -170,9 +170,17 @@ fn a_ring_end_during_a_chat_closes_its_route_and_after_it_is_quiet_once() {
     assert_eq!(c.ended("r1"), OnEnded::RouteClosed(5));
     c.over("r1");
     assert_eq!(c.session("r1"), None);
-    // The peer's late hangup: not news, and only once.
+    // The peer's late hangup: not news; nor is it the second time, nor the end of an id this
+    // device never had (the server's invention).
     assert_eq!(c.ended("r1"), OnEnded::Quiet);
-    assert_eq!(c.ended("r1"), OnEnded::Tell);
+    assert_eq!(c.ended("r1"), OnEnded::Quiet);
+    assert_eq!(c.ended("never"), OnEnded::Quiet);
+    // A ring that was ours is told.
+    c.ringing("r2", user("bob"));
+    assert_eq!(c.ended("r2"), OnEnded::Tell);
+    c.incoming_ring("r4", user("carol"), Key32([3; 32]))
+        .unwrap();
+    assert_eq!(c.ended("r4"), OnEnded::Tell);
 }
 
 #[test]

@@ -1,9 +1,13 @@
 //! The signal exchange's rules, through the server's route: which signal may come when, and what
 //! the driver does with the transport for it. During setup anything wrong fails the session (the
-//! server, or someone in between, is tampering); once open, a blob that does not decrypt is
-//! dropped, so the server cannot end a chat with one bad blob (Olm refuses replays).
+//! server, or someone in between, is tampering) — but a blob already taken, replayed or
+//! duplicated by the server, is dropped at any stage; once open, a blob that does not decrypt is
+//! dropped too, so the server cannot end a chat with one bad blob (Olm refuses replays).
+
+use std::collections::VecDeque;
 
 use anonchat_proto::frames::Signal;
+use sha2::{Digest, Sha256};
 
 use super::super::olm::unseal;
 use super::{ChatCore, Effect};
@@ -20,6 +24,27 @@ pub(in crate::session) enum SignalError {
     Undecryptable(ClientError),
     #[error(transparent)]
     Peer(#[from] ClientError),
+}
+
+/// Relayed blobs already taken (their hashes, the last [`Replays::KEPT`]).
+#[derive(Default)]
+pub(in crate::session) struct Replays(VecDeque<[u8; 32]>);
+
+impl Replays {
+    const KEPT: usize = 64;
+
+    /// Whether `blob` was taken before; records it if not.
+    fn seen(&mut self, blob: &[u8]) -> bool {
+        let h: [u8; 32] = Sha256::digest(blob).into();
+        if self.0.contains(&h) {
+            return true;
+        }
+        if self.0.len() == Self::KEPT {
+            self.0.pop_front();
+        }
+        self.0.push_back(h);
+        false
+    }
 }
 
 /// What the driver does with the transport for a signal.
@@ -52,6 +77,16 @@ fn refused(why: &str) -> ClientError {
 }
 
 impl ChatCore {
+    /// A blob from the route the session took already (the server replayed or duplicated it):
+    /// dropped with a warning, at any stage. Checked before anything else is done with it.
+    pub(in crate::session) fn replayed(&mut self, blob: &[u8]) -> Option<Effect> {
+        self.replays.seen(blob).then(|| {
+            Effect::Emit(Event::Warning {
+                message: "dropped a relayed message that was taken already (a replay)".into(),
+            })
+        })
+    }
+
     /// A sealed signal from the route, once the Olm session exists (the callee's first blob, the
     /// pre-key offer, opens it: the driver does that with the account, then calls
     /// [`ChatCore::on_signal_plain`]).
@@ -111,5 +146,23 @@ impl ChatCore {
             }
             Signal::RestartAnswer { .. } => return Err(refused("unexpected ICE restart answer")),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Replays;
+
+    #[test]
+    fn a_blob_taken_once_is_a_replay_after_and_the_book_is_bounded() {
+        let mut r = Replays::default();
+        assert!(!r.seen(b"offer"));
+        assert!(r.seen(b"offer"), "the same bytes again");
+        assert!(!r.seen(b"offer!"));
+        for i in 0..Replays::KEPT as u16 {
+            r.seen(&i.to_be_bytes());
+        }
+        assert_eq!(r.0.len(), Replays::KEPT);
+        assert!(!r.seen(b"offer"), "only the last ones are kept");
     }
 }
