@@ -250,3 +250,86 @@ async fn a_server_asking_for_endless_proof_of_work_gets_a_clear_refusal_not_a_hu
         "{reply}"
     );
 }
+
+/// Issue 35, item 11: a rotation handed the new key to whatever devices the server listed as live.
+/// Alice revoked a2 (lost, say); the server lists it again as live and hands out one of its
+/// one-time keys: the new key must not be sealed to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_never_hands_the_new_key_to_a_device_this_user_revoked() {
+    type Lie = Option<(String, Value)>;
+    let lie: std::sync::Arc<std::sync::Mutex<Lie>> = Default::default();
+    let claims: std::sync::Arc<std::sync::Mutex<Vec<u64>>> = Default::default();
+    let (told, asked) = (lie.clone(), claims.clone());
+    let tamper: Tamper = std::sync::Arc::new(move |dir, text| {
+        let Some((id, otk)) = told.lock().expect("lie").clone() else {
+            return text;
+        };
+        let Ok(mut v) = serde_json::from_str::<Value>(&text) else {
+            return text;
+        };
+        match dir {
+            Dir::ToServer if v["t"] == "claim_device_otk" && v["device_id"] == id.as_str() => {
+                if let Some(n) = v["id"].as_u64() {
+                    asked.lock().expect("claims").push(n);
+                }
+                text
+            }
+            Dir::ToClient if v["t"] == "devices" => {
+                for d in v["devices"].as_array_mut().into_iter().flatten() {
+                    if d["cert"]["device_id"] == id.as_str() {
+                        d["revoked"] = json!(false);
+                        d["online"] = json!(true);
+                    }
+                }
+                v.to_string()
+            }
+            Dir::ToClient
+                if v["re"]
+                    .as_u64()
+                    .is_some_and(|n| asked.lock().expect("claims").contains(&n)) =>
+            {
+                json!({"v": 1, "re": v["re"], "t": "device_otk", "device_id": id, "otk": otk})
+                    .to_string()
+            }
+            _ => text,
+        }
+    });
+    let (_server, proxy) = proxied(Some(tamper)).await;
+    let mut p = pair(&proxy.url()).await;
+    befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
+    let mut a2 = Cli::start(&anonchat_e2e::unique("pa2"), &p.home.0, &proxy.url()).await;
+    let a2_id = anonchat_e2e::cli::enroll(&mut p.a, &mut a2, &p.a_name, false).await;
+    a2.connect().await;
+    a2.ok(json!({"cmd": "friends"})).await;
+    let a2_cert: anonchat_proto::DeviceCert =
+        serde_json::from_value(proxy.recorded_messages("enrolled")[0]["cert"].clone())
+            .expect("a2 cert");
+    let otk = proxy
+        .recorded_messages("upload_otks")
+        .iter()
+        .flat_map(|m| m["keys"].as_array().cloned().unwrap_or_default())
+        .find(|k| {
+            serde_json::from_value::<SignedOtk>(k.clone()).is_ok_and(|k| {
+                anonchat_proto::signing::verify(
+                    &a2_cert.dk_ed25519,
+                    &one_time_key_bytes(&a2_id, &k.key),
+                    &k.sig,
+                )
+                .is_ok()
+            })
+        })
+        .expect("one of a2's one-time keys, which the server holds");
+
+    p.a.ok(json!({"cmd": "revoke_device", "device_id": a2_id}))
+        .await;
+    *lie.lock().expect("lie") = Some((a2_id.clone(), otk));
+    let view = p.a.ok(json!({"cmd": "rotate_account_key"})).await;
+    assert_eq!(view["handed_over"], json!([]), "{view}");
+    assert_eq!(view["signed_out"], json!([a2_id]), "{view}");
+    for m in proxy.recorded_messages("rotate_account_key") {
+        assert!(
+            !m["handovers"].to_string().contains(&a2_id),
+            "the new key sealed to a revoked device: {m}"
+        );
+    }
+}

@@ -58,6 +58,10 @@ pub struct ProfileData {
     /// SHA-256 of the server's TLS key (SubjectPublicKeyInfo), pinned on first use.
     #[serde(default)]
     pub server_pin: Option<anonchat_proto::Key32>,
+    /// Devices of this account this device revoked: never handed a key again, whatever the
+    /// server lists (a rotation signs them out once more instead).
+    #[serde(default)]
+    pub revoked: std::collections::BTreeSet<String>,
 }
 
 /// Where profiles live: `$ANONCHAT_HOME` or the platform data folder, then `profiles/<name>`.

@@ -9,6 +9,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use anonchat_proto::wire::RingEnd;
 use anonchat_proto::{Key32, Username};
 
 /// How many finished chats' ring ids are remembered: their route lasted the chat, so the peer's
@@ -25,6 +26,9 @@ pub(super) struct Calls<H, A> {
     /// ring id → who we ring.
     outgoing: HashMap<String, Username>,
     early: HashMap<String, (A, Instant)>,
+    /// `ring_ended` for ids not (yet) ours: the end of our ring can overtake the answer to it
+    /// (held to the server's timing floor); anything else is the server's invention, never told.
+    early_ends: HashMap<String, (RingEnd, Instant)>,
     /// ring id → who rings us, with the account key the server vouched for.
     incoming: HashMap<String, (Username, Key32)>,
     /// Rings this device accepted (the user clicked): only these may become sessions.
@@ -75,6 +79,7 @@ impl<H: Clone, A> Default for Calls<H, A> {
         Self {
             outgoing: HashMap::new(),
             early: HashMap::new(),
+            early_ends: HashMap::new(),
             incoming: HashMap::new(),
             accepted: HashSet::new(),
             sessions: HashMap::new(),
@@ -177,9 +182,10 @@ impl<H: Clone, A> Calls<H, A> {
         Ok(())
     }
 
-    /// A ring ended at the server. Told only for a ring this device rang or was rung with: the end
-    /// of an id it never had (the server's invention) is no news to anyone.
-    pub(super) fn ended(&mut self, ring_id: &str) -> OnEnded<H> {
+    /// A ring ended at the server. Told only for a ring this device rang or was rung with; the end
+    /// of an id it does not know is held a moment (our ring's answer may still be on its way, see
+    /// [`Calls::ended_before_ringing`]) and otherwise is no news to anyone.
+    pub(super) fn ended(&mut self, ring_id: &str, reason: RingEnd, now: Instant) -> OnEnded<H> {
         let ours =
             self.outgoing.remove(ring_id).is_some() | self.incoming.remove(ring_id).is_some();
         self.early.remove(ring_id);
@@ -191,11 +197,22 @@ impl<H: Clone, A> Calls<H, A> {
             self.finished.remove(i);
             return OnEnded::Quiet;
         }
-        if ours {
-            OnEnded::Tell
-        } else {
-            OnEnded::Quiet
+        if !ours {
+            self.early_ends
+                .retain(|_, (_, at)| now.saturating_duration_since(*at) < EARLY_FOR);
+            if self.early_ends.len() < EARLY_KEPT {
+                self.early_ends.insert(ring_id.to_string(), (reason, now));
+            }
+            return OnEnded::Quiet;
         }
+        OnEnded::Tell
+    }
+
+    /// Our ring's answer named an id whose end came first: the ring is over (tell it now).
+    pub(super) fn ended_before_ringing(&mut self, ring_id: &str) -> Option<RingEnd> {
+        let (reason, _) = self.early_ends.remove(ring_id)?;
+        self.outgoing.remove(ring_id);
+        Some(reason)
     }
 
     /// The session under `ring_id` ended (its driver says so once it has wiped).

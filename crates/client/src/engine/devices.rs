@@ -421,7 +421,10 @@ impl Engine {
                 sig,
             })
             .await?;
-        Ok(())
+        // Remembered before the server's word could bring it back (P8: a rotation never hands
+        // the new key to a device this user revoked).
+        lock(&self.inner.data).revoked.insert(device_id.to_string());
+        self.inner.save_profile().wait().await
     }
 }
 

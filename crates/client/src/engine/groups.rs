@@ -234,9 +234,16 @@ impl Inner {
         self.run_group(group, dos);
     }
 
+    /// A command to a group link's session. Never dropped: a roster or a removal lost would leave
+    /// a member on an old roster; a full queue is waited on, off this thread.
     fn session_cmd(&self, session: &str, cmd: Cmd) {
-        if let Some(s) = lock(&self.calls).session(session) {
-            let _ = s.tx.try_send(cmd);
+        let Some(tx) = lock(&self.calls).session(session).map(|s| s.tx.clone()) else {
+            return;
+        };
+        if let Err(tokio::sync::mpsc::error::TrySendError::Full(cmd)) = tx.try_send(cmd) {
+            tokio::spawn(async move {
+                let _ = tx.send(cmd).await;
+            });
         }
     }
 

@@ -76,7 +76,7 @@ impl signaling::Host for Inner {
                 }
             }
             ServerMsg::RingEnded { ring_id, reason } => {
-                let ended = lock(&self.calls).ended(&ring_id);
+                let ended = lock(&self.calls).ended(&ring_id, reason, std::time::Instant::now());
                 match ended {
                     calls::OnEnded::RouteClosed(s) => {
                         let _ = s.tx.try_send(Cmd::RouteClosed);

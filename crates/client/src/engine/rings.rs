@@ -69,6 +69,14 @@ impl Engine {
                             if let Some((peer, otk)) = early {
                                 me.accept_outgoing(ring_id.clone(), &callee, peer, otk);
                             }
+                            let over = lock(&me.calls).ended_before_ringing(ring_id);
+                            if let Some(reason) = over {
+                                me.group_ring_ended(ring_id);
+                                me.emit(Event::RingEnded {
+                                    ring_id: ring_id.clone(),
+                                    reason,
+                                });
+                            }
                         }
                     }))
                 },

@@ -68,14 +68,16 @@ impl Engine {
         };
         let mut siblings = Vec::new();
         let mut own_cert = None;
+        let revoked_here = lock(&self.inner.data).revoked.clone();
         for d in devices.into_iter().filter(|d| !d.revoked) {
             let certified = d.cert.username == me && d.cert.verify(&old_ak).is_ok();
             if d.cert.device_id == my_id {
                 own_cert = Some(d.cert);
-            } else if certified && d.online {
+            } else if certified && d.online && !revoked_here.contains(&d.cert.device_id) {
                 siblings.push(d.cert);
             } else {
-                // Offline, or a device our key never certified (the server's): signed out.
+                // Offline, a device our key never certified (the server's), or one this device
+                // revoked that the server lists again: signed out.
                 self.revoke_device(&d.cert.device_id).await?;
                 view.signed_out.push(d.cert.device_id);
             }

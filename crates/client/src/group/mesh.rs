@@ -95,6 +95,9 @@ pub struct Mesh {
     me: Username,
     roster: Roster,
     links: BTreeMap<Username, Link>,
+    /// Members whose joining the admin announced (once each: a member repeating `group_joined`
+    /// makes no one resend anything).
+    announced: std::collections::BTreeSet<Username>,
     over: bool,
 }
 
@@ -123,6 +126,7 @@ impl Mesh {
             me,
             roster,
             links: BTreeMap::new(),
+            announced: Default::default(),
             over: false,
         };
         let mut out = Vec::new();
@@ -150,6 +154,7 @@ impl Mesh {
                 sig,
             },
             links: BTreeMap::new(),
+            announced: Default::default(),
             over: false,
         }
     }
@@ -202,9 +207,14 @@ impl Mesh {
     }
 
     /// The admin heard that `who` holds the roster naming it and joined the pass: the others get
-    /// that roster now (and ring it).
-    pub fn joined(&self, who: &Username) -> Vec<Do> {
-        if !self.is_admin() || self.over || self.roster.member(who).is_none() {
+    /// that roster now (and ring it). Once per member: a member that says it again (a hostile one
+    /// flooding the others through the admin) gets nothing resent.
+    pub fn joined(&mut self, who: &Username) -> Vec<Do> {
+        if !self.is_admin()
+            || self.over
+            || self.roster.member(who).is_none()
+            || !self.announced.insert(who.clone())
+        {
             return Vec::new();
         }
         self.recipients()
@@ -234,6 +244,7 @@ impl Mesh {
             }
         }
         self.links.remove(who);
+        self.announced.remove(who);
         if was != Some(Link::Gone) {
             out.push(Do::Hangup(who.clone()));
             out.push(Do::Tell(GroupEvent::MemberGone(who.clone())));

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use anonchat_proto::wire::RingEnd;
 use anonchat_proto::{Key32, Username};
 
 use super::{CallError, Calls, OnAccepted, OnConnected, OnEnded, FINISHED_KEPT};
@@ -13,6 +14,10 @@ type Machine = Calls<u32, &'static str>;
 
 fn user(name: &str) -> Username {
     Username::parse(name).unwrap()
+}
+
+fn t0() -> Instant {
+    Instant::now()
 }
 
 #[test]
@@ -123,14 +128,14 @@ fn a_ring_answered_elsewhere_ends_here_and_cannot_be_answered_or_connected() {
     let mut c = Machine::default();
     c.incoming_ring("r1", user("alice"), Key32([1; 32]))
         .unwrap();
-    assert_eq!(c.ended("r1"), OnEnded::Tell);
+    assert_eq!(c.ended("r1", RingEnd::Declined, t0()), OnEnded::Tell);
     assert_eq!(c.accepted_here("r1"), Err(CallError::UnknownRing));
     assert_eq!(c.connected("r1"), OnConnected::NotAnswered);
     // Even when the user clicked just before the news came.
     c.incoming_ring("r2", user("alice"), Key32([1; 32]))
         .unwrap();
     c.accepted_here("r2").unwrap();
-    assert_eq!(c.ended("r2"), OnEnded::Tell);
+    assert_eq!(c.ended("r2", RingEnd::Declined, t0()), OnEnded::Tell);
     assert_eq!(c.connected("r2"), OnConnected::NotAnswered);
 }
 
@@ -167,27 +172,41 @@ fn no_id_of_a_live_chat_or_ring_is_reused() {
 fn a_ring_end_during_a_chat_closes_its_route_and_after_it_is_quiet_once() {
     let mut c = Machine::default();
     c.start("r1", 5).unwrap();
-    assert_eq!(c.ended("r1"), OnEnded::RouteClosed(5));
+    assert_eq!(
+        c.ended("r1", RingEnd::Declined, t0()),
+        OnEnded::RouteClosed(5)
+    );
     c.over("r1");
     assert_eq!(c.session("r1"), None);
     // The peer's late hangup: not news; nor is it the second time, nor the end of an id this
     // device never had (the server's invention).
-    assert_eq!(c.ended("r1"), OnEnded::Quiet);
-    assert_eq!(c.ended("r1"), OnEnded::Quiet);
-    assert_eq!(c.ended("never"), OnEnded::Quiet);
+    assert_eq!(c.ended("r1", RingEnd::Declined, t0()), OnEnded::Quiet);
+    assert_eq!(c.ended("r1", RingEnd::Declined, t0()), OnEnded::Quiet);
+    assert_eq!(c.ended("never", RingEnd::Declined, t0()), OnEnded::Quiet);
+    // The end of our own ring that overtook the answer to it: held, and told once the answer
+    // names it; an id nobody rings is held and forgotten.
+    assert_eq!(c.ended("r5", RingEnd::Timeout, t0()), OnEnded::Quiet);
+    c.ringing("r5", user("bob"));
+    assert_eq!(c.ended_before_ringing("r5"), Some(RingEnd::Timeout));
+    assert_eq!(c.ended_before_ringing("r5"), None);
+    assert_eq!(
+        c.ended("r5", RingEnd::Timeout, t0()),
+        OnEnded::Quiet,
+        "no longer ringing"
+    );
     // A ring that was ours is told.
     c.ringing("r2", user("bob"));
-    assert_eq!(c.ended("r2"), OnEnded::Tell);
+    assert_eq!(c.ended("r2", RingEnd::Declined, t0()), OnEnded::Tell);
     c.incoming_ring("r4", user("carol"), Key32([3; 32]))
         .unwrap();
-    assert_eq!(c.ended("r4"), OnEnded::Tell);
+    assert_eq!(c.ended("r4", RingEnd::Declined, t0()), OnEnded::Tell);
 }
 
 #[test]
 fn an_outgoing_ring_that_ends_is_told_and_a_late_accept_is_only_held() {
     let mut c = Machine::default();
     c.ringing("r1", user("bob"));
-    assert_eq!(c.ended("r1"), OnEnded::Tell);
+    assert_eq!(c.ended("r1", RingEnd::Declined, t0()), OnEnded::Tell);
     assert_eq!(c.callee("r1"), None);
     assert_eq!(
         c.ring_accepted("r1", "late", Instant::now()),

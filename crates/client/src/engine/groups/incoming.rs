@@ -217,7 +217,7 @@ impl Inner {
             (GroupFrame::Joined(_), Some((group, who))) => {
                 let dos = lock(&self.groups)
                     .groups
-                    .get(&group)
+                    .get_mut(&group)
                     .map(|g| g.mesh.joined(&who))
                     .unwrap_or_default();
                 self.run_group(&group, dos);

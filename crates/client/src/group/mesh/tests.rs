@@ -367,6 +367,10 @@ fn the_admin_admits_invitees_one_roster_each_and_tells_the_others_once_they_join
         mesh.joined(&user("carol")),
         vec![Do::SendRoster(user("bob"))]
     );
+    assert!(
+        mesh.joined(&user("carol")).is_empty(),
+        "once per member: saying it again resends nothing"
+    );
     assert!(mesh.joined(&user("mallory")).is_empty());
     // bob's mesh takes it and rings carol, who is newer than him.
     let bob_mine = members(&FOUR)[1].device.clone();
