@@ -53,6 +53,12 @@ pub fn start(app: &AppHandle) {
     }));
 }
 
+/// The saved settings again: a profile sealed under its passcode has none until it is unlocked.
+pub fn reload(app: &AppHandle) {
+    let settings = saved(app);
+    lock(&app.state::<AutoLockState>().0).set(settings, Instant::now());
+}
+
 /// The user did something in the window (the page reports keys, clicks and pointer moves).
 pub fn input(app: &AppHandle) {
     lock(&app.state::<AutoLockState>().0).input(Instant::now());

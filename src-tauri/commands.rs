@@ -59,7 +59,16 @@ async fn execute(
             code: "refused",
             message: "quit from the tray".into(),
         }),
-        command => state.engine.execute(command).await.result,
+        command => {
+            let unlocking = matches!(command, Command::Unlock { .. });
+            let result = state.engine.execute(command).await.result;
+            if unlocking && result.is_ok() {
+                // Unsealed: the profile's own panic shortcut and auto-lock settings apply now.
+                crate::shortcut::reload(&app);
+                crate::autolock::reload(&app);
+            }
+            result
+        }
     }
 }
 

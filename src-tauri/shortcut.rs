@@ -35,6 +35,13 @@ pub fn register_saved(app: &AppHandle) {
     }
 }
 
+/// The saved shortcut again, in place of the one registered: a profile sealed under its passcode
+/// has its settings only once it is unlocked.
+pub fn reload(app: &AppHandle) {
+    let _ = app.global_shortcut().unregister_all();
+    register_saved(app);
+}
+
 fn register(app: &AppHandle, accel: &str) -> Result<(), String> {
     let shortcut: Shortcut = accel.parse().map_err(|e| format!("not a shortcut: {e}"))?;
     app.global_shortcut()

@@ -12,10 +12,11 @@
 //! | `ring_ended` | `ring_ended` for an id it forged before, and for one nobody ever had |
 //! | `presence` | the same again; `key_rotated` and `friend_added` naming an account nobody asked for, with a key of its own |
 //!
-//! Whatever the moves, afterwards: no forged ring was answered, and no blob was relayed on one (no
-//! session without an accept); no client asked about, rang or signed for an account the server
-//! made up (nothing pinned on its word); the flows themselves assert that no live chat or group
-//! link ended and that every text arrived.
+//! Whatever the moves, afterwards: no forged ring was answered, no ring answered twice, and no
+//! blob was relayed on a forged one (no session without an accept); no client asked about, rang,
+//! accepted or signed for an account the server made up (nothing pinned on its word); the flows
+//! themselves assert that no live chat or group link ended and that every text arrived. Client
+//! and server messages are told apart by their types (`key_history` by its `rotations`).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -143,6 +144,9 @@ impl Hostile {
     pub fn violations(&self) -> Vec<String> {
         let f = self.forged.lock().expect("forged");
         let mut out = Vec::new();
+        // Each ring answered yes at most once, by one device of one account: a replayed ring is
+        // never answered twice.
+        let mut answered: HashSet<String> = HashSet::new();
         let text = String::from_utf8_lossy(&self.record.lock().expect("record")).into_owned();
         for line in text.lines() {
             let Ok(v) = serde_json::from_str::<Value>(line) else {
@@ -153,14 +157,18 @@ impl Hostile {
                 "answer" if v["accept"] == true && f.rings.contains(id) => {
                     out.push(format!("a forged ring was answered: {line}"))
                 }
+                "answer" if v["accept"] == true && !answered.insert(id.to_string()) => {
+                    out.push(format!("a ring was answered twice: {line}"))
+                }
                 "relay" if f.rings.contains(id) => {
                     out.push(format!("a session ran on a forged ring: {id}"))
                 }
                 // The client's own requests and rings name no account the server made up.
                 "key_history" | "ring" | "friend_request" | "friend_resign" | "lookup"
+                | "friend_accept" | "unfriend"
                     if v.get("rotations").is_none() =>
                 {
-                    let named = [&v["username"], &v["to"]];
+                    let named = [&v["username"], &v["to"], &v["from"]];
                     if named
                         .iter()
                         .any(|n| n.as_str().is_some_and(|n| f.names.contains(n)))

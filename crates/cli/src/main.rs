@@ -102,8 +102,11 @@ async fn burner(mut cli: Cli) -> anyhow::Result<()> {
     cli.profile = anonchat_client::burner::profile_name();
     let _held = anonchat_client::profile::instance::claim(&cli.profile)?
         .context("a fresh burner profile is in use")?;
-    let (engine, events) = open(&cli).await?;
+    let (engine, mut events) = open(&cli).await?;
     let alias = engine.start_burner().await?;
+    // Reachable once the server took this device, not merely once the connection started: a
+    // friend request right after `whoami` must find it (lifecycle's burner test raced this).
+    connected(&engine, &mut events).await?;
     eprintln!("Burner identity {alias}: deleted from the server and this machine when this ends.");
     if cli.json {
         json::run(engine, events, true).await?;

@@ -29,11 +29,17 @@ const HELP: &str = "\
 Anything else is sent to the open chat.";
 
 pub async fn run(engine: Engine, mut events: EventReceiver, burner: bool) -> anyhow::Result<()> {
-    if engine.username().is_none() {
+    let sealed = engine.lock_status().locked && engine.username().is_none();
+    if engine.username().is_none() && !sealed {
         anyhow::bail!("this profile has no identity yet: run `anonchat-cli --server URL register USERNAME` first");
     }
-    crate::connected(&engine, &mut events).await?;
-    crate::out!("Connected as {}. Chats are never stored: when either of you leaves, it is gone. /help for commands.", engine.username().unwrap_or_default());
+    if sealed {
+        // The keys are sealed under the passcode: nothing connects until /unlock opens them.
+        crate::out!("Locked: /unlock PASSCODE to open your keys and connect.");
+    } else {
+        crate::connected(&engine, &mut events).await?;
+        crate::out!("Connected as {}. Chats are never stored: when either of you leaves, it is gone. /help for commands.", engine.username().unwrap_or_default());
+    }
     let mut lines = crate::stdio::lines();
     let mut current: Option<String> = None;
     // The device waiting to join, with the code printed for it.

@@ -199,7 +199,10 @@ impl Engine {
         let mut lock_state =
             crate::passcode::LockState::new(has_passcode).with_grant(lock::grant());
         if let Some(r) = &sealed {
-            let wait = r.retry_at.saturating_sub(unix_now());
+            let wait = r
+                .retry_at
+                .saturating_sub(unix_now())
+                .min(crate::passcode::MAX_WAIT.as_secs());
             lock_state.restore(
                 r.wrong,
                 std::time::Duration::from_secs(wait),

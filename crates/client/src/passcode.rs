@@ -32,7 +32,7 @@ pub fn weakness(passcode: &str) -> Option<String> {
 pub const GRANT: Duration = Duration::from_secs(60);
 /// Wrong guesses before each further one waits (5 s, doubling, at most 5 minutes).
 pub const FREE_GUESSES: u32 = 3;
-const MAX_WAIT: Duration = Duration::from_secs(300);
+pub const MAX_WAIT: Duration = Duration::from_secs(300);
 
 /// 19 MiB, two passes (OWASP's Argon2id minimum): ~50 ms here, paid once per unlock.
 fn argon2() -> Argon2<'static> {
@@ -184,7 +184,16 @@ impl LockState {
     /// restarted app waits as the last one would have.
     pub fn restore(&mut self, wrong: u32, wait: Duration, now: Instant) {
         self.wrong = wrong;
+        // Never more than the rule gives (a clock set back, or an edited entry, locks no one out).
+        let wait = wait.min(MAX_WAIT);
         self.retry_at = (!wait.is_zero()).then_some(now + wait);
+    }
+
+    /// A guess is about to be checked: counted now (as wrong until it proves right), so guesses
+    /// sent at once each count and wait. Returns the count to store before the check.
+    pub fn guessing(&mut self, now: Instant) -> u32 {
+        let _ = self.guessed(false, now);
+        self.wrong
     }
 
     /// The outcome of a checked guess.
@@ -196,7 +205,7 @@ impl LockState {
             self.granted_until = Some(now + self.grant);
             return Ok(());
         }
-        self.wrong += 1;
+        self.wrong = self.wrong.saturating_add(1);
         if let Some(wait) = wait_after(self.wrong) {
             self.retry_at = Some(now + wait);
         }
@@ -305,6 +314,15 @@ mod tests {
         assert_eq!(s.may_guess(t0 + Duration::from_secs(20)), Ok(()));
         s.restore(1, Duration::ZERO, t0);
         assert_eq!(s.may_guess(t0), Ok(()));
+        s.restore(7, Duration::from_secs(u64::MAX / 4), t0);
+        assert_eq!(s.may_guess(t0), Err(LockError::Wait(300)), "capped");
+        // Guesses sent at once each count before any is checked: the third waits.
+        let mut s = LockState::new(true);
+        s.lock();
+        assert_eq!((s.guessing(t0), s.guessing(t0), s.guessing(t0)), (1, 2, 3));
+        assert_eq!(s.may_guess(t0), Err(LockError::Wait(5)));
+        assert_eq!(s.guessed(true, t0), Ok(()), "a right one resets");
+        assert_eq!(s.wrong(), 0);
         assert_eq!(wait_after(FREE_GUESSES - 1), None);
         assert_eq!(wait_after(FREE_GUESSES), Some(Duration::from_secs(5)));
         assert_eq!(wait_after(100), Some(MAX_WAIT));

@@ -19,6 +19,11 @@ impl Engine {
         if let Some(name) = self.username() {
             return Err(ClientError::Profile(ProfileError::AlreadyRegistered(name)));
         }
+        // A profile whose keys are sealed under the passcode has an identity: never one over it.
+        self.inner.unlocked()?;
+        if lock(&self.inner.sealed).is_some() {
+            return Err(self.inner.no_identity());
+        }
         let username = Username::parse(username)?;
         let origin = self.server_or_err()?;
         let config = self.server_config(&origin).await?;

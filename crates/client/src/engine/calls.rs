@@ -211,6 +211,10 @@ impl<H: Clone, A> Calls<H, A> {
     /// Our ring's answer named an id whose end came first: the ring is over (tell it now).
     pub(super) fn ended_before_ringing(&mut self, ring_id: &str) -> Option<RingEnd> {
         let (reason, _) = self.early_ends.remove(ring_id)?;
+        // An accept held for it started a session meanwhile: that chat is what counts.
+        if self.sessions.contains_key(ring_id) {
+            return None;
+        }
         self.outgoing.remove(ring_id);
         Some(reason)
     }
@@ -230,6 +234,7 @@ impl<H: Clone, A> Calls<H, A> {
     pub(super) fn forget_rings(&mut self) {
         self.outgoing.clear();
         self.early.clear();
+        self.early_ends.clear();
         self.incoming.clear();
         self.accepted.clear();
     }

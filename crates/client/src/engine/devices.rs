@@ -99,6 +99,11 @@ impl Engine {
         if let Some(name) = self.username() {
             return Err(ClientError::Profile(ProfileError::AlreadyRegistered(name)));
         }
+        // A profile whose keys are sealed under the passcode has an identity: never one over it.
+        self.inner.unlocked()?;
+        if lock(&self.inner.sealed).is_some() {
+            return Err(self.inner.no_identity());
+        }
         let origin = self.server_or_err()?;
         // The QR string carries the account key: the new device then trusts no one else's word for
         // it. A typed code learns it from the server; the comparison code covers it as well as this
@@ -413,6 +418,10 @@ impl Engine {
         let (me, _) = self.my_ak()?;
         let ts = unix_now();
         let sig = self.sign_ak(&revoke_device_bytes(&me, device_id, ts))?;
+        // Remembered first, whatever the server answers (P8: a rotation never hands the new key
+        // to a device this user revoked).
+        lock(&self.inner.data).revoked.insert(device_id.to_string());
+        self.inner.save_profile().wait().await?;
         self.inner
             .signaling
             .request(ClientMsg::RevokeDevice {
@@ -421,10 +430,7 @@ impl Engine {
                 sig,
             })
             .await?;
-        // Remembered before the server's word could bring it back (P8: a rotation never hands
-        // the new key to a device this user revoked).
-        lock(&self.inner.data).revoked.insert(device_id.to_string());
-        self.inner.save_profile().wait().await
+        Ok(())
     }
 }
 

@@ -86,31 +86,35 @@ impl Engine {
     /// is checked, and the Argon2 work is not even done while waiting.
     pub async fn unlock(&self, given: SecretText) -> Result<(), ClientError> {
         let counted = {
-            let st = lock(&self.inner.lock_state);
+            let mut st = lock(&self.inner.lock_state);
             if !st.has_passcode() {
                 return Ok(());
             }
             st.may_guess(Instant::now())?;
-            st.wrong() + 1
+            // Counted before anything else: guesses sent at once each count, and wait.
+            st.guessing(Instant::now())
         };
         let Some(record) = lock(&self.inner.sealed).clone() else {
             return self.unlock_by_hash(given).await;
         };
-        let retry_at = passcode::wait_after(counted).map_or(0, |w| unix_now() + w.as_secs());
+        let retry_at =
+            passcode::wait_after(counted).map_or(0, |w| unix_now().saturating_add(w.as_secs()));
         self.inner
             .save_record(record.with_guesses(counted, retry_at).to_bytes())
             .await?;
         let opened = blocking(move || record.open(given.as_str())).await?;
         let Some((plain, sealer)) = opened else {
-            lock(&self.inner.lock_state).guessed(false, Instant::now())?;
-            return Ok(());
+            return Err(passcode::LockError::Wrong.into());
         };
         let sealed_until_now = lock(&self.inner.identity).is_none();
         if sealed_until_now {
             self.inner.open_identity(&plain)?;
         }
         *lock(&self.inner.sealer) = Some(sealer);
-        let record = self.inner.identity_record(plain);
+        // Sealed again from the identity held now (a rotation during the check changed it), with
+        // the guesses reset.
+        let now_plain = lock(&self.inner.identity).as_ref().map(|i| i.to_secret());
+        let record = self.inner.identity_record(now_plain.unwrap_or(plain));
         self.inner.save_record(record).await?;
         lock(&self.inner.lock_state).guessed(true, Instant::now())?;
         if sealed_until_now && self.server().is_some() {
@@ -128,7 +132,19 @@ impl Engine {
             .ok_or_else(|| self.inner.no_identity())?;
         let check = given.clone();
         let right = blocking(move || passcode::verify(check.as_str(), &phc)).await?;
-        lock(&self.inner.lock_state).guessed(right, Instant::now())?;
+        if !right {
+            return Err(passcode::LockError::Wrong.into());
+        }
+        lock(&self.inner.lock_state).guessed(true, Instant::now())?;
+        if let Some(why) = passcode::weakness(given.as_str()) {
+            // Too weak to be the key to the entry: the old check stays until a new one is set.
+            self.inner.emit(crate::events::Event::Warning {
+                message: format!(
+                    "set a new app passcode: {why}, and only then are your keys sealed under it"
+                ),
+            });
+            return Ok(());
+        }
         self.seal_under(Some(given)).await
     }
 }

@@ -193,6 +193,8 @@ impl Mesh {
         if !matches!(self.links.get(&who), Some(Link::Ringing { .. })) {
             return Err(MeshError::NotInvited);
         }
+        // Admitted (again): its joining is news once more.
+        self.announced.remove(&who);
         let mut members = self.roster.members.clone();
         members.retain(|m| m.username() != &who);
         members.push(member);
