@@ -128,20 +128,6 @@ impl Pending {
         self.by.remove(who);
         Ok(key)
     }
-
-    /// Everything waiting for `who` is moot (the contact was re-pinned another way).
-    pub fn forget(&mut self, who: &Username) {
-        self.by.remove(who);
-    }
-
-    /// How many contacts have a change waiting (bounded by the contacts the server names).
-    pub fn len(&self) -> usize {
-        self.by.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by.is_empty()
-    }
 }
 
 /// Whether `shown` (what the user compared) is this key: its safety number — the 60 digits, in
