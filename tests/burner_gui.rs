@@ -91,6 +91,10 @@ async fn a_burner_is_made_used_and_deleted_on_quit_and_after_a_crash() {
     app.onboard(&main_name).await;
     app.click("#nav-settings").await;
     app.wait(page::pane("settings")).await;
+    // Settings fill in over several answers and the page reflows meanwhile: a click before the
+    // last one (the device list) can land on another control than the one found (the burner
+    // never started in 1 of 5 runs, before this change and after).
+    app.wait(page::devices_loaded()).await;
     app.shot("settings-account").await;
 
     // One click: a burner with its own account, profile and keychain entry.
