@@ -62,8 +62,9 @@ for c, n in ((a, names[0]), (b, names[1])):
     c.ok({"cmd": "connect"})
     c.expect(lambda v: v.get("event") == "connected", "connected")
 a.ok({"cmd": "add_friend", "username": names[1]})
-b.expect(lambda v: v.get("event") == "friend_request", "friend_request")
-b.ok({"cmd": "accept_friend", "username": names[0]})
+req = b.expect(lambda v: v.get("event") == "friend_request", "friend_request")
+# An acceptance names the safety number the request showed (P8).
+b.ok({"cmd": "accept_friend", "username": names[0], "safety_number": req["safety_number"]})
 for c in (a, b):
     c.expect(lambda v: v.get("event") == "friend_added", "friend_added")
 friends = a.ok({"cmd": "friends"})["friends"]
