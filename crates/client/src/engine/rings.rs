@@ -14,6 +14,7 @@ use super::{lock, Engine, Inner};
 use crate::error::{SessionError, SignalingError};
 use crate::events::Event;
 use crate::session::{self, Role};
+use crate::trust::{Flow, Verdict};
 use crate::ClientError;
 
 impl Engine {
@@ -235,8 +236,13 @@ impl Inner {
             }
             return self.start_session(ring_id, peer, Role::Callee);
         }
-        if self.pin(&caller, ak).is_err() {
-            return self.session_failed(&ring_id, "the caller's account key changed");
+        // Judged again now, not only when it rang: a block or a key change since then holds.
+        match self.vouch(&caller, ak, Flow::Contact) {
+            Verdict::Pinned | Verdict::FirstUse => {}
+            Verdict::Blocked => return self.session_failed(&ring_id, "you blocked the caller"),
+            Verdict::Changed { .. } | Verdict::Pending => {
+                return self.session_failed(&ring_id, "the caller's account key changed")
+            }
         }
         if peer.username != caller || peer.verify(&ak).is_err() {
             return self.session_failed(
