@@ -25,7 +25,10 @@ export const ui = {
 };
 
 export function show(screen) {
-  for (const id of ["lock", "onboard", "main"]) $(id).hidden = id !== screen;
+  for (const id of ["lock", "onboard", "main"]) {
+    $(id).hidden = id !== screen;
+    $(id).inert = false; // boot.js's first paint is over
+  }
 }
 
 export function pane(which) {
