@@ -281,6 +281,90 @@ async fn the_admin_removes_a_member_who_can_then_neither_send_nor_receive() {
     nothing_in_clear(&proxy, &[text]);
 }
 
+/// The distinct pass tokens the proxy saw in `t` messages (`group_join`, `group_leave`).
+fn tokens(proxy: &Proxy, t: &str) -> Vec<String> {
+    let mut all: Vec<String> = proxy
+        .recorded_messages(t)
+        .iter()
+        .filter_map(|m| m["token"].as_str().map(str::to_string))
+        .collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+/// A removed member knows the group's id and every pass it was given: it must not ring the members
+/// still in through the server's gate — which passes a ring between holders of one token past
+/// STRICT, blocks and "appear offline", and whose answer says who still holds it — from its own
+/// device or any other (issue 35, item 8). The admin gives the others a fresh pass the removed
+/// member never sees; they hold its token and give up the old one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_member_cannot_ring_the_others_through_the_pass_it_knew() {
+    let (_server, proxy) = proxied(None).await;
+    let (people, home) = people(&proxy.url(), 3, &[]).await;
+    let mut g = start(people, home).await;
+    let names = g.names();
+    let (alice, bob, carol) = (names[0].clone(), names[1].clone(), names[2].clone());
+    let gid = g.by(&alice).group.clone();
+    let known = tokens(&proxy, "group_join");
+    assert_eq!(
+        known.len(),
+        1,
+        "one pass while no one was removed: {known:?}"
+    );
+    let old = known[0].clone();
+
+    g.by(&alice)
+        .cli
+        .ok(json!({"cmd": "group_remove", "group": gid, "username": carol}))
+        .await;
+    expect_ended(g.by(&carol), "removed").await;
+    // alice, bob and carol each give up the old token; alice and bob hold a new one.
+    let t0 = Instant::now();
+    while proxy
+        .recorded_messages("group_leave")
+        .iter()
+        .filter(|m| m["token"] == old.as_str())
+        .count()
+        < 3
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the old pass was not given up by all three: {:?}",
+            proxy.recorded_messages("group_leave")
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let now = tokens(&proxy, "group_join");
+    assert_eq!(now.len(), 2, "a fresh pass after the removal: {now:?}");
+
+    // The removed member (any device of it: a fresh account here) joins the old token and rings
+    // bob with it: the gate does not open, and bob hears nothing.
+    let mallory = anonchat_e2e::raw::RawDevice::new(&unique("gone"));
+    mallory.register(&proxy.url()).await;
+    let mut ws = mallory.connect(&proxy.url()).await;
+    let joined =
+        anonchat_e2e::raw::request(&mut ws, 1, json!({"t": "group_join", "token": old})).await;
+    assert_eq!(joined["t"], "ok", "{joined}");
+    let ring = anonchat_e2e::raw::request(
+        &mut ws,
+        2,
+        json!({"t": "ring", "to": bob.as_str(), "group": old}),
+    )
+    .await;
+    assert_eq!(
+        ring["code"], "not_found",
+        "the old pass still opens the gate to bob: {ring}"
+    );
+    assert!(
+        !g.by(&bob).cli.seen(|v| v["event"] == "incoming_ring"),
+        "bob was rung through the old pass"
+    );
+    // The two left still talk.
+    g.members.remove(2);
+    say_to_all(&mut g, &alice).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_timer_expires_texts_on_every_member_and_files_and_photos_reach_all_byte_exact() {
     let fixtures = TempDir::new("group-files");

@@ -36,6 +36,10 @@ pub struct Roster {
     pub group: Key32,
     /// Grows with every change the admin signs; a roster is taken only over a lower epoch.
     pub epoch: u64,
+    /// Random, chosen by the admin when the group starts and again on every removal: the pass
+    /// token members join at the server comes from it ([`Roster::pass_token`]), so a removed
+    /// member, who never gets a roster with the new pass, can no longer ring through the gate.
+    pub pass: Key32,
     pub admin: Username,
     /// Seconds, one of [`crate::limits::TIMER_CHOICES`] (0: off).
     pub timer: u32,
@@ -59,12 +63,13 @@ pub enum RosterError {
 }
 
 impl Roster {
-    /// The bytes the admin signs: `group-roster`, then u64 version, group (32), u64 epoch, admin,
-    /// u64 timer, u64 member count, and per member its account key (32), its device certificate's
-    /// own signing bytes and that certificate's signature (64).
+    /// The bytes the admin signs: `group-roster`, then u64 version, group (32), u64 epoch, pass
+    /// (32), admin, u64 timer, u64 member count, and per member its account key (32), its device
+    /// certificate's own signing bytes and that certificate's signature (64).
     pub fn signing_bytes(
         group: &Key32,
         epoch: u64,
+        pass: &Key32,
         admin: &Username,
         timer: u32,
         members: &[Member],
@@ -73,6 +78,7 @@ impl Roster {
             .u64(u64::from(crate::VERSION))
             .bytes(&group.0)
             .u64(epoch)
+            .bytes(&pass.0)
             .str(admin.as_str())
             .u64(u64::from(timer))
             .u64(members.len() as u64);
@@ -89,10 +95,16 @@ impl Roster {
         Self::signing_bytes(
             &self.group,
             self.epoch,
+            &self.pass,
             &self.admin,
             self.timer,
             &self.members,
         )
+    }
+
+    /// The pass token of this roster's members at the server.
+    pub fn pass_token(&self) -> Key32 {
+        Key32(pass_token(&self.group, &self.pass))
     }
 
     /// The admin's entry.
@@ -175,10 +187,17 @@ impl Roster {
 
 /// The pass token a member's device joins at the server so that members who are not friends may
 /// ring each other (the server's `group_pass.rs`): SHA-256 over the `group-pass` bytes of the
-/// group's id. Only members know the id; the server learns the token and nothing it came from.
-pub fn pass_token(group: &Key32) -> [u8; 32] {
+/// group's id and the roster's pass. Only members of the current roster know the pass; the server
+/// learns the token and nothing it came from.
+pub fn pass_token(group: &Key32, pass: &Key32) -> [u8; 32] {
     use sha2::{Digest, Sha256};
-    Sha256::digest(SigningBytes::new("group-pass").bytes(&group.0).finish()).into()
+    Sha256::digest(
+        SigningBytes::new("group-pass")
+            .bytes(&group.0)
+            .bytes(&pass.0)
+            .finish(),
+    )
+    .into()
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use anonchat_proto::group::{pass_token, Member};
+use anonchat_proto::group::Member;
 use anonchat_proto::wire::ClientMsg;
 use anonchat_proto::{Key32, Username};
 use rand::RngCore;
@@ -30,6 +30,13 @@ const TICK: Duration = Duration::from_secs(1);
 /// A refused ring to a member is tried this many times, the first retry after this, doubling.
 const RING_TRIES: u32 = 5;
 const RING_RETRY: Duration = Duration::from_millis(100);
+
+/// 32 random bytes: a group's id, or a pass.
+fn fresh_key() -> Key32 {
+    let mut k = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut k);
+    Key32(k)
+}
 
 fn refused(e: MeshError) -> ClientError {
     ClientError::Refused(e.to_string())
@@ -62,15 +69,13 @@ impl Engine {
                 ak: i.ak_pub(),
                 device: i.cert.clone(),
             };
-            let mut id = [0u8; 32];
-            rand::rngs::OsRng.fill_bytes(&mut id);
-            (me, Key32(id))
+            (me, fresh_key())
         };
         if !anonchat_proto::limits::TIMER_CHOICES.contains(&timer) {
             return Err(ClientError::Refused("no such timer".into()));
         }
-        let mesh = Mesh::start(id, me, timer, &|b| self.inner.sign_roster(b));
-        let token = Key32(pass_token(&id));
+        let mesh = Mesh::start(id, fresh_key(), me, timer, &|b| self.inner.sign_roster(b));
+        let token = mesh.roster().pass_token();
         self.inner
             .signaling
             .request(ClientMsg::GroupJoin { token })
@@ -114,7 +119,7 @@ impl Engine {
             let mut groups = lock(&self.inner.groups);
             let g = groups.groups.get_mut(group).ok_or_else(no_group)?;
             g.mesh
-                .remove(&who, &|b| self.inner.sign_roster(b))
+                .remove(&who, fresh_key(), &|b| self.inner.sign_roster(b))
                 .map_err(refused)?
         };
         self.inner.run_group(group, dos);
@@ -283,7 +288,7 @@ impl Inner {
                         self.session_cmd(&s, Cmd::GroupSend(Box::new(frame)));
                     }
                 }
-                Do::Welcome(who, roster) => {
+                Do::Send(who, roster) => {
                     let session = lock(&self.groups)
                         .groups
                         .get(group)
@@ -296,6 +301,24 @@ impl Inner {
                 Do::Tell(ev) => self.tell(group, ev),
                 Do::End(why) => self.group_over(group, why, true),
             }
+        }
+        self.follow_pass(group);
+    }
+
+    /// The roster held now names another pass (the admin removed someone): this device holds
+    /// the new token at the server and gives up the old one, which the removed member knows.
+    fn follow_pass(&self, group: &str) {
+        let moved = {
+            let mut groups = lock(&self.groups);
+            let Some(g) = groups.groups.get_mut(group) else {
+                return;
+            };
+            let now = g.mesh.roster().pass_token();
+            (now != g.token).then(|| (std::mem::replace(&mut g.token, now), now))
+        };
+        if let Some((old, new)) = moved {
+            let _ = self.signaling.send(ClientMsg::GroupJoin { token: new });
+            let _ = self.signaling.send(ClientMsg::GroupLeave { token: old });
         }
     }
 

@@ -44,10 +44,12 @@ pub enum Do {
     Hangup(Username),
     /// Send the held roster to this connected member (it changed, or the link just came up).
     SendRoster(Username),
-    /// Send a newcomer the roster that admitted it, before anything else goes to it. Not a later
-    /// one: a later roster would name members admitted after it, and each side of such a pair
-    /// would take the other for the older one and await its ring (a link never made).
-    Welcome(Username, Box<Roster>),
+    /// Send this very roster to this member, not the one held when the driver gets to it. A
+    /// newcomer gets the roster that admitted it, before anything else goes to it: a later one
+    /// would name members admitted after it, and each side of such a pair would take the other
+    /// for the older one and await its ring (a link never made). A removed member gets the roster
+    /// that dropped it: the next one carries the fresh pass it must never learn.
+    Send(Username, Box<Roster>),
     /// Tell the front-end.
     Tell(GroupEvent),
     /// The group is over here: end every link and wipe the group's chat.
@@ -137,17 +139,20 @@ impl Mesh {
     }
 
     /// The admin starts a group: a roster of itself alone, which grows as invitees answer. `group`
-    /// is the group's fresh random id.
-    pub fn start(group: Key32, me: Member, timer: u32, sign: Sign) -> Self {
+    /// is the group's fresh random id, `pass` its first random pass.
+    pub fn start(group: Key32, pass: Key32, me: Member, timer: u32, sign: Sign) -> Self {
         let admin = me.username().clone();
         let members = vec![me];
-        let sig = sign(&Roster::signing_bytes(&group, 0, &admin, timer, &members));
+        let sig = sign(&Roster::signing_bytes(
+            &group, 0, &pass, &admin, timer, &members,
+        ));
         Self {
             me: admin.clone(),
             roster: Roster {
                 v: anonchat_proto::VERSION,
                 group,
                 epoch: 0,
+                pass,
                 admin,
                 timer,
                 members,
@@ -199,12 +204,12 @@ impl Mesh {
         members.retain(|m| m.username() != &who);
         members.push(member);
         members.sort_by(|a, b| a.username().cmp(b.username()));
-        self.publish(members, self.roster.timer, sign);
+        self.publish(members, self.roster.timer, self.roster.pass, sign);
         self.links.insert(who.clone(), Link::Connected);
         Ok(vec![
             Do::Tell(GroupEvent::MemberAdded(who.clone())),
             Do::Tell(GroupEvent::MemberConnected(who.clone())),
-            Do::Welcome(who, Box::new(self.roster.clone())),
+            Do::Send(who, Box::new(self.roster.clone())),
         ])
     }
 
@@ -226,9 +231,16 @@ impl Mesh {
             .collect()
     }
 
-    /// The admin removes `who`: it is told with the new roster (which no longer names it), then
-    /// hung up; the others get the roster and hang up on it too.
-    pub fn remove(&mut self, who: &Username, sign: Sign) -> Result<Vec<Do>, MeshError> {
+    /// The admin removes `who`: it is told with a roster that no longer names it, then hung up;
+    /// the others get a roster one epoch later with the fresh pass `pass`, and hang up on it too.
+    /// The removed member never sees that pass, so it cannot join the token the others hold now
+    /// and ring them through the server's gate (nor learn by ringing who is still in).
+    pub fn remove(
+        &mut self,
+        who: &Username,
+        pass: Key32,
+        sign: Sign,
+    ) -> Result<Vec<Do>, MeshError> {
         if !self.is_admin() || self.over {
             return Err(MeshError::NotAdmin);
         }
@@ -240,10 +252,12 @@ impl Mesh {
         if self.roster.member(who).is_some() {
             let mut members = self.roster.members.clone();
             members.retain(|m| m.username() != who);
-            self.publish(members, self.roster.timer, sign);
+            let (timer, old) = (self.roster.timer, self.roster.pass);
+            self.publish(members.clone(), timer, old, sign);
             if was == Some(Link::Connected) {
-                out.push(Do::SendRoster(who.clone()));
+                out.push(Do::Send(who.clone(), Box::new(self.roster.clone())));
             }
+            self.publish(members, timer, pass, sign);
         }
         self.links.remove(who);
         self.announced.remove(who);
@@ -266,22 +280,23 @@ impl Mesh {
                 anonchat_proto::ProtoError::Malformed("timer".into()),
             )));
         }
-        self.publish(self.roster.members.clone(), timer, sign);
+        self.publish(self.roster.members.clone(), timer, self.roster.pass, sign);
         let mut out = vec![Do::Tell(GroupEvent::TimerSet(timer))];
         out.extend(self.recipients().into_iter().map(Do::SendRoster));
         Ok(out)
     }
 
-    fn publish(&mut self, members: Vec<Member>, timer: u32, sign: Sign) {
+    fn publish(&mut self, members: Vec<Member>, timer: u32, pass: Key32, sign: Sign) {
         let r = &self.roster;
         let epoch = r.epoch + 1;
         let sig = sign(&Roster::signing_bytes(
-            &r.group, epoch, &r.admin, timer, &members,
+            &r.group, epoch, &pass, &r.admin, timer, &members,
         ));
         self.roster = Roster {
             v: anonchat_proto::VERSION,
             group: r.group,
             epoch,
+            pass,
             admin: r.admin.clone(),
             timer,
             members,

@@ -37,11 +37,13 @@ fn signed(admin: &SigningKey, epoch: u64, timer: u32, mut members: Vec<Member>) 
     members.sort_by(|a, b| a.username().cmp(b.username()));
     let group = Key32([7; 32]);
     let admin_name = Username::parse("alice").unwrap();
-    let bytes = Roster::signing_bytes(&group, epoch, &admin_name, timer, &members);
+    let pass = Key32([9; 32]);
+    let bytes = Roster::signing_bytes(&group, epoch, &pass, &admin_name, timer, &members);
     Roster {
         v: 1,
         group,
         epoch,
+        pass,
         admin: admin_name,
         timer,
         members,
@@ -65,7 +67,7 @@ fn signing_bytes_worked_example() {
     // docs/protocol.md §3: the head, then each member's key, certificate bytes and signature.
     let r = three(1);
     let b = r.bytes_to_sign();
-    let hex: String = b[..102].iter().map(|x| format!("{x:02x}")).collect();
+    let hex: String = b[..138].iter().map(|x| format!("{x:02x}")).collect();
     assert_eq!(
         hex,
         format!(
@@ -74,26 +76,28 @@ fn signing_bytes_worked_example() {
              0000000000000001\
              00000020{}\
              0000000000000001\
+             00000020{}\
              00000005616c696365\
              0000000000000000\
              0000000000000003",
-            "07".repeat(32)
+            "07".repeat(32),
+            "09".repeat(32)
         )
     );
     let cert_len = r.members[0].device.bytes_to_sign().len();
     assert_eq!(
-        &b[102..106],
+        &b[138..142],
         &32u32.to_be_bytes(),
         "the first member's account key"
     );
-    assert_eq!(&b[106..138], &pubk(&key(1)).0);
-    assert_eq!(&b[138..142], &(cert_len as u32).to_be_bytes());
+    assert_eq!(&b[142..174], &pubk(&key(1)).0);
+    assert_eq!(&b[174..178], &(cert_len as u32).to_be_bytes());
     let certs: usize = r
         .members
         .iter()
         .map(|m| m.device.bytes_to_sign().len())
         .sum();
-    assert_eq!(b.len(), 102 + 3 * (36 + 4 + 68) + certs);
+    assert_eq!(b.len(), 138 + 3 * (36 + 4 + 68) + certs);
 }
 
 #[test]
@@ -234,14 +238,23 @@ fn only_a_newer_roster_of_the_same_group_and_admin_follows() {
 
 #[test]
 fn pass_token_worked_example() {
-    // docs/protocol.md §4: SHA-256 of "anonchat/v1\0group-pass\0" 00000020 and 32x 0x07.
-    let hex: String = pass_token(&Key32([7; 32]))
+    // docs/protocol.md §4: SHA-256 of "anonchat/v1\0group-pass\0", 00000020 and 32x 0x07 (the
+    // group), 00000020 and 32x 0x09 (the pass).
+    let hex: String = pass_token(&Key32([7; 32]), &Key32([9; 32]))
         .iter()
         .map(|x| format!("{x:02x}"))
         .collect();
     assert_eq!(
         hex,
-        "0789cf0dc8525b45c0460d9fc5dd67c0a7c2409b89dcc798396ba9f6b0b6feb1"
+        "c4742ccccca3e90c4fb63ac4b6dd4b68f22f2b49fe40df40c80bfcc55458b082"
     );
-    assert_ne!(pass_token(&Key32([7; 32])), pass_token(&Key32([8; 32])));
+    // The same group under a fresh pass (after a removal) has another token.
+    assert_ne!(
+        pass_token(&Key32([7; 32]), &Key32([9; 32])),
+        pass_token(&Key32([7; 32]), &Key32([8; 32]))
+    );
+    assert_eq!(
+        three(1).pass_token().0,
+        pass_token(&Key32([7; 32]), &Key32([9; 32]))
+    );
 }

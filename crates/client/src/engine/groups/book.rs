@@ -183,7 +183,9 @@ mod tests {
     }
 
     fn book() -> Groups {
-        let mesh = Mesh::start(Key32([7; 32]), member("alice"), 0, &|_| Sig64([0; 64]));
+        let mesh = Mesh::start(Key32([7; 32]), Key32([8; 32]), member("alice"), 0, &|_| {
+            Sig64([0; 64])
+        });
         let mut b = Groups::default();
         b.groups.insert(
             "g".into(),

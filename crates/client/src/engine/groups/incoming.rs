@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use anonchat_proto::frames::PeerFrame;
-use anonchat_proto::group::{pass_token, Member, Roster, RosterError};
+use anonchat_proto::group::{Member, Roster, RosterError};
 use anonchat_proto::wire::ClientMsg;
 use anonchat_proto::{Key32, Username};
 
@@ -157,7 +157,7 @@ impl Inner {
                     .admit(member, &|b| self.sign_roster(b))
                     .map(|mut dos| {
                         dos.retain(|d| match (d, &link) {
-                            (Do::Welcome(_, roster), Some(tx)) => {
+                            (Do::Send(_, roster), Some(tx)) => {
                                 let _ = tx.try_send(Cmd::GroupSend(Box::new(roster_frame(roster))));
                                 false
                             }
@@ -256,7 +256,7 @@ impl Inner {
             }
         };
         let epoch = mesh.roster().epoch;
-        let token = Key32(pass_token(&mesh.roster().group));
+        let token = mesh.roster().pass_token();
         let gid = self.add_group(mesh, token);
         let up = {
             let mut groups = lock(&self.groups);
@@ -272,6 +272,10 @@ impl Inner {
         let Some(me) = self.me.upgrade() else { return };
         let session = session.to_string();
         tokio::spawn(async move {
+            // The pass held by then: a roster with a fresh one may have come meanwhile.
+            let Some(token) = lock(&me.groups).groups.get(&gid).map(|g| g.token) else {
+                return;
+            };
             if me
                 .signaling
                 .request(ClientMsg::GroupJoin { token })

@@ -52,11 +52,13 @@ fn roster_by(signer: &SigningKey, epoch: u64, timer: u32, mut members: Vec<Membe
     members.sort_by(|a, b| a.username().cmp(b.username()));
     let group = Key32([7; 32]);
     let admin = user("alice");
-    let bytes = Roster::signing_bytes(&group, epoch, &admin, timer, &members);
+    let pass = Key32([8; 32]);
+    let bytes = Roster::signing_bytes(&group, epoch, &pass, &admin, timer, &members);
     Roster {
         v: 1,
         group,
         epoch,
+        pass,
         admin,
         timer,
         members,
@@ -317,7 +319,13 @@ fn leaving_hangs_up_every_live_link() {
 /// alice (key 1) starts a group and invites bob and carol.
 fn admin(t0: Instant) -> Mesh {
     let sign = |b: &[u8]| Sig64(key(1).sign(b).to_bytes());
-    let mut mesh = Mesh::start(Key32([7; 32]), members(&FOUR)[0].clone(), 0, &sign);
+    let mut mesh = Mesh::start(
+        Key32([7; 32]),
+        Key32([8; 32]),
+        members(&FOUR)[0].clone(),
+        0,
+        &sign,
+    );
     for who in ["bob", "carol"] {
         mesh.invite(&user(who), t0).unwrap();
     }
@@ -343,7 +351,7 @@ fn the_admin_admits_invitees_one_roster_each_and_tells_the_others_once_they_join
         vec![
             Do::Tell(GroupEvent::MemberAdded(user("bob"))),
             Do::Tell(GroupEvent::MemberConnected(user("bob"))),
-            Do::Welcome(user("bob"), Box::new(r1.clone())),
+            Do::Send(user("bob"), Box::new(r1.clone())),
         ]
     );
     // What bob gets verifies under alice's key, and names both.
@@ -403,26 +411,40 @@ fn the_admin_removes_a_member_tells_it_and_everyone_and_takes_no_roster() {
     let mut mesh = admin(t0);
     mesh.admit(members(&FOUR)[1].clone(), &sign_alice).unwrap();
     mesh.admit(members(&FOUR)[2].clone(), &sign_alice).unwrap();
-    let out = mesh.remove(&user("bob"), &sign_alice).unwrap();
+    let before = mesh.roster().clone();
+    let out = mesh
+        .remove(&user("bob"), Key32([5; 32]), &sign_alice)
+        .unwrap();
+    // bob is told with a roster that drops it but still carries the old pass; the others get the
+    // next one, with the fresh pass bob never sees.
+    let told = match &out[0] {
+        Do::Send(who, r) if who == &user("bob") => (**r).clone(),
+        other => panic!("bob is told first: {other:?}"),
+    };
     assert_eq!(
-        out,
-        vec![
-            Do::SendRoster(user("bob")),
+        out[1..],
+        [
             Do::Hangup(user("bob")),
             Do::Tell(GroupEvent::MemberGone(user("bob"))),
             Do::SendRoster(user("carol")),
         ]
     );
-    assert_eq!(mesh.roster().epoch, 3);
-    assert!(mesh.roster().member(&user("bob")).is_none());
+    assert_eq!((told.epoch, told.pass), (3, before.pass));
+    assert!(told.member(&user("bob")).is_none());
+    assert_eq!(told.verify(&pubk(&key(1))), Ok(()));
+    let now = mesh.roster();
+    assert_eq!((now.epoch, now.pass), (4, Key32([5; 32])));
+    assert_eq!(now.members, told.members);
+    assert_eq!(now.verify(&pubk(&key(1))), Ok(()));
+    assert_ne!(now.pass_token(), before.pass_token());
     assert_eq!(
-        mesh.remove(&user("bob"), &sign_alice),
+        mesh.remove(&user("bob"), Key32([6; 32]), &sign_alice),
         Err(MeshError::NotInRoster)
     );
     // A roster from a member (even a newer one) changes nothing at the admin's.
     let forged = roster_by(&key(9), 9, 0, members(&FOUR));
     assert_eq!(mesh.on_roster(forged, t0), Ok(vec![]));
-    assert_eq!(mesh.roster().epoch, 3);
+    assert_eq!(mesh.roster().epoch, 4);
     // The timer: a new roster to everyone.
     assert_eq!(
         mesh.set_timer(60, &sign_alice),
@@ -433,6 +455,8 @@ fn the_admin_removes_a_member_tells_it_and_everyone_and_takes_no_roster() {
     );
     assert!(mesh.set_timer(61, &sign_alice).is_err());
     assert_eq!(mesh.roster().timer, 60);
+    // A new timer keeps the pass: no one who knew it left.
+    assert_eq!(mesh.roster().pass, Key32([5; 32]));
     // The last member goes: the group is over.
     assert_eq!(
         mesh.link_down(&user("carol")),
@@ -450,7 +474,7 @@ fn members_cannot_do_what_only_the_admin_may_and_invites_are_bounded() {
     assert!(!mesh.is_admin());
     assert_eq!(mesh.invite(&user("erin"), t0), Err(MeshError::NotAdmin));
     assert_eq!(
-        mesh.remove(&user("bob"), &sign_alice),
+        mesh.remove(&user("bob"), Key32([6; 32]), &sign_alice),
         Err(MeshError::NotAdmin)
     );
     assert_eq!(mesh.set_timer(60, &sign_alice), Err(MeshError::NotAdmin));
@@ -483,7 +507,7 @@ fn invitees_admitted_back_to_back_still_have_one_ringer_per_pair() {
     let welcome = |out: Vec<Do>| {
         out.into_iter()
             .find_map(|d| match d {
-                Do::Welcome(_, r) => Some(*r),
+                Do::Send(_, r) => Some(*r),
                 _ => None,
             })
             .expect("a welcome")
