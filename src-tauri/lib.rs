@@ -201,8 +201,13 @@ fn start() -> anyhow::Result<()> {
             forward_events(handle.clone(), events);
             if let Some(lifetime) = lifetime {
                 let app = handle.clone();
+                let life = anonchat_client::burner::Lifetime::new(
+                    lifetime,
+                    std::time::Instant::now(),
+                    std::time::SystemTime::now(),
+                );
                 tauri::async_runtime::spawn(async move {
-                    tokio::time::sleep(lifetime).await;
+                    life.ends().await;
                     // Quitting burns it (below).
                     app.exit(0);
                 });

@@ -2,7 +2,7 @@
 //! the account left on the device.
 
 use anonchat_e2e::cli::{befriend, keychain_has, pair, Cli, Pair};
-use anonchat_e2e::server::{Server, ServerOpts};
+use anonchat_e2e::server::{accounts, Server, ServerOpts};
 use anonchat_e2e::{unique, TempDir};
 use serde_json::json;
 use sqlx::Row;
@@ -305,4 +305,226 @@ async fn a_cli_burner_is_deleted_when_its_run_ends() {
         "and its profile"
     );
     assert!(!keychain_has(&profiles[0]), "and its keychain entry");
+}
+
+/// The burner profiles under `home`.
+fn burner_profiles(home: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(home.join("profiles"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .filter(|n| n.starts_with("burner-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits until `profile`'s folder under `home` is gone.
+async fn folder_gone(home: &std::path::Path, profile: &str) {
+    let dir = home.join("profiles").join(profile);
+    let t0 = std::time::Instant::now();
+    while dir.exists() {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(20),
+            "{profile} is still on disk: {:?}",
+            std::fs::read_dir(&dir).map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A burner whose server is away when its run ends is erased from this machine at once — keys,
+/// keychain entry, contacts — keeping only its signed deletion (no key in it); the next lasting
+/// run of the CLI sends that deletion once the server is back, and the account is gone there too
+/// (issue 35, item 9: before, the keys and profile stayed on disk, and only the desktop app ever
+/// cleaned up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burner_is_erased_here_even_when_the_server_is_away_and_deleted_there_later() {
+    let single = || ServerOpts {
+        single: true,
+        ..Default::default()
+    };
+    let server = Server::start_with(single(), TempDir::new("server")).await;
+    let (addr, db) = (server.addr, server.database_url());
+    let home = TempDir::new("burner-away");
+    let mut burner = Cli::start_with_env(
+        "ignored",
+        &home.0,
+        &server.url(),
+        &[("ANONCHAT_BURNER", "1")],
+    )
+    .await;
+    let alias = burner.ok(json!({"cmd": "whoami"})).await["username"]
+        .as_str()
+        .expect("an alias")
+        .to_string();
+    let profile = burner_profiles(&home.0)
+        .pop()
+        .expect("the burner's profile");
+    assert!(keychain_has(&profile));
+    assert!(accounts(&db).await.contains(&alias));
+
+    let dir = server.kill().await;
+    burner.expect_event("disconnected").await;
+    burner.send(json!({"cmd": "quit"})).await;
+    let _ = burner.wait().await;
+    assert!(
+        !keychain_has(&profile),
+        "the keys left the keychain at once"
+    );
+    let left: Vec<String> = std::fs::read_dir(home.0.join("profiles").join(&profile))
+        .expect("the signed deletion is kept")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        left,
+        vec!["deletion.json".to_string()],
+        "nothing but the deletion"
+    );
+    let kept =
+        std::fs::read_to_string(home.0.join("profiles").join(&profile).join("deletion.json"))
+            .expect("deletion");
+    let kept: serde_json::Value = serde_json::from_str(&kept).expect("json");
+    let mut fields: Vec<&str> = kept
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    fields.sort();
+    assert_eq!(fields, ["server", "server_pin", "sig", "ts", "username"]);
+
+    // The server comes back with the account still there; a chat run of the CLI (any profile)
+    // finishes the leftover.
+    let server = Server::start_with(
+        ServerOpts {
+            listen: addr.to_string(),
+            ..single()
+        },
+        dir,
+    )
+    .await;
+    assert!(accounts(&db).await.contains(&alias));
+    let mut other = Cli::start(&unique("po"), &home.0, &server.url()).await;
+    folder_gone(&home.0, &profile).await;
+    assert!(
+        !accounts(&db).await.contains(&alias),
+        "the account is deleted on the server"
+    );
+    other.ok(json!({"cmd": "whoami"})).await;
+}
+
+/// A burner run killed outright leaves its profile behind; the next lasting CLI run deletes it
+/// on the server and here (before, only the desktop app's start did).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_cli_burner_is_finished_by_the_next_cli_run() {
+    let server = Server::start().await;
+    let home = TempDir::new("burner-killed");
+    let mut burner = Cli::start_with_env(
+        "ignored",
+        &home.0,
+        &server.url(),
+        &[("ANONCHAT_BURNER", "1")],
+    )
+    .await;
+    let alias = burner.ok(json!({"cmd": "whoami"})).await["username"]
+        .as_str()
+        .expect("an alias")
+        .to_string();
+    let profile = burner_profiles(&home.0)
+        .pop()
+        .expect("the burner's profile");
+    burner.kill().await;
+    assert!(keychain_has(&profile), "a killed run could erase nothing");
+    let _other = Cli::start(&unique("po"), &home.0, &server.url()).await;
+    folder_gone(&home.0, &profile).await;
+    assert!(!keychain_has(&profile));
+    assert!(!accounts(&server.database_url()).await.contains(&alias));
+}
+
+/// `POST /v1/delete` takes only a deletion the account key signed, recently: a forged, altered,
+/// stale or malformed one changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_deletion_without_a_session_takes_only_the_account_key_s_signature() {
+    use anonchat_e2e::raw::RawDevice;
+    use ed25519_dalek::Signer;
+    let server = Server::start().await;
+    let name = unique("del");
+    let dev = RawDevice::new(&name);
+    dev.register(&server.url()).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let signed = |key: &ed25519_dalek::SigningKey, user: &str, ts: u64| {
+        let u = anonchat_proto::Username::parse(user).expect("name");
+        let sig = key.sign(&anonchat_proto::signing::delete_account_bytes(&u, ts));
+        json!({"v": 1, "username": user, "ts": ts, "sig": anonchat_proto::Sig64(sig.to_bytes())})
+    };
+    let http = reqwest::Client::new();
+    let post = |body: String| {
+        let http = http.clone();
+        let url = format!("{}/v1/delete", server.url());
+        async move {
+            let r = http
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("post");
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        }
+    };
+    let stranger = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    let mut altered = signed(&dev.ak, &name, now);
+    altered["ts"] = json!(now + 1);
+    for (why, body, want) in [
+        (
+            "another key",
+            signed(&stranger, &name, now).to_string(),
+            400,
+        ),
+        ("altered after signing", altered.to_string(), 400),
+        (
+            "signed 15 days ago",
+            signed(&dev.ak, &name, now - 15 * 86_400).to_string(),
+            400,
+        ),
+        (
+            "signed an hour ahead",
+            signed(&dev.ak, &name, now + 3600).to_string(),
+            400,
+        ),
+        ("not json", "{".to_string(), 400),
+        (
+            "another version",
+            {
+                let mut b = signed(&dev.ak, &name, now);
+                b["v"] = json!(9);
+                b.to_string()
+            },
+            400,
+        ),
+        (
+            "no such account",
+            signed(&stranger, &unique("ghost"), now).to_string(),
+            404,
+        ),
+    ] {
+        let (status, body) = post(body).await;
+        assert_eq!(status, want, "{why}: {body}");
+        assert!(
+            accounts(&server.database_url()).await.contains(&name),
+            "{why} deleted it"
+        );
+    }
+    // Signed a day ago by the account key (a burner's, resent at the next start): taken.
+    let (status, body) = post(signed(&dev.ak, &name, now - 86_400).to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!accounts(&server.database_url()).await.contains(&name));
+    // Sent again: the account is gone, and says so.
+    let (status, _) = post(signed(&dev.ak, &name, now).to_string()).await;
+    assert_eq!(status, 404);
 }

@@ -16,7 +16,7 @@ use anonchat_client::{platform_caps, Engine, EngineConfig, Event, Keychain};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-#[derive(Parser)]
+#[derive(Parser, Clone)]
 #[command(
     name = "anonchat-cli",
     version,
@@ -55,7 +55,7 @@ struct Cli {
     cmd: Option<Cmd>,
 }
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Clone)]
 enum Cmd {
     /// Create this profile's identity and register a username.
     Register { username: String },
@@ -96,12 +96,15 @@ async fn open(cli: &Cli) -> anyhow::Result<(Engine, EventReceiver)> {
     Engine::open(cfg).await.context("opening the profile")
 }
 
-/// A burner run: made, used (JSON lines or the chat), and deleted when it ends. A run that dies
-/// before it could delete itself is deleted by the desktop app's next start.
+/// A burner run: made, used (JSON lines or the chat), and deleted when it ends — erased here
+/// whatever happens, its signed deletion kept for the next start if the server could not be told.
+/// A run that dies before it could do either is finished by the next lasting run or app start.
 async fn burner(mut cli: Cli) -> anyhow::Result<()> {
     cli.profile = anonchat_client::burner::profile_name();
     let _held = anonchat_client::profile::instance::claim(&cli.profile)?
         .context("a fresh burner profile is in use")?;
+    // Only now: its own folder, locked, is no leftover to the cleaner.
+    clean_leftover_burners(cli.clone());
     let (engine, mut events) = open(&cli).await?;
     let alias = engine.start_burner().await?;
     // Reachable once the server took this device, not merely once the connection started: a
@@ -115,6 +118,30 @@ async fn burner(mut cli: Cli) -> anyhow::Result<()> {
     }
     eprintln!("Burner identity {alias} deleted.");
     Ok(())
+}
+
+/// Burners whose run is gone (killed, crashed) or whose server could not be told are finished in
+/// the background by every run that lasts (chat, `--json`, `--burner`), as the desktop app does
+/// at its start: a user of the CLI alone has no other start to do it.
+fn clean_leftover_burners(cli: Cli) {
+    tokio::spawn(async move {
+        let cli = &cli;
+        let done = anonchat_client::burner::clean_leftovers(|name| async move {
+            let mut one = cli.clone();
+            one.profile = name;
+            open(&one)
+                .await
+                .map(|(engine, _)| engine)
+                .map_err(|e| anonchat_client::ClientError::Refused(format!("{e:#}")))
+        })
+        .await;
+        for (name, result) in done {
+            match result {
+                Ok(()) => tracing::info!(profile = %name, "a leftover burner was deleted"),
+                Err(e) => tracing::warn!(profile = %name, error = %e, "a leftover burner stays"),
+            }
+        }
+    });
 }
 
 /// The end of a run: every chat wiped, and a burner deleted (with the connection still up).
@@ -158,6 +185,9 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("ANONCHAT_LOG"))
         .with_writer(std::io::stderr)
         .init();
+    if !cli.burner && (cli.json || matches!(cli.cmd, None | Some(Cmd::Chat))) {
+        clean_leftover_burners(cli.clone());
+    }
     if cli.burner {
         return burner(cli).await;
     }

@@ -1,12 +1,12 @@
 //! Burner identities (seed phase 6): a throwaway account with a random alias and a profile (and
 //! keychain entry) of its own, deleted from the server — the signed deletion — and from this
 //! machine when its app quits or its lifetime ends. A burner's profile name starts with
-//! [`PREFIX`]; one whose app is gone (it crashed, or was killed) is a leftover, deleted by the next
-//! start ([`Engine::burn`]).
+//! [`PREFIX`]; one whose app is gone (it crashed, or was killed), or whose server could not be
+//! told, is a leftover, finished by the next start of the app or the CLI ([`Engine::burn`]).
 
 use rand::Rng;
 
-use crate::engine::Engine;
+use crate::engine::{Engine, Told};
 use crate::error::ProfileError;
 use crate::ClientError;
 
@@ -78,6 +78,50 @@ where
     done
 }
 
+/// A burner's lifetime, counted by the wall clock as well as the monotonic one: the monotonic
+/// clock stops while the machine sleeps, and a lifetime chosen as "one hour" must not last a
+/// night because the laptop was closed. Setting the wall clock back does not stretch it either.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetime {
+    length: std::time::Duration,
+    since: std::time::Instant,
+    since_wall: std::time::SystemTime,
+}
+
+impl Lifetime {
+    pub fn new(
+        length: std::time::Duration,
+        now: std::time::Instant,
+        wall: std::time::SystemTime,
+    ) -> Self {
+        Self {
+            length,
+            since: now,
+            since_wall: wall,
+        }
+    }
+
+    /// Whether it is over at `now` (monotonic) and `wall` (the system clock).
+    pub fn over(&self, now: std::time::Instant, wall: std::time::SystemTime) -> bool {
+        now.saturating_duration_since(self.since) >= self.length
+            || wall
+                .duration_since(self.since_wall)
+                .is_ok_and(|d| d >= self.length)
+    }
+
+    /// Waits until it is over, looking at both clocks every second (a sleep of the whole length
+    /// would wake late after a suspend).
+    pub async fn ends(self) {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            every.tick().await;
+            if self.over(std::time::Instant::now(), std::time::SystemTime::now()) {
+                return;
+            }
+        }
+    }
+}
+
 /// How long a leftover's deletion waits for the server.
 const LEFTOVER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -103,35 +147,88 @@ impl Engine {
     }
 
     /// Ends a burner: its account is deleted on the server (signed by its account key) and
-    /// everything of it on this machine. If the server cannot be reached within `wait`, the
-    /// keys stay so that a later start can try again (the account must not outlive its user's
-    /// wish only because the network was down then).
+    /// everything of it on this machine — always, at once. If the server cannot be told within
+    /// `wait`, only the signed deletion stays (no key: the name, the server, the signature), and
+    /// the next start sends it again ([`clean_leftovers`]). A profile that holds only such a
+    /// deletion sends it, and is gone once the server took it.
     pub async fn burn(&self, wait: std::time::Duration) -> Result<(), ClientError> {
         if self.username().is_none() {
+            let kept = self.kept_deletion();
             self.shutdown().await;
-            return self.forget_local().await;
+            let Some(d) = kept else {
+                return self.forget_local().await;
+            };
+            return match self.post_deletion(&d).await {
+                Told::Done => self.forget_local().await,
+                Told::Refused(why) => {
+                    self.forget_local().await?;
+                    Err(ClientError::Refused(format!(
+                        "the burner's deletion was refused: {why}"
+                    )))
+                }
+                Told::Unreachable(why) => Err(unreachable(&why)),
+            };
         }
-        if !self.is_connected() {
-            self.connect().await?;
-        }
-        let deadline = tokio::time::Instant::now() + wait;
-        while !self.is_connected() {
-            if tokio::time::Instant::now() >= deadline {
-                self.shutdown().await;
-                return Err(ClientError::Refused(
-                    "the server could not be reached: the burner is deleted at the next start"
-                        .into(),
-                ));
+        let d = self.sign_deletion()?;
+        let told = self.tell_deletion(&d, wait).await;
+        self.shutdown().await;
+        self.forget_local().await?;
+        match told {
+            Told::Done => Ok(()),
+            Told::Refused(why) => Err(ClientError::Refused(format!(
+                "erased from this machine; the server refused the deletion: {why}"
+            ))),
+            Told::Unreachable(why) => {
+                self.keep_deletion(&d)?;
+                Err(unreachable(&why))
             }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        self.delete_account_unchecked().await
     }
+}
+
+fn unreachable(why: &str) -> ClientError {
+    ClientError::Refused(format!(
+        "erased from this machine; the server could not be told ({why}): its signed deletion \
+         is sent again at the next start"
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lifetime_ends_by_either_clock() {
+        use std::time::{Duration, Instant, SystemTime};
+        let (t0, w0) = (
+            Instant::now(),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000),
+        );
+        let hour = Duration::from_secs(3600);
+        let life = Lifetime::new(hour, t0, w0);
+        let s = Duration::from_secs;
+        // (monotonic elapsed, wall elapsed: + forward / - set back, over?)
+        let table: [(Duration, i64, bool); 7] = [
+            (s(0), 0, false),
+            (s(3599), 3599, false),
+            (s(3600), 3600, true),
+            // Eight hours asleep: the monotonic clock saw one minute.
+            (s(60), 8 * 3600, true),
+            // The wall clock set back a day: the monotonic hour still ends it.
+            (s(3600), -86_400, true),
+            (s(1800), -86_400, false),
+            // Set forward by the user: ends early, never late.
+            (s(10), 3600, true),
+        ];
+        for (mono, wall, want) in table {
+            let w = if wall >= 0 {
+                w0 + s(wall as u64)
+            } else {
+                w0 - s(wall.unsigned_abs())
+            };
+            assert_eq!(life.over(t0 + mono, w), want, "{mono:?} {wall}");
+        }
+    }
 
     #[test]
     fn names_and_aliases_are_fresh_and_valid() {

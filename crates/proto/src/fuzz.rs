@@ -23,6 +23,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("chunk_header", chunk_header),
     ("key_base64", key_base64),
     ("register_request", register_request),
+    ("delete_request", delete_request),
 ];
 
 /// A re-encoding may only fail to decode for being over a size limit it did not change.
@@ -86,6 +87,16 @@ pub fn handover(data: &[u8]) -> bool {
     let once = h.encode();
     let back = Handover::decode(&once).expect("an encoded handover decodes");
     assert_eq!(*back.encode(), *once, "handover changed on a round trip");
+    true
+}
+
+/// A `POST /v1/delete` body, from anyone.
+pub fn delete_request(data: &[u8]) -> bool {
+    let Ok(req) = serde_json::from_slice::<crate::wire::DeleteRequest>(data) else {
+        return false;
+    };
+    let again = serde_json::to_vec(&req).expect("a parsed request encodes");
+    assert_eq!(serde_json::from_slice(&again).ok(), Some(req));
     true
 }
 

@@ -591,6 +591,17 @@ pub struct RegisterRequest {
     pub pow: Stamp,
 }
 
+/// `POST /v1/delete` body: an account's deletion, signed by its account key over
+/// `signing::delete_account_bytes(username, ts)` and sent without a session — a burner whose
+/// machine erased its keys before the server could be told resends it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteRequest {
+    pub v: u8,
+    pub username: Username,
+    pub ts: u64,
+    pub sig: Sig64,
+}
+
 /// `GET /v1/config` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerConfig {

@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anonchat_proto::wire::{ErrorCode, RegisterRequest, ServerConfig, ServerEnvelope, ServerMsg};
+use anonchat_proto::wire::{
+    DeleteRequest, ErrorCode, RegisterRequest, ServerConfig, ServerEnvelope, ServerMsg,
+};
 use anonchat_proto::{limits, pow};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
@@ -24,6 +26,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/config", get(config))
         .route("/v1/register", post(register))
+        .route("/v1/delete", post(delete))
         .route("/v1/ws", get(crate::ws::upgrade))
         .layer(DefaultBodyLimit::max(limits::MAX_HTTP_BODY))
         .layer(axum::middleware::map_response(json_errors))
@@ -182,6 +185,56 @@ async fn register_inner(
         Err(e) => {
             tracing::error!(error = %e, "registration failed");
             error(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, None)
+        }
+    }
+}
+
+/// A signed deletion without a session (a burner's, resent after its keys were erased). Whether
+/// a name exists shows in the answer, so it is priced like a lookup: the registration's
+/// per-address bucket (P9).
+async fn delete(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !app.hub.allow_register(app.client_key(peer, &headers)).await {
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            Some("too many requests; try again in a minute".into()),
+        );
+    }
+    let req = match serde_json::from_slice::<DeleteRequest>(&body) {
+        Ok(r) if r.v == anonchat_proto::VERSION => r,
+        Ok(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadRequest,
+                Some("unsupported version".into()),
+            )
+        }
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadRequest,
+                Some(e.to_string()),
+            )
+        }
+    };
+    match app.hub.delete_signed(&req.username, req.ts, &req.sig).await {
+        Ok(msg) => (StatusCode::OK, Json(ServerEnvelope::new(None, msg))).into_response(),
+        Err(refusal) => {
+            let status = match refusal.code() {
+                ErrorCode::NotFound => StatusCode::NOT_FOUND,
+                ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            let detail = match &refusal {
+                crate::hub::Refusal::BadRequest(d) => Some(d.clone()),
+                _ => None,
+            };
+            error(status, refusal.code(), detail)
         }
     }
 }

@@ -121,6 +121,13 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             },
         })
         .expect("a seed encodes")],
+        "delete_request" => vec![serde_json::to_vec(&crate::wire::DeleteRequest {
+            v: 1,
+            username: Username::parse("alice").expect("a name"),
+            ts: 1_700_000_000,
+            sig: crate::Sig64([3; 64]),
+        })
+        .expect("a seed encodes")],
         other => panic!("no seeds for {other}"),
     }
 }

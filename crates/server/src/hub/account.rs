@@ -3,10 +3,14 @@
 use anonchat_proto::fvc;
 use anonchat_proto::signing::verify;
 use anonchat_proto::wire::{Mode, ServerMsg};
-use anonchat_proto::{Key32, Sig64};
+use anonchat_proto::{Key32, Sig64, Username};
 
 use super::{bad, new_salt, Hub, Refusal, Reply, Session, TOMBSTONE_DAYS};
 use crate::clock::Now;
+
+/// How long after signing a burner's deletion may still be resent: a week, the longest a
+/// burner lives, twice over (its machine may stay off that long before the next start).
+pub const RESEND_SECS: u64 = 14 * 86_400;
 
 impl Hub {
     pub(super) async fn set_mode(
@@ -86,23 +90,51 @@ impl Hub {
     }
 
     pub(super) async fn delete_account(&self, s: &Session, ts: u64, sig: Sig64, now: Now) -> Reply {
-        let ak = self.account_key(&s.username).await?;
         let fresh = ts.abs_diff(now.unix) <= anonchat_proto::pow::MAX_AGE_SECS;
+        self.check_deletion(&s.username, ts, &sig, fresh).await?;
+        // This device hears `ok` and leaves; the others are cut off now.
+        self.erase_account(&s.username, Some(&s.device_id), now.unix)
+            .await
+    }
+
+    /// A deletion signed by the account key, sent without a session (`POST /v1/delete`): a
+    /// burner whose machine erased its keys before the server could be told resends the
+    /// deletion it signed then. Signed at most [`RESEND_SECS`] ago (and not in the future).
+    pub async fn delete_signed(&self, username: &Username, ts: u64, sig: &Sig64) -> Reply {
+        let now = crate::clock::unix_now();
+        let fresh =
+            ts <= now + anonchat_proto::pow::MAX_AGE_SECS && now.saturating_sub(ts) <= RESEND_SECS;
+        self.check_deletion(username, ts, sig, fresh).await?;
+        self.erase_account(username, None, now).await
+    }
+
+    async fn check_deletion(
+        &self,
+        username: &Username,
+        ts: u64,
+        sig: &Sig64,
+        fresh: bool,
+    ) -> Result<(), Refusal> {
+        let ak = self.account_key(username).await?;
         verify(
             &ak,
-            &anonchat_proto::signing::delete_account_bytes(&s.username, ts),
-            &sig,
+            &anonchat_proto::signing::delete_account_bytes(username, ts),
+            sig,
         )
         .ok()
         .filter(|_| fresh)
-        .ok_or_else(|| bad("deletion must be signed by the account key, just now"))?;
-        let expires = now.unix + TOMBSTONE_DAYS * 86_400;
+        .ok_or_else(|| bad("deletion must be signed by the account key, just now"))
+    }
+
+    /// Deletes the account (a tombstone keeps its name from being taken for a while) and cuts
+    /// off its devices but `except`.
+    async fn erase_account(&self, username: &Username, except: Option<&str>, now: u64) -> Reply {
+        let expires = now + TOMBSTONE_DAYS * 86_400;
         self.store
-            .delete_account(&s.username, &self.name_hash(&s.username), expires as i64)
+            .delete_account(username, &self.name_hash(username), expires as i64)
             .await?;
-        // The account's other devices are cut off now; this one hears `ok` and leaves.
-        let devices = self.devices_anywhere(&s.username).await;
-        for d in devices.iter().filter(|d| **d != s.device_id) {
+        let devices = self.devices_anywhere(username).await;
+        for d in devices.iter().filter(|d| Some(d.as_str()) != except) {
             let here = self.lock().conns.get(d).map(|c| c.kill.cancel()).is_some();
             if !here {
                 self.kill_elsewhere(d, None);
