@@ -400,3 +400,92 @@ async fn a_refused_one_time_key_batch_is_refused_before_any_signature_is_checked
         "{refused}"
     );
 }
+
+/// The account's upkeep — key history, re-signed edges, key rotation, group passes — each reads or
+/// writes the store (or Redis): it has budgets per address and per account like the gated
+/// requests, not only the socket's pace (P9; issue 35, item 12). Before, 55 `key_history` in a
+/// row were all answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_upkeep_has_budgets_per_address_and_account() {
+    // A slow refill (10 a minute for upkeep, bursts of 50): nothing comes back during the test.
+    // One process: behind the spread pass's balancer every client has the balancer's address.
+    let server = Server::start_with(
+        ServerOpts {
+            extra: ["--gate-per-minute", "1", "--gate-burst", "5"]
+                .map(String::from)
+                .to_vec(),
+            single: true,
+            ..Default::default()
+        },
+        TempDir::new("server"),
+    )
+    .await;
+    let url = server.url();
+    let (alice, bob, carol) = (
+        RawDevice::new(&unique("alice")),
+        RawDevice::new(&unique("bob")),
+        RawDevice::new(&unique("carol")),
+    );
+    for d in [&alice, &bob, &carol] {
+        d.register(&url).await;
+    }
+    let mut a = alice.connect_from(&url, local(20)).await;
+    let me = alice.username.as_str();
+    for id in 0..55u64 {
+        anonchat_e2e::raw::send(
+            &mut a,
+            json!({"v": 1, "id": id, "t": "key_history", "username": me}),
+        )
+        .await;
+    }
+    let mut answers = std::collections::BTreeMap::new();
+    while answers.len() < 55 {
+        let m = anonchat_e2e::raw::recv(&mut a).await.expect("an answer");
+        if let Some(id) = m["re"].as_u64() {
+            answers.insert(id, m);
+        }
+    }
+    let ok = answers.values().filter(|m| m["t"] == "key_history").count();
+    let limited = answers
+        .values()
+        .filter(|m| m["code"] == "rate_limited")
+        .count();
+    assert_eq!((ok, limited), (50, 5), "{answers:?}");
+    // The account's group passes share that budget; its gated requests do not.
+    let join = request(
+        &mut a,
+        100,
+        json!({"t": "group_join", "token": anonchat_proto::Key32([1; 32])}),
+    )
+    .await;
+    assert_eq!(join["code"], "rate_limited", "{join}");
+    let looked = request(
+        &mut a,
+        101,
+        json!({"t": "lookup", "username": bob.username.as_str()}),
+    )
+    .await;
+    assert_ne!(looked["code"], "rate_limited", "{looked}");
+    // Another account behind the same address is held back by the address's budget…
+    let mut b = bob.connect_from(&url, local(20)).await;
+    let theirs = request(
+        &mut b,
+        1,
+        json!({"t": "key_history", "username": bob.username.as_str()}),
+    )
+    .await;
+    assert_eq!(theirs["code"], "rate_limited", "{theirs}");
+    // …the same account from another address by the account's…
+    let mut a2 = alice.connect_from(&url, local(21)).await;
+    let again = request(&mut a2, 1, json!({"t": "key_history", "username": me})).await;
+    assert_eq!(again["code"], "rate_limited", "{again}");
+    // …and someone else elsewhere is not held back at all.
+    let mut c = carol.connect_from(&url, local(22)).await;
+    let fine = request(
+        &mut c,
+        1,
+        json!({"t": "key_history", "username": carol.username.as_str()}),
+    )
+    .await;
+    assert_eq!(fine["t"], "key_history", "{fine}");
+}

@@ -21,7 +21,15 @@ pub struct Limits {
     account: DefaultKeyedRateLimiter<Username>,
     /// Registrations per address: the same quota as lookups, in a bucket of their own.
     register: DefaultKeyedRateLimiter<IpAddr>,
+    /// The account's upkeep (key rotation and history, re-signed edges, group passes) per
+    /// address and per account: [`UPKEEP_FACTOR`] times the quota, since one rotation re-signs
+    /// an edge per friend at once.
+    upkeep_ip: DefaultKeyedRateLimiter<IpAddr>,
+    upkeep_account: DefaultKeyedRateLimiter<Username>,
 }
+
+/// How many times the gated requests' quota (rate and burst) the upkeep buckets hold.
+pub const UPKEEP_FACTOR: u32 = 10;
 
 impl Limits {
     /// `per_minute` sustained, bursts of up to `burst`.
@@ -29,6 +37,13 @@ impl Limits {
         let quota =
             Quota::per_minute(NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN))
                 .allow_burst(NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN));
+        let upkeep = Quota::per_minute(
+            NonZeroU32::new(per_minute.max(1).saturating_mul(UPKEEP_FACTOR))
+                .unwrap_or(NonZeroU32::MIN),
+        )
+        .allow_burst(
+            NonZeroU32::new(burst.max(1).saturating_mul(UPKEEP_FACTOR)).unwrap_or(NonZeroU32::MIN),
+        );
         Self {
             per_minute,
             burst,
@@ -36,7 +51,25 @@ impl Limits {
             device: DefaultKeyedRateLimiter::keyed(quota),
             account: DefaultKeyedRateLimiter::keyed(quota),
             register: DefaultKeyedRateLimiter::keyed(quota),
+            upkeep_ip: DefaultKeyedRateLimiter::keyed(upkeep),
+            upkeep_account: DefaultKeyedRateLimiter::keyed(upkeep),
         }
+    }
+
+    /// The upkeep buckets' quota: sustained per minute, and the burst.
+    pub fn upkeep_quota(&self) -> (u32, u32) {
+        (
+            self.per_minute.saturating_mul(UPKEEP_FACTOR),
+            self.burst.saturating_mul(UPKEEP_FACTOR),
+        )
+    }
+
+    /// Takes a token from the address's and the account's upkeep buckets; `false` if either is
+    /// empty (both are spent, as in [`Limits::allow`]).
+    pub fn allow_upkeep(&self, ip: IpAddr, account: &Username) -> bool {
+        let by_ip = self.upkeep_ip.check_key(&ip).is_ok();
+        let by_account = self.upkeep_account.check_key(account).is_ok();
+        by_ip && by_account
     }
 
     /// The quota: sustained per minute, and the burst.
@@ -69,6 +102,8 @@ impl Limits {
         self.ip.retain_recent();
         self.device.retain_recent();
         self.account.retain_recent();
+        self.upkeep_ip.retain_recent();
+        self.upkeep_account.retain_recent();
     }
 }
 
@@ -95,6 +130,26 @@ mod tests {
         std::thread::sleep(Duration::from_millis(5));
         quick.prune();
         assert_eq!((quick.ip.len(), quick.register.len()), (0, 0));
+    }
+
+    #[test]
+    fn upkeep_has_buckets_of_its_own_per_address_and_account_ten_times_the_quota() {
+        let l = Limits::new(60, 2);
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let (alice, bob) = (
+            Username::parse("alice").unwrap(),
+            Username::parse("bob").unwrap(),
+        );
+        assert_eq!(l.upkeep_quota(), (600, 20));
+        assert!((0..20).all(|_| l.allow_upkeep(ip, &alice)));
+        assert!(!l.allow_upkeep(ip, &alice), "the burst is spent");
+        // Another account behind that address is held back by the address's bucket; the same
+        // account from elsewhere by its own.
+        assert!(!l.allow_upkeep(ip, &bob));
+        assert!(!l.allow_upkeep("127.0.0.2".parse().unwrap(), &alice));
+        assert!(l.allow_upkeep("127.0.0.3".parse().unwrap(), &bob));
+        // The gated requests' buckets are untouched.
+        assert!(l.allow(ip, "d1", &alice));
     }
 
     #[test]

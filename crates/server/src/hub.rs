@@ -370,6 +370,21 @@ impl Hub {
     }
 
     async fn answer_inner(&self, s: &Session, msg: ClientMsg, now: crate::clock::Now) -> Reply {
+        // The account's upkeep writes or reads the store (or Redis) on every request: a budget
+        // per address and per account, not only the socket's pace (P9).
+        let upkeep = matches!(
+            msg,
+            ClientMsg::RotateAccountKey { .. }
+                | ClientMsg::KeyHistory { .. }
+                | ClientMsg::FriendResign { .. }
+                | ClientMsg::GroupJoin { .. }
+                | ClientMsg::GroupLeave { .. }
+        );
+        if upkeep && !self.allow_upkeep(s).await {
+            return Err(Refusal::RateLimited(Some(
+                "too many key and group requests; try again in a minute".into(),
+            )));
+        }
         match msg {
             ClientMsg::Auth { .. } | ClientMsg::EnrollJoin { .. } => {
                 Err(bad("already authenticated"))

@@ -63,6 +63,25 @@ impl Hub {
         }
     }
 
+    /// A token from the address's and the account's upkeep buckets (key rotation and history,
+    /// re-signed edges, group passes).
+    pub(super) async fn allow_upkeep(&self, s: &Session) -> bool {
+        match self.cluster.as_deref() {
+            None => self.limits.allow_upkeep(s.ip, &s.username),
+            Some(c) => {
+                let ip = s.ip.to_string();
+                let buckets: [(&str, &[u8]); 2] = [
+                    ("upkeep-ip", ip.as_bytes()),
+                    ("upkeep-account", s.username.as_str().as_bytes()),
+                ];
+                let (per_minute, burst) = self.limits.upkeep_quota();
+                cluster::allow(c, &buckets, per_minute, burst)
+                    .await
+                    .unwrap_or(false)
+            }
+        }
+    }
+
     /// A token from the address's registration bucket.
     pub async fn allow_register(&self, ip: IpAddr) -> bool {
         match self.cluster.as_deref() {
