@@ -157,7 +157,17 @@ async fn four_members_who_are_not_friends_text_each_other_and_members_who_go_are
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_spread_over_three_instances_on_redis_form_the_group_and_text() {
-    let d = Deployment::start(3, &[]).await;
+    spread_group(Deployment::start(3, &[]).await).await;
+}
+
+/// The same over a Redis Cluster, where every group pass sits in a slot of its own (their
+/// refresh is one pipeline per pass, sent together).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_spread_over_three_instances_on_a_redis_cluster_form_the_group_and_text() {
+    spread_group(Deployment::clustered(3, &[]).await).await;
+}
+
+async fn spread_group(d: Deployment) {
     let urls: Vec<String> = (0..3).map(|i| d.url(i)).collect();
     let (people, home) = people_on(&urls, 4, &[]).await;
     let mut g = start(people, home).await;

@@ -429,6 +429,8 @@ async fn a_redis_that_persists_is_refused_unless_allowed_and_then_warned_about()
         .await
         .expect("read stderr");
         assert!(warned.contains("REDIS PERSISTS TO DISK"), "{warned}");
+        // Logged in as no user of its own: the deploy advice is said at start too.
+        assert!(warned.contains("names no ACL user"), "{warned}");
     }
 }
 
@@ -564,4 +566,31 @@ async fn an_instance_taken_for_dead_that_comes_back_announces_its_users_again() 
     .await;
     let friends = p.b.ok(json!({"cmd": "friends"})).await;
     assert_eq!(friends["friends"][0]["online"], true, "{friends}");
+}
+
+/// On a Redis Cluster every node is checked for persistence, not only the seeds given in
+/// `--redis-url`: a node that writes to disk but was left out of the seeds would hold rings and
+/// presence on its disk all the same (issue 35, item 10; before, only the seeds were asked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_cluster_node_that_persists_is_refused_even_when_it_is_no_seed() {
+    let cluster = anonchat_e2e::redis::RedisCluster::start();
+    let said = cluster.nodes[2].cli(&["CONFIG", "SET", "save", "60 1"]);
+    assert!(said.contains("OK"), "{said}");
+    let dir = TempDir::new("refused");
+    let refused = tokio::process::Command::new(anonchat_e2e::bin("anonchat-server"))
+        .args(["--listen", "127.0.0.1:0", "--redis-cluster", "--redis-url"])
+        .arg(cluster.nodes[0].url())
+        .arg("--database-url")
+        .arg(format!("sqlite://{}/s.db", dir.0.display()))
+        .arg("--secret-file")
+        .arg(dir.0.join("s.secret"))
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(20), refused)
+        .await
+        .expect("the server refused to start, and exited")
+        .expect("run the server");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "refused: {err}");
+    assert!(err.contains("RDB snapshots") && err.contains("P2"), "{err}");
 }

@@ -29,7 +29,7 @@ mod shared;
 pub use frames::{Frame, JoinRequest, RingOp, RingTag, Stage, WireResult};
 pub use keys::Keys;
 pub use link::Link;
-pub use passes::{pass_holders, pass_join, pass_leave, refresh_passes};
+pub use passes::{pass_holders, pass_join, pass_leave, refresh_passes, refresh_passes_behind};
 pub use reaper::{listed, reap, registered, unlisted};
 
 /// How long a request to another instance may take before it counts as gone.
@@ -68,6 +68,8 @@ pub struct Cluster {
     keys: Keys,
     conn: Link,
     outbox: mpsc::Sender<Out>,
+    /// A refresh of the group passes is under way ([`passes::refresh_passes_behind`]).
+    refreshing_passes: std::sync::atomic::AtomicBool,
     /// The channels this instance wants to hear. Subscriptions go through the outbox in order
     /// and an unsubscription is skipped if its channel is wanted again by the time it runs, so a
     /// device that leaves and comes straight back keeps its channel.
@@ -98,13 +100,36 @@ impl Cluster {
             .set_connection_timeout(Some(Duration::from_secs(5)))
             .set_response_timeout(Some(Duration::from_secs(5)))
             .set_max_delay(Duration::from_secs(2));
-        // Every node is checked (a cluster's CONFIG answers come from one node at a time).
+        // Every node is checked (a cluster's CONFIG answers come from one node at a time): the
+        // seeds, and on a cluster every other node the first seed names — a node that persists
+        // but was not given as a seed would write rings and presence to its disk all the same.
+        let mut checked = HashSet::new();
         for url in shape.urls() {
             let client = open(url)?;
+            warn_if_open(client.get_connection_info());
             let mut conn = client
                 .get_connection_manager_with_config(timeouts.clone())
                 .await?;
             shared::check_server(&mut conn, allow_persistence).await?;
+            checked.insert(node_of(client.get_connection_info().addr()));
+        }
+        if let (Shape::Cluster(_), Some(seed)) = (shape, shape.urls().first()) {
+            let seed = open(seed)?;
+            let mut conn = seed
+                .get_connection_manager_with_config(timeouts.clone())
+                .await?;
+            for (host, port) in shared::cluster_nodes(&mut conn).await? {
+                if !checked.insert((host.clone(), port)) {
+                    continue;
+                }
+                let Some(info) = at_node(seed.get_connection_info(), host, port) else {
+                    continue;
+                };
+                let mut conn = redis::Client::open(info)?
+                    .get_connection_manager_with_config(timeouts.clone())
+                    .await?;
+                shared::check_server(&mut conn, allow_persistence).await?;
+            }
         }
         let (push_tx, mut push_rx) = mpsc::unbounded_channel();
         let (conn, subs) = match shape {
@@ -146,6 +171,7 @@ impl Cluster {
             keys: Keys::new(secret),
             conn: conn.clone(),
             outbox,
+            refreshing_passes: Default::default(),
             wanted: wanted.clone(),
             pending: Mutex::new(HashMap::new()),
             next_req: AtomicU64::new(1),
@@ -258,6 +284,28 @@ impl Cluster {
         if self.outbox.try_send(out).is_err() {
             self.metrics.redis_errors.inc();
             tracing::warn!("the outbox to redis is full; a frame was dropped");
+        }
+    }
+
+    /// [`Cluster::publish`] for a frame that must not be lost — a `Kill` that cuts off a revoked
+    /// or deleted device, or an older socket of one that attached elsewhere: with the outbox full
+    /// it waits for room (off the caller's task) instead of being dropped.
+    pub fn publish_surely(&self, channel: String, frame: &Frame) {
+        let payload = match serde_json::to_vec(frame) {
+            Ok(p) => p,
+            Err(e) => return tracing::error!(error = %e, "a frame that does not encode"),
+        };
+        match self.outbox.try_send(Out::Publish(channel, payload)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(out)) => {
+                self.metrics.redis_errors.inc();
+                tracing::warn!("the outbox to redis is full; a kill waits for room");
+                let outbox = self.outbox.clone();
+                tokio::spawn(async move {
+                    let _ = outbox.send(out).await;
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }
 
@@ -407,6 +455,58 @@ fn no_delay() -> redis::io::tcp::TcpSettings {
 }
 
 /// A client for one server, with RESP3 and `no_delay`.
+/// Whoever reaches this Redis is the server (rings, presence, kills): say so at start when the
+/// link is plain TCP to another machine, or logs in as no user of its own.
+fn warn_if_open(info: &redis::ConnectionInfo) {
+    if let redis::ConnectionAddr::Tcp(host, _) = info.addr() {
+        let local = host == "localhost"
+            || host
+                .trim_matches(|c| c == '[' || c == ']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !local {
+            tracing::warn!(
+                host = %host,
+                "plain redis:// to another machine: anyone on the way can read and forge rings, \
+                 presence and device kills; use rediss:// and an ACL user"
+            );
+        }
+    }
+    if info.redis_settings().username().is_none() {
+        tracing::warn!(
+            "--redis-url names no ACL user: give the instances a Redis user of their own"
+        );
+    }
+}
+
+/// `(host, port)` of a TCP address (unix sockets are no cluster nodes).
+fn node_of(addr: &redis::ConnectionAddr) -> (String, u16) {
+    match addr {
+        redis::ConnectionAddr::Tcp(host, port) => (host.clone(), *port),
+        redis::ConnectionAddr::TcpTls { host, port, .. } => (host.clone(), *port),
+        _ => (String::new(), 0),
+    }
+}
+
+/// The seed's connection settings (credentials, TLS, protocol) aimed at another node.
+fn at_node(seed: &redis::ConnectionInfo, host: String, port: u16) -> Option<redis::ConnectionInfo> {
+    let addr = match seed.addr().clone() {
+        redis::ConnectionAddr::Tcp(..) => redis::ConnectionAddr::Tcp(host, port),
+        redis::ConnectionAddr::TcpTls {
+            insecure,
+            tls_params,
+            ..
+        } => redis::ConnectionAddr::TcpTls {
+            host,
+            port,
+            insecure,
+            tls_params,
+        },
+        _ => return None,
+    };
+    Some(seed.clone().set_addr(addr))
+}
+
 fn open(url: &str) -> redis::RedisResult<redis::Client> {
     let info = redis::IntoConnectionInfo::into_connection_info(with_resp3(url).as_str())?
         .set_tcp_settings(no_delay());

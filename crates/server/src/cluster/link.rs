@@ -7,6 +7,9 @@ use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
+/// Pipelines sent to a cluster at once by [`Link::run_groups`].
+const IN_FLIGHT: usize = 64;
+
 #[derive(Clone)]
 pub enum Link {
     One(ConnectionManager),
@@ -43,7 +46,9 @@ impl ConnectionLike for Link {
 
 impl Link {
     /// Runs pipelines that each stay in one slot, ignoring their replies: as one round trip on a
-    /// single Redis, one per pipeline on a cluster.
+    /// single Redis, one per pipeline on a cluster — [`IN_FLIGHT`] at a time over the multiplexed
+    /// connection, so thousands of them (every group pass held here) take a few round trips'
+    /// time, not thousands.
     pub async fn run_groups(&mut self, groups: Vec<Pipeline>) -> RedisResult<()> {
         match self {
             Link::One(c) => {
@@ -57,10 +62,16 @@ impl Link {
                 all.query_async(c).await
             }
             Link::Many(c) => {
-                for g in groups.iter().filter(|g| !g.is_empty()) {
-                    let _: Vec<Value> = g.query_async(c).await?;
-                }
-                Ok(())
+                use futures_util::{StreamExt, TryStreamExt};
+                futures_util::stream::iter(groups.into_iter().filter(|g| !g.is_empty()))
+                    .map(|g| {
+                        let mut c = c.clone();
+                        async move { g.query_async::<Vec<Value>>(&mut c).await.map(drop) }
+                    })
+                    .buffer_unordered(IN_FLIGHT)
+                    .try_collect::<Vec<()>>()
+                    .await
+                    .map(drop)
             }
         }
     }

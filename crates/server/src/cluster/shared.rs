@@ -74,6 +74,32 @@ pub(super) async fn check_server(
     }
 }
 
+/// The `(host, port)` of every node of the cluster `conn` reaches that is up (`CLUSTER NODES`:
+/// `<id> <ip:port@cport[,hostname]> <flags> …` per line).
+pub(super) async fn cluster_nodes(
+    conn: &mut ConnectionManager,
+) -> redis::RedisResult<Vec<(String, u16)>> {
+    let text: String = redis::cmd("CLUSTER").arg("NODES").query_async(conn).await?;
+    Ok(text
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let addr = fields.nth(1)?;
+            let flags = fields.next()?;
+            if flags
+                .split(',')
+                .any(|f| matches!(f, "fail" | "noaddr" | "handshake"))
+            {
+                return None;
+            }
+            let (host, port) = addr.split('@').next()?.rsplit_once(':')?;
+            // `:0` and an empty host: a node that does not know its own address yet.
+            let port: u16 = port.parse().ok().filter(|p| *p != 0)?;
+            (!host.is_empty()).then(|| (host.to_string(), port))
+        })
+        .collect())
+}
+
 /// What Redis would write to disk, if anything.
 async fn persistence(conn: &mut ConnectionManager) -> redis::RedisResult<Option<String>> {
     // A map in RESP3, pairs in RESP2: both read as a map.

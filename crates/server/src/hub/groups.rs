@@ -55,15 +55,14 @@ impl Hub {
         }
     }
 
-    /// Every `Cluster::refresh_every`, with presence: the passes held here stay shared.
-    pub(super) async fn refresh_passes(&self) {
-        let Some(cluster) = self.cluster.as_deref() else {
+    /// Every `Cluster::refresh_every`, with presence: the passes held here stay shared. In the
+    /// background: the tick does not wait on it.
+    pub(super) fn refresh_passes(&self) {
+        let Some(cluster) = self.cluster.as_ref() else {
             return;
         };
         let held = self.lock().passes.all();
-        if let Err(e) = cluster::refresh_passes(cluster, &held).await {
-            tracing::warn!(error = %e, "refreshing group passes in redis failed");
-        }
+        cluster::refresh_passes_behind(cluster, held);
     }
 
     /// A ring between members. Gated like any ring (rate limits, backoff, the timing floor, the

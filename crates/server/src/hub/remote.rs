@@ -217,7 +217,7 @@ impl Hub {
             .await
             .unwrap_or(false);
         let from = cluster.id().to_string();
-        cluster.publish(
+        cluster.publish_surely(
             cluster.keys().device_channel(device),
             &Frame::Kill {
                 from: from.clone(),
@@ -298,7 +298,7 @@ impl Hub {
     /// Tells another instance's socket of a device to close, with a last message.
     pub(super) fn kill_elsewhere(&self, device: &str, farewell: Option<String>) {
         if let Some(cluster) = self.cluster.as_deref() {
-            cluster.publish(
+            cluster.publish_surely(
                 cluster.keys().device_channel(device),
                 &Frame::Kill {
                     from: cluster.id().to_string(),
@@ -347,7 +347,7 @@ impl Hub {
                 break;
             }
         }
-        self.refresh_passes().await;
+        self.refresh_passes();
         if reaped {
             let mut users: Vec<&Username> = entries.iter().map(|(u, _)| u).collect();
             users.dedup();
