@@ -47,7 +47,8 @@ async fn trusting_a_changed_key_pins_the_number_compared_not_the_key_the_server_
     befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
     armed.store(true, Ordering::SeqCst);
 
-    p.b.ok(json!({"cmd": "rotate_account_key"})).await;
+    p.b.ok(json!({"cmd": "rotate_account_key", "keep": []}))
+        .await;
     let bob_sees = sn(&p
         .b
         .ok(json!({"cmd": "safety_number", "username": p.a_name}))
@@ -111,7 +112,8 @@ async fn trusting_or_verifying_with_a_number_not_shown_is_refused() {
     let (_server, proxy) = proxied(None).await;
     let mut p = pair(&proxy.url()).await;
     let before = befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
-    p.b.ok(json!({"cmd": "rotate_account_key"})).await;
+    p.b.ok(json!({"cmd": "rotate_account_key", "keep": []}))
+        .await;
     let warned = p.a.expect_event("key_changed").await;
     let wrong = before.clone();
     for shown in [wrong.as_str(), "", "12345"] {

@@ -323,7 +323,14 @@ async fn a_rotation_never_hands_the_new_key_to_a_device_this_user_revoked() {
     p.a.ok(json!({"cmd": "revoke_device", "device_id": a2_id}))
         .await;
     *lie.lock().expect("lie") = Some((a2_id.clone(), otk));
-    let view = p.a.ok(json!({"cmd": "rotate_account_key"})).await;
+    // Kept as the list showed it before the revocation: the revocation still wins.
+    let keep = json!([{
+        "device_id": a2_id,
+        "fingerprint": anonchat_proto::enroll::device_fingerprint(&a2_cert.dk_ed25519),
+    }]);
+    let view =
+        p.a.ok(json!({"cmd": "rotate_account_key", "keep": keep}))
+            .await;
     assert_eq!(view["handed_over"], json!([]), "{view}");
     assert_eq!(view["signed_out"], json!([a2_id]), "{view}");
     for m in proxy.recorded_messages("rotate_account_key") {

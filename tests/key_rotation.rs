@@ -48,6 +48,78 @@ fn statement(
     }
 }
 
+/// The devices `ids` as `cli`'s device list shows them: what a rotation keeps.
+async fn shown(cli: &mut Cli, ids: &[&str]) -> Value {
+    let list = cli.ok(json!({"cmd": "devices"})).await;
+    let kept: Vec<Value> = list["devices"]
+        .as_array()
+        .expect("devices")
+        .iter()
+        .filter(|d| ids.contains(&d["device_id"].as_str().unwrap_or("")))
+        .map(|d| json!({"device_id": d["device_id"], "fingerprint": d["fingerprint"]}))
+        .collect();
+    assert_eq!(kept.len(), ids.len(), "{list}");
+    json!(kept)
+}
+
+/// Whoever holds a lost device can enroll a device of their own with it (it holds the account
+/// key) before the owner revokes the lost one. A rotation hands the new key only to the devices
+/// the owner kept from the list shown — with the fingerprints shown — so the thief's device is
+/// signed out, not handed the new key (issue 35, item 11: before, every certified device online
+/// got it). A kept device the server now lists under another key refuses the whole rotation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_keeps_only_the_devices_the_owner_kept_not_one_a_thief_added() {
+    let server = Server::start().await;
+    let mut p = pair(&server.url()).await;
+    befriend(&mut p.a, &p.a_name, &mut p.b, &p.b_name).await;
+    // alice's second device a2 (kept), and the lost one.
+    let mut a2 = Cli::start(&unique("pa2"), &p.home.0, &server.url()).await;
+    let a2_id = enroll(&mut p.a, &mut a2, &p.a_name, false).await;
+    a2.connect().await;
+    let mut lost = Cli::start(&unique("plost"), &p.home.0, &server.url()).await;
+    let lost_id = enroll(&mut p.a, &mut lost, &p.a_name, false).await;
+    lost.connect().await;
+    // What alice's list shows her: she will keep a2.
+    let keep = shown(&mut p.a, &[&a2_id]).await;
+
+    // The thief, with the lost device, adds one of their own.
+    let mut thief = Cli::start(&unique("pthief"), &p.home.0, &server.url()).await;
+    let thief_id = enroll(&mut lost, &mut thief, &p.a_name, false).await;
+    thief.connect().await;
+
+    p.a.ok(json!({"cmd": "revoke_device", "device_id": lost_id}))
+        .await;
+    // A kept device listed with another fingerprint than the one shown: nothing happens.
+    let mut wrong = keep.clone();
+    wrong[0]["fingerprint"] = json!("0000 0000 0000 0000");
+    let refused =
+        p.a.call(json!({"cmd": "rotate_account_key", "keep": wrong}))
+            .await;
+    assert_eq!(refused["ok"], false, "{refused}");
+    assert_eq!(refused["code"], "not_what_was_shown", "{refused}");
+    let list = p.a.ok(json!({"cmd": "devices"})).await;
+    assert!(
+        list["devices"]
+            .as_array()
+            .expect("devices")
+            .iter()
+            .all(|d| d["device_id"] != thief_id.as_str() || d["revoked"] == false),
+        "a refused rotation signed nothing out: {list}"
+    );
+
+    let view =
+        p.a.ok(json!({"cmd": "rotate_account_key", "keep": keep}))
+            .await;
+    assert_eq!(view["handed_over"], json!([a2_id]), "{view}");
+    assert_eq!(view["signed_out"], json!([thief_id]), "{view}");
+    a2.expect_event("account_key_rotated").await;
+    thief.expect_event("device_revoked").await;
+    assert!(
+        !thief.seen(|v| v["event"] == "account_key_rotated"),
+        "the thief's device got the new key"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotation_reaches_online_devices_signs_out_offline_ones_and_friends_must_accept_it() {
     let server = Server::start().await;
@@ -63,7 +135,11 @@ async fn a_rotation_reaches_online_devices_signs_out_offline_ones_and_friends_mu
     let a3_id = enroll(&mut p.a, &mut a3, &p.a_name, true).await;
     a3.quit().await;
 
-    let view = p.a.ok(json!({"cmd": "rotate_account_key"})).await;
+    // alice keeps both devices her list shows (a3 too: it is offline, so still signed out).
+    let keep = shown(&mut p.a, &[&a2_id, &a3_id]).await;
+    let view =
+        p.a.ok(json!({"cmd": "rotate_account_key", "keep": keep}))
+            .await;
     assert_eq!(view["signed_out"], json!([a3_id]), "{view}");
     assert_eq!(view["handed_over"], json!([a2_id]), "{view}");
     assert_eq!(view["friends_resigned"], 1, "{view}");

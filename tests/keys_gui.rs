@@ -23,7 +23,8 @@ async fn a_rotated_key_is_shown_trusted_by_a_click_and_the_app_rotates_its_own()
     let before = safety_in_app().await;
 
     // Bob rotates: the app warns, says it is signed by the old key, and shows the new number.
-    bob.ok(json!({"cmd": "rotate_account_key"})).await;
+    bob.ok(json!({"cmd": "rotate_account_key", "keep": []}))
+        .await;
     let bob_sees = bob
         .ok(json!({"cmd": "safety_number", "username": desk}))
         .await["safety_number"]

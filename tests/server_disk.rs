@@ -114,7 +114,7 @@ async fn the_server_disk_holds_only_what_p2_allows() {
     sent.push(enroll_code.replace('-', ""));
     a2.quit().await;
     // ... and the account key rotated after it (a transition statement is kept on disk).
-    a.ok(json!({"cmd": "rotate_account_key"})).await;
+    a.ok(json!({"cmd": "rotate_account_key", "keep": []})).await;
     a.quit().await;
     b.quit().await;
 

@@ -7,9 +7,13 @@ import { engine, on } from "./ipc.js";
 import { refreshFriends } from "./contacts.js";
 import { withPasscode } from "./lock.js";
 
+// The devices the list shows now: a rotation keeps exactly these (their fingerprints as shown).
+let shown = [];
+
 export async function refreshDevices() {
   const ds = (await act(engine("devices"), "settings-status"))?.devices;
   if (!ds) return;
+  shown = ds;
   const list = $("devices");
   list.replaceChildren();
   for (const d of ds) {
@@ -32,8 +36,12 @@ function offerRotation() {
 }
 
 $("device-rotate").addEventListener("click", async () => {
-  if (!confirm("Make a new account key? Devices that are offline now are signed out, and every friend sees a key-change warning to accept.")) return;
-  const v = await act(withPasscode(() => engine("rotate_account_key")), "settings-status");
+  const keep = shown
+    .filter((d) => !d.revoked && !d.this_device && d.certified && d.online)
+    .map((d) => ({ device_id: d.device_id, fingerprint: d.fingerprint }));
+  const kept = keep.length ? `These devices keep working:\n${keep.map((d) => d.fingerprint).join("\n")}\nRevoke any you do not know first. ` : "";
+  if (!confirm(`Make a new account key? ${kept}Every other device is signed out, and every friend sees a key-change warning to accept.`)) return;
+  const v = await act(withPasscode(() => engine("rotate_account_key", { keep })), "settings-status");
   if (!v) return;
   $("rotate-offer").hidden = true;
   const out = v.signed_out.length ? ` ${v.signed_out.length} offline device(s) signed out.` : "";

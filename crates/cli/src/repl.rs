@@ -44,6 +44,8 @@ pub async fn run(engine: Engine, mut events: EventReceiver, burner: bool) -> any
     let mut current: Option<String> = None;
     // The device waiting to join, with the code printed for it.
     let mut joining: Option<(String, String)> = None;
+    // The other devices `/rotatekey` printed: `/rotatekey keep` keeps exactly those.
+    let mut rotation_shown: Option<Vec<anonchat_client::engine::KeptDevice>> = None;
     let mut last_ring: Option<String> = None;
     // The safety numbers printed for friend requests and changed keys: /accept and /trust approve
     // exactly what was printed (P8), never what the server names later.
@@ -212,7 +214,25 @@ pub async fn run(engine: Engine, mut events: EventReceiver, burner: bool) -> any
                     },
                     "/revoke" => engine.revoke_device(arg).await.map(|_| crate::out!("* Revoked. It held the account key: /rotatekey replaces it.")),
                     "/retire" => engine.retire_this_device(std::time::Duration::from_secs(5)).await.map(|r| crate::out!("* This device is erased here{}.", match (r.account_deleted, r.server_told) { (true, _) => " and the account deleted", (false, true) => " and revoked", (false, false) => "; the server was not reached: revoke it from another device" })),
-                    "/rotatekey" => engine.rotate_account_key().await.map(|v| crate::out!("* New account key: {} device(s) got it, {} friendship(s) re-signed.", v.handed_over.len() + 1, v.friends_resigned)),
+                    // First the devices that would keep working, then `/rotatekey keep` rotates
+                    // keeping exactly those (the fingerprints printed), signing out any other.
+                    "/rotatekey" if arg == "keep" => match rotation_shown.take() {
+                        Some(keep) => engine.rotate_account_key(&keep).await.map(|v| crate::out!("* New account key: {} device(s) got it, {} signed out, {} friendship(s) re-signed.", v.handed_over.len() + 1, v.signed_out.len(), v.friends_resigned)),
+                        None => { crate::out!("Type /rotatekey first: it lists the devices that keep working."); Ok(()) }
+                    },
+                    "/rotatekey" => engine.devices().await.map(|ds| {
+                        let keep: Vec<anonchat_client::engine::KeptDevice> = ds
+                            .into_iter()
+                            .filter(|d| !d.revoked && !d.this_device && d.certified && d.online)
+                            .map(|d| anonchat_client::engine::KeptDevice { device_id: d.device_id, fingerprint: d.fingerprint })
+                            .collect();
+                        crate::out!("A new account key. These devices keep working (every other one is signed out):");
+                        for k in &keep {
+                            crate::out!("  {}  {}", k.device_id, k.fingerprint);
+                        }
+                        crate::out!("If you know each of them, type /rotatekey keep. Otherwise /revoke the one you do not know first.");
+                        rotation_shown = Some(keep);
+                    }),
                     "/unlock" => engine.unlock(SecretText::new(arg.to_string())).await.map(|_| crate::out!("* Unlocked.")),
                     "/passcode" => {
                         let new = (arg != "off").then(|| SecretText::new(arg.to_string()));

@@ -44,7 +44,7 @@ pub use devices::{DeviceView, EnrollView, EnrolledView};
 pub use groups::{GroupView, MemberView};
 pub use lock::LockView;
 pub use network::NetworkView;
-pub use rotation::RotationView;
+pub use rotation::{KeptDevice, RotationView};
 pub use screen::CaptureView;
 
 /// Refused rings and friend requests from one account before it is blocked automatically.

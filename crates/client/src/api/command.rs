@@ -224,7 +224,11 @@ pub enum Command {
     },
     /// Revokes this device (deletes the account if it is the only one) and erases it here.
     RetireThisDevice,
-    RotateAccountKey,
+    /// `keep`: the devices the user saw listed and keeps, each with the fingerprint shown; every
+    /// other device is signed out.
+    RotateAccountKey {
+        keep: Vec<crate::engine::KeptDevice>,
+    },
     /// Starts a group with this device as admin and rings these friends into it.
     GroupStart {
         members: Vec<String>,
@@ -339,7 +343,7 @@ impl Command {
             Command::Blocked => "blocked",
             Command::RevokeDevice { .. } => "revoke_device",
             Command::RetireThisDevice => "retire_this_device",
-            Command::RotateAccountKey => "rotate_account_key",
+            Command::RotateAccountKey { .. } => "rotate_account_key",
             Command::GroupStart { .. } => "group_start",
             Command::GroupAdd { .. } => "group_add",
             Command::GroupRemove { .. } => "group_remove",

@@ -357,9 +357,9 @@ async fn execute(engine: &Engine, cmd: Command) -> Reply {
                 .await
                 .map(|r| json!(r)),
         ),
-        Command::RotateAccountKey => (
+        Command::RotateAccountKey { keep } => (
             "rotate_account_key",
-            engine.rotate_account_key().await.map(|v| json!(v)),
+            engine.rotate_account_key(&keep).await.map(|v| json!(v)),
         ),
         Command::Block { username } => (
             "block",

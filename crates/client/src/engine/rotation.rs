@@ -34,6 +34,14 @@ pub struct RotationView {
     pub friends_skipped: Vec<String>,
 }
 
+/// A device the user saw in the device list and chose to keep through a rotation: its id and the
+/// fingerprint that list showed for it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeptDevice {
+    pub device_id: String,
+    pub fingerprint: String,
+}
+
 fn curve(k: &Key32) -> Curve25519PublicKey {
     Curve25519PublicKey::from_bytes(k.0)
 }
@@ -46,9 +54,15 @@ fn recert(cert: &DeviceCert, key: &NewAccountKey) -> DeviceCert {
 
 impl Engine {
     /// Replaces the account key with a new one (offered after revoking a device: the lost device
-    /// held the old key). Devices that are offline now are signed out (they could not get the new
-    /// key); every other device is re-certified and gets the new key end to end.
-    pub async fn rotate_account_key(&self) -> Result<RotationView, ClientError> {
+    /// held the old key). Only the devices in `keep` — the ones the user saw listed, with the
+    /// fingerprints shown — are re-certified and get the new key end to end; every other device
+    /// (offline now, added since the list was shown, say by whoever holds the lost device, or
+    /// one the server made up) is signed out. A kept device the server now lists with another
+    /// key refuses the whole rotation (`not_what_was_shown`), before anything changes.
+    pub async fn rotate_account_key(
+        &self,
+        keep: &[KeptDevice],
+    ) -> Result<RotationView, ClientError> {
         self.inner.sensitive()?;
         let (me, old_ak) = self.my_ak()?;
         let ServerMsg::Devices { devices } =
@@ -69,15 +83,23 @@ impl Engine {
         let mut siblings = Vec::new();
         let mut own_cert = None;
         let revoked_here = lock(&self.inner.data).revoked.clone();
+        let shown = |id: &str| keep.iter().find(|k| k.device_id == id);
+        for d in devices.iter().filter(|d| !d.revoked) {
+            let listed = anonchat_proto::enroll::device_fingerprint(&d.cert.dk_ed25519);
+            if shown(&d.cert.device_id).is_some_and(|k| k.fingerprint != listed) {
+                return Err(crate::trust::Refusal::NotShown.into());
+            }
+        }
         for d in devices.into_iter().filter(|d| !d.revoked) {
             let certified = d.cert.username == me && d.cert.verify(&old_ak).is_ok();
+            let kept = shown(&d.cert.device_id).is_some();
             if d.cert.device_id == my_id {
                 own_cert = Some(d.cert);
-            } else if certified && d.online && !revoked_here.contains(&d.cert.device_id) {
+            } else if kept && certified && d.online && !revoked_here.contains(&d.cert.device_id) {
                 siblings.push(d.cert);
             } else {
-                // Offline, a device our key never certified (the server's), or one this device
-                // revoked that the server lists again: signed out.
+                // Not kept by the user, offline, a device our key never certified (the
+                // server's), or one this device revoked that the server lists again: signed out.
                 self.revoke_device(&d.cert.device_id).await?;
                 view.signed_out.push(d.cert.device_id);
             }
