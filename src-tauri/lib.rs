@@ -147,6 +147,11 @@ fn start() -> anyhow::Result<()> {
     let mut o = options();
     if o.burner {
         o.profile = anonchat_client::burner::profile_name();
+    } else if anonchat_client::burner::is_burner(&o.profile) {
+        anyhow::bail!(
+            "profile names starting with '{}' are for burners (they are deleted when they end)",
+            anonchat_client::burner::PREFIX
+        );
     }
     let _instance = match instance::claim(&o.profile)? {
         Some(lock) => lock,

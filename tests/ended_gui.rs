@@ -9,7 +9,7 @@
 use anonchat_e2e::cli::Cli;
 use anonchat_e2e::gui::{
     canaries_by_process, list_reaches, one_at_a_time, press, stage, wait_for, wait_for_focus,
-    web_process_replaced, web_processes, PlainApp,
+    wait_for_length, web_process_replaced, web_processes, PlainApp,
 };
 use anonchat_e2e::{canary, unique};
 use serde_json::json;
@@ -70,6 +70,9 @@ async fn a_chat_that_ended_is_in_no_process_of_the_app() {
     wait_for_focus(pid, "Notes");
     let note = format!("NOTE-{}", unique("n"));
     display.type_text(&note);
+    // Every key landed before the peer leaves (X input is asynchronous: keys still on their way
+    // when the page is replaced were never in it).
+    wait_for_length(pid, "Notes", note.len());
     bob.ok(json!({"cmd": "leave", "session": session})).await;
     bob.expect_event("session_ended").await;
     web_process_replaced(pid, &rendered).await;
@@ -77,6 +80,7 @@ async fn a_chat_that_ended_is_in_no_process_of_the_app() {
     wait_for(pid, "Clear");
     display.type_text("+more");
     let note = format!("{note}+more");
+    wait_for_length(pid, "Notes", note.len());
     clean(&canaries_by_process(
         pid,
         &canaries,

@@ -612,3 +612,69 @@ async fn a_server_cannot_slip_another_device_or_a_stranger_into_a_group() {
     }
     drop(admin);
 }
+
+/// A device holds at most 4 passes at the server (`group_pass.rs`). A member in 4 groups follows a
+/// removal's fresh pass by giving up the old one first: before (join, then leave, unanswered) it
+/// was refused the new token, then gave up the old one, held none, and never linked with a member
+/// added later — the group split (found by the attack review of issue 35).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_in_four_groups_still_follows_a_removal_s_fresh_pass() {
+    let (_server, proxy) = proxied(None).await;
+    let (mut all, home) = people(&proxy.url(), 4, &[]).await;
+    let (mut dave, dave_name) = all.pop().expect("dave");
+    let names: Vec<String> = all.iter().map(|(_, n)| n.clone()).collect();
+    let (alice, bob, carol) = (names[0].clone(), names[1].clone(), names[2].clone());
+    let mut g = start(all, home).await;
+    let gid = g.by(&alice).group.clone();
+    // Three more groups of alice and bob: bob (and alice) now hold 4 passes.
+    for _ in 0..3 {
+        g.by(&alice)
+            .cli
+            .ok(json!({"cmd": "group_start", "members": [bob]}))
+            .await;
+        let b = g.by(&bob);
+        let ring = b.cli.expect_event("incoming_ring").await;
+        b.cli
+            .ok(json!({"cmd": "answer", "ring_id": ring["ring_id"], "accept": true}))
+            .await;
+        b.cli.expect_event("group_joined").await;
+    }
+    g.by(&alice)
+        .cli
+        .ok(json!({"cmd": "group_remove", "group": gid, "username": carol}))
+        .await;
+    let c = carol.clone();
+    g.by(&bob)
+        .cli
+        .expect("carol gone for bob", move |v| {
+            v["event"] == "group_member" && v["state"] == "gone" && v["username"] == c.as_str()
+        })
+        .await;
+    g.by(&alice)
+        .cli
+        .ok(json!({"cmd": "group_add", "group": gid, "username": dave_name}))
+        .await;
+    let ring = dave.expect_event("incoming_ring").await;
+    dave.ok(json!({"cmd": "answer", "ring_id": ring["ring_id"], "accept": true}))
+        .await;
+    dave.expect_event("group_joined").await;
+    let refused: Vec<Value> = proxy
+        .recorded_messages("error")
+        .into_iter()
+        .filter(|v| {
+            v["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("as many groups"))
+        })
+        .collect();
+    let b = bob.clone();
+    dave.expect_within(
+        Duration::from_secs(25),
+        "bob's link (bob in 4 groups followed the fresh pass)",
+        move |v| {
+            v["event"] == "group_member" && v["state"] == "connected" && v["username"] == b.as_str()
+        },
+    )
+    .await;
+    assert!(refused.is_empty(), "a pass was refused: {refused:?}");
+}

@@ -1,7 +1,12 @@
 //! A malicious server (P8), played by a tampering proxy in front of the real one: it rewrites and
 //! forges messages to real CLI clients. Each test is an attack seen on an earlier build.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use anonchat_e2e::cli::{befriend, open_session, pair, say, Cli, Pair};
+use anonchat_e2e::group::people;
 use anonchat_e2e::proxy::{proxied, Dir, Proxy, Tamper};
 use anonchat_e2e::server::{Server, ServerOpts};
 use anonchat_e2e::{unique, TempDir};
@@ -339,4 +344,123 @@ async fn a_rotation_never_hands_the_new_key_to_a_device_this_user_revoked() {
             "the new key sealed to a revoked device: {m}"
         );
     }
+}
+
+/// A hostile server holds back the connect of a ring between two group members until the callee
+/// left the group, then delivers it. The ring was answered as the group's link, so it becomes that
+/// link or nothing: before, the callee's engine had forgotten the ring's group and took it for an
+/// ordinary chat its user never answered (P8) — with a member of a group it left (found by the
+/// attack review of issue 35).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_link_ring_withheld_until_the_callee_left_does_not_become_a_chat() {
+    #[derive(Default)]
+    struct Held {
+        /// ring id → caller, for rings between members.
+        link: HashMap<String, String>,
+        /// (ring id, message) withheld on their way to a client.
+        stash: Vec<(String, Value)>,
+    }
+    let held: Arc<Mutex<Held>> = Arc::default();
+    let h = held.clone();
+    let tamper: Tamper = Arc::new(move |dir, text| {
+        let Ok(v) = serde_json::from_str::<Value>(&text) else {
+            return text;
+        };
+        let mut h = h.lock().expect("held");
+        let id = v["ring_id"].as_str().unwrap_or_default().to_string();
+        match (dir, v["t"].as_str().unwrap_or_default()) {
+            (Dir::ToClient, "incoming_ring") if v["group"].is_string() => {
+                let from = v["from"].as_str().unwrap_or_default().to_string();
+                h.link.insert(id, from);
+                text
+            }
+            (Dir::ToClient, "ring_accepted" | "ring_connected") if h.link.contains_key(&id) => {
+                h.stash.push((id, v));
+                String::new()
+            }
+            // The server ignores the callee's hang-up of that ring.
+            (Dir::ToServer, "hangup") if h.link.contains_key(&id) => String::new(),
+            _ => text,
+        }
+    });
+    let (_server, proxy) = proxied(Some(tamper)).await;
+    let (mut people, _home) = people(&proxy.url(), 3, &[]).await;
+    let names: Vec<String> = people.iter().map(|(_, n)| n.clone()).collect();
+    let started = people[0]
+        .0
+        .ok(json!({"cmd": "group_start", "members": [names[1], names[2]]}))
+        .await;
+    assert!(started["group"].is_string());
+    let mut groups = HashMap::new();
+    for (cli, name) in people.iter_mut().skip(1) {
+        let ring = cli.expect_event("incoming_ring").await;
+        cli.ok(json!({"cmd": "answer", "ring_id": ring["ring_id"], "accept": true}))
+            .await;
+        let joined = cli.expect_event("group_joined").await;
+        groups.insert(name.clone(), joined["group"].as_str().unwrap().to_string());
+    }
+    // The ring between the two members: answered by the callee, connected for neither.
+    let t0 = Instant::now();
+    let (ring_id, caller) = loop {
+        {
+            let h = held.lock().expect("held");
+            if h.stash.len() >= 2 {
+                let id = h.stash[0].0.clone();
+                break (id.clone(), h.link[&id].clone());
+            }
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "no link ring answered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let callee = if caller == names[1] {
+        names[2].clone()
+    } else {
+        names[1].clone()
+    };
+    let ci = names.iter().position(|n| *n == callee).unwrap();
+    // The callee leaves the group; then the server connects the ring it held back.
+    let gid = groups[&callee].clone();
+    people[ci]
+        .0
+        .ok(json!({"cmd": "group_leave", "group": gid}))
+        .await;
+    people[ci]
+        .0
+        .expect("group_ended", |v| v["event"] == "group_ended")
+        .await;
+    let stash = held.lock().expect("held").stash.clone();
+    for (_, msg) in stash {
+        let to = if msg["t"] == "ring_accepted" {
+            &caller
+        } else {
+            &callee
+        };
+        assert_eq!(proxy.inject(to, &msg), 1, "{to} is connected");
+    }
+    // The callee refuses it as the group link it was, now gone.
+    let id = ring_id.clone();
+    let failed = people[ci]
+        .0
+        .expect("the late connect refused", move |v| {
+            v["event"] == "session_failed" && v["session"] == id.as_str()
+        })
+        .await;
+    assert!(
+        failed["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("group")),
+        "{failed}"
+    );
+    let id = ring_id.clone();
+    let started = people[ci].0.take_all(move |v| {
+        (v["event"] == "connecting" || v["event"] == "session_open") && v["session"] == id
+    });
+    assert!(
+        started.is_empty(),
+        "{callee} left the group, and the server connected the member ring it had answered \
+         as an ordinary chat with {caller} its user never accepted: {started:?}"
+    );
 }

@@ -528,3 +528,83 @@ async fn a_signed_deletion_without_a_session_takes_only_the_account_key_s_signat
     let (status, _) = post(signed(&dev.ak, &name, now).to_string()).await;
     assert_eq!(status, 404);
 }
+
+/// A leftover burner is finished on the server it was made on, not the one the CLI run that
+/// finds it points at: before, the cleaner burnt it against that other server, which answered
+/// "no such account", and the keys were erased here while the account stayed on its own server
+/// (found by the attack review of issue 35).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leftover_burner_is_deleted_on_its_own_server_not_the_one_the_cli_runs_against() {
+    let single = || ServerOpts {
+        single: true,
+        ..Default::default()
+    };
+    let a = Server::start_with(single(), TempDir::new("server-a")).await;
+    let b = Server::start_with(single(), TempDir::new("server-b")).await;
+    let home = TempDir::new("burner-two-servers");
+    let mut burner =
+        Cli::start_with_env("ignored", &home.0, &a.url(), &[("ANONCHAT_BURNER", "1")]).await;
+    let alias = burner.ok(json!({"cmd": "whoami"})).await["username"]
+        .as_str()
+        .expect("an alias")
+        .to_string();
+    let profile = burner_profiles(&home.0)
+        .pop()
+        .expect("the burner's profile");
+    burner.kill().await;
+    assert!(accounts(&a.database_url()).await.contains(&alias));
+    // A lasting CLI run of another profile, against another server.
+    let _other = Cli::start(&unique("po"), &home.0, &b.url()).await;
+    folder_gone(&home.0, &profile).await;
+    assert!(
+        !accounts(&a.database_url()).await.contains(&alias),
+        "the burner's account stays on its own server"
+    );
+}
+
+/// Only a burner is ever burnt: an ordinary run may not take a `burner-…` profile name, and a
+/// folder so named that was never marked as a burner's is left alone by the cleaner (before, any
+/// profile so named had its account deleted by the next lasting run — found by the attack review
+/// of issue 35).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_burners_are_burnt_whatever_a_profile_is_named() {
+    let server = Server::start().await;
+    let home = TempDir::new("burner-named");
+    let named = unique("burner-w");
+    let refused = tokio::process::Command::new(anonchat_e2e::bin("anonchat-cli"))
+        .args(["--profile", &named, "--server", &server.url(), "whoami"])
+        .env("ANONCHAT_HOME", &home.0)
+        .output()
+        .await
+        .expect("run the CLI");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("are for burners"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    // An unmarked folder named like a burner's, and a real leftover burner beside it.
+    let unmarked = home.0.join("profiles").join(unique("burner-x"));
+    std::fs::create_dir_all(&unmarked).expect("folder");
+    std::fs::write(unmarked.join("kept"), b"the user's").expect("file");
+    let mut burner = Cli::start_with_env(
+        "ignored",
+        &home.0,
+        &server.url(),
+        &[("ANONCHAT_BURNER", "1")],
+    )
+    .await;
+    burner.ok(json!({"cmd": "whoami"})).await;
+    let leftover = burner_profiles(&home.0)
+        .into_iter()
+        .find(|p| home.0.join("profiles").join(p).join("burner").is_file())
+        .expect("the marked burner");
+    burner.kill().await;
+    let _other = Cli::start(&unique("po"), &home.0, &server.url()).await;
+    // The cleaner's one pass over the folders is done once the real leftover is gone.
+    folder_gone(&home.0, &leftover).await;
+    assert!(
+        unmarked.join("kept").is_file(),
+        "the unmarked folder was touched"
+    );
+}

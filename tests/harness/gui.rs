@@ -19,7 +19,9 @@ mod shot;
 mod tray;
 
 pub use app::Desktop;
-pub use atspi::{controls, list_reaches, press, wait_for, wait_for_focus, Control, PlainApp};
+pub use atspi::{
+    controls, list_reaches, press, wait_for, wait_for_focus, wait_for_length, Control, PlainApp,
+};
 pub use display::{Display, KillOnDrop};
 pub use keys::{every_control_reachable, tab_to};
 pub use logind::{Logind, OTHER_SESSION, OWN_SESSION};

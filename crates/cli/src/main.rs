@@ -127,8 +127,10 @@ fn clean_leftover_burners(cli: Cli) {
     tokio::spawn(async move {
         let cli = &cli;
         let done = anonchat_client::burner::clean_leftovers(|name| async move {
+            // Each on the server it remembers, not the one this run was pointed at.
             let mut one = cli.clone();
             one.profile = name;
+            one.server = None;
             open(&one)
                 .await
                 .map(|(engine, _)| engine)
@@ -185,6 +187,12 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("ANONCHAT_LOG"))
         .with_writer(std::io::stderr)
         .init();
+    if !cli.burner && anonchat_client::burner::is_burner(&cli.profile) {
+        anyhow::bail!(
+            "profile names starting with '{}' are for burners (they are deleted when they end)",
+            anonchat_client::burner::PREFIX
+        );
+    }
     if !cli.burner && (cli.json || matches!(cli.cmd, None | Some(Cmd::Chat))) {
         clean_leftover_burners(cli.clone());
     }

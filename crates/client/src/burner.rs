@@ -35,7 +35,12 @@ pub fn is_burner(profile: &str) -> bool {
     profile.starts_with(PREFIX)
 }
 
-/// The burner profiles on this machine (running or left over).
+/// The file that marks a profile folder as a burner's (written before its account exists): a
+/// profile the user merely named `burner-…` is never taken for one.
+pub const MARKER: &str = "burner";
+
+/// The burner profiles on this machine (running or left over): named so, and marked as one or
+/// holding a kept deletion.
 pub fn profiles() -> Result<Vec<String>, ClientError> {
     let any = crate::profile::profile_dir("x")?;
     let Some(root) = any.parent() else {
@@ -50,6 +55,10 @@ pub fn profiles() -> Result<Vec<String>, ClientError> {
         .flatten()
         .filter_map(|e| e.file_name().to_str().map(str::to_string))
         .filter(|n| is_burner(n))
+        .filter(|n| {
+            let dir = root.join(n);
+            dir.join(MARKER).is_file() || dir.join(crate::engine::DELETION_FILE).is_file()
+        })
         .collect())
 }
 
@@ -131,6 +140,7 @@ impl Engine {
         if let Some(me) = self.username() {
             return Ok(me);
         }
+        self.mark_burner()?;
         // A taken alias (vanishingly rare) is tried again with another.
         let mut last = None;
         for _ in 0..3 {
@@ -158,6 +168,17 @@ impl Engine {
             let Some(d) = kept else {
                 return self.forget_local().await;
             };
+            let age = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |t| t.as_secs())
+                .saturating_sub(d.ts);
+            if age > anonchat_proto::limits::DELETION_RESEND_SECS {
+                // The server would refuse it now: keeping the name and server here helps no one.
+                self.forget_local().await?;
+                return Err(ClientError::Refused(
+                    "the burner's deletion was never confirmed and is too old to send now".into(),
+                ));
+            }
             return match self.post_deletion(&d).await {
                 Told::Done => self.forget_local().await,
                 Told::Refused(why) => {

@@ -39,7 +39,7 @@ mod scan;
 mod screen;
 mod server_key;
 mod trust;
-pub(crate) use deletion::Told;
+pub(crate) use deletion::{Told, FILE as DELETION_FILE};
 pub use devices::{DeviceView, EnrollView, EnrolledView};
 pub use groups::{GroupView, MemberView};
 pub use lock::LockView;

@@ -174,6 +174,9 @@ pub fn clients(
         .with_no_client_auth();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
+        // Only the origin checked (https, or loopback): a server's redirect could otherwise send
+        // a request on to plain http elsewhere.
+        .redirect(reqwest::redirect::Policy::none())
         .use_preconfigured_tls(tls.clone())
         .build()
         .map_err(|e| ClientError::Signaling(SignalingError::Tls(e.to_string())))?;

@@ -29,7 +29,7 @@ mod shared;
 pub use frames::{Frame, JoinRequest, RingOp, RingTag, Stage, WireResult};
 pub use keys::Keys;
 pub use link::Link;
-pub use passes::{pass_holders, pass_join, pass_leave, refresh_passes, refresh_passes_behind};
+pub use passes::{pass_holders, pass_join, pass_leave, refresh_passes};
 pub use reaper::{listed, reap, registered, unlisted};
 
 /// How long a request to another instance may take before it counts as gone.
@@ -68,8 +68,6 @@ pub struct Cluster {
     keys: Keys,
     conn: Link,
     outbox: mpsc::Sender<Out>,
-    /// A refresh of the group passes is under way ([`passes::refresh_passes_behind`]).
-    refreshing_passes: std::sync::atomic::AtomicBool,
     /// The channels this instance wants to hear. Subscriptions go through the outbox in order
     /// and an unsubscription is skipped if its channel is wanted again by the time it runs, so a
     /// device that leaves and comes straight back keeps its channel.
@@ -171,7 +169,6 @@ impl Cluster {
             keys: Keys::new(secret),
             conn: conn.clone(),
             outbox,
-            refreshing_passes: Default::default(),
             wanted: wanted.clone(),
             pending: Mutex::new(HashMap::new()),
             next_req: AtomicU64::new(1),

@@ -371,14 +371,15 @@ impl Hub {
 
     async fn answer_inner(&self, s: &Session, msg: ClientMsg, now: crate::clock::Now) -> Reply {
         // The account's upkeep writes or reads the store (or Redis) on every request: a budget
-        // per address and per account, not only the socket's pace (P9).
+        // per address and per account, not only the socket's pace (P9). Not `group_leave`: it
+        // only gives something up, and a drained budget must not keep a pass held that a
+        // removed member knows.
         let upkeep = matches!(
             msg,
             ClientMsg::RotateAccountKey { .. }
                 | ClientMsg::KeyHistory { .. }
                 | ClientMsg::FriendResign { .. }
                 | ClientMsg::GroupJoin { .. }
-                | ClientMsg::GroupLeave { .. }
         );
         if upkeep && !self.allow_upkeep(s).await {
             return Err(Refusal::RateLimited(Some(

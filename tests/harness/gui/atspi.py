@@ -6,6 +6,9 @@
     atspi.py PID wait NAME SECONDS   waits until a showing control is named NAME
     atspi.py PID count NAME SECONDS MIN
                                      waits until the list named NAME has at least MIN items
+    atspi.py PID length NAME SECONDS N
+                                     waits until the field named NAME holds N characters (its
+                                     length only: typed keys have landed)
 
 Only the names of controls and lists are read, never the text of the page, so no chat content
 passes through the app's processes for the test's sake.
@@ -110,6 +113,20 @@ def count(name, seconds, least):
     print(n)
 
 
+def length(name, seconds, n):
+    def find(app):
+        for node, _ in walk(app, CONTROLS):
+            if node.name == name:
+                try:
+                    if node.queryText().characterCount == n:
+                        return n
+                except NotImplementedError:
+                    continue
+        return None
+    if until(seconds, find) is None:
+        sys.exit(f"the field {name!r} did not hold {n} characters within {seconds} s")
+
+
 PID = int(sys.argv[1])
 what = sys.argv[2]
 if what == "controls":
@@ -124,6 +141,8 @@ elif what == "wait":
     shown(sys.argv[3], float(sys.argv[4]))
 elif what == "focused":
     shown(sys.argv[3], float(sys.argv[4]), focused=True)
+elif what == "length":
+    length(sys.argv[3], float(sys.argv[4]), int(sys.argv[5]))
 elif what == "count":
     count(sys.argv[3], float(sys.argv[4]), int(sys.argv[5]))
 else:

@@ -91,6 +91,14 @@ fn showing_names(pid: u32) -> Vec<String> {
         .collect()
 }
 
+/// Waits until the field named `name` holds `n` characters: keys typed into it have landed (only
+/// its length is read, never its text).
+pub fn wait_for_length(pid: u32, name: &str, n: usize) {
+    let n = n.to_string();
+    let out = retrying(pid, "length", name, &[&n]);
+    assert!(out.status.success(), "{name:?} over AT-SPI: {out:?}");
+}
+
 /// Waits until the control named `name` has the keyboard focus (typed keys go to it).
 pub fn wait_for_focus(pid: u32, name: &str) {
     until_done(pid, "focused", name, "waiting for the focus on");

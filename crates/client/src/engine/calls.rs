@@ -6,7 +6,7 @@
 //! The server is not trusted (P8): only a ring this device rang can be accepted, only one it
 //! answered can connect, and no id of a live chat or ring can be reused.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use anonchat_proto::wire::RingEnd;
@@ -23,16 +23,18 @@ const EARLY_FOR: Duration = Duration::from_secs(5);
 /// `H` is a live session's handle, `A` what a `ring_accepted` carries (generic so the rules are
 /// tested without sessions or certificates).
 pub(super) struct Calls<H, A> {
-    /// ring id → who we ring.
-    outgoing: HashMap<String, Username>,
+    /// ring id → who we ring, and whether as a group's invite or link (then it becomes that or
+    /// nothing, never a chat of its own).
+    outgoing: HashMap<String, (Username, bool)>,
     early: HashMap<String, (A, Instant)>,
     /// `ring_ended` for ids not (yet) ours: the end of our ring can overtake the answer to it
     /// (held to the server's timing floor); anything else is the server's invention, never told.
     early_ends: HashMap<String, (RingEnd, Instant)>,
     /// ring id → who rings us, with the account key the server vouched for.
     incoming: HashMap<String, (Username, Key32)>,
-    /// Rings this device accepted (the user clicked): only these may become sessions.
-    accepted: HashSet<String>,
+    /// Rings this device accepted (the user clicked, or joined the group whose link rings):
+    /// only these may become sessions; `true` for a group link's.
+    accepted: HashMap<String, bool>,
     sessions: HashMap<String, H>,
     finished: VecDeque<String>,
 }
@@ -41,7 +43,12 @@ pub(super) struct Calls<H, A> {
 #[derive(Debug, PartialEq)]
 pub(super) enum OnAccepted<A> {
     /// Ours: check the answering device against `callee`'s pinned key, then start the session.
-    Check { callee: Username, accept: A },
+    /// `group`: rung for a group.
+    Check {
+        callee: Username,
+        accept: A,
+        group: bool,
+    },
     /// Not (yet) ours: kept a moment in case the answer to our `ring` is still on its way.
     Held,
 }
@@ -49,8 +56,13 @@ pub(super) enum OnAccepted<A> {
 /// What to do with a `ring_connected` (the callee side).
 #[derive(Debug, PartialEq)]
 pub(super) enum OnConnected {
-    /// Answered here: check the caller's device against `ak`, then start the session.
-    Check { caller: Username, ak: Key32 },
+    /// Answered here: check the caller's device against `ak`, then start the session. `group`:
+    /// answered as a group link, which becomes that link or nothing — never a chat of its own.
+    Check {
+        caller: Username,
+        ak: Key32,
+        group: bool,
+    },
     /// Nobody here answered it: a server connecting a call nobody took gets nothing.
     NotAnswered,
 }
@@ -81,7 +93,7 @@ impl<H: Clone, A> Default for Calls<H, A> {
             early: HashMap::new(),
             early_ends: HashMap::new(),
             incoming: HashMap::new(),
-            accepted: HashSet::new(),
+            accepted: HashMap::new(),
             sessions: HashMap::new(),
             finished: VecDeque::new(),
         }
@@ -90,11 +102,17 @@ impl<H: Clone, A> Default for Calls<H, A> {
 
 impl<H: Clone, A> Calls<H, A> {
     /// The server answered our `ring` with its id. Returns an accept that came first, to check now.
+    #[cfg(test)]
     pub(super) fn ringing(&mut self, ring_id: &str, callee: Username) -> Option<A> {
+        self.ringing_as(ring_id, callee, false)
+    }
+
+    /// [`Calls::ringing`] for a ring made for a group (`group`) or not.
+    pub(super) fn ringing_as(&mut self, ring_id: &str, callee: Username, group: bool) -> Option<A> {
         match self.early.remove(ring_id) {
             Some((accept, _)) => Some(accept),
             None => {
-                self.outgoing.insert(ring_id.to_string(), callee);
+                self.outgoing.insert(ring_id.to_string(), (callee, group));
                 None
             }
         }
@@ -103,7 +121,7 @@ impl<H: Clone, A> Calls<H, A> {
     /// Who we ring under `ring_id`, once the `ringing` answer named it.
     #[cfg(test)]
     pub(super) fn callee(&self, ring_id: &str) -> Option<&Username> {
-        self.outgoing.get(ring_id)
+        self.outgoing.get(ring_id).map(|(callee, _)| callee)
     }
 
     pub(super) fn ring_accepted(
@@ -112,8 +130,12 @@ impl<H: Clone, A> Calls<H, A> {
         accept: A,
         now: Instant,
     ) -> OnAccepted<A> {
-        if let Some(callee) = self.outgoing.remove(ring_id) {
-            return OnAccepted::Check { callee, accept };
+        if let Some((callee, group)) = self.outgoing.remove(ring_id) {
+            return OnAccepted::Check {
+                callee,
+                accept,
+                group,
+            };
         }
         self.early
             .retain(|_, (_, at)| now.saturating_duration_since(*at) < EARLY_FOR);
@@ -148,8 +170,17 @@ impl<H: Clone, A> Calls<H, A> {
 
     /// The user took the ring here. Returns the caller.
     pub(super) fn accepted_here(&mut self, ring_id: &str) -> Result<Username, CallError> {
+        self.accept(ring_id, false)
+    }
+
+    /// A group's link ring taken here (joining the group was the user's answer).
+    pub(super) fn accepted_for_group(&mut self, ring_id: &str) -> Result<Username, CallError> {
+        self.accept(ring_id, true)
+    }
+
+    fn accept(&mut self, ring_id: &str, group: bool) -> Result<Username, CallError> {
         let (from, _) = self.incoming.get(ring_id).ok_or(CallError::UnknownRing)?;
-        self.accepted.insert(ring_id.to_string());
+        self.accepted.insert(ring_id.to_string(), group);
         Ok(from.clone())
     }
 
@@ -164,11 +195,11 @@ impl<H: Clone, A> Calls<H, A> {
     }
 
     pub(super) fn connected(&mut self, ring_id: &str) -> OnConnected {
-        if !self.accepted.remove(ring_id) {
+        let Some(group) = self.accepted.remove(ring_id) else {
             return OnConnected::NotAnswered;
-        }
+        };
         match self.incoming.remove(ring_id) {
-            Some((caller, ak)) => OnConnected::Check { caller, ak },
+            Some((caller, ak)) => OnConnected::Check { caller, ak, group },
             None => OnConnected::NotAnswered,
         }
     }
@@ -252,7 +283,7 @@ impl<H: Clone, A> Calls<H, A> {
     pub(super) fn waiting(&self) -> impl Iterator<Item = (&String, &Username)> {
         self.incoming
             .iter()
-            .filter(|(id, _)| !self.accepted.contains(*id))
+            .filter(|(id, _)| !self.accepted.contains_key(*id))
             .map(|(id, (from, _))| (id, from))
     }
 }

@@ -15,7 +15,7 @@ use crate::error::ProfileError;
 use crate::ClientError;
 
 /// The file that holds a deletion the server has not confirmed.
-const FILE: &str = "deletion.json";
+pub(crate) const FILE: &str = "deletion.json";
 /// The most a kept deletion's file may be (it is a few hundred bytes).
 const MAX_FILE: u64 = 4096;
 
@@ -44,6 +44,18 @@ pub(crate) enum Told {
 impl Engine {
     fn deletion_file(&self) -> Result<PathBuf, ClientError> {
         Ok(crate::profile::profile_dir(&self.inner.profile)?.join(FILE))
+    }
+
+    /// Marks this profile's folder as a burner's (`burner::MARKER`), before its account exists.
+    pub(crate) fn mark_burner(&self) -> Result<(), ClientError> {
+        let dir = crate::profile::profile_dir(&self.inner.profile)?;
+        std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(dir.join(crate::burner::MARKER), b""))
+            .map_err(|e| {
+                ClientError::Profile(ProfileError::Storage(format!(
+                    "marking the burner's profile: {e}"
+                )))
+            })
     }
 
     /// This account's deletion, signed now.

@@ -27,6 +27,11 @@ pub use view::{GroupView, MemberView};
 
 /// How often a group's rules are asked about rings that take too long.
 const TICK: Duration = Duration::from_secs(1);
+/// A refused `group_join` of a fresh pass is tried this many times, the first retry after this,
+/// doubling (a rate limit refills within a minute).
+const PASS_TRIES: u32 = 6;
+const PASS_RETRY: Duration = Duration::from_secs(1);
+
 /// A refused ring to a member is tried this many times, the first retry after this, doubling.
 const RING_TRIES: u32 = 5;
 const RING_RETRY: Duration = Duration::from_millis(100);
@@ -275,12 +280,14 @@ impl Inner {
                     }
                 }
                 Do::SendRoster(who) => {
+                    // The roster held now, and only to a member it names: one removed since
+                    // this was decided must not get the roster with the fresh pass.
                     let found = {
                         let groups = lock(&self.groups);
                         groups.groups.get(group).and_then(|g| {
-                            g.sessions
-                                .get(&who)
-                                .map(|s| (s.clone(), g.mesh.roster().clone()))
+                            let roster = g.mesh.roster();
+                            roster.member(&who)?;
+                            g.sessions.get(&who).map(|s| (s.clone(), roster.clone()))
                         })
                     };
                     if let Some((s, roster)) = found {
@@ -316,10 +323,37 @@ impl Inner {
             let now = g.mesh.roster().pass_token();
             (now != g.token).then(|| (std::mem::replace(&mut g.token, now), now))
         };
-        if let Some((old, new)) = moved {
-            let _ = self.signaling.send(ClientMsg::GroupJoin { token: new });
-            let _ = self.signaling.send(ClientMsg::GroupLeave { token: old });
-        }
+        let (Some((old, new)), Some(me)) = (moved, self.me.upgrade()) else {
+            return;
+        };
+        // The old one first: a device holds at most four passes, and one in four groups would
+        // otherwise be refused the new one and hold none.
+        tokio::spawn(async move {
+            let _ = me
+                .signaling
+                .request(ClientMsg::GroupLeave { token: old })
+                .await;
+            let mut wait = PASS_RETRY;
+            for attempt in 1..=PASS_TRIES {
+                match me
+                    .signaling
+                    .request(ClientMsg::GroupJoin { token: new })
+                    .await
+                {
+                    Ok(_) => return,
+                    Err(e) if attempt == PASS_TRIES => {
+                        return me.emit(Event::Warning {
+                            message: format!(
+                                "the group's new pass was refused ({e}): members added from now \
+                                 on may not reach this device"
+                            ),
+                        });
+                    }
+                    Err(_) => tokio::time::sleep(wait).await,
+                }
+                wait *= 2;
+            }
+        });
     }
 
     fn ring_member(&self, group: &str, member: Member) {

@@ -66,9 +66,11 @@ impl Engine {
                             if let Some(tag) = tag.clone() {
                                 lock(&me.groups).ring_started(ring_id, tag);
                             }
-                            let early = lock(&me.calls).ringing(ring_id, callee.clone());
+                            let grouped = tag.is_some();
+                            let early =
+                                lock(&me.calls).ringing_as(ring_id, callee.clone(), grouped);
                             if let Some((peer, otk)) = early {
-                                me.accept_outgoing(ring_id.clone(), &callee, peer, otk);
+                                me.accept_outgoing(ring_id.clone(), &callee, peer, otk, grouped);
                             }
                             let over = lock(&me.calls).ended_before_ringing(ring_id);
                             if let Some(reason) = over {
@@ -161,21 +163,29 @@ impl Inner {
         if let OnAccepted::Check {
             callee,
             accept: (peer, otk),
+            group,
         } = verdict
         {
-            self.accept_outgoing(ring_id, &callee, peer, otk);
+            self.accept_outgoing(ring_id, &callee, peer, otk, group);
         }
     }
 
-    /// Checks who answered against the pinned key, then opens the session.
+    /// Checks who answered against the pinned key, then opens the session. `group`: rung for a
+    /// group, so it becomes that group's link or invite, or nothing.
     pub(super) fn accept_outgoing(
         &self,
         ring_id: String,
         callee: &Username,
         peer: DeviceCert,
         otk: SignedOtk,
+        group: bool,
     ) {
         let link = lock(&self.groups).link_member(&ring_id);
+        if group && link.is_none() && !lock(&self.groups).is_invite(&ring_id) {
+            // Rung for a group that let go of the ring since (left, ended, the member gone): an
+            // answer the server held back until then opens no chat the user never rang.
+            return self.session_failed(&ring_id, "the group this ring was for let go of it");
+        }
         if let Some(member) = link {
             // A group's member: exactly the device the admin's roster names, pinned or not, and
             // still one this user's own trust lets through.
@@ -217,12 +227,17 @@ impl Inner {
     /// key of the ring.
     pub(super) fn on_ring_connected(&self, ring_id: String, peer: DeviceCert) {
         let verdict = lock(&self.calls).connected(&ring_id);
-        let OnConnected::Check { caller, ak } = verdict else {
+        let OnConnected::Check { caller, ak, group } = verdict else {
             return self.emit(Event::Warning {
                 message: "ignored a connect for a ring this device has not answered".into(),
             });
         };
         let link = lock(&self.groups).link_member(&ring_id);
+        if group && link.is_none() {
+            // Answered for a group link the group no longer wants (left, removed, the member
+            // gone): a connect the server held back until then opens nothing.
+            return self.session_failed(&ring_id, "the group link this ring was for is gone");
+        }
         if let Some(member) = link {
             // A member who is not a friend: not pinned; the roster names its device exactly.
             if member.username() != &caller || !self.member_vouched(&member) {

@@ -76,20 +76,3 @@ pub async fn refresh_passes(
         .collect();
     run(cluster, conn.run_groups(groups)).await
 }
-
-/// [`refresh_passes`] off the caller's task, one at a time: the shared tick refreshes presence
-/// on time however many passes (junk ones included) are held here, and a slow refresh is not
-/// stacked on (the entries outlive a few ticks).
-pub fn refresh_passes_behind(cluster: &std::sync::Arc<Cluster>, held: Vec<([u8; 32], String)>) {
-    use std::sync::atomic::Ordering;
-    if held.is_empty() || cluster.refreshing_passes.swap(true, Ordering::AcqRel) {
-        return;
-    }
-    let cluster = cluster.clone();
-    tokio::spawn(async move {
-        if let Err(e) = refresh_passes(&cluster, &held).await {
-            tracing::warn!(error = %e, "refreshing group passes in redis failed");
-        }
-        cluster.refreshing_passes.store(false, Ordering::Release);
-    });
-}

@@ -8,10 +8,6 @@ use anonchat_proto::{Key32, Sig64, Username};
 use super::{bad, new_salt, Hub, Refusal, Reply, Session, TOMBSTONE_DAYS};
 use crate::clock::Now;
 
-/// How long after signing a burner's deletion may still be resent: a week, the longest a
-/// burner lives, twice over (its machine may stay off that long before the next start).
-pub const RESEND_SECS: u64 = 14 * 86_400;
-
 impl Hub {
     pub(super) async fn set_mode(
         &self,
@@ -99,11 +95,12 @@ impl Hub {
 
     /// A deletion signed by the account key, sent without a session (`POST /v1/delete`): a
     /// burner whose machine erased its keys before the server could be told resends the
-    /// deletion it signed then. Signed at most [`RESEND_SECS`] ago (and not in the future).
+    /// deletion it signed then. Signed at most `limits::DELETION_RESEND_SECS` ago (and not in the
+    /// future).
     pub async fn delete_signed(&self, username: &Username, ts: u64, sig: &Sig64) -> Reply {
         let now = crate::clock::unix_now();
-        let fresh =
-            ts <= now + anonchat_proto::pow::MAX_AGE_SECS && now.saturating_sub(ts) <= RESEND_SECS;
+        let fresh = ts <= now + anonchat_proto::pow::MAX_AGE_SECS
+            && now.saturating_sub(ts) <= anonchat_proto::limits::DELETION_RESEND_SECS;
         self.check_deletion(username, ts, sig, fresh).await?;
         self.erase_account(username, None, now).await
     }

@@ -55,14 +55,21 @@ impl Hub {
         }
     }
 
-    /// Every `Cluster::refresh_every`, with presence: the passes held here stay shared. In the
-    /// background: the tick does not wait on it.
-    pub(super) fn refresh_passes(&self) {
-        let Some(cluster) = self.cluster.as_ref() else {
+    /// Every `Cluster::refresh_every`, with presence: the passes held here stay shared. A pass
+    /// given up while the refresh ran was written back from the snapshot: it is taken out again,
+    /// or a removed member could ring through it for a presence TTL.
+    pub(super) async fn refresh_passes(&self) {
+        let Some(cluster) = self.cluster.as_deref() else {
             return;
         };
         let held = self.lock().passes.all();
-        cluster::refresh_passes_behind(cluster, held);
+        if let Err(e) = cluster::refresh_passes(cluster, &held).await {
+            tracing::warn!(error = %e, "refreshing group passes in redis failed");
+        }
+        let now: HashSet<_> = self.lock().passes.all().into_iter().collect();
+        for (token, device) in held.iter().filter(|p| !now.contains(*p)) {
+            let _ = cluster::pass_leave(cluster, token, device).await;
+        }
     }
 
     /// A ring between members. Gated like any ring (rate limits, backoff, the timing floor, the

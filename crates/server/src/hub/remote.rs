@@ -347,7 +347,7 @@ impl Hub {
                 break;
             }
         }
-        self.refresh_passes();
+        self.refresh_passes().await;
         if reaped {
             let mut users: Vec<&Username> = entries.iter().map(|(u, _)| u).collect();
             users.dedup();

@@ -29,7 +29,8 @@ fn an_accept_for_our_ring_is_checked_against_the_callee() {
         c.ring_accepted("r1", "bob's device", Instant::now()),
         OnAccepted::Check {
             callee: user("bob"),
-            accept: "bob's device"
+            accept: "bob's device",
+            group: false,
         }
     );
     // A second accept (another device, or a replay) finds no ring to take.
@@ -104,7 +105,8 @@ fn only_a_ring_answered_here_connects() {
         c.connected("r1"),
         OnConnected::Check {
             caller: user("alice"),
-            ak: Key32([1; 32])
+            ak: Key32([1; 32]),
+            group: false,
         }
     );
     // Once only: a replayed connect gets nothing.
@@ -265,4 +267,32 @@ fn a_ring_waits_for_an_answer_here_until_it_is_answered() {
     assert!(waiting(&c).is_empty());
     // The answered one still connects.
     assert!(matches!(c.connected("r1"), OnConnected::Check { .. }));
+}
+
+/// A ring made or answered for a group says so when it connects: it becomes that group's link or
+/// nothing (a hostile server holding the connect back until the group let go of the ring must not
+/// get a chat of its own out of it).
+#[test]
+fn a_group_s_ring_is_marked_as_such_both_ways() {
+    let mut c = Machine::default();
+    assert_eq!(c.ringing_as("out", user("bob"), true), None);
+    assert_eq!(
+        c.ring_accepted("out", "bob's device", Instant::now()),
+        OnAccepted::Check {
+            callee: user("bob"),
+            accept: "bob's device",
+            group: true,
+        }
+    );
+    c.incoming_ring("in", user("carol"), Key32([3; 32]))
+        .unwrap();
+    assert_eq!(c.accepted_for_group("in"), Ok(user("carol")));
+    assert_eq!(
+        c.connected("in"),
+        OnConnected::Check {
+            caller: user("carol"),
+            ak: Key32([3; 32]),
+            group: true,
+        }
+    );
 }

@@ -66,6 +66,11 @@ impl Groups {
         }
     }
 
+    /// Whether `ring_id` is an invite this device (the admin) rang with, still wanted.
+    pub fn is_invite(&self, ring_id: &str) -> bool {
+        matches!(self.rings.get(ring_id), Some(RingTag::Invite { .. }))
+    }
+
     pub fn invited(&mut self, ring_id: &str) {
         self.invites.insert(ring_id.to_string());
     }

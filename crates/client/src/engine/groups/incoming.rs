@@ -59,7 +59,7 @@ impl Inner {
         {
             let mut calls = lock(&self.calls);
             if calls.incoming_ring(&ring_id, from, ak).is_err()
-                || calls.accepted_here(&ring_id).is_err()
+                || calls.accepted_for_group(&ring_id).is_err()
             {
                 return;
             }
