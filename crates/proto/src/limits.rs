@@ -19,6 +19,11 @@ pub const MAX_ONE_TIME_KEYS: usize = 50;
 /// Largest HTTP request body (registration).
 pub const MAX_HTTP_BODY: usize = 16 * 1024;
 
+/// How long after signing an account's deletion it may still be sent without a session
+/// (`POST /v1/delete`): a week, the longest a burner lives, twice over. A client drops a kept
+/// deletion older than this.
+pub const DELETION_RESEND_SECS: u64 = 14 * 86_400;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -35,8 +40,3 @@ mod tests {
         assert_eq!((MAX_FILE_NAME, MAX_MIME, MAX_ONE_TIME_KEYS), (255, 100, 50));
     }
 }
-
-/// How long after signing an account's deletion it may still be sent without a session
-/// (`POST /v1/delete`): a week, the longest a burner lives, twice over. A client drops a kept
-/// deletion older than this.
-pub const DELETION_RESEND_SECS: u64 = 14 * 86_400;
