@@ -222,7 +222,7 @@ fn start() -> anyhow::Result<()> {
         .build(tauri::generate_context!())
         .context("starting the window system")?
         .run(|app, event| {
-            if let tauri::RunEvent::ExitRequested { .. } = event {
+            if let tauri::RunEvent::ExitRequested { code, .. } = event {
                 // Quitting wipes: every chat ends with `bye` and is zeroized first. A burner's
                 // account is deleted too (or, with the server away, at the next start). The
                 // chats ending start no fresh page.
@@ -238,6 +238,15 @@ fn start() -> anyhow::Result<()> {
                     }
                 } else {
                     tauri::async_runtime::block_on(engine.shutdown());
+                }
+                // Everything of the app is wiped and shut down by now. WebKitGTK's own teardown
+                // after its web process was ended can still crash (SIGSEGV after "panic also
+                // quits", seen in CI), so a quit is not left to it. A restart (an update) is.
+                #[cfg(target_os = "linux")]
+                if code == Some(0) {
+                    // SAFETY: ends this process only; nothing is left to flush (logs go to the
+                    // unbuffered stderr), and WebKit's processes end when their link to it closes.
+                    unsafe { libc::_exit(0) }
                 }
             }
         });

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use anonchat_e2e::cli::keychain_has;
+use anonchat_e2e::cli::{burner_profiles, keychain_has};
 use anonchat_e2e::gui::{
     burner_pids, list_reaches, one_at_a_time, page, press, stage, tray_click, Desktop, WAIT,
 };
@@ -31,18 +31,6 @@ async fn accounts_until(
         assert!(t0.elapsed() < WAIT * 2, "{what}: accounts are {now:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// The burner profiles under `home`.
-fn burner_profiles(home: &std::path::Path) -> Vec<String> {
-    std::fs::read_dir(home.join("profiles"))
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().to_str().map(str::to_string))
-                .filter(|n| n.starts_with("burner-"))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Clicks "New burner identity" and waits for its process; returns its pid.

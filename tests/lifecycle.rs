@@ -1,7 +1,7 @@
 //! Account deletion: AK-signed, rows gone, the name reserved by a keyed-hash tombstone, and nothing of
 //! the account left on the device.
 
-use anonchat_e2e::cli::{befriend, keychain_has, pair, Cli, Pair};
+use anonchat_e2e::cli::{befriend, burner_profiles, keychain_has, pair, Cli, Pair};
 use anonchat_e2e::server::{accounts, Server, ServerOpts};
 use anonchat_e2e::{unique, TempDir};
 use serde_json::json;
@@ -307,16 +307,20 @@ async fn a_cli_burner_is_deleted_when_its_run_ends() {
     assert!(!keychain_has(&profiles[0]), "and its keychain entry");
 }
 
-/// The burner profiles under `home`.
-fn burner_profiles(home: &std::path::Path) -> Vec<String> {
-    std::fs::read_dir(home.join("profiles"))
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().to_str().map(str::to_string))
-                .filter(|n| n.starts_with("burner-"))
-                .collect()
-        })
-        .unwrap_or_default()
+/// A `--burner` run of the CLI under `home` on `server`: the run, its alias, and its profile (the
+/// one folder marked as a burner's).
+async fn cli_burner(home: &std::path::Path, server: &str) -> (Cli, String, String) {
+    let mut burner =
+        Cli::start_with_env("ignored", home, server, &[("ANONCHAT_BURNER", "1")]).await;
+    let alias = burner.ok(json!({"cmd": "whoami"})).await["username"]
+        .as_str()
+        .expect("an alias")
+        .to_string();
+    let profile = burner_profiles(home)
+        .into_iter()
+        .find(|p| home.join("profiles").join(p).join("burner").is_file())
+        .expect("the burner's profile");
+    (burner, alias, profile)
 }
 
 /// Waits until `profile`'s folder under `home` is gone.
@@ -347,20 +351,7 @@ async fn a_burner_is_erased_here_even_when_the_server_is_away_and_deleted_there_
     let server = Server::start_with(single(), TempDir::new("server")).await;
     let (addr, db) = (server.addr, server.database_url());
     let home = TempDir::new("burner-away");
-    let mut burner = Cli::start_with_env(
-        "ignored",
-        &home.0,
-        &server.url(),
-        &[("ANONCHAT_BURNER", "1")],
-    )
-    .await;
-    let alias = burner.ok(json!({"cmd": "whoami"})).await["username"]
-        .as_str()
-        .expect("an alias")
-        .to_string();
-    let profile = burner_profiles(&home.0)
-        .pop()
-        .expect("the burner's profile");
+    let (mut burner, alias, profile) = cli_burner(&home.0, &server.url()).await;
     assert!(keychain_has(&profile));
     assert!(accounts(&db).await.contains(&alias));
 
@@ -421,20 +412,7 @@ async fn a_burner_is_erased_here_even_when_the_server_is_away_and_deleted_there_
 async fn a_killed_cli_burner_is_finished_by_the_next_cli_run() {
     let server = Server::start().await;
     let home = TempDir::new("burner-killed");
-    let mut burner = Cli::start_with_env(
-        "ignored",
-        &home.0,
-        &server.url(),
-        &[("ANONCHAT_BURNER", "1")],
-    )
-    .await;
-    let alias = burner.ok(json!({"cmd": "whoami"})).await["username"]
-        .as_str()
-        .expect("an alias")
-        .to_string();
-    let profile = burner_profiles(&home.0)
-        .pop()
-        .expect("the burner's profile");
+    let (burner, alias, profile) = cli_burner(&home.0, &server.url()).await;
     burner.kill().await;
     assert!(keychain_has(&profile), "a killed run could erase nothing");
     let _other = Cli::start(&unique("po"), &home.0, &server.url()).await;
@@ -542,15 +520,7 @@ async fn a_leftover_burner_is_deleted_on_its_own_server_not_the_one_the_cli_runs
     let a = Server::start_with(single(), TempDir::new("server-a")).await;
     let b = Server::start_with(single(), TempDir::new("server-b")).await;
     let home = TempDir::new("burner-two-servers");
-    let mut burner =
-        Cli::start_with_env("ignored", &home.0, &a.url(), &[("ANONCHAT_BURNER", "1")]).await;
-    let alias = burner.ok(json!({"cmd": "whoami"})).await["username"]
-        .as_str()
-        .expect("an alias")
-        .to_string();
-    let profile = burner_profiles(&home.0)
-        .pop()
-        .expect("the burner's profile");
+    let (burner, alias, profile) = cli_burner(&home.0, &a.url()).await;
     burner.kill().await;
     assert!(accounts(&a.database_url()).await.contains(&alias));
     // A lasting CLI run of another profile, against another server.
@@ -587,18 +557,7 @@ async fn only_burners_are_burnt_whatever_a_profile_is_named() {
     let unmarked = home.0.join("profiles").join(unique("burner-x"));
     std::fs::create_dir_all(&unmarked).expect("folder");
     std::fs::write(unmarked.join("kept"), b"the user's").expect("file");
-    let mut burner = Cli::start_with_env(
-        "ignored",
-        &home.0,
-        &server.url(),
-        &[("ANONCHAT_BURNER", "1")],
-    )
-    .await;
-    burner.ok(json!({"cmd": "whoami"})).await;
-    let leftover = burner_profiles(&home.0)
-        .into_iter()
-        .find(|p| home.0.join("profiles").join(p).join("burner").is_file())
-        .expect("the marked burner");
+    let (burner, _, leftover) = cli_burner(&home.0, &server.url()).await;
     burner.kill().await;
     let _other = Cli::start(&unique("po"), &home.0, &server.url()).await;
     // The cleaner's one pass over the folders is done once the real leftover is gone.

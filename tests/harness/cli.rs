@@ -392,3 +392,15 @@ pub fn keychain_has(profile: &str) -> bool {
         + &String::from_utf8_lossy(&listed.stderr);
     out.contains(&user)
 }
+
+/// The burner profiles (folders named as a burner's) under the `ANONCHAT_HOME` `home`.
+pub fn burner_profiles(home: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(home.join("profiles"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .filter(|n| n.starts_with("burner-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}

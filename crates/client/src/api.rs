@@ -51,6 +51,7 @@ impl ClientError {
                 SignalingError::Taken => "taken",
                 SignalingError::NotFound => "not_found",
                 SignalingError::PowRequired => "pow_required",
+                SignalingError::RateLimited(_) => "rate_limited",
                 SignalingError::Refused(_) => "server_refused",
                 SignalingError::UnexpectedAnswer => "unexpected_answer",
                 SignalingError::NotConnected => "not_connected",

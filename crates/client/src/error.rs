@@ -30,6 +30,9 @@ pub enum SignalingError {
     NotFound,
     #[error("the server asks for proof of work first")]
     PowRequired,
+    /// Past a budget of the server's (P9): worth trying again a little later.
+    #[error("server: {0}")]
+    RateLimited(String),
     /// The server said no, in its own words.
     #[error("server refused: {0}")]
     Refused(String),

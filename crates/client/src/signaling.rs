@@ -110,6 +110,9 @@ impl Signaling {
             Ok(Ok(Err((ErrorCode::PowRequired, _)))) => {
                 Err(ClientError::Signaling(SignalingError::PowRequired))
             }
+            Ok(Ok(Err((ErrorCode::RateLimited, detail)))) => Err(ClientError::Signaling(
+                SignalingError::RateLimited(detail.unwrap_or_else(|| "rate limited".into())),
+            )),
             Ok(Ok(Err((code, detail)))) => Err(ClientError::Signaling(SignalingError::Refused(
                 detail.unwrap_or_else(|| format!("{code:?}").to_lowercase()),
             ))),

@@ -42,6 +42,11 @@ pub struct KeptDevice {
     pub fingerprint: String,
 }
 
+/// A re-signed edge refused for the upkeep budget is tried this many times, the first retry
+/// after this, doubling (the budget refills at ten a second).
+const RESIGN_TRIES: u32 = 5;
+const RESIGN_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn curve(k: &Key32) -> Curve25519PublicKey {
     Curve25519PublicKey::from_bytes(k.0)
 }
@@ -206,13 +211,27 @@ impl Engine {
                 continue;
             }
             let sig = self.sign_ak(&friend_bytes(&me, &my_ak, &f.username, &f.ak_pub))?;
-            self.inner
-                .signaling
-                .request(ClientMsg::FriendResign {
-                    username: f.username,
+            // Many friends re-signed at once can meet the server's upkeep budget: it refills
+            // within seconds, so each edge is tried again rather than left on the old key.
+            let mut wait = RESIGN_RETRY;
+            for attempt in 1..=RESIGN_TRIES {
+                let asked = self.inner.signaling.request(ClientMsg::FriendResign {
+                    username: f.username.clone(),
                     sig,
-                })
-                .await?;
+                });
+                match asked.await {
+                    Err(ClientError::Signaling(SignalingError::RateLimited(_)))
+                        if attempt < RESIGN_TRIES =>
+                    {
+                        tokio::time::sleep(wait).await;
+                        wait *= 2;
+                    }
+                    done => {
+                        done?;
+                        break;
+                    }
+                }
+            }
             view.friends_resigned += 1;
         }
         Ok(())
