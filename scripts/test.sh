@@ -37,7 +37,7 @@ ANONCHAT_E2E_INSTANCES=2 bash scripts/with-keyring.sh \
 # The flows once more under a hostile server: a proxy in front plays a catalogue of server moves
 # (replays, duplicates, forged ring ids, rings, connects and ring ends, pushes naming made-up
 # accounts) and checks afterwards that no client took any of them (tests/harness/hostile.rs).
-hostile=(core devices key_rotation groups group_trust lifecycle media modes relay tls hostile_server approvals)
+hostile=(core devices key_rotation groups group_passes group_trust lifecycle media modes relay tls hostile_server approvals)
 ANONCHAT_E2E_HOSTILE=1 bash scripts/with-keyring.sh \
     cargo test --locked -p anonchat-e2e "${hostile[@]/#/--test=}" 2>&1 | tee -a "$log"
 # One closing line for the whole run (cargo's own last line is a doc-test summary of one crate).

@@ -2,6 +2,7 @@
 //! of the admin only, so the admin's signed roster is what introduces them.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -160,4 +161,32 @@ pub async fn say_to_all(g: &mut Group, from: &str) -> String {
             .await;
     }
     text
+}
+
+/// Waits (at most `within`) until `m` sees `who` gone from its group; returns how long it took.
+pub async fn expect_gone(m: &mut Member, who: &str, within: Duration) -> Duration {
+    let t0 = Instant::now();
+    let who = who.to_string();
+    let group = m.group.clone();
+    m.cli
+        .expect_within(within, "a member gone", move |v| {
+            v["event"] == "group_member"
+                && v["state"] == "gone"
+                && v["username"] == who.as_str()
+                && v["group"] == group.as_str()
+        })
+        .await;
+    t0.elapsed()
+}
+
+/// Waits until `m`'s group ends, for `reason`.
+pub async fn expect_ended(m: &mut Member, reason: &str) {
+    let group = m.group.clone();
+    let v = m
+        .cli
+        .expect("group_ended", move |v| {
+            v["event"] == "group_ended" && v["group"] == group.as_str()
+        })
+        .await;
+    assert_eq!(v["reason"], reason, "{}: {v}", m.name);
 }
