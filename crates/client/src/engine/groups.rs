@@ -326,6 +326,7 @@ impl Inner {
         let (Some((old, new)), Some(me)) = (moved, self.me.upgrade()) else {
             return;
         };
+        let group = group.to_string();
         // The old one first: a device holds at most four passes, and one in four groups would
         // otherwise be refused the new one and hold none.
         tokio::spawn(async move {
@@ -335,6 +336,12 @@ impl Inner {
                 .await;
             let mut wait = PASS_RETRY;
             for attempt in 1..=PASS_TRIES {
+                // Not for a group that ended (or moved on to yet another pass) meanwhile: its
+                // leave went out already, and a join now would hold a pass for nothing.
+                let current = lock(&me.groups).groups.get(&group).map(|g| g.token);
+                if current != Some(new) {
+                    return;
+                }
                 match me
                     .signaling
                     .request(ClientMsg::GroupJoin { token: new })
